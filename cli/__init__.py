@@ -1,0 +1,1 @@
+"""dicom_inventory.cli (see docs/architecture.md)."""

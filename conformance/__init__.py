@@ -1,0 +1,1 @@
+"""dicom_inventory.conformance (see docs/architecture.md)."""

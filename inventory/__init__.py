@@ -1,0 +1,92 @@
+"""dicom-inventory: the DICOM Inventory IOD library (PS3.3 A.88, C.38).
+
+This root package holds the IOD library only (model, encoder, reader, validator): no
+networking and no archive. The SCP, SCU, conformance-statement generator and the command line
+live in the subpackages ``dicom_inventory.scp``, ``.scu``, ``.conformance`` and ``.cli``.
+"""
+
+from dicom_inventory.encode import (
+    InventoryWriter,
+    StudyEncoder,
+    WrittenInstance,
+    encode_inventory,
+    write_inventory,
+)
+from dicom_inventory.enum import (
+    ContainerFileType,
+    InstanceAvailability,
+    InventoryCompletionStatus,
+    InventoryLevel,
+    ReasonForAttributeModification,
+    RemovedFromOperationalUse,
+)
+from dicom_inventory.errors import (
+    InventoryEncodeError,
+    InventoryError,
+    InventoryReadError,
+    NotDicomError,
+)
+from dicom_inventory.model import (
+    AccessEndPoints,
+    AttributeValue,
+    Code,
+    Equipment,
+    FileAccess,
+    FileSetAccess,
+    InstanceRecord,
+    InventoryHeader,
+    InventoryReference,
+    OriginalAttributes,
+    SeriesRecord,
+    StudyRecord,
+)
+from dicom_inventory.policy import ReadPolicy
+from dicom_inventory.read import (
+    ROW_COLUMNS,
+    InventoryReader,
+    iter_inventory,
+    iter_rows,
+    read_header,
+    resolve_tree,
+)
+from dicom_inventory.synthetic import synthetic_studies
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ROW_COLUMNS",
+    "AccessEndPoints",
+    "AttributeValue",
+    "Code",
+    "ContainerFileType",
+    "Equipment",
+    "FileAccess",
+    "FileSetAccess",
+    "InstanceAvailability",
+    "InstanceRecord",
+    "InventoryCompletionStatus",
+    "InventoryEncodeError",
+    "InventoryError",
+    "InventoryHeader",
+    "InventoryLevel",
+    "InventoryReadError",
+    "InventoryReader",
+    "InventoryReference",
+    "InventoryWriter",
+    "NotDicomError",
+    "OriginalAttributes",
+    "ReadPolicy",
+    "ReasonForAttributeModification",
+    "RemovedFromOperationalUse",
+    "SeriesRecord",
+    "StudyEncoder",
+    "StudyRecord",
+    "WrittenInstance",
+    "encode_inventory",
+    "iter_inventory",
+    "iter_rows",
+    "read_header",
+    "resolve_tree",
+    "synthetic_studies",
+    "write_inventory",
+]

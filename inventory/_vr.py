@@ -1,0 +1,204 @@
+"""Byte-level encoding of data elements in Explicit VR Little Endian (PS3.5 7.1.2).
+
+This is the hot path of the encoder: pydicom's object model costs tens of microseconds per
+element (measured in ``bench/bench_iod.py``), so records are written straight to bytes here. The
+shape follows pydicom's ``filewriter``: one small writer per VR family, dispatched by VR.
+Only the data dictionary (tag, VR, VM per keyword) comes from pydicom.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+from dicom_inventory.errors import InventoryEncodeError
+
+__all__ = [
+    "ITEM_END",
+    "ITEM_START",
+    "LONG_VRS",
+    "SEQ_END",
+    "TEXT_VRS",
+    "Field",
+    "encode_attributes",
+    "field_for",
+    "item",
+    "sequence",
+    "sequence_start",
+]
+
+#: VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length (PS3.5 Table 7.1-1).
+LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+#: VRs whose value is character text.
+TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+#: Text VRs whose value may use the Specific Character Set (others are ASCII only).
+_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+#: Text VRs that hold exactly one value (a backslash is part of the value).
+_SINGLE_VALUE_VRS = frozenset({"LT", "ST", "UT", "UR"})
+#: Maximum value length in characters (PS3.5 Table 6.2-1), per value.
+_MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "IS": 12, "LO": 64, "SH": 16, "UI": 64}
+_NUMERIC = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
+
+ITEM_START = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # (FFFE,E000), undefined length
+ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"  # (FFFE,E00D)
+SEQ_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD)
+
+_UID_RE = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+
+
+class Field:
+    """A data element's tag, VR and pre-encoded explicit-VR header prefix."""
+
+    __slots__ = ("tag", "vr", "keyword", "prefix", "long")
+
+    def __init__(self, keyword: str, tag: int, vr: str) -> None:
+        self.keyword = keyword
+        self.tag = tag
+        self.vr = vr
+        self.long = vr in LONG_VRS
+        self.prefix = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + vr.encode("ascii")
+        if self.long:
+            self.prefix += b"\x00\x00"
+
+    def raw(self, value: bytes) -> bytes:
+        """Return the whole element for an already encoded, even-length `value`."""
+        n = len(value)
+        if self.long:
+            return self.prefix + n.to_bytes(4, "little") + value
+        if n > 0xFFFF:
+            raise InventoryEncodeError(
+                f"{self.keyword} ({self.tag >> 16:04X},{self.tag & 0xFFFF:04X}): value of {n} "
+                f"bytes is too long for VR {self.vr} (at most 65534, PS3.5 7.1.2)"
+            )
+        return self.prefix + n.to_bytes(2, "little") + value
+
+    def sequence_start(self) -> bytes:
+        """Return the header of this sequence with undefined length (PS3.5 7.5.1)."""
+        return self.prefix + b"\xff\xff\xff\xff"
+
+
+@lru_cache(maxsize=None)
+def field_for(keyword: str) -> Field:
+    """Return the :class:`Field` for a dictionary `keyword`.
+
+    Raises
+    ------
+    InventoryEncodeError
+        If `keyword` is not in pydicom's data dictionary or has an ambiguous VR.
+    """
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise InventoryEncodeError(f"{keyword!r} is not a DICOM keyword (PS3.6 data dictionary)")
+    vr = dictionary_VR(tag)
+    if " or " in vr:  # e.g. "US or SS": pick the first, as PS3.5 Annex A does for Explicit VR
+        vr = vr.split(" or ")[0]
+    return Field(keyword, tag, vr)
+
+
+def sequence_start(keyword: str) -> bytes:
+    """Return the undefined-length header of sequence `keyword`."""
+    return field_for(keyword).sequence_start()
+
+
+def item(body: bytes) -> bytes:
+    """Wrap an encoded data set as one undefined-length sequence item."""
+    return ITEM_START + body + ITEM_END
+
+
+def sequence(keyword: str, bodies: Iterable[bytes]) -> bytes:
+    """Return sequence `keyword` with one undefined-length item per encoded body."""
+    return field_for(keyword).sequence_start() + b"".join(item(b) for b in bodies) + SEQ_END
+
+
+def _text_bytes(f: Field, value: Any, codec: str) -> bytes:
+    if isinstance(value, (tuple, list)):
+        if f.vr in _SINGLE_VALUE_VRS and len(value) > 1:
+            raise InventoryEncodeError(f"{f.keyword}: VR {f.vr} holds one value, got {len(value)}")
+        values = [str(v) for v in value]
+    else:
+        values = [str(value)]
+    limit = _MAX_CHARS.get(f.vr)
+    for v in values:
+        if limit is not None and len(v) > limit:
+            raise InventoryEncodeError(
+                f"{f.keyword}: value {v!r} is longer than {limit} characters (VR {f.vr}, PS3.5 6.2)"
+            )
+        if f.vr == "UI" and v and not _UID_RE.fullmatch(v):
+            raise InventoryEncodeError(f"{f.keyword}: {v!r} is not a valid UID (PS3.5 9.1)")
+        if f.vr not in _SINGLE_VALUE_VRS and "\\" in v:
+            raise InventoryEncodeError(f"{f.keyword}: value {v!r} contains a backslash (PS3.5 6.2)")
+    text = "\\".join(values)
+    try:
+        raw = text.encode(codec if f.vr in _CHARSET_VRS else "ascii")
+    except UnicodeEncodeError as exc:
+        where = "the Specific Character Set" if f.vr in _CHARSET_VRS else f"VR {f.vr} (ASCII only)"
+        raise InventoryEncodeError(f"{f.keyword}: {text!r} cannot be encoded in {where}") from exc
+    if len(raw) & 1:
+        raw += b"\x00" if f.vr == "UI" else b" "
+    return raw
+
+
+def _encode_value(f: Field, value: Any, codec: str) -> bytes:
+    vr = f.vr
+    if value is None or value == "" or value == ():
+        return f.raw(b"") if vr != "SQ" else f.sequence_start() + SEQ_END
+    if vr in TEXT_VRS:
+        return f.raw(_text_bytes(f, value, codec))
+    if vr == "SQ":
+        if isinstance(value, Mapping):
+            value = [value]
+        return sequence(f.keyword, (encode_attributes(i, codec) for i in value))
+    if vr in _NUMERIC:
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        try:
+            return f.raw(struct.pack(f"<{len(values)}{_NUMERIC[vr]}", *values))
+        except struct.error as exc:
+            raise InventoryEncodeError(f"{f.keyword}: {value!r} does not fit VR {vr}: {exc}") from exc
+    if vr in ("OB", "OW", "UN", "OD", "OF", "OL", "OV"):
+        if not isinstance(value, (bytes, bytearray)):
+            raise InventoryEncodeError(f"{f.keyword}: VR {vr} needs bytes, got {type(value).__name__}")
+        raw = bytes(value)
+        return f.raw(raw + b"\x00" if len(raw) & 1 else raw)
+    if vr == "AT":
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        return f.raw(b"".join(struct.pack("<HH", t >> 16, t & 0xFFFF) for t in values))
+    raise InventoryEncodeError(f"{f.keyword}: VR {vr} is not supported by the encoder")
+
+
+def encode_element(keyword: str, value: Any, codec: str) -> tuple[int, bytes]:
+    """Encode one element from its keyword and Python value; return ``(tag, bytes)``."""
+    f = field_for(keyword)
+    return f.tag, _encode_value(f, value, codec)
+
+
+def encode_attributes(attrs: Mapping[str, Any], codec: str) -> bytes:
+    """Encode a ``{keyword: value}`` mapping as a data set body, elements in tag order."""
+    return b"".join(b for _, b in sorted(encode_element(k, v, codec) for k, v in attrs.items()))
+
+
+def merge_other(
+    elements: dict[int, bytes], other: Mapping[str, Any], codec: str, where: str
+) -> bytes:
+    """Merge extra attributes into `elements` (``{tag: bytes}``) and return the body bytes.
+
+    Raises
+    ------
+    InventoryEncodeError
+        If an extra attribute repeats one the record already models.
+    """
+    for keyword, value in other.items():
+        tag, data = encode_element(keyword, value, codec)
+        if tag in elements:
+            raise InventoryEncodeError(
+                f"{where}: {keyword} is a modelled attribute of the record; set the field, "
+                "not `other`"
+            )
+        elements[tag] = data
+    return b"".join(elements[t] for t in sorted(elements))

@@ -1,0 +1,1 @@
+"""dicom_inventory.scp (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""dicom_inventory.scu (see docs/architecture.md)."""
