@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
@@ -33,12 +33,17 @@ from typing import IO, Any, BinaryIO
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from dicom_inventory._vr import (
+    _CHARSET_VRS,
+    _MAX_CHARS,
+    _UID_RE,
     ITEM_END,
     ITEM_START,
     SEQ_END,
+    TEXT_VRS,
     Field,
     _text_bytes,
     encode_attributes,
+    encode_element,
     field_for,
     merge_other,
 )
@@ -63,6 +68,7 @@ __all__ = [
     "StudyEncoder",
     "WrittenInstance",
     "encode_inventory",
+    "to_dataset",
     "write_inventory",
 ]
 
@@ -116,24 +122,14 @@ class StudyEncoder:
             "SourceOfPreviousValues ReasonForTheAttributeModification"
         ).split():
             self._f[kw] = f(kw)
+        self._enc: dict[str, Callable[[Any], bytes]] = {
+            kw: _text_encoder(fld, codec) for kw, fld in self._f.items() if fld.vr in TEXT_VRS
+        }
 
     # -- value helpers ------------------------------------------------------------------
     def _t(self, kw: str, value: Any) -> bytes:
         """Encode a text element (any text VR); ``None`` gives an empty element."""
-        f = self._f[kw]
-        if value is None:
-            return f.raw(b"")
-        if isinstance(value, str) and value.isascii() and f.vr != "UI" and "\\" not in value:
-            # Fast path for the common case; limits still apply.
-            raw = value.encode("ascii")
-            if f.vr in ("CS", "SH", "LO", "DA", "AE") and len(raw) > (64 if f.vr == "LO" else 16):
-                raw = _text_bytes(f, value, self.codec)
-            elif len(raw) & 1:
-                raw += b" "
-            return f.raw(raw)
-        if hasattr(value, "value") and not isinstance(value, str):  # an Enum of ours
-            value = value.value
-        return f.raw(_text_bytes(f, value, self.codec))
+        return self._enc[kw](value)
 
     def _is(self, kw: str, value: int | None) -> bytes:
         f = self._f[kw]
@@ -165,51 +161,50 @@ class StudyEncoder:
     # -- macros ---------------------------------------------------------------------------
     def codes(self, kw: str, codes: Iterable[Code]) -> bytes:
         """Encode a Code Sequence Macro sequence (PS3.3 Table 8.8-1)."""
-        t = self._t
+        enc = self._enc
         bodies = []
         for c in codes:
-            body = t("CodeValue", c.value) + t("CodingSchemeDesignator", c.scheme_designator)
+            body = enc["CodeValue"](c.value) + enc["CodingSchemeDesignator"](c.scheme_designator)
             if c.scheme_version is not None:
-                body += t("CodingSchemeVersion", c.scheme_version)
-            bodies.append(body + t("CodeMeaning", c.meaning))
+                body += enc["CodingSchemeVersion"](c.scheme_version)
+            bodies.append(body + enc["CodeMeaning"](c.meaning))
         return self._seq(kw, bodies)
 
     def original_attributes(self, items: Iterable[OriginalAttributes]) -> bytes:
         """Encode Original Attributes Sequence (0400,0561), PS3.3 Table C.12.1.1.9-1."""
-        t = self._t
+        enc = self._enc
         bodies = []
         for oa in items:
             mod = self._seq("ModifiedAttributesSequence", [encode_attributes(oa.modified, self.codec)])
             bodies.append(
                 mod
-                + t("AttributeModificationDateTime", oa.modification_datetime)
-                + t("ModifyingSystem", oa.modifying_system)
-                + t("SourceOfPreviousValues", oa.source_of_previous_values)
-                + t("ReasonForTheAttributeModification", oa.reason)
+                + enc["AttributeModificationDateTime"](oa.modification_datetime)
+                + enc["ModifyingSystem"](oa.modifying_system)
+                + enc["SourceOfPreviousValues"](oa.source_of_previous_values)
+                + enc["ReasonForTheAttributeModification"](oa.reason)
             )
         return self._seq("OriginalAttributesSequence", bodies)
 
     def file_access_body(self, fa: FileAccess) -> bytes:
         """Encode the Stored File Access Macro attributes (PS3.3 Table C.38.2-2)."""
-        t = self._t
-        parts = [t("FileAccessURI", fa.uri)]
+        enc = self._enc
+        parts = [enc["FileAccessURI"](fa.uri)]
         if fa.container_type is not None:
-            parts.append(t("ContainerFileType", fa.container_type))
+            parts.append(enc["ContainerFileType"](fa.container_type))
         if fa.filename_in_container is not None:
-            parts.append(self._f["FilenameInContainer"].raw(_text_bytes(
-                self._f["FilenameInContainer"], fa.filename_in_container, self.codec)))
+            parts.append(enc["FilenameInContainer"](fa.filename_in_container))
         if fa.offset is not None:
             parts.append(self._uv("FileOffsetInContainer", fa.offset))
         if fa.length is not None:
             parts.append(self._uv("FileLengthInContainer", fa.length))
         if fa.transfer_syntax_uid is not None:
-            parts.append(t("StoredInstanceTransferSyntaxUID", fa.transfer_syntax_uid))
+            parts.append(enc["StoredInstanceTransferSyntaxUID"](fa.transfer_syntax_uid))
         if fa.expiration_datetime is not None:
-            parts.append(t("ExpirationDateTime", fa.expiration_datetime))
+            parts.append(enc["ExpirationDateTime"](fa.expiration_datetime))
         if fa.lossy_image_compression_ratio is not None:
-            parts.append(t("LossyImageCompressionRatio", fa.lossy_image_compression_ratio))
+            parts.append(enc["LossyImageCompressionRatio"](fa.lossy_image_compression_ratio))
         if fa.mac_algorithm is not None:
-            parts.append(t("MACAlgorithm", fa.mac_algorithm))
+            parts.append(enc["MACAlgorithm"](fa.mac_algorithm))
         if fa.mac is not None:
             mac = fa.mac + b"\x00" if len(fa.mac) & 1 else fa.mac
             parts.append(self._f["MAC"].raw(mac))
@@ -217,32 +212,32 @@ class StudyEncoder:
 
     def file_set_access(self, items: Iterable[FileSetAccess]) -> bytes:
         """Encode File Set Access Sequence (0008,0419)."""
-        t = self._t
+        enc = self._enc
         bodies = []
         for fs in items:
             body = b""
             if fs.folder_uri is not None:
-                body += t("FolderAccessURI", fs.folder_uri)
+                body += enc["FolderAccessURI"](fs.folder_uri)
             if fs.file_uri is not None:
-                body += t("FileAccessURI", fs.file_uri)
+                body += enc["FileAccessURI"](fs.file_uri)
             if fs.container_type is not None:
-                body += t("ContainerFileType", fs.container_type)
+                body += enc["ContainerFileType"](fs.container_type)
             bodies.append(body)
         return self._seq("FileSetAccessSequence", bodies)
 
     # -- records --------------------------------------------------------------------------
     def instance(self, rec: InstanceRecord) -> bytes:
         """Encode one instance record as the body of an item of (0008,0425)."""
-        t = self._t
+        enc = self._enc
         where = f"instance record {rec.sop_instance_uid!r}"
         e: dict[int, bytes] = {
-            0x00080016: t("SOPClassUID", self._type1(rec.sop_class_uid, "SOPClassUID", where)),
-            0x00080018: t("SOPInstanceUID", self._type1(rec.sop_instance_uid, "SOPInstanceUID", where)),
+            0x00080016: enc["SOPClassUID"](self._type1(rec.sop_class_uid, "SOPClassUID", where)),
+            0x00080018: enc["SOPInstanceUID"](self._type1(rec.sop_instance_uid, "SOPInstanceUID", where)),
         }
         if rec.instance_availability is not None:
-            e[0x00080056] = t("InstanceAvailability", rec.instance_availability)
+            e[0x00080056] = enc["InstanceAvailability"](rec.instance_availability)
         if rec.removed_from_operational_use is not None:
-            e[0x00080405] = t("RemovedFromOperationalUse", rec.removed_from_operational_use)
+            e[0x00080405] = enc["RemovedFromOperationalUse"](rec.removed_from_operational_use)
         if rec.reason_for_removal is not None:
             e[0x00080406] = self.codes("ReasonForRemovalCodeSequence", rec.reason_for_removal)
         if rec.file_access:
@@ -251,7 +246,7 @@ class StudyEncoder:
             )
         e[0x00200013] = self._is("InstanceNumber", rec.instance_number)
         if rec.storage_media_file_set_id is not None:
-            e[0x00880130] = t("StorageMediaFileSetID", rec.storage_media_file_set_id)
+            e[0x00880130] = enc["StorageMediaFileSetID"](rec.storage_media_file_set_id)
         if rec.original_attributes:
             e[0x04000561] = self.original_attributes(rec.original_attributes)
         if rec.other:
@@ -260,22 +255,22 @@ class StudyEncoder:
 
     def series(self, rec: SeriesRecord) -> tuple[bytes, int]:
         """Encode one series record (and its instances); return ``(body, record count)``."""
-        t = self._t
+        enc = self._enc
         where = f"series record {rec.series_instance_uid!r}"
         e: dict[int, bytes] = {}
         if rec.series_date is not None:
-            e[0x00080021] = t("SeriesDate", rec.series_date)
+            e[0x00080021] = enc["SeriesDate"](rec.series_date)
         if rec.series_time is not None:
-            e[0x00080031] = t("SeriesTime", rec.series_time)
+            e[0x00080031] = enc["SeriesTime"](rec.series_time)
         if rec.instance_availability is not None:
-            e[0x00080056] = t("InstanceAvailability", rec.instance_availability)
-        e[0x00080060] = t("Modality", self._type1(rec.modality, "Modality", where))
+            e[0x00080056] = enc["InstanceAvailability"](rec.instance_availability)
+        e[0x00080060] = enc["Modality"](self._type1(rec.modality, "Modality", where))
         if rec.removed_from_operational_use is not None:
-            e[0x00080405] = t("RemovedFromOperationalUse", rec.removed_from_operational_use)
+            e[0x00080405] = enc["RemovedFromOperationalUse"](rec.removed_from_operational_use)
         if rec.reason_for_removal is not None:
             e[0x00080406] = self.codes("ReasonForRemovalCodeSequence", rec.reason_for_removal)
         if rec.stored_instance_base_uri is not None:
-            e[0x00080407] = t("StoredInstanceBaseURI", rec.stored_instance_base_uri)
+            e[0x00080407] = enc["StoredInstanceBaseURI"](rec.stored_instance_base_uri)
         if rec.file_set_access:
             e[0x00080419] = self.file_set_access(rec.file_set_access)
         count = 1
@@ -295,17 +290,17 @@ class StudyEncoder:
                 "(instance records only at level INSTANCE, PS3.3 C.38.1)"
             )
         if rec.series_description is not None:
-            e[0x0008103E] = t("SeriesDescription", rec.series_description)
+            e[0x0008103E] = enc["SeriesDescription"](rec.series_description)
         if rec.body_part_examined is not None:
-            e[0x00180015] = t("BodyPartExamined", rec.body_part_examined)
-        e[0x0020000E] = t(
-            "SeriesInstanceUID", self._type1(rec.series_instance_uid, "SeriesInstanceUID", where)
+            e[0x00180015] = enc["BodyPartExamined"](rec.body_part_examined)
+        e[0x0020000E] = enc["SeriesInstanceUID"](
+            self._type1(rec.series_instance_uid, "SeriesInstanceUID", where)
         )
         e[0x00200011] = self._is("SeriesNumber", rec.series_number)
         if rec.laterality is not None:
-            e[0x00200060] = t("Laterality", rec.laterality)
+            e[0x00200060] = enc["Laterality"](rec.laterality)
         if rec.storage_media_file_set_id is not None:
-            e[0x00880130] = t("StorageMediaFileSetID", rec.storage_media_file_set_id)
+            e[0x00880130] = enc["StorageMediaFileSetID"](rec.storage_media_file_set_id)
         if rec.original_attributes:
             e[0x04000561] = self.original_attributes(rec.original_attributes)
         if rec.other:
@@ -317,33 +312,32 @@ class StudyEncoder:
 
         The record count is 1 for the study plus one per series and instance record.
         """
-        t = self._t
+        enc = self._enc
         where = f"study record {rec.study_instance_uid!r}"
         e: dict[int, bytes] = {
-            0x00080020: t("StudyDate", rec.study_date),
-            0x00080030: t("StudyTime", rec.study_time),
-            0x00080050: t("AccessionNumber", rec.accession_number),
+            0x00080020: enc["StudyDate"](rec.study_date),
+            0x00080030: enc["StudyTime"](rec.study_time),
+            0x00080050: enc["AccessionNumber"](rec.accession_number),
         }
         if rec.retrieve_ae_title is not None:
-            e[0x00080054] = t("RetrieveAETitle", rec.retrieve_ae_title)
+            e[0x00080054] = enc["RetrieveAETitle"](rec.retrieve_ae_title)
         if rec.instance_availability is not None:
-            e[0x00080056] = t("InstanceAvailability", rec.instance_availability)
-        e[0x00080061] = t("ModalitiesInStudy", rec.modalities_in_study)
+            e[0x00080056] = enc["InstanceAvailability"](rec.instance_availability)
+        e[0x00080061] = enc["ModalitiesInStudy"](rec.modalities_in_study)
         if rec.referring_physician_name is not None:
-            e[0x00080090] = t("ReferringPhysicianName", rec.referring_physician_name)
-        e[0x00080404] = t(
-            "ItemInventoryDateTime",
+            e[0x00080090] = enc["ReferringPhysicianName"](rec.referring_physician_name)
+        e[0x00080404] = enc["ItemInventoryDateTime"](
             self._type1(rec.item_inventory_datetime, "ItemInventoryDateTime", where),
         )
         if rec.removed_from_operational_use is not None:
-            e[0x00080405] = t("RemovedFromOperationalUse", rec.removed_from_operational_use)
+            e[0x00080405] = enc["RemovedFromOperationalUse"](rec.removed_from_operational_use)
         if rec.reason_for_removal is not None:
             e[0x00080406] = self.codes("ReasonForRemovalCodeSequence", rec.reason_for_removal)
         if rec.stored_instance_base_uri is not None:
-            e[0x00080407] = t("StoredInstanceBaseURI", rec.stored_instance_base_uri)
+            e[0x00080407] = enc["StoredInstanceBaseURI"](rec.stored_instance_base_uri)
         if rec.file_set_access:
             e[0x00080419] = self.file_set_access(rec.file_set_access)
-        e[0x0008041F] = t("StudyUpdateDateTime", rec.study_update_datetime)
+        e[0x0008041F] = enc["StudyUpdateDateTime"](rec.study_update_datetime)
         count = 1
         if self.level.has_series:
             ser = self.series
@@ -363,30 +357,81 @@ class StudyEncoder:
                 f"{where}: series records given, but Inventory Level is STUDY "
                 "(study records only, PS3.3 C.38.1)"
             )
-        e[0x00081030] = t("StudyDescription", rec.study_description)
+        e[0x00081030] = enc["StudyDescription"](rec.study_description)
         if rec.retrieve_url is not None:
-            e[0x00081190] = t("RetrieveURL", rec.retrieve_url)
-        e[0x00100010] = t("PatientName", rec.patient_name)
-        e[0x00100020] = t("PatientID", rec.patient_id)
+            e[0x00081190] = enc["RetrieveURL"](rec.retrieve_url)
+        e[0x00100010] = enc["PatientName"](rec.patient_name)
+        e[0x00100020] = enc["PatientID"](rec.patient_id)
         if rec.issuer_of_patient_id is not None:
-            e[0x00100021] = t("IssuerOfPatientID", rec.issuer_of_patient_id)
-        e[0x00100030] = t("PatientBirthDate", rec.patient_birth_date)
-        e[0x00100040] = t("PatientSex", rec.patient_sex)
-        e[0x0020000D] = t(
-            "StudyInstanceUID", self._type1(rec.study_instance_uid, "StudyInstanceUID", where)
+            e[0x00100021] = enc["IssuerOfPatientID"](rec.issuer_of_patient_id)
+        e[0x00100030] = enc["PatientBirthDate"](rec.patient_birth_date)
+        e[0x00100040] = enc["PatientSex"](rec.patient_sex)
+        e[0x0020000D] = enc["StudyInstanceUID"](
+            self._type1(rec.study_instance_uid, "StudyInstanceUID", where)
         )
-        e[0x00200010] = t("StudyID", rec.study_id)
+        e[0x00200010] = enc["StudyID"](rec.study_id)
         e[0x00201206] = self._is("NumberOfStudyRelatedSeries", rec.number_of_study_related_series)
         e[0x00201208] = self._is(
             "NumberOfStudyRelatedInstances", rec.number_of_study_related_instances
         )
         if rec.storage_media_file_set_id is not None:
-            e[0x00880130] = t("StorageMediaFileSetID", rec.storage_media_file_set_id)
+            e[0x00880130] = enc["StorageMediaFileSetID"](rec.storage_media_file_set_id)
         if rec.original_attributes:
             e[0x04000561] = self.original_attributes(rec.original_attributes)
         if rec.other:
             return merge_other(e, rec.other, self.codec, where), count
         return b"".join(e.values()), count
+
+
+def _text_encoder(f: Field, codec: str) -> Callable[[Any], bytes]:
+    """Return a fast encoder of one text element; unusual values take the checked slow path.
+
+    ``str`` enums of :mod:`dicom_inventory.enum` encode as their value.
+    """
+    prefix, long, vr = f.prefix, f.long, f.vr
+    empty = f.raw(b"")
+    limit = _MAX_CHARS.get(vr, 0xFFFF)
+    pad = b"\x00" if vr == "UI" else b" "
+    text_codec = codec if vr in _CHARSET_VRS else "ascii"
+    size = 4 if long else 2
+
+    def slow(value: Any) -> bytes:
+        return f.raw(_text_bytes(f, value, codec))
+
+    if vr == "UI":
+        match = _UID_RE.fullmatch
+        known: set[str] = set()  # valid UIDs seen first (SOP classes, transfer syntaxes repeat)
+
+        def encode_uid(value: Any) -> bytes:
+            if value is None:
+                return empty
+            if value in known or (isinstance(value, str) and len(value) <= 64 and match(value)):
+                if len(known) < 1024:
+                    known.add(value)
+                raw = value.encode("ascii")
+                if len(raw) & 1:
+                    raw += pad
+                return prefix + len(raw).to_bytes(2, "little") + raw
+            return slow(value)
+
+        return encode_uid
+
+    def encode_text(value: Any) -> bytes:
+        if value is None:
+            return empty
+        if isinstance(value, str) and len(value) <= limit and "\\" not in value:
+            try:
+                raw = value.encode(text_codec)
+            except UnicodeEncodeError:
+                return slow(value)
+            if len(raw) & 1:
+                raw += pad
+            if not long and len(raw) > 0xFFFF:
+                return slow(value)
+            return prefix + len(raw).to_bytes(size, "little") + raw
+        return slow(value)
+
+    return encode_text
 
 
 def _nonempty(items: Iterable[Any]) -> bool:
@@ -448,7 +493,7 @@ def _header_attrs(h: InventoryHeader) -> dict[str, Any]:
         "ContentDate": h.content_date,
         "ContentTime": h.content_time,
         "Manufacturer": eq.manufacturer,
-        "ScopeOfInventorySequence": [] if h.scope is None else [h.scope],
+        "ScopeOfInventorySequence": [] if h.scope is None else [dict(h.scope)],
         "InventoryPurpose": h.inventory_purpose,
         "InventoryLevel": InventoryLevel(h.inventory_level).value,
         "IncorporatedInventoryInstanceSequence": [_reference_attrs(r) for r in h.incorporated],
@@ -600,7 +645,12 @@ class InventoryWriter:
             else None
         )
         self._sink = self._deflate or self._file
-        self._buf: list[bytes] = [encode_attributes(body, self.codec)]
+        # Scope of Inventory items hold query keys: ranges allowed (C.38.2.1, PS3.4 C.2.2.2)
+        head = sorted(
+            encode_element(kw, v, self.codec, query=kw == "ScopeOfInventorySequence")
+            for kw, v in body.items()
+        )
+        self._buf: list[bytes] = [b"".join(data for _, data in head)]
         self._buf.append(field_for("InventoriedStudiesSequence").sequence_start())
         self._buffered = 0
         self.study_records = 0
@@ -793,3 +843,17 @@ def encode_inventory(
         w.write_study(study)
     w.close()
     return buf.getvalue()
+
+
+def to_dataset(
+    header: InventoryHeader, studies: Iterable[StudyRecord], **kwargs: Any
+) -> Any:
+    """Return a small inventory as a pydicom ``FileDataset`` (encoded, then read by pydicom).
+
+    Going through the bytes keeps one encoder: the ``Dataset`` is exactly what the file would
+    hold. Meant for small inventories (tests, DIMSE payloads); use :func:`write_inventory` for
+    large ones.
+    """
+    import pydicom
+
+    return pydicom.dcmread(BytesIO(encode_inventory(header, studies, **kwargs)))

@@ -62,6 +62,7 @@ __all__ = [
     "ROW_COLUMNS",
     "iter_inventory",
     "iter_rows",
+    "read_dataset",
     "read_header",
     "resolve_tree",
 ]
@@ -214,21 +215,58 @@ def _original_attributes(ds: RawDataset, text: _Text) -> tuple[OriginalAttribute
     return tuple(out)
 
 
+def _c_ascii(el: tuple[str, Any, int], text: _Text) -> str | None:
+    return el[1].decode("ascii", "replace").strip(" \x00") or None  # type: ignore[no-any-return]
+
+
+def _c_req(el: tuple[str, Any, int], text: _Text) -> str:
+    return el[1].decode("ascii", "replace").strip(" \x00")  # type: ignore[no-any-return]
+
+
+def _c_text(el: tuple[str, Any, int], text: _Text) -> str | None:
+    return text.decode(el[1], el[0]) or None if el[1] else None
+
+
+def _c_uv(el: tuple[str, Any, int], text: _Text) -> int | None:
+    raw = el[1]
+    if el[0] == "UV" and len(raw) == 8:
+        return int.from_bytes(raw, "little")
+    return _int({0: el}, 0)
+
+
+def _c_multi(el: tuple[str, Any, int], text: _Text) -> tuple[str, ...] | None:
+    s = _c_text(el, text)
+    return tuple(p.strip(" ") for p in s.split("\\")) if s is not None else None
+
+
+def _c_bytes(el: tuple[str, Any, int], text: _Text) -> bytes | None:
+    return bytes(el[1]) or None
+
+
+_FILE_ACCESS_FIELDS: dict[int, tuple[str, Callable[[tuple[str, Any, int], _Text], Any]]] = {
+    0x00080409: ("uri", _c_text),
+    0x0008040A: ("container_type", _c_ascii),
+    0x0008040B: ("filename_in_container", _c_text),
+    0x0008040C: ("offset", _c_uv),
+    0x0008040D: ("length", _c_uv),
+    0x0008040E: ("transfer_syntax_uid", _c_ascii),
+    0x00282112: ("lossy_image_compression_ratio", _c_multi),
+    0x04000015: ("mac_algorithm", _c_ascii),
+    0x04000404: ("mac", _c_bytes),
+    0x00080416: ("expiration_datetime", _c_ascii),
+}
+
+
 def _file_access(it: RawDataset, text: _Text) -> FileAccess:
-    mac = it.get(0x04000404)
-    ratio = _multi(it, 0x00282112, text)
-    return FileAccess(
-        uri=_s(it, 0x00080409, text) or "",
-        container_type=_s(it, 0x0008040A, text),
-        filename_in_container=_s(it, 0x0008040B, text),
-        offset=_int(it, 0x0008040C),
-        length=_int(it, 0x0008040D),
-        transfer_syntax_uid=_s(it, 0x0008040E, text),
-        lossy_image_compression_ratio=ratio,
-        mac_algorithm=_s(it, 0x04000015, text),
-        mac=bytes(mac[1]) if mac is not None and mac[1] else None,  # type: ignore[arg-type]
-        expiration_datetime=_s(it, 0x00080416, text),
-    )
+    fields = _FILE_ACCESS_FIELDS
+    kw: dict[str, Any] = {}
+    for tag, el in it.items():
+        f = fields.get(tag)
+        if f is not None:
+            kw[f[0]] = f[1](el, text)
+    if not kw.get("uri"):
+        kw["uri"] = ""
+    return FileAccess(**kw)
 
 
 def _file_set_access(ds: RawDataset, text: _Text) -> tuple[FileSetAccess, ...]:
@@ -266,23 +304,42 @@ _STUDY_TAGS = frozenset(
 )
 
 
+def _c_file_access(el: tuple[str, Any, int], text: _Text) -> tuple[FileAccess, ...]:
+    return tuple(_file_access(i, text) for i in el[1]) if el[0] == "SQ" else ()
+
+
+_INSTANCE_FIELDS: dict[int, tuple[str, Callable[[tuple[str, Any, int], _Text], Any]]] = {
+    0x00080016: ("sop_class_uid", _c_req),
+    0x00080018: ("sop_instance_uid", _c_req),
+    0x00080056: ("instance_availability", _c_ascii),
+    0x00080405: ("removed_from_operational_use", _c_ascii),
+    0x0008041A: ("file_access", _c_file_access),
+    0x00200013: ("instance_number", lambda el, text: _int({0: el}, 0)),
+    0x00880130: ("storage_media_file_set_id", _c_text),
+}
+
+
 def instance_from_raw(ds: RawDataset, text: _Text) -> InstanceRecord:
     """Build an :class:`InstanceRecord` from a raw item of (0008,0425)."""
     if 0x00080005 in ds:
         text = text.child(ds)
-    fa = _items(ds, 0x0008041A)
-    return InstanceRecord(
-        sop_class_uid=_s(ds, 0x00080016, text) or "",
-        sop_instance_uid=_s(ds, 0x00080018, text) or "",
-        instance_number=_int(ds, 0x00200013),
-        removed_from_operational_use=_s(ds, 0x00080405, text),
-        reason_for_removal=_codes(ds, 0x00080406, text),
-        instance_availability=_s(ds, 0x00080056, text),
-        file_access=tuple(_file_access(i, text) for i in fa) if fa else (),
-        storage_media_file_set_id=_s(ds, 0x00880130, text),
-        original_attributes=_original_attributes(ds, text) if 0x04000561 in ds else (),
-        other=_other(ds, _INSTANCE_TAGS, text) if len(ds) > 3 else {},
-    )
+    fields = _INSTANCE_FIELDS
+    kw: dict[str, Any] = {"sop_class_uid": "", "sop_instance_uid": ""}
+    rest = None
+    for tag, el in ds.items():
+        f = fields.get(tag)
+        if f is not None:
+            kw[f[0]] = f[1](el, text)
+        elif tag != 0x00080005:
+            rest = rest or []
+            rest.append(tag)
+    if rest is not None:
+        if 0x00080406 in ds:
+            kw["reason_for_removal"] = _codes(ds, 0x00080406, text)
+        if 0x04000561 in ds:
+            kw["original_attributes"] = _original_attributes(ds, text)
+        kw["other"] = _other(ds, _INSTANCE_TAGS, text)
+    return InstanceRecord(**kw)
 
 
 def series_from_raw(ds: RawDataset, text: _Text) -> SeriesRecord:
@@ -621,6 +678,32 @@ class InventoryReader:
         text = self.text
         for ds in self.raw_studies():
             yield study_from_raw(ds, text)
+
+
+def read_dataset(ds: Any) -> tuple[InventoryHeader, list[StudyRecord]]:
+    """Read a small inventory held as a pydicom ``Dataset`` (e.g. received over DIMSE).
+
+    The data set is written to a temporary file with pydicom and read back with
+    :class:`InventoryReader`, so there is one decoding path.
+    """
+    import tempfile
+
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = ds.copy()
+    if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", INVENTORY_STORAGE)
+        meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "1.2.3")
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta = meta
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "inventory.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        with InventoryReader(path) as r:
+            studies = list(r.studies())
+            return r.header, studies
 
 
 def read_header(path: str | os.PathLike[str], *, policy: ReadPolicy | None = None) -> InventoryHeader:

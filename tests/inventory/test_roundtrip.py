@@ -1,0 +1,165 @@
+"""Round trips: encoder -> pydicom.dcmread and encoder -> our reader (PS3.3 A.88, PS3.5).
+
+Every file the encoder writes must read back with plain pydicom to the same content, and with
+our streaming reader to equal records, in both transfer syntaxes it writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+from dicom_inventory import (
+    InventoryHeader,
+    InventoryLevel,
+    InventoryReader,
+    StudyRecord,
+    encode_inventory,
+    iter_rows,
+)
+from dicom_inventory.encode import to_dataset
+from dicom_inventory.read import read_dataset
+from tests.inventory.strategies import record_settings, studies, uids
+
+SYNTAXES = [ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
+
+
+def header(level: InventoryLevel, **kw: object) -> InventoryHeader:
+    return InventoryHeader(
+        sop_instance_uid="2.25.1001", inventory_level=level, content_date="20261124",
+        content_time="101500", inventory_purpose="round trip", **kw,  # type: ignore[arg-type]
+    )
+
+
+def materialize(study: StudyRecord) -> StudyRecord:
+    """Studies as the reader returns them: lists, not generators."""
+    series = [dataclasses.replace(s, instances=list(s.instances)) for s in study.series]
+    return dataclasses.replace(study, series=series)
+
+
+def read_back(data: bytes, tmp: Path) -> tuple[InventoryHeader, list[StudyRecord]]:
+    path = tmp / "inv.dcm"
+    path.write_bytes(data)
+    with InventoryReader(path) as r:
+        records = list(r.studies())
+        return r.header, records
+
+
+levels = st.sampled_from(list(InventoryLevel))
+
+
+@settings(record_settings, max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data(), syntax=st.sampled_from(SYNTAXES))
+def test_our_reader_reads_back_what_the_encoder_wrote(tmp_path: Path, data: st.DataObject, syntax: str) -> None:
+    level = data.draw(levels)
+    recs = [materialize(s) for s in data.draw(st.lists(studies(level), max_size=4))]
+    scope = data.draw(st.none() | st.fixed_dictionaries({"StudyDate": st.just("20200101-20201231"), "ModalitiesInStudy": st.just(("CT",))}))
+    h = header(level, scope=scope, transaction_uid=data.draw(st.none() | uids))
+    raw = encode_inventory(h, recs, transfer_syntax=syntax)
+    got_header, got = read_back(raw, tmp_path)
+    assert got == recs
+    assert got_header.number_of_study_records_in_instance == len(recs)
+    assert got_header.total_number_of_study_records == len(recs)
+    assert got_header.inventory_level == level
+    assert got_header.scope == (scope if scope is not None else None)
+    assert got_header.transaction_uid == h.transaction_uid
+
+
+@settings(record_settings, max_examples=40)
+@given(data=st.data(), syntax=st.sampled_from(SYNTAXES))
+def test_pydicom_reads_the_same_content(data: st.DataObject, syntax: str) -> None:
+    level = data.draw(levels)
+    recs = [materialize(s) for s in data.draw(st.lists(studies(level), min_size=1, max_size=3))]
+    ds = pydicom.dcmread(BytesIO(encode_inventory(header(level), recs, transfer_syntax=syntax)))
+    assert ds.file_meta.TransferSyntaxUID == syntax
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.201.1"
+    assert ds.InventoryLevel == level.value
+    assert ds.NumberOfStudyRecordsInInstance == len(recs)
+    assert ds.TotalNumberOfStudyRecords == len(recs)
+    assert len(ds.InventoriedStudiesSequence) == len(recs)
+    for item, rec in zip(ds.InventoriedStudiesSequence, recs):
+        assert item.StudyInstanceUID == rec.study_instance_uid
+        assert item.ItemInventoryDateTime == rec.item_inventory_datetime
+        assert (str(item.PatientName) or None) == rec.patient_name
+        assert (item.PatientID or None) == rec.patient_id
+        assert (item.StudyDescription or None) == rec.study_description
+        # Type 2 attributes are present even when empty
+        for kw in ("PatientName", "PatientID", "StudyDate", "AccessionNumber", "ModalitiesInStudy",
+                   "NumberOfStudyRelatedSeries", "StudyUpdateDateTime"):
+            assert kw in item
+        if level is InventoryLevel.STUDY:
+            assert "InventoriedSeriesSequence" not in item
+            continue
+        assert len(item.InventoriedSeriesSequence) == len(rec.series)
+        for sitem, srec in zip(item.InventoriedSeriesSequence, rec.series):
+            assert sitem.SeriesInstanceUID == srec.series_instance_uid
+            assert sitem.Modality == srec.modality
+            if level is InventoryLevel.SERIES:
+                assert "InventoriedInstancesSequence" not in sitem
+                continue
+            for iitem, irec in zip(sitem.InventoriedInstancesSequence, srec.instances):
+                assert iitem.SOPInstanceUID == irec.sop_instance_uid
+                assert iitem.SOPClassUID == irec.sop_class_uid
+                for fitem, fa in zip(iitem.get("FileAccessSequence", []), irec.file_access):
+                    assert fitem.FileAccessURI == fa.uri
+                    assert fitem.ContainerFileType == fa.container_type.value
+                    assert fitem.get("FileOffsetInContainer") == fa.offset
+                    assert fitem.get("FileLengthInContainer") == fa.length
+                    if fa.mac is not None:  # OB padded to even length with a zero byte
+                        assert fitem.MAC.rstrip(b"\x00") == fa.mac.rstrip(b"\x00")
+                for oitem, oa in zip(iitem.get("OriginalAttributesSequence", []), irec.original_attributes):
+                    mod = oitem.ModifiedAttributesSequence[0]
+                    assert str(mod.PatientName) == oa.modified["PatientName"]
+                    assert oitem.ReasonForTheAttributeModification == oa.reason
+
+
+def test_non_ascii_names_are_utf8_with_specific_character_set() -> None:
+    rec = StudyRecord(study_instance_uid="1.2.3", item_inventory_datetime="20261124", patient_name="Дмитрий^Ёлкин=山田^太郎")
+    ds = pydicom.dcmread(BytesIO(encode_inventory(header(InventoryLevel.STUDY), [rec])))
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    assert str(ds.InventoriedStudiesSequence[0].PatientName) == "Дмитрий^Ёлкин=山田^太郎"
+
+
+def test_pydicom_dataset_path_round_trips() -> None:
+    recs = [materialize(s) for s in _small(InventoryLevel.SERIES)]
+    ds = to_dataset(header(InventoryLevel.SERIES), recs)
+    assert isinstance(ds, pydicom.Dataset)
+    h, got = read_dataset(ds)
+    assert got == recs
+    assert h.number_of_study_records_in_instance == len(recs)
+
+
+def _small(level: InventoryLevel) -> list[StudyRecord]:
+    from dicom_inventory import synthetic_studies
+
+    return list(synthetic_studies(3, series_per_study=2, instances_per_series=3, level=level))
+
+
+@pytest.mark.parametrize("implicit", [True, False])
+def test_reads_files_written_by_pydicom_with_defined_lengths(tmp_path: Path, implicit: bool) -> None:
+    """Other toolkits write defined-length sequences and Implicit VR: read them too."""
+    recs = [materialize(s) for s in _small(InventoryLevel.INSTANCE)]
+    ds = to_dataset(header(InventoryLevel.INSTANCE), recs)
+    path = tmp_path / "pydicom.dcm"
+    ts = "1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1"
+    ds.file_meta.TransferSyntaxUID = ts
+    # pydicom writes sequences and items with defined lengths for new data sets
+    for item in ds.InventoriedStudiesSequence:
+        item.is_undefined_length_sequence_item = False
+    ds["InventoriedStudiesSequence"].is_undefined_length = False
+    ds.save_as(path, implicit_vr=implicit, little_endian=True, enforce_file_format=True)
+    raw = path.read_bytes()
+    assert b"\xfe\xff\xdd\xe0" not in raw[-64:]  # no sequence delimiter at the end: defined length
+    with InventoryReader(path) as r:
+        assert r.transfer_syntax == ts
+        got = list(r.studies())
+    assert got == recs
+    rows = list(iter_rows(got))
+    assert len(rows) == sum(len(list(s.instances)) for st_ in recs for s in st_.series)
