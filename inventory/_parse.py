@@ -171,18 +171,19 @@ class Parser:
     def error(self, msg: str, pos: int, tag: int | None = None) -> InventoryReadError:
         return InventoryReadError(msg, path=self.src.path, offset=self.src.base + pos, tag=tag)
 
-    def _bounds(self, buf: bytes, pos: int, length: int, tag: int) -> None:
-        """Check a value length claim against the limits and the stream end."""
+    def _bounds(self, pos: int, length: int, tag: int, start: int) -> None:
+        """Check a value length claim (value at `pos`, element at `start`) against the limits
+        and the end of the stream; raise :class:`NeedMore` if it is plausible."""
         src = self.src
-        if length > self.max_len:
-            raise self.error(
-                f"value length {length} exceeds the limit of {self.max_len} bytes "
-                "(ReadPolicy.max_element_length); the file is corrupt or hostile", pos, tag
-            )
         if src.size is not None and src.base + pos + length > src.size:
             raise self.error(
                 f"value length {length} runs past the end of the file "
-                f"({src.size - src.base - pos} bytes left): truncated or corrupt", pos, tag
+                f"({src.size - src.base - pos} bytes left): truncated or corrupt", start, tag
+            )
+        if length > self.max_len:
+            raise self.error(
+                f"value length {length} exceeds the limit of {self.max_len} bytes "
+                "(ReadPolicy.max_element_length); the file is corrupt or hostile", start, tag
             )
         raise NeedMore
 
@@ -258,7 +259,7 @@ class Parser:
                 raise self.error(f"undefined length for a {vr} element (only SQ may have it here)", start, tag)
             end = pos + length
             if end > n or length > self.max_len:
-                self._bounds(buf, pos, length, tag)
+                self._bounds(pos, length, tag, start)
             elems[tag] = (vr, buf[pos:end], start)
             pos = end
 
