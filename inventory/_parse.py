@@ -48,6 +48,7 @@ _HDR = Struct("<HH2sH")
 _U32 = Struct("<I")
 _HH = Struct("<HH")
 _LONG = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+_VRINFO: dict[bytes, tuple[str, bool]] = {}
 _VRS = {
     v.encode(): v
     for v in (
@@ -55,6 +56,8 @@ _VRS = {
         "UN UR US UT UV"
     ).split()
 }
+
+_VRINFO.update({b: (v, b in _LONG) for b, v in _VRS.items()})
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -192,17 +195,17 @@ class Parser:
     ) -> tuple[RawDataset, int]:
         """Parse elements from `pos` to `stop`, or to an item delimiter if `stop` is None.
 
+        Explicit VR goes to :meth:`_explicit`; the loop here reads Implicit VR (PS3.5 A.1).
+
         At the top level (`depth` 0) the data set ends at the end of the stream instead, or
         before the first element whose tag is at least `until`. Returns the raw data set and
         the position after it (after the delimiter, or of the first element not parsed).
         """
+        if self.explicit:
+            return self._explicit(buf, pos, stop, depth, until)
         elems: RawDataset = {}
         n = len(buf)
-        explicit = self.explicit
-        hdr = _HDR.unpack_from
         u32 = _U32.unpack_from
-        vrs = _VRS
-        longs = _LONG
         while True:
             if stop is not None and pos >= stop:
                 if pos > stop:
@@ -215,38 +218,17 @@ class Parser:
                     raise self.error(f"{n - pos} stray bytes at the end of the data set", pos)
                 raise NeedMore
             start = pos
-            if explicit:
-                group, elem, vrb, length = hdr(buf, pos)
-                tag = group << 16 | elem
-                if group == 0xFFFE:
-                    length = u32(buf, pos + 4)[0]
-                    if tag == _ITEM_END and stop is None:
-                        return elems, pos + 8
-                    raise self.error(f"unexpected delimiter {_tagstr(tag)} inside a data set", pos, tag)
-                if tag >= until:
-                    return elems, pos
-                vr = vrs.get(vrb)
-                if vr is None:
-                    raise self.error(f"invalid VR {vrb!r} (not in PS3.5 Table 6.2-1)", pos, tag)
-                if vrb in longs:
-                    if pos + 12 > n:
-                        raise NeedMore
-                    length = u32(buf, pos + 8)[0]
-                    pos += 12
-                else:
-                    pos += 8
-            else:
-                group, elem = _HH.unpack_from(buf, pos)
-                tag = group << 16 | elem
-                length = u32(buf, pos + 4)[0]
-                if group == 0xFFFE:
-                    if tag == _ITEM_END and stop is None:
-                        return elems, pos + 8
-                    raise self.error(f"unexpected delimiter {_tagstr(tag)} inside a data set", pos, tag)
-                if tag >= until:
-                    return elems, pos
-                pos += 8
-                vr = self.implicit_vr(tag, length, buf, pos)
+            group, elem = _HH.unpack_from(buf, pos)
+            tag = group << 16 | elem
+            length = u32(buf, pos + 4)[0]
+            if group == 0xFFFE:
+                if tag == _ITEM_END and stop is None:
+                    return elems, pos + 8
+                raise self.error(f"unexpected delimiter {_tagstr(tag)} inside a data set", pos, tag)
+            if tag >= until:
+                return elems, pos
+            pos += 8
+            vr = self.implicit_vr(tag, length, buf, pos)
             if tag in elems:
                 raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
             if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
@@ -260,6 +242,65 @@ class Parser:
             end = pos + length
             if end > n or length > self.max_len:
                 self._bounds(pos, length, tag, start)
+            elems[tag] = (vr, buf[pos:end], start)
+            pos = end
+
+    def _explicit(
+        self, buf: bytes, pos: int, stop: int | None, depth: int, until: int
+    ) -> tuple[RawDataset, int]:
+        """:meth:`dataset` for Explicit VR Little Endian: the hot loop of every read."""
+        elems: RawDataset = {}
+        n = len(buf)
+        limit = stop if stop is not None else 1 << 62
+        hdr = _HDR.unpack_from
+        u32 = _U32.unpack_from
+        vrinfo = _VRINFO
+        max_len = self.max_len
+        while True:
+            if pos >= limit:
+                if pos > limit:
+                    raise self.error(f"element overruns its item's defined length by {pos - limit} bytes", pos)
+                return elems, pos
+            if pos + 12 > n:
+                if pos + 8 > n or buf[pos + 4 : pos + 6] in _LONG:
+                    if depth == 0 and pos == n and self.src.eof:
+                        return elems, pos
+                    if depth == 0 and self.src.eof:
+                        raise self.error(f"{n - pos} stray bytes at the end of the data set", pos)
+                    raise NeedMore
+            group, elem, vrb, length = hdr(buf, pos)
+            tag = group << 16 | elem
+            if group == 0xFFFE:
+                if tag == _ITEM_END and stop is None:
+                    return elems, pos + 8
+                raise self.error(f"unexpected delimiter {_tagstr(tag)} inside a data set", pos, tag)
+            if tag >= until:
+                return elems, pos
+            info = vrinfo.get(vrb)
+            if info is None:
+                raise self.error(f"invalid VR {vrb!r} (not in PS3.5 Table 6.2-1)", pos, tag)
+            vr, long = info
+            start = pos
+            if long:
+                length = u32(buf, pos + 8)[0]
+                pos += 12
+                if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
+                    if tag in elems:
+                        raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
+                    if depth >= self.max_depth:
+                        raise self.error(f"sequences nested deeper than {self.max_depth} levels", start, tag)
+                    items, pos = self.sequence(buf, pos, length, depth + 1, tag)
+                    elems[tag] = ("SQ", items, start)
+                    continue
+                if length == UNDEFINED:
+                    raise self.error(f"undefined length for a {vr} element (only SQ may have it here)", start, tag)
+            else:
+                pos += 8
+            end = pos + length
+            if end > n or length > max_len:
+                self._bounds(pos, length, tag, start)
+            if tag in elems:
+                raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
             elems[tag] = (vr, buf[pos:end], start)
             pos = end
 
