@@ -111,7 +111,8 @@ class ByteSource:
                 data = self.raw.read(n)
             if not data:
                 try:
-                    return self._inflate.flush()
+                    tail: bytes = self._inflate.flush()
+                    return tail
                 except zlib.error as exc:
                     raise InventoryReadError(
                         f"deflated data set is corrupt: {exc}", path=self.path, offset=self.base
@@ -427,5 +428,5 @@ def _elem_len(buf: bytes, pos: int) -> int:
     if vrb in _LONG:
         if pos + 12 > len(buf):
             return 12
-        return 12 + _U32.unpack_from(buf, pos + 8)[0]
+        return 12 + int(_U32.unpack_from(buf, pos + 8)[0])
     return 8 + int.from_bytes(buf[pos + 6 : pos + 8], "little")

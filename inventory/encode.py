@@ -411,7 +411,8 @@ def _text_encoder(f: Field, codec: str) -> Callable[[Any], bytes]:
                 raw = value.encode("ascii")
                 if len(raw) & 1:
                     raw += pad
-                return prefix + len(raw).to_bytes(2, "little") + raw
+                out: bytes = prefix + len(raw).to_bytes(2, "little") + raw
+                return out
             return slow(value)
 
         return encode_uid

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
-from pydicom.charset import decode_bytes
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
 from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
 
 from dicom_inventory._parse import (
@@ -79,12 +80,18 @@ _NUMERIC = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "F
 class _Text:
     """Decodes text values of one data set with its Specific Character Set (PS3.5 6.1)."""
 
-    __slots__ = ("charset", "codec")
+    __slots__ = ("charset", "codec", "encodings")
 
     def __init__(self, charset: tuple[str, ...]) -> None:
         self.charset = charset
         key = charset[0] if charset else ""
         self.codec = _CODECS.get(key) if len(charset) <= 1 else None
+        self.encodings: list[str] = []
+        if self.codec is None:
+            try:  # ISO 2022 code extensions and other character sets (PS3.5 6.1.2.5)
+                self.encodings = convert_encodings([c or "ISO_IR 6" for c in charset])
+            except (LookupError, ValueError):
+                self.codec = "latin_1"  # unknown term: read bytes one to one (tolerant)
 
     def child(self, ds: RawDataset) -> _Text:
         el = ds.get(0x00080005)
@@ -97,7 +104,8 @@ class _Text:
         if vr in _CHARSET_VRS:
             if self.codec is not None:
                 return raw.decode(self.codec, "replace").rstrip(" \x00")
-            return str(decode_bytes(raw, list(self.charset) or ["ISO_IR 6"], {"^", "="} if vr == "PN" else set())).rstrip(" \x00")
+            delims = PN_DELIMS if vr == "PN" else TEXT_VR_DELIMS
+            return str(decode_bytes(raw, self.encodings, delims)).rstrip(" \x00")
         text = raw.decode("ascii", "replace")
         return text.strip(" \x00") if vr in _STRIP_BOTH else text.rstrip(" \x00")
 
@@ -113,13 +121,13 @@ def _value(el: tuple[str, Any, int], tag: int, text: _Text) -> AttributeValue:
         fmt = _NUMERIC[vr]
         size = struct.calcsize(fmt)
         values = struct.unpack(f"<{len(raw) // size}{fmt}", raw[: len(raw) // size * size])
-        return values[0] if len(values) == 1 else tuple(values)  # type: ignore[return-value]
+        return values[0] if len(values) == 1 else tuple(values)
     if vr in ("OB", "OW", "UN", "OD", "OF", "OL", "OV"):
         return bytes(raw)
     if vr == "AT":
         return tuple(
             g << 16 | e for g, e in struct.iter_unpack("<HH", raw[: len(raw) // 4 * 4])
-        )  # type: ignore[return-value]
+        )
     s = text.decode(raw, vr)
     try:
         vm = dictionary_VM(tag)
@@ -164,7 +172,7 @@ def _int(ds: RawDataset, tag: int) -> int | None:
     if vr in _NUMERIC:
         fmt = _NUMERIC[vr]
         size = struct.calcsize(fmt)
-        if len(raw) < size:  # type: ignore[arg-type]
+        if len(raw) < size:
             return None
         return int(struct.unpack_from(f"<{fmt}", raw)[0])  # type: ignore[arg-type]
     try:
@@ -216,7 +224,7 @@ def _original_attributes(ds: RawDataset, text: _Text) -> tuple[OriginalAttribute
 
 
 def _c_ascii(el: tuple[str, Any, int], text: _Text) -> str | None:
-    return el[1].decode("ascii", "replace").strip(" \x00") or None  # type: ignore[no-any-return]
+    return el[1].decode("ascii", "replace").strip(" \x00") or None
 
 
 def _c_req(el: tuple[str, Any, int], text: _Text) -> str:

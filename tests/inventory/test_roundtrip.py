@@ -163,3 +163,19 @@ def test_reads_files_written_by_pydicom_with_defined_lengths(tmp_path: Path, imp
     assert got == recs
     rows = list(iter_rows(got))
     assert len(rows) == sum(len(list(s.instances)) for st_ in recs for s in st_.series)
+
+
+def test_reads_iso2022_japanese_names_written_by_pydicom(tmp_path: Path) -> None:
+    """Tolerant reading: ISO 2022 code extensions in a study item (PS3.5 6.1.2.5, H.3)."""
+    rec = StudyRecord(study_instance_uid="1.2.3", item_inventory_datetime="20261124")
+    ds = to_dataset(header(InventoryLevel.STUDY), [rec])
+    item = ds.InventoriedStudiesSequence[0]
+    item.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    item.PatientName = "Yamada^Tarou=山田^太郎"
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    path = tmp_path / "jp.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert b"\x1b$B" in path.read_bytes()  # really written with escape sequences
+    with InventoryReader(path) as r:
+        (got,) = list(r.studies())
+    assert got.patient_name == "Yamada^Tarou=山田^太郎"
