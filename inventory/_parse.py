@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import zlib
 from struct import Struct
-from typing import IO, Any, Union
-
-from pydicom.datadict import dictionary_VR
+from typing import IO, Any
 
 from dicom_inventory.errors import InventoryReadError, NotDicomError
 from dicom_inventory.policy import ReadPolicy
+from pydicom.datadict import dictionary_VR
 
 __all__ = [
     "UNDEFINED",
@@ -36,7 +35,7 @@ __all__ = [
     "open_part10",
 ]
 
-RawElement = tuple[str, Union[bytes, list["RawDataset"]], int]
+RawElement = tuple[str, bytes | list["RawDataset"], int]
 RawDataset = dict[int, RawElement]
 
 UNDEFINED = 0xFFFFFFFF
@@ -47,7 +46,9 @@ _SEQ_END = 0xFFFEE0DD
 _HDR = Struct("<HH2sH")
 _U32 = Struct("<I")
 _HH = Struct("<HH")
-_LONG = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+_LONG = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
 _VRINFO: dict[bytes, tuple[str, bool]] = {}
 _VRS = {
     v.encode(): v
@@ -122,7 +123,8 @@ class ByteSource:
             except zlib.error as exc:
                 raise InventoryReadError(
                     f"deflated data set is corrupt: {exc} (PS3.5 A.5)",
-                    path=self.path, offset=self.base + len(self.buf),
+                    path=self.path,
+                    offset=self.base + len(self.buf),
                 ) from exc
             if self._inflate.unconsumed_tail:
                 self._pending = self._inflate.unconsumed_tail
@@ -144,7 +146,9 @@ class ByteSource:
         if len(self.buf) > self.policy.max_item_bytes + self.policy.chunk_size:
             raise InventoryReadError(
                 f"one item is larger than the limit of {self.policy.max_item_bytes} bytes "
-                "(ReadPolicy.max_item_bytes)", path=self.path, offset=self.base,
+                "(ReadPolicy.max_item_bytes)",
+                path=self.path,
+                offset=self.base,
             )
 
     def discard(self, pos: int) -> None:
@@ -182,12 +186,16 @@ class Parser:
         if src.size is not None and src.base + pos + length > src.size:
             raise self.error(
                 f"value length {length} runs past the end of the file "
-                f"({src.size - src.base - pos} bytes left): truncated or corrupt", start, tag
+                f"({src.size - src.base - pos} bytes left): truncated or corrupt",
+                start,
+                tag,
             )
         if length > self.max_len:
             raise self.error(
                 f"value length {length} exceeds the limit of {self.max_len} bytes "
-                "(ReadPolicy.max_element_length); the file is corrupt or hostile", start, tag
+                "(ReadPolicy.max_element_length); the file is corrupt or hostile",
+                start,
+                tag,
             )
         raise NeedMore
 
@@ -210,7 +218,9 @@ class Parser:
         while True:
             if stop is not None and pos >= stop:
                 if pos > stop:
-                    raise self.error(f"element overruns its item's defined length by {pos - stop} bytes", pos)
+                    raise self.error(
+                        f"element overruns its item's defined length by {pos - stop} bytes", pos
+                    )
                 return elems, pos
             if pos + 8 > n:
                 if depth == 0 and pos == n and self.src.eof:
@@ -231,15 +241,21 @@ class Parser:
             pos += 8
             vr = self.implicit_vr(tag, length, buf, pos)
             if tag in elems:
-                raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
+                raise self.error(
+                    "the same tag appears twice in one data set (PS3.5 7.1)", start, tag
+                )
             if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
                 if depth >= self.max_depth:
-                    raise self.error(f"sequences nested deeper than {self.max_depth} levels", start, tag)
+                    raise self.error(
+                        f"sequences nested deeper than {self.max_depth} levels", start, tag
+                    )
                 items, pos = self.sequence(buf, pos, length, depth + 1, tag)
                 elems[tag] = ("SQ", items, start)
                 continue
             if length == UNDEFINED:
-                raise self.error(f"undefined length for a {vr} element (only SQ may have it here)", start, tag)
+                raise self.error(
+                    f"undefined length for a {vr} element (only SQ may have it here)", start, tag
+                )
             end = pos + length
             if end > n or length > self.max_len:
                 self._bounds(pos, length, tag, start)
@@ -260,7 +276,9 @@ class Parser:
         while True:
             if pos >= limit:
                 if pos > limit:
-                    raise self.error(f"element overruns its item's defined length by {pos - limit} bytes", pos)
+                    raise self.error(
+                        f"element overruns its item's defined length by {pos - limit} bytes", pos
+                    )
                 return elems, pos
             if pos + 12 > n:
                 if pos + 8 > n or buf[pos + 4 : pos + 6] in _LONG:
@@ -287,21 +305,31 @@ class Parser:
                 pos += 12
                 if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
                     if tag in elems:
-                        raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
+                        raise self.error(
+                            "the same tag appears twice in one data set (PS3.5 7.1)", start, tag
+                        )
                     if depth >= self.max_depth:
-                        raise self.error(f"sequences nested deeper than {self.max_depth} levels", start, tag)
+                        raise self.error(
+                            f"sequences nested deeper than {self.max_depth} levels", start, tag
+                        )
                     items, pos = self.sequence(buf, pos, length, depth + 1, tag)
                     elems[tag] = ("SQ", items, start)
                     continue
                 if length == UNDEFINED:
-                    raise self.error(f"undefined length for a {vr} element (only SQ may have it here)", start, tag)
+                    raise self.error(
+                        f"undefined length for a {vr} element (only SQ may have it here)",
+                        start,
+                        tag,
+                    )
             else:
                 pos += 8
             end = pos + length
             if end > n or length > max_len:
                 self._bounds(pos, length, tag, start)
             if tag in elems:
-                raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
+                raise self.error(
+                    "the same tag appears twice in one data set (PS3.5 7.1)", start, tag
+                )
             elems[tag] = (vr, buf[pos:end], start)
             pos = end
 
@@ -315,7 +343,8 @@ class Parser:
             if self.src.size is not None and self.src.base + stop > self.src.size:
                 raise self.error(
                     f"sequence length {length} runs past the end of the file: truncated or corrupt",
-                    pos, tag,
+                    pos,
+                    tag,
                 )
             raise NeedMore
         u32 = _U32.unpack_from
@@ -329,12 +358,16 @@ class Parser:
             ilen = u32(buf, pos + 4)[0]
             if itag == _SEQ_END:
                 if stop is not None:
-                    self.notes.append(f"sequence {_tagstr(tag)} of defined length ends with a delimiter")
+                    self.notes.append(
+                        f"sequence {_tagstr(tag)} of defined length ends with a delimiter"
+                    )
                 return items, pos + 8
             if itag != _ITEM:
                 raise self.error(
-                    f"expected an item tag (FFFE,E000) in sequence {_tagstr(tag)}, found {_tagstr(itag)}",
-                    pos, tag,
+                    f"expected an item tag (FFFE,E000) in sequence {_tagstr(tag)}, "
+                    f"found {_tagstr(itag)}",
+                    pos,
+                    tag,
                 )
             pos += 8
             ds, pos = self.dataset(buf, pos, None if ilen == UNDEFINED else pos + ilen, depth)
@@ -364,7 +397,9 @@ class Parser:
 _IMPLICIT_CACHE: dict[int, str] = {}
 
 
-def open_part10(raw: IO[bytes], path: str, policy: ReadPolicy, size: int | None) -> tuple[ByteSource, RawDataset, str, int]:
+def open_part10(
+    raw: IO[bytes], path: str, policy: ReadPolicy, size: int | None
+) -> tuple[ByteSource, RawDataset, str, int]:
     """Check the preamble, parse File Meta Information (PS3.10 7.1).
 
     Returns the source, the meta elements, the transfer syntax UID and the window position of
@@ -382,7 +417,9 @@ def open_part10(raw: IO[bytes], path: str, policy: ReadPolicy, size: int | None)
     if len(src.buf) < 132 or src.buf[128:132] != b"DICM":
         raise NotDicomError(
             "not a DICOM Part 10 file: expected a 128-byte preamble followed by 'DICM' "
-            "(PS3.10 7.1)", path=path, offset=128,
+            "(PS3.10 7.1)",
+            path=path,
+            offset=128,
         )
     parser = Parser(src, explicit=True)
     pos = 132
@@ -401,21 +438,31 @@ def open_part10(raw: IO[bytes], path: str, policy: ReadPolicy, size: int | None)
             one, newpos = parser.dataset(src.buf, pos, pos + _elem_len(src.buf, pos), 0)
         except NeedMore:
             if src.eof:
-                raise InventoryReadError("file ends inside the File Meta Information", path=path, offset=pos) from None
+                raise InventoryReadError(
+                    "file ends inside the File Meta Information", path=path, offset=pos
+                ) from None
             src.more()
             continue
         except Exception as exc:
             if isinstance(exc, InventoryReadError):
                 raise
-            raise InventoryReadError(f"File Meta Information is corrupt: {exc}", path=path, offset=pos) from exc
+            raise InventoryReadError(
+                f"File Meta Information is corrupt: {exc}", path=path, offset=pos
+            ) from exc
         meta.update(one)
         pos = newpos
     ts_el = meta.get(0x00020010)
     if ts_el is None:
-        raise InventoryReadError("File Meta Information has no Transfer Syntax UID (0002,0010) (PS3.10 7.1)", path=path, offset=132)
+        raise InventoryReadError(
+            "File Meta Information has no Transfer Syntax UID (0002,0010) (PS3.10 7.1)",
+            path=path,
+            offset=132,
+        )
     ts = bytes(ts_el[1]).rstrip(b"\x00 ").decode("ascii", "replace")  # type: ignore[arg-type]
     if ts == BIG_ENDIAN:
-        raise InventoryReadError("Explicit VR Big Endian (retired) is not supported", path=path, offset=ts_el[2])
+        raise InventoryReadError(
+            "Explicit VR Big Endian (retired) is not supported", path=path, offset=ts_el[2]
+        )
     if ts == DEFLATED_LE:
         src.start_inflate(pos)
         pos = 0

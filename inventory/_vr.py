@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-
 from dicom_inventory.errors import InventoryEncodeError
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 __all__ = [
     "ITEM_END",
@@ -36,14 +35,42 @@ __all__ = [
 LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
 #: VRs whose value is character text.
 TEXT_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+    {
+        "AE",
+        "AS",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "IS",
+        "LO",
+        "LT",
+        "PN",
+        "SH",
+        "ST",
+        "TM",
+        "UC",
+        "UI",
+        "UR",
+        "UT",
+    }
 )
 #: Text VRs whose value may use the Specific Character Set (others are ASCII only).
 _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 #: Text VRs that hold exactly one value (a backslash is part of the value).
 _SINGLE_VALUE_VRS = frozenset({"LT", "ST", "UT", "UR"})
 #: Maximum value length in characters (PS3.5 Table 6.2-1), per value.
-_MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "IS": 12, "LO": 64, "SH": 16, "UI": 64}
+_MAX_CHARS = {
+    "AE": 16,
+    "AS": 4,
+    "CS": 16,
+    "DA": 8,
+    "DS": 16,
+    "IS": 12,
+    "LO": 64,
+    "SH": 16,
+    "UI": 64,
+}
 _NUMERIC = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
 
 ITEM_START = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # (FFFE,E000), undefined length
@@ -84,7 +111,7 @@ class Field:
         return self.prefix + b"\xff\xff\xff\xff"
 
 
-@lru_cache(maxsize=None)
+@cache
 def field_for(keyword: str) -> Field:
     """Return the :class:`Field` for a dictionary `keyword`.
 
@@ -161,10 +188,14 @@ def _encode_value(f: Field, value: Any, codec: str, query: bool = False) -> byte
         try:
             return f.raw(struct.pack(f"<{len(values)}{_NUMERIC[vr]}", *values))
         except struct.error as exc:
-            raise InventoryEncodeError(f"{f.keyword}: {value!r} does not fit VR {vr}: {exc}") from exc
+            raise InventoryEncodeError(
+                f"{f.keyword}: {value!r} does not fit VR {vr}: {exc}"
+            ) from exc
     if vr in ("OB", "OW", "UN", "OD", "OF", "OL", "OV"):
         if not isinstance(value, (bytes, bytearray)):
-            raise InventoryEncodeError(f"{f.keyword}: VR {vr} needs bytes, got {type(value).__name__}")
+            raise InventoryEncodeError(
+                f"{f.keyword}: VR {vr} needs bytes, got {type(value).__name__}"
+            )
         raw = bytes(value)
         return f.raw(raw + b"\x00" if len(raw) & 1 else raw)
     if vr == "AT":

@@ -24,13 +24,11 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any, BinaryIO
-
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from dicom_inventory._vr import (
     _CHARSET_VRS,
@@ -62,6 +60,7 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 from dicom_inventory.uid import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 __all__ = [
     "InventoryWriter",
@@ -175,7 +174,9 @@ class StudyEncoder:
         enc = self._enc
         bodies = []
         for oa in items:
-            mod = self._seq("ModifiedAttributesSequence", [encode_attributes(oa.modified, self.codec)])
+            mod = self._seq(
+                "ModifiedAttributesSequence", [encode_attributes(oa.modified, self.codec)]
+            )
             bodies.append(
                 mod
                 + enc["AttributeModificationDateTime"](oa.modification_datetime)
@@ -232,7 +233,9 @@ class StudyEncoder:
         where = f"instance record {rec.sop_instance_uid!r}"
         e: dict[int, bytes] = {
             0x00080016: enc["SOPClassUID"](self._type1(rec.sop_class_uid, "SOPClassUID", where)),
-            0x00080018: enc["SOPInstanceUID"](self._type1(rec.sop_instance_uid, "SOPInstanceUID", where)),
+            0x00080018: enc["SOPInstanceUID"](
+                self._type1(rec.sop_instance_uid, "SOPInstanceUID", where)
+            ),
         }
         if rec.instance_availability is not None:
             e[0x00080056] = enc["InstanceAvailability"](rec.instance_availability)
@@ -516,7 +519,9 @@ def _header_attrs(h: InventoryHeader) -> dict[str, Any]:
     }
     attrs.update({k: v for k, v in optional.items() if v is not None})
     if h.inventory_access_end_points is not None:
-        attrs["InventoryAccessEndPointsSequence"] = [_access_end_points(h.inventory_access_end_points)]
+        attrs["InventoryAccessEndPointsSequence"] = [
+            _access_end_points(h.inventory_access_end_points)
+        ]
     if h.study_access_end_points is not None:
         attrs["StudyAccessEndPointsSequence"] = [_access_end_points(h.study_access_end_points)]
     for kw, value in h.other.items():
@@ -690,9 +695,7 @@ class InventoryWriter:
         self._buf.clear()
         self._buffered = 0
 
-    def close(
-        self, completion_status: InventoryCompletionStatus | None = None
-    ) -> WrittenInstance:
+    def close(self, completion_status: InventoryCompletionStatus | None = None) -> WrittenInstance:
         """Close the studies sequence, write the trailing attributes and the file."""
         if self._closed:
             raise InventoryEncodeError("the writer is already closed")
@@ -767,8 +770,9 @@ def write_inventory(
         return out / file_name.format(uid=uid)
 
     if max_records is None:
-        with InventoryWriter(path_for(header.sop_instance_uid), header,
-                             transfer_syntax=transfer_syntax) as w:
+        with InventoryWriter(
+            path_for(header.sop_instance_uid), header, transfer_syntax=transfer_syntax
+        ) as w:
             for study in studies:
                 w.write_study(study)
             return [w.close()]
@@ -824,9 +828,12 @@ def _write_split(
     refs = tuple(InventoryReference(sop_instance_uid=leaf.sop_instance_uid) for leaf in leaves)
     root_header = replace(header, incorporated=tuple(header.incorporated) + refs)
     incorporated = sum(leaf.total_number_of_study_records for leaf in leaves)
-    with InventoryWriter(path_for(header.sop_instance_uid), root_header,
-                         transfer_syntax=transfer_syntax,
-                         incorporated_study_records=incorporated) as root:
+    with InventoryWriter(
+        path_for(header.sop_instance_uid),
+        root_header,
+        transfer_syntax=transfer_syntax,
+        incorporated_study_records=incorporated,
+    ) as root:
         root_written = root.close()
     return [root_written, *leaves]
 
@@ -846,9 +853,7 @@ def encode_inventory(
     return buf.getvalue()
 
 
-def to_dataset(
-    header: InventoryHeader, studies: Iterable[StudyRecord], **kwargs: Any
-) -> Any:
+def to_dataset(header: InventoryHeader, studies: Iterable[StudyRecord], **kwargs: Any) -> Any:
     """Return a small inventory as a pydicom ``FileDataset`` (encoded, then read by pydicom).
 
     Going through the bytes keeps one encoder: the ``Dataset`` is exactly what the file would

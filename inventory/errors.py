@@ -66,7 +66,9 @@ class InventoryReadError(InventoryError):
             where.append(f"offset {self.offset}")
         if self.tag is not None:
             where.append(f"tag ({self.tag >> 16:04X},{self.tag & 0xFFFF:04X})")
-        return f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{self.message}"
+        return (
+            f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{self.message}"
+        )
 
 
 class NotDicomError(InventoryReadError):

@@ -50,8 +50,16 @@ __all__ = [
 
 #: A data element value in the generic ``{keyword: value}`` form used for scope keys, original
 #: (modified) attributes and extra record attributes. Sequences are lists of such mappings.
-AttributeValue = Union[
-    None, str, int, float, bytes, tuple[str, ...], tuple[float, ...], list["Mapping[str, AttributeValue]"]
+# A recursive alias with a forward reference: `X | Y` cannot express it at runtime on 3.10.
+AttributeValue = Union[  # noqa: UP007
+    None,
+    str,
+    int,
+    float,
+    bytes,
+    tuple[str, ...],
+    tuple[float, ...],
+    list["Mapping[str, AttributeValue]"],
 ]
 
 

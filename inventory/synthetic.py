@@ -17,7 +17,13 @@ from dicom_inventory.enum import (
     InventoryLevel,
     ReasonForAttributeModification,
 )
-from dicom_inventory.model import FileAccess, InstanceRecord, OriginalAttributes, SeriesRecord, StudyRecord
+from dicom_inventory.model import (
+    FileAccess,
+    InstanceRecord,
+    OriginalAttributes,
+    SeriesRecord,
+    StudyRecord,
+)
 
 __all__ = ["synthetic_studies"]
 
@@ -90,7 +96,15 @@ def synthetic_studies(
             removed_from_operational_use="Y" if s % 50 == 49 else None,
             original_attributes=original,
             series=(
-                _series(study_uid, s, modalities, series_per_study, instances_per_series, level, base_uri)
+                _series(
+                    study_uid,
+                    s,
+                    modalities,
+                    series_per_study,
+                    instances_per_series,
+                    level,
+                    base_uri,
+                )
                 if level.has_series
                 else ()
             ),
@@ -98,8 +112,13 @@ def synthetic_studies(
 
 
 def _series(
-    study_uid: str, s: int, modalities: list[str], n_series: int, n_inst: int,
-    level: InventoryLevel, base_uri: str,
+    study_uid: str,
+    s: int,
+    modalities: list[str],
+    n_series: int,
+    n_inst: int,
+    level: InventoryLevel,
+    base_uri: str,
 ) -> Iterator[SeriesRecord]:
     for j in range(n_series):
         modality = modalities[j % len(modalities)]
@@ -123,24 +142,49 @@ def _instances(
     for k in range(n):
         uid = f"{series_uid}.{k + 1}"
         if kind == 0:
-            fa = FileAccess(uri=f"{base_uri}/{s}/{j}/{k + 1}.zip", container_type=ContainerFileType.ZIP,
-                            filename_in_container=f"{uid}.dcm", transfer_syntax_uid=_EXPLICIT)
+            fa = FileAccess(
+                uri=f"{base_uri}/{s}/{j}/{k + 1}.zip",
+                container_type=ContainerFileType.ZIP,
+                filename_in_container=f"{uid}.dcm",
+                transfer_syntax_uid=_EXPLICIT,
+            )
         elif kind == 1:
-            fa = FileAccess(uri=f"{base_uri}/{s}/series{j}.tar", container_type=ContainerFileType.TAR,
-                            filename_in_container=f"{uid}.dcm", offset=512 + k * 4096, length=3584,
-                            transfer_syntax_uid=_EXPLICIT)
+            fa = FileAccess(
+                uri=f"{base_uri}/{s}/series{j}.tar",
+                container_type=ContainerFileType.TAR,
+                filename_in_container=f"{uid}.dcm",
+                offset=512 + k * 4096,
+                length=3584,
+                transfer_syntax_uid=_EXPLICIT,
+            )
         elif kind == 2:
-            fa = FileAccess(uri=f"{base_uri}/blob/{s}.blob", container_type=ContainerFileType.BLOB,
-                            offset=k * 65536, length=65000, transfer_syntax_uid=_JPEG_LS)
+            fa = FileAccess(
+                uri=f"{base_uri}/blob/{s}.blob",
+                container_type=ContainerFileType.BLOB,
+                offset=k * 65536,
+                length=65000,
+                transfer_syntax_uid=_JPEG_LS,
+            )
         elif kind == 3:
-            fa = FileAccess(uri=f"{base_uri}/{s}/series{j}.tar.gz", container_type=ContainerFileType.TARGZIP,
-                            filename_in_container=f"{uid}.dcm", transfer_syntax_uid=_EXPLICIT)
+            fa = FileAccess(
+                uri=f"{base_uri}/{s}/series{j}.tar.gz",
+                container_type=ContainerFileType.TARGZIP,
+                filename_in_container=f"{uid}.dcm",
+                transfer_syntax_uid=_EXPLICIT,
+            )
         elif kind == 4:
-            fa = FileAccess(uri=f"{base_uri}/{s}/{j}/{k + 1}.dcm.gz", container_type=ContainerFileType.GZIP,
-                            transfer_syntax_uid=_EXPLICIT)
+            fa = FileAccess(
+                uri=f"{base_uri}/{s}/{j}/{k + 1}.dcm.gz",
+                container_type=ContainerFileType.GZIP,
+                transfer_syntax_uid=_EXPLICIT,
+            )
         else:
-            fa = FileAccess(uri=f"{base_uri}/{s}/{j}/bundle.zip", container_type=ContainerFileType.ZIP,
-                            filename_in_container=f"{k + 1}.dcm", transfer_syntax_uid=_EXPLICIT)
+            fa = FileAccess(
+                uri=f"{base_uri}/{s}/{j}/bundle.zip",
+                container_type=ContainerFileType.ZIP,
+                filename_in_container=f"{k + 1}.dcm",
+                transfer_syntax_uid=_EXPLICIT,
+            )
         yield InstanceRecord(
             sop_class_uid=sop_class,
             sop_instance_uid=uid,
