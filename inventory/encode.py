@@ -822,8 +822,12 @@ def _write_split(
             leaves.append(writer.close(last_status))
             writer = None
     except BaseException:
+        # No orphan parts: a failed production leaves nothing behind (a re-run starts clean).
         if writer is not None:
             writer.abort()
+        for leaf in leaves:
+            if leaf.path is not None:
+                leaf.path.unlink(missing_ok=True)
         raise
     refs = tuple(InventoryReference(sop_instance_uid=leaf.sop_instance_uid) for leaf in leaves)
     root_header = replace(header, incorporated=tuple(header.incorporated) + refs)

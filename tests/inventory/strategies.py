@@ -28,9 +28,7 @@ from dicom_inventory import (
 _uid_component = st.one_of(st.just("0"), st.integers(1, 10**12).map(str))
 uids = st.lists(_uid_component, min_size=2, max_size=8).map(".".join).filter(lambda u: len(u) <= 64)
 # Text without backslash, control characters or edge spaces; includes non-ASCII letters.
-_chars = st.characters(
-    blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\\=^"
-)
+_chars = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\\=^")
 
 
 def text(max_size: int) -> st.SearchStrategy[str]:
@@ -66,14 +64,33 @@ def file_access(draw: st.DrawFn) -> FileAccess:
         if kind.requires_filename
         else None
     )
-    offset = draw(st.integers(0, 2**63)) if kind.requires_offset_length else draw(opt(st.integers(0, 2**40)))
+    offset = (
+        draw(st.integers(0, 2**63))
+        if kind.requires_offset_length
+        else draw(opt(st.integers(0, 2**40)))
+    )
     length = draw(st.integers(1, 2**40)) if kind.requires_offset_length else None
     # odd and even lengths on purpose (padding)
-    uri = "file:///archive/" + draw(st.text(string.ascii_letters + string.digits + "/._-%", min_size=1, max_size=60))
+    uri = "file:///archive/" + draw(
+        st.text(string.ascii_letters + string.digits + "/._-%", min_size=1, max_size=60)
+    )
     return FileAccess(
-        uri=uri, container_type=kind, filename_in_container=name, offset=offset, length=length,
-        transfer_syntax_uid=draw(st.sampled_from(["1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.80"])),
-        mac_algorithm=draw(opt(st.just("SHA256"))), mac=draw(opt(st.sampled_from([16, 20, 32, 48, 64]).flatmap(lambda n: st.binary(min_size=n, max_size=n)))),
+        uri=uri,
+        container_type=kind,
+        filename_in_container=name,
+        offset=offset,
+        length=length,
+        transfer_syntax_uid=draw(
+            st.sampled_from(["1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.80"])
+        ),
+        mac_algorithm=draw(opt(st.just("SHA256"))),
+        mac=draw(
+            opt(
+                st.sampled_from([16, 20, 32, 48, 64]).flatmap(
+                    lambda n: st.binary(min_size=n, max_size=n)
+                )
+            )
+        ),
         expiration_datetime=draw(opt(_dts)),
     )
 
@@ -89,7 +106,10 @@ instances = st.builds(
     file_access=st.lists(file_access(), max_size=2).map(tuple),
     storage_media_file_set_id=opt(_cs),
     original_attributes=st.lists(_original, max_size=2).map(tuple),
-    other=st.just({}) | st.fixed_dictionaries({"ContentDate": _dates, "NumberOfFrames": st.integers(1, 999).map(str)}),
+    other=st.just({})
+    | st.fixed_dictionaries(
+        {"ContentDate": _dates, "NumberOfFrames": st.integers(1, 999).map(str)}
+    ),
 )
 
 
@@ -115,12 +135,16 @@ def series(level: InventoryLevel, max_instances: int = 4) -> st.SearchStrategy[S
     )
 
 
-def studies(level: InventoryLevel, max_series: int = 3, max_instances: int = 4) -> st.SearchStrategy[StudyRecord]:
+def studies(
+    level: InventoryLevel, max_series: int = 3, max_instances: int = 4
+) -> st.SearchStrategy[StudyRecord]:
     return st.builds(
         StudyRecord,
         study_instance_uid=uids,
         item_inventory_datetime=_dts,
-        modalities_in_study=opt(st.lists(st.sampled_from(["CT", "MR", "SR"]), min_size=1, max_size=3).map(tuple)),
+        modalities_in_study=opt(
+            st.lists(st.sampled_from(["CT", "MR", "SR"]), min_size=1, max_size=3).map(tuple)
+        ),
         removed_from_operational_use=opt(st.sampled_from(["Y", "N"])),
         reason_for_removal=opt(st.lists(_codes, max_size=1).map(tuple)),
         number_of_study_related_series=opt(st.integers(0, 10**6)),
@@ -136,7 +160,11 @@ def studies(level: InventoryLevel, max_series: int = 3, max_instances: int = 4) 
         issuer_of_patient_id=opt(text(64)),
         patient_birth_date=opt(_dates),
         patient_sex=opt(st.sampled_from(["M", "F", "O"])),
-        retrieve_ae_title=opt(st.lists(st.text(string.ascii_uppercase, min_size=1, max_size=16), min_size=1, max_size=2).map(tuple)),
+        retrieve_ae_title=opt(
+            st.lists(
+                st.text(string.ascii_uppercase, min_size=1, max_size=16), min_size=1, max_size=2
+            ).map(tuple)
+        ),
         retrieve_url=opt(st.just("https://pacs.example.org/dicomweb/studies/1.2.3")),
         original_attributes=st.lists(_original, max_size=1).map(tuple),
         series=(

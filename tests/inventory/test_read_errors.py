@@ -23,8 +23,12 @@ from dicom_inventory import (
     synthetic_studies,
 )
 
-HEADER = InventoryHeader(sop_instance_uid="2.25.5", inventory_level=InventoryLevel.INSTANCE,
-                         content_date="20261124", content_time="080000")
+HEADER = InventoryHeader(
+    sop_instance_uid="2.25.5",
+    inventory_level=InventoryLevel.INSTANCE,
+    content_date="20261124",
+    content_time="080000",
+)
 VALID = encode_inventory(HEADER, synthetic_studies(3, series_per_study=2, instances_per_series=3))
 
 
@@ -40,7 +44,9 @@ def test_non_dicom_file(tmp_path: Path) -> None:
     p.write_text("hello, this is not DICOM at all\n" * 20)
     with pytest.raises(NotDicomError) as info:
         read_all(p)
-    assert str(p) in str(info.value) and "DICM" in str(info.value) and "offset 128" in str(info.value)
+    assert (
+        str(p) in str(info.value) and "DICM" in str(info.value) and "offset 128" in str(info.value)
+    )
 
 
 def test_empty_and_missing_files(tmp_path: Path) -> None:
@@ -52,7 +58,9 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
         read_all(tmp_path / "absent.dcm")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(cut=st.integers(0, len(VALID) - 1))
 def test_any_truncation_is_an_error_or_an_incomplete_header(tmp_path: Path, cut: int) -> None:
     p = tmp_path / "cut.dcm"
@@ -119,7 +127,9 @@ def test_huge_length_claim_is_refused_without_reading_it(tmp_path: Path) -> None
 def test_huge_length_in_deflated_stream_hits_the_policy_limit(tmp_path: Path) -> None:
     import zlib
 
-    data = encode_inventory(HEADER, synthetic_studies(2), transfer_syntax=DeflatedExplicitVRLittleEndian)
+    data = encode_inventory(
+        HEADER, synthetic_studies(2), transfer_syntax=DeflatedExplicitVRLittleEndian
+    )
     meta_len = 132 + 12 + struct.unpack_from("<I", data, 140)[0]
     body = zlib.decompress(data[meta_len:], -15)
     at = body.index(b"\x08\x00\x09\x04UR")
@@ -133,11 +143,15 @@ def test_huge_length_in_deflated_stream_hits_the_policy_limit(tmp_path: Path) ->
 
 
 def test_corrupt_deflate_stream(tmp_path: Path) -> None:
-    data = encode_inventory(HEADER, synthetic_studies(2), transfer_syntax=DeflatedExplicitVRLittleEndian)
+    data = encode_inventory(
+        HEADER, synthetic_studies(2), transfer_syntax=DeflatedExplicitVRLittleEndian
+    )
     p = tmp_path / "bad.dcm"
     meta_len = 132 + 12 + struct.unpack_from("<I", data, 140)[0]
     p.write_bytes(data[:meta_len] + b"\xff" * 64 + data[meta_len + 64 :])
-    with pytest.raises(InventoryReadError, match="deflated data set is corrupt|invalid VR|expected"):
+    with pytest.raises(
+        InventoryReadError, match="deflated data set is corrupt|invalid VR|expected"
+    ):
         read_all(p)
 
 
@@ -147,7 +161,11 @@ def test_invalid_vr_is_named(tmp_path: Path) -> None:
     p.write_bytes(VALID[: at + 4] + b"Q!" + VALID[at + 6 :])
     with pytest.raises(InventoryReadError) as info:
         read_all(p)
-    assert "invalid VR" in str(info.value) and "(0020,0013)" in str(info.value) and f"offset {at}" in str(info.value)
+    assert (
+        "invalid VR" in str(info.value)
+        and "(0020,0013)" in str(info.value)
+        and f"offset {at}" in str(info.value)
+    )
 
 
 def test_nesting_bomb_is_refused(tmp_path: Path) -> None:
@@ -162,7 +180,9 @@ def test_nesting_bomb_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_item_larger_than_the_policy_is_refused(tmp_path: Path) -> None:
-    data = encode_inventory(HEADER, synthetic_studies(1, series_per_study=4, instances_per_series=400))
+    data = encode_inventory(
+        HEADER, synthetic_studies(1, series_per_study=4, instances_per_series=400)
+    )
     p = tmp_path / "big.dcm"
     p.write_bytes(data)
     with pytest.raises(InventoryReadError, match="max_item_bytes"):

@@ -33,8 +33,12 @@ SYNTAXES = [ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
 
 def header(level: InventoryLevel, **kw: object) -> InventoryHeader:
     return InventoryHeader(
-        sop_instance_uid="2.25.1001", inventory_level=level, content_date="20261124",
-        content_time="101500", inventory_purpose="round trip", **kw,  # type: ignore[arg-type]
+        sop_instance_uid="2.25.1001",
+        inventory_level=level,
+        content_date="20261124",
+        content_time="101500",
+        inventory_purpose="round trip",
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -55,12 +59,23 @@ def read_back(data: bytes, tmp: Path) -> tuple[InventoryHeader, list[StudyRecord
 levels = st.sampled_from(list(InventoryLevel))
 
 
-@settings(record_settings, max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    record_settings,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data(), syntax=st.sampled_from(SYNTAXES))
-def test_our_reader_reads_back_what_the_encoder_wrote(tmp_path: Path, data: st.DataObject, syntax: str) -> None:
+def test_our_reader_reads_back_what_the_encoder_wrote(
+    tmp_path: Path, data: st.DataObject, syntax: str
+) -> None:
     level = data.draw(levels)
     recs = [materialize(s) for s in data.draw(st.lists(studies(level), max_size=4))]
-    scope = data.draw(st.none() | st.fixed_dictionaries({"StudyDate": st.just("20200101-20201231"), "ModalitiesInStudy": st.just(("CT",))}))
+    scope = data.draw(
+        st.none()
+        | st.fixed_dictionaries(
+            {"StudyDate": st.just("20200101-20201231"), "ModalitiesInStudy": st.just(("CT",))}
+        )
+    )
     h = header(level, scope=scope, transaction_uid=data.draw(st.none() | uids))
     raw = encode_inventory(h, recs, transfer_syntax=syntax)
     got_header, got = read_back(raw, tmp_path)
@@ -91,8 +106,15 @@ def test_pydicom_reads_the_same_content(data: st.DataObject, syntax: str) -> Non
         assert (item.PatientID or None) == rec.patient_id
         assert (item.StudyDescription or None) == rec.study_description
         # Type 2 attributes are present even when empty
-        for kw in ("PatientName", "PatientID", "StudyDate", "AccessionNumber", "ModalitiesInStudy",
-                   "NumberOfStudyRelatedSeries", "StudyUpdateDateTime"):
+        for kw in (
+            "PatientName",
+            "PatientID",
+            "StudyDate",
+            "AccessionNumber",
+            "ModalitiesInStudy",
+            "NumberOfStudyRelatedSeries",
+            "StudyUpdateDateTime",
+        ):
             assert kw in item
         if level is InventoryLevel.STUDY:
             assert "InventoriedSeriesSequence" not in item
@@ -114,14 +136,20 @@ def test_pydicom_reads_the_same_content(data: st.DataObject, syntax: str) -> Non
                     assert fitem.get("FileLengthInContainer") == fa.length
                     if fa.mac is not None:  # OB padded to even length with a zero byte
                         assert fitem.MAC.rstrip(b"\x00") == fa.mac.rstrip(b"\x00")
-                for oitem, oa in zip(iitem.get("OriginalAttributesSequence", []), irec.original_attributes):
+                for oitem, oa in zip(
+                    iitem.get("OriginalAttributesSequence", []), irec.original_attributes
+                ):
                     mod = oitem.ModifiedAttributesSequence[0]
                     assert str(mod.PatientName) == oa.modified["PatientName"]
                     assert oitem.ReasonForTheAttributeModification == oa.reason
 
 
 def test_non_ascii_names_are_utf8_with_specific_character_set() -> None:
-    rec = StudyRecord(study_instance_uid="1.2.3", item_inventory_datetime="20261124", patient_name="Дмитрий^Ёлкин=山田^太郎")
+    rec = StudyRecord(
+        study_instance_uid="1.2.3",
+        item_inventory_datetime="20261124",
+        patient_name="Дмитрий^Ёлкин=山田^太郎",
+    )
     ds = pydicom.dcmread(BytesIO(encode_inventory(header(InventoryLevel.STUDY), [rec])))
     assert ds.SpecificCharacterSet == "ISO_IR 192"
     assert str(ds.InventoriedStudiesSequence[0].PatientName) == "Дмитрий^Ёлкин=山田^太郎"
@@ -143,7 +171,9 @@ def _small(level: InventoryLevel) -> list[StudyRecord]:
 
 
 @pytest.mark.parametrize("implicit", [True, False])
-def test_reads_files_written_by_pydicom_with_defined_lengths(tmp_path: Path, implicit: bool) -> None:
+def test_reads_files_written_by_pydicom_with_defined_lengths(
+    tmp_path: Path, implicit: bool
+) -> None:
     """Other toolkits write defined-length sequences and Implicit VR: read them too."""
     recs = [materialize(s) for s in _small(InventoryLevel.INSTANCE)]
     ds = to_dataset(header(InventoryLevel.INSTANCE), recs)

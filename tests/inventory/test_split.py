@@ -26,10 +26,15 @@ from dicom_inventory import (
 from tests.inventory.strategies import record_settings, studies
 
 
-def _header(level: InventoryLevel, status: InventoryCompletionStatus = InventoryCompletionStatus.COMPLETE) -> InventoryHeader:
+def _header(
+    level: InventoryLevel, status: InventoryCompletionStatus = InventoryCompletionStatus.COMPLETE
+) -> InventoryHeader:
     return InventoryHeader(
-        sop_instance_uid="2.25.77", inventory_level=level, content_date="20261124",
-        content_time="090000", completion_status=status,
+        sop_instance_uid="2.25.77",
+        inventory_level=level,
+        content_date="20261124",
+        content_time="090000",
+        completion_status=status,
     )
 
 
@@ -41,16 +46,33 @@ def _count(study: object) -> int:
 
 
 def _materialize(s):  # type: ignore[no-untyped-def]
-    return dataclasses.replace(s, series=[dataclasses.replace(x, instances=list(x.instances)) for x in s.series])
+    return dataclasses.replace(
+        s, series=[dataclasses.replace(x, instances=list(x.instances)) for x in s.series]
+    )
 
 
-@settings(record_settings, max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=st.data(), max_records=st.integers(1, 40), syntax=st.sampled_from([ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]))
-def test_same_records_whatever_the_split(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, max_records: int, syntax: str) -> None:
+@settings(
+    record_settings,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    data=st.data(),
+    max_records=st.integers(1, 40),
+    syntax=st.sampled_from([ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]),
+)
+def test_same_records_whatever_the_split(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, max_records: int, syntax: str
+) -> None:
     level = data.draw(st.sampled_from(list(InventoryLevel)))
-    recs = [_materialize(s) for s in data.draw(st.lists(studies(level, max_series=2, max_instances=3), max_size=8))]
+    recs = [
+        _materialize(s)
+        for s in data.draw(st.lists(studies(level, max_series=2, max_instances=3), max_size=8))
+    ]
     out = tmp_path_factory.mktemp("split")
-    written = write_inventory(out, _header(level), recs, max_records=max_records, transfer_syntax=syntax)
+    written = write_inventory(
+        out, _header(level), recs, max_records=max_records, transfer_syntax=syntax
+    )
     root, leaves = written[0], written[1:]
     # every leaf respects the limit unless it holds a single larger study
     for leaf in leaves:
@@ -60,21 +82,31 @@ def test_same_records_whatever_the_split(tmp_path_factory: pytest.TempPathFactor
     assert root.number_of_study_records == 0
     assert root.total_number_of_study_records == len(recs)
     h = read_header(root.path)
-    assert [r.sop_instance_uid for r in h.incorporated] == [leaf.sop_instance_uid for leaf in leaves]
+    assert [r.sop_instance_uid for r in h.incorporated] == [
+        leaf.sop_instance_uid for leaf in leaves
+    ]
     assert h.completion_status == InventoryCompletionStatus.COMPLETE
     # records read back through the tree are exactly the records written, in order
     assert list(iter_inventory(root.path)) == recs
     # completion status: a leaf is PARTIAL unless it alone holds everything (YYYY.3.3.2.1)
     for leaf in leaves:
-        expected = InventoryCompletionStatus.COMPLETE if len(leaves) == 1 else InventoryCompletionStatus.PARTIAL
+        expected = (
+            InventoryCompletionStatus.COMPLETE
+            if len(leaves) == 1
+            else InventoryCompletionStatus.PARTIAL
+        )
         assert read_header(leaf.path).completion_status == expected
         assert read_header(leaf.path).inventory_level == level  # same level in the whole tree
 
 
 def test_split_counts_and_links_with_pydicom(tmp_path: Path) -> None:
-    studies_ = [_materialize(s) for s in synthetic_studies(10, series_per_study=2, instances_per_series=3)]
+    studies_ = [
+        _materialize(s) for s in synthetic_studies(10, series_per_study=2, instances_per_series=3)
+    ]
     per_study = _count(studies_[0])  # 1 + 2 * (1 + 3) = 9
-    written = write_inventory(tmp_path, _header(InventoryLevel.INSTANCE), studies_, max_records=3 * per_study)
+    written = write_inventory(
+        tmp_path, _header(InventoryLevel.INSTANCE), studies_, max_records=3 * per_study
+    )
     assert [w.number_of_study_records for w in written] == [0, 3, 3, 3, 1]
     root = pydicom.dcmread(written[0].path)
     assert root.NumberOfStudyRecordsInInstance == 0
@@ -91,8 +123,10 @@ def test_split_counts_and_links_with_pydicom(tmp_path: Path) -> None:
 
 def test_interrupted_production_leaves_a_partial_root(tmp_path: Path) -> None:
     written = write_inventory(
-        tmp_path, _header(InventoryLevel.STUDY, InventoryCompletionStatus.PARTIAL),
-        synthetic_studies(5, level=InventoryLevel.STUDY), max_records=10,
+        tmp_path,
+        _header(InventoryLevel.STUDY, InventoryCompletionStatus.PARTIAL),
+        synthetic_studies(5, level=InventoryLevel.STUDY),
+        max_records=10,
     )
     assert read_header(written[0].path).completion_status == InventoryCompletionStatus.PARTIAL
     assert read_header(written[1].path).completion_status == InventoryCompletionStatus.PARTIAL
@@ -109,7 +143,9 @@ def test_empty_inventory_is_complete(tmp_path: Path) -> None:
 
 
 def test_tree_is_found_by_header_when_files_are_renamed(tmp_path: Path) -> None:
-    written = write_inventory(tmp_path, _header(InventoryLevel.STUDY), synthetic_studies(6, level="STUDY"), max_records=2)
+    written = write_inventory(
+        tmp_path, _header(InventoryLevel.STUDY), synthetic_studies(6, level="STUDY"), max_records=2
+    )
     for i, w in enumerate(written[1:]):
         w.path.rename(tmp_path / f"part{i}.bin")
     tree = resolve_tree(written[0].path)
@@ -118,7 +154,9 @@ def test_tree_is_found_by_header_when_files_are_renamed(tmp_path: Path) -> None:
 
 
 def test_missing_leaf_is_a_clear_error(tmp_path: Path) -> None:
-    written = write_inventory(tmp_path, _header(InventoryLevel.STUDY), synthetic_studies(4, level="STUDY"), max_records=2)
+    written = write_inventory(
+        tmp_path, _header(InventoryLevel.STUDY), synthetic_studies(4, level="STUDY"), max_records=2
+    )
     written[2].path.unlink()
     with pytest.raises(Exception) as info:
         list(iter_inventory(written[0].path))
