@@ -7,13 +7,6 @@ import string
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
-#: Settings for the heavy record strategies: no "explain" phase (it re-runs every draw and
-#: made shrinking of a failure take minutes).
-record_settings = settings(
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-)
-
 from dicom_inventory import (
     Code,
     ContainerFileType,
@@ -23,6 +16,13 @@ from dicom_inventory import (
     OriginalAttributes,
     SeriesRecord,
     StudyRecord,
+)
+
+#: Settings for the heavy record strategies: no "explain" phase (it re-runs every draw and
+#: made shrinking of a failure take minutes).
+record_settings = settings(
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
 
 _uid_component = st.one_of(st.just("0"), st.integers(1, 10**12).map(str))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-
 from dicom_inventory import (
     FileAccess,
     InstanceRecord,

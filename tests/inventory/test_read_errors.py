@@ -8,10 +8,6 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydicom.uid import DeflatedExplicitVRLittleEndian
-
 from dicom_inventory import (
     InventoryHeader,
     InventoryLevel,
@@ -22,6 +18,9 @@ from dicom_inventory import (
     encode_inventory,
     synthetic_studies,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 HEADER = InventoryHeader(
     sop_instance_uid="2.25.5",

@@ -12,10 +12,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
-
 from dicom_inventory import (
     InventoryHeader,
     InventoryLevel,
@@ -26,6 +22,10 @@ from dicom_inventory import (
 )
 from dicom_inventory.encode import to_dataset
 from dicom_inventory.read import read_dataset
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
 from tests.inventory.strategies import record_settings, studies, uids
 
 SYNTAXES = [ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
@@ -99,7 +99,7 @@ def test_pydicom_reads_the_same_content(data: st.DataObject, syntax: str) -> Non
     assert ds.NumberOfStudyRecordsInInstance == len(recs)
     assert ds.TotalNumberOfStudyRecords == len(recs)
     assert len(ds.InventoriedStudiesSequence) == len(recs)
-    for item, rec in zip(ds.InventoriedStudiesSequence, recs):
+    for item, rec in zip(ds.InventoriedStudiesSequence, recs, strict=True):
         assert item.StudyInstanceUID == rec.study_instance_uid
         assert item.ItemInventoryDateTime == rec.item_inventory_datetime
         assert (str(item.PatientName) or None) == rec.patient_name
@@ -120,16 +120,17 @@ def test_pydicom_reads_the_same_content(data: st.DataObject, syntax: str) -> Non
             assert "InventoriedSeriesSequence" not in item
             continue
         assert len(item.InventoriedSeriesSequence) == len(rec.series)
-        for sitem, srec in zip(item.InventoriedSeriesSequence, rec.series):
+        for sitem, srec in zip(item.InventoriedSeriesSequence, rec.series, strict=True):
             assert sitem.SeriesInstanceUID == srec.series_instance_uid
             assert sitem.Modality == srec.modality
             if level is InventoryLevel.SERIES:
                 assert "InventoriedInstancesSequence" not in sitem
                 continue
-            for iitem, irec in zip(sitem.InventoriedInstancesSequence, srec.instances):
+            for iitem, irec in zip(sitem.InventoriedInstancesSequence, srec.instances, strict=True):
                 assert iitem.SOPInstanceUID == irec.sop_instance_uid
                 assert iitem.SOPClassUID == irec.sop_class_uid
-                for fitem, fa in zip(iitem.get("FileAccessSequence", []), irec.file_access):
+                fitems = iitem.get("FileAccessSequence", [])
+                for fitem, fa in zip(fitems, irec.file_access, strict=True):
                     assert fitem.FileAccessURI == fa.uri
                     assert fitem.ContainerFileType == fa.container_type.value
                     assert fitem.get("FileOffsetInContainer") == fa.offset
@@ -137,7 +138,9 @@ def test_pydicom_reads_the_same_content(data: st.DataObject, syntax: str) -> Non
                     if fa.mac is not None:  # OB padded to even length with a zero byte
                         assert fitem.MAC.rstrip(b"\x00") == fa.mac.rstrip(b"\x00")
                 for oitem, oa in zip(
-                    iitem.get("OriginalAttributesSequence", []), irec.original_attributes
+                    iitem.get("OriginalAttributesSequence", []),
+                    irec.original_attributes,
+                    strict=True,
                 ):
                     mod = oitem.ModifiedAttributesSequence[0]
                     assert str(mod.PatientName) == oa.modified["PatientName"]

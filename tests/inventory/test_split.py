@@ -7,10 +7,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
-
 from dicom_inventory import (
     InventoryCompletionStatus,
     InventoryEncodeError,
@@ -23,6 +19,10 @@ from dicom_inventory import (
     synthetic_studies,
     write_inventory,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
 from tests.inventory.strategies import record_settings, studies
 
 
