@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import string
 
-from hypothesis import Phase, settings
-from hypothesis import strategies as st
-
 from dicom_inventory import (
     Code,
     ContainerFileType,
@@ -17,6 +14,8 @@ from dicom_inventory import (
     SeriesRecord,
     StudyRecord,
 )
+from hypothesis import Phase, settings
+from hypothesis import strategies as st
 
 #: Settings for the heavy record strategies: no "explain" phase (it re-runs every draw and
 #: made shrinking of a failure take minutes).
