@@ -240,21 +240,12 @@ class Parser:
                 return elems, pos
             pos += 8
             vr = self.implicit_vr(tag, length, buf, pos)
+            if vr == "SQ" or length == UNDEFINED:
+                pos = self._sequence_element(buf, pos, length, depth, tag, vr, start, elems)
+                continue
             if tag in elems:
                 raise self.error(
                     "the same tag appears twice in one data set (PS3.5 7.1)", start, tag
-                )
-            if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
-                if depth >= self.max_depth:
-                    raise self.error(
-                        f"sequences nested deeper than {self.max_depth} levels", start, tag
-                    )
-                items, pos = self.sequence(buf, pos, length, depth + 1, tag)
-                elems[tag] = ("SQ", items, start)
-                continue
-            if length == UNDEFINED:
-                raise self.error(
-                    f"undefined length for a {vr} element (only SQ may have it here)", start, tag
                 )
             end = pos + length
             if end > n or length > self.max_len:
@@ -303,24 +294,9 @@ class Parser:
             if long:
                 length = u32(buf, pos + 8)[0]
                 pos += 12
-                if vr == "SQ" or (length == UNDEFINED and vr == "UN"):
-                    if tag in elems:
-                        raise self.error(
-                            "the same tag appears twice in one data set (PS3.5 7.1)", start, tag
-                        )
-                    if depth >= self.max_depth:
-                        raise self.error(
-                            f"sequences nested deeper than {self.max_depth} levels", start, tag
-                        )
-                    items, pos = self.sequence(buf, pos, length, depth + 1, tag)
-                    elems[tag] = ("SQ", items, start)
+                if vr == "SQ" or length == UNDEFINED:
+                    pos = self._sequence_element(buf, pos, length, depth, tag, vr, start, elems)
                     continue
-                if length == UNDEFINED:
-                    raise self.error(
-                        f"undefined length for a {vr} element (only SQ may have it here)",
-                        start,
-                        tag,
-                    )
             else:
                 pos += 8
             end = pos + length
@@ -332,6 +308,34 @@ class Parser:
                 )
             elems[tag] = (vr, buf[pos:end], start)
             pos = end
+
+    def _sequence_element(
+        self,
+        buf: bytes,
+        pos: int,
+        length: int,
+        depth: int,
+        tag: int,
+        vr: str,
+        start: int,
+        elems: RawDataset,
+    ) -> int:
+        """Parse a sequence element's items into `elems`; return the position after it.
+
+        Also the one place that refuses an undefined length on anything but SQ (or UN, which
+        PS3.5 6.2.2 lets hold a sequence of unknown VR).
+        """
+        if vr not in ("SQ", "UN"):
+            raise self.error(
+                f"undefined length for a {vr} element (only SQ may have it here)", start, tag
+            )
+        if tag in elems:
+            raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
+        if depth >= self.max_depth:
+            raise self.error(f"sequences nested deeper than {self.max_depth} levels", start, tag)
+        items, pos = self.sequence(buf, pos, length, depth + 1, tag)
+        elems[tag] = ("SQ", items, start)
+        return pos
 
     def sequence(
         self, buf: bytes, pos: int, length: int, depth: int, tag: int
