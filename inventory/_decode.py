@@ -11,6 +11,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from dicom_inventory import tags
 from dicom_inventory._parse import RawDataset
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.model import (
@@ -62,7 +63,7 @@ class _Text:
                 self.codec = "latin_1"  # unknown term: read bytes one to one (tolerant)
 
     def child(self, ds: RawDataset) -> _Text:
-        el = ds.get(0x00080005)
+        el = ds.get(tags.SpecificCharacterSet)
         if el is None:
             return self
         cs = tuple(v.strip() for v in bytes(el[1]).decode("ascii", "replace").split("\\"))  # type: ignore[arg-type]
@@ -160,30 +161,30 @@ def _codes(ds: RawDataset, tag: int, text: _Text) -> tuple[Code, ...] | None:
         return None
     return tuple(
         Code(
-            value=_s(i, 0x00080100, text) or "",
-            scheme_designator=_s(i, 0x00080102, text) or "",
-            meaning=_s(i, 0x00080104, text) or "",
-            scheme_version=_s(i, 0x00080103, text),
+            value=_s(i, tags.CodeValue, text) or "",
+            scheme_designator=_s(i, tags.CodingSchemeDesignator, text) or "",
+            meaning=_s(i, tags.CodeMeaning, text) or "",
+            scheme_version=_s(i, tags.CodingSchemeVersion, text),
         )
         for i in items
     )
 
 
 def _original_attributes(ds: RawDataset, text: _Text) -> tuple[OriginalAttributes, ...]:
-    items = _items(ds, 0x04000561)
+    items = _items(ds, tags.OriginalAttributesSequence)
     if not items:
         return ()
     out = []
     for it in items:
         t = text.child(it)
-        mod = _items(it, 0x04000550) or [{}]
+        mod = _items(it, tags.ModifiedAttributesSequence) or [{}]
         out.append(
             OriginalAttributes(
                 modified=_generic_dataset(mod[0], t.child(mod[0])),
-                modification_datetime=_s(it, 0x04000562, t) or "",
-                modifying_system=_s(it, 0x04000563, t) or "",
-                reason=_s(it, 0x04000565, t) or "",
-                source_of_previous_values=_s(it, 0x04000564, t),
+                modification_datetime=_s(it, tags.AttributeModificationDateTime, t) or "",
+                modifying_system=_s(it, tags.ModifyingSystem, t) or "",
+                reason=_s(it, tags.ReasonForTheAttributeModification, t) or "",
+                source_of_previous_values=_s(it, tags.SourceOfPreviousValues, t),
             )
         )
     return tuple(out)
@@ -218,16 +219,16 @@ def _c_bytes(el: tuple[str, Any, int], text: _Text) -> bytes | None:
 
 
 _FILE_ACCESS_FIELDS: dict[int, tuple[str, Callable[[tuple[str, Any, int], _Text], Any]]] = {
-    0x00080409: ("uri", _c_text),
-    0x0008040A: ("container_type", _c_ascii),
-    0x0008040B: ("filename_in_container", _c_text),
-    0x0008040C: ("offset", _c_uv),
-    0x0008040D: ("length", _c_uv),
-    0x0008040E: ("transfer_syntax_uid", _c_ascii),
-    0x00282112: ("lossy_image_compression_ratio", _c_multi),
-    0x04000015: ("mac_algorithm", _c_ascii),
-    0x04000404: ("mac", _c_bytes),
-    0x00080416: ("expiration_datetime", _c_ascii),
+    tags.FileAccessURI: ("uri", _c_text),
+    tags.ContainerFileType: ("container_type", _c_ascii),
+    tags.FilenameInContainer: ("filename_in_container", _c_text),
+    tags.FileOffsetInContainer: ("offset", _c_uv),
+    tags.FileLengthInContainer: ("length", _c_uv),
+    tags.StoredInstanceTransferSyntaxUID: ("transfer_syntax_uid", _c_ascii),
+    tags.LossyImageCompressionRatio: ("lossy_image_compression_ratio", _c_multi),
+    tags.MACAlgorithm: ("mac_algorithm", _c_ascii),
+    tags.MAC: ("mac", _c_bytes),
+    tags.ExpirationDateTime: ("expiration_datetime", _c_ascii),
 }
 
 
@@ -246,16 +247,16 @@ def _file_access(it: RawDataset, text: _Text) -> FileAccess:
 def _file_set_access(ds: RawDataset, text: _Text) -> tuple[FileSetAccess, ...]:
     return tuple(
         FileSetAccess(
-            folder_uri=_s(i, 0x00080408, text),
-            file_uri=_s(i, 0x00080409, text),
-            container_type=_s(i, 0x0008040A, text),
+            folder_uri=_s(i, tags.FolderAccessURI, text),
+            file_uri=_s(i, tags.FileAccessURI, text),
+            container_type=_s(i, tags.ContainerFileType, text),
         )
-        for i in _items(ds, 0x00080419) or ()
+        for i in _items(ds, tags.FileSetAccessSequence) or ()
     )
 
 
 def _other(ds: RawDataset, known: frozenset[int], text: _Text) -> dict[str, AttributeValue]:
-    extra = [t for t in ds if t not in known and t != 0x00080005]
+    extra = [t for t in ds if t not in known and t != tags.SpecificCharacterSet]
     if not extra:
         return {}
     return _generic_dataset({t: ds[t] for t in extra}, text)
@@ -263,66 +264,66 @@ def _other(ds: RawDataset, known: frozenset[int], text: _Text) -> dict[str, Attr
 
 _INSTANCE_TAGS = frozenset(
     {
-        0x00080016,
-        0x00080018,
-        0x00080056,
-        0x00080405,
-        0x00080406,
-        0x0008041A,
-        0x00200013,
-        0x00880130,
-        0x04000561,
+        tags.SOPClassUID,
+        tags.SOPInstanceUID,
+        tags.InstanceAvailability,
+        tags.RemovedFromOperationalUse,
+        tags.ReasonForRemovalCodeSequence,
+        tags.FileAccessSequence,
+        tags.InstanceNumber,
+        tags.StorageMediaFileSetID,
+        tags.OriginalAttributesSequence,
     }
 )
 _SERIES_TAGS = frozenset(
     {
-        0x00080021,
-        0x00080031,
-        0x00080056,
-        0x00080060,
-        0x00080405,
-        0x00080406,
-        0x00080407,
-        0x00080419,
-        0x00080425,
-        0x0008103E,
-        0x00180015,
-        0x0020000E,
-        0x00200011,
-        0x00200060,
-        0x00880130,
-        0x04000561,
+        tags.SeriesDate,
+        tags.SeriesTime,
+        tags.InstanceAvailability,
+        tags.Modality,
+        tags.RemovedFromOperationalUse,
+        tags.ReasonForRemovalCodeSequence,
+        tags.StoredInstanceBaseURI,
+        tags.FileSetAccessSequence,
+        tags.InventoriedInstancesSequence,
+        tags.SeriesDescription,
+        tags.BodyPartExamined,
+        tags.SeriesInstanceUID,
+        tags.SeriesNumber,
+        tags.Laterality,
+        tags.StorageMediaFileSetID,
+        tags.OriginalAttributesSequence,
     }
 )
 _STUDY_TAGS = frozenset(
     {
-        0x00080020,
-        0x00080030,
-        0x00080050,
-        0x00080054,
-        0x00080056,
-        0x00080061,
-        0x00080090,
-        0x00080404,
-        0x00080405,
-        0x00080406,
-        0x00080407,
-        0x00080419,
-        0x0008041F,
-        0x00080424,
-        0x00081030,
-        0x00081190,
-        0x00100010,
-        0x00100020,
-        0x00100021,
-        0x00100030,
-        0x00100040,
-        0x0020000D,
-        0x00200010,
-        0x00201206,
-        0x00201208,
-        0x00880130,
-        0x04000561,
+        tags.StudyDate,
+        tags.StudyTime,
+        tags.AccessionNumber,
+        tags.RetrieveAETitle,
+        tags.InstanceAvailability,
+        tags.ModalitiesInStudy,
+        tags.ReferringPhysicianName,
+        tags.ItemInventoryDateTime,
+        tags.RemovedFromOperationalUse,
+        tags.ReasonForRemovalCodeSequence,
+        tags.StoredInstanceBaseURI,
+        tags.FileSetAccessSequence,
+        tags.StudyUpdateDateTime,
+        tags.InventoriedSeriesSequence,
+        tags.StudyDescription,
+        tags.RetrieveURL,
+        tags.PatientName,
+        tags.PatientID,
+        tags.IssuerOfPatientID,
+        tags.PatientBirthDate,
+        tags.PatientSex,
+        tags.StudyInstanceUID,
+        tags.StudyID,
+        tags.NumberOfStudyRelatedSeries,
+        tags.NumberOfStudyRelatedInstances,
+        tags.StorageMediaFileSetID,
+        tags.OriginalAttributesSequence,
     }
 )
 
@@ -332,19 +333,19 @@ def _c_file_access(el: tuple[str, Any, int], text: _Text) -> tuple[FileAccess, .
 
 
 _INSTANCE_FIELDS: dict[int, tuple[str, Callable[[tuple[str, Any, int], _Text], Any]]] = {
-    0x00080016: ("sop_class_uid", _c_req),
-    0x00080018: ("sop_instance_uid", _c_req),
-    0x00080056: ("instance_availability", _c_ascii),
-    0x00080405: ("removed_from_operational_use", _c_ascii),
-    0x0008041A: ("file_access", _c_file_access),
-    0x00200013: ("instance_number", lambda el, text: _int({0: el}, 0)),
-    0x00880130: ("storage_media_file_set_id", _c_text),
+    tags.SOPClassUID: ("sop_class_uid", _c_req),
+    tags.SOPInstanceUID: ("sop_instance_uid", _c_req),
+    tags.InstanceAvailability: ("instance_availability", _c_ascii),
+    tags.RemovedFromOperationalUse: ("removed_from_operational_use", _c_ascii),
+    tags.FileAccessSequence: ("file_access", _c_file_access),
+    tags.InstanceNumber: ("instance_number", lambda el, text: _int({0: el}, 0)),
+    tags.StorageMediaFileSetID: ("storage_media_file_set_id", _c_text),
 }
 
 
 def instance_from_raw(ds: RawDataset, text: _Text) -> InstanceRecord:
     """Build an :class:`InstanceRecord` from a raw item of (0008,0425)."""
-    if 0x00080005 in ds:
+    if tags.SpecificCharacterSet in ds:
         text = text.child(ds)
     fields = _INSTANCE_FIELDS
     kw: dict[str, Any] = {"sop_class_uid": "", "sop_instance_uid": ""}
@@ -353,13 +354,13 @@ def instance_from_raw(ds: RawDataset, text: _Text) -> InstanceRecord:
         f = fields.get(tag)
         if f is not None:
             kw[f[0]] = f[1](el, text)
-        elif tag != 0x00080005:
+        elif tag != tags.SpecificCharacterSet:
             rest = rest or []
             rest.append(tag)
     if rest is not None:
-        if 0x00080406 in ds:
-            kw["reason_for_removal"] = _codes(ds, 0x00080406, text)
-        if 0x04000561 in ds:
+        if tags.ReasonForRemovalCodeSequence in ds:
+            kw["reason_for_removal"] = _codes(ds, tags.ReasonForRemovalCodeSequence, text)
+        if tags.OriginalAttributesSequence in ds:
             kw["original_attributes"] = _original_attributes(ds, text)
         kw["other"] = _other(ds, _INSTANCE_TAGS, text)
     return InstanceRecord(**kw)
@@ -367,61 +368,63 @@ def instance_from_raw(ds: RawDataset, text: _Text) -> InstanceRecord:
 
 def series_from_raw(ds: RawDataset, text: _Text) -> SeriesRecord:
     """Build a :class:`SeriesRecord` (with its instances) from a raw item of (0008,0424)."""
-    if 0x00080005 in ds:
+    if tags.SpecificCharacterSet in ds:
         text = text.child(ds)
     return SeriesRecord(
-        series_instance_uid=_s(ds, 0x0020000E, text) or "",
-        modality=_s(ds, 0x00080060, text) or "",
-        series_number=_int(ds, 0x00200011),
-        series_description=_s(ds, 0x0008103E, text),
-        series_date=_s(ds, 0x00080021, text),
-        series_time=_s(ds, 0x00080031, text),
-        body_part_examined=_s(ds, 0x00180015, text),
-        laterality=_s(ds, 0x00200060, text),
-        removed_from_operational_use=_s(ds, 0x00080405, text),
-        reason_for_removal=_codes(ds, 0x00080406, text),
-        stored_instance_base_uri=_s(ds, 0x00080407, text),
-        instance_availability=_s(ds, 0x00080056, text),
+        series_instance_uid=_s(ds, tags.SeriesInstanceUID, text) or "",
+        modality=_s(ds, tags.Modality, text) or "",
+        series_number=_int(ds, tags.SeriesNumber),
+        series_description=_s(ds, tags.SeriesDescription, text),
+        series_date=_s(ds, tags.SeriesDate, text),
+        series_time=_s(ds, tags.SeriesTime, text),
+        body_part_examined=_s(ds, tags.BodyPartExamined, text),
+        laterality=_s(ds, tags.Laterality, text),
+        removed_from_operational_use=_s(ds, tags.RemovedFromOperationalUse, text),
+        reason_for_removal=_codes(ds, tags.ReasonForRemovalCodeSequence, text),
+        stored_instance_base_uri=_s(ds, tags.StoredInstanceBaseURI, text),
+        instance_availability=_s(ds, tags.InstanceAvailability, text),
         file_set_access=_file_set_access(ds, text),
-        storage_media_file_set_id=_s(ds, 0x00880130, text),
+        storage_media_file_set_id=_s(ds, tags.StorageMediaFileSetID, text),
         original_attributes=_original_attributes(ds, text),
-        instances=[instance_from_raw(i, text) for i in _items(ds, 0x00080425) or ()],
+        instances=[
+            instance_from_raw(i, text) for i in _items(ds, tags.InventoriedInstancesSequence) or ()
+        ],
         other=_other(ds, _SERIES_TAGS, text),
     )
 
 
 def study_from_raw(ds: RawDataset, text: _Text) -> StudyRecord:
     """Build a :class:`StudyRecord` (with series and instances) from a raw item of (0008,0423)."""
-    if 0x00080005 in ds:
+    if tags.SpecificCharacterSet in ds:
         text = text.child(ds)
     return StudyRecord(
-        study_instance_uid=_s(ds, 0x0020000D, text) or "",
-        item_inventory_datetime=_s(ds, 0x00080404, text) or "",
-        modalities_in_study=_multi(ds, 0x00080061, text),
-        removed_from_operational_use=_s(ds, 0x00080405, text),
-        reason_for_removal=_codes(ds, 0x00080406, text),
-        number_of_study_related_series=_int(ds, 0x00201206),
-        number_of_study_related_instances=_int(ds, 0x00201208),
-        study_update_datetime=_s(ds, 0x0008041F, text),
-        study_id=_s(ds, 0x00200010, text),
-        study_date=_s(ds, 0x00080020, text),
-        study_time=_s(ds, 0x00080030, text),
-        study_description=_s(ds, 0x00081030, text),
-        accession_number=_s(ds, 0x00080050, text),
-        referring_physician_name=_s(ds, 0x00080090, text),
-        patient_name=_s(ds, 0x00100010, text),
-        patient_id=_s(ds, 0x00100020, text),
-        issuer_of_patient_id=_s(ds, 0x00100021, text),
-        patient_birth_date=_s(ds, 0x00100030, text),
-        patient_sex=_s(ds, 0x00100040, text),
-        retrieve_ae_title=_multi(ds, 0x00080054, text),
-        retrieve_url=_s(ds, 0x00081190, text),
-        stored_instance_base_uri=_s(ds, 0x00080407, text),
-        instance_availability=_s(ds, 0x00080056, text),
+        study_instance_uid=_s(ds, tags.StudyInstanceUID, text) or "",
+        item_inventory_datetime=_s(ds, tags.ItemInventoryDateTime, text) or "",
+        modalities_in_study=_multi(ds, tags.ModalitiesInStudy, text),
+        removed_from_operational_use=_s(ds, tags.RemovedFromOperationalUse, text),
+        reason_for_removal=_codes(ds, tags.ReasonForRemovalCodeSequence, text),
+        number_of_study_related_series=_int(ds, tags.NumberOfStudyRelatedSeries),
+        number_of_study_related_instances=_int(ds, tags.NumberOfStudyRelatedInstances),
+        study_update_datetime=_s(ds, tags.StudyUpdateDateTime, text),
+        study_id=_s(ds, tags.StudyID, text),
+        study_date=_s(ds, tags.StudyDate, text),
+        study_time=_s(ds, tags.StudyTime, text),
+        study_description=_s(ds, tags.StudyDescription, text),
+        accession_number=_s(ds, tags.AccessionNumber, text),
+        referring_physician_name=_s(ds, tags.ReferringPhysicianName, text),
+        patient_name=_s(ds, tags.PatientName, text),
+        patient_id=_s(ds, tags.PatientID, text),
+        issuer_of_patient_id=_s(ds, tags.IssuerOfPatientID, text),
+        patient_birth_date=_s(ds, tags.PatientBirthDate, text),
+        patient_sex=_s(ds, tags.PatientSex, text),
+        retrieve_ae_title=_multi(ds, tags.RetrieveAETitle, text),
+        retrieve_url=_s(ds, tags.RetrieveURL, text),
+        stored_instance_base_uri=_s(ds, tags.StoredInstanceBaseURI, text),
+        instance_availability=_s(ds, tags.InstanceAvailability, text),
         file_set_access=_file_set_access(ds, text),
-        storage_media_file_set_id=_s(ds, 0x00880130, text),
+        storage_media_file_set_id=_s(ds, tags.StorageMediaFileSetID, text),
         original_attributes=_original_attributes(ds, text),
-        series=[series_from_raw(s, text) for s in _items(ds, 0x00080424) or ()],
+        series=[series_from_raw(s, text) for s in _items(ds, tags.InventoriedSeriesSequence) or ()],
         other=_other(ds, _STUDY_TAGS, text),
     )
 
@@ -432,21 +435,21 @@ def _end_points(ds: RawDataset, tag: int, text: _Text) -> AccessEndPoints | None
         return None
     it = items[0]
     return AccessEndPoints(
-        retrieve_ae_title=_multi(it, 0x00080054, text),
-        retrieve_url=_s(it, 0x00081190, text),
-        stored_instance_base_uri=_s(it, 0x00080407, text),
+        retrieve_ae_title=_multi(it, tags.RetrieveAETitle, text),
+        retrieve_url=_s(it, tags.RetrieveURL, text),
+        stored_instance_base_uri=_s(it, tags.StoredInstanceBaseURI, text),
     )
 
 
 def _references(ds: RawDataset, text: _Text) -> tuple[InventoryReference, ...]:
     refs = []
-    for it in _items(ds, 0x00080422) or ():
+    for it in _items(ds, tags.IncorporatedInventoryInstanceSequence) or ():
         refs.append(
             InventoryReference(
-                sop_instance_uid=_s(it, 0x00081155, text) or "",
-                sop_class_uid=_s(it, 0x00081150, text) or "",
-                access_end_points=_end_points(it, 0x00080420, text),
-                file_access=_file_access(it, text) if 0x00080409 in it else None,
+                sop_instance_uid=_s(it, tags.ReferencedSOPInstanceUID, text) or "",
+                sop_class_uid=_s(it, tags.ReferencedSOPClassUID, text) or "",
+                access_end_points=_end_points(it, tags.InventoryAccessEndPointsSequence, text),
+                file_access=_file_access(it, text) if tags.FileAccessURI in it else None,
                 incorporated=_references(it, text),
             )
         )
@@ -455,32 +458,32 @@ def _references(ds: RawDataset, text: _Text) -> tuple[InventoryReference, ...]:
 
 _HEADER_TAGS = frozenset(
     {
-        0x00080005,
-        0x00080012,
-        0x00080013,
-        0x00080016,
-        0x00080018,
-        0x00080023,
-        0x00080033,
-        0x00080070,
-        0x00080080,
-        0x00080201,
-        0x00080400,
-        0x00080401,
-        0x00080402,
-        0x00080403,
-        0x00080420,
-        0x00080421,
-        0x00080422,
-        0x00080423,
-        0x00080426,
-        0x00080427,
-        0x00080428,
-        0x00081010,
-        0x00081090,
-        0x00081195,
-        0x00181000,
-        0x00181020,
+        tags.SpecificCharacterSet,
+        tags.InstanceCreationDate,
+        tags.InstanceCreationTime,
+        tags.SOPClassUID,
+        tags.SOPInstanceUID,
+        tags.ContentDate,
+        tags.ContentTime,
+        tags.Manufacturer,
+        tags.InstitutionName,
+        tags.TimezoneOffsetFromUTC,
+        tags.ScopeOfInventorySequence,
+        tags.InventoryPurpose,
+        tags.InventoryInstanceDescription,
+        tags.InventoryLevel,
+        tags.InventoryAccessEndPointsSequence,
+        tags.StudyAccessEndPointsSequence,
+        tags.IncorporatedInventoryInstanceSequence,
+        tags.InventoriedStudiesSequence,
+        tags.InventoryCompletionStatus,
+        tags.NumberOfStudyRecordsInInstance,
+        tags.TotalNumberOfStudyRecords,
+        tags.StationName,
+        tags.ManufacturerModelName,
+        tags.TransactionUID,
+        tags.DeviceSerialNumber,
+        tags.SoftwareVersions,
     }
 )
 
@@ -488,42 +491,42 @@ _HEADER_TAGS = frozenset(
 def header_from_raw(ds: RawDataset) -> InventoryHeader:
     """Build an :class:`InventoryHeader` from the raw top-level elements."""
     text = _Text(()).child(ds)
-    scope_items = _items(ds, 0x00080400)
-    level = _s(ds, 0x00080403, text) or ""
-    status = _s(ds, 0x00080426, text)
+    scope_items = _items(ds, tags.ScopeOfInventorySequence)
+    level = _s(ds, tags.InventoryLevel, text) or ""
+    status = _s(ds, tags.InventoryCompletionStatus, text)
     return InventoryHeader(
-        sop_instance_uid=_s(ds, 0x00080018, text) or "",
+        sop_instance_uid=_s(ds, tags.SOPInstanceUID, text) or "",
         inventory_level=InventoryLevel(level)
         if level in InventoryLevel._value2member_map_
         else level,  # type: ignore[arg-type]
-        content_date=_s(ds, 0x00080023, text) or "",
-        content_time=_s(ds, 0x00080033, text) or "",
+        content_date=_s(ds, tags.ContentDate, text) or "",
+        content_time=_s(ds, tags.ContentTime, text) or "",
         completion_status=(
             InventoryCompletionStatus(status)
             if status in InventoryCompletionStatus._value2member_map_
             else status  # type: ignore[arg-type]
         ),
-        inventory_purpose=_s(ds, 0x00080401, text),
-        inventory_instance_description=_s(ds, 0x00080402, text),
-        transaction_uid=_s(ds, 0x00081195, text),
+        inventory_purpose=_s(ds, tags.InventoryPurpose, text),
+        inventory_instance_description=_s(ds, tags.InventoryInstanceDescription, text),
+        transaction_uid=_s(ds, tags.TransactionUID, text),
         scope=_generic_dataset(scope_items[0], text.child(scope_items[0])) if scope_items else None,
-        inventory_access_end_points=_end_points(ds, 0x00080420, text),
-        study_access_end_points=_end_points(ds, 0x00080421, text),
+        inventory_access_end_points=_end_points(ds, tags.InventoryAccessEndPointsSequence, text),
+        study_access_end_points=_end_points(ds, tags.StudyAccessEndPointsSequence, text),
         incorporated=_references(ds, text),
-        number_of_study_records_in_instance=_int(ds, 0x00080427),
-        total_number_of_study_records=_int(ds, 0x00080428),
+        number_of_study_records_in_instance=_int(ds, tags.NumberOfStudyRecordsInInstance),
+        total_number_of_study_records=_int(ds, tags.TotalNumberOfStudyRecords),
         equipment=Equipment(
-            manufacturer=_s(ds, 0x00080070, text),
-            institution_name=_s(ds, 0x00080080, text),
-            station_name=_s(ds, 0x00081010, text),
-            manufacturer_model_name=_s(ds, 0x00081090, text),
-            device_serial_number=_s(ds, 0x00181000, text),
-            software_versions=_multi(ds, 0x00181020, text),
+            manufacturer=_s(ds, tags.Manufacturer, text),
+            institution_name=_s(ds, tags.InstitutionName, text),
+            station_name=_s(ds, tags.StationName, text),
+            manufacturer_model_name=_s(ds, tags.ManufacturerModelName, text),
+            device_serial_number=_s(ds, tags.DeviceSerialNumber, text),
+            software_versions=_multi(ds, tags.SoftwareVersions, text),
         ),
         specific_character_set=text.charset,
-        instance_creation_date=_s(ds, 0x00080012, text),
-        instance_creation_time=_s(ds, 0x00080013, text),
-        timezone_offset_from_utc=_s(ds, 0x00080201, text),
-        sop_class_uid=_s(ds, 0x00080016, text) or "",
+        instance_creation_date=_s(ds, tags.InstanceCreationDate, text),
+        instance_creation_time=_s(ds, tags.InstanceCreationTime, text),
+        timezone_offset_from_utc=_s(ds, tags.TimezoneOffsetFromUTC, text),
+        sop_class_uid=_s(ds, tags.SOPClassUID, text) or "",
         other=_other(ds, _HEADER_TAGS, text),
     )

@@ -21,6 +21,7 @@ import zlib
 from struct import Struct
 from typing import IO, Any
 
+from dicom_inventory import tags
 from dicom_inventory.errors import InventoryReadError, NotDicomError
 from dicom_inventory.policy import ReadPolicy
 from pydicom.datadict import dictionary_VR
@@ -39,9 +40,9 @@ RawElement = tuple[str, bytes | list["RawDataset"], int]
 RawDataset = dict[int, RawElement]
 
 UNDEFINED = 0xFFFFFFFF
-_ITEM = 0xFFFEE000
-_ITEM_END = 0xFFFEE00D
-_SEQ_END = 0xFFFEE0DD
+_ITEM = tags.Item
+_ITEM_END = tags.ItemDelimitationItem
+_SEQ_END = tags.SequenceDelimitationItem
 
 _HDR = Struct("<HH2sH")
 _U32 = Struct("<I")
@@ -455,7 +456,7 @@ def open_part10(
             ) from exc
         meta.update(one)
         pos = newpos
-    ts_el = meta.get(0x00020010)
+    ts_el = meta.get(tags.TransferSyntaxUID)
     if ts_el is None:
         raise InventoryReadError(
             "File Meta Information has no Transfer Syntax UID (0002,0010) (PS3.10 7.1)",

@@ -30,6 +30,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from dicom_inventory import tags
 from dicom_inventory._vr import (
     _CHARSET_VRS,
     _MAX_CHARS,
@@ -232,26 +233,34 @@ class StudyEncoder:
         enc = self._enc
         where = f"instance record {rec.sop_instance_uid!r}"
         e: dict[int, bytes] = {
-            0x00080016: enc["SOPClassUID"](self._type1(rec.sop_class_uid, "SOPClassUID", where)),
-            0x00080018: enc["SOPInstanceUID"](
+            tags.SOPClassUID: enc["SOPClassUID"](
+                self._type1(rec.sop_class_uid, "SOPClassUID", where)
+            ),
+            tags.SOPInstanceUID: enc["SOPInstanceUID"](
                 self._type1(rec.sop_instance_uid, "SOPInstanceUID", where)
             ),
         }
         if rec.instance_availability is not None:
-            e[0x00080056] = enc["InstanceAvailability"](rec.instance_availability)
+            e[tags.InstanceAvailability] = enc["InstanceAvailability"](rec.instance_availability)
         if rec.removed_from_operational_use is not None:
-            e[0x00080405] = enc["RemovedFromOperationalUse"](rec.removed_from_operational_use)
+            e[tags.RemovedFromOperationalUse] = enc["RemovedFromOperationalUse"](
+                rec.removed_from_operational_use
+            )
         if rec.reason_for_removal is not None:
-            e[0x00080406] = self.codes("ReasonForRemovalCodeSequence", rec.reason_for_removal)
+            e[tags.ReasonForRemovalCodeSequence] = self.codes(
+                "ReasonForRemovalCodeSequence", rec.reason_for_removal
+            )
         if rec.file_access:
-            e[0x0008041A] = self._seq(
+            e[tags.FileAccessSequence] = self._seq(
                 "FileAccessSequence", [self.file_access_body(fa) for fa in rec.file_access]
             )
-        e[0x00200013] = self._is("InstanceNumber", rec.instance_number)
+        e[tags.InstanceNumber] = self._is("InstanceNumber", rec.instance_number)
         if rec.storage_media_file_set_id is not None:
-            e[0x00880130] = enc["StorageMediaFileSetID"](rec.storage_media_file_set_id)
+            e[tags.StorageMediaFileSetID] = enc["StorageMediaFileSetID"](
+                rec.storage_media_file_set_id
+            )
         if rec.original_attributes:
-            e[0x04000561] = self.original_attributes(rec.original_attributes)
+            e[tags.OriginalAttributesSequence] = self.original_attributes(rec.original_attributes)
         if rec.other:
             return merge_other(e, rec.other, self.codec, where)
         return b"".join(e.values())
@@ -262,20 +271,26 @@ class StudyEncoder:
         where = f"series record {rec.series_instance_uid!r}"
         e: dict[int, bytes] = {}
         if rec.series_date is not None:
-            e[0x00080021] = enc["SeriesDate"](rec.series_date)
+            e[tags.SeriesDate] = enc["SeriesDate"](rec.series_date)
         if rec.series_time is not None:
-            e[0x00080031] = enc["SeriesTime"](rec.series_time)
+            e[tags.SeriesTime] = enc["SeriesTime"](rec.series_time)
         if rec.instance_availability is not None:
-            e[0x00080056] = enc["InstanceAvailability"](rec.instance_availability)
-        e[0x00080060] = enc["Modality"](self._type1(rec.modality, "Modality", where))
+            e[tags.InstanceAvailability] = enc["InstanceAvailability"](rec.instance_availability)
+        e[tags.Modality] = enc["Modality"](self._type1(rec.modality, "Modality", where))
         if rec.removed_from_operational_use is not None:
-            e[0x00080405] = enc["RemovedFromOperationalUse"](rec.removed_from_operational_use)
+            e[tags.RemovedFromOperationalUse] = enc["RemovedFromOperationalUse"](
+                rec.removed_from_operational_use
+            )
         if rec.reason_for_removal is not None:
-            e[0x00080406] = self.codes("ReasonForRemovalCodeSequence", rec.reason_for_removal)
+            e[tags.ReasonForRemovalCodeSequence] = self.codes(
+                "ReasonForRemovalCodeSequence", rec.reason_for_removal
+            )
         if rec.stored_instance_base_uri is not None:
-            e[0x00080407] = enc["StoredInstanceBaseURI"](rec.stored_instance_base_uri)
+            e[tags.StoredInstanceBaseURI] = enc["StoredInstanceBaseURI"](
+                rec.stored_instance_base_uri
+            )
         if rec.file_set_access:
-            e[0x00080419] = self.file_set_access(rec.file_set_access)
+            e[tags.FileSetAccessSequence] = self.file_set_access(rec.file_set_access)
         count = 1
         if self.level.has_instances:
             inst = self.instance
@@ -286,26 +301,28 @@ class StudyEncoder:
                     "series record (PS3.3 C.38.1, Inventory Level)"
                 )
             count += len(bodies)
-            e[0x00080425] = self._seq("InventoriedInstancesSequence", bodies)
+            e[tags.InventoriedInstancesSequence] = self._seq("InventoriedInstancesSequence", bodies)
         elif _nonempty(rec.instances):
             raise InventoryEncodeError(
                 f"{where}: instance records given, but Inventory Level is {self.level.value} "
                 "(instance records only at level INSTANCE, PS3.3 C.38.1)"
             )
         if rec.series_description is not None:
-            e[0x0008103E] = enc["SeriesDescription"](rec.series_description)
+            e[tags.SeriesDescription] = enc["SeriesDescription"](rec.series_description)
         if rec.body_part_examined is not None:
-            e[0x00180015] = enc["BodyPartExamined"](rec.body_part_examined)
-        e[0x0020000E] = enc["SeriesInstanceUID"](
+            e[tags.BodyPartExamined] = enc["BodyPartExamined"](rec.body_part_examined)
+        e[tags.SeriesInstanceUID] = enc["SeriesInstanceUID"](
             self._type1(rec.series_instance_uid, "SeriesInstanceUID", where)
         )
-        e[0x00200011] = self._is("SeriesNumber", rec.series_number)
+        e[tags.SeriesNumber] = self._is("SeriesNumber", rec.series_number)
         if rec.laterality is not None:
-            e[0x00200060] = enc["Laterality"](rec.laterality)
+            e[tags.Laterality] = enc["Laterality"](rec.laterality)
         if rec.storage_media_file_set_id is not None:
-            e[0x00880130] = enc["StorageMediaFileSetID"](rec.storage_media_file_set_id)
+            e[tags.StorageMediaFileSetID] = enc["StorageMediaFileSetID"](
+                rec.storage_media_file_set_id
+            )
         if rec.original_attributes:
-            e[0x04000561] = self.original_attributes(rec.original_attributes)
+            e[tags.OriginalAttributesSequence] = self.original_attributes(rec.original_attributes)
         if rec.other:
             return merge_other(e, rec.other, self.codec, where), count
         return b"".join(e.values()), count
@@ -318,29 +335,37 @@ class StudyEncoder:
         enc = self._enc
         where = f"study record {rec.study_instance_uid!r}"
         e: dict[int, bytes] = {
-            0x00080020: enc["StudyDate"](rec.study_date),
-            0x00080030: enc["StudyTime"](rec.study_time),
-            0x00080050: enc["AccessionNumber"](rec.accession_number),
+            tags.StudyDate: enc["StudyDate"](rec.study_date),
+            tags.StudyTime: enc["StudyTime"](rec.study_time),
+            tags.AccessionNumber: enc["AccessionNumber"](rec.accession_number),
         }
         if rec.retrieve_ae_title is not None:
-            e[0x00080054] = enc["RetrieveAETitle"](rec.retrieve_ae_title)
+            e[tags.RetrieveAETitle] = enc["RetrieveAETitle"](rec.retrieve_ae_title)
         if rec.instance_availability is not None:
-            e[0x00080056] = enc["InstanceAvailability"](rec.instance_availability)
-        e[0x00080061] = enc["ModalitiesInStudy"](rec.modalities_in_study)
+            e[tags.InstanceAvailability] = enc["InstanceAvailability"](rec.instance_availability)
+        e[tags.ModalitiesInStudy] = enc["ModalitiesInStudy"](rec.modalities_in_study)
         if rec.referring_physician_name is not None:
-            e[0x00080090] = enc["ReferringPhysicianName"](rec.referring_physician_name)
-        e[0x00080404] = enc["ItemInventoryDateTime"](
+            e[tags.ReferringPhysicianName] = enc["ReferringPhysicianName"](
+                rec.referring_physician_name
+            )
+        e[tags.ItemInventoryDateTime] = enc["ItemInventoryDateTime"](
             self._type1(rec.item_inventory_datetime, "ItemInventoryDateTime", where),
         )
         if rec.removed_from_operational_use is not None:
-            e[0x00080405] = enc["RemovedFromOperationalUse"](rec.removed_from_operational_use)
+            e[tags.RemovedFromOperationalUse] = enc["RemovedFromOperationalUse"](
+                rec.removed_from_operational_use
+            )
         if rec.reason_for_removal is not None:
-            e[0x00080406] = self.codes("ReasonForRemovalCodeSequence", rec.reason_for_removal)
+            e[tags.ReasonForRemovalCodeSequence] = self.codes(
+                "ReasonForRemovalCodeSequence", rec.reason_for_removal
+            )
         if rec.stored_instance_base_uri is not None:
-            e[0x00080407] = enc["StoredInstanceBaseURI"](rec.stored_instance_base_uri)
+            e[tags.StoredInstanceBaseURI] = enc["StoredInstanceBaseURI"](
+                rec.stored_instance_base_uri
+            )
         if rec.file_set_access:
-            e[0x00080419] = self.file_set_access(rec.file_set_access)
-        e[0x0008041F] = enc["StudyUpdateDateTime"](rec.study_update_datetime)
+            e[tags.FileSetAccessSequence] = self.file_set_access(rec.file_set_access)
+        e[tags.StudyUpdateDateTime] = enc["StudyUpdateDateTime"](rec.study_update_datetime)
         count = 1
         if self.level.has_series:
             ser = self.series
@@ -354,33 +379,37 @@ class StudyEncoder:
                     f"{where}: Inventory Level {self.level.value} needs at least one series "
                     "record per study record (PS3.3 C.38.1, Inventory Level)"
                 )
-            e[0x00080424] = self._seq("InventoriedSeriesSequence", bodies)
+            e[tags.InventoriedSeriesSequence] = self._seq("InventoriedSeriesSequence", bodies)
         elif _nonempty(rec.series):
             raise InventoryEncodeError(
                 f"{where}: series records given, but Inventory Level is STUDY "
                 "(study records only, PS3.3 C.38.1)"
             )
-        e[0x00081030] = enc["StudyDescription"](rec.study_description)
+        e[tags.StudyDescription] = enc["StudyDescription"](rec.study_description)
         if rec.retrieve_url is not None:
-            e[0x00081190] = enc["RetrieveURL"](rec.retrieve_url)
-        e[0x00100010] = enc["PatientName"](rec.patient_name)
-        e[0x00100020] = enc["PatientID"](rec.patient_id)
+            e[tags.RetrieveURL] = enc["RetrieveURL"](rec.retrieve_url)
+        e[tags.PatientName] = enc["PatientName"](rec.patient_name)
+        e[tags.PatientID] = enc["PatientID"](rec.patient_id)
         if rec.issuer_of_patient_id is not None:
-            e[0x00100021] = enc["IssuerOfPatientID"](rec.issuer_of_patient_id)
-        e[0x00100030] = enc["PatientBirthDate"](rec.patient_birth_date)
-        e[0x00100040] = enc["PatientSex"](rec.patient_sex)
-        e[0x0020000D] = enc["StudyInstanceUID"](
+            e[tags.IssuerOfPatientID] = enc["IssuerOfPatientID"](rec.issuer_of_patient_id)
+        e[tags.PatientBirthDate] = enc["PatientBirthDate"](rec.patient_birth_date)
+        e[tags.PatientSex] = enc["PatientSex"](rec.patient_sex)
+        e[tags.StudyInstanceUID] = enc["StudyInstanceUID"](
             self._type1(rec.study_instance_uid, "StudyInstanceUID", where)
         )
-        e[0x00200010] = enc["StudyID"](rec.study_id)
-        e[0x00201206] = self._is("NumberOfStudyRelatedSeries", rec.number_of_study_related_series)
-        e[0x00201208] = self._is(
+        e[tags.StudyID] = enc["StudyID"](rec.study_id)
+        e[tags.NumberOfStudyRelatedSeries] = self._is(
+            "NumberOfStudyRelatedSeries", rec.number_of_study_related_series
+        )
+        e[tags.NumberOfStudyRelatedInstances] = self._is(
             "NumberOfStudyRelatedInstances", rec.number_of_study_related_instances
         )
         if rec.storage_media_file_set_id is not None:
-            e[0x00880130] = enc["StorageMediaFileSetID"](rec.storage_media_file_set_id)
+            e[tags.StorageMediaFileSetID] = enc["StorageMediaFileSetID"](
+                rec.storage_media_file_set_id
+            )
         if rec.original_attributes:
-            e[0x04000561] = self.original_attributes(rec.original_attributes)
+            e[tags.OriginalAttributesSequence] = self.original_attributes(rec.original_attributes)
         if rec.other:
             return merge_other(e, rec.other, self.codec, where), count
         return b"".join(e.values()), count
@@ -535,7 +564,7 @@ def _header_attrs(h: InventoryHeader) -> dict[str, Any]:
 
 
 _COUNT_KEYWORDS = ("NumberOfStudyRecordsInInstance", "TotalNumberOfStudyRecords")
-_STUDIES_TAG = 0x00080423
+_STUDIES_TAG = tags.InventoriedStudiesSequence
 
 
 def _file_meta(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) -> bytes:

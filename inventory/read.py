@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+from dicom_inventory import tags
 from dicom_inventory._decode import _Text, header_from_raw, study_from_raw
 from dicom_inventory._parse import (
     IMPLICIT_LE,
@@ -58,7 +59,7 @@ __all__ = [
     "resolve_tree",
 ]
 
-STUDIES_TAG = 0x00080423
+STUDIES_TAG = tags.InventoriedStudiesSequence
 _SEQ_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 
@@ -111,7 +112,7 @@ class InventoryReader:
             self.parser = Parser(self.src, explicit=self.transfer_syntax != IMPLICIT_LE)
             self.raw_header, self._pos = self._parse_top(pos, until=STUDIES_TAG)
             self._state = "head"
-            sop_class = self.raw_header.get(0x00080016)
+            sop_class = self.raw_header.get(tags.SOPClassUID)
             if check_sop_class:
                 uid = (
                     bytes(sop_class[1]).rstrip(b"\x00 ").decode("ascii", "replace")
@@ -123,7 +124,7 @@ class InventoryReader:
                         f"SOP Class UID is {uid or 'missing'!r}, expected Inventory Storage "
                         f"{INVENTORY_STORAGE} (PS3.3 A.88)",
                         path=self.path,
-                        tag=0x00080016,
+                        tag=tags.SOPClassUID,
                     )
         except BaseException:
             self._file.close()
@@ -166,7 +167,7 @@ class InventoryReader:
     @property
     def level(self) -> InventoryLevel | None:
         """Inventory Level (0008,0403) of the file, if it is a valid value."""
-        el = self.raw_header.get(0x00080403)
+        el = self.raw_header.get(tags.InventoryLevel)
         value = bytes(el[1]).strip(b" \x00").decode("ascii", "replace") if el else ""  # type: ignore[arg-type]
         return InventoryLevel(value) if value in InventoryLevel._value2member_map_ else None
 
@@ -241,10 +242,10 @@ class InventoryReader:
                 buf[pos + 2 : pos + 4], "little"
             )
             ilen = int.from_bytes(buf[pos + 4 : pos + 8], "little")
-            if itag == 0xFFFEE0DD:
+            if itag == tags.SequenceDelimitationItem:
                 pos += 8
                 break
-            if itag != 0xFFFEE000:
+            if itag != tags.Item:
                 raise InventoryReadError(
                     f"expected item {index} of Inventoried Studies Sequence, found tag "
                     f"({itag >> 16:04X},{itag & 0xFFFF:04X})",
@@ -389,7 +390,7 @@ def _index_dir(base: Path) -> dict[str, Path]:
             continue
         try:
             with InventoryReader(p) as r:
-                el = r.raw_header.get(0x00080018)
+                el = r.raw_header.get(tags.SOPInstanceUID)
                 if el:
                     index[bytes(el[1]).rstrip(b"\x00 ").decode("ascii")] = p  # type: ignore[arg-type]
         except InventoryReadError:
@@ -436,7 +437,7 @@ def resolve_tree(root: str | os.PathLike[str], search: Iterable[Path] = ()) -> T
                     f"incorporated instance {ref.sop_instance_uid} not found beside the root "
                     "(by File Access URI, by <UID>.dcm, or by reading the folder's headers)",
                     path=str(path),
-                    tag=0x00080422,
+                    tag=tags.IncorporatedInventoryInstanceSequence,
                 )
             node.children.append(build(child, (*trail, uid)))
         return node
