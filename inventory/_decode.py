@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dicom_inventory import tags
-from dicom_inventory._parse import RawDataset
+from dicom_inventory._parse import RawDataset, ascii_value
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.model import (
     AccessEndPoints,
@@ -66,7 +66,7 @@ class _Text:
         el = ds.get(tags.SpecificCharacterSet)
         if el is None:
             return self
-        cs = tuple(v.strip() for v in bytes(el[1]).decode("ascii", "replace").split("\\"))  # type: ignore[arg-type]
+        cs = tuple(v.strip() for v in ascii_value(el).split("\\"))
         return _Text(cs)
 
     def decode(self, raw: bytes, vr: str) -> str:

@@ -28,6 +28,7 @@ from pydicom.datadict import dictionary_VR
 
 __all__ = [
     "UNDEFINED",
+    "ascii_value",
     "ByteSource",
     "NeedMore",
     "RawDataset",
@@ -463,7 +464,7 @@ def open_part10(
             path=path,
             offset=132,
         )
-    ts = bytes(ts_el[1]).rstrip(b"\x00 ").decode("ascii", "replace")  # type: ignore[arg-type]
+    ts = ascii_value(ts_el)
     if ts == BIG_ENDIAN:
         raise InventoryReadError(
             "Explicit VR Big Endian (retired) is not supported", path=path, offset=ts_el[2]
@@ -472,6 +473,13 @@ def open_part10(
         src.start_inflate(pos)
         pos = 0
     return src, meta, ts, pos
+
+
+def ascii_value(el: RawElement | None) -> str:
+    """The value of a raw ASCII element (UI, CS, ...) without padding; ``""`` if absent/SQ."""
+    if el is None or not isinstance(el[1], bytes):
+        return ""
+    return el[1].decode("ascii", "replace").strip(" \x00")
 
 
 def _elem_len(buf: bytes, pos: int) -> int:

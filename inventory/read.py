@@ -39,6 +39,7 @@ from dicom_inventory._parse import (
     NeedMore,
     Parser,
     RawDataset,
+    ascii_value,
     open_part10,
 )
 from dicom_inventory.enum import InventoryLevel
@@ -114,11 +115,7 @@ class InventoryReader:
             self._state = "head"
             sop_class = self.raw_header.get(tags.SOPClassUID)
             if check_sop_class:
-                uid = (
-                    bytes(sop_class[1]).rstrip(b"\x00 ").decode("ascii", "replace")
-                    if sop_class
-                    else ""
-                )  # type: ignore[arg-type]
+                uid = ascii_value(sop_class)
                 if uid != INVENTORY_STORAGE:
                     raise InventoryReadError(
                         f"SOP Class UID is {uid or 'missing'!r}, expected Inventory Storage "
@@ -168,7 +165,7 @@ class InventoryReader:
     def level(self) -> InventoryLevel | None:
         """Inventory Level (0008,0403) of the file, if it is a valid value."""
         el = self.raw_header.get(tags.InventoryLevel)
-        value = bytes(el[1]).strip(b" \x00").decode("ascii", "replace") if el else ""  # type: ignore[arg-type]
+        value = ascii_value(el)
         return InventoryLevel(value) if value in InventoryLevel._value2member_map_ else None
 
     def raw_studies(self) -> Iterator[RawDataset]:
@@ -392,7 +389,7 @@ def _index_dir(base: Path) -> dict[str, Path]:
             with InventoryReader(p) as r:
                 el = r.raw_header.get(tags.SOPInstanceUID)
                 if el:
-                    index[bytes(el[1]).rstrip(b"\x00 ").decode("ascii")] = p  # type: ignore[arg-type]
+                    index[ascii_value(el)] = p
         except InventoryReadError:
             continue
     return index
