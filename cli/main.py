@@ -1,0 +1,246 @@
+"""The ``dicom-inventory`` command: one program, one subcommand per task.
+
+A thin layer over the library (pynetdicom's apps are the model): each command parses its
+options, calls library functions and prints with rich. User errors are one line on stderr and
+exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from dicom_inventory import (
+    InventoryError,
+    InventoryHeader,
+    InventoryLevel,
+    InventoryReader,
+    InventoryReadError,
+    __version__,
+    read_header,
+    synthetic_studies,
+    write_inventory,
+)
+from dicom_inventory.uid import generate_uid
+
+__all__ = ["cli", "main"]
+
+out = Console()
+err = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dicom-inventory")
+def cli() -> None:
+    """dicom-inventory: the DICOM Inventory standard (PS3.3 A.88, PS3.4 KK/JJ)."""
+
+
+# ----------------------------------------------------------------------------- validate
+def _validate(paths: Sequence[Path]) -> dict[str, Any]:
+    """Validate files one by one, then the set; unreadable files are listed, not raised."""
+    from dicom_inventory.validate import validate_file, validate_files
+
+    findings: list[Any] = []
+    unreadable: list[dict[str, str]] = []
+    readable: list[Path] = []
+    for p in paths:
+        try:
+            findings.extend(validate_file(p))
+            readable.append(p)
+        except InventoryReadError as exc:
+            unreadable.append({"file": str(p), "message": str(exc)})
+    if len(readable) > 1:
+        per_file = {(f.rule, f.path, f.file) for f in findings}
+        findings.extend(f for f in validate_files(readable) if (f.rule, f.path, f.file) not in per_file)
+    errors = sum(1 for f in findings if str(getattr(f.severity, "value", f.severity)) == "error")
+    return {
+        "files": [str(p) for p in paths],
+        "findings": findings,
+        "errors": errors,
+        "warnings": len(findings) - errors,
+        "unreadable": unreadable,
+    }
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def validate(paths: tuple[Path, ...], fmt: str) -> None:
+    """Validate Inventory files against the IOD (PS3.3 A.88, C.38).
+
+    Exit 0: no errors (warnings allowed); 1: errors found; 2: a file is not readable as an
+    Inventory SOP Instance.
+    """
+    result = _validate(paths)
+    if fmt == "json":
+        doc = dict(result, findings=[f.to_dict() for f in result["findings"]])
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        for u in result["unreadable"]:
+            err.print(f"[bold red]unreadable[/] {u['message']}", markup=True, highlight=False)
+        if result["findings"]:
+            table = Table("severity", "rule", "where", "message", "section", show_lines=False)
+            for f in result["findings"]:
+                sev = str(getattr(f.severity, "value", f.severity))
+                where = f"{Path(f.file).name if f.file else ''} {f.path}".strip()
+                style = "red" if sev == "error" else "yellow"
+                table.add_row(f"[{style}]{sev}[/]", f.rule, where, f.message, f.section)
+            out.print(table)
+        out.print(
+            f"{len(paths)} file(s): {result['errors']} error(s), {result['warnings']} warning(s), "
+            f"{len(result['unreadable'])} unreadable",
+            highlight=False,
+        )
+    if result["unreadable"]:
+        sys.exit(2)
+    sys.exit(1 if result["errors"] else 0)
+
+
+# ----------------------------------------------------------------------------- show
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--records", default=10, show_default=True, help="Study records to list.")
+def show(path: Path, records: int) -> None:
+    """Show the header, counts and first study records of an Inventory file."""
+    h = read_header(path)
+    table = Table(show_header=False, box=None)
+    level = getattr(h.inventory_level, "value", h.inventory_level)
+    status = getattr(h.completion_status, "value", h.completion_status)
+    for name, value in (
+        ("SOP Instance UID", h.sop_instance_uid),
+        ("Inventory Level", level),
+        ("Completion Status", status),
+        ("Purpose", h.inventory_purpose or ""),
+        ("Description", h.inventory_instance_description or ""),
+        ("Content Date/Time", f"{h.content_date} {h.content_time}"),
+        ("Transaction UID", h.transaction_uid or ""),
+        ("Study records in instance", str(h.number_of_study_records_in_instance)),
+        ("Total study records", str(h.total_number_of_study_records)),
+        ("Incorporated instances", str(len(h.incorporated))),
+    ):
+        table.add_row(f"[bold]{name}[/]", value)
+    out.print(table)
+    for ref in h.incorporated[:records]:
+        out.print(f"  incorporates {ref.sop_instance_uid}", highlight=False)
+    studies = Table("Study Instance UID", "Patient ID", "Patient's Name", "Study Date",
+                    "Modalities", "Series", "Instances", title="Study records")
+    with InventoryReader(path) as r:
+        for i, st in enumerate(r.studies()):
+            if i >= records:
+                break
+            series = list(st.series)
+            n_inst = sum(len(list(s.instances)) for s in series)
+            studies.add_row(st.study_instance_uid, st.patient_id or "", st.patient_name or "",
+                            st.study_date or "", "\\".join(st.modalities_in_study or ()),
+                            str(len(series)), str(n_inst))
+    out.print(studies)
+
+
+# ----------------------------------------------------------------------------- sample
+def _sample(out_dir: Path, studies: int, level: str, series: int, instances: int,
+            max_records: int | None, deflate: bool, seed: int) -> list[Any]:
+    from datetime import datetime
+
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+    now = datetime.now()
+    header = InventoryHeader(
+        sop_instance_uid=generate_uid(),
+        inventory_level=InventoryLevel(level),
+        content_date=now.strftime("%Y%m%d"),
+        content_time=now.strftime("%H%M%S"),
+        inventory_purpose="Synthetic sample inventory (dicom-inventory sample)",
+    )
+    return write_inventory(
+        out_dir, header,
+        synthetic_studies(studies, series_per_study=series, instances_per_series=instances,
+                          level=InventoryLevel(level), seed=seed),
+        max_records=max_records,
+        transfer_syntax=DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian,
+    )
+
+
+@cli.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--studies", default=10, show_default=True)
+@click.option("--level", type=click.Choice([x.value for x in InventoryLevel]), default="INSTANCE", show_default=True)
+@click.option("--series-per-study", default=4, show_default=True)
+@click.option("--instances-per-series", default=50, show_default=True)
+@click.option("--max-records", type=int, default=None, help="Split into instances of at most this many records.")
+@click.option("--deflate", is_flag=True, help="Deflated Explicit VR Little Endian.")
+@click.option("--seed", default=0, show_default=True)
+def sample(out_dir: Path, studies: int, level: str, series_per_study: int,
+           instances_per_series: int, max_records: int | None, deflate: bool, seed: int) -> None:
+    """Write a synthetic inventory (root first if split) for trying things out."""
+    written = _sample(out_dir, studies, level, series_per_study, instances_per_series,
+                      max_records, deflate, seed)
+    for w in written:
+        click.echo(f"{w.path}  studies={w.number_of_study_records} "
+                   f"records={w.number_of_records} {w.completion_status.value}")
+
+
+# ----------------------------------------------------------------------------- demo
+@cli.command()
+@click.option("--dir", "work_dir", type=click.Path(path_type=Path), default=None,
+              help="Where to write (default: a temporary folder).")
+@click.pass_context
+def demo(ctx: click.Context, work_dir: Path | None) -> None:
+    """The main job on the embedded default: create, validate and show an inventory."""
+    tmp = None
+    if work_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="dicom-inventory-demo-")
+        work_dir = Path(tmp.name)
+    try:
+        out.rule("1. create: a synthetic inventory, split into a root and leaves")
+        written = _sample(work_dir, 20, "INSTANCE", 4, 10, 250, False, 0)
+        for w in written:
+            out.print(f"  {w.path.name if w.path else ''}  studies={w.number_of_study_records} "
+                      f"total={w.total_number_of_study_records} {w.completion_status.value}",
+                      highlight=False)
+        out.rule("2. validate every instance and the tree")
+        result = _validate([w.path for w in written if w.path is not None])
+        out.print(f"  {result['errors']} error(s), {result['warnings']} warning(s), "
+                  f"{len(result['unreadable'])} unreadable", highlight=False)
+        out.rule("3. show the root and the first leaf")
+        ctx.invoke(show, path=written[0].path, records=3)
+        ctx.invoke(show, path=written[1].path, records=3)
+        if result["errors"] or result["unreadable"]:
+            err.print("demo failed: the inventory did not validate")
+            sys.exit(1)
+        out.print("[bold green]demo ok[/]")
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``dicom-inventory`` console script."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="dicom-inventory",
+                 standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except InventoryError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except OSError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Shared test fixtures and the peer policy.
+
+Tests that need an external peer (DCMTK, Orthanc) call :func:`require_tool`. On a user's
+machine without the tool they skip with the reason and the install command; under CI
+(``.ci/run`` sets ``DICOM_INVENTORY_REQUIRE_PEERS=1``) a missing peer fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+_INSTALL = {
+    "dcmdump": "apt-get install dcmtk",
+    "storescp": "apt-get install dcmtk",
+    "dcmsend": "apt-get install dcmtk",
+    "Orthanc": "apt-get install orthanc",
+}
+
+
+def peers_required() -> bool:
+    """Whether missing peers must fail (CI) rather than skip (a user's machine)."""
+    return os.environ.get("DICOM_INVENTORY_REQUIRE_PEERS") == "1"
+
+
+def require_tool(name: str) -> str:
+    """Return the path of the program `name`, or skip (fail under CI) if it is missing."""
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    if path:
+        return path
+    reason = f"{name} not installed ({_INSTALL.get(name, 'install it')})"
+    if peers_required():
+        pytest.fail(f"{reason}; DICOM_INVENTORY_REQUIRE_PEERS=1 forbids skipping")
+    pytest.skip(reason)
