@@ -196,6 +196,8 @@ class InventoryReader:
             self._read_tail(pos)
             return
         seq_start = src.base + pos
+        # Record that the sequence is present; its items are streamed, never kept here.
+        self.raw_header[STUDIES_TAG] = ("SQ", [], seq_start)
         if parser.explicit:
             if buf[pos + 4 : pos + 6] != b"SQ" and buf[pos + 4 : pos + 6] != b"UN":
                 raise InventoryReadError(

@@ -18,6 +18,7 @@ from dicom_inventory.enum import (
     ReasonForAttributeModification,
 )
 from dicom_inventory.model import (
+    Code,
     FileAccess,
     InstanceRecord,
     OriginalAttributes,
@@ -38,6 +39,8 @@ _MODALITIES = {
 _GIVEN = ["Anna", "Jürgen", "Émile", "Sofia", "Kenji", "Olu", "María", "Lars", "Priya", "Noah"]
 _FAMILY = ["Smith", "Müller", "García", "Rossi", "Kowalski", "Nguyen", "Okafor", "Tanaka"]
 _EXPLICIT = "1.2.840.10008.1.2.1"
+#: An IOCM rejection reason (DICOM CID 7011 style), for studies removed from operational use.
+_REJECTED = Code("113001", "DCM", "Rejected for Quality Reasons")
 _JPEG_LS = "1.2.840.10008.1.2.4.80"
 
 
@@ -94,6 +97,7 @@ def synthetic_studies(
             patient_sex=rng.choice("MFO"),
             retrieve_ae_title=("ARCHIVE",),
             removed_from_operational_use="Y" if s % 50 == 49 else None,
+            reason_for_removal=(_REJECTED,) if s % 50 == 49 else None,
             original_attributes=original,
             series=(
                 _series(

@@ -109,3 +109,5 @@ ReasonForTheAttributeModification: Final = _tag("ReasonForTheAttributeModificati
 Item: Final = _tag("Item")
 ItemDelimitationItem: Final = _tag("ItemDelimitationItem")
 SequenceDelimitationItem: Final = _tag("SequenceDelimitationItem")
+MediaStorageSOPClassUID: Final = _tag("MediaStorageSOPClassUID")
+MediaStorageSOPInstanceUID: Final = _tag("MediaStorageSOPInstanceUID")

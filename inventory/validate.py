@@ -1,0 +1,934 @@
+"""Streaming validator of Inventory SOP Instances (PS3.3 A.88, C.38; PS3.5; PS3.10).
+
+It walks the raw data sets of :class:`~dicom_inventory.read.InventoryReader` one study item
+at a time, so a multi-gigabyte inventory is judged in the memory of its largest study. Every
+:class:`Finding` names the rule (:data:`~dicom_inventory._rules.RULES`), the item path
+(``InventoriedStudiesSequence[3].InventoriedSeriesSequence[0].SeriesInstanceUID``), the byte
+offset where known, what was expected, and the section of the standard.
+
+Checks, per data set: Type 1/2 presence per context (top level, study, series, instance,
+Original Attributes, references, codes), Enumerated Values, VR against the data dictionary
+(explicit-VR files), VM, value syntax and length per VR; per record: nesting by Inventory Level,
+duplicates, file-access conditions of the Stored File Access Macro, removal flags; per instance:
+record counts; across a set of files (:meth:`Validator.cross_file`): the tree of incorporated
+instances (same level, copied references, totals, cycles).
+
+A file that cannot be parsed at all raises :class:`~dicom_inventory.errors.InventoryReadError`
+(its subclass :class:`~dicom_inventory.errors.NotDicomError` for a non-DICOM file): callers map
+that to "unreadable" (the CLI's exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from dicom_inventory import tags
+from dicom_inventory._parse import RawDataset, RawElement, ascii_value
+from dicom_inventory._rules import RULES, Rule, Severity
+from dicom_inventory.enum import (
+    ContainerFileType,
+    InstanceAvailability,
+    InventoryCompletionStatus,
+    InventoryLevel,
+    ReasonForAttributeModification,
+    RemovedFromOperationalUse,
+)
+from dicom_inventory.policy import ReadPolicy
+from dicom_inventory.read import InventoryReader
+from dicom_inventory.uid import INVENTORY_STORAGE
+from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
+
+__all__ = [
+    "RULES",
+    "Finding",
+    "Rule",
+    "Severity",
+    "Validator",
+    "validate_dataset",
+    "validate_file",
+    "validate_files",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One departure from the standard found by the validator."""
+
+    severity: Severity
+    rule: str
+    path: str
+    message: str
+    section: str
+    file: str | None = None
+    offset: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The finding as JSON-ready data."""
+        return {
+            "severity": self.severity.value,
+            "rule": self.rule,
+            "path": self.path,
+            "message": self.message,
+            "section": self.section,
+            "file": self.file,
+            "offset": self.offset,
+        }
+
+
+# ----------------------------------------------------------------------------- tables
+def _t(*keywords: str) -> tuple[int, ...]:
+    return tuple(getattr(tags, k) for k in keywords)
+
+
+#: Type 1 and Type 2 attributes per context (PS3.3 Table C.38.1-1, C.38.2-3, C.12.1.1.9-1,
+#: Table 8.8-1). Conditional attributes are checked by the rules further down.
+_TYPES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "top": (
+        _t(
+            "SOPClassUID",
+            "SOPInstanceUID",
+            "ContentDate",
+            "ContentTime",
+            "InventoryLevel",
+            "InventoryCompletionStatus",
+            "NumberOfStudyRecordsInInstance",
+            "TotalNumberOfStudyRecords",
+        ),
+        _t(
+            "Manufacturer",
+            "ScopeOfInventorySequence",
+            "InventoryPurpose",
+            "IncorporatedInventoryInstanceSequence",
+            "InventoriedStudiesSequence",
+        ),
+    ),
+    "study": (
+        _t("StudyInstanceUID", "ItemInventoryDateTime"),
+        _t(
+            "ModalitiesInStudy",
+            "NumberOfStudyRelatedSeries",
+            "NumberOfStudyRelatedInstances",
+            "StudyUpdateDateTime",
+            "StudyID",
+            "StudyDate",
+            "StudyTime",
+            "StudyDescription",
+            "AccessionNumber",
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "PatientSex",
+        ),
+    ),
+    "series": (_t("SeriesInstanceUID", "Modality"), _t("SeriesNumber")),
+    "instance": (_t("SOPClassUID", "SOPInstanceUID"), _t("InstanceNumber")),
+    "original": (
+        _t(
+            "ModifiedAttributesSequence",
+            "AttributeModificationDateTime",
+            "ModifyingSystem",
+            "ReasonForTheAttributeModification",
+        ),
+        _t("SourceOfPreviousValues"),
+    ),
+    "reference": (_t("ReferencedSOPClassUID", "ReferencedSOPInstanceUID"), ()),
+    "code": (_t("CodeMeaning"), ()),
+}
+
+#: Which context the items of a sequence are, by the sequence's tag.
+_ITEM_CONTEXT: dict[int, str] = {
+    tags.InventoriedStudiesSequence: "study",
+    tags.InventoriedSeriesSequence: "series",
+    tags.InventoriedInstancesSequence: "instance",
+    tags.FileAccessSequence: "file",
+    tags.FileSetAccessSequence: "file-set",
+    tags.OriginalAttributesSequence: "original",
+    tags.ModifiedAttributesSequence: "modified",
+    tags.IncorporatedInventoryInstanceSequence: "reference",
+    tags.ReasonForRemovalCodeSequence: "code",
+    tags.ScopeOfInventorySequence: "scope",
+    tags.InventoryAccessEndPointsSequence: "endpoints",
+    tags.StudyAccessEndPointsSequence: "endpoints",
+}
+
+#: Sequences that hold at most one item (PS3.3 C.38.2.1.1.1, C.38.2.3, C.38.2.4).
+_AT_MOST_ONE = frozenset(
+    {
+        tags.ScopeOfInventorySequence,
+        tags.InventoryAccessEndPointsSequence,
+        tags.StudyAccessEndPointsSequence,
+    }
+)
+
+#: Enumerated values (error) and partly confirmed term lists (warning), by tag.
+_ENUMS: dict[int, tuple[frozenset[str], str]] = {
+    tags.InventoryLevel: (frozenset(e.value for e in InventoryLevel), "enum"),
+    tags.InstanceAvailability: (frozenset(e.value for e in InstanceAvailability), "enum"),
+    tags.InventoryCompletionStatus: (
+        frozenset(e.value for e in InventoryCompletionStatus),
+        "enum-assumed",
+    ),
+    tags.ContainerFileType: (frozenset(e.value for e in ContainerFileType), "enum-assumed"),
+    tags.RemovedFromOperationalUse: (
+        frozenset(e.value for e in RemovedFromOperationalUse),
+        "enum-assumed",
+    ),
+    tags.ReasonForTheAttributeModification: (
+        frozenset(e.value for e in ReasonForAttributeModification),
+        "enum-assumed",
+    ),
+}
+
+_FORMATS: dict[str, re.Pattern[bytes]] = {
+    "UI": re.compile(rb"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"),
+    "DA": re.compile(rb"[0-9]{8}"),
+    "TM": re.compile(rb"[0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?"),
+    "DT": re.compile(
+        rb"[0-9]{4}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?)?)?"
+        rb"([+-][0-9]{4})?"
+    ),
+    "IS": re.compile(rb" *[+-]?[0-9]+ *"),
+    "DS": re.compile(rb" *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *"),
+    "CS": re.compile(rb"[A-Z0-9_ ]*"),
+    "AE": re.compile(rb"[\x20-\x5b\x5d-\x7e]*"),
+}
+_MAX = {
+    "AE": 16,
+    "AS": 4,
+    "CS": 16,
+    "DA": 8,
+    "DS": 16,
+    "DT": 26,
+    "IS": 12,
+    "LO": 64,
+    "SH": 16,
+    "TM": 14,
+    "UI": 64,
+    "PN": 64 * 3 + 2,
+}
+_TEXT = frozenset(
+    {
+        "AE",
+        "AS",
+        "CS",
+        "DA",
+        "DS",
+        "DT",
+        "IS",
+        "LO",
+        "LT",
+        "PN",
+        "SH",
+        "ST",
+        "TM",
+        "UC",
+        "UI",
+        "UR",
+        "UT",
+    }
+)
+_SINGLE = frozenset({"LT", "ST", "UT", "UR"})
+_BINARY_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "UV": 8, "SV": 8, "FL": 4, "FD": 8, "AT": 4}
+_SCHEME_B = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:")
+_FILE_NAMED_B = frozenset({b"ZIP", b"TAR", b"TARGZIP"})
+
+
+@dataclass(slots=True)
+class _Spec:
+    keyword: str
+    vr: str | None
+    vm_min: int
+    vm_max: int  # -1: no limit
+
+
+def _vm(text: str) -> tuple[int, int]:
+    lo, _, hi = text.partition("-")
+    if not hi:
+        return int(lo), int(lo)
+    lo_n = int(lo)
+    return lo_n, -1 if hi.endswith("n") else int(hi)
+
+
+_SPECS: dict[int, _Spec] = {}
+
+
+def _spec(tag: int) -> _Spec:
+    spec = _SPECS.get(tag)
+    if spec is None:
+        try:
+            vr = dictionary_VR(tag)
+            vm_min, vm_max = _vm(dictionary_VM(tag))
+            kw = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+            spec = _Spec(kw, vr, vm_min, vm_max)
+        except (KeyError, ValueError):
+            spec = _Spec(f"({tag >> 16:04X},{tag & 0xFFFF:04X})", None, 0, -1)
+        _SPECS[tag] = spec
+    return spec
+
+
+def _kw(tag: int) -> str:
+    return _spec(tag).keyword
+
+
+# ----------------------------------------------------------------------------- the validator
+@dataclass(slots=True)
+class _Summary:
+    """What cross-file checks need of one instance."""
+
+    path: str
+    uid: str
+    level: str
+    number: int | None
+    total: int | None
+    refs: tuple[tuple[str, Any], ...]  # (uid, nested refs) as in the file
+
+
+@dataclass
+class Validator:
+    """Validates files one by one, remembering what the checks across the set need.
+
+    Example::
+
+        v = Validator()
+        for path in paths:
+            findings = list(v.file(path))      # may raise InventoryReadError
+        findings += list(v.cross_file())
+    """
+
+    policy: ReadPolicy | None = None
+    summaries: list[_Summary] = field(default_factory=list)
+    _good: set[tuple[int, bytes]] = field(default_factory=set)  # (tag, value) found valid
+    _file: str = ""
+    _level: str = ""
+    _content: str = ""
+    _out: list[Finding] = field(default_factory=list)  # findings of the item being checked
+
+    # -- findings ---------------------------------------------------------------------
+    def _f(self, rule: str, path: str, message: str, offset: int | None = None) -> Finding:
+        r = RULES[rule]
+        return Finding(r.severity, rule, path, message, r.section, self._file, offset)
+
+    def _report(self, rule: str, path: str, message: str, offset: int | None = None) -> None:
+        self._out.append(self._f(rule, path, message, offset))
+
+    # -- one file ---------------------------------------------------------------------
+    def file(self, path: str | os.PathLike[str]) -> Iterator[Finding]:
+        """Validate one Inventory file, streaming; yield its findings.
+
+        Raises
+        ------
+        InventoryReadError
+            If the file cannot be parsed (not DICOM, truncated, corrupt).
+        """
+        self._file = str(path)
+        with InventoryReader(path, policy=self.policy, check_sop_class=False) as r:
+            head = r.raw_header
+            level = ascii_value(head.get(tags.InventoryLevel))
+            content = (
+                ascii_value(head.get(tags.ContentDate))
+                + ascii_value(head.get(tags.ContentTime)).split(".")[0]
+            )
+            self._level = level
+            self._content = content
+            studies_seen: set[bytes] = set()
+            n = 0
+            out = self._out = []
+            for n, item in enumerate(r.raw_studies(), start=1):
+                p = f"InventoriedStudiesSequence[{n - 1}]"
+                self._dataset(item, "study", p)
+                self._study(item, p, studies_seen)
+                if out:
+                    yield from out
+                    out.clear()
+            head = r.raw_header  # now with the trailing elements
+            self._top(head, r.file_meta, n)
+            yield from out
+            out.clear()
+            self.summaries.append(
+                _Summary(
+                    self._file,
+                    ascii_value(head.get(tags.SOPInstanceUID)),
+                    level,
+                    _int(head.get(tags.NumberOfStudyRecordsInInstance)),
+                    _int(head.get(tags.TotalNumberOfStudyRecords)),
+                    _refs(head),
+                )
+            )
+
+    def _top(self, head: RawDataset, meta: RawDataset, n_items: int) -> None:
+        # Inventoried Studies Sequence is present in `head` with no items (they were streamed)
+        self._dataset(head, "top", "")
+        sop_class = ascii_value(head.get(tags.SOPClassUID))
+        if sop_class and sop_class != INVENTORY_STORAGE:
+            self._report(
+                "sop-class",
+                "SOPClassUID",
+                f"SOP Class UID is {sop_class}, expected Inventory Storage {INVENTORY_STORAGE}",
+                _off(head.get(tags.SOPClassUID)),
+            )
+        for meta_tag, ds_tag in (
+            (tags.MediaStorageSOPClassUID, tags.SOPClassUID),
+            (tags.MediaStorageSOPInstanceUID, tags.SOPInstanceUID),
+        ):
+            a, b = ascii_value(meta.get(meta_tag)), ascii_value(head.get(ds_tag))
+            if a != b:
+                self._report(
+                    "file-meta",
+                    _kw(meta_tag),
+                    f"{_kw(meta_tag)} is {a!r} but the data set's {_kw(ds_tag)} is "
+                    f"{b!r}; they must be equal",
+                    _off(meta.get(meta_tag)),
+                )
+        number = _int(head.get(tags.NumberOfStudyRecordsInInstance))
+        total = _int(head.get(tags.TotalNumberOfStudyRecords))
+        if number is not None and number != n_items:
+            self._report(
+                "count-study-records",
+                "NumberOfStudyRecordsInInstance",
+                f"says {number}, but Inventoried Studies Sequence has {n_items} items",
+                _off(head.get(tags.NumberOfStudyRecordsInInstance)),
+            )
+        if number is not None and total is not None:
+            if total < number:
+                self._report(
+                    "count-total",
+                    "TotalNumberOfStudyRecords",
+                    f"is {total}, less than Number of Study Records in Instance ({number})",
+                    _off(head.get(tags.TotalNumberOfStudyRecords)),
+                )
+            elif not _items(head, tags.IncorporatedInventoryInstanceSequence) and total != number:
+                self._report(
+                    "count-total-leaf",
+                    "TotalNumberOfStudyRecords",
+                    f"is {total}, but this instance incorporates no other and holds "
+                    f"{number} study records (assumption Q6: Total counts the subtree)",
+                    _off(head.get(tags.TotalNumberOfStudyRecords)),
+                )
+
+    # -- generic data set checks ------------------------------------------------------------
+    def _dataset(self, ds: RawDataset, ctx: str, path: str) -> None:
+        """Element checks (VR, VM, format, length, enums) and Types; recurse into items."""
+        types = _TYPES.get(ctx)
+        if types is not None:
+            self._types(ds, path, *types)
+        prefix = f"{path}." if path else ""
+        good = self._good
+        for tag, el in ds.items():
+            vr, value, off = el
+            if tag >> 16 & 1:  # private: not in the dictionary (PS3.5 7.8)
+                continue
+            spec = _SPECS.get(tag) or _spec(tag)
+            if vr == "SQ":
+                if spec.vr is not None and spec.vr != "SQ":
+                    self._report(
+                        "vr",
+                        prefix + spec.keyword,
+                        f"VR is SQ, the data dictionary says {spec.vr}",
+                        off,
+                    )
+                items: list[RawDataset] = value  # type: ignore[assignment]
+                sub = _ITEM_CONTEXT.get(tag, "generic")
+                if tag in _AT_MOST_ONE and len(items) > 1:
+                    self._report(
+                        "single-item",
+                        prefix + spec.keyword,
+                        f"has {len(items)} items; at most one is allowed",
+                        off,
+                    )
+                for i, item in enumerate(items):
+                    p = f"{prefix}{spec.keyword}[{i}]"
+                    if sub == "study":  # never at this depth; studies come one by one
+                        continue
+                    self._dataset(item, sub, p)
+                    if sub == "series":
+                        self._series(item, p)
+                    elif sub == "file":
+                        self._file_access(item, p, full=True)
+                    elif sub == "file-set":
+                        self._file_access(item, p, full=False)
+                    elif sub == "reference":
+                        self._reference(item, p)
+                    elif sub == "original":
+                        self._original(item, p)
+                continue
+            if (tag, value) in good:  # type: ignore[comparison-overlap]
+                continue
+            before = len(self._out)
+            self._element(tag, spec, vr, value, off, prefix, ctx)  # type: ignore[arg-type]
+            if len(self._out) == before and len(good) < 65536:
+                good.add((tag, value))  # type: ignore[arg-type]
+
+    def _element(
+        self, tag: int, spec: _Spec, vr: str, value: bytes, off: int, prefix: str, ctx: str
+    ) -> None:
+        where = prefix + spec.keyword
+        if spec.vr is None:
+            return
+        expected = spec.vr.split(" or ")
+        if vr not in expected:
+            if vr == "UN":
+                self._report("vr-un", where, f"VR is UN; the data dictionary says {spec.vr}", off)
+            else:
+                self._report("vr", where, f"VR is {vr}, the data dictionary says {spec.vr}", off)
+            return
+        if not value:
+            return
+        if vr in _BINARY_SIZE:
+            size = _BINARY_SIZE[vr]
+            if len(value) % size:
+                self._report(
+                    "value-length",
+                    where,
+                    f"{len(value)} bytes is not a multiple of {size} (VR {vr})",
+                    off,
+                )
+                return
+            count = len(value) // size
+        elif vr in _TEXT:
+            text = value.rstrip(b"\x00 ") if vr == "UI" else value.rstrip(b" ")
+            values = [text] if vr in _SINGLE else text.split(b"\\")
+            count = len(values)
+            if ctx != "scope":  # query keys may be ranges or wildcards (PS3.4 C.2.2.2)
+                fmt = _FORMATS.get(vr)
+                limit = _MAX.get(vr)
+                for v in values:
+                    if limit is not None and len(v) > limit and vr != "PN":
+                        self._report(
+                            "value-length",
+                            where,
+                            f"value {v[:80]!r} is {len(v)} characters; VR {vr} allows "
+                            f"at most {limit}",
+                            off,
+                        )
+                        return
+                    if fmt is not None and v and not fmt.fullmatch(v):
+                        self._report(
+                            "value-format",
+                            where,
+                            f"value {v[:80]!r} is not valid for VR {vr}",
+                            off,
+                        )
+                        return
+            enum = _ENUMS.get(tag)
+            if enum is not None:
+                allowed, rule = enum
+                for v in values:
+                    s = v.decode("ascii", "replace").strip()
+                    if s and s not in allowed:
+                        self._report(
+                            rule,
+                            where,
+                            f"value {s!r} is not one of {', '.join(sorted(allowed))}",
+                            off,
+                        )
+        else:
+            return
+        if count < spec.vm_min or (spec.vm_max != -1 and count > spec.vm_max):
+            vm = f"{spec.vm_min}" + (
+                "-n"
+                if spec.vm_max == -1
+                else ""
+                if spec.vm_max == spec.vm_min
+                else f"-{spec.vm_max}"
+            )
+            self._report("vm", where, f"has {count} values; the data dictionary's VM is {vm}", off)
+
+    def _types(self, ds: RawDataset, path: str, type1: Iterable[int], type2: Iterable[int]) -> None:
+        prefix = f"{path}." if path else ""
+        for tag in type1:
+            el = ds.get(tag)
+            if el is None:
+                self._report(
+                    "type1-missing", prefix + _kw(tag), f"{_kw(tag)} is Type 1 and missing"
+                )
+            elif not el[1]:
+                self._report(
+                    "type1-empty",
+                    prefix + _kw(tag),
+                    f"{_kw(tag)} is Type 1 and has no value",
+                    el[2],
+                )
+        for tag in type2:
+            if tag not in ds:
+                self._report(
+                    "type2-missing",
+                    prefix + _kw(tag),
+                    f"{_kw(tag)} is Type 2: it must be present, even if empty",
+                )
+
+    # -- records ------------------------------------------------------------------------
+    def _study(self, ds: RawDataset, path: str, seen: set[bytes]) -> None:
+        uid_el = ds.get(tags.StudyInstanceUID)
+        if uid_el is not None and uid_el[1]:
+            uid: bytes = uid_el[1]  # type: ignore[assignment]
+            if uid in seen:
+                self._report(
+                    "duplicate-study",
+                    f"{path}.StudyInstanceUID",
+                    f"study {ascii_value(uid_el)} is listed twice in this instance",
+                    uid_el[2],
+                )
+            seen.add(uid)
+        self._removal(ds, path)
+        dt = ascii_value(ds.get(tags.ItemInventoryDateTime))
+        if dt and self._content and _digits(dt) < _digits(self._content):
+            self._report(
+                "item-datetime",
+                f"{path}.ItemInventoryDateTime",
+                f"{dt} is before the instance's Content Date/Time {self._content}",
+                _off(ds.get(tags.ItemInventoryDateTime)),
+            )
+        series = _items(ds, tags.InventoriedSeriesSequence)
+        level = self._level
+        if level == "STUDY":
+            if series is not None:
+                self._report(
+                    "level-nesting",
+                    f"{path}.InventoriedSeriesSequence",
+                    "present, but Inventory Level STUDY has study records only",
+                    _off(ds.get(tags.InventoriedSeriesSequence)),
+                )
+            return
+        if level not in ("SERIES", "INSTANCE"):
+            return
+        if series is None:
+            self._report(
+                "level-nesting",
+                f"{path}.InventoriedSeriesSequence",
+                f"missing; Inventory Level {level} has series records in each study",
+            )
+            return
+        if not series:
+            self._report(
+                "level-children",
+                f"{path}.InventoriedSeriesSequence",
+                f"empty; Inventory Level {level} needs a series record per series",
+            )
+        seen_series: set[bytes] = set()
+        n_inst = 0
+        for i, se in enumerate(series):
+            s_el = se.get(tags.SeriesInstanceUID)
+            if s_el is not None and s_el[1]:
+                if s_el[1] in seen_series:
+                    self._report(
+                        "duplicate-record",
+                        f"{path}.InventoriedSeriesSequence[{i}].SeriesInstanceUID",
+                        f"series {ascii_value(s_el)} is listed twice in this study",
+                        s_el[2],
+                    )
+                seen_series.add(s_el[1])  # type: ignore[arg-type]
+            n_inst += len(_items(se, tags.InventoriedInstancesSequence) or ())
+        n_series = _int(ds.get(tags.NumberOfStudyRelatedSeries))
+        if n_series is not None and n_series != len(series):
+            self._report(
+                "count-related",
+                f"{path}.NumberOfStudyRelatedSeries",
+                f"says {n_series}, but {len(series)} series records are listed",
+                _off(ds.get(tags.NumberOfStudyRelatedSeries)),
+            )
+        n_instances = _int(ds.get(tags.NumberOfStudyRelatedInstances))
+        if level == "INSTANCE" and n_instances is not None and n_instances != n_inst:
+            self._report(
+                "count-related",
+                f"{path}.NumberOfStudyRelatedInstances",
+                f"says {n_instances}, but {n_inst} instance records are listed",
+                _off(ds.get(tags.NumberOfStudyRelatedInstances)),
+            )
+
+    def _series(self, ds: RawDataset, path: str) -> None:
+        self._removal(ds, path)
+        instances = _items(ds, tags.InventoriedInstancesSequence)
+        if self._level == "SERIES" and instances is not None:
+            self._report(
+                "level-nesting",
+                f"{path}.InventoriedInstancesSequence",
+                "present, but Inventory Level SERIES has study and series records only",
+                _off(ds.get(tags.InventoriedInstancesSequence)),
+            )
+        elif self._level == "INSTANCE":
+            if instances is None:
+                self._report(
+                    "level-nesting",
+                    f"{path}.InventoriedInstancesSequence",
+                    "missing; Inventory Level INSTANCE has instance records per series",
+                )
+            elif not instances:
+                self._report(
+                    "level-children",
+                    f"{path}.InventoriedInstancesSequence",
+                    "empty; Inventory Level INSTANCE needs instance records",
+                )
+        if instances:
+            seen: set[bytes] = set()
+            for i, inst in enumerate(instances):
+                self._removal(inst, f"{path}.InventoriedInstancesSequence[{i}]")
+                el = inst.get(tags.SOPInstanceUID)
+                if el is not None and el[1]:
+                    if el[1] in seen:
+                        self._report(
+                            "duplicate-record",
+                            f"{path}.InventoriedInstancesSequence[{i}].SOPInstanceUID",
+                            f"instance {ascii_value(el)} is listed twice in this series",
+                            el[2],
+                        )
+                    seen.add(el[1])  # type: ignore[arg-type]
+
+    def _removal(self, ds: RawDataset, path: str) -> None:
+        if (
+            ascii_value(ds.get(tags.RemovedFromOperationalUse)) == "Y"
+            and tags.ReasonForRemovalCodeSequence not in ds
+        ):
+            self._report(
+                "removal-reason",
+                f"{path}.ReasonForRemovalCodeSequence",
+                "missing while Removed from Operational Use is Y (assumed 2C condition, Q3)",
+                _off(ds.get(tags.RemovedFromOperationalUse)),
+            )
+
+    def _file_access(self, ds: RawDataset, path: str, full: bool) -> None:
+        """Stored File Access Macro conditions (PS3.3 Table C.38.2-2).
+
+        Works on the raw bytes: this runs once per instance record.
+        """
+        for tag in (tags.FileAccessURI, tags.FolderAccessURI):
+            el = ds.get(tag)
+            if el is not None and el[1]:
+                uri: bytes = el[1]  # type: ignore[assignment]
+                if not (uri.startswith(b"./") or _SCHEME_B.match(uri)):
+                    self._report(
+                        "file-uri",
+                        f"{path}.{_kw(tag)}",
+                        f"{uri.strip()!r} is neither an absolute URI nor a relative "
+                        "reference beginning with ./",
+                        el[2],
+                    )
+        el = ds.get(tags.FileAccessURI)
+        if el is None or not el[1]:
+            return
+        ct = ds.get(tags.ContainerFileType)
+        container: bytes = ct[1].strip() if ct is not None else b""  # type: ignore[union-attr]
+        if not container:
+            self._report(
+                "file-container-type",
+                f"{path}.ContainerFileType",
+                "missing; required whenever File Access URI is present",
+            )
+        if not full:
+            return
+        ts = ds.get(tags.StoredInstanceTransferSyntaxUID)
+        if ts is None or not ts[1]:
+            self._report(
+                "file-transfer-syntax",
+                f"{path}.StoredInstanceTransferSyntaxUID",
+                "missing; required whenever File Access URI is present",
+            )
+        if container in _FILE_NAMED_B:
+            name = ds.get(tags.FilenameInContainer)
+            if name is None or not name[1]:
+                self._report(
+                    "file-filename",
+                    f"{path}.FilenameInContainer",
+                    f"missing; required for Container File Type {container.decode()}",
+                )
+        elif container == b"BLOB":
+            for tag in (tags.FileOffsetInContainer, tags.FileLengthInContainer):
+                v = ds.get(tag)
+                if v is None or not v[1]:
+                    self._report(
+                        "file-offset-length",
+                        f"{path}.{_kw(tag)}",
+                        "missing; required for Container File Type BLOB",
+                    )
+        if tags.MAC in ds and tags.MACAlgorithm not in ds:
+            self._report(
+                "file-mac-algorithm",
+                f"{path}.MACAlgorithm",
+                "missing while MAC is present (assumed condition)",
+            )
+
+    def _reference(self, ds: RawDataset, path: str) -> None:
+        cls = ascii_value(ds.get(tags.ReferencedSOPClassUID))
+        if cls and cls != INVENTORY_STORAGE:
+            self._report(
+                "reference",
+                f"{path}.ReferencedSOPClassUID",
+                f"is {cls}; an incorporated instance is Inventory Storage {INVENTORY_STORAGE}",
+                _off(ds.get(tags.ReferencedSOPClassUID)),
+            )
+        self._file_access(ds, path, full=True)
+
+    def _original(self, ds: RawDataset, path: str) -> None:
+        items = _items(ds, tags.ModifiedAttributesSequence)
+        if items is not None and len(items) != 1:
+            self._report(
+                "original-attributes",
+                f"{path}.ModifiedAttributesSequence",
+                f"has {len(items)} items; exactly one is required",
+                _off(ds.get(tags.ModifiedAttributesSequence)),
+            )
+
+    # -- across files ---------------------------------------------------------------------
+    def cross_file(self) -> Iterator[Finding]:
+        """Checks over every file validated so far: the tree of incorporated instances."""
+        by_uid = {s.uid: s for s in self.summaries}
+        parents: dict[str, str] = {}
+        for s in self.summaries:
+            self._file = s.path
+            for uid, nested in s.refs:
+                child = by_uid.get(uid)
+                where = f"IncorporatedInventoryInstanceSequence[{uid}]"
+                if uid in parents and parents[uid] != s.uid:
+                    yield self._f(
+                        "chain-shared",
+                        where,
+                        f"{uid} is incorporated by {parents[uid]} and by {s.uid}",
+                    )
+                parents[uid] = s.uid
+                if child is None:
+                    yield self._f(
+                        "chain-missing",
+                        where,
+                        f"{uid} is not among the files validated; its part of the "
+                        "tree was not checked",
+                    )
+                    continue
+                if child.level != s.level:
+                    yield self._f(
+                        "chain-level",
+                        where,
+                        f"{uid} has Inventory Level {child.level}, its parent {s.level}",
+                    )
+                if nested != child.refs:
+                    yield self._f(
+                        "chain-copy",
+                        where,
+                        f"the reference to {uid} does not repeat that instance's own "
+                        "Incorporated Inventory Instance Sequence",
+                    )
+        for s in self.summaries:
+            self._file = s.path
+            cycle = _find_cycle(s.uid, by_uid)
+            if cycle:
+                yield self._f(
+                    "chain-cycle",
+                    "IncorporatedInventoryInstanceSequence",
+                    "references form a cycle: " + " -> ".join(cycle),
+                )
+                continue
+            subtotal = _subtree_total(s, by_uid)
+            if subtotal is not None and s.total is not None and subtotal != s.total:
+                yield self._f(
+                    "chain-total",
+                    "TotalNumberOfStudyRecords",
+                    f"is {s.total}, but the subtree holds {subtotal} study records (assumption Q6)",
+                )
+
+
+def _find_cycle(start: str, by_uid: Mapping[str, _Summary]) -> list[str] | None:
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    while stack:
+        uid, trail = stack.pop()
+        node = by_uid.get(uid)
+        if node is None:
+            continue
+        for child, _ in node.refs:
+            if child == start:
+                return [*trail, child]
+            if child not in trail and len(trail) < 1000:
+                stack.append((child, [*trail, child]))
+    return None
+
+
+def _subtree_total(s: _Summary, by_uid: Mapping[str, _Summary]) -> int | None:
+    total = s.number
+    if total is None:
+        return None
+    for uid, _ in s.refs:
+        child = by_uid.get(uid)
+        if child is None:
+            return None
+        sub = _subtree_total(child, by_uid)
+        if sub is None:
+            return None
+        total += sub
+    return total
+
+
+def _refs(ds: RawDataset) -> tuple[tuple[str, Any], ...]:
+    return tuple(
+        (ascii_value(it.get(tags.ReferencedSOPInstanceUID)), _refs(it))
+        for it in _items(ds, tags.IncorporatedInventoryInstanceSequence) or ()
+    )
+
+
+def _items(ds: RawDataset, tag: int) -> list[RawDataset] | None:
+    el = ds.get(tag)
+    if el is None:
+        return None
+    return el[1] if isinstance(el[1], list) else []
+
+
+def _int(el: RawElement | None) -> int | None:
+    if el is None or not el[1] or isinstance(el[1], list):
+        return None
+    raw = el[1]
+    if el[0] in ("UL", "UV", "US"):
+        return int.from_bytes(raw[: {"UL": 4, "UV": 8, "US": 2}[el[0]]], "little")
+    try:
+        return int(raw.strip(b" \x00").split(b"\\")[0])
+    except ValueError:
+        return None
+
+
+def _off(el: RawElement | None) -> int | None:
+    return el[2] if el is not None else None
+
+
+def _digits(dt: str) -> str:
+    return "".join(c for c in dt[:14] if c.isdigit()).ljust(14, "0")
+
+
+# ----------------------------------------------------------------------------- conveniences
+def validate_file(
+    path: str | os.PathLike[str], *, policy: ReadPolicy | None = None
+) -> Iterator[Finding]:
+    """Validate one Inventory file (streaming); raises InventoryReadError if unreadable."""
+    yield from Validator(policy=policy).file(path)
+
+
+def validate_files(
+    paths: Iterable[str | os.PathLike[str]], *, policy: ReadPolicy | None = None
+) -> Iterator[Finding]:
+    """Validate each file, then the set as a tree of incorporated instances."""
+    v = Validator(policy=policy)
+    for p in paths:
+        yield from v.file(p)
+    yield from v.cross_file()
+
+
+def validate_dataset(ds: Any) -> list[Finding]:
+    """Validate a small inventory held as a pydicom ``Dataset`` (written out, then streamed)."""
+    import tempfile
+    from pathlib import Path
+
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = ds.copy()
+    if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", INVENTORY_STORAGE)
+        meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "")
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta = meta
+    buf = BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "inventory.dcm"
+        path.write_bytes(buf.getvalue())
+        return list(validate_file(path))
