@@ -456,7 +456,7 @@ class Validator:
                     elif sub == "original":
                         self._original(item, p)
                 continue
-            if (tag, value) in good:  # type: ignore[comparison-overlap]
+            if (tag, value) in good:
                 continue
             before = len(self._out)
             self._element(tag, spec, vr, value, off, prefix, ctx)  # type: ignore[arg-type]
