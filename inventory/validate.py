@@ -234,6 +234,20 @@ _TEXT = frozenset(
 )
 _SINGLE = frozenset({"LT", "ST", "UT", "UR"})
 _BINARY_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "UV": 8, "SV": 8, "FL": 4, "FD": 8, "AT": 4}
+#: Values of these are unique per record: caching them as "known good" would only fill the cache.
+_UNIQUE = frozenset(
+    {
+        tags.SOPInstanceUID,
+        tags.SeriesInstanceUID,
+        tags.StudyInstanceUID,
+        tags.ReferencedSOPInstanceUID,
+        tags.FileAccessURI,
+        tags.FilenameInContainer,
+        tags.FileOffsetInContainer,
+        tags.AccessionNumber,
+        tags.StudyID,
+    }
+)
 _SCHEME_B = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:")
 _FILE_NAMED_B = frozenset({b"ZIP", b"TAR", b"TARGZIP"})
 
@@ -460,7 +474,7 @@ class Validator:
                 continue
             before = len(self._out)
             self._element(tag, spec, vr, value, off, prefix, ctx)  # type: ignore[arg-type]
-            if len(self._out) == before and len(good) < 65536:
+            if len(self._out) == before and len(good) < 16384 and tag not in _UNIQUE:
                 good.add((tag, value))  # type: ignore[arg-type]
 
     def _element(
