@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-
 from dicom_inventory import (
     InventoryError,
     InventoryHeader,
@@ -30,6 +27,8 @@ from dicom_inventory import (
     write_inventory,
 )
 from dicom_inventory.uid import generate_uid
+from rich.console import Console
+from rich.table import Table
 
 __all__ = ["cli", "main"]
 
@@ -46,21 +45,18 @@ def cli() -> None:
 # ----------------------------------------------------------------------------- validate
 def _validate(paths: Sequence[Path]) -> dict[str, Any]:
     """Validate files one by one, then the set; unreadable files are listed, not raised."""
-    from dicom_inventory.validate import validate_file, validate_files
+    from dicom_inventory.validate import Validator
 
+    v = Validator()
     findings: list[Any] = []
     unreadable: list[dict[str, str]] = []
-    readable: list[Path] = []
     for p in paths:
         try:
-            findings.extend(validate_file(p))
-            readable.append(p)
+            findings.extend(v.file(p))
         except InventoryReadError as exc:
             unreadable.append({"file": str(p), "message": str(exc)})
-    if len(readable) > 1:
-        per_file = {(f.rule, f.path, f.file) for f in findings}
-        findings.extend(f for f in validate_files(readable) if (f.rule, f.path, f.file) not in per_file)
-    errors = sum(1 for f in findings if str(getattr(f.severity, "value", f.severity)) == "error")
+    findings.extend(v.cross_file())
+    errors = sum(1 for f in findings if f.severity.value == "error")
     return {
         "files": [str(p) for p in paths],
         "findings": findings,
@@ -72,7 +68,9 @@ def _validate(paths: Sequence[Path]) -> dict[str, Any]:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def validate(paths: tuple[Path, ...], fmt: str) -> None:
     """Validate Inventory files against the IOD (PS3.3 A.88, C.38).
 
@@ -89,7 +87,7 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
         if result["findings"]:
             table = Table("severity", "rule", "where", "message", "section", show_lines=False)
             for f in result["findings"]:
-                sev = str(getattr(f.severity, "value", f.severity))
+                sev = f.severity.value
                 where = f"{Path(f.file).name if f.file else ''} {f.path}".strip()
                 style = "red" if sev == "error" else "yellow"
                 table.add_row(f"[{style}]{sev}[/]", f.rule, where, f.message, f.section)
@@ -130,23 +128,49 @@ def show(path: Path, records: int) -> None:
     out.print(table)
     for ref in h.incorporated[:records]:
         out.print(f"  incorporates {ref.sop_instance_uid}", highlight=False)
-    studies = Table("Study Instance UID", "Patient ID", "Patient's Name", "Study Date",
-                    "Modalities", "Series", "Instances", title="Study records")
+    studies = Table(
+        "Study Instance UID",
+        "Patient ID",
+        "Patient's Name",
+        "Study Date",
+        "Modalities",
+        "Series",
+        "Instances",
+        title="Study records",
+    )
     with InventoryReader(path) as r:
         for i, st in enumerate(r.studies()):
             if i >= records:
                 break
             series = list(st.series)
             n_inst = sum(len(list(s.instances)) for s in series)
-            studies.add_row(st.study_instance_uid, st.patient_id or "", st.patient_name or "",
-                            st.study_date or "", "\\".join(st.modalities_in_study or ()),
-                            str(len(series)), str(n_inst))
-    out.print(studies)
+            studies.add_row(
+                st.study_instance_uid,
+                st.patient_id or "",
+                st.patient_name or "",
+                st.study_date or "",
+                "\\".join(st.modalities_in_study or ()),
+                str(len(series)),
+                str(n_inst),
+            )
+    if studies.row_count:
+        out.print(studies)
+    else:
+        out.print("(no study records in this instance"
+                  + ("; they are in the incorporated instances)" if h.incorporated else ")"))
 
 
 # ----------------------------------------------------------------------------- sample
-def _sample(out_dir: Path, studies: int, level: str, series: int, instances: int,
-            max_records: int | None, deflate: bool, seed: int) -> list[Any]:
+def _sample(
+    out_dir: Path,
+    studies: int,
+    level: str,
+    series: int,
+    instances: int,
+    max_records: int | None,
+    deflate: bool,
+    seed: int,
+) -> list[Any]:
     from datetime import datetime
 
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
@@ -160,9 +184,16 @@ def _sample(out_dir: Path, studies: int, level: str, series: int, instances: int
         inventory_purpose="Synthetic sample inventory (dicom-inventory sample)",
     )
     return write_inventory(
-        out_dir, header,
-        synthetic_studies(studies, series_per_study=series, instances_per_series=instances,
-                          level=InventoryLevel(level), seed=seed),
+        out_dir,
+        header,
+        synthetic_studies(
+            studies,
+            series_per_study=series,
+            instances_per_series=instances,
+            level=InventoryLevel(level),
+            seed=seed,
+            item_inventory_datetime=header.content_date + header.content_time,
+        ),
         max_records=max_records,
         transfer_syntax=DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian,
     )
@@ -171,26 +202,52 @@ def _sample(out_dir: Path, studies: int, level: str, series: int, instances: int
 @cli.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--studies", default=10, show_default=True)
-@click.option("--level", type=click.Choice([x.value for x in InventoryLevel]), default="INSTANCE", show_default=True)
+@click.option(
+    "--level",
+    type=click.Choice([x.value for x in InventoryLevel]),
+    default="INSTANCE",
+    show_default=True,
+)
 @click.option("--series-per-study", default=4, show_default=True)
 @click.option("--instances-per-series", default=50, show_default=True)
-@click.option("--max-records", type=int, default=None, help="Split into instances of at most this many records.")
+@click.option(
+    "--max-records",
+    type=int,
+    default=None,
+    help="Split into instances of at most this many records.",
+)
 @click.option("--deflate", is_flag=True, help="Deflated Explicit VR Little Endian.")
 @click.option("--seed", default=0, show_default=True)
-def sample(out_dir: Path, studies: int, level: str, series_per_study: int,
-           instances_per_series: int, max_records: int | None, deflate: bool, seed: int) -> None:
+def sample(
+    out_dir: Path,
+    studies: int,
+    level: str,
+    series_per_study: int,
+    instances_per_series: int,
+    max_records: int | None,
+    deflate: bool,
+    seed: int,
+) -> None:
     """Write a synthetic inventory (root first if split) for trying things out."""
-    written = _sample(out_dir, studies, level, series_per_study, instances_per_series,
-                      max_records, deflate, seed)
+    written = _sample(
+        out_dir, studies, level, series_per_study, instances_per_series, max_records, deflate, seed
+    )
     for w in written:
-        click.echo(f"{w.path}  studies={w.number_of_study_records} "
-                   f"records={w.number_of_records} {w.completion_status.value}")
+        click.echo(
+            f"{w.path}  studies={w.number_of_study_records} "
+            f"records={w.number_of_records} {w.completion_status.value}"
+        )
 
 
 # ----------------------------------------------------------------------------- demo
 @cli.command()
-@click.option("--dir", "work_dir", type=click.Path(path_type=Path), default=None,
-              help="Where to write (default: a temporary folder).")
+@click.option(
+    "--dir",
+    "work_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write (default: a temporary folder).",
+)
 @click.pass_context
 def demo(ctx: click.Context, work_dir: Path | None) -> None:
     """The main job on the embedded default: create, validate and show an inventory."""
@@ -202,13 +259,18 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
         out.rule("1. create: a synthetic inventory, split into a root and leaves")
         written = _sample(work_dir, 20, "INSTANCE", 4, 10, 250, False, 0)
         for w in written:
-            out.print(f"  {w.path.name if w.path else ''}  studies={w.number_of_study_records} "
-                      f"total={w.total_number_of_study_records} {w.completion_status.value}",
-                      highlight=False)
+            out.print(
+                f"  {w.path.name if w.path else ''}  studies={w.number_of_study_records} "
+                f"total={w.total_number_of_study_records} {w.completion_status.value}",
+                highlight=False,
+            )
         out.rule("2. validate every instance and the tree")
         result = _validate([w.path for w in written if w.path is not None])
-        out.print(f"  {result['errors']} error(s), {result['warnings']} warning(s), "
-                  f"{len(result['unreadable'])} unreadable", highlight=False)
+        out.print(
+            f"  {result['errors']} error(s), {result['warnings']} warning(s), "
+            f"{len(result['unreadable'])} unreadable",
+            highlight=False,
+        )
         out.rule("3. show the root and the first leaf")
         ctx.invoke(show, path=written[0].path, records=3)
         ctx.invoke(show, path=written[1].path, records=3)
@@ -224,8 +286,11 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``dicom-inventory`` console script."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="dicom-inventory",
-                 standalone_mode=False)
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="dicom-inventory",
+            standalone_mode=False,
+        )
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

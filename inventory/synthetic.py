@@ -52,10 +52,12 @@ def synthetic_studies(
     level: InventoryLevel = InventoryLevel.INSTANCE,
     seed: int = 0,
     base_uri: str = "file:///archive",
+    item_inventory_datetime: str = "20261124120000",
 ) -> Iterator[StudyRecord]:
     """Yield `n_studies` synthetic study records with nested series and instance records.
 
-    Series and instances are generators, so any size streams in flat memory.
+    Series and instances are generators, so any size streams in flat memory. Give
+    `item_inventory_datetime` at or after the inventory's Content Date/Time (C.38.1.1.1).
     """
     rng = random.Random(seed)
     level = InventoryLevel(level)
@@ -81,7 +83,7 @@ def synthetic_studies(
         )
         yield StudyRecord(
             study_instance_uid=study_uid,
-            item_inventory_datetime="20261124120000",
+            item_inventory_datetime=item_inventory_datetime,
             modalities_in_study=tuple(modalities),
             number_of_study_related_series=series_per_study,
             number_of_study_related_instances=series_per_study * instances_per_series,

@@ -15,8 +15,8 @@ import pydicom
 import pytest
 from dicom_inventory import (
     InventoryHeader,
-    ReadPolicy,
     InventoryLevel,
+    ReadPolicy,
     encode_inventory,
     synthetic_studies,
     write_inventory,
