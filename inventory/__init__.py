@@ -10,6 +10,7 @@ from dicom_inventory.encode import (
     StudyEncoder,
     WrittenInstance,
     encode_inventory,
+    to_dataset,
     write_inventory,
 )
 from dicom_inventory.enum import (
@@ -46,15 +47,25 @@ from dicom_inventory.read import (
     InventoryReader,
     iter_inventory,
     iter_rows,
+    read_dataset,
     read_header,
     resolve_tree,
 )
 from dicom_inventory.synthetic import synthetic_studies
+from dicom_inventory.validate import (
+    RULES,
+    Finding,
+    Rule,
+    Severity,
+    Validator,
+    validate_dataset,
+    validate_file,
+    validate_files,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ROW_COLUMNS",
     "AccessEndPoints",
     "AttributeValue",
     "Code",
@@ -62,6 +73,7 @@ __all__ = [
     "Equipment",
     "FileAccess",
     "FileSetAccess",
+    "Finding",
     "InstanceAvailability",
     "InstanceRecord",
     "InventoryCompletionStatus",
@@ -75,18 +87,28 @@ __all__ = [
     "InventoryWriter",
     "NotDicomError",
     "OriginalAttributes",
+    "ROW_COLUMNS",
+    "RULES",
     "ReadPolicy",
     "ReasonForAttributeModification",
     "RemovedFromOperationalUse",
+    "Rule",
     "SeriesRecord",
+    "Severity",
     "StudyEncoder",
     "StudyRecord",
+    "Validator",
     "WrittenInstance",
     "encode_inventory",
     "iter_inventory",
     "iter_rows",
+    "read_dataset",
     "read_header",
     "resolve_tree",
     "synthetic_studies",
+    "to_dataset",
+    "validate_dataset",
+    "validate_file",
+    "validate_files",
     "write_inventory",
 ]
