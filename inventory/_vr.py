@@ -19,6 +19,8 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 __all__ = [
     "ITEM_END",
+    "MAX_CHARS",
+    "SINGLE_VALUE_VRS",
     "ITEM_START",
     "LONG_VRS",
     "SEQ_END",
@@ -58,17 +60,19 @@ TEXT_VRS = frozenset(
 #: Text VRs whose value may use the Specific Character Set (others are ASCII only).
 _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 #: Text VRs that hold exactly one value (a backslash is part of the value).
-_SINGLE_VALUE_VRS = frozenset({"LT", "ST", "UT", "UR"})
-#: Maximum value length in characters (PS3.5 Table 6.2-1), per value.
-_MAX_CHARS = {
+SINGLE_VALUE_VRS = frozenset({"LT", "ST", "UT", "UR"})
+#: Maximum length of one value in characters (PS3.5 Table 6.2-1); PN is per component group.
+MAX_CHARS = {
     "AE": 16,
     "AS": 4,
     "CS": 16,
     "DA": 8,
     "DS": 16,
+    "DT": 26,
     "IS": 12,
     "LO": 64,
     "SH": 16,
+    "TM": 14,
     "UI": 64,
 }
 _NUMERIC = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
@@ -146,13 +150,13 @@ def sequence(keyword: str, bodies: Iterable[bytes]) -> bytes:
 
 def _text_bytes(f: Field, value: Any, codec: str, query: bool = False) -> bytes:
     if isinstance(value, (tuple, list)):
-        if f.vr in _SINGLE_VALUE_VRS and len(value) > 1:
+        if f.vr in SINGLE_VALUE_VRS and len(value) > 1:
             raise InventoryEncodeError(f"{f.keyword}: VR {f.vr} holds one value, got {len(value)}")
         values = [str(v) for v in value]
     else:
         values = [str(value)]
     # Query keys may hold ranges ("20200101-20201231", PS3.4 C.2.2.2.5): no DA/TM/DT limit.
-    limit = None if query and f.vr in ("DA", "TM", "DT") else _MAX_CHARS.get(f.vr)
+    limit = None if query and f.vr in ("DA", "TM", "DT") else MAX_CHARS.get(f.vr)
     for v in values:
         if limit is not None and len(v) > limit:
             raise InventoryEncodeError(
@@ -160,7 +164,7 @@ def _text_bytes(f: Field, value: Any, codec: str, query: bool = False) -> bytes:
             )
         if f.vr == "UI" and v and not _UID_RE.fullmatch(v):
             raise InventoryEncodeError(f"{f.keyword}: {v!r} is not a valid UID (PS3.5 9.1)")
-        if f.vr not in _SINGLE_VALUE_VRS and "\\" in v:
+        if f.vr not in SINGLE_VALUE_VRS and "\\" in v:
             raise InventoryEncodeError(f"{f.keyword}: value {v!r} contains a backslash (PS3.5 6.2)")
     text = "\\".join(values)
     try:

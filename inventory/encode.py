@@ -33,10 +33,10 @@ from typing import IO, Any, BinaryIO
 from dicom_inventory import tags
 from dicom_inventory._vr import (
     _CHARSET_VRS,
-    _MAX_CHARS,
     _UID_RE,
     ITEM_END,
     ITEM_START,
+    MAX_CHARS,
     SEQ_END,
     TEXT_VRS,
     Field,
@@ -422,7 +422,7 @@ def _text_encoder(f: Field, codec: str) -> Callable[[Any], bytes]:
     """
     prefix, long, vr = f.prefix, f.long, f.vr
     empty = f.raw(b"")
-    limit = _MAX_CHARS.get(vr, 0xFFFF)
+    limit = MAX_CHARS.get(vr, 0xFFFF)
     pad = b"\x00" if vr == "UI" else b" "
     text_codec = codec if vr in _CHARSET_VRS else "ascii"
     size = 4 if long else 2

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -284,11 +285,12 @@ class InventoryReader:
             yield study_from_raw(ds, text)
 
 
-def read_dataset(ds: Any) -> tuple[InventoryHeader, list[StudyRecord]]:
-    """Read a small inventory held as a pydicom ``Dataset`` (e.g. received over DIMSE).
+@contextmanager
+def dataset_file(ds: Any) -> Iterator[Path]:
+    """Write a pydicom ``Dataset`` to a temporary Part 10 file; yield its path.
 
-    The data set is written to a temporary file with pydicom and read back with
-    :class:`InventoryReader`, so there is one decoding path.
+    File Meta Information is added when missing (Explicit VR Little Endian), so a data set
+    received over DIMSE can go through the one streaming decoding path.
     """
     import tempfile
 
@@ -299,15 +301,20 @@ def read_dataset(ds: Any) -> tuple[InventoryHeader, list[StudyRecord]]:
     if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", INVENTORY_STORAGE)
-        meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "1.2.3")
+        meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "")
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.file_meta = meta
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "inventory.dcm"
         ds.save_as(path, enforce_file_format=True)
-        with InventoryReader(path) as r:
-            studies = list(r.studies())
-            return r.header, studies
+        yield path
+
+
+def read_dataset(ds: Any) -> tuple[InventoryHeader, list[StudyRecord]]:
+    """Read a small inventory held as a pydicom ``Dataset`` (e.g. received over DIMSE)."""
+    with dataset_file(ds) as path, InventoryReader(path) as r:
+        studies = list(r.studies())
+        return r.header, studies
 
 
 def read_header(

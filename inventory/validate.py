@@ -24,12 +24,12 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from io import BytesIO
 from typing import Any
 
 from dicom_inventory import tags
 from dicom_inventory._parse import RawDataset, RawElement, ascii_value
 from dicom_inventory._rules import RULES, Rule, Severity
+from dicom_inventory._vr import MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS
 from dicom_inventory.enum import (
     ContainerFileType,
     InstanceAvailability,
@@ -39,7 +39,7 @@ from dicom_inventory.enum import (
     RemovedFromOperationalUse,
 )
 from dicom_inventory.policy import ReadPolicy
-from dicom_inventory.read import InventoryReader
+from dicom_inventory.read import InventoryReader, dataset_file
 from dicom_inventory.uid import INVENTORY_STORAGE
 from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
 
@@ -197,42 +197,6 @@ _FORMATS: dict[str, re.Pattern[bytes]] = {
     "CS": re.compile(rb"[A-Z0-9_ ]*"),
     "AE": re.compile(rb"[\x20-\x5b\x5d-\x7e]*"),
 }
-_MAX = {
-    "AE": 16,
-    "AS": 4,
-    "CS": 16,
-    "DA": 8,
-    "DS": 16,
-    "DT": 26,
-    "IS": 12,
-    "LO": 64,
-    "SH": 16,
-    "TM": 14,
-    "UI": 64,
-    "PN": 64 * 3 + 2,
-}
-_TEXT = frozenset(
-    {
-        "AE",
-        "AS",
-        "CS",
-        "DA",
-        "DS",
-        "DT",
-        "IS",
-        "LO",
-        "LT",
-        "PN",
-        "SH",
-        "ST",
-        "TM",
-        "UC",
-        "UI",
-        "UR",
-        "UT",
-    }
-)
-_SINGLE = frozenset({"LT", "ST", "UT", "UR"})
 _BINARY_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "UV": 8, "SV": 8, "FL": 4, "FD": 8, "AT": 4}
 #: Values of these are unique per record: caching them as "known good" would only fill the cache.
 _UNIQUE = frozenset(
@@ -503,15 +467,15 @@ class Validator:
                 )
                 return
             count = len(value) // size
-        elif vr in _TEXT:
+        elif vr in TEXT_VRS:
             text = value.rstrip(b"\x00 ") if vr == "UI" else value.rstrip(b" ")
-            values = [text] if vr in _SINGLE else text.split(b"\\")
+            values = [text] if vr in SINGLE_VALUE_VRS else text.split(b"\\")
             count = len(values)
             if ctx != "scope":  # query keys may be ranges or wildcards (PS3.4 C.2.2.2)
                 fmt = _FORMATS.get(vr)
-                limit = _MAX.get(vr)
+                limit = MAX_CHARS.get(vr)
                 for v in values:
-                    if limit is not None and len(v) > limit and vr != "PN":
+                    if limit is not None and len(v) > limit:
                         self._report(
                             "value-length",
                             where,
@@ -927,22 +891,5 @@ def validate_files(
 
 def validate_dataset(ds: Any) -> list[Finding]:
     """Validate a small inventory held as a pydicom ``Dataset`` (written out, then streamed)."""
-    import tempfile
-    from pathlib import Path
-
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian
-
-    ds = ds.copy()
-    if not getattr(ds, "file_meta", None) or "TransferSyntaxUID" not in ds.file_meta:
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", INVENTORY_STORAGE)
-        meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "")
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta = meta
-    buf = BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "inventory.dcm"
-        path.write_bytes(buf.getvalue())
+    with dataset_file(ds) as path:
         return list(validate_file(path))
