@@ -212,6 +212,7 @@ _UNIQUE = frozenset(
         tags.StudyID,
     }
 )
+_UI_FORMAT = _FORMATS["UI"].fullmatch
 _SCHEME_B = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:")
 _FILE_NAMED_B = frozenset({b"ZIP", b"TAR", b"TARGZIP"})
 
@@ -434,11 +435,19 @@ class Validator:
                     elif sub == "original":
                         self._original(item, p)
                 continue
+            if tag in _UNIQUE:
+                # Fast path for the per-record UIDs: one regex on the unpadded value.
+                if vr == "UI" and spec.vr == "UI" and value:
+                    uid = value.rstrip(b"\x00 ")  # type: ignore[union-attr]
+                    if len(uid) <= 64 and b"\\" not in uid and _UI_FORMAT(uid):
+                        continue
+                self._element(tag, spec, vr, value, off, prefix, ctx)  # type: ignore[arg-type]
+                continue
             if (tag, value) in good:
                 continue
             before = len(self._out)
             self._element(tag, spec, vr, value, off, prefix, ctx)  # type: ignore[arg-type]
-            if len(self._out) == before and len(good) < 16384 and tag not in _UNIQUE:
+            if len(self._out) == before and len(good) < 16384:
                 good.add((tag, value))  # type: ignore[arg-type]
 
     def _element(

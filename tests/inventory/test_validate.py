@@ -432,3 +432,16 @@ def test_finding_to_dict_is_json_ready() -> None:
     d = f.to_dict()
     assert d["rule"] == "enum" and d["severity"] == "error" and d["path"] == "InventoryLevel"
     assert isinstance(d["offset"], int)
+
+
+@pytest.mark.parametrize("uid", ["1.02.3", "1.2.3.", "1.2.a", "1." + "2" * 70])
+def test_bad_record_uids_are_found(tmp_path: Path, uid: str) -> None:
+    """The fast path for per-record UIDs still reports bad syntax and length (PS3.5 9.1)."""
+    ds = _base()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        _inst(ds).SOPInstanceUID = uid
+        p = _save(ds, tmp_path / "uid.dcm")
+    (f,) = validate_file(p)
+    assert f.rule == ("value-length" if len(uid) > 64 else "value-format")
+    assert f.path.endswith("InventoriedInstancesSequence[0].SOPInstanceUID")
