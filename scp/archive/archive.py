@@ -1,0 +1,446 @@
+"""The embedded archive: a folder with a SQLite index and (optionally) the stored files.
+
+It implements :class:`~dicom_inventory.scp.repository.Repository`, so production and the SCP
+use it exactly as they would a vendor's database adapter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.enum import (
+    ContainerFileType,
+    InstanceAvailability,
+    ReasonForAttributeModification,
+)
+from dicom_inventory.errors import InventoryError
+from dicom_inventory.scp.archive.ingest import FoundObject, IngestError, find_objects
+from dicom_inventory.scp.archive.schema import create_schema
+from dicom_inventory.scp.repository import (
+    InstanceEntry,
+    MetadataChange,
+    SeriesEntry,
+    StoredFile,
+    StudyEntry,
+)
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+__all__ = [
+    "INSTANCE_KEYWORDS",
+    "SERIES_KEYWORDS",
+    "STUDY_KEYWORDS",
+    "Archive",
+    "ArchiveError",
+    "IngestReport",
+]
+
+#: Attributes the archive keeps per level (Study Root; patient attributes with the study).
+STUDY_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDescription",
+    "ReferringPhysicianName",
+)
+SERIES_KEYWORDS = (
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "SeriesDate",
+    "SeriesTime",
+    "BodyPartExamined",
+    "Laterality",
+)
+INSTANCE_KEYWORDS = (
+    "InstanceNumber",
+    "ContentDate",
+    "ContentTime",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+)
+_LEVELS = {"STUDY": STUDY_KEYWORDS, "SERIES": SERIES_KEYWORDS, "INSTANCE": INSTANCE_KEYWORDS}
+_KEY_COLUMNS = {
+    "PatientID": "patient_id",
+    "PatientName": "patient_name",
+    "StudyDate": "study_date",
+    "AccessionNumber": "accession_number",
+    "Modality": "modality",
+}
+
+
+class ArchiveError(InventoryError):
+    """The archive folder or its index cannot be used, or a request to it is invalid."""
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    added: int = 0
+    """Stored objects (locations) newly indexed."""
+    known: int = 0
+    """Objects already indexed at the same location (ingest is idempotent)."""
+    errors: list[IngestError] = field(default_factory=list)
+    """Files or members that were skipped, with the reason."""
+
+
+def _now() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d%H%M%S")
+
+
+def _json_value(ds: Any, keyword: str) -> Any:
+    elem = ds.data_element(keyword) if keyword in ds else None
+    if elem is None or elem.value in (None, ""):
+        return None
+    value = elem.value
+    if elem.VM > 1:
+        return [str(v) for v in value]
+    if elem.VR in ("IS", "US", "UL", "SS", "SL"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
+def _attrs(ds: Any, keywords: Iterable[str]) -> dict[str, Any]:
+    return {kw: v for kw in keywords if (v := _json_value(ds, kw)) is not None}
+
+
+class Archive:
+    """An archive folder: ``index.sqlite`` (WAL) and ``store/`` for copied-in files.
+
+    Parameters
+    ----------
+    directory : path
+        The archive folder.
+    create : bool
+        Create the folder and index if missing; otherwise a missing archive is an error.
+    """
+
+    def __init__(self, directory: str | Path, *, create: bool = False) -> None:
+        self.directory = Path(directory)
+        index = self.directory / "index.sqlite"
+        if not index.exists():
+            if not create:
+                raise ArchiveError(
+                    f"no archive at {self.directory} (expected {index}); create one with "
+                    "'dicom-inventory archive ingest' or 'archive synth'"
+                )
+            self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(index, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            create_schema(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveError(f"the archive index {index} is not usable: {exc}") from exc
+        except RuntimeError as exc:
+            raise ArchiveError(str(exc)) from exc
+
+    def close(self) -> None:
+        """Close the index."""
+        self.conn.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ingest ---------------------------------------------------------------------------
+    def ingest(
+        self,
+        sources: Iterable[str | Path],
+        *,
+        copy: bool = False,
+        progress: Callable[[FoundObject | IngestError], None] | None = None,
+    ) -> IngestReport:
+        """Index the DICOM objects in `sources` (folders, files, containers).
+
+        Idempotent: an object already indexed at the same location is counted as known.
+        Unreadable files and members are reported in :attr:`IngestReport.errors` and skipped.
+        With `copy`, each file or container is copied into ``store/`` first and indexed there.
+        """
+        report = IngestReport()
+        copies: dict[str, str] = {}
+        for source in sources:
+            for found in find_objects(Path(source)):
+                if progress is not None:
+                    progress(found)
+                if isinstance(found, IngestError):
+                    report.errors.append(found)
+                    self.conn.execute(
+                        "INSERT INTO ingest_errors (source, member, message, at) VALUES (?,?,?,?)",
+                        (found.source, found.member, found.message, _now()),
+                    )
+                    continue
+                if copy:
+                    found.location = replace(
+                        found.location, path=self._copy_in(found.location.path, copies)
+                    )
+                if self._index(found):
+                    report.added += 1
+                else:
+                    report.known += 1
+        return report
+
+    def _copy_in(self, path: str, copies: dict[str, str]) -> str:
+        if path not in copies:
+            store = self.directory / "store"
+            store.mkdir(exist_ok=True)
+            digest = hashlib.sha1(path.encode()).hexdigest()[:12]
+            target = store / f"{digest}-{Path(path).name}"
+            if not target.exists():
+                shutil.copy2(path, target)
+            copies[path] = str(target.resolve())
+        return copies[path]
+
+    def _index(self, found: FoundObject) -> bool:
+        ds, loc = found.dataset, found.location
+        study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
+        sop_uid = str(ds.SOPInstanceUID)
+        now = _now()
+        with self.conn:
+            self.conn.execute("BEGIN")
+            study = _attrs(ds, STUDY_KEYWORDS)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO studies (study_uid, patient_id, patient_name, study_date,"
+                " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)",
+                (
+                    study_uid,
+                    study.get("PatientID"),
+                    study.get("PatientName"),
+                    study.get("StudyDate"),
+                    study.get("AccessionNumber"),
+                    json.dumps(study),
+                    now,
+                ),
+            )
+            series = _attrs(ds, SERIES_KEYWORDS)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO series (series_uid, study_uid, modality, attrs)"
+                " VALUES (?,?,?,?)",
+                (series_uid, study_uid, series.get("Modality"), json.dumps(series)),
+            )
+            inst = _attrs(ds, INSTANCE_KEYWORDS)
+            new = self.conn.execute(
+                "INSERT OR IGNORE INTO instances (sop_instance_uid, series_uid, sop_class_uid,"
+                " attrs, received_at) VALUES (?,?,?,?,?)",
+                (sop_uid, series_uid, str(ds.SOPClassUID), json.dumps(inst), now),
+            ).rowcount
+            if new:
+                self.conn.execute(
+                    "UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid)
+                )
+            added = self.conn.execute(
+                "INSERT OR IGNORE INTO files (sop_instance_uid, path, container, member, offset,"
+                " length, transfer_syntax_uid) VALUES (?,?,?,?,?,?,?)",
+                (
+                    sop_uid,
+                    loc.path,
+                    loc.container.value if loc.container else None,
+                    loc.member or "",
+                    -1 if loc.offset is None else loc.offset,
+                    loc.length,
+                    loc.transfer_syntax_uid,
+                ),
+            ).rowcount
+        return bool(added)
+
+    # -- database-only updates --------------------------------------------------------------
+    def update(
+        self,
+        level: str,
+        uid: str,
+        values: Mapping[str, str],
+        *,
+        changed_by: str = "dicom-inventory",
+        reason: ReasonForAttributeModification | str = ReasonForAttributeModification.CORRECT,
+    ) -> None:
+        """Change metadata in the database only, as archives do (patient merge, ID fix).
+
+        The stored files stay untouched; each change is recorded with the value the stored
+        file holds, when and by whom (PS3.17 YYYY.7.9).
+
+        Raises
+        ------
+        ArchiveError
+            Unknown level, entity or keyword, or a keyword that does not belong to the level.
+        """
+        level = level.upper()
+        allowed = _LEVELS.get(level)
+        if allowed is None:
+            raise ArchiveError(f"level {level!r}: expected STUDY, SERIES or INSTANCE")
+        table, key = {
+            "STUDY": ("studies", "study_uid"),
+            "SERIES": ("series", "series_uid"),
+            "INSTANCE": ("instances", "sop_instance_uid"),
+        }[level]
+        for keyword in values:
+            if tag_for_keyword(keyword) is None:
+                raise ArchiveError(f"{keyword!r} is not a DICOM keyword")
+            if keyword not in allowed:
+                raise ArchiveError(
+                    f"{keyword} is not a {level}-level attribute of the archive; "
+                    f"{level} attributes: {', '.join(allowed)}"
+                )
+        reason_value = ReasonForAttributeModification(reason).value
+        now = _now()
+        with self.conn:
+            self.conn.execute("BEGIN")
+            row = self.conn.execute(f"SELECT attrs FROM {table} WHERE {key} = ?", (uid,)).fetchone()
+            if row is None:
+                raise ArchiveError(f"no {level.lower()} {uid} in the archive")
+            attrs = json.loads(row[0])
+            for keyword, value in values.items():
+                new_value: Any = value if value != "" else None
+                if new_value is not None and "\\" in value and dictionary_VR(keyword) != "LT":
+                    new_value = value.split("\\")
+                self.conn.execute(
+                    "INSERT INTO changes (level, uid, keyword, stored_value, new_value, changed_at,"
+                    " changed_by, reason) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        level,
+                        uid,
+                        keyword,
+                        json.dumps(attrs.get(keyword)),
+                        json.dumps(new_value),
+                        now,
+                        changed_by,
+                        reason_value,
+                    ),
+                )
+                if new_value is None:
+                    attrs.pop(keyword, None)
+                else:
+                    attrs[keyword] = new_value
+                column = _KEY_COLUMNS.get(keyword)
+                if column is not None and (level == "STUDY" or column == "modality"):
+                    self.conn.execute(
+                        f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (new_value, uid)
+                    )
+            self.conn.execute(
+                f"UPDATE {table} SET attrs = ? WHERE {key} = ?", (json.dumps(attrs), uid)
+            )
+            study_uid = self._study_of(level, uid)
+            self.conn.execute(
+                "UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid)
+            )
+
+    def _study_of(self, level: str, uid: str) -> str:
+        if level == "STUDY":
+            return uid
+        if level == "SERIES":
+            sql = "SELECT study_uid FROM series WHERE series_uid = ?"
+        else:
+            sql = (
+                "SELECT s.study_uid FROM instances i JOIN series s USING (series_uid)"
+                " WHERE i.sop_instance_uid = ?"
+            )
+        return str(self.conn.execute(sql, (uid,)).fetchone()[0])
+
+    def _changes(self, level: str, uid: str) -> tuple[MetadataChange, ...]:
+        rows = self.conn.execute(
+            "SELECT keyword, stored_value, new_value, changed_at, changed_by, reason FROM changes"
+            " WHERE level = ? AND uid = ? ORDER BY id",
+            (level, uid),
+        ).fetchall()
+        if not rows:
+            return ()
+        first: dict[str, Any] = {}
+        last: dict[str, tuple[Any, str, str, str]] = {}
+        for kw, stored, new, at, by, reason in rows:
+            first.setdefault(kw, json.loads(stored))
+            last[kw] = (json.loads(new), at, by, reason)
+        return tuple(
+            MetadataChange(kw, first[kw], cur, at, by, reason)
+            for kw, (cur, at, by, reason) in last.items()
+            if cur != first[kw]  # changed back: the stored file is right again
+        )
+
+    # -- Repository protocol ----------------------------------------------------------------
+    def iter_studies(self, *, after: str | None = None) -> Iterator[StudyEntry]:
+        """Studies in ascending Study Instance UID, after `after` (Repository protocol)."""
+        rows = self.conn.execute(
+            "SELECT study_uid, attrs, removed, updated_at,"
+            " (SELECT COUNT(*) FROM series s WHERE s.study_uid = st.study_uid),"
+            " (SELECT COUNT(*) FROM instances i JOIN series s USING (series_uid)"
+            "   WHERE s.study_uid = st.study_uid)"
+            " FROM studies st WHERE study_uid > ? ORDER BY study_uid",
+            (after or "",),
+        )
+        for uid, attrs, removed, updated, n_series, n_inst in rows:
+            yield StudyEntry(
+                uid,
+                json.loads(attrs),
+                updated,
+                n_series,
+                n_inst,
+                bool(removed),
+                self._changes("STUDY", uid),
+            )
+
+    def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:
+        """Series of a study in ascending Series Instance UID (Repository protocol)."""
+        rows = self.conn.execute(
+            "SELECT series_uid, attrs, removed FROM series WHERE study_uid = ? ORDER BY series_uid",
+            (study_instance_uid,),
+        ).fetchall()
+        for uid, attrs, removed in rows:
+            yield SeriesEntry(uid, json.loads(attrs), bool(removed), self._changes("SERIES", uid))
+
+    def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
+        """Instances of a series in ascending SOP Instance UID (Repository protocol)."""
+        rows = self.conn.execute(
+            "SELECT sop_instance_uid, sop_class_uid, attrs, availability, removed FROM instances"
+            " WHERE series_uid = ? ORDER BY sop_instance_uid",
+            (series_instance_uid,),
+        ).fetchall()
+        for uid, cls, attrs, availability, removed in rows:
+            files = tuple(
+                StoredFile(
+                    path,
+                    ts,
+                    ContainerFileType(container) if container else None,
+                    member or None,
+                    None if offset < 0 else offset,
+                    length,
+                )
+                for path, container, member, offset, length, ts in self.conn.execute(
+                    "SELECT path, container, member, offset, length, transfer_syntax_uid"
+                    " FROM files WHERE sop_instance_uid = ? ORDER BY id",
+                    (uid,),
+                )
+            )
+            yield InstanceEntry(
+                uid,
+                cls,
+                json.loads(attrs),
+                files,
+                InstanceAvailability(availability),
+                bool(removed),
+                self._changes("INSTANCE", uid),
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of studies, series, instances, stored locations and recorded changes."""
+        return {
+            name: int(self.conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])
+            for name in ("studies", "series", "instances", "files", "changes")
+        }

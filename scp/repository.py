@@ -1,0 +1,126 @@
+"""The Repository protocol: what an archive tells inventory production (issue 5).
+
+A PACS or VNA vendor implements this small interface over its own database; the embedded
+archive (:mod:`dicom_inventory.scp.archive`) is the reference implementation. Nothing else in
+the project reaches into an archive's tables: production, the SCP and the tests all go through
+this protocol, so a vendor's adapter is a drop-in.
+
+The contract:
+
+* studies come in a **stable key order** (ascending Study Instance UID as a string), and
+  :meth:`Repository.iter_studies` can start **after** a key, so production can resume;
+* attribute values are the archive's **current** values, authoritative over the stored files
+  (PS3.17 YYYY.7.9);
+* each instance lists where its stored object lives (:class:`StoredFile`), and each entity lists
+  the changes the archive made to its metadata without rewriting the stored file
+  (:class:`MetadataChange`, the stored file's value first), so that production can fill the
+  Original Attributes Sequence (PS3.3 C.12.1.1.9) and a consumer can tell which files are stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from dicom_inventory.enum import ContainerFileType, InstanceAvailability
+
+__all__ = [
+    "InstanceEntry",
+    "MetadataChange",
+    "Repository",
+    "SeriesEntry",
+    "StoredFile",
+    "StudyEntry",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """Where a stored SOP Instance (a PS3.10 file) lives."""
+
+    path: str
+    """Absolute path of the file, or of the container holding it."""
+    transfer_syntax_uid: str
+    """Transfer Syntax UID (0002,0010) of the stored file."""
+    container: ContainerFileType | None = None
+    """Container type; ``None`` for a plain file."""
+    member: str | None = None
+    """Member name inside a ZIP, TAR or TARGZIP container."""
+    offset: int | None = None
+    """Byte offset of the file in the container (in the inflated TAR for TARGZIP)."""
+    length: int | None = None
+    """Length of the file in the container, in bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChange:
+    """One attribute the archive changed in its database only (the file still has the old value)."""
+
+    keyword: str
+    """The attribute, by DICOM keyword."""
+    stored_value: Any
+    """The value in the stored file (before the first change)."""
+    current_value: Any
+    """The archive's current value."""
+    changed_at: str
+    """When the change was made (DT)."""
+    changed_by: str
+    """Who or what made it (Modifying System)."""
+    reason: str
+    """Reason for the Attribute Modification: COERCE or CORRECT."""
+
+
+@dataclass(slots=True)
+class StudyEntry:
+    """A study as the archive knows it now."""
+
+    study_instance_uid: str
+    attributes: Mapping[str, Any]
+    """Current study and patient attributes, ``{keyword: value}``."""
+    update_datetime: str
+    """Last change of the study in the archive (Study Update DateTime, DT)."""
+    number_of_series: int
+    number_of_instances: int
+    removed: bool = False
+    changes: tuple[MetadataChange, ...] = ()
+
+
+@dataclass(slots=True)
+class SeriesEntry:
+    """A series as the archive knows it now."""
+
+    series_instance_uid: str
+    attributes: Mapping[str, Any]
+    removed: bool = False
+    changes: tuple[MetadataChange, ...] = ()
+
+
+@dataclass(slots=True)
+class InstanceEntry:
+    """A stored SOP Instance as the archive knows it now."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    attributes: Mapping[str, Any]
+    files: tuple[StoredFile, ...] = ()
+    availability: InstanceAvailability = InstanceAvailability.ONLINE
+    removed: bool = False
+    changes: tuple[MetadataChange, ...] = field(default_factory=tuple)
+
+
+@runtime_checkable
+class Repository(Protocol):
+    """What inventory production needs from an archive."""
+
+    def iter_studies(self, *, after: str | None = None) -> Iterator[StudyEntry]:
+        """Yield every study, in ascending Study Instance UID, starting after `after`."""
+        ...
+
+    def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:
+        """Yield the series of a study, in ascending Series Instance UID."""
+        ...
+
+    def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
+        """Yield the instances of a series, in ascending SOP Instance UID."""
+        ...
