@@ -26,6 +26,8 @@ from dicom_inventory import (
     synthetic_studies,
     write_inventory,
 )
+from dicom_inventory.cli.archive import archive as archive_group
+from dicom_inventory.cli.archive import create as create_command
 from dicom_inventory.uid import generate_uid
 from rich.console import Console
 from rich.table import Table
@@ -156,8 +158,10 @@ def show(path: Path, records: int) -> None:
     if studies.row_count:
         out.print(studies)
     else:
-        out.print("(no study records in this instance"
-                  + ("; they are in the incorporated instances)" if h.incorporated else ")"))
+        out.print(
+            "(no study records in this instance"
+            + ("; they are in the incorporated instances)" if h.incorporated else ")")
+        )
 
 
 # ----------------------------------------------------------------------------- sample
@@ -281,6 +285,10 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+cli.add_command(archive_group)
+cli.add_command(create_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -515,6 +515,8 @@ class Validator:
                         )
         else:
             return
+        if ctx == "scope":
+            return  # query keys: UID lists and other multi-value matching (PS3.4 C.2.2.2.2)
         if count < spec.vm_min or (spec.vm_max != -1 and count > spec.vm_max):
             vm = f"{spec.vm_min}" + (
                 "-n"

@@ -381,19 +381,17 @@ class Archive:
             "SELECT study_uid, attrs, removed, updated_at,"
             " (SELECT COUNT(*) FROM series s WHERE s.study_uid = st.study_uid),"
             " (SELECT COUNT(*) FROM instances i JOIN series s USING (series_uid)"
+            "   WHERE s.study_uid = st.study_uid),"
+            " (SELECT GROUP_CONCAT(DISTINCT modality) FROM series s"
             "   WHERE s.study_uid = st.study_uid)"
             " FROM studies st WHERE study_uid > ? ORDER BY study_uid",
             (after or "",),
-        )
-        for uid, attrs, removed, updated, n_series, n_inst in rows:
+        )  # a lazy cursor: studies stream, whatever the archive size
+        for uid, attrs, removed, updated, n_series, n_inst, modalities in rows:
+            values = json.loads(attrs)
+            values["ModalitiesInStudy"] = sorted(modalities.split(",")) if modalities else []
             yield StudyEntry(
-                uid,
-                json.loads(attrs),
-                updated,
-                n_series,
-                n_inst,
-                bool(removed),
-                self._changes("STUDY", uid),
+                uid, values, updated, n_series, n_inst, bool(removed), self._changes("STUDY", uid)
             )
 
     def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:

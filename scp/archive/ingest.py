@@ -118,7 +118,8 @@ def _plain(path: Path) -> Iterator[FoundObject | IngestError]:
     except (InvalidDicomError, ValueError, EOFError, KeyError, TypeError) as exc:
         yield IngestError(str(path), None, f"not a readable DICOM file: {exc}")
         return
-    yield _found(ds, path=str(path))
+    # A plain file is addressed as bytes [0, size) of itself (see production, Q7).
+    yield _found(ds, path=str(path), length=path.stat().st_size)
 
 
 def _zip(path: Path) -> Iterator[FoundObject | IngestError]:

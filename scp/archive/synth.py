@@ -1,0 +1,146 @@
+"""A realistic synthetic archive: ``dicom-inventory archive synth``.
+
+Several patients with several studies, multi-series studies of CT and MR, small real images,
+stored as plain files and inside every container type (ZIP, TAR, TAR.GZ, GZIP, BLOB), and some
+database-only updates (patient ID corrections, a modality fix) whose prior values stay in the
+stored files. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dicom_inventory.scp.archive.archive import Archive, IngestReport
+from dicom_inventory.scp.archive.objects import make_image, to_part10
+
+__all__ = ["SynthReport", "synthesize"]
+
+_ROOT = "1.2.826.0.1.3680043.10.543"
+_NAMES = [
+    "Doe^Jane",
+    "Müller^Jürgen",
+    "García^Lucía",
+    "Tanaka^Kenji",
+    "Okafor^Ngozi",
+    "Rossi^Marco",
+    "Nguyen^Lan",
+    "Kowalski^Anna",
+]
+_FORMS = ("plain", "zip", "tar", "targzip", "gzip", "blob")
+
+
+@dataclass
+class SynthReport:
+    """What was made: counts, and the ingest report."""
+
+    studies: int
+    instances: int
+    updates: int
+    ingest: IngestReport
+
+
+def _write_series(store: Path, form: str, series_uid: str, objects: list[bytes]) -> None:
+    base = store / series_uid
+    if form == "plain":
+        base.mkdir(parents=True, exist_ok=True)
+        for i, data in enumerate(objects):
+            (base / f"{i + 1}.dcm").write_bytes(data)
+    elif form == "zip":
+        with zipfile.ZipFile(f"{base}.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            for i, data in enumerate(objects):
+                z.writestr(f"{i + 1}.dcm", data)
+    elif form in ("tar", "targzip"):
+        name, mode = (f"{base}.tar", "w") if form == "tar" else (f"{base}.tar.gz", "w:gz")
+        with tarfile.open(name, mode, format=tarfile.USTAR_FORMAT) as t:
+            for i, data in enumerate(objects):
+                info = tarfile.TarInfo(f"{i + 1}.dcm")
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    elif form == "gzip":
+        base.mkdir(parents=True, exist_ok=True)
+        for i, data in enumerate(objects):
+            (base / f"{i + 1}.dcm.gz").write_bytes(gzip.compress(data))
+    else:
+        Path(f"{base}.blob").write_bytes(b"".join(objects))
+
+
+def synthesize(
+    archive: Archive,
+    *,
+    studies: int,
+    seed: int = 0,
+    series_per_study: int = 3,
+    instances_per_series: int = 4,
+) -> SynthReport:
+    """Write `studies` synthetic studies into ``<archive>/store``, ingest them, apply updates.
+
+    Series rotate through the storage forms so that every container type holds instances;
+    every fifth study gets a database-only Patient ID correction and every seventh series a
+    Modality fix.
+    """
+    rng = random.Random(seed)
+    store = archive.directory / "store" / f"synth-{seed}"
+    store.mkdir(parents=True, exist_ok=True)
+    made = 0
+    form_index = 0
+    study_uids: list[str] = []
+    series_uids: list[str] = []
+    for s in range(studies):
+        study_uid = f"{_ROOT}.{seed}.{s + 1}"
+        study_uids.append(study_uid)
+        patient = s // 2
+        date = f"20{rng.randint(15, 25):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        for j in range(series_per_study):
+            series_uid = f"{study_uid}.{j + 1}"
+            series_uids.append(series_uid)
+            modality = "CT" if j % 2 == 0 else "MR"
+            objects = [
+                to_part10(
+                    make_image(
+                        study_uid=study_uid,
+                        series_uid=series_uid,
+                        sop_uid=f"{series_uid}.{k + 1}",
+                        patient_id=f"P{seed}-{patient:05d}",
+                        patient_name=_NAMES[patient % len(_NAMES)],
+                        modality=modality,
+                        study_date=date,
+                        instance_number=k + 1,
+                        series_number=j + 1,
+                        accession_number=f"A{seed}{s:07d}",
+                    )
+                )
+                for k in range(instances_per_series)
+            ]
+            _write_series(store, _FORMS[form_index % len(_FORMS)], series_uid, objects)
+            form_index += 1
+            made += len(objects)
+    report = archive.ingest([store])
+    updates = 0
+    for i, uid in enumerate(study_uids):
+        if i % 5 == 4:
+            archive.update(
+                "STUDY",
+                uid,
+                {"PatientID": f"P{seed}-{i // 2:05d}-CORR"},
+                changed_by="SYNTH-RIS",
+                reason="CORRECT",
+            )
+            updates += 1
+    for i, uid in enumerate(series_uids):
+        if i % 7 == 6:
+            was_ct = (i % series_per_study) % 2 == 0
+            archive.update(
+                "SERIES",
+                uid,
+                {"Modality": "MR" if was_ct else "CT"},
+                changed_by="SYNTH-QC",
+                reason="CORRECT",
+            )
+            updates += 1
+    return SynthReport(studies, made, updates, report)

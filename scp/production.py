@@ -1,0 +1,258 @@
+"""Inventory production: what a Repository knows, turned into Inventory SOP Instances.
+
+Data flow: repository -> :func:`study_records` (scope, records, file links, original values)
+-> :func:`~dicom_inventory.encode.write_inventory` (streaming encoder, splitting).
+
+Decisions, with the sections they follow:
+
+* Records carry the archive's **current** values; every database-only change whose stored file
+  still holds the old value becomes an item of Original Attributes Sequence at the record's
+  level, with the stored value in Modified Attributes Sequence, when, by whom and why
+  (PS3.3 C.12.1.1.9, PS3.17 YYYY.7.9). A record with no such change has none, so a consumer can
+  tell from the inventory alone which files are stale, and in what.
+* File Access URI is an absolute ``file:`` URI (percent-encoded, RFC 8089). Container File Type
+  is required whenever a File Access URI is given (PS3.3 Table C.38.2-2) and no term for an
+  uncontained file could be confirmed (open question Q7): a plain file is therefore described
+  with confirmed terms only, as a **BLOB** holding one object at offset 0 with the file's length
+  — reading that byte range reads exactly the file.
+* A stored file that has vanished keeps its record (the instance is still in the archive) with
+  Instance Availability UNAVAILABLE and no File Access item for that location.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from dicom_inventory.encode import WrittenInstance, write_inventory
+from dicom_inventory.enum import (
+    ContainerFileType,
+    InstanceAvailability,
+    InventoryCompletionStatus,
+    InventoryLevel,
+)
+from dicom_inventory.model import (
+    Equipment,
+    FileAccess,
+    InstanceRecord,
+    InventoryHeader,
+    OriginalAttributes,
+    SeriesRecord,
+    StudyRecord,
+)
+from dicom_inventory.scp.repository import (
+    InstanceEntry,
+    MetadataChange,
+    Repository,
+    SeriesEntry,
+    StoredFile,
+    StudyEntry,
+)
+from dicom_inventory.scp.scope import Scope, parse_scope
+from dicom_inventory.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
+
+__all__ = ["file_access", "original_attributes", "produce", "study_records"]
+
+
+def original_attributes(changes: Sequence[MetadataChange]) -> tuple[OriginalAttributes, ...]:
+    """One Original Attributes item per change event (when, who, why), prior values inside."""
+    events: dict[tuple[str, str, str], dict[str, object]] = {}
+    for c in changes:
+        events.setdefault((c.changed_at, c.changed_by, c.reason), {})[c.keyword] = c.stored_value
+    return tuple(
+        OriginalAttributes(
+            modified=prior,
+            modification_datetime=at,
+            modifying_system=by,
+            reason=reason,
+            source_of_previous_values=None,
+        )
+        for (at, by, reason), prior in sorted(events.items())
+    )
+
+
+def file_access(loc: StoredFile) -> FileAccess | None:
+    """Stored File Access Macro for one location, or ``None`` if the file is gone."""
+    if not os.path.exists(loc.path):
+        return None
+    uri = Path(loc.path).as_uri()
+    if loc.container is None:  # a plain file: bytes [0, size) of itself, as a BLOB (Q7)
+        size = loc.length if loc.length is not None else os.path.getsize(loc.path)
+        return FileAccess(
+            uri=uri,
+            container_type=ContainerFileType.BLOB,
+            offset=0,
+            length=size,
+            transfer_syntax_uid=loc.transfer_syntax_uid,
+        )
+    return FileAccess(
+        uri=uri,
+        container_type=loc.container,
+        filename_in_container=loc.member,
+        offset=loc.offset,
+        length=loc.length,
+        transfer_syntax_uid=loc.transfer_syntax_uid,
+    )
+
+
+def _text(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _int(value: object) -> int | None:
+    try:
+        return None if value in (None, "") else int(value)  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError):
+        return None
+
+
+def _instance(entry: InstanceEntry) -> InstanceRecord:
+    links = tuple(fa for fa in (file_access(loc) for loc in entry.files) if fa is not None)
+    availability = (
+        entry.availability if links or not entry.files else InstanceAvailability.UNAVAILABLE
+    )
+    return InstanceRecord(
+        sop_class_uid=entry.sop_class_uid,
+        sop_instance_uid=entry.sop_instance_uid,
+        instance_number=_int(entry.attributes.get("InstanceNumber")),
+        removed_from_operational_use="Y" if entry.removed else None,
+        instance_availability=availability,
+        file_access=links,
+        original_attributes=original_attributes(entry.changes),
+    )
+
+
+def _series(repo: Repository, entry: SeriesEntry, level: InventoryLevel) -> SeriesRecord:
+    a = entry.attributes
+    return SeriesRecord(
+        series_instance_uid=entry.series_instance_uid,
+        modality=_text(a.get("Modality")) or "OT",
+        series_number=_int(a.get("SeriesNumber")),
+        series_description=_text(a.get("SeriesDescription")),
+        series_date=_text(a.get("SeriesDate")),
+        series_time=_text(a.get("SeriesTime")),
+        body_part_examined=_text(a.get("BodyPartExamined")),
+        laterality=_text(a.get("Laterality")),
+        removed_from_operational_use="Y" if entry.removed else None,
+        original_attributes=original_attributes(entry.changes),
+        instances=(
+            (_instance(i) for i in repo.iter_instances(entry.series_instance_uid))
+            if level.has_instances
+            else ()
+        ),
+    )
+
+
+def _study(
+    repo: Repository,
+    entry: StudyEntry,
+    level: InventoryLevel,
+    as_of: str,
+    retrieve_ae_title: str | None,
+) -> StudyRecord:
+    a = entry.attributes
+    modalities = a.get("ModalitiesInStudy") or []
+    return StudyRecord(
+        study_instance_uid=entry.study_instance_uid,
+        item_inventory_datetime=as_of,
+        modalities_in_study=tuple(modalities) or None,
+        removed_from_operational_use="Y" if entry.removed else None,
+        number_of_study_related_series=entry.number_of_series,
+        number_of_study_related_instances=entry.number_of_instances,
+        study_update_datetime=entry.update_datetime,
+        study_id=_text(a.get("StudyID")),
+        study_date=_text(a.get("StudyDate")),
+        study_time=_text(a.get("StudyTime")),
+        study_description=_text(a.get("StudyDescription")),
+        accession_number=_text(a.get("AccessionNumber")),
+        referring_physician_name=_text(a.get("ReferringPhysicianName")),
+        patient_name=_text(a.get("PatientName")),
+        patient_id=_text(a.get("PatientID")),
+        issuer_of_patient_id=_text(a.get("IssuerOfPatientID")),
+        patient_birth_date=_text(a.get("PatientBirthDate")),
+        patient_sex=_text(a.get("PatientSex")),
+        retrieve_ae_title=(retrieve_ae_title,) if retrieve_ae_title else None,
+        original_attributes=original_attributes(entry.changes),
+        series=(
+            (_series(repo, s, level) for s in repo.iter_series(entry.study_instance_uid))
+            if level.has_series
+            else ()
+        ),
+    )
+
+
+def study_records(
+    repo: Repository,
+    scope: Scope,
+    level: InventoryLevel,
+    *,
+    as_of: str,
+    after: str | None = None,
+    retrieve_ae_title: str | None = None,
+) -> Iterator[StudyRecord]:
+    """Stream the study records of the studies in `scope`, in the repository's key order.
+
+    Series and instances are generators, read from the repository only while the encoder
+    writes the study: memory stays flat whatever the archive size. Studies with no instances
+    are skipped at level SERIES and INSTANCE (they would have no child records).
+    """
+    level = InventoryLevel(level)
+    for entry in repo.iter_studies(after=after):
+        if not scope.matches(entry.attributes, entry.study_instance_uid):
+            continue
+        if level.has_series and entry.number_of_series == 0:
+            continue
+        if level.has_instances and entry.number_of_instances == 0:
+            continue
+        yield _study(repo, entry, level, as_of, retrieve_ae_title)
+
+
+def produce(
+    repo: Repository,
+    out_dir: str | os.PathLike[str],
+    *,
+    level: InventoryLevel | str,
+    scope: Mapping[str, str] | None = None,
+    max_records: int | None = None,
+    transaction_uid: str | None = None,
+    purpose: str | None = None,
+    retrieve_ae_title: str | None = None,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    sop_instance_uid: str | None = None,
+) -> list[WrittenInstance]:
+    """Produce the Inventory SOP Instances for `scope` at `level` into `out_dir`.
+
+    Raises
+    ------
+    ScopeError
+        For an unsupported scope key or an invalid value (nothing is written).
+    """
+    level = InventoryLevel(level)
+    parsed = parse_scope(scope)
+    now = datetime.datetime.now()
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    header = InventoryHeader(
+        sop_instance_uid=sop_instance_uid or generate_uid(),
+        inventory_level=level,
+        content_date=date,
+        content_time=time,
+        completion_status=InventoryCompletionStatus.COMPLETE,
+        inventory_purpose=purpose,
+        transaction_uid=transaction_uid,
+        # multiple values (a UID list) are written as a multi-valued element
+        scope={k: tuple(v.split("\\")) if "\\" in v else v for k, v in parsed.keys.items()}
+        if parsed.keys
+        else None,
+        equipment=Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",)),
+    )
+    records = study_records(
+        repo, parsed, level, as_of=date + time, retrieve_ae_title=retrieve_ae_title
+    )
+    return write_inventory(
+        out_dir, header, records, max_records=max_records, transfer_syntax=transfer_syntax
+    )

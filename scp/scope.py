@@ -1,0 +1,175 @@
+"""Scope of Inventory: which studies an inventory covers (PS3.3 C.38.2.1, PS3.4 KK.2.2.1.1).
+
+The item of Scope of Inventory Sequence holds Study-level keys matched like Query/Retrieve keys
+(PS3.4 C.2.2.2): a study is included only if it matches **all** keys; an empty sequence (or
+empty item) matches every study. Supported here, per key:
+
+===========================  =========================================================
+key                          matching (PS3.4 C.2.2.2)
+===========================  =========================================================
+PatientID, AccessionNumber,  single value (case-sensitive), wildcard ``*`` and ``?``,
+StudyID, IssuerOfPatientID   universal (empty value)
+PatientName,                 the same, case-insensitive (C.2.2.2.1, PN)
+StudyDescription
+StudyDate, StudyTime         single value or range ``A-B``, ``A-``, ``-B`` (C.2.2.2.5)
+StudyUpdateDateTime          DT range, the same forms
+StudyInstanceUID             single UID or a list of UIDs separated by ``\\`` (C.2.2.2.2)
+ModalitiesInStudy            single value: a study matches if any of its modalities does
+===========================  =========================================================
+
+Any other key is refused (:class:`ScopeError`, which the SCP maps to the warning 0xB010 and a
+producer drops from the recorded scope, PS3.17 YYYY.7.1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dicom_inventory.errors import InventoryError
+
+__all__ = ["SUPPORTED_KEYS", "Scope", "ScopeError", "parse_scope"]
+
+
+class ScopeError(InventoryError, ValueError):
+    """A scope key is unsupported, or its value is not valid for its matching type."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+_Matcher = Callable[[Any], bool]
+
+_WILDCARD_KEYS = ("PatientID", "AccessionNumber", "StudyID", "IssuerOfPatientID")
+_PN_KEYS = ("PatientName", "StudyDescription")
+_RANGE_KEYS = {
+    "StudyDate": r"\d{8}",
+    "StudyTime": r"\d{2,6}(\.\d{1,6})?",
+    "StudyUpdateDateTime": r"\d{4,14}(\.\d{1,6})?([+-]\d{4})?",
+}
+#: The scope keys this producer matches, with their matching type.
+SUPPORTED_KEYS: dict[str, str] = {
+    **{k: "single value, wildcard" for k in _WILDCARD_KEYS},
+    **{k: "single value, wildcard, case-insensitive" for k in _PN_KEYS},
+    **{k: "single value, range" for k in _RANGE_KEYS},
+    "StudyInstanceUID": "list of UIDs",
+    "ModalitiesInStudy": "single value (any of the study's modalities)",
+}
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+
+
+def _wildcard(pattern: str, fold: bool) -> _Matcher:
+    if "*" not in pattern and "?" not in pattern:
+        want = pattern.casefold() if fold else pattern
+
+        def exact(value: Any) -> bool:
+            v = "" if value is None else str(value)
+            return (v.casefold() if fold else v) == want
+
+        return exact
+    rx = re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+        re.IGNORECASE | re.DOTALL if fold else re.DOTALL,
+    )
+    return lambda value: value is not None and rx.fullmatch(str(value)) is not None
+
+
+def _range(key: str, text: str) -> _Matcher:
+    unit = re.compile(_RANGE_KEYS[key])
+    if text.count("-") > 1:
+        raise ScopeError(
+            f"{key}={text!r}: one '-' at most (time zone offsets are not supported in ranges)",
+            (key,),
+        )
+    lo, dash, hi = text.partition("-")
+    if any(p and not unit.fullmatch(p) for p in (lo, hi)) or not (lo or hi):
+        raise ScopeError(
+            f"{key}={text!r}: expected a value or a range A-B, A- or -B of DICOM "
+            f"{'dates' if key == 'StudyDate' else 'times'} (PS3.4 C.2.2.2.5)",
+            (key,),
+        )
+    if not dash:
+        return lambda value: value is not None and str(value) == text
+    if lo and hi and lo > hi:
+        raise ScopeError(f"{key}={text!r}: the range ends before it starts", (key,))
+
+    def in_range(value: Any) -> bool:
+        if not value:
+            return False  # an empty value does not match a range (C.2.2.2.5)
+        v = str(value)
+        return (not lo or v[: len(lo)] >= lo) and (not hi or v[: len(hi)] <= hi)
+
+    return in_range
+
+
+def _uids(text: str) -> _Matcher:
+    uids = frozenset(u.strip() for u in text.split("\\"))
+    bad = [u for u in uids if not _UID.fullmatch(u) or len(u) > 64]
+    if bad:
+        raise ScopeError(f"StudyInstanceUID: {bad[0]!r} is not a valid UID", ("StudyInstanceUID",))
+    return lambda value: value in uids
+
+
+def _modalities(text: str) -> _Matcher:
+    def any_of(value: Any) -> bool:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        return text in values
+
+    return any_of
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Parsed Scope of Inventory: keys as given, and a matcher per key."""
+
+    keys: Mapping[str, str]
+    """The keys, as recorded in Scope of Inventory Sequence."""
+    _matchers: Mapping[str, _Matcher]
+
+    def matches(self, attributes: Mapping[str, Any], study_instance_uid: str) -> bool:
+        """Whether a study with these current attributes matches every key."""
+        for key, match in self._matchers.items():
+            value = study_instance_uid if key == "StudyInstanceUID" else attributes.get(key)
+            if not match(value):
+                return False
+        return True
+
+    @property
+    def is_universal(self) -> bool:
+        """True if every study matches (no key, or only empty keys)."""
+        return not self._matchers
+
+
+def parse_scope(keys: Mapping[str, str] | None) -> Scope:
+    """Check and compile scope keys.
+
+    Raises
+    ------
+    ScopeError
+        For keys not in :data:`SUPPORTED_KEYS` (all of them listed in ``.keys``) or invalid
+        values.
+    """
+    keys = dict(keys or {})
+    unsupported = tuple(k for k in keys if k not in SUPPORTED_KEYS)
+    if unsupported:
+        raise ScopeError(
+            f"scope key(s) not supported for matching: {', '.join(unsupported)}; supported: "
+            f"{', '.join(SUPPORTED_KEYS)}",
+            unsupported,
+        )
+    matchers: dict[str, _Matcher] = {}
+    for key, text in keys.items():
+        if text in ("", "*"):
+            continue  # universal matching (C.2.2.2.3)
+        if key in _RANGE_KEYS:
+            matchers[key] = _range(key, text)
+        elif key == "StudyInstanceUID":
+            matchers[key] = _uids(text)
+        elif key == "ModalitiesInStudy":
+            matchers[key] = _modalities(text)
+        else:
+            matchers[key] = _wildcard(text, fold=key in _PN_KEYS)
+    return Scope(keys, matchers)
