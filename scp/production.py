@@ -34,6 +34,7 @@ from dicom_inventory.enum import (
     InventoryLevel,
 )
 from dicom_inventory.model import (
+    AttributeValue,
     Equipment,
     FileAccess,
     InstanceRecord,
@@ -59,7 +60,7 @@ __all__ = ["file_access", "original_attributes", "produce", "study_records"]
 
 def original_attributes(changes: Sequence[MetadataChange]) -> tuple[OriginalAttributes, ...]:
     """One Original Attributes item per change event (when, who, why), prior values inside."""
-    events: dict[tuple[str, str, str], dict[str, object]] = {}
+    events: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
     for c in changes:
         events.setdefault((c.changed_at, c.changed_by, c.reason), {})[c.keyword] = c.stored_value
     return tuple(
@@ -106,7 +107,7 @@ def _text(value: object) -> str | None:
 
 def _int(value: object) -> int | None:
     try:
-        return None if value in (None, "") else int(value)  # type: ignore[call-overload,no-any-return]
+        return None if value in (None, "") else int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return None
 

@@ -136,8 +136,11 @@ def _zip(path: Path) -> Iterator[FoundObject | IngestError]:
 
 
 def _tar(path: Path, kind: ContainerFileType) -> Iterator[FoundObject | IngestError]:
-    mode = "r:gz" if kind is ContainerFileType.TARGZIP else "r:"
-    with tarfile.open(path, mode) as t:
+    with (
+        tarfile.open(path, "r:gz")
+        if kind is ContainerFileType.TARGZIP
+        else tarfile.open(path, "r:")
+    ) as t:
         for info in t:
             if not info.isfile():
                 continue

@@ -56,8 +56,12 @@ def _write_series(store: Path, form: str, series_uid: str, objects: list[bytes])
             for i, data in enumerate(objects):
                 z.writestr(f"{i + 1}.dcm", data)
     elif form in ("tar", "targzip"):
-        name, mode = (f"{base}.tar", "w") if form == "tar" else (f"{base}.tar.gz", "w:gz")
-        with tarfile.open(name, mode, format=tarfile.USTAR_FORMAT) as t:
+        opened = (
+            tarfile.open(f"{base}.tar", "w", format=tarfile.USTAR_FORMAT)
+            if form == "tar"
+            else tarfile.open(f"{base}.tar.gz", "w:gz", format=tarfile.USTAR_FORMAT)
+        )
+        with opened as t:
             for i, data in enumerate(objects):
                 info = tarfile.TarInfo(f"{i + 1}.dcm")
                 info.size = len(data)
