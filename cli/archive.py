@@ -166,6 +166,19 @@ def info(directory: Path) -> None:
 @click.option("--purpose", default=None, help="Inventory Purpose (0008,0401).")
 @click.option("--retrieve-ae-title", default=None, help="Retrieve AE Title of the archive.")
 @click.option("--deflate", is_flag=True, help="Deflated Explicit VR Little Endian.")
+@click.option(
+    "--partitions",
+    type=int,
+    default=None,
+    help="Produce in this many study key ranges, resumable (default: one pass).",
+)
+@click.option(
+    "--dask",
+    "dask_address",
+    default=None,
+    metavar="local|tcp://HOST:PORT",
+    help="Run the partitions on Dask: a local 2-worker cluster or a scheduler.",
+)
 def create(
     directory: Path,
     level: str,
@@ -175,6 +188,8 @@ def create(
     purpose: str | None,
     retrieve_ae_title: str | None,
     deflate: bool,
+    partitions: int | None,
+    dask_address: str | None,
 ) -> None:
     """Produce an inventory of the archive (root first if split)."""
     from dicom_inventory.scp.archive import Archive
@@ -187,6 +202,33 @@ def create(
         if not sep:
             raise click.UsageError(f"--scope {item!r}: expected KEYWORD=VALUE")
         scope[keyword.strip()] = value
+    ts = DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian
+    if partitions is not None or dask_address is not None:
+        import functools
+
+        from dicom_inventory.scp.partitioned import produce_partitioned
+
+        Archive(directory).close()  # a missing archive is reported before any work
+        root, parts = produce_partitioned(
+            functools.partial(Archive, directory),
+            out_dir,
+            level=level,
+            scope=scope,
+            partitions=partitions or 4,
+            max_records=max_records,
+            dask=dask_address,
+            purpose=purpose,
+            retrieve_ae_title=retrieve_ae_title,
+            transfer_syntax=ts,
+        )
+        click.echo(
+            f"{root}  root of {len(parts)} partition(s), "
+            f"{sum(p.study_records for p in parts)} study records"
+        )
+        for p in parts:
+            for path in p.paths:
+                click.echo(path)
+        return
     with Archive(directory) as a:
         written = produce(
             a,
@@ -196,7 +238,7 @@ def create(
             max_records=max_records,
             purpose=purpose,
             retrieve_ae_title=retrieve_ae_title,
-            transfer_syntax=DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian,
+            transfer_syntax=ts,
         )
     for w in written:
         click.echo(

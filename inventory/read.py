@@ -384,6 +384,8 @@ def _find_child(ref: InventoryReference, base: Path, index: dict[str, Path] | No
     guess = base / f"{ref.sop_instance_uid}.dcm"
     if guess.is_file():
         return guess
+    for found in base.rglob(f"{ref.sop_instance_uid}.dcm"):  # e.g. partitions in subfolders
+        return found
     if index is not None:
         return index.get(ref.sop_instance_uid)
     return None
@@ -391,7 +393,7 @@ def _find_child(ref: InventoryReference, base: Path, index: dict[str, Path] | No
 
 def _index_dir(base: Path) -> dict[str, Path]:
     index: dict[str, Path] = {}
-    for p in sorted(base.iterdir()):
+    for p in sorted(base.rglob("*")):
         if not p.is_file():
             continue
         try:
@@ -404,12 +406,12 @@ def _index_dir(base: Path) -> dict[str, Path]:
     return index
 
 
-def resolve_tree(root: str | os.PathLike[str], search: Iterable[Path] = ()) -> TreeNode:
+def resolve_tree(root: str | os.PathLike[str]) -> TreeNode:
     """Resolve the tree of incorporated instances under `root` (PS3.3 C.38.1.1.5).
 
     Children are found by their File Access URI (``file:`` or ``./`` relative to the root's
-    folder), then as ``<SOP Instance UID>.dcm`` beside the root, then by reading the headers of
-    the files beside the root.
+    folder), then as ``<SOP Instance UID>.dcm`` beside the root or in a folder below it (the
+    partitions of a partitioned production), then by reading the headers of those files.
 
     Raises
     ------

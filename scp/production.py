@@ -194,6 +194,7 @@ def study_records(
     *,
     as_of: str,
     after: str | None = None,
+    upto: str | None = None,
     retrieve_ae_title: str | None = None,
 ) -> Iterator[StudyRecord]:
     """Stream the study records of the studies in `scope`, in the repository's key order.
@@ -203,7 +204,7 @@ def study_records(
     are skipped at level SERIES and INSTANCE (they would have no child records).
     """
     level = InventoryLevel(level)
-    for entry in repo.iter_studies(after=after):
+    for entry in repo.iter_studies(after=after, upto=upto):
         if not scope.matches(entry.attributes, entry.study_instance_uid):
             continue
         if level.has_series and entry.number_of_series == 0:

@@ -113,8 +113,14 @@ class InstanceEntry:
 class Repository(Protocol):
     """What inventory production needs from an archive."""
 
-    def iter_studies(self, *, after: str | None = None) -> Iterator[StudyEntry]:
-        """Yield every study, in ascending Study Instance UID, starting after `after`."""
+    def iter_studies(
+        self, *, after: str | None = None, upto: str | None = None
+    ) -> Iterator[StudyEntry]:
+        """Yield the studies with `after` < key <= `upto`, in ascending Study Instance UID."""
+        ...
+
+    def study_key_bounds(self, parts: int) -> list[str]:
+        """Up to ``parts - 1`` keys that cut the studies into `parts` ranges of similar size."""
         ...
 
     def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:

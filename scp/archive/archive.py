@@ -375,8 +375,23 @@ class Archive:
         )
 
     # -- Repository protocol ----------------------------------------------------------------
-    def iter_studies(self, *, after: str | None = None) -> Iterator[StudyEntry]:
-        """Studies in ascending Study Instance UID, after `after` (Repository protocol)."""
+    def study_key_bounds(self, parts: int) -> list[str]:
+        """Keys cutting the studies into `parts` similar ranges (Repository protocol)."""
+        n = int(self.conn.execute("SELECT COUNT(*) FROM studies").fetchone()[0])
+        bounds = []
+        for k in range(1, max(parts, 1)):
+            row = self.conn.execute(
+                "SELECT study_uid FROM studies ORDER BY study_uid LIMIT 1 OFFSET ?",
+                (k * n // parts - 1,),
+            ).fetchone()
+            if row is not None and k * n // parts > 0 and (not bounds or row[0] > bounds[-1]):
+                bounds.append(str(row[0]))
+        return bounds
+
+    def iter_studies(
+        self, *, after: str | None = None, upto: str | None = None
+    ) -> Iterator[StudyEntry]:
+        """Studies with `after` < key <= `upto` in ascending order (Repository protocol)."""
         rows = self.conn.execute(
             "SELECT study_uid, attrs, removed, updated_at,"
             " (SELECT COUNT(*) FROM series s WHERE s.study_uid = st.study_uid),"
@@ -384,8 +399,9 @@ class Archive:
             "   WHERE s.study_uid = st.study_uid),"
             " (SELECT GROUP_CONCAT(DISTINCT modality) FROM series s"
             "   WHERE s.study_uid = st.study_uid)"
-            " FROM studies st WHERE study_uid > ? ORDER BY study_uid",
-            (after or "",),
+            " FROM studies st WHERE study_uid > ? AND (? IS NULL OR study_uid <= ?)"
+            " ORDER BY study_uid",
+            (after or "", upto, upto),
         )  # a lazy cursor: studies stream, whatever the archive size
         for uid, attrs, removed, updated, n_series, n_inst, modalities in rows:
             values = json.loads(attrs)

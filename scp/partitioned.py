@@ -1,0 +1,298 @@
+"""Partitioned, resumable inventory production, in process or on Dask (issue 5).
+
+The studies are cut into key ranges (:meth:`Repository.study_key_bounds`). Each range becomes
+its own Inventory SOP Instance (or a small tree of them, with ``max_records``), written by any
+worker; a root then incorporates every partition (PS3.3 C.38.1.1.5, C.38.2.3: each reference
+repeats the partition's own references). Partitions are ``PARTIAL`` (their subtree does not
+fulfil the whole Scope, PS3.17 YYYY.3.3.2.1); the root is ``COMPLETE``.
+
+Resume: the state of a run lives in ``production.json`` in the output folder. A partition is
+recorded there only once its files are complete, so a re-run after an interruption skips the
+finished partitions, redoes the unfinished one from scratch (its partial files are removed by
+the encoder on failure, or overwritten), and writes the root last: no record is duplicated or
+dropped.
+
+Workers open their own repository from a picklable factory (e.g.
+``functools.partial(Archive, path)``), so the same code runs in process, on a
+``LocalCluster`` (``dask="local"``) or on an existing cluster (``dask="tcp://host:port"``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.encode import InventoryWriter, write_inventory
+from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
+from dicom_inventory.errors import InventoryError
+from dicom_inventory.model import Equipment, InventoryHeader, InventoryReference
+from dicom_inventory.read import read_header
+from dicom_inventory.scp.production import study_records
+from dicom_inventory.scp.repository import Repository
+from dicom_inventory.scp.scope import parse_scope
+from dicom_inventory.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
+
+__all__ = ["PartitionResult", "produce_partitioned"]
+
+STATE_FILE = "production.json"
+
+
+@dataclass
+class PartitionResult:
+    """What one partition wrote."""
+
+    index: int
+    root_uid: str
+    paths: list[str]
+    study_records: int
+    records: int
+    references: list[list[Any]]  # the partition root's own references, nested: [uid, [...]]
+
+
+def _refs(h: InventoryHeader) -> list[list[Any]]:
+    def conv(r: InventoryReference) -> list[Any]:
+        return [r.sop_instance_uid, [conv(c) for c in r.incorporated]]
+
+    return [conv(r) for r in h.incorporated]
+
+
+def _to_refs(items: list[list[Any]]) -> tuple[InventoryReference, ...]:
+    return tuple(InventoryReference(uid, incorporated=_to_refs(sub)) for uid, sub in items)
+
+
+def _produce_partition(
+    factory: Callable[[], Repository],
+    out_dir: str,
+    header: dict[str, Any],
+    index: int,
+    after: str | None,
+    upto: str | None,
+    max_records: int | None,
+    transfer_syntax: str,
+    retrieve_ae_title: str | None,
+) -> PartitionResult:
+    """Write one partition; runs in a worker (arguments are plain, picklable values)."""
+    repo = factory()
+    try:
+        scope = parse_scope(header.pop("scope_keys"))
+        h = InventoryHeader(**header)
+        records = study_records(
+            repo,
+            scope,
+            h.inventory_level,
+            as_of=h.content_date + h.content_time,
+            after=after,
+            upto=upto,
+            retrieve_ae_title=retrieve_ae_title,
+        )
+        part_dir = Path(out_dir) / f"part-{index:05d}"
+        written = write_inventory(
+            part_dir, h, records, max_records=max_records, transfer_syntax=transfer_syntax
+        )
+        root = written[0]
+        assert root.path is not None
+        return PartitionResult(
+            index,
+            root.sop_instance_uid,
+            [str(w.path) for w in written],
+            root.total_number_of_study_records,
+            sum(w.number_of_records for w in written),
+            _refs(read_header(root.path)),
+        )
+    finally:
+        close = getattr(repo, "close", None)
+        if close is not None:
+            close()
+
+
+def produce_partitioned(
+    factory: Callable[[], Repository],
+    out_dir: str | os.PathLike[str],
+    *,
+    level: InventoryLevel | str,
+    scope: Mapping[str, str] | None = None,
+    partitions: int = 4,
+    max_records: int | None = None,
+    dask: str | None = None,
+    purpose: str | None = None,
+    transaction_uid: str | None = None,
+    retrieve_ae_title: str | None = None,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    fail_after: int | None = None,
+) -> tuple[Path, list[PartitionResult]]:
+    """Produce an inventory in key-range partitions; return the root's path and the partitions.
+
+    Parameters
+    ----------
+    factory : callable
+        Makes a Repository; must be picklable when `dask` is used.
+    dask : str, optional
+        ``None``: in process. ``"local"``: a LocalCluster of two workers. Otherwise the address
+        of a Dask scheduler.
+    fail_after : int, optional
+        Testing aid: stop with an error after this many partitions are done (simulates a crash).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    level = InventoryLevel(level)
+    parsed = parse_scope(scope)  # refuse a bad scope before anything is written
+    state_path = out / STATE_FILE
+    params = {
+        "level": level.value,
+        "scope": dict(parsed.keys),
+        "partitions": partitions,
+        "max_records": max_records,
+    }
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        if state["params"] != params:
+            raise InventoryError(
+                f"{out} holds an unfinished production with other parameters "
+                f"({state['params']}); use another --out folder or remove {state_path}"
+            )
+    else:
+        with _opened(factory) as repo:
+            bounds = repo.study_key_bounds(partitions)
+        now = datetime.datetime.now()
+        state = {
+            "params": params,
+            "root_uid": generate_uid(),
+            "content_date": now.strftime("%Y%m%d"),
+            "content_time": now.strftime("%H%M%S"),
+            "ranges": [[a, b] for a, b in zip([None, *bounds], [*bounds, None], strict=True)],
+            "done": {},
+        }
+        _save(state_path, state)
+    header = {
+        "sop_instance_uid": "",
+        "inventory_level": level,
+        "content_date": state["content_date"],
+        "content_time": state["content_time"],
+        "inventory_purpose": purpose,
+        "transaction_uid": transaction_uid,
+        "completion_status": InventoryCompletionStatus.PARTIAL,
+        "equipment": Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",)),
+        "scope": dict(parsed.keys) or None,
+    }
+    todo = [(i, r) for i, r in enumerate(state["ranges"]) if str(i) not in state["done"]]
+    n_ranges = len(state["ranges"])
+
+    def args(i: int, rng: list[str | None]) -> tuple[Any, ...]:
+        h = dict(
+            header,
+            sop_instance_uid=generate_uid(),
+            scope_keys=dict(parsed.keys),
+            inventory_instance_description=(
+                f"Partition {i + 1} of {n_ranges} of the inventory whose root is "
+                f"{state['root_uid']}: Study Instance UIDs after {rng[0] or '(start)'} "
+                f"up to {rng[1] or '(end)'}"
+            ),
+        )
+        return (
+            factory,
+            str(out),
+            h,
+            i,
+            rng[0],
+            rng[1],
+            max_records,
+            transfer_syntax,
+            retrieve_ae_title,
+        )
+
+    def record(result: PartitionResult) -> None:
+        state["done"][str(result.index)] = asdict(result)
+        _save(state_path, state)
+        if (
+            fail_after is not None
+            and len(state["done"]) >= fail_after
+            and len(state["done"]) < n_ranges
+        ):
+            raise InventoryError(f"stopped after {fail_after} partitions (fail_after)")
+
+    if dask is None:
+        for i, rng in todo:
+            record(_produce_partition(*args(i, rng)))
+    else:
+        _run_on_dask(dask, [args(i, rng) for i, rng in todo], record)
+
+    results = [PartitionResult(**state["done"][str(i)]) for i in range(n_ranges)]
+    root_header = InventoryHeader(
+        sop_instance_uid=state["root_uid"],
+        inventory_level=level,
+        content_date=state["content_date"],
+        content_time=state["content_time"],
+        completion_status=InventoryCompletionStatus.COMPLETE,
+        inventory_purpose=purpose,
+        transaction_uid=transaction_uid,
+        scope=header["scope"],
+        equipment=header["equipment"],
+        incorporated=tuple(
+            InventoryReference(r.root_uid, incorporated=_to_refs(r.references))
+            for r in results
+            if r.study_records or n_ranges == 1
+        ),
+    )
+    kept = [r for r in results if r.study_records or n_ranges == 1]
+    root_path = out / f"{state['root_uid']}.dcm"
+    with InventoryWriter(
+        root_path,
+        root_header,
+        transfer_syntax=transfer_syntax,
+        incorporated_study_records=sum(r.study_records for r in kept),
+    ) as w:
+        w.close()
+    for r in results:  # empty partitions are not incorporated: remove their files
+        if r not in kept:
+            for p in r.paths:
+                Path(p).unlink(missing_ok=True)
+    state_path.unlink()
+    return root_path, kept
+
+
+class _opened:
+    """Open a repository from a factory for a ``with`` block and close it after."""
+
+    def __init__(self, factory: Callable[[], Repository]) -> None:
+        self.repo = factory()
+
+    def __enter__(self) -> Repository:
+        return self.repo
+
+    def __exit__(self, *exc: object) -> None:
+        close = getattr(self.repo, "close", None)
+        if close is not None:
+            close()
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written state
+
+
+def _run_on_dask(
+    address: str, jobs: list[tuple[Any, ...]], record: Callable[[PartitionResult], None]
+) -> None:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        if address == "local"
+        else None
+    )
+    client = Client(cluster if cluster is not None else address)
+    try:
+        futures = [client.submit(_produce_partition, *job, pure=False) for job in jobs]
+        for fut in as_completed(futures):
+            record(fut.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
