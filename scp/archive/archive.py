@@ -378,7 +378,7 @@ class Archive:
     def study_key_bounds(self, parts: int) -> list[str]:
         """Keys cutting the studies into `parts` similar ranges (Repository protocol)."""
         n = int(self.conn.execute("SELECT COUNT(*) FROM studies").fetchone()[0])
-        bounds = []
+        bounds: list[str] = []
         for k in range(1, max(parts, 1)):
             row = self.conn.execute(
                 "SELECT study_uid FROM studies ORDER BY study_uid LIMIT 1 OFFSET ?",
