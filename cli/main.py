@@ -254,30 +254,59 @@ def sample(
 )
 @click.pass_context
 def demo(ctx: click.Context, work_dir: Path | None) -> None:
-    """The main job on the embedded default: create, validate and show an inventory."""
+    """The main job on the embedded default archive: synth, create, validate, show."""
+    from dicom_inventory.rows import iter_rows
+    from dicom_inventory.scp.archive import Archive
+    from dicom_inventory.scp.archive.synth import synthesize
+    from dicom_inventory.scp.production import produce
+
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="dicom-inventory-demo-")
         work_dir = Path(tmp.name)
     try:
-        out.rule("1. create: a synthetic inventory, split into a root and leaves")
-        written = _sample(work_dir, 20, "INSTANCE", 4, 10, 250, False, 0)
+        out.rule("1. the embedded archive: real images in folders, ZIP, TAR, TAR.GZ, GZIP, BLOB")
+        with Archive(work_dir / "archive", create=True) as archive:
+            made = synthesize(archive, studies=12, series_per_study=3, instances_per_series=4)
+            out.print(
+                f"  {made.instances} instances in {made.studies} studies; "
+                f"{made.updates} database-only metadata updates",
+                highlight=False,
+            )
+            out.rule("2. create: an INSTANCE-level inventory, split into a root and leaves")
+            written = produce(
+                archive,
+                work_dir / "inventory",
+                level="INSTANCE",
+                max_records=100,
+                purpose="dicom-inventory demo",
+                retrieve_ae_title="DICOM_INV",
+            )
         for w in written:
             out.print(
                 f"  {w.path.name if w.path else ''}  studies={w.number_of_study_records} "
                 f"total={w.total_number_of_study_records} {w.completion_status.value}",
                 highlight=False,
             )
-        out.rule("2. validate every instance and the tree")
+        out.rule("3. validate every instance and the tree")
         result = _validate([w.path for w in written if w.path is not None])
         out.print(
             f"  {result['errors']} error(s), {result['warnings']} warning(s), "
             f"{len(result['unreadable'])} unreadable",
             highlight=False,
         )
-        out.rule("3. show the root and the first leaf")
+        out.rule("4. show the root and the first leaf; count the stale stored files")
         ctx.invoke(show, path=written[0].path, records=3)
         ctx.invoke(show, path=written[1].path, records=3)
+        from dicom_inventory.read import iter_inventory
+
+        rows = list(iter_rows(iter_inventory(written[0].path)))
+        stale = [r for r in rows if r["stale_attributes"]]
+        out.print(
+            f"  {len(rows)} instance rows; {len(stale)} stored files still hold values the "
+            f"archive has since changed ({', '.join(sorted({r['stale_attributes'] for r in stale}))})",
+            highlight=False,
+        )
         if result["errors"] or result["unreadable"]:
             err.print("demo failed: the inventory did not validate")
             sys.exit(1)
