@@ -45,16 +45,24 @@ PER_STUDY = 1 + SERIES * (1 + INSTANCES)  # records per study record
 
 def header() -> InventoryHeader:
     return InventoryHeader(
-        sop_instance_uid="2.25.42", inventory_level=InventoryLevel.INSTANCE,
-        content_date="20261124", content_time="120000", inventory_purpose="benchmark",
+        sop_instance_uid="2.25.42",
+        inventory_level=InventoryLevel.INSTANCE,
+        content_date="20261124",
+        content_time="120000",
+        inventory_purpose="benchmark",
     )
 
 
 def materialized(n_studies: int, seed: int = 0) -> list[StudyRecord]:
     out = []
-    for st in synthetic_studies(n_studies, series_per_study=SERIES, instances_per_series=INSTANCES, seed=seed):
-        out.append(dataclasses.replace(
-            st, series=[dataclasses.replace(s, instances=list(s.instances)) for s in st.series]))
+    for st in synthetic_studies(
+        n_studies, series_per_study=SERIES, instances_per_series=INSTANCES, seed=seed
+    ):
+        out.append(
+            dataclasses.replace(
+                st, series=[dataclasses.replace(s, instances=list(s.instances)) for s in st.series]
+            )
+        )
     return out
 
 
@@ -89,14 +97,25 @@ def bench_pydicom(block: list[StudyRecord]) -> tuple[float, int]:
     studies = Sequence()
     for st in block:
         s = Dataset()
-        s.StudyDate, s.StudyTime, s.AccessionNumber = st.study_date, st.study_time, st.accession_number
+        s.StudyDate, s.StudyTime, s.AccessionNumber = (
+            st.study_date,
+            st.study_time,
+            st.accession_number,
+        )
         s.RetrieveAETitle = list(st.retrieve_ae_title or ())
         s.ModalitiesInStudy = list(st.modalities_in_study or ())
-        s.ItemInventoryDateTime, s.StudyUpdateDateTime = st.item_inventory_datetime, st.study_update_datetime
+        s.ItemInventoryDateTime, s.StudyUpdateDateTime = (
+            st.item_inventory_datetime,
+            st.study_update_datetime,
+        )
         series = Sequence()
         for se in st.series:
             x = Dataset()
-            x.Modality, x.SeriesInstanceUID, x.SeriesNumber = se.modality, se.series_instance_uid, se.series_number
+            x.Modality, x.SeriesInstanceUID, x.SeriesNumber = (
+                se.modality,
+                se.series_instance_uid,
+                se.series_number,
+            )
             x.SeriesDescription = se.series_description
             insts = Sequence()
             for i in se.instances:  # type: ignore[union-attr]
@@ -122,7 +141,11 @@ def bench_pydicom(block: list[StudyRecord]) -> tuple[float, int]:
             series.append(x)
             n += 1
         s.InventoriedSeriesSequence = series
-        s.StudyDescription, s.PatientName, s.PatientID = st.study_description, st.patient_name, st.patient_id
+        s.StudyDescription, s.PatientName, s.PatientID = (
+            st.study_description,
+            st.patient_name,
+            st.patient_id,
+        )
         s.PatientBirthDate, s.PatientSex = st.patient_birth_date, st.patient_sex
         s.StudyInstanceUID, s.StudyID = st.study_instance_uid, st.study_id
         s.NumberOfStudyRelatedSeries = st.number_of_study_related_series
@@ -192,7 +215,11 @@ def rss_child(n_instances: int, out_dir: str) -> None:
 
     n_studies = n_instances // (SERIES * INSTANCES)
     t = time.perf_counter()
-    (w,) = write_inventory(out_dir, header(), synthetic_studies(n_studies, series_per_study=SERIES, instances_per_series=INSTANCES))
+    (w,) = write_inventory(
+        out_dir,
+        header(),
+        synthetic_studies(n_studies, series_per_study=SERIES, instances_per_series=INSTANCES),
+    )
     t_write = time.perf_counter() - t
     rss_write = peak_rss_mb()
     t = time.perf_counter()
@@ -203,19 +230,31 @@ def rss_child(n_instances: int, out_dir: str) -> None:
     rss_read = peak_rss_mb()
     t_val = bench_validate(w.path)
     rss_all = peak_rss_mb()
-    print(json.dumps({
-        "records": w.number_of_records, "bytes": os.path.getsize(w.path),
-        "write_s": t_write, "read_s": t_read, "validate_s": t_val,
-        "peak_rss_mb_after_write": rss_write, "peak_rss_mb_after_read": rss_read,
-        "peak_rss_mb": rss_all,
-    }))
+    print(
+        json.dumps(
+            {
+                "records": w.number_of_records,
+                "bytes": os.path.getsize(w.path),
+                "write_s": t_write,
+                "read_s": t_read,
+                "validate_s": t_val,
+                "peak_rss_mb_after_write": rss_write,
+                "peak_rss_mb_after_read": rss_read,
+                "peak_rss_mb": rss_all,
+            }
+        )
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--instances", type=int, default=1_000_000)
     ap.add_argument("--rss-instances", type=int, default=5_000_000)
-    ap.add_argument("--baseline-studies", type=int, default=100, help="studies for the pydicom baseline")
+    ap.add_argument(
+        "--baseline-studies", type=int, default=100, help="studies for the pydicom baseline"
+    )
     ap.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
@@ -224,8 +263,10 @@ def main() -> None:
 
     block_studies = 500  # 100,000 instance records materialized, encoded repeatedly
     repeat = max(1, args.instances // (block_studies * SERIES * INSTANCES))
-    print(f"dicom-inventory IOD benchmark: {repeat * block_studies * SERIES * INSTANCES:,} instance records "
-          f"(1:{SERIES}:{INSTANCES}), Python {sys.version.split()[0]}, one core")
+    print(
+        f"dicom-inventory IOD benchmark: {repeat * block_studies * SERIES * INSTANCES:,} instance records "
+        f"(1:{SERIES}:{INSTANCES}), Python {sys.version.split()[0]}, one core"
+    )
     block = materialized(block_studies)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.dcm"
@@ -242,21 +283,52 @@ def main() -> None:
             ("records in file", f"{n:,}", ""),
             ("file size", f"{size / 1e6:,.1f} MB", f"{size / n:.0f} B/record"),
             ("encode (ours)", f"{enc_rate:,.0f} rec/s", ">= 200,000"),
-            ("encode (pydicom Dataset + dcmwrite)", f"{base_rate:,.0f} rec/s", f"{base_n:,} records"),
-            ("encode ratio, same records, same run", f"{(ours_small_n / ours_small_s) / base_rate:.1f}x", ">= 30x"),
+            (
+                "encode (pydicom Dataset + dcmwrite)",
+                f"{base_rate:,.0f} rec/s",
+                f"{base_n:,} records",
+            ),
+            (
+                "encode ratio, same records, same run",
+                f"{(ours_small_n / ours_small_s) / base_rate:.1f}x",
+                ">= 30x",
+            ),
             ("read raw data sets", f"{n / rd['read_raw_s']:,.0f} rec/s", ">= 300,000"),
             ("read typed records", f"{n / rd['read_typed_s']:,.0f} rec/s", ""),
-            ("validate", f"{n / val_s:,.0f} rec/s" if val_s else "n/a (no validator)", ">= 100,000"),
+            (
+                "validate",
+                f"{n / val_s:,.0f} rec/s" if val_s else "n/a (no validator)",
+                ">= 100,000",
+            ),
         ]
         child = subprocess.run(
-            [sys.executable, __file__, "--rss-child", tmp, "--rss-instances", str(args.rss_instances)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--rss-child",
+                tmp,
+                "--rss-instances",
+                str(args.rss_instances),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         rss = json.loads(child.stdout.strip().splitlines()[-1])
-        rows.append((f"peak RSS, {rss['records']:,} records write+read+validate",
-                     f"{rss['peak_rss_mb']:.0f} MB", "< 200 MB"))
-        rows.append(("  (of which write / read / validate s)",
-                     f"{rss['write_s']:.0f} / {rss['read_s']:.0f} / {rss['validate_s'] or 0:.0f}", ""))
+        rows.append(
+            (
+                f"peak RSS, {rss['records']:,} records write+read+validate",
+                f"{rss['peak_rss_mb']:.0f} MB",
+                "< 200 MB",
+            )
+        )
+        rows.append(
+            (
+                "  (of which write / read / validate s)",
+                f"{rss['write_s']:.0f} / {rss['read_s']:.0f} / {rss['validate_s'] or 0:.0f}",
+                "",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"  {name:<{width}}  {value:>22}  {target}")

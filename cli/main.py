@@ -300,7 +300,9 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
         ctx.invoke(show, path=written[1].path, records=3)
         from dicom_inventory.read import iter_inventory
 
-        rows = list(iter_rows(iter_inventory(written[0].path)))
+        root = written[0].path
+        assert root is not None
+        rows = list(iter_rows(iter_inventory(root)))
         stale = [r for r in rows if r["stale_attributes"]]
         out.print(
             f"  {len(rows)} instance rows; {len(stale)} stored files still hold values the "

@@ -1,0 +1,201 @@
+"""Benchmark of the embedded archive and inventory production (issue 5).
+
+Prints, in one run:
+
+* ingest rate, files/s (headers only), from a folder of real small images;
+* production rate, instance records/s, from an index of N synthetic instances whose rows are
+  generated directly into SQLite (no files needed; N = 1,000,000 by default)   [< 30 s for 1M]
+* peak RSS of the production process                                            [< 300 MB]
+* the speed-up of ``--dask local`` (2 workers) over in-process, same partitions.
+
+Usage::
+
+    python bench/bench_production.py                      # 1,000,000 instances
+    python bench/bench_production.py --instances 200000   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dicom_inventory.scp.archive import Archive
+from dicom_inventory.scp.archive.objects import make_image, to_part10
+
+
+def fill_index(directory: Path, n_instances: int, per_series: int = 50, per_study: int = 4) -> None:
+    """Index rows for `n_instances` instances, written straight into SQLite."""
+    with Archive(directory, create=True) as a:
+        c = a.conn
+        c.execute("BEGIN")
+        now = "20261124120000"
+        n_series = n_instances // per_series
+        for s in range(n_series // per_study):
+            st = f"1.2.826.0.1.3680043.10.543.9.{s + 1}"
+            attrs = json.dumps(
+                {
+                    "PatientID": f"P{s // 3:07d}",
+                    "PatientName": "Doe^Jane",
+                    "StudyDate": "20240102",
+                    "AccessionNumber": f"A{s:08d}",
+                }
+            )
+            c.execute(
+                "INSERT INTO studies (study_uid, patient_id, patient_name, study_date,"
+                " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)",
+                (st, f"P{s // 3:07d}", "Doe^Jane", "20240102", f"A{s:08d}", attrs, now),
+            )
+            for j in range(per_study):
+                se = f"{st}.{j + 1}"
+                c.execute(
+                    "INSERT INTO series (series_uid, study_uid, modality, attrs) VALUES (?,?,?,?)",
+                    (se, st, "CT", '{"Modality": "CT", "SeriesNumber": 1}'),
+                )
+                c.executemany(
+                    "INSERT INTO instances (sop_instance_uid, series_uid, sop_class_uid, attrs,"
+                    " received_at) VALUES (?,?,?,?,?)",
+                    [
+                        (
+                            f"{se}.{k + 1}",
+                            se,
+                            "1.2.840.10008.5.1.4.1.1.2",
+                            f'{{"InstanceNumber": {k + 1}}}',
+                            now,
+                        )
+                        for k in range(per_series)
+                    ],
+                )
+                c.executemany(
+                    "INSERT INTO files (sop_instance_uid, path, container, member, offset, length,"
+                    " transfer_syntax_uid) VALUES (?,?,?,?,?,?,?)",
+                    [
+                        (
+                            f"{se}.{k + 1}",
+                            f"/archive/{s}/{j}.tar",
+                            "TAR",
+                            f"{k + 1}.dcm",
+                            512 + k * 4096,
+                            3584,
+                            "1.2.840.10008.1.2.1",
+                        )
+                        for k in range(per_series)
+                    ],
+                )
+        c.execute("COMMIT")
+
+
+def child(args: argparse.Namespace) -> None:
+    """In a fresh process: produce from the index; print JSON with time and peak RSS."""
+    from dicom_inventory.scp.partitioned import produce_partitioned
+    from dicom_inventory.scp.production import produce
+
+    out = Path(args.child_out)
+    t = time.perf_counter()
+    if args.mode == "single":
+        with Archive(args.child_archive) as a:
+            written = produce(a, out, level="INSTANCE")
+        records = sum(w.number_of_records for w in written)
+    else:
+        _, parts = produce_partitioned(
+            functools.partial(Archive, args.child_archive),
+            out,
+            level="INSTANCE",
+            partitions=4,
+            dask="local" if args.mode == "dask" else None,
+        )
+        records = sum(p.records for p in parts)
+    dt = time.perf_counter() - t
+    rss = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            rss = int(line.split()[1]) / 1024
+    print(json.dumps({"seconds": dt, "records": records, "rss_mb": rss}))
+
+
+def run_child(mode: str, archive: Path, out: Path) -> dict[str, float]:
+    r = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--child-archive",
+            str(archive),
+            "--child-out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(r.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--instances", type=int, default=1_000_000)
+    ap.add_argument("--ingest-files", type=int, default=2000)
+    ap.add_argument("--child", dest="mode", default=None)
+    ap.add_argument("--child-archive")
+    ap.add_argument("--child-out")
+    args = ap.parse_args()
+    if args.mode:
+        child(args)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        src = root / "src"
+        src.mkdir()
+        for i in range(args.ingest_files):
+            (src / f"{i}.dcm").write_bytes(
+                to_part10(
+                    make_image(
+                        study_uid=f"1.2.3.{i // 100}",
+                        series_uid=f"1.2.3.{i // 100}.{i // 10}",
+                        sop_uid=f"1.2.3.{i // 100}.{i // 10}.{i}",
+                        instance_number=i,
+                    )
+                )
+            )
+        with Archive(root / "ingest", create=True) as a:
+            t = time.perf_counter()
+            report = a.ingest([src])
+            ingest_rate = report.added / (time.perf_counter() - t)
+        t = time.perf_counter()
+        fill_index(root / "big", args.instances)
+        fill_s = time.perf_counter() - t
+        single = run_child("single", root / "big", root / "out-single")
+        local = run_child("partitions", root / "big", root / "out-parts")
+        dask = run_child("dask", root / "big", root / "out-dask")
+    rows = [
+        ("ingest (headers only, plain files)", f"{ingest_rate:,.0f} files/s", ""),
+        ("index rows generated", f"{args.instances:,} instances", f"{fill_s:.0f} s"),
+        (
+            "production, one pass",
+            f"{single['records'] / single['seconds']:,.0f} rec/s",
+            f"{single['seconds']:.1f} s for {single['records']:,} records (target < 30 s for 1M)",
+        ),
+        ("peak RSS, one pass", f"{single['rss_mb']:.0f} MB", "< 300 MB"),
+        ("production, 4 partitions in process", f"{local['seconds']:.1f} s", ""),
+        (
+            "production, 4 partitions on Dask local (2 workers)",
+            f"{dask['seconds']:.1f} s",
+            f"speed-up {local['seconds'] / dask['seconds']:.2f}x over in process",
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"dicom-inventory production benchmark, Python {sys.version.split()[0]}")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>22}  {note}")
+
+
+if __name__ == "__main__":
+    main()
