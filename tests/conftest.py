@@ -27,7 +27,9 @@ def peers_required() -> bool:
 
 def require_tool(name: str) -> str:
     """Return the path of the program `name`, or skip (fail under CI) if it is missing."""
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+    )
     if path:
         return path
     reason = f"{name} not installed ({_INSTALL.get(name, 'install it')})"

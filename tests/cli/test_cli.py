@@ -136,3 +136,80 @@ def test_dcmdump_parses_what_we_write(tmp_path: Path, deflate: bool) -> None:
         assert "(fffe,e0dd)" in output  # the undefined-length sequences were walked to their ends
         if "PARTIAL" in line:
             assert "(0020,000d)" in output and "(0008,0018)" in output  # records parsed
+
+
+def test_archive_commands_end_to_end(tmp_path: Path) -> None:
+    arch = tmp_path / "arch"
+    r = run("archive", "synth", "--archive", str(arch), "--studies", "6")
+    assert r.returncode == 0 and "72 instances" in r.stdout, r.stdout + r.stderr
+    r = run("archive", "ingest", str(arch / "store"), "--archive", str(arch))
+    assert r.returncode == 0 and "added 0, already indexed 72" in r.stdout
+    study = "1.2.826.0.1.3680043.10.543.0.1"
+    r = run(
+        "archive",
+        "update",
+        "--archive",
+        str(arch),
+        "--study",
+        study,
+        "--set",
+        "PatientName=New^Name",
+    )
+    assert r.returncode == 0, r.stderr
+    r = run(
+        "archive",
+        "update",
+        "--archive",
+        str(arch),
+        "--study",
+        study,
+        "--series",
+        f"{study}.1",
+        "--set",
+        "Modality=MR",
+    )
+    assert r.returncode == 2 and "exactly one of" in r.stderr
+    r = run("archive", "update", "--archive", str(arch), "--study", study, "--set", "Modality=MR")
+    assert (
+        r.returncode == 2
+        and "not a STUDY-level attribute" in r.stderr
+        and "Traceback" not in r.stderr
+    )
+    r = run(
+        "create",
+        "--archive",
+        str(arch),
+        "--level",
+        "STUDY",
+        "--out",
+        str(tmp_path / "x"),
+        "--scope",
+        "StudyDate=2020-01-01",
+    )
+    assert r.returncode == 2 and "StudyDate" in r.stderr and not (tmp_path / "x").exists()
+    r = run(
+        "create",
+        "--archive",
+        str(tmp_path / "missing"),
+        "--level",
+        "STUDY",
+        "--out",
+        str(tmp_path / "y"),
+    )
+    assert r.returncode == 2 and "no archive at" in r.stderr
+    r = run(
+        "create",
+        "--archive",
+        str(arch),
+        "--level",
+        "INSTANCE",
+        "--out",
+        str(tmp_path / "inv"),
+        "--partitions",
+        "3",
+    )
+    assert r.returncode == 0, r.stderr
+    files = [line.split()[0] for line in r.stdout.splitlines()]
+    assert run("validate", *files).returncode == 0
+    r = run("show", files[0])
+    assert "COMPLETE" in r.stdout and "Total study records        6" in r.stdout

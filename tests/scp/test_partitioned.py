@@ -17,6 +17,8 @@ from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.partitioned import STATE_FILE, produce_partitioned
 from dicom_inventory.scp.production import produce
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +40,17 @@ def _all_files(out: Path) -> list[Path]:
     return sorted(out.rglob("*.dcm"))
 
 
-@pytest.mark.parametrize(("partitions", "max_records"), [(1, None), (3, None), (4, 7), (20, None)])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(partitions=st.integers(1, 14), max_records=st.none() | st.integers(5, 60))
 def test_same_records_as_one_pass(
-    archive_dir: Path, tmp_path: Path, partitions: int, max_records: int | None
+    archive_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    partitions: int,
+    max_records: int | None,
 ) -> None:
+    tmp_path = tmp_path_factory.mktemp("p")
     with Archive(archive_dir) as a:
         (single,) = produce(a, tmp_path / "one", level="INSTANCE")
     root, parts = produce_partitioned(
