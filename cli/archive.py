@@ -108,6 +108,41 @@ def update(
 
 @archive.command()
 @click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
+@click.option("--study", "study_uid", help="Study Instance UID")
+@click.option("--series", "series_uid", help="Series Instance UID")
+@click.option("--instance", "instance_uid", help="SOP Instance UID")
+@click.option(
+    "--reason",
+    type=click.Choice(["113001", "113037", "113038", "113039"]),
+    default="113001",
+    show_default=True,
+    help="Rejection reason (DCM codes: quality, patient safety, worklist, retention).",
+)
+def remove(
+    directory: Path,
+    study_uid: str | None,
+    series_uid: str | None,
+    instance_uid: str | None,
+    reason: str,
+) -> None:
+    """Flag a study, series or instance as removed from operational use (kept, flagged Y)."""
+    from dicom_inventory.scp.archive import Archive
+
+    targets = [
+        (lvl, uid)
+        for lvl, uid in (("STUDY", study_uid), ("SERIES", series_uid), ("INSTANCE", instance_uid))
+        if uid
+    ]
+    if len(targets) != 1:
+        raise click.UsageError("give exactly one of --study, --series, --instance")
+    level, uid = targets[0]
+    with Archive(directory) as a:
+        a.remove(level, uid, reason)
+    out.print(f"{level.lower()} {uid} removed from operational use ({reason})", highlight=False)
+
+
+@archive.command()
+@click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
 @click.option("--studies", default=10, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--series-per-study", default=3, show_default=True)

@@ -122,6 +122,9 @@ def _instance(entry: InstanceEntry) -> InstanceRecord:
         sop_instance_uid=entry.sop_instance_uid,
         instance_number=_int(entry.attributes.get("InstanceNumber")),
         removed_from_operational_use="Y" if entry.removed else None,
+        reason_for_removal=(entry.removal_reason,)
+        if entry.removed and entry.removal_reason
+        else None,
         instance_availability=availability,
         file_access=links,
         original_attributes=original_attributes(entry.changes),
@@ -140,6 +143,9 @@ def _series(repo: Repository, entry: SeriesEntry, level: InventoryLevel) -> Seri
         body_part_examined=_text(a.get("BodyPartExamined")),
         laterality=_text(a.get("Laterality")),
         removed_from_operational_use="Y" if entry.removed else None,
+        reason_for_removal=(entry.removal_reason,)
+        if entry.removed and entry.removal_reason
+        else None,
         original_attributes=original_attributes(entry.changes),
         instances=(
             (_instance(i) for i in repo.iter_instances(entry.series_instance_uid))
@@ -163,6 +169,9 @@ def _study(
         item_inventory_datetime=as_of,
         modalities_in_study=tuple(modalities) or None,
         removed_from_operational_use="Y" if entry.removed else None,
+        reason_for_removal=(entry.removal_reason,)
+        if entry.removed and entry.removal_reason
+        else None,
         number_of_study_related_series=entry.number_of_series,
         number_of_study_related_instances=entry.number_of_instances,
         study_update_datetime=entry.update_datetime,

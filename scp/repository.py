@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from dicom_inventory.enum import ContainerFileType, InstanceAvailability
+from dicom_inventory.model import Code
 
 __all__ = [
     "InstanceEntry",
@@ -84,6 +85,8 @@ class StudyEntry:
     number_of_instances: int
     removed: bool = False
     changes: tuple[MetadataChange, ...] = ()
+    removal_reason: Code | None = None
+    """Why it was removed from operational use (e.g. an IOCM rejection reason, CID 7011)."""
 
 
 @dataclass(slots=True)
@@ -94,6 +97,7 @@ class SeriesEntry:
     attributes: Mapping[str, Any]
     removed: bool = False
     changes: tuple[MetadataChange, ...] = ()
+    removal_reason: Code | None = None
 
 
 @dataclass(slots=True)
@@ -107,6 +111,7 @@ class InstanceEntry:
     availability: InstanceAvailability = InstanceAvailability.ONLINE
     removed: bool = False
     changes: tuple[MetadataChange, ...] = field(default_factory=tuple)
+    removal_reason: Code | None = None
 
 
 @runtime_checkable

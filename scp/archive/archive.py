@@ -22,6 +22,7 @@ from dicom_inventory.enum import (
     ReasonForAttributeModification,
 )
 from dicom_inventory.errors import InventoryError
+from dicom_inventory.model import Code
 from dicom_inventory.scp.archive.ingest import FoundObject, IngestError, find_objects
 from dicom_inventory.scp.archive.schema import create_schema
 from dicom_inventory.scp.repository import (
@@ -40,6 +41,7 @@ __all__ = [
     "Archive",
     "ArchiveError",
     "IngestReport",
+    "REJECTION_REASONS",
 ]
 
 #: Attributes the archive keeps per level (Study Root; patient attributes with the study).
@@ -81,6 +83,21 @@ _KEY_COLUMNS = {
     "AccessionNumber": "accession_number",
     "Modality": "modality",
 }
+
+
+#: Reasons for removal from operational use: the IOCM rejection titles (DCM, CID 7011 style).
+REJECTION_REASONS = {
+    "113001": "Rejected for Quality Reasons",
+    "113037": "Rejected for Patient Safety Reasons",
+    "113038": "Incorrect Modality Worklist Entry",
+    "113039": "Data Retention Policy Expired",
+}
+
+
+def _reason(removed: str | None) -> Code | None:
+    if not removed:
+        return None
+    return Code(removed, "DCM", REJECTION_REASONS.get(removed, "Removed from operational use"))
 
 
 class ArchiveError(InventoryError):
@@ -343,6 +360,34 @@ class Archive:
                 "UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid)
             )
 
+    def remove(self, level: str, uid: str, reason: str = "113001") -> None:
+        """Flag an entity as removed from operational use (soft delete, IOCM rejection).
+
+        The record stays in the archive and in inventories, flagged ``Y`` with the reason
+        (PS3.17 YYYY.2.3.1); `reason` is a code of :data:`REJECTION_REASONS`.
+        """
+        level = level.upper()
+        if reason not in REJECTION_REASONS:
+            raise ArchiveError(f"reason {reason!r}: expected one of {', '.join(REJECTION_REASONS)}")
+        tables = {
+            "STUDY": ("studies", "study_uid"),
+            "SERIES": ("series", "series_uid"),
+            "INSTANCE": ("instances", "sop_instance_uid"),
+        }
+        if level not in tables:
+            raise ArchiveError(f"level {level!r}: expected STUDY, SERIES or INSTANCE")
+        table, key = tables[level]
+        with self.conn:
+            self.conn.execute("BEGIN")
+            if not self.conn.execute(
+                f"UPDATE {table} SET removed = ? WHERE {key} = ?", (reason, uid)
+            ).rowcount:
+                raise ArchiveError(f"no {level.lower()} {uid} in the archive")
+            self.conn.execute(
+                "UPDATE studies SET updated_at = ? WHERE study_uid = ?",
+                (_now(), self._study_of(level, uid)),
+            )
+
     def _study_of(self, level: str, uid: str) -> str:
         if level == "STUDY":
             return uid
@@ -407,7 +452,14 @@ class Archive:
             values = json.loads(attrs)
             values["ModalitiesInStudy"] = sorted(modalities.split(",")) if modalities else []
             yield StudyEntry(
-                uid, values, updated, n_series, n_inst, bool(removed), self._changes("STUDY", uid)
+                uid,
+                values,
+                updated,
+                n_series,
+                n_inst,
+                bool(removed),
+                self._changes("STUDY", uid),
+                _reason(removed),
             )
 
     def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:
@@ -417,7 +469,13 @@ class Archive:
             (study_instance_uid,),
         ).fetchall()
         for uid, attrs, removed in rows:
-            yield SeriesEntry(uid, json.loads(attrs), bool(removed), self._changes("SERIES", uid))
+            yield SeriesEntry(
+                uid,
+                json.loads(attrs),
+                bool(removed),
+                self._changes("SERIES", uid),
+                _reason(removed),
+            )
 
     def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
         """Instances of a series in ascending SOP Instance UID (Repository protocol)."""
@@ -450,6 +508,7 @@ class Archive:
                 InstanceAvailability(availability),
                 bool(removed),
                 self._changes("INSTANCE", uid),
+                _reason(removed),
             )
 
     def counts(self) -> dict[str, int]:

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS studies (
     study_uid TEXT PRIMARY KEY,
     patient_id TEXT, patient_name TEXT, study_date TEXT, accession_number TEXT,
     attrs TEXT NOT NULL,
-    removed INTEGER NOT NULL DEFAULT 0,
+    removed TEXT,  -- rejection reason code (CID 7011) when removed from operational use
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient_id);
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS series (
     study_uid TEXT NOT NULL REFERENCES studies (study_uid),
     modality TEXT,
     attrs TEXT NOT NULL,
-    removed INTEGER NOT NULL DEFAULT 0
+    removed TEXT
 );
 CREATE INDEX IF NOT EXISTS series_study ON series (study_uid, series_uid);
 CREATE TABLE IF NOT EXISTS instances (
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS instances (
     sop_class_uid TEXT NOT NULL,
     attrs TEXT NOT NULL,
     availability TEXT NOT NULL DEFAULT 'ONLINE',
-    removed INTEGER NOT NULL DEFAULT 0,
+    removed TEXT,  -- rejection reason code (CID 7011) when removed from operational use
     received_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS instances_series ON instances (series_uid, sop_instance_uid);

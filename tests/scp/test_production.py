@@ -173,3 +173,24 @@ def test_levels_validate(archive: Archive, tmp_path: Path) -> None:
     for level in InventoryLevel:
         (w,) = produce(archive, tmp_path / level.value, level=level)
         assert list(validate_files([w.path])) == [], level
+
+
+def test_removed_from_operational_use_is_flagged_with_reason(tmp_path: Path) -> None:
+    a = Archive(tmp_path / "arch", create=True)
+    synthesize(a, studies=2, series_per_study=2, instances_per_series=2)
+    study = next(a.iter_studies()).study_instance_uid
+    a.remove("SERIES", f"{study}.2", "113037")
+    a.remove("INSTANCE", f"{study}.1.1")
+    with pytest.raises(Exception, match="expected one of"):
+        a.remove("STUDY", study, "999999")
+    (w,) = produce(a, tmp_path / "inv", level="INSTANCE")
+    assert list(validate_files([w.path])) == []  # Y comes with its reason code (no warning)
+    st_ = next(iter_inventory(w.path))
+    s1, s2 = st_.series
+    assert st_.removed_from_operational_use is None
+    assert s2.removed_from_operational_use == "Y" and s2.reason_for_removal[0].value == "113037"  # type: ignore[index]
+    flagged = [i for i in s1.instances if i.removed_from_operational_use == "Y"]  # type: ignore[union-attr]
+    assert (
+        len(flagged) == 1
+        and flagged[0].reason_for_removal[0].meaning == "Rejected for Quality Reasons"
+    )  # type: ignore[index]
