@@ -14,6 +14,29 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _target(study: str | None, series: str | None, instance: str | None) -> tuple[str, str]:
+    """The one (level, UID) named by --study, --series or --instance."""
+    given = [
+        (lvl, uid)
+        for lvl, uid in (("STUDY", study), ("SERIES", series), ("INSTANCE", instance))
+        if uid
+    ]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --study, --series, --instance")
+    return given[0]
+
+
+def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
+    """KEYWORD=VALUE options as a dict."""
+    pairs = {}
+    for item in items:
+        keyword, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"{option} {item!r}: expected KEYWORD=VALUE")
+        pairs[keyword.strip()] = value
+    return pairs
+
+
 @click.group()
 def archive() -> None:
     """The embedded archive: a folder with a SQLite index and the stored files."""
@@ -84,20 +107,8 @@ def update(
     """Change metadata in the database only; the stored files keep their values."""
     from dicom_inventory.scp.archive import Archive
 
-    targets = [
-        (lvl, uid)
-        for lvl, uid in (("STUDY", study_uid), ("SERIES", series_uid), ("INSTANCE", instance_uid))
-        if uid
-    ]
-    if len(targets) != 1:
-        raise click.UsageError("give exactly one of --study, --series, --instance")
-    values = {}
-    for item in assignments:
-        keyword, sep, value = item.partition("=")
-        if not sep:
-            raise click.UsageError(f"--set {item!r}: expected KEYWORD=VALUE")
-        values[keyword.strip()] = value
-    level, uid = targets[0]
+    values = _pairs(assignments, "--set")
+    level, uid = _target(study_uid, series_uid, instance_uid)
     with Archive(directory) as a:
         a.update(level, uid, values, changed_by=changed_by, reason=reason)
     out.print(
@@ -128,14 +139,7 @@ def remove(
     """Flag a study, series or instance as removed from operational use (kept, flagged Y)."""
     from dicom_inventory.scp.archive import Archive
 
-    targets = [
-        (lvl, uid)
-        for lvl, uid in (("STUDY", study_uid), ("SERIES", series_uid), ("INSTANCE", instance_uid))
-        if uid
-    ]
-    if len(targets) != 1:
-        raise click.UsageError("give exactly one of --study, --series, --instance")
-    level, uid = targets[0]
+    level, uid = _target(study_uid, series_uid, instance_uid)
     with Archive(directory) as a:
         a.remove(level, uid, reason)
     out.print(f"{level.lower()} {uid} removed from operational use ({reason})", highlight=False)
@@ -231,12 +235,7 @@ def create(
     from dicom_inventory.scp.production import produce
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
-    scope = {}
-    for item in scope_keys:
-        keyword, sep, value = item.partition("=")
-        if not sep:
-            raise click.UsageError(f"--scope {item!r}: expected KEYWORD=VALUE")
-        scope[keyword.strip()] = value
+    scope = _pairs(scope_keys, "--scope")
     ts = DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian
     if partitions is not None or dask_address is not None:
         import functools

@@ -94,6 +94,21 @@ REJECTION_REASONS = {
 }
 
 
+_TABLES = {
+    "STUDY": ("studies", "study_uid"),
+    "SERIES": ("series", "series_uid"),
+    "INSTANCE": ("instances", "sop_instance_uid"),
+}
+
+
+def _table(level: str) -> tuple[str, str, str]:
+    """(LEVEL, table, key column) of a level name; ArchiveError for anything else."""
+    level = level.upper()
+    if level not in _TABLES:
+        raise ArchiveError(f"level {level!r}: expected STUDY, SERIES or INSTANCE")
+    return (level, *_TABLES[level])
+
+
 def _reason(removed: str | None) -> Code | None:
     if not removed:
         return None
@@ -300,15 +315,8 @@ class Archive:
         ArchiveError
             Unknown level, entity or keyword, or a keyword that does not belong to the level.
         """
-        level = level.upper()
-        allowed = _LEVELS.get(level)
-        if allowed is None:
-            raise ArchiveError(f"level {level!r}: expected STUDY, SERIES or INSTANCE")
-        table, key = {
-            "STUDY": ("studies", "study_uid"),
-            "SERIES": ("series", "series_uid"),
-            "INSTANCE": ("instances", "sop_instance_uid"),
-        }[level]
+        level, table, key = _table(level)
+        allowed = _LEVELS[level]
         for keyword in values:
             if tag_for_keyword(keyword) is None:
                 raise ArchiveError(f"{keyword!r} is not a DICOM keyword")
@@ -366,17 +374,9 @@ class Archive:
         The record stays in the archive and in inventories, flagged ``Y`` with the reason
         (PS3.17 YYYY.2.3.1); `reason` is a code of :data:`REJECTION_REASONS`.
         """
-        level = level.upper()
+        level, table, key = _table(level)
         if reason not in REJECTION_REASONS:
             raise ArchiveError(f"reason {reason!r}: expected one of {', '.join(REJECTION_REASONS)}")
-        tables = {
-            "STUDY": ("studies", "study_uid"),
-            "SERIES": ("series", "series_uid"),
-            "INSTANCE": ("instances", "sop_instance_uid"),
-        }
-        if level not in tables:
-            raise ArchiveError(f"level {level!r}: expected STUDY, SERIES or INSTANCE")
-        table, key = tables[level]
         with self.conn:
             self.conn.execute("BEGIN")
             if not self.conn.execute(
