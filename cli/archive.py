@@ -207,9 +207,11 @@ def info(directory: Path) -> None:
 @click.option("--deflate", is_flag=True, help="Deflated Explicit VR Little Endian.")
 @click.option(
     "--partitions",
-    type=int,
-    default=None,
-    help="Produce in this many study key ranges, resumable (default: one pass).",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Study key ranges, each one Inventory instance (or subtree) under a root; a re-run "
+    "after an interruption resumes from the last completed partition.",
 )
 @click.option(
     "--dask",
@@ -227,55 +229,36 @@ def create(
     purpose: str | None,
     retrieve_ae_title: str | None,
     deflate: bool,
-    partitions: int | None,
+    partitions: int,
     dask_address: str | None,
 ) -> None:
-    """Produce an inventory of the archive (root first if split)."""
+    """Produce an inventory of the archive: a root incorporating one part per partition."""
     from dicom_inventory.scp.archive import Archive
-    from dicom_inventory.scp.production import produce
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
     scope = _pairs(scope_keys, "--scope")
     ts = DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian
-    if partitions is not None or dask_address is not None:
-        import functools
+    import functools
 
-        from dicom_inventory.scp.partitioned import produce_partitioned
+    from dicom_inventory.scp.partitioned import produce_partitioned
 
-        Archive(directory).close()  # a missing archive is reported before any work
-        root, parts = produce_partitioned(
-            functools.partial(Archive, directory),
-            out_dir,
-            level=level,
-            scope=scope,
-            partitions=partitions or 4,
-            max_records=max_records,
-            dask=dask_address,
-            purpose=purpose,
-            retrieve_ae_title=retrieve_ae_title,
-            transfer_syntax=ts,
-        )
-        click.echo(
-            f"{root}  root of {len(parts)} partition(s), "
-            f"{sum(p.study_records for p in parts)} study records"
-        )
-        for p in parts:
-            for path in p.paths:
-                click.echo(path)
-        return
-    with Archive(directory) as a:
-        written = produce(
-            a,
-            out_dir,
-            level=level,
-            scope=scope,
-            max_records=max_records,
-            purpose=purpose,
-            retrieve_ae_title=retrieve_ae_title,
-            transfer_syntax=ts,
-        )
-    for w in written:
-        click.echo(
-            f"{w.path}  studies={w.number_of_study_records} "
-            f"records={w.number_of_records} {w.completion_status.value}"
-        )
+    Archive(directory).close()  # a missing archive is reported before any work
+    root, parts = produce_partitioned(
+        functools.partial(Archive, directory),
+        out_dir,
+        level=level,
+        scope=scope,
+        partitions=partitions,
+        max_records=max_records,
+        dask=dask_address,
+        purpose=purpose,
+        retrieve_ae_title=retrieve_ae_title,
+        transfer_syntax=ts,
+    )
+    click.echo(
+        f"{root}  root of {len(parts)} partition(s), "
+        f"{sum(p.study_records for p in parts)} study records"
+    )
+    for p in parts:
+        for path in p.paths:
+            click.echo(path)

@@ -138,10 +138,10 @@ def produce_partitioned(
     fail_after : int, optional
         Testing aid: stop with an error after this many partitions are done (simulates a crash).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     level = InventoryLevel(level)
     parsed = parse_scope(scope)  # refuse a bad scope before anything is written
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_FILE
     params = {
         "level": level.value,
