@@ -51,6 +51,7 @@ from dicom_inventory.read import (
     read_header,
     resolve_tree,
 )
+from dicom_inventory.status import Status
 from dicom_inventory.synthetic import synthetic_studies
 from dicom_inventory.validate import (
     RULES,
@@ -95,6 +96,7 @@ __all__ = [
     "Rule",
     "SeriesRecord",
     "Severity",
+    "Status",
     "StudyEncoder",
     "StudyRecord",
     "Validator",

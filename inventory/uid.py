@@ -21,6 +21,7 @@ __all__ = [
     "INVENTORY_STORAGE",
     "REPOSITORY_QUERY",
     "STORAGE_MANAGEMENT_SOP_INSTANCE",
+    "VERIFICATION",
     "generate_uid",
     "is_valid_uid",
 ]
@@ -37,6 +38,8 @@ INVENTORY_GET = UID("1.2.840.10008.5.1.4.1.1.201.4")
 INVENTORY_CREATION = UID("1.2.840.10008.5.1.4.1.1.201.5")
 #: Repository Query SOP Class (PS3.4 C.6.4).
 REPOSITORY_QUERY = UID("1.2.840.10008.5.1.4.1.1.201.6")
+#: Verification SOP Class (PS3.4 A.4), C-ECHO.
+VERIFICATION = UID("1.2.840.10008.1.1")
 #: Well-known SOP Instance of the Storage Management SOP Class (PS3.4 KK.2).
 STORAGE_MANAGEMENT_SOP_INSTANCE = UID("1.2.840.10008.5.1.4.1.1.201.1.1")
 

@@ -1,0 +1,62 @@
+"""``dicom-inventory serve``: run the Inventory node until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option(
+    "--archive",
+    "archive_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The embedded archive folder (overrides the configuration).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML configuration (see docs/cli.md).",
+)
+@click.option("--port", type=int, default=None, help="Port (overrides the configuration).")
+@click.option("--ae-title", default=None, help="AE title (overrides the configuration).")
+@click.option("--bind", "bind_address", default=None, help="Bind address (default 127.0.0.1).")
+def serve(
+    archive_dir: Path | None,
+    config_file: Path | None,
+    port: int | None,
+    ae_title: str | None,
+    bind_address: str | None,
+) -> None:
+    """Serve the Inventory services (so far: C-ECHO, Inventory Storage with validation)."""
+    import logging
+
+    from dicom_inventory.scp.config import load_config
+    from dicom_inventory.scp.server import InventoryNode
+
+    config = load_config(
+        config_file, archive=archive_dir, port=port, ae_title=ae_title, bind_address=bind_address
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    node = InventoryNode(config)
+    node.start(block=False)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(f"listening as {config.ae_title}@{config.bind_address}:{node.port}", err=False)
+    stop.wait()
+    node.stop()
+    click.echo("stopped")

@@ -1,0 +1,38 @@
+"""DIMSE status codes used by the Inventory services, named (PS3.4, PS3.7 Annex C).
+
+No magic numbers in handlers: every status a node sends or checks comes from here, with the
+section that defines it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["Status"]
+
+
+class Status(IntEnum):
+    """DIMSE status values."""
+
+    SUCCESS = 0x0000
+    """Success (PS3.7 C)."""
+    PENDING = 0xFF00
+    """Pending: more responses follow (C-FIND, C-GET, C-MOVE)."""
+    PENDING_WARNING = 0xFF01
+    """Pending, optional keys not supported (C-FIND)."""
+    CANCEL = 0xFE00
+    """Sub-operations terminated due to Cancel."""
+    OUT_OF_RESOURCES = 0xA700
+    """Refused: out of resources (PS3.4 B.2.3, C.4)."""
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    """Error: Data Set does not match SOP Class (PS3.4 B.2.3): e.g. a non-conformant inventory."""
+    CANNOT_UNDERSTAND = 0xC000
+    """Error: cannot understand (PS3.4 B.2.3)."""
+    COERCION_OF_DATA_ELEMENTS = 0xB000
+    """Warning: coercion of data elements (PS3.4 B.2.3)."""
+    ATTRIBUTE_LIST_WARNING = 0xB010
+    """Warning: key attributes in Scope of Inventory not supported for matching (PS3.4 KK.2.2.3)."""
+    PARTIAL_RESULTS = 0xB001
+    """Warning: partial results, a final response of Repository Query (PS3.4 C.6.4)."""
+    MISTYPED_ARGUMENT = 0x0212
+    """Failure: mistyped argument (PS3.7 C; PS3.4 KK.2.2.3 for unsupported level or charset)."""

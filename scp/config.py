@@ -1,0 +1,160 @@
+"""Configuration of an Inventory node: one TOML file, one typed object.
+
+The same :class:`NodeConfig` runs ``dicom-inventory serve`` and (issue 8) feeds the PS3.2
+conformance-statement generator, so the statement cannot drift from what the node does.
+
+Example::
+
+    ae_title = "DICOM_INV"
+    bind_address = "127.0.0.1"
+    port = 11112
+    archive = "/data/archive"            # the embedded archive (index + stored files)
+    inventories = "/data/inventories"    # where Inventory SOP Instances are kept
+    accepted_calling_ae_titles = []      # empty: any calling AE title is accepted
+
+    [limits]
+    max_associations = 10
+    max_pdu = 65536
+    acse_timeout = 30
+    dimse_timeout = 30
+    network_timeout = 60
+
+    [peers.MIGRATOR]                     # known peers (event reports, C-MOVE destinations)
+    ae_title = "MIGRATOR"
+    host = "127.0.0.1"
+    port = 11113
+
+    [tls]                                # optional
+    certificate = "node.pem"
+    private_key = "node.key"
+    ca_certificates = "ca.pem"           # optional: require client certificates
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+from dicom_inventory.errors import InventoryError
+
+__all__ = ["ConfigError", "Limits", "NodeConfig", "Peer", "TLS", "load_config"]
+
+
+class ConfigError(InventoryError, ValueError):
+    """The configuration file is missing, malformed or has invalid values."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A known remote node."""
+
+    ae_title: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits and timeouts (seconds)."""
+
+    max_associations: int = 10
+    max_pdu: int = 65536
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 30.0
+    network_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class TLS:
+    """TLS for all associations (PS3.15 B.1 / BCP 195 profiles)."""
+
+    certificate: Path
+    private_key: Path
+    ca_certificates: Path | None = None
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything that decides how the node behaves on the network."""
+
+    archive: Path
+    inventories: Path
+    ae_title: str = "DICOM_INV"
+    bind_address: str = "127.0.0.1"
+    port: int = 11112
+    accepted_calling_ae_titles: tuple[str, ...] = ()
+    peers: dict[str, Peer] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    tls: TLS | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.ae_title) <= 16 or "\\" in self.ae_title:
+            raise ConfigError(
+                f"ae_title {self.ae_title!r}: 1 to 16 characters, no backslash (PS3.5 AE)"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port}: expected 0..65535")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting(s) {', '.join(sorted(unknown))}; "
+            f"expected some of {', '.join(sorted(known))}"
+        )
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> NodeConfig:
+    """Read a TOML configuration; `overrides` (e.g. from command-line flags) win.
+
+    Relative paths in the file are relative to the file's folder.
+
+    Raises
+    ------
+    ConfigError
+        On a missing or malformed file, unknown settings or invalid values.
+    """
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {p}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+        base = p.parent
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    where = str(path or "configuration")
+    try:
+        for key in ("archive", "inventories"):
+            if key in data:
+                data[key] = (base / Path(data[key])).resolve()
+        if "inventories" not in data and "archive" in data:
+            data["inventories"] = Path(data["archive"]) / "inventories"
+        if "archive" not in data:
+            raise ConfigError(f"{where}: 'archive' (the archive folder) is required")
+        data["peers"] = {
+            name: _build(Peer, dict(v), f"{where} [peers.{name}]")
+            for name, v in dict(data.get("peers", {})).items()
+        }
+        data["limits"] = _build(Limits, dict(data.get("limits", {})), f"{where} [limits]")
+        if "tls" in data:
+            tls = {k: (base / Path(v)).resolve() for k, v in dict(data["tls"]).items()}
+            data["tls"] = _build(TLS, tls, f"{where} [tls]")
+        data["accepted_calling_ae_titles"] = tuple(data.get("accepted_calling_ae_titles", ()))
+        result: NodeConfig = _build(NodeConfig, data, where)
+        return result
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}") from exc

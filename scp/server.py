@@ -1,0 +1,159 @@
+"""The Inventory SCP node: pynetdicom AE, presentation contexts, event handlers.
+
+Built so far (issue 6, first slice): Verification (C-ECHO, health) and Inventory Storage SCP
+(non-patient storage, PS3.4 GG) that validates every received inventory with the IOD validator
+and refuses a non-conformant one with 0xA900, so it is never silently accepted. Inventory
+Creation, Inventory Q/R, Repository Query and the archive's own services follow.
+
+Handlers are plain functions bound with pynetdicom's ``evt`` mechanism; the node class only
+wires configuration to the AE (pynetdicom apps are the model).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.errors import InventoryReadError
+from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.status import Status
+from dicom_inventory.uid import INVENTORY_STORAGE, VERIFICATION
+from dicom_inventory.validate import Severity, Validator
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import AE, evt
+
+__all__ = ["InventoryNode", "TRANSFER_SYNTAXES"]
+
+LOG = logging.getLogger("dicom_inventory.scp")
+
+#: Transfer syntaxes accepted for Inventory Storage and Verification.
+TRANSFER_SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
+
+
+def _status(code: Status, comment: str | None = None) -> Dataset:
+    ds = Dataset()
+    ds.Status = int(code)
+    if comment:
+        ds.ErrorComment = comment[:64]  # LO: 64 characters (PS3.7 C.4)
+    return ds
+
+
+def handle_echo(event: Any) -> int:
+    """C-ECHO: the node is alive."""
+    return int(Status.SUCCESS)
+
+
+def handle_store(event: Any, config: NodeConfig) -> Dataset | int:
+    """C-STORE of an Inventory SOP Instance: validate, then keep it (PS3.4 GG, B.2.3).
+
+    A received inventory with validator *errors* is refused with 0xA900 (Data Set does not
+    match SOP Class) and an Error Comment naming the first finding; warnings do not block.
+    """
+    if event.request.AffectedSOPClassUID != INVENTORY_STORAGE:
+        return _status(Status.CANNOT_UNDERSTAND, "only Inventory Storage is accepted")
+    folder = config.inventories
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(event.encoded_dataset(include_meta=True))
+        try:
+            errors = [f for f in Validator().file(tmp) if f.severity is Severity.ERROR]
+        except InventoryReadError as exc:
+            LOG.warning("refused an unreadable inventory from %s: %s", _peer(event), exc)
+            return _status(Status.CANNOT_UNDERSTAND, f"unreadable: {exc.message}")
+        uid = str(event.request.AffectedSOPInstanceUID)
+        if errors:
+            first = errors[0]
+            LOG.warning(
+                "refused inventory %s from %s: %d error(s), first %s %s: %s",
+                uid,
+                _peer(event),
+                len(errors),
+                first.rule,
+                first.path,
+                first.message,
+            )
+            return _status(
+                Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                f"{len(errors)} IOD error(s): {first.rule} {first.path}",
+            )
+        target = folder / f"{uid}.dcm"
+        if not target.resolve().parent == folder.resolve():  # a UID never escapes the folder
+            return _status(Status.CANNOT_UNDERSTAND, "invalid SOP Instance UID")
+        os.replace(tmp, target)
+        tmp = ""
+        LOG.info("stored inventory %s from %s", uid, _peer(event))
+        return int(Status.SUCCESS)
+    finally:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _peer(event: Any) -> str:
+    req = event.assoc.requestor
+    return f"{req.ae_title}@{req.address}:{req.port}"
+
+
+class InventoryNode:
+    """An Inventory node on the network, configured by a :class:`NodeConfig`."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        lim = config.limits
+        ae = AE(ae_title=config.ae_title)
+        ae.maximum_associations = lim.max_associations
+        ae.maximum_pdu_size = lim.max_pdu
+        ae.acse_timeout = lim.acse_timeout
+        ae.dimse_timeout = lim.dimse_timeout
+        ae.network_timeout = lim.network_timeout
+        if config.accepted_calling_ae_titles:
+            ae.require_calling_aet = list(config.accepted_calling_ae_titles)
+        for sop_class in (VERIFICATION, INVENTORY_STORAGE):
+            ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
+        self.ae = ae
+        self.server: Any = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Server-side TLS context from the configuration, if TLS is configured."""
+        tls = self.config.tls
+        if tls is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(tls.certificate, tls.private_key)
+        if tls.ca_certificates is not None:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(tls.ca_certificates)
+        return ctx
+
+    def start(self, block: bool = False) -> Any:
+        """Start listening; with `block`, serve until :meth:`stop` or a signal."""
+        handlers: list[Any] = [
+            (evt.EVT_C_ECHO, handle_echo),
+            (evt.EVT_C_STORE, handle_store, [self.config]),
+        ]
+        address = (self.config.bind_address, self.config.port)
+        self.server = self.ae.start_server(
+            address, block=block, evt_handlers=handlers, ssl_context=self.ssl_context()
+        )
+        return self.server
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        """Stop accepting associations and close the server."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
