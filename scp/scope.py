@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dicom_inventory.errors import InventoryError
+from pydicom.datadict import dictionary_VR
 
-__all__ = ["SUPPORTED_KEYS", "Scope", "ScopeError", "parse_scope"]
+__all__ = ["SUPPORTED_KEYS", "Scope", "ScopeError", "key_matcher", "parse_scope"]
 
 
 class ScopeError(InventoryError, ValueError):
@@ -58,6 +59,8 @@ SUPPORTED_KEYS: dict[str, str] = {
     "StudyInstanceUID": "list of UIDs",
     "ModalitiesInStudy": "single value (any of the study's modalities)",
 }
+#: The value forms of range matching by VR (PS3.4 C.2.2.2.5), for keys of other services.
+_VR_UNITS = {"DA": r"\d{8}", "TM": r"\d{2,6}(\.\d{1,6})?", "DT": r"\d{4,14}(\.\d{1,6})?"}
 _UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
@@ -78,7 +81,7 @@ def _wildcard(pattern: str, fold: bool) -> _Matcher:
 
 
 def _range(key: str, text: str) -> _Matcher:
-    unit = re.compile(_RANGE_KEYS[key])
+    unit = re.compile(_RANGE_KEYS.get(key) or _VR_UNITS[str(dictionary_VR(key))])
     if text.count("-") > 1:
         raise ScopeError(
             f"{key}={text!r}: one '-' at most (time zone offsets are not supported in ranges)",
@@ -173,3 +176,32 @@ def parse_scope(keys: Mapping[str, str] | None) -> Scope:
         else:
             matchers[key] = _wildcard(text, fold=key in _PN_KEYS)
     return Scope(keys, matchers)
+
+
+def key_matcher(keyword: str, text: str) -> _Matcher | None:
+    """A matcher for one query key by its VR (PS3.4 C.2.2.2), for keys of other services.
+
+    UI: single UID or UID list; DA/TM/DT: single value or range; other text: single value or
+    wildcard (PN case-insensitive). ``None`` for universal matching (empty or ``*``).
+
+    Raises
+    ------
+    ScopeError
+        If the value is not valid for the key's matching type.
+    """
+    if text in ("", "*"):
+        return None
+    vr = str(dictionary_VR(keyword))
+    if vr == "UI":
+        return _uids(text) if keyword == "StudyInstanceUID" else _uid_list(keyword, text)
+    if vr in _VR_UNITS:
+        return _range(keyword, text)
+    return _wildcard(text, fold=vr == "PN")
+
+
+def _uid_list(keyword: str, text: str) -> _Matcher:
+    uids = frozenset(u.strip() for u in text.split("\\"))
+    bad = [u for u in uids if not _UID.fullmatch(u) or len(u) > 64]
+    if bad:
+        raise ScopeError(f"{keyword}: {bad[0]!r} is not a valid UID", (keyword,))
+    return lambda value: value in uids

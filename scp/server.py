@@ -1,9 +1,10 @@
 """The Inventory SCP node: pynetdicom AE, presentation contexts, event handlers.
 
-Built so far (issue 6, first slice): Verification (C-ECHO, health) and Inventory Storage SCP
+Built so far (issue 6, first slices): Verification (C-ECHO, health); Inventory Storage SCP
 (non-patient storage, PS3.4 GG) that validates every received inventory with the IOD validator
-and refuses a non-conformant one with 0xA900, so it is never silently accepted. Inventory
-Creation, Inventory Q/R, Repository Query and the archive's own services follow.
+and refuses a non-conformant one with 0xA900, so it is never silently accepted; Inventory
+FIND/GET/MOVE over the inventories the node keeps (PS3.4 JJ, :mod:`dicom_inventory.scp.qr`).
+Inventory Creation, Repository Query and the archive's own services follow.
 
 Handlers are plain functions bound with pynetdicom's ``evt`` mechanism; the node class only
 wires configuration to the AE (pynetdicom apps are the model).
@@ -20,8 +21,15 @@ from typing import Any
 
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.qr import handle_find, handle_get, handle_move
 from dicom_inventory.status import Status
-from dicom_inventory.uid import INVENTORY_STORAGE, VERIFICATION
+from dicom_inventory.uid import (
+    INVENTORY_FIND,
+    INVENTORY_GET,
+    INVENTORY_MOVE,
+    INVENTORY_STORAGE,
+    VERIFICATION,
+)
 from dicom_inventory.validate import Severity, Validator
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -118,8 +126,17 @@ class InventoryNode:
         ae.network_timeout = lim.network_timeout
         if config.accepted_calling_ae_titles:
             ae.require_calling_aet = list(config.accepted_calling_ae_titles)
-        for sop_class in (VERIFICATION, INVENTORY_STORAGE):
+        for sop_class in (
+            VERIFICATION,
+            INVENTORY_STORAGE,
+            INVENTORY_FIND,
+            INVENTORY_GET,
+            INVENTORY_MOVE,
+        ):
             ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
+        # C-GET sends Inventory Storage back on the same association: SCU role for it
+        ae.add_supported_context(INVENTORY_STORAGE, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
+        ae.add_requested_context(INVENTORY_STORAGE, TRANSFER_SYNTAXES)  # C-MOVE sub-operations
         self.ae = ae
         self.server: Any = None
 
@@ -140,6 +157,9 @@ class InventoryNode:
         handlers: list[Any] = [
             (evt.EVT_C_ECHO, handle_echo),
             (evt.EVT_C_STORE, handle_store, [self.config]),
+            (evt.EVT_C_FIND, handle_find, [self.config]),
+            (evt.EVT_C_GET, handle_get, [self.config]),
+            (evt.EVT_C_MOVE, handle_move, [self.config]),
         ]
         address = (self.config.bind_address, self.config.port)
         self.server = self.ae.start_server(

@@ -25,11 +25,23 @@ def peers_required() -> bool:
     return os.environ.get("DICOM_INVENTORY_REQUIRE_PEERS") == "1"
 
 
+#: DCMTK programs: pynetdicom installs console scripts with some of the same names
+#: (storescp, echoscu, findscu, ...) into Python's bin folder; tests want DCMTK's own.
+_DCMTK = {"dcmdump", "storescp", "storescu", "echoscu", "dcmsend", "findscu", "movescu", "getscu"}
+
+
 def require_tool(name: str) -> str:
-    """Return the path of the program `name`, or skip (fail under CI) if it is missing."""
-    path = shutil.which(name) or (
-        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
-    )
+    """Return the path of the program `name`, or skip (fail under CI) if it is missing.
+
+    DCMTK programs are looked up in the system folders (apt's /usr/bin) only, so a pynetdicom
+    app of the same name is never taken for DCMTK.
+    """
+    if name in _DCMTK:
+        path = shutil.which(name, path="/usr/bin:/bin")
+    else:
+        path = shutil.which(name) or (
+            f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+        )
     if path:
         return path
     reason = f"{name} not installed ({_INSTALL.get(name, 'install it')})"

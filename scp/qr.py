@@ -1,0 +1,185 @@
+"""Inventory Query/Retrieve SCP: FIND, GET and MOVE of the inventories a node keeps (PS3.4 JJ).
+
+The information model is one level (JJ.2): the keys are attributes of the Inventory IE. The
+key table of JJ.2 could not be read (services digest §3), so the keys here are those the
+standard's other texts name (PS3.3 F.5.48 INVENTORY record keys, PS3.17 YYYY.4.1): SOP Instance
+UID (unique key, single UID or list), Content Date/Time (range), Inventory Purpose (wildcard),
+Inventory Level, Inventory Completion Status, Transaction UID (UID list), plus return keys
+Total Number of Study Records, Number of Study Records in Instance and Scope of Inventory
+Sequence. A Query/Retrieve Level in the identifier "shall not be present" (JJ.3.2): it is
+ignored (lenient), as the conformance statement will say.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from dicom_inventory.errors import InventoryReadError
+from dicom_inventory.model import InventoryHeader
+from dicom_inventory.read import read_header
+from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.scope import ScopeError, key_matcher
+from dicom_inventory.status import Status
+from pydicom.dataset import Dataset
+
+__all__ = [
+    "MATCHING_KEYS",
+    "RETURN_KEYS",
+    "StoredInventory",
+    "handle_find",
+    "handle_get",
+    "handle_move",
+    "stored_inventories",
+]
+
+LOG = logging.getLogger("dicom_inventory.scp")
+
+#: Matching keys of Inventory FIND/GET/MOVE and how they match (PS3.4 C.2.2.2).
+MATCHING_KEYS = {
+    "SOPInstanceUID": "list of UIDs",
+    "ContentDate": "single value, range",
+    "ContentTime": "single value, range",
+    "InventoryPurpose": "single value, wildcard",
+    "InventoryLevel": "single value",
+    "InventoryCompletionStatus": "single value",
+    "TransactionUID": "list of UIDs",
+}
+#: Further return keys.
+RETURN_KEYS = (
+    "TotalNumberOfStudyRecords",
+    "NumberOfStudyRecordsInInstance",
+    "ScopeOfInventorySequence",
+    "InventoryInstanceDescription",
+    "SOPClassUID",
+)
+
+
+@dataclass(frozen=True)
+class StoredInventory:
+    """An Inventory SOP Instance kept by the node."""
+
+    path: Path
+    header: InventoryHeader
+
+    def value(self, keyword: str) -> Any:
+        h = self.header
+        return {
+            "SOPInstanceUID": h.sop_instance_uid,
+            "SOPClassUID": h.sop_class_uid,
+            "ContentDate": h.content_date,
+            "ContentTime": h.content_time,
+            "InventoryPurpose": h.inventory_purpose,
+            "InventoryInstanceDescription": h.inventory_instance_description,
+            "InventoryLevel": getattr(h.inventory_level, "value", h.inventory_level),
+            "InventoryCompletionStatus": getattr(h.completion_status, "value", h.completion_status),
+            "TransactionUID": h.transaction_uid,
+            "TotalNumberOfStudyRecords": h.total_number_of_study_records,
+            "NumberOfStudyRecordsInInstance": h.number_of_study_records_in_instance,
+        }.get(keyword)
+
+
+def stored_inventories(folder: Path) -> Iterator[StoredInventory]:
+    """The readable Inventory files in `folder` (headers only; records are not read)."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.dcm")):
+        try:
+            yield StoredInventory(path, read_header(path))
+        except InventoryReadError as exc:
+            LOG.warning("skipping unreadable inventory %s: %s", path, exc)
+
+
+def _find(
+    identifier: Dataset, config: NodeConfig
+) -> tuple[list[StoredInventory], list[str]] | Status:
+    """The stored inventories matching `identifier`, and the keys to return."""
+    matchers = []
+    keys = []
+    for elem in identifier:
+        kw = elem.keyword
+        if kw in ("QueryRetrieveLevel", "SpecificCharacterSet", ""):
+            continue  # Q/R Level shall not be present (JJ.3.2): ignored
+        keys.append(kw)
+        if kw in MATCHING_KEYS and elem.VR != "SQ":
+            value = elem.value
+            text = (
+                "\\".join(str(v) for v in value)
+                if isinstance(value, (list, tuple, pydicom.multival.MultiValue))
+                else str(value or "")
+            )
+            try:
+                m = key_matcher(kw, text)
+            except ScopeError:
+                return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+            if m is not None:
+                matchers.append((kw, m))
+    return [
+        inv
+        for inv in stored_inventories(config.inventories)
+        if all(m(inv.value(kw)) for kw, m in matchers)
+    ], keys
+
+
+def _response(inv: StoredInventory, keys: list[str]) -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    for kw in keys:
+        if kw == "ScopeOfInventorySequence":
+            item = Dataset()
+            for k, v in (inv.header.scope or {}).items():
+                setattr(item, k, v)
+            ds.ScopeOfInventorySequence = [item] if inv.header.scope else []
+        else:
+            value = inv.value(kw)
+            setattr(ds, kw, "" if value is None else value)
+    return ds
+
+
+def handle_find(event: Any, config: NodeConfig) -> Iterator[tuple[int, Dataset | None]]:
+    """Inventory FIND (JJ.3.1): one pending response per matching inventory."""
+    found = _find(event.identifier, config)
+    if isinstance(found, Status):
+        yield int(found), None
+        return
+    invs, keys = found
+    for inv in invs:
+        if event.is_cancelled:
+            yield int(Status.CANCEL), None
+            return
+        yield int(Status.PENDING), _response(inv, keys)
+
+
+def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
+    found = _find(event.identifier, config)
+    if isinstance(found, Status):
+        yield 0
+        return
+    invs, _ = found
+    yield len(invs)
+    for inv in invs:
+        if event.is_cancelled:
+            yield int(Status.CANCEL), None
+            return
+        yield int(Status.PENDING), pydicom.dcmread(inv.path)
+
+
+def handle_get(event: Any, config: NodeConfig) -> Iterator[Any]:
+    """Inventory GET (JJ.3.3): C-STORE sub-operations on the same association."""
+    yield from _retrieve(event, config)
+
+
+def handle_move(event: Any, config: NodeConfig) -> Iterator[Any]:
+    """Inventory MOVE (JJ.3.2): C-STORE sub-operations to a configured destination."""
+    dest = event.move_destination
+    name = dest.decode(errors="replace").strip() if isinstance(dest, bytes) else str(dest).strip()
+    peer = next((p for p in config.peers.values() if p.ae_title == name), None)
+    if peer is None:
+        yield None, None  # unknown destination: pynetdicom answers 0xA801
+        return
+    yield peer.host, peer.port
+    yield from _retrieve(event, config)

@@ -1,0 +1,198 @@
+"""Inventory FIND / GET / MOVE (PS3.4 JJ) over real associations: a raw pynetdicom SCU written
+here, and DCMTK storescp as the C-MOVE destination."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from dicom_inventory import (
+    InventoryHeader,
+    InventoryLevel,
+    encode_inventory,
+    synthetic_studies,
+    validate_file,
+)
+from dicom_inventory.scp.config import load_config
+from dicom_inventory.scp.server import InventoryNode
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import InventoryFind, InventoryGet, InventoryMove, InventoryStorage
+
+from tests.conftest import require_tool
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def node(tmp_path: Path):  # type: ignore[no-untyped-def]
+    dest_port = _free_port()
+    config = load_config(
+        archive=tmp_path / "archive",
+        port=0,
+        ae_title="INV_SCP",
+        peers={"STORE": {"ae_title": "STORESCP", "host": "127.0.0.1", "port": dest_port}},
+    )
+    config.inventories.mkdir(parents=True)
+    for uid, date, level, purpose in (
+        ("2.25.11", "20250101", "STUDY", "migration"),
+        ("2.25.12", "20260601", "SERIES", "audit"),
+        ("2.25.13", "20261124", "SERIES", "migration check"),
+    ):
+        h = InventoryHeader(
+            uid,
+            InventoryLevel(level),
+            content_date=date,
+            content_time="080000",
+            inventory_purpose=purpose,
+            scope={"PatientID": "P*"},
+        )
+        (config.inventories / f"{uid}.dcm").write_bytes(
+            encode_inventory(
+                h, synthetic_studies(2, level=level, item_inventory_datetime=date + "090000")
+            )
+        )
+    n = InventoryNode(config)
+    n.start()
+    yield n
+    n.stop()
+
+
+def _find(node: InventoryNode, **keys: object) -> list[Dataset]:
+    ae = AE(ae_title="RAW_SCU")
+    ae.acse_timeout = ae.dimse_timeout = 5
+    ae.add_requested_context(InventoryFind)
+    assoc = ae.associate("127.0.0.1", node.port, ae_title="INV_SCP")
+    assert assoc.is_established
+    query = Dataset()
+    for k, v in keys.items():
+        setattr(query, k, v)
+    out = []
+    for status, ident in assoc.send_c_find(query, InventoryFind):
+        assert status.Status in (0xFF00, 0x0000), hex(status.Status)
+        if status.Status == 0xFF00:
+            out.append(ident)
+    assoc.release()
+    return out
+
+
+def test_find_matching(node: InventoryNode) -> None:
+    everything = _find(
+        node,
+        SOPInstanceUID="",
+        ContentDate="",
+        InventoryLevel="",
+        InventoryCompletionStatus="",
+        TotalNumberOfStudyRecords="",
+        ScopeOfInventorySequence=[],
+    )
+    assert sorted(d.SOPInstanceUID for d in everything) == ["2.25.11", "2.25.12", "2.25.13"]
+    assert all(
+        d.InventoryCompletionStatus == "COMPLETE" and d.TotalNumberOfStudyRecords == 2
+        for d in everything
+    )
+    assert everything[0].ScopeOfInventorySequence[0].PatientID == "P*"
+    assert [d.SOPInstanceUID for d in _find(node, SOPInstanceUID="2.25.12")] == ["2.25.12"]
+    assert sorted(d.SOPInstanceUID for d in _find(node, SOPInstanceUID=["2.25.11", "2.25.13"])) == [
+        "2.25.11",
+        "2.25.13",
+    ]
+    assert sorted(
+        d.SOPInstanceUID for d in _find(node, SOPInstanceUID="", ContentDate="20260101-")
+    ) == ["2.25.12", "2.25.13"]
+    assert [d.SOPInstanceUID for d in _find(node, SOPInstanceUID="", InventoryPurpose="audit")] == [
+        "2.25.12"
+    ]
+    assert sorted(
+        d.SOPInstanceUID for d in _find(node, SOPInstanceUID="", InventoryPurpose="migration*")
+    ) == ["2.25.11", "2.25.13"]
+    assert [d.SOPInstanceUID for d in _find(node, SOPInstanceUID="", InventoryLevel="STUDY")] == [
+        "2.25.11"
+    ]
+    assert _find(node, SOPInstanceUID="1.2.3") == []
+
+
+def test_get_returns_the_instances_on_the_same_association(
+    node: InventoryNode, tmp_path: Path
+) -> None:
+    received: list[bytes] = []
+
+    def on_store(event):  # type: ignore[no-untyped-def]
+        received.append(event.encoded_dataset(include_meta=True))
+        return 0x0000
+
+    ae = AE(ae_title="RAW_SCU")
+    ae.acse_timeout = ae.dimse_timeout = 5
+    ae.add_requested_context(InventoryGet)
+    ae.add_requested_context(InventoryStorage)
+    role = build_role(InventoryStorage, scp_role=True)
+    assoc = ae.associate(
+        "127.0.0.1",
+        node.port,
+        ae_title="INV_SCP",
+        ext_neg=[role],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    query = Dataset()
+    query.SOPInstanceUID = ["2.25.11", "2.25.12"]
+    statuses = [s.Status for s, _ in assoc.send_c_get(query, InventoryGet)]
+    assoc.release()
+    assert statuses[-1] == 0x0000
+    assert len(received) == 2
+    uids = []
+    for i, data in enumerate(received):
+        path = tmp_path / f"{i}.dcm"
+        path.write_bytes(data)
+        uids.append(pydicom.dcmread(path).SOPInstanceUID)
+        assert list(validate_file(path)) == []
+    assert sorted(uids) == ["2.25.11", "2.25.12"]
+
+
+@pytest.mark.peer
+def test_move_to_dcmtk_storescp(node: InventoryNode, tmp_path: Path) -> None:
+    storescp = require_tool("storescp")
+    peer = node.config.peers["STORE"]
+    out = tmp_path / "received"
+    out.mkdir()
+    proc = subprocess.Popen(
+        [storescp, "-pm", "-aet", "STORESCP", "-od", str(out), str(peer.port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # wait until storescp listens
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", peer.port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "storescp did not start"
+            time.sleep(0.1)
+        ae = AE(ae_title="RAW_SCU")
+        ae.acse_timeout = ae.dimse_timeout = 10
+        ae.add_requested_context(InventoryMove)
+        assoc = ae.associate("127.0.0.1", node.port, ae_title="INV_SCP")
+        query = Dataset()
+        query.SOPInstanceUID = "2.25.13"
+        statuses = [s.Status for s, _ in assoc.send_c_move(query, "STORESCP", InventoryMove)]
+        assert statuses[-1] == 0x0000, [hex(s) for s in statuses]
+        # an unknown destination is refused (0xA801, Move Destination unknown)
+        bad = [s.Status for s, _ in assoc.send_c_move(query, "NOBODY", InventoryMove)]
+        assoc.release()
+        assert bad[-1] == 0xA801
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    (f,) = list(out.iterdir())
+    ds = pydicom.dcmread(f)
+    assert ds.SOPInstanceUID == "2.25.13"
+    assert list(validate_file(f)) == []
