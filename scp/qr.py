@@ -136,7 +136,7 @@ def _response(inv: StoredInventory, keys: list[str]) -> Dataset:
             ds.ScopeOfInventorySequence = [item] if inv.header.scope else []
         else:
             value = inv.value(kw)
-            setattr(ds, kw, "" if value is None else value)
+            setattr(ds, kw, value)  # None: an empty (zero-length) return key
     return ds
 
 

@@ -92,7 +92,7 @@ def test_find_matching(node: InventoryNode) -> None:
         ContentDate="",
         InventoryLevel="",
         InventoryCompletionStatus="",
-        TotalNumberOfStudyRecords="",
+        TotalNumberOfStudyRecords=None,
         ScopeOfInventorySequence=[],
     )
     assert sorted(d.SOPInstanceUID for d in everything) == ["2.25.11", "2.25.12", "2.25.13"]
