@@ -166,8 +166,8 @@ def test_move_to_dcmtk_storescp(node: InventoryNode, tmp_path: Path) -> None:
     out.mkdir()
     proc = subprocess.Popen(
         [storescp, "-pm", "-aet", "STORESCP", "-od", str(out), str(peer.port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10

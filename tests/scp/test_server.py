@@ -150,11 +150,13 @@ def test_serve_process_answers_dcmtk_echoscu_and_stops_on_sigterm(tmp_path: Path
             assert time.monotonic() < deadline, r.stderr
             time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        out, _ = proc.communicate(timeout=10)  # also closes the pipes
+        assert proc.returncode == 0
+        assert "listening as INV_NODE" in out and "stopped" in out
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.communicate()
 
 
 def test_config_file(tmp_path: Path) -> None:
