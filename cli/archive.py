@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -24,6 +26,17 @@ def _target(study: str | None, series: str | None, instance: str | None) -> tupl
     if len(given) != 1:
         raise click.UsageError("give exactly one of --study, --series, --instance")
     return given[0]
+
+
+def _target_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--study / --series / --instance: which entity a command acts on (see _target)."""
+    for name, dest, help_ in (
+        ("--instance", "instance_uid", "SOP Instance UID"),
+        ("--series", "series_uid", "Series Instance UID"),
+        ("--study", "study_uid", "Study Instance UID"),
+    ):
+        f = click.option(name, dest, help=help_)(f)
+    return f
 
 
 def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
@@ -81,9 +94,7 @@ def ingest(sources: tuple[Path, ...], directory: Path, copy: bool) -> None:
 
 @archive.command()
 @click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
-@click.option("--study", "study_uid", help="Study Instance UID")
-@click.option("--series", "series_uid", help="Series Instance UID")
-@click.option("--instance", "instance_uid", help="SOP Instance UID")
+@_target_options
 @click.option("--set", "assignments", multiple=True, required=True, metavar="KEYWORD=VALUE")
 @click.option(
     "--by",
@@ -119,9 +130,7 @@ def update(
 
 @archive.command()
 @click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
-@click.option("--study", "study_uid", help="Study Instance UID")
-@click.option("--series", "series_uid", help="Series Instance UID")
-@click.option("--instance", "instance_uid", help="SOP Instance UID")
+@_target_options
 @click.option(
     "--reason",
     type=click.Choice(["113001", "113037", "113038", "113039"]),

@@ -598,20 +598,10 @@ class Validator:
                 f"{path}.InventoriedSeriesSequence",
                 f"empty; Inventory Level {level} needs a series record per series",
             )
-        seen_series: set[bytes] = set()
-        n_inst = 0
-        for i, se in enumerate(series):
-            s_el = se.get(tags.SeriesInstanceUID)
-            if s_el is not None and s_el[1]:
-                if s_el[1] in seen_series:
-                    self._report(
-                        "duplicate-record",
-                        f"{path}.InventoriedSeriesSequence[{i}].SeriesInstanceUID",
-                        f"series {ascii_value(s_el)} is listed twice in this study",
-                        s_el[2],
-                    )
-                seen_series.add(s_el[1])  # type: ignore[arg-type]
-            n_inst += len(_items(se, tags.InventoriedInstancesSequence) or ())
+        self._duplicates(
+            series, tags.SeriesInstanceUID, f"{path}.InventoriedSeriesSequence", "series", "study"
+        )
+        n_inst = sum(len(_items(se, tags.InventoriedInstancesSequence) or ()) for se in series)
         n_series = _int(ds.get(tags.NumberOfStudyRelatedSeries))
         if n_series is not None and n_series != len(series):
             self._report(
@@ -653,19 +643,33 @@ class Validator:
                     "empty; Inventory Level INSTANCE needs instance records",
                 )
         if instances:
-            seen: set[bytes] = set()
             for i, inst in enumerate(instances):
                 self._removal(inst, f"{path}.InventoriedInstancesSequence[{i}]")
-                el = inst.get(tags.SOPInstanceUID)
-                if el is not None and el[1]:
-                    if el[1] in seen:
-                        self._report(
-                            "duplicate-record",
-                            f"{path}.InventoriedInstancesSequence[{i}].SOPInstanceUID",
-                            f"instance {ascii_value(el)} is listed twice in this series",
-                            el[2],
-                        )
-                    seen.add(el[1])  # type: ignore[arg-type]
+            self._duplicates(
+                instances,
+                tags.SOPInstanceUID,
+                f"{path}.InventoriedInstancesSequence",
+                "instance",
+                "series",
+            )
+
+    def _duplicates(
+        self, items: list[RawDataset], tag: int, path: str, what: str, parent: str
+    ) -> None:
+        """Report records whose UID (at `tag`) was listed before in the same parent."""
+        seen: set[bytes] = set()
+        for i, item in enumerate(items):
+            el = item.get(tag)
+            if el is None or not isinstance(el[1], bytes) or not el[1]:
+                continue
+            if el[1] in seen:
+                self._report(
+                    "duplicate-record",
+                    f"{path}[{i}].{_kw(tag)}",
+                    f"{what} {ascii_value(el)} is listed twice in this {parent}",
+                    el[2],
+                )
+            seen.add(el[1])
 
     def _removal(self, ds: RawDataset, path: str) -> None:
         if (
