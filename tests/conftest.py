@@ -17,6 +17,7 @@ _INSTALL = {
     "storescp": "apt-get install dcmtk",
     "dcmsend": "apt-get install dcmtk",
     "Orthanc": "apt-get install orthanc",
+    "openssl": "apt-get install openssl",
 }
 
 
