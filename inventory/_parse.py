@@ -176,7 +176,6 @@ class Parser:
         self.explicit = explicit
         self.max_len = src.policy.max_element_length
         self.max_depth = src.policy.max_depth
-        self.notes: list[str] = []
 
     def error(self, msg: str, pos: int, tag: int | None = None) -> InventoryReadError:
         return InventoryReadError(msg, path=self.src.path, offset=self.src.base + pos, tag=tag)
@@ -362,11 +361,7 @@ class Parser:
             item_tag = _HH.unpack_from(buf, pos)
             itag = item_tag[0] << 16 | item_tag[1]
             ilen = u32(buf, pos + 4)[0]
-            if itag == _SEQ_END:
-                if stop is not None:
-                    self.notes.append(
-                        f"sequence {_tagstr(tag)} of defined length ends with a delimiter"
-                    )
+            if itag == _SEQ_END:  # tolerated even in a defined-length sequence
                 return items, pos + 8
             if itag != _ITEM:
                 raise self.error(

@@ -28,9 +28,7 @@ __all__ = [
     "Field",
     "encode_attributes",
     "field_for",
-    "item",
     "sequence",
-    "sequence_start",
 ]
 
 #: VRs whose explicit-VR header has 2 reserved bytes and a 4-byte length (PS3.5 Table 7.1-1).
@@ -133,19 +131,13 @@ def field_for(keyword: str) -> Field:
     return Field(keyword, tag, vr)
 
 
-def sequence_start(keyword: str) -> bytes:
-    """Return the undefined-length header of sequence `keyword`."""
-    return field_for(keyword).sequence_start()
-
-
-def item(body: bytes) -> bytes:
-    """Wrap an encoded data set as one undefined-length sequence item."""
-    return ITEM_START + body + ITEM_END
-
-
 def sequence(keyword: str, bodies: Iterable[bytes]) -> bytes:
     """Return sequence `keyword` with one undefined-length item per encoded body."""
-    return field_for(keyword).sequence_start() + b"".join(item(b) for b in bodies) + SEQ_END
+    return (
+        field_for(keyword).sequence_start()
+        + b"".join([ITEM_START + b + ITEM_END for b in bodies])
+        + SEQ_END
+    )
 
 
 def _text_bytes(f: Field, value: Any, codec: str, query: bool = False) -> bytes:

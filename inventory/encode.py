@@ -45,6 +45,7 @@ from dicom_inventory._vr import (
     encode_element,
     field_for,
     merge_other,
+    sequence,
 )
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.errors import InventoryEncodeError
@@ -147,11 +148,7 @@ class StudyEncoder:
             raise InventoryEncodeError(f"{kw}: {value!r} is not a 64-bit unsigned integer") from exc
 
     def _seq(self, kw: str, bodies: Iterable[bytes]) -> bytes:
-        return (
-            self._f[kw].sequence_start()
-            + b"".join([ITEM_START + b + ITEM_END for b in bodies])
-            + SEQ_END
-        )
+        return sequence(kw, bodies)
 
     def _type1(self, value: Any, kw: str, where: str) -> Any:
         if value is None or value == "" or value == ():
