@@ -36,3 +36,19 @@ class Status(IntEnum):
     """Warning: partial results, a final response of Repository Query (PS3.4 C.6.4)."""
     MISTYPED_ARGUMENT = 0x0212
     """Failure: mistyped argument (PS3.7 C; PS3.4 KK.2.2.3 for unsupported level or charset)."""
+    PROCESSING_FAILURE = 0x0110
+    """Failure: processing failure (PS3.7 C; PS3.4 KK.2.2.3): e.g. an action on a finished job."""
+    NO_SUCH_SOP_INSTANCE = 0x0112
+    """Failure: no such SOP Instance (PS3.7 C): N-ACTION not sent to the well-known instance."""
+    INVALID_ARGUMENT_VALUE = 0x0115
+    """Failure: invalid argument value (PS3.7 C): e.g. an unknown or reused Transaction UID."""
+    NO_SUCH_ACTION = 0x0123
+    """Failure: no such action type (PS3.7 C)."""
+    NOT_AUTHORIZED = 0x0124
+    """Failure: refused, not authorized (PS3.4 KK.2.2.3)."""
+    RESOURCE_LIMITATION = 0x0213
+    """Failure: resource limitation (PS3.4 KK.2.2.3): too many inventory jobs."""
+    INVALID_PRIOR_RECORD_KEY = 0xA710
+    """Failure: Prior Record Key does not identify a continuation point (PS3.4 C.6.4.5.3)."""
+    UNABLE_TO_PROCESS = 0xC001
+    """Failure: unable to process (PS3.4 C.4.1.1.4)."""

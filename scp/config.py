@@ -15,6 +15,10 @@ Example::
     [limits]
     max_associations = 10
     max_pdu = 65536
+    max_jobs = 2                         # inventory jobs producing at once
+    max_pending_jobs = 32                # accepted, not finished; beyond: 0x0213
+    retention_days = 30                  # produced inventories are kept this long
+    event_attempts = 20                  # N-EVENT-REPORT delivery attempts (back-off doubles)
     acse_timeout = 30
     dimse_timeout = 30
     network_timeout = 60
@@ -64,6 +68,27 @@ class Limits:
     acse_timeout: float = 30.0
     dimse_timeout: float = 30.0
     network_timeout: float = 60.0
+    max_jobs: int = 2
+    """Inventory Creation jobs producing at the same time; more wait in line."""
+    max_pending_jobs: int = 32
+    """Jobs accepted and not finished (running, waiting, paused); beyond: 0x0213."""
+    production_pace: float = 0.0
+    """Seconds to rest after each study record: throttles production so that it leaves the
+    archive's I/O to clinical traffic (inventories may take days, PS3.17 YYYY.4.2)."""
+    partitions: int = 4
+    """Key-range partitions per inventory (each one resumable after a crash)."""
+    max_records: int | None = None
+    """Records per Inventory SOP Instance before splitting (PS3.3 C.38.2.3); None: no cap."""
+    event_attempts: int = 20
+    """Attempts to deliver one N-EVENT-REPORT before giving it up."""
+    event_backoff: float = 1.0
+    """First delay between attempts, doubled after each failure (seconds)."""
+    event_max_backoff: float = 300.0
+    """Longest delay between attempts (seconds)."""
+    retention_days: float = 30.0
+    """How long a produced inventory is kept (its Expiration DateTime, PS3.3 C.38.3.1.3)."""
+    repository_query_limit: int = 1000
+    """Most records in one Repository Query response set (PS3.4 C.6.4.6.2)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 from dicom_inventory.encode import InventoryWriter, write_inventory
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.errors import InventoryError
-from dicom_inventory.model import Equipment, InventoryHeader, InventoryReference
+from dicom_inventory.model import Equipment, InventoryHeader, InventoryReference, StudyRecord
 from dicom_inventory.read import read_header
 from dicom_inventory.scp.production import study_records
 from dicom_inventory.scp.repository import Repository
@@ -38,9 +38,10 @@ from dicom_inventory.scp.scope import parse_scope
 from dicom_inventory.uid import generate_uid
 from pydicom.uid import ExplicitVRLittleEndian
 
-__all__ = ["PartitionResult", "produce_partitioned"]
+__all__ = ["PartitionResult", "close_partial", "produce_partitioned"]
 
 STATE_FILE = "production.json"
+_EQUIPMENT = Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",))
 
 
 @dataclass
@@ -76,8 +77,13 @@ def _produce_partition(
     max_records: int | None,
     transfer_syntax: str,
     retrieve_ae_title: str | None,
+    progress: Callable[[int], None] | None = None,
 ) -> PartitionResult:
-    """Write one partition; runs in a worker (arguments are plain, picklable values)."""
+    """Write one partition; runs in a worker (arguments are plain, picklable values).
+
+    `progress` (in process only) is called with the number of study records written so far
+    in this partition; it may raise to stop the partition (its files are then removed).
+    """
     repo = factory()
     try:
         scope = parse_scope(header.pop("scope_keys"))
@@ -91,6 +97,8 @@ def _produce_partition(
             upto=upto,
             retrieve_ae_title=retrieve_ae_title,
         )
+        if progress is not None:
+            records = _counted(records, progress)
         part_dir = Path(out_dir) / f"part-{index:05d}"
         written = write_inventory(
             part_dir, h, records, max_records=max_records, transfer_syntax=transfer_syntax
@@ -111,6 +119,14 @@ def _produce_partition(
             close()
 
 
+def _counted(
+    records: Iterator[StudyRecord], progress: Callable[[int], None]
+) -> Iterator[StudyRecord]:
+    for n, record in enumerate(records, 1):
+        yield record
+        progress(n)
+
+
 def produce_partitioned(
     factory: Callable[[], Repository],
     out_dir: str | os.PathLike[str],
@@ -125,6 +141,8 @@ def produce_partitioned(
     retrieve_ae_title: str | None = None,
     transfer_syntax: str = ExplicitVRLittleEndian,
     fail_after: int | None = None,
+    root_uid: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[Path, list[PartitionResult]]:
     """Produce an inventory in key-range partitions; return the root's path and the partitions.
 
@@ -137,6 +155,13 @@ def produce_partitioned(
         of a Dask scheduler.
     fail_after : int, optional
         Testing aid: stop with an error after this many partitions are done (simulates a crash).
+    root_uid : str, optional
+        SOP Instance UID of the root (a caller that must find the root after a crash chooses
+        it in advance); a fresh UID otherwise.
+    progress : callable, optional
+        In process only: called with the number of study records written so far (finished
+        partitions plus the current one). It may raise to interrupt production; the run then
+        resumes later from the finished partitions.
     """
     level = InventoryLevel(level)
     parsed = parse_scope(scope)  # refuse a bad scope before anything is written
@@ -162,7 +187,10 @@ def produce_partitioned(
         now = datetime.datetime.now()
         state = {
             "params": params,
-            "root_uid": generate_uid(),
+            "root_uid": root_uid or generate_uid(),
+            "purpose": purpose,
+            "transaction_uid": transaction_uid,
+            "transfer_syntax": transfer_syntax,
             "content_date": now.strftime("%Y%m%d"),
             "content_time": now.strftime("%H%M%S"),
             "ranges": [[a, b] for a, b in zip([None, *bounds], [*bounds, None], strict=True)],
@@ -177,7 +205,7 @@ def produce_partitioned(
         "inventory_purpose": purpose,
         "transaction_uid": transaction_uid,
         "completion_status": InventoryCompletionStatus.PARTIAL,
-        "equipment": Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",)),
+        "equipment": _EQUIPMENT,
         "scope": dict(parsed.keys) or None,
     }
     todo = [(i, r) for i, r in enumerate(state["ranges"]) if str(i) not in state["done"]]
@@ -218,33 +246,64 @@ def produce_partitioned(
 
     if dask is None:
         for i, rng in todo:
-            record(_produce_partition(*args(i, rng)))
+            before = sum(int(d["study_records"]) for d in state["done"].values())
+            step = None if progress is None else (lambda n, b=before: progress(b + n))
+            record(_produce_partition(*args(i, rng), progress=step))
     else:
         _run_on_dask(dask, [args(i, rng) for i, rng in todo], record)
 
     results = [PartitionResult(**state["done"][str(i)]) for i in range(n_ranges)]
+    return _write_root(out, state, results, InventoryCompletionStatus.COMPLETE)
+
+
+def close_partial(out_dir: str | os.PathLike[str]) -> tuple[Path, list[PartitionResult]] | None:
+    """End an interrupted production with what it finished: a PARTIAL root over the done partitions.
+
+    For a cancelled Inventory Creation that retains its instances (PS3.4 KK.2.2.2, Retain
+    Instances): the root's Completion Status is PARTIAL, since its tree does not cover the
+    whole Scope (PS3.17 YYYY.3.3.2.1). Returns None (and removes the state) when no partition
+    had finished, i.e. there is nothing to keep.
+    """
+    out = Path(out_dir)
+    state_path = out / STATE_FILE
+    if not state_path.exists():
+        return None
+    state = json.loads(state_path.read_text())
+    done = [PartitionResult(**state["done"][k]) for k in sorted(state["done"], key=int)]
+    if not done:
+        state_path.unlink()
+        return None
+    return _write_root(out, state, done, InventoryCompletionStatus.PARTIAL)
+
+
+def _write_root(
+    out: Path,
+    state: dict[str, Any],
+    results: list[PartitionResult],
+    status: InventoryCompletionStatus,
+) -> tuple[Path, list[PartitionResult]]:
+    params = state["params"]
+    n_ranges = len(state["ranges"])
+    kept = [r for r in results if r.study_records or n_ranges == 1]
     root_header = InventoryHeader(
         sop_instance_uid=state["root_uid"],
-        inventory_level=level,
+        inventory_level=InventoryLevel(params["level"]),
         content_date=state["content_date"],
         content_time=state["content_time"],
-        completion_status=InventoryCompletionStatus.COMPLETE,
-        inventory_purpose=purpose,
-        transaction_uid=transaction_uid,
-        scope=header["scope"],
-        equipment=header["equipment"],
+        completion_status=status,
+        inventory_purpose=state.get("purpose"),
+        transaction_uid=state.get("transaction_uid"),
+        scope=dict(params["scope"]) or None,
+        equipment=_EQUIPMENT,
         incorporated=tuple(
-            InventoryReference(r.root_uid, incorporated=_to_refs(r.references))
-            for r in results
-            if r.study_records or n_ranges == 1
+            InventoryReference(r.root_uid, incorporated=_to_refs(r.references)) for r in kept
         ),
     )
-    kept = [r for r in results if r.study_records or n_ranges == 1]
     root_path = out / f"{state['root_uid']}.dcm"
     with InventoryWriter(
         root_path,
         root_header,
-        transfer_syntax=transfer_syntax,
+        transfer_syntax=state.get("transfer_syntax", ExplicitVRLittleEndian),
         incorporated_study_records=sum(r.study_records for r in kept),
     ) as w:
         w.close()
@@ -252,7 +311,7 @@ def produce_partitioned(
         if r not in kept:
             for p in r.paths:
                 Path(p).unlink(missing_ok=True)
-    state_path.unlink()
+    (out / STATE_FILE).unlink()
     return root_path, kept
 
 

@@ -84,10 +84,16 @@ class StoredInventory:
 
 
 def stored_inventories(folder: Path) -> Iterator[StoredInventory]:
-    """The readable Inventory files in `folder` (headers only; records are not read)."""
+    """The readable Inventory files in `folder` and its subfolders (headers only).
+
+    Hidden folders (``.jobs``: inventories still in production) are not searched, so Q/R
+    never offers part of an unfinished inventory.
+    """
     if not folder.is_dir():
         return
-    for path in sorted(folder.glob("*.dcm")):
+    for path in sorted(folder.rglob("*.dcm")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
         try:
             yield StoredInventory(path, read_header(path))
         except InventoryReadError as exc:

@@ -16,14 +16,20 @@ import logging
 import os
 import ssl
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.creation import InventoryCreation, repository_factory
+from dicom_inventory.scp.notify import EventSender
 from dicom_inventory.scp.qr import handle_find, handle_get, handle_move
+from dicom_inventory.scp.repository import Repository
+from dicom_inventory.scp.wire import WireFixes
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (
+    INVENTORY_CREATION,
     INVENTORY_FIND,
     INVENTORY_GET,
     INVENTORY_MOVE,
@@ -113,10 +119,25 @@ def _peer(event: Any) -> str:
 
 
 class InventoryNode:
-    """An Inventory node on the network, configured by a :class:`NodeConfig`."""
+    """An Inventory node on the network, configured by a :class:`NodeConfig`.
 
-    def __init__(self, config: NodeConfig) -> None:
+    Parameters
+    ----------
+    config : NodeConfig
+        What the node does and where.
+    repository : callable, optional
+        Makes the :class:`Repository` that inventories are produced from (a vendor's own
+        database adapter); by default the embedded archive at ``config.archive``.
+    """
+
+    def __init__(
+        self, config: NodeConfig, repository: Callable[[], Repository] | None = None
+    ) -> None:
         self.config = config
+        self.repository = repository or repository_factory(config)
+        self.wire = WireFixes()
+        self.creation: InventoryCreation | None = None
+        self.events: EventSender | None = None
         lim = config.limits
         ae = AE(ae_title=config.ae_title)
         ae.maximum_associations = lim.max_associations
@@ -132,6 +153,7 @@ class InventoryNode:
             INVENTORY_FIND,
             INVENTORY_GET,
             INVENTORY_MOVE,
+            INVENTORY_CREATION,
         ):
             ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
         # C-GET sends Inventory Storage back on the same association: SCU role for it
@@ -153,8 +175,14 @@ class InventoryNode:
         return ctx
 
     def start(self, block: bool = False) -> Any:
-        """Start listening; with `block`, serve until :meth:`stop` or a signal."""
+        """Start listening (and resume unfinished jobs); with `block`, serve until stopped."""
+        self.creation = InventoryCreation(self.config, self.repository, self.wire)
+        self.events = EventSender(self.config, self.creation.store)
+        self.creation.start()
+        self.events.start()
         handlers: list[Any] = [
+            (evt.EVT_DIMSE_SENT, self.wire.on_sent),
+            (evt.EVT_N_ACTION, self.creation.handle_n_action),
             (evt.EVT_C_ECHO, handle_echo),
             (evt.EVT_C_STORE, handle_store, [self.config]),
             (evt.EVT_C_FIND, handle_find, [self.config]),
@@ -173,7 +201,11 @@ class InventoryNode:
         return int(self.server.server_address[1])
 
     def stop(self) -> None:
-        """Stop accepting associations and close the server."""
+        """Stop accepting associations, checkpoint running jobs, stop event delivery."""
         if self.server is not None:
             self.server.shutdown()
             self.server = None
+        if self.creation is not None:
+            self.creation.stop()
+        if self.events is not None:
+            self.events.stop()

@@ -1,0 +1,528 @@
+"""Inventory Creation SCP (Storage Management Service Class, PS3.4 KK.2): actions and jobs.
+
+Flow: an N-ACTION (:meth:`InventoryCreation.handle_n_action`) is checked and answered at once;
+an accepted Initiate becomes a durable job (:mod:`dicom_inventory.scp.jobs`) that worker
+threads produce with :func:`~dicom_inventory.scp.partitioned.produce_partitioned` into a
+staging folder; the finished inventory is moved into the node's inventories folder (where
+Inventory Q/R finds it) and the outcome is queued as an N-EVENT-REPORT, which
+:mod:`dicom_inventory.scp.notify` delivers on a new association.
+
+Statuses (PS3.4 KK.2.2.3 and PS3.7 Annex C; the choices the standard leaves open are listed in
+``docs/standard-notes.md``):
+
+=======  ==================================================================================
+0x0000   accepted
+0xB010   accepted, but scope keys not supported for matching were dropped; they are listed
+         in Attribute Identifier List (0000,1005)
+0x0212   Inventory Level, a Specific Character Set or an Extended Matching Mechanism of the
+         scope is not supported
+0x0213   too many jobs accepted and not finished (``limits.max_pending_jobs``)
+0x0124   the calling AE is not a configured peer (events could not reach it), or it is not the
+         AE that initiated the transaction it acts on
+0x0115   Transaction UID missing, invalid, reused by an Initiate or unknown; other invalid
+         argument values (e.g. Retain Instances not YES/NO)
+0x0110   Pause, Resume or Cancel of a transaction already COMPLETE, FAILURE or CANCELED
+0x0123   an Action Type ID other than 11 to 15
+0x0112   Requested SOP Instance UID is not the well-known Storage Management SOP Instance
+=======  ==================================================================================
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.enum import InventoryLevel
+from dicom_inventory.read import read_header
+from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.jobs import TERMINAL_STATES, Job, JobStore
+from dicom_inventory.scp.partitioned import STATE_FILE, close_partial, produce_partitioned
+from dicom_inventory.scp.repository import Repository
+from dicom_inventory.scp.scope import SUPPORTED_KEYS, ScopeError, parse_scope
+from dicom_inventory.scp.wire import WireFixes
+from dicom_inventory.status import Status
+from dicom_inventory.uid import (
+    INVENTORY_STORAGE,
+    STORAGE_MANAGEMENT_SOP_INSTANCE,
+    generate_uid,
+    is_valid_uid,
+)
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_file_meta_info
+from pydicom.multival import MultiValue
+
+__all__ = [
+    "EVENT_STATUS",
+    "EVENT_TERMINATED_WITH_INSTANCES",
+    "EVENT_TERMINATED_WITHOUT_INSTANCES",
+    "InventoryCreation",
+    "SUPPORTED_CHARACTER_SETS",
+    "repository_factory",
+]
+
+LOG = logging.getLogger("dicom_inventory.scp")
+
+#: Event Type IDs of Table KK.2-2.
+EVENT_TERMINATED_WITH_INSTANCES = 11
+EVENT_STATUS = 12
+EVENT_TERMINATED_WITHOUT_INSTANCES = 13
+
+#: Specific Character Sets accepted in Scope of Inventory (others: 0x0212, KK.2.2.3).
+SUPPORTED_CHARACTER_SETS = ("", "ISO_IR 6", "ISO_IR 100", "ISO_IR 192")
+
+_INITIATE, _STATUS, _CANCEL, _PAUSE, _RESUME = 11, 12, 13, 14, 15
+#: Scope item attributes that are not keys (PS3.3 C.38.2.1).
+_SCOPE_CONTROL = ("SpecificCharacterSet", "TimezoneOffsetFromUTC")
+_EXTENDED = (
+    "ExtendedMatchingMechanisms",
+    "RangeMatchingSequence",
+    "ListOfUIDMatchingSequence",
+    "EmptyValueMatchingSequence",
+    "GeneralMatchingSequence",
+)
+
+
+class _Stop(Exception):
+    """Raised inside production at a checkpoint: PAUSE, CANCEL or SHUTDOWN."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def _reply(status: Status, comment: str | None = None) -> Dataset:
+    ds = Dataset()
+    ds.Status = int(status)
+    if comment:
+        ds.ErrorComment = comment[:64]  # LO (PS3.7 C.4)
+    return ds
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+class InventoryCreation:
+    """The Inventory Creation SCP of one node: action handler, job workers, state.
+
+    Parameters
+    ----------
+    config : NodeConfig
+        The node's configuration (limits, folders, peers).
+    repository : callable
+        Makes a :class:`Repository`; called in worker threads (and must be picklable if
+        production runs on Dask).
+    wire : WireFixes
+        Where the 0xB010 Attribute Identifier List is handed to the send hook.
+    """
+
+    def __init__(
+        self, config: NodeConfig, repository: Callable[[], Repository], wire: WireFixes
+    ) -> None:
+        self.config = config
+        self.repository = repository
+        self.wire = wire
+        config.inventories.mkdir(parents=True, exist_ok=True)
+        index = config.archive / "index.sqlite"
+        self.store = JobStore(index if index.exists() else config.inventories / "jobs.sqlite")
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, config.limits.max_jobs), thread_name_prefix="inventory-job"
+        )
+        self._wanted: dict[str, str] = {}
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self._closing = False
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Resume the jobs a previous run left PROCESSING (after a crash or a shutdown)."""
+        for job in self.store.jobs("PROCESSING"):
+            LOG.info("resuming inventory job %s", job.transaction_uid)
+            self._submit(job.transaction_uid)
+        self.sweep_expired()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Checkpoint running jobs (they resume at the next start) and stop the workers."""
+        with self._lock:
+            self._closing = True
+            for uid in self._running:
+                self._wanted[uid] = "SHUTDOWN"
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
+
+    def sweep_expired(self) -> int:
+        """Remove produced inventories past their Expiration DateTime; return how many."""
+        now = datetime.datetime.now().isoformat(timespec="seconds")
+        removed = 0
+        for job in self.store.jobs(*TERMINAL_STATES):
+            if job.expires and job.expires < now and self._final(job).exists():
+                shutil.rmtree(self._final(job), ignore_errors=True)
+                removed += 1
+        return removed
+
+    def _staging(self, job: Job) -> Path:
+        return self.config.inventories / ".jobs" / job.transaction_uid
+
+    def _final(self, job: Job) -> Path:
+        return self.config.inventories / job.transaction_uid
+
+    # -- N-ACTION -------------------------------------------------------------------------------
+    def handle_n_action(self, event: Any) -> tuple[Dataset, Dataset | None]:
+        """``evt.EVT_N_ACTION`` handler (PS3.4 KK.2.2.3)."""
+        req = event.request
+        requester = str(event.assoc.requestor.ae_title).strip()
+        if str(req.RequestedSOPInstanceUID) != STORAGE_MANAGEMENT_SOP_INSTANCE:
+            return _reply(
+                Status.NO_SUCH_SOP_INSTANCE,
+                f"send to the well-known instance {STORAGE_MANAGEMENT_SOP_INSTANCE}",
+            ), None
+        action = int(req.ActionTypeID)
+        if action not in (_INITIATE, _STATUS, _CANCEL, _PAUSE, _RESUME):
+            return _reply(Status.NO_SUCH_ACTION, f"action type {action}: expected 11 to 15"), None
+        try:
+            info = event.action_information if req.ActionInformation is not None else Dataset()
+            info.TransactionUID  # noqa: B018  (decodes: a malformed data set fails here)
+        except AttributeError:
+            return _reply(
+                Status.INVALID_ARGUMENT_VALUE, "Transaction UID (0008,1195) missing"
+            ), None
+        except Exception as exc:  # a data set pydicom cannot decode
+            return _reply(Status.INVALID_ARGUMENT_VALUE, f"undecodable: {exc}"), None
+        uid = _text(info.get("TransactionUID"))
+        if not is_valid_uid(uid):
+            return _reply(
+                Status.INVALID_ARGUMENT_VALUE, f"Transaction UID (0008,1195) invalid: {uid!r}"
+            ), None
+        if action == _INITIATE:
+            status = self._initiate(event, info, uid, requester)
+        else:
+            status = self._control(action, info, uid, requester)
+        LOG.info(
+            "N-ACTION %d from %s for transaction %s: 0x%04X %s",
+            action,
+            requester,
+            uid,
+            int(status.Status),
+            status.get("ErrorComment", ""),
+        )
+        return status, None
+
+    def _initiate(self, event: Any, info: Dataset, uid: str, requester: str) -> Dataset:
+        level = _text(info.get("InventoryLevel"))
+        if level not in {lv.value for lv in InventoryLevel}:
+            return _reply(
+                Status.MISTYPED_ARGUMENT,
+                f"Inventory Level {level!r}: expected STUDY, SERIES or INSTANCE",
+            )
+        if "ScopeOfInventorySequence" not in info:
+            return _reply(
+                Status.INVALID_ARGUMENT_VALUE,
+                "Scope of Inventory Sequence (0008,0400) missing (Type 2)",
+            )
+        keys: dict[str, str] = {}
+        unsupported: list[int] = []
+        for item in info.ScopeOfInventorySequence:
+            charset = _text(item.get("SpecificCharacterSet"))
+            for term in charset.split("\\"):
+                if term.strip() not in SUPPORTED_CHARACTER_SETS:
+                    return _reply(
+                        Status.MISTYPED_ARGUMENT, f"Specific Character Set {term!r} not supported"
+                    )
+            for elem in item:
+                kw = elem.keyword
+                if kw in _SCOPE_CONTROL:
+                    continue
+                if kw in _EXTENDED:
+                    return _reply(
+                        Status.MISTYPED_ARGUMENT,
+                        f"{kw}: no extended matching mechanism is supported",
+                    )
+                if kw not in SUPPORTED_KEYS:
+                    unsupported.append(int(elem.tag))
+                    continue
+                keys[kw] = _text(elem.value)
+        try:
+            parse_scope(keys)
+        except ScopeError as exc:
+            return _reply(Status.INVALID_ARGUMENT_VALUE, str(exc))
+        if not any(p.ae_title == requester for p in self.config.peers.values()):
+            return _reply(Status.NOT_AUTHORIZED, f"{requester} is not a configured peer for events")
+        if self.store.active_count() >= self.config.limits.max_pending_jobs:
+            return _reply(
+                Status.RESOURCE_LIMITATION,
+                f"{self.config.limits.max_pending_jobs} inventory jobs already pending",
+            )
+        interval = info.get("RequestedStatusInterval")
+        purpose = info.get("InventoryPurpose")
+        created = self.store.create(
+            uid,
+            requester,
+            level,
+            keys,
+            None if purpose is None else str(purpose),
+            None if interval in (None, "") else int(interval),
+            generate_uid(),
+        )
+        if not created:
+            return _reply(Status.INVALID_ARGUMENT_VALUE, "Transaction UID already used")
+        self._submit(uid)
+        if unsupported:
+            # KK.2.2.3: the warning lists the keys in Attribute Identifier List (0000,1005)
+            self.wire.attribute_identifier_list(event, unsupported)
+            return _reply(
+                Status.ATTRIBUTE_LIST_WARNING,
+                f"{len(unsupported)} scope key(s) not supported: not applied",
+            )
+        return _reply(Status.SUCCESS)
+
+    def _control(self, action: int, info: Dataset, uid: str, requester: str) -> Dataset:
+        job = self.store.get(uid)
+        if job is None:
+            return _reply(Status.INVALID_ARGUMENT_VALUE, "unknown Transaction UID")
+        if job.requester != requester:
+            return _reply(Status.NOT_AUTHORIZED, f"transaction belongs to {job.requester}")
+        if action == _STATUS:
+            interval = info.get("RequestedStatusInterval")
+            if interval not in (None, ""):
+                self.store.set_interval(uid, int(interval))
+            # KK.2.3.2: every Request Status is answered by an Inventory Status event
+            self.store.queue_event(uid, EVENT_STATUS, self._status_info(job))
+            return _reply(Status.SUCCESS)
+        if job.state in TERMINAL_STATES:
+            return _reply(Status.PROCESSING_FAILURE, f"transaction already {job.state}")
+        if action == _CANCEL:
+            retain = _text(info.get("RetainInstances"))
+            if retain not in ("YES", "NO"):
+                return _reply(
+                    Status.INVALID_ARGUMENT_VALUE,
+                    f"Retain Instances (0008,0415) {retain!r}: expected YES or NO",
+                )
+            self.store.want(uid, "CANCEL", retain=retain == "YES")
+            if job.state == "PAUSED":
+                self._submit(uid)  # the worker applies the cancel at once
+            else:
+                self._ask(uid, "CANCEL")
+            return _reply(Status.SUCCESS)
+        if action == _PAUSE:
+            if job.state == "PROCESSING":
+                self.store.want(uid, "PAUSE")
+                self._ask(uid, "PAUSE")
+            return _reply(Status.SUCCESS)
+        # _RESUME
+        if job.state == "PAUSED":
+            self.store.transition(
+                uid,
+                "PROCESSING",
+                event=(EVENT_STATUS, self._status_info(job, state="PROCESSING")),
+            )
+            self._submit(uid)
+        return _reply(Status.SUCCESS)
+
+    def _ask(self, uid: str, why: str) -> None:
+        with self._lock:
+            self._wanted[uid] = why
+
+    # -- events -----------------------------------------------------------------------------------
+    def _status_info(
+        self, job: Job, state: str | None = None, comment: str | None = None
+    ) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "TransactionUID": job.transaction_uid,
+            "TransactionStatus": state or job.state,
+            "TotalNumberOfStudyRecords": job.study_records,
+        }
+        if comment or job.comment:
+            info["TransactionStatusComment"] = (comment or job.comment or "")[:1024]
+        return info
+
+    def _terminated_info(
+        self, job: Job, state: str, root: Path, study_records: int, expires: str, comment: str
+    ) -> dict[str, Any]:
+        """Event 11 (Table KK.2-2): the root instance and how to get it."""
+        header = read_header(root)
+        dt = datetime.datetime.fromisoformat(expires).strftime("%Y%m%d%H%M%S")
+        return {
+            "TransactionUID": job.transaction_uid,
+            "TransactionStatus": state,
+            "TransactionStatusComment": comment,
+            "ReferencedSOPClassUID": str(INVENTORY_STORAGE),
+            "ReferencedSOPInstanceUID": header.sop_instance_uid,
+            "RetrieveAETitle": self.config.ae_title,
+            # The root file itself, described as our inventories describe plain files: a BLOB
+            # holding one object at offset 0 (standard-notes Q7)
+            "FileAccessURI": root.resolve().as_uri(),
+            "ContainerFileType": "BLOB",
+            "FileOffsetInContainer": 0,
+            "FileLengthInContainer": root.stat().st_size,
+            "StoredInstanceTransferSyntaxUID": str(read_file_meta_info(root).TransferSyntaxUID),
+            "ExpirationDateTime": dt,
+            "TotalNumberOfStudyRecords": study_records,
+        }
+
+    # -- production -------------------------------------------------------------------------------
+    def _submit(self, uid: str) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            if uid in self._running:
+                return
+            self._running.add(uid)
+        self._executor.submit(self._run, uid)
+
+    def _checkpoint(self, uid: str) -> Callable[[int], None]:
+        pace = self.config.limits.production_pace
+        last_save = last_status = time.monotonic()
+
+        def check(done: int) -> None:
+            nonlocal last_save, last_status
+            if pace:
+                time.sleep(pace)
+            with self._lock:
+                why = self._wanted.get(uid)
+            if why is not None:
+                raise _Stop(why)
+            now = time.monotonic()
+            if now - last_save >= 0.5:
+                self.store.progress(uid, done)
+                last_save = now
+                current = self.store.get(uid)  # the interval may change (Request Status)
+                interval = current.status_interval if current else None
+                if current and interval and now - last_status >= interval:
+                    self.store.queue_event(uid, EVENT_STATUS, self._status_info(current))
+                    last_status = now
+
+        return check
+
+    def _run(self, uid: str) -> None:
+        try:
+            self._produce(uid)
+        except Exception:  # never let a worker die silently
+            LOG.exception("inventory job %s failed", uid)
+            job = self.store.get(uid)
+            if job is not None and job.state not in TERMINAL_STATES:
+                shutil.rmtree(self._staging(job), ignore_errors=True)
+                self.store.transition(
+                    uid,
+                    "FAILURE",
+                    comment="internal error; see the node's log",
+                    event=(
+                        EVENT_TERMINATED_WITHOUT_INSTANCES,
+                        self._status_info(job, "FAILURE", "internal error; see the node's log"),
+                    ),
+                )
+        finally:
+            with self._lock:
+                self._running.discard(uid)
+                if self._wanted.get(uid) != "SHUTDOWN":
+                    self._wanted.pop(uid, None)
+
+    def _produce(self, uid: str) -> None:
+        job = self.store.get(uid)
+        if job is None or job.state in TERMINAL_STATES:
+            return
+        if job.wanted:
+            self._ask(uid, job.wanted)  # a wish recorded before a restart
+        staging, final = self._staging(job), self._final(job)
+        root = final / f"{job.root_uid}.dcm"
+        if not root.exists():
+            staged_root = staging / f"{job.root_uid}.dcm"
+            done_before = staged_root.exists() and not (staging / STATE_FILE).exists()
+            if not done_before:
+                if job.wanted == "CANCEL" or self._wanted.get(uid) == "CANCEL":
+                    self._cancel(job)
+                    return
+                try:
+                    produce_partitioned(
+                        self.repository,
+                        staging,
+                        level=job.level,
+                        scope=job.scope,
+                        partitions=self.config.limits.partitions,
+                        max_records=self.config.limits.max_records,
+                        purpose=job.purpose,
+                        transaction_uid=job.transaction_uid,
+                        retrieve_ae_title=self.config.ae_title,
+                        root_uid=job.root_uid,
+                        progress=self._checkpoint(uid),
+                    )
+                except _Stop as stop:
+                    self._stopped(uid, stop.why)
+                    return
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging, final)  # atomic: Q/R sees all of the inventory or none
+        self._finish(job, "COMPLETE", final, root, "inventory complete")
+
+    def _finish(self, job: Job, state: str, folder: Path, root: Path, comment: str) -> None:
+        header = read_header(root)
+        n = header.total_number_of_study_records
+        expires = (
+            datetime.datetime.now() + datetime.timedelta(days=self.config.limits.retention_days)
+        ).isoformat(timespec="seconds")
+        self.store.transition(
+            job.transaction_uid,
+            state,
+            comment=comment,
+            study_records=n,
+            expires=expires,
+            event=(
+                EVENT_TERMINATED_WITH_INSTANCES,
+                self._terminated_info(job, state, root, n, expires, comment),
+            ),
+        )
+        LOG.info(
+            "inventory job %s %s: %d study records in %s", job.transaction_uid, state, n, folder
+        )
+
+    def _stopped(self, uid: str, why: str) -> None:
+        job = self.store.get(uid)
+        assert job is not None
+        if why == "SHUTDOWN":
+            LOG.info("inventory job %s checkpointed for shutdown", uid)
+            return
+        if why == "PAUSE":
+            self.store.transition(
+                uid, "PAUSED", event=(EVENT_STATUS, self._status_info(job, "PAUSED"))
+            )
+            return
+        self._cancel(job)
+
+    def _cancel(self, job: Job) -> None:
+        job = self.store.get(job.transaction_uid) or job
+        staging, final = self._staging(job), self._final(job)
+        kept = close_partial(staging) if job.retain else None
+        if kept is not None:
+            os.replace(staging, final)
+            self._finish(
+                job,
+                "CANCELED",
+                final,
+                final / kept[0].name,
+                "canceled; the finished part is kept (Completion Status PARTIAL)",
+            )
+            return
+        shutil.rmtree(staging, ignore_errors=True)
+        comment = "canceled" if not job.retain else "canceled before any part was finished"
+        self.store.transition(
+            job.transaction_uid,
+            "CANCELED",
+            comment=comment,
+            event=(EVENT_TERMINATED_WITHOUT_INSTANCES, self._status_info(job, "CANCELED", comment)),
+        )
+
+
+def repository_factory(config: NodeConfig) -> Callable[[], Repository]:
+    """The embedded archive of `config` as a picklable repository factory."""
+    from dicom_inventory.scp.archive import Archive
+
+    return functools.partial(Archive, config.archive)

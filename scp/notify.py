@@ -1,0 +1,155 @@
+"""Delivery of Inventory Creation N-EVENT-REPORTs to the requester (PS3.4 KK.2.3).
+
+The events wait in the durable outbox (:class:`~dicom_inventory.scp.jobs.JobStore`). A sender
+thread opens a **new association** to the requester (its AE title looked up in the configured
+peers), proposing Inventory Creation with SCP/SCU Role Selection in which the node takes the SCP
+role, as Storage Commitment does for its reports (PS3.4 J.3.3, the model of KK per PS3.17
+YYYY.4.2), and sends the N-EVENT-REPORT with Affected SOP Instance UID = the well-known Storage
+Management SOP Instance. Events of one transaction go out in order, one after the other; an
+unreachable requester is retried with doubling back-off (``limits.event_backoff`` up to
+``limits.event_max_backoff``), ``limits.event_attempts`` times. A requester that answers with a
+failure status has refused the event: it is not repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from dicom_inventory.scp.config import NodeConfig, Peer
+from dicom_inventory.scp.jobs import JobStore, OutgoingEvent
+from dicom_inventory.uid import INVENTORY_CREATION, STORAGE_MANAGEMENT_SOP_INSTANCE
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, build_role
+
+__all__ = ["EventSender", "event_dataset"]
+
+LOG = logging.getLogger("dicom_inventory.scp")
+
+
+def event_dataset(info: dict[str, Any]) -> Dataset:
+    """The Event Information data set from the stored ``{keyword: value}``."""
+    ds = Dataset()
+    for keyword, value in info.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+class EventSender:
+    """A thread that delivers due events from the outbox."""
+
+    def __init__(self, config: NodeConfig, store: JobStore, poll: float = 0.2) -> None:
+        self.config = config
+        self.store = store
+        self.poll = poll
+        ae = AE(ae_title=config.ae_title)
+        ae.acse_timeout = config.limits.acse_timeout
+        ae.dimse_timeout = config.limits.dimse_timeout
+        ae.network_timeout = config.limits.network_timeout
+        ae.add_requested_context(
+            INVENTORY_CREATION, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+        )
+        self.ae = ae
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="inventory-events", daemon=True)
+
+    def start(self) -> None:
+        """Start delivering."""
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the outbox now (an event was queued)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the delivery in progress; undelivered events stay in the outbox."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for ev in list(self.store.due_events(time.time())):
+                    if self._stop.is_set():
+                        return
+                    self._deliver(ev)
+            except Exception:  # the sender must outlive any single failure
+                LOG.exception("event delivery loop")
+            self._wake.wait(self.poll)
+            self._wake.clear()
+
+    def _peer(self, ae_title: str) -> Peer | None:
+        return next((p for p in self.config.peers.values() if p.ae_title == ae_title), None)
+
+    def _deliver(self, ev: OutgoingEvent) -> None:
+        peer = self._peer(ev.requester)
+        if peer is None:
+            self.store.failed(ev.id, f"{ev.requester} is not a configured peer", None)
+            LOG.error(
+                "event %d for %s: no address for %s",
+                ev.event_type,
+                ev.transaction_uid,
+                ev.requester,
+            )
+            return
+        role = build_role(INVENTORY_CREATION, scu_role=False, scp_role=True)
+        assoc = self.ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=[role])
+        error = None
+        if assoc.is_established:
+            try:
+                status, _ = assoc.send_n_event_report(
+                    event_dataset(ev.info),
+                    ev.event_type,
+                    INVENTORY_CREATION,
+                    STORAGE_MANAGEMENT_SOP_INSTANCE,
+                )
+                code = int(status.Status) if "Status" in status else None
+                if code == 0x0000:
+                    self.store.delivered(ev.id)
+                    LOG.info(
+                        "event %d (%s) for %s delivered to %s",
+                        ev.event_type,
+                        ev.info.get("TransactionStatus"),
+                        ev.transaction_uid,
+                        ev.requester,
+                    )
+                elif code is not None:
+                    self.store.failed(ev.id, f"refused with 0x{code:04X}", None)
+                    LOG.warning(
+                        "event for %s refused by %s: 0x%04X", ev.transaction_uid, ev.requester, code
+                    )
+                else:
+                    error = "no response"
+            finally:
+                assoc.release()
+        else:
+            error = (
+                "association rejected or aborted"
+                if assoc.is_rejected or assoc.is_aborted
+                else "unreachable"
+            )
+        if error is not None:
+            lim = self.config.limits
+            if ev.attempts + 1 >= lim.event_attempts:
+                self.store.failed(ev.id, error, None)
+                LOG.error(
+                    "event for %s given up after %d attempts: %s",
+                    ev.transaction_uid,
+                    ev.attempts + 1,
+                    error,
+                )
+            else:
+                delay = min(lim.event_backoff * 2**ev.attempts, lim.event_max_backoff)
+                self.store.failed(ev.id, error, time.time() + delay)
+                LOG.warning(
+                    "event for %s to %s: %s; retry in %.1f s",
+                    ev.transaction_uid,
+                    ev.requester,
+                    error,
+                    delay,
+                )
