@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -100,6 +101,9 @@ def _produce_partition(
         if progress is not None:
             records = _counted(records, progress)
         part_dir = Path(out_dir) / f"part-{index:05d}"
+        # an unfinished earlier attempt (killed before the encoder could clean up) leaves
+        # files with other UIDs: start the partition from an empty folder
+        shutil.rmtree(part_dir, ignore_errors=True)
         written = write_inventory(
             part_dir, h, records, max_records=max_records, transfer_syntax=transfer_syntax
         )
