@@ -21,6 +21,9 @@ __all__ = [
     "INVENTORY_STORAGE",
     "REPOSITORY_QUERY",
     "STORAGE_MANAGEMENT_SOP_INSTANCE",
+    "STUDY_ROOT_FIND",
+    "STUDY_ROOT_GET",
+    "STUDY_ROOT_MOVE",
     "VERIFICATION",
     "generate_uid",
     "is_valid_uid",
@@ -40,6 +43,12 @@ INVENTORY_CREATION = UID("1.2.840.10008.5.1.4.1.1.201.5")
 REPOSITORY_QUERY = UID("1.2.840.10008.5.1.4.1.1.201.6")
 #: Verification SOP Class (PS3.4 A.4), C-ECHO.
 VERIFICATION = UID("1.2.840.10008.1.1")
+#: Study Root Query/Retrieve Information Model - FIND (PS3.4 C.6.2), the archive side.
+STUDY_ROOT_FIND = UID("1.2.840.10008.5.1.4.1.2.2.1")
+#: Study Root Query/Retrieve Information Model - MOVE.
+STUDY_ROOT_MOVE = UID("1.2.840.10008.5.1.4.1.2.2.2")
+#: Study Root Query/Retrieve Information Model - GET.
+STUDY_ROOT_GET = UID("1.2.840.10008.5.1.4.1.2.2.3")
 #: Well-known SOP Instance of the Storage Management SOP Class (PS3.4 KK.2).
 STORAGE_MANAGEMENT_SOP_INSTANCE = UID("1.2.840.10008.5.1.4.1.1.201.1.1")
 

@@ -465,7 +465,7 @@ class InventoryCreation:
 
     def _finish(self, job: Job, state: str, folder: Path, root: Path, comment: str) -> None:
         header = read_header(root)
-        n = header.total_number_of_study_records
+        n = header.total_number_of_study_records or 0
         expires = (
             datetime.datetime.now() + datetime.timedelta(days=self.config.limits.retention_days)
         ).isoformat(timespec="seconds")

@@ -78,6 +78,7 @@ def _produce_partition(
     max_records: int | None,
     transfer_syntax: str,
     retrieve_ae_title: str | None,
+    *,
     progress: Callable[[int], None] | None = None,
 ) -> PartitionResult:
     """Write one partition; runs in a worker (arguments are plain, picklable values).

@@ -1,10 +1,11 @@
 """The Inventory SCP node: pynetdicom AE, presentation contexts, event handlers.
 
-Built so far (issue 6, first slices): Verification (C-ECHO, health); Inventory Storage SCP
-(non-patient storage, PS3.4 GG) that validates every received inventory with the IOD validator
-and refuses a non-conformant one with 0xA900, so it is never silently accepted; Inventory
-FIND/GET/MOVE over the inventories the node keeps (PS3.4 JJ, :mod:`dicom_inventory.scp.qr`).
-Inventory Creation, Repository Query and the archive's own services follow.
+Services: Verification (C-ECHO, health); Inventory Storage SCP (non-patient storage, PS3.4
+GG) that validates every received inventory with the IOD validator and refuses a
+non-conformant one with 0xA900, so it is never silently accepted; Inventory FIND/GET/MOVE over
+the inventories the node keeps (PS3.4 JJ, :mod:`dicom_inventory.scp.qr`); Inventory Creation
+(PS3.4 KK, :mod:`dicom_inventory.scp.creation`); Repository Query (PS3.4 C.6.4) and the
+archive's own Storage SCP and Study Root FIND/GET/MOVE (:mod:`dicom_inventory.scp.studyroot`).
 
 Handlers are plain functions bound with pynetdicom's ``evt`` mechanism; the node class only
 wires configuration to the AE (pynetdicom apps are the model).
@@ -26,6 +27,12 @@ from dicom_inventory.scp.creation import InventoryCreation, repository_factory
 from dicom_inventory.scp.notify import EventSender
 from dicom_inventory.scp.qr import handle_find, handle_get, handle_move
 from dicom_inventory.scp.repository import Repository
+from dicom_inventory.scp.studyroot import (
+    handle_repository_find,
+    handle_study_find,
+    handle_study_get,
+    handle_study_move,
+)
 from dicom_inventory.scp.wire import WireFixes
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (
@@ -34,6 +41,10 @@ from dicom_inventory.uid import (
     INVENTORY_GET,
     INVENTORY_MOVE,
     INVENTORY_STORAGE,
+    REPOSITORY_QUERY,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
     VERIFICATION,
 )
 from dicom_inventory.validate import Severity, Validator
@@ -43,7 +54,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-from pynetdicom import AE, evt
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, evt
 
 __all__ = ["InventoryNode", "TRANSFER_SYNTAXES"]
 
@@ -73,7 +84,7 @@ def handle_store(event: Any, config: NodeConfig) -> Dataset | int:
     match SOP Class) and an Error Comment naming the first finding; warnings do not block.
     """
     if event.request.AffectedSOPClassUID != INVENTORY_STORAGE:
-        return _status(Status.CANNOT_UNDERSTAND, "only Inventory Storage is accepted")
+        return _store_patient_object(event, config)
     folder = config.inventories
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
@@ -111,6 +122,47 @@ def handle_store(event: Any, config: NodeConfig) -> Dataset | int:
     finally:
         if tmp:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _store_patient_object(event: Any, config: NodeConfig) -> Dataset | int:
+    """C-STORE of a patient object into the embedded archive (its Storage SCP, PS3.4 B)."""
+    from dicom_inventory.scp.archive import Archive, ArchiveError
+
+    uid = str(event.request.AffectedSOPInstanceUID)
+    try:
+        with Archive(config.archive, create=True) as archive:
+            report = archive.receive(event.encoded_dataset(include_meta=True), uid)
+    except ArchiveError as exc:
+        return _status(Status.CANNOT_UNDERSTAND, str(exc))
+    except OSError as exc:
+        LOG.error("cannot keep %s from %s: %s", uid, _peer(event), exc)
+        return _status(Status.OUT_OF_RESOURCES, "cannot write the object")
+    if report.errors:
+        return _status(Status.CANNOT_UNDERSTAND, report.errors[0].message)
+    LOG.info("stored %s from %s", uid, _peer(event))
+    return int(Status.SUCCESS)
+
+
+def _find(event: Any, config: NodeConfig, factory: Callable[[], Repository]) -> Any:
+    """C-FIND dispatch by SOP Class: Inventory FIND, Study Root, Repository Query."""
+    uid = event.request.AffectedSOPClassUID
+    if uid == REPOSITORY_QUERY:
+        return handle_repository_find(event, config, factory)
+    if uid == STUDY_ROOT_FIND:
+        return handle_study_find(event, config, factory)
+    return handle_find(event, config)
+
+
+def _get(event: Any, config: NodeConfig, factory: Callable[[], Repository]) -> Any:
+    if event.request.AffectedSOPClassUID == STUDY_ROOT_GET:
+        return handle_study_get(event, config, factory)
+    return handle_get(event, config)
+
+
+def _move(event: Any, config: NodeConfig, factory: Callable[[], Repository]) -> Any:
+    if event.request.AffectedSOPClassUID == STUDY_ROOT_MOVE:
+        return handle_study_move(event, config, factory)
+    return handle_move(event, config)
 
 
 def _peer(event: Any) -> str:
@@ -154,10 +206,19 @@ class InventoryNode:
             INVENTORY_GET,
             INVENTORY_MOVE,
             INVENTORY_CREATION,
+            REPOSITORY_QUERY,
+            STUDY_ROOT_FIND,
+            STUDY_ROOT_GET,
+            STUDY_ROOT_MOVE,
         ):
             ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
         # C-GET sends Inventory Storage back on the same association: SCU role for it
         ae.add_supported_context(INVENTORY_STORAGE, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
+        # the archive side: patient objects in (C-STORE) and out (C-GET), any transfer syntax
+        for cx in StoragePresentationContexts:
+            ae.add_supported_context(
+                str(cx.abstract_syntax), ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+            )
         ae.add_requested_context(INVENTORY_STORAGE, TRANSFER_SYNTAXES)  # C-MOVE sub-operations
         self.ae = ae
         self.server: Any = None
@@ -185,9 +246,9 @@ class InventoryNode:
             (evt.EVT_N_ACTION, self.creation.handle_n_action),
             (evt.EVT_C_ECHO, handle_echo),
             (evt.EVT_C_STORE, handle_store, [self.config]),
-            (evt.EVT_C_FIND, handle_find, [self.config]),
-            (evt.EVT_C_GET, handle_get, [self.config]),
-            (evt.EVT_C_MOVE, handle_move, [self.config]),
+            (evt.EVT_C_FIND, _find, [self.config, self.repository]),
+            (evt.EVT_C_GET, _get, [self.config, self.repository]),
+            (evt.EVT_C_MOVE, _move, [self.config, self.repository]),
         ]
         address = (self.config.bind_address, self.config.port)
         self.server = self.ae.start_server(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,6 +33,7 @@ from dicom_inventory.scp.repository import (
     StoredFile,
     StudyEntry,
 )
+from dicom_inventory.uid import is_valid_uid
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 __all__ = [
@@ -231,6 +233,24 @@ class Archive:
                 else:
                     report.known += 1
         return report
+
+    def receive(self, data: bytes, sop_instance_uid: str) -> IngestReport:
+        """Keep a received Part 10 object (C-STORE) under ``store/received/`` and index it.
+
+        Raises
+        ------
+        ArchiveError
+            If the SOP Instance UID is not a valid UID (it names the file).
+        """
+        if not is_valid_uid(sop_instance_uid):
+            raise ArchiveError(f"SOP Instance UID {sop_instance_uid!r} is not a valid UID")
+        folder = self.directory / "store" / "received"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{sop_instance_uid}.dcm"
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        return self.ingest([target])
 
     def _copy_in(self, path: str, copies: dict[str, str]) -> str:
         if path not in copies:

@@ -150,7 +150,10 @@ def test_unsupported_scope_key_warns_b010_and_lists_it_on_the_wire(
 ) -> None:
     txn = generate_uid()
     status = requester.initiate(
-        node.port, txn, "STUDY", scope={"PatientID": "*", "ReferringPhysicianName": "DOE", "InstitutionName": "X"}
+        node.port,
+        txn,
+        "STUDY",
+        scope={"PatientID": "*", "ReferringPhysicianName": "DOE", "InstitutionName": "X"},
     )
     assert status.Status == 0xB010  # KK.2.2.3
     # (0000,1005) Attribute Identifier List, seen in the raw command set received

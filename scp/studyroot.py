@@ -1,0 +1,465 @@
+"""The archive side: Study Root Q/R of the patient objects, and Repository Query (PS3.4 C.6).
+
+One hierarchical query engine over any :class:`Repository` serves both:
+
+* **Study Root C-FIND / C-GET / C-MOVE** (PS3.4 C.6.2) of the archive's own objects, so that
+  the Retrieve AE Title written into inventory records is real. Entities removed from
+  operational use are hidden from these, by policy (PS3.4 C.6.4.5.4 allows it).
+* **Repository Query** (PS3.4 C.6.4): the same C-FIND on the Study Root model, plus Record Key
+  (0008,041B) ordering, Prior Record Key (0008,041C) continuation and Maximum Number of Records
+  (0008,0429). Every entity is returned whatever its Removed from Operational Use value
+  (C.6.4.5.4). A response set that reaches the SCU's or the node's limit ends with the Warning
+  **0xB001 as its final response**, as C.6.4 specifies, never followed by 0x0000 (see
+  :mod:`dicom_inventory.scp.wire`); an unusable Prior Record Key gets 0xA710 (C.6.4.5.3).
+
+Record Key: the UIDs of the entity and its parents joined by ``\\`` (ASCII, OB padded with a
+NUL to even length), e.g. ``study\\series\\sop`` at IMAGE level. Records come in ascending order of
+that key, the repository's own order, so a key stays a valid continuation point for as long as
+the entity exists, and even after it is deleted (continuation is "after this key").
+
+Matching is by VR as Q/R matching (PS3.4 C.2.2.2, :func:`~dicom_inventory.scp.scope.key_matcher`):
+single value, wildcard (PN case-insensitive), range for DA/TM/DT, UID lists. Keys of the query
+level and the levels above it are matched; queries below STUDY level need not give the parent
+UIDs (relational queries are answered, which is what lets a Repository Query chain page over
+every instance of the archive).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from dicom_inventory.scp.archive.stored import read_stored
+from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.production import file_access
+from dicom_inventory.scp.repository import InstanceEntry, Repository, SeriesEntry, StudyEntry
+from dicom_inventory.scp.scope import ScopeError, key_matcher
+from dicom_inventory.scp.wire import B001_PLACEHOLDER
+from dicom_inventory.status import Status
+from dicom_inventory.uid import is_valid_uid
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+__all__ = [
+    "LEVEL_KEYS",
+    "Match",
+    "Query",
+    "handle_repository_find",
+    "handle_study_find",
+    "handle_study_get",
+    "handle_study_move",
+    "iter_matches",
+    "parse_query",
+    "record_key",
+]
+
+LOG = logging.getLogger("dicom_inventory.scp")
+
+_DEPTH = {"STUDY": 1, "SERIES": 2, "IMAGE": 3}
+#: Keys matched at each level (unique key first); others are return keys only.
+LEVEL_KEYS: dict[str, tuple[str, ...]] = {
+    "STUDY": (
+        "StudyInstanceUID",
+        "PatientID",
+        "PatientName",
+        "IssuerOfPatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "StudyID",
+        "StudyDescription",
+        "ReferringPhysicianName",
+        "ModalitiesInStudy",
+        "StudyUpdateDateTime",
+    ),
+    "SERIES": (
+        "SeriesInstanceUID",
+        "Modality",
+        "SeriesNumber",
+        "SeriesDescription",
+        "SeriesDate",
+        "SeriesTime",
+        "BodyPartExamined",
+    ),
+    "IMAGE": ("SOPInstanceUID", "SOPClassUID", "InstanceNumber", "ContentDate", "ContentTime"),
+}
+_UNIQUE = {"STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID", "IMAGE": "SOPInstanceUID"}
+_NOT_KEYS = {
+    "QueryRetrieveLevel",
+    "SpecificCharacterSet",
+    "RecordKey",
+    "PriorRecordKey",
+    "MaximumNumberOfRecords",
+}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+@dataclass
+class Query:
+    """A parsed Study Root identifier."""
+
+    level: str
+    keys: list[str]
+    """Requested keys, in request order (returned in every response)."""
+    matchers: dict[str, dict[str, Callable[[Any], bool]]] = field(default_factory=dict)
+    """Per level: keyword -> matcher (universal keys have none)."""
+
+
+@dataclass
+class Match:
+    """One matching entity with its parents."""
+
+    key: tuple[str, ...]
+    study: StudyEntry
+    series: SeriesEntry | None = None
+    instance: InstanceEntry | None = None
+
+
+def parse_query(identifier: Dataset) -> Query:
+    """Check a Study Root identifier (PS3.4 C.6.2.1).
+
+    Raises
+    ------
+    ScopeError
+        For a missing or unknown Query/Retrieve Level or an invalid key value.
+    """
+    level = _text(identifier.get("QueryRetrieveLevel")).strip()
+    if level not in _DEPTH:
+        raise ScopeError(f"Query/Retrieve Level {level!r}: expected STUDY, SERIES or IMAGE")
+    q = Query(level, [])
+    allowed = [lv for lv in _DEPTH if _DEPTH[lv] <= _DEPTH[level]]
+    for elem in identifier:
+        kw = elem.keyword
+        if kw == "RecordKey":
+            q.keys.append(kw)  # returned (and the responses ordered by it, C.6.4.5.1)
+        if not kw or kw in _NOT_KEYS:
+            continue
+        q.keys.append(kw)
+        if elem.VR == "SQ":
+            continue
+        owner = next((lv for lv in allowed if kw in LEVEL_KEYS[lv]), None)
+        if owner is None:
+            continue  # a return key only (or a key of a lower level: not matched)
+        m = key_matcher(kw, _text(elem.value))
+        if m is not None:
+            q.matchers.setdefault(owner, {})[kw] = m
+    return q
+
+
+def record_key(key: Sequence[str]) -> bytes:
+    """The Record Key (OB) of an entity: its UIDs and its parents', ``\\``-joined, even length."""
+    raw = "\\".join(key).encode("ascii")
+    return raw + b"\0" if len(raw) % 2 else raw
+
+
+def parse_record_key(value: bytes, level: str) -> tuple[str, ...]:
+    """The UIDs of a Prior Record Key, checked against the level.
+
+    Raises
+    ------
+    ValueError
+        If it is not a Record Key of this node at this level.
+    """
+    try:
+        parts = tuple(bytes(value).rstrip(b"\0").decode("ascii").split("\\"))
+    except UnicodeDecodeError as exc:
+        raise ValueError("not ASCII") from exc
+    if len(parts) != _DEPTH[level] or not all(is_valid_uid(p) for p in parts):
+        raise ValueError(f"not a {level} record key of this node")
+    return parts
+
+
+def _before(uid: str) -> str:
+    """The greatest string below `uid` that no UID lies between (for an inclusive start)."""
+    return uid[:-1] + chr(ord(uid[-1]) - 1) + "~"
+
+
+def _ok(matchers: dict[str, Callable[[Any], bool]] | None, values: Any) -> bool:
+    if not matchers:
+        return True
+    for kw, m in matchers.items():
+        v = values(kw)
+        if isinstance(v, list):  # multi-valued (ModalitiesInStudy): any value may match
+            if not any(m(_text(x)) for x in v):
+                return False
+        elif not m(_text(v)):
+            return False
+    return True
+
+
+def _study_value(st: StudyEntry) -> Callable[[str], Any]:
+    def get(kw: str) -> Any:
+        if kw == "StudyInstanceUID":
+            return st.study_instance_uid
+        if kw == "StudyUpdateDateTime":
+            return st.update_datetime
+        return st.attributes.get(kw)
+
+    return get
+
+
+def _series_value(se: SeriesEntry) -> Callable[[str], Any]:
+    return lambda kw: se.series_instance_uid if kw == "SeriesInstanceUID" else se.attributes.get(kw)
+
+
+def _instance_value(inst: InstanceEntry) -> Callable[[str], Any]:
+    def get(kw: str) -> Any:
+        if kw == "SOPInstanceUID":
+            return inst.sop_instance_uid
+        if kw == "SOPClassUID":
+            return inst.sop_class_uid
+        return inst.attributes.get(kw)
+
+    return get
+
+
+def iter_matches(
+    repo: Repository,
+    q: Query,
+    *,
+    after: tuple[str, ...] | None = None,
+    include_removed: bool = True,
+) -> Iterator[Match]:
+    """Matching entities in ascending Record Key order, strictly after `after`."""
+    depth = _DEPTH[q.level]
+    start = after[0] if after else None
+    if start is not None and depth > 1:
+        studies = repo.iter_studies(after=_before(start))  # the prior study itself, then on
+    else:
+        studies = repo.iter_studies(after=start)
+    for st in studies:
+        if st.removed and not include_removed:
+            continue
+        if not _ok(q.matchers.get("STUDY"), _study_value(st)):
+            continue
+        if depth == 1:
+            yield Match((st.study_instance_uid,), st)
+            continue
+        in_prior_study = after is not None and st.study_instance_uid == after[0]
+        for se in repo.iter_series(st.study_instance_uid):
+            if in_prior_study and depth == 2 and se.series_instance_uid <= after[1]:  # type: ignore[index]
+                continue
+            if in_prior_study and depth == 3 and se.series_instance_uid < after[1]:  # type: ignore[index]
+                continue
+            if se.removed and not include_removed:
+                continue
+            if not _ok(q.matchers.get("SERIES"), _series_value(se)):
+                continue
+            if depth == 2:
+                yield Match((st.study_instance_uid, se.series_instance_uid), st, se)
+                continue
+            in_prior_series = in_prior_study and se.series_instance_uid == after[1]  # type: ignore[index]
+            for inst in repo.iter_instances(se.series_instance_uid):
+                if in_prior_series and inst.sop_instance_uid <= after[2]:  # type: ignore[index]
+                    continue
+                if inst.removed and not include_removed:
+                    continue
+                if not _ok(q.matchers.get("IMAGE"), _instance_value(inst)):
+                    continue
+                yield Match(
+                    (st.study_instance_uid, se.series_instance_uid, inst.sop_instance_uid),
+                    st,
+                    se,
+                    inst,
+                )
+
+
+def _response(q: Query, m: Match, config: NodeConfig, repository_query: bool) -> Dataset:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.QueryRetrieveLevel = q.level
+    getters = [_study_value(m.study)]
+    if m.series is not None:
+        getters.append(_series_value(m.series))
+    if m.instance is not None:
+        getters.append(_instance_value(m.instance))
+    entity = m.instance or m.series or m.study
+    fa = file_access(m.instance.files[0]) if m.instance and m.instance.files else None
+    derived: dict[str, Any] = {
+        "NumberOfStudyRelatedSeries": m.study.number_of_series,
+        "NumberOfStudyRelatedInstances": m.study.number_of_instances,
+        "RetrieveAETitle": config.ae_title,
+    }
+    if repository_query:
+        derived["RemovedFromOperationalUse"] = "Y" if entity.removed else "N"
+        derived["RecordKey"] = record_key(m.key)
+        if fa is not None:
+            derived.update(
+                FileAccessURI=fa.uri,
+                ContainerFileType=getattr(fa.container_type, "value", fa.container_type),
+                StoredInstanceTransferSyntaxUID=fa.transfer_syntax_uid,
+            )
+    for kw in [*q.keys, _UNIQUE["STUDY"], *([_UNIQUE["SERIES"]] if m.series else [])]:
+        if kw in ds:
+            continue
+        if kw in derived:
+            value = derived[kw]
+        else:
+            value = next((v for g in reversed(getters) if (v := g(kw)) is not None), None)
+        try:
+            setattr(ds, kw, value)
+        except (TypeError, ValueError):
+            setattr(ds, kw, None)
+    if m.instance is not None:
+        ds.SOPInstanceUID = m.instance.sop_instance_uid
+    return ds
+
+
+def _query_or_status(event: Any) -> Query | Status:
+    try:
+        return parse_query(event.identifier)
+    except ScopeError as exc:
+        LOG.info("refused query from %s: %s", event.assoc.requestor.ae_title, exc)
+        return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+
+
+def handle_study_find(
+    event: Any, config: NodeConfig, factory: Callable[[], Repository]
+) -> Iterator[tuple[int, Dataset | None]]:
+    """Study Root C-FIND of the archive's objects (PS3.4 C.6.2); removed entities hidden."""
+    q = _query_or_status(event)
+    if isinstance(q, Status):
+        yield int(q), None
+        return
+    repo = factory()
+    try:
+        for m in iter_matches(repo, q, include_removed=False):
+            if event.is_cancelled:
+                yield int(Status.CANCEL), None
+                return
+            yield int(Status.PENDING), _response(q, m, config, repository_query=False)
+    finally:
+        getattr(repo, "close", lambda: None)()
+
+
+def handle_repository_find(
+    event: Any, config: NodeConfig, factory: Callable[[], Repository]
+) -> Iterator[tuple[int, Dataset | None]]:
+    """Repository Query C-FIND (PS3.4 C.6.4): paged, ordered by Record Key, final 0xB001."""
+    q = _query_or_status(event)
+    if isinstance(q, Status):
+        yield int(q), None
+        return
+    identifier = event.identifier
+    after = None
+    prior = identifier.get("PriorRecordKey")
+    if prior:
+        try:
+            after = parse_record_key(prior, q.level)
+        except ValueError as exc:
+            LOG.info("invalid Prior Record Key from %s: %s", event.assoc.requestor.ae_title, exc)
+            yield int(Status.INVALID_PRIOR_RECORD_KEY), None
+            return
+    limit = config.limits.repository_query_limit
+    asked = identifier.get("MaximumNumberOfRecords")
+    if asked:
+        limit = min(limit, int(asked))
+    repo = factory()
+    try:
+        sent = 0
+        for m in iter_matches(repo, q, after=after, include_removed=True):
+            if event.is_cancelled:
+                yield int(Status.CANCEL), None
+                return
+            if sent >= limit:
+                # more records remain: end with 0xB001 as the final response (C.6.4)
+                yield B001_PLACEHOLDER, None
+                return
+            yield int(Status.PENDING), _response(q, m, config, repository_query=True)
+            sent += 1
+    finally:
+        getattr(repo, "close", lambda: None)()
+
+
+def _instances(event: Any, factory: Callable[[], Repository]) -> list[InstanceEntry] | Status:
+    q = _query_or_status(event)
+    if isinstance(q, Status):
+        return q
+    unique = _UNIQUE[q.level]
+    if unique not in event.identifier or not _text(event.identifier.get(unique)):
+        return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS  # retrieve needs the unique key
+    image = Query("IMAGE", ["SOPInstanceUID"], q.matchers)
+    repo = factory()
+    try:
+        found = [m.instance for m in iter_matches(repo, image, include_removed=False)]
+    finally:
+        getattr(repo, "close", lambda: None)()
+    return [i for i in found if i is not None and i.files]
+
+
+def _datasets(instances: list[InstanceEntry], event: Any) -> Iterator[tuple[int, Dataset | None]]:
+    for inst in instances:
+        if event.is_cancelled:
+            yield int(Status.CANCEL), None
+            return
+        try:
+            data = read_stored(inst.files[0])
+            yield int(Status.PENDING), pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
+        except (OSError, pydicom.errors.InvalidDicomError) as exc:
+            LOG.warning("cannot read stored %s: %s", inst.sop_instance_uid, exc)
+            yield int(Status.PENDING), None  # counted as a failed sub-operation
+
+
+def handle_study_get(
+    event: Any, config: NodeConfig, factory: Callable[[], Repository]
+) -> Iterator[Any]:
+    """Study Root C-GET of the archive's objects (PS3.4 C.6.2, C.4.3)."""
+    found = _instances(event, factory)
+    if isinstance(found, Status):
+        yield 0
+        yield int(found), None
+        return
+    yield len(found)
+    yield from _datasets(found, event)
+
+
+def handle_study_move(
+    event: Any, config: NodeConfig, factory: Callable[[], Repository]
+) -> Iterator[Any]:
+    """Study Root C-MOVE of the archive's objects to a configured destination (C.4.2)."""
+    dest = event.move_destination
+    name = dest.decode(errors="replace").strip() if isinstance(dest, bytes) else str(dest).strip()
+    peer = next((p for p in config.peers.values() if p.ae_title == name), None)
+    if peer is None:
+        yield None, None  # unknown destination: pynetdicom answers 0xA801
+        return
+    found = _instances(event, factory)
+    if isinstance(found, Status):
+        yield peer.host, peer.port
+        yield 0
+        yield int(found), None
+        return
+    from pynetdicom.presentation import build_context
+
+    classes = sorted({i.sop_class_uid for i in found})[:128]
+    contexts = [
+        build_context(
+            c,
+            list(
+                dict.fromkeys(
+                    [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+                    + [
+                        f.transfer_syntax_uid
+                        for i in found
+                        for f in i.files[:1]
+                        if i.sop_class_uid == c
+                    ]
+                )
+            ),
+        )
+        for c in classes
+    ]
+    yield peer.host, peer.port, {"contexts": contexts}
+    yield len(found)
+    yield from _datasets(found, event)

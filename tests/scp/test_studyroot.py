@@ -1,0 +1,285 @@
+"""The archive side and Repository Query over real associations: a raw pynetdicom client
+(Repository Query paging), DCMTK's findscu, movescu (to storescp), getscu and dcmsend."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from dicom_inventory.scp.archive import Archive
+from dicom_inventory.scp.archive.objects import make_image, to_part10
+from dicom_inventory.scp.archive.synth import synthesize
+from dicom_inventory.scp.config import load_config
+from dicom_inventory.scp.server import InventoryNode
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import RepositoryQuery
+
+from tests.conftest import require_tool
+from tests.scp.raw_peer import free_port, start_storescp
+
+
+@pytest.fixture(scope="module")
+def big_node(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A 10,000-instance archive: 50 studies x 4 series x 50 instances."""
+    archive = tmp_path_factory.mktemp("big") / "archive"
+    with Archive(archive, create=True) as a:
+        synthesize(a, studies=50, series_per_study=4, instances_per_series=50)
+        a.remove("STUDY", a.conn.execute("SELECT MIN(study_uid) FROM studies").fetchone()[0])
+    config = load_config(archive=archive, port=0, ae_title="INV_SCP")
+    node = InventoryNode(config)
+    node.start()
+    yield node
+    node.stop()
+
+
+def _all_instances(node: InventoryNode) -> list[str]:
+    with sqlite3.connect(node.config.archive / "index.sqlite") as c:
+        return [r[0] for r in c.execute("SELECT sop_instance_uid FROM instances")]
+
+
+def _repository_query(
+    assoc: Any, prior: bytes | None, level: str = "IMAGE"
+) -> tuple[list[Dataset], int]:
+    q = Dataset()
+    q.QueryRetrieveLevel = level
+    q.StudyInstanceUID = ""
+    q.SOPInstanceUID = ""
+    q.RecordKey = b""
+    q.RemovedFromOperationalUse = ""
+    q.MaximumNumberOfRecords = 100
+    if prior is not None:
+        q.PriorRecordKey = prior
+    found = []
+    for status, ident in assoc.send_c_find(q, RepositoryQuery):
+        if status.Status in (0xFF00, 0xFF01):
+            found.append(ident)
+            continue
+        # 0xB001 is final (PS3.4 C.6.4); stock pynetdicom would wait for another response
+        # after it, so the loop stops here: no further response is on its way
+        return found, int(status.Status)
+    raise AssertionError("no final response")
+
+
+def test_repository_query_pages_10000_instances_exactly_once(big_node: InventoryNode) -> None:
+    finals: list[tuple[int, int]] = []
+
+    def on_recv(event: Any) -> None:
+        cs = event.message.command_set
+        if type(event.message).__name__ == "C_FIND_RSP" and cs.Status not in (0xFF00, 0xFF01):
+            finals.append((int(cs.MessageIDBeingRespondedTo), int(cs.Status)))
+
+    ae = AE(ae_title="RAW_SCU")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    ae.add_requested_context(RepositoryQuery)
+    assoc = ae.associate(
+        "127.0.0.1", big_node.port, ae_title="INV_SCP", evt_handlers=[(evt.EVT_DIMSE_RECV, on_recv)]
+    )
+    assert assoc.is_established
+    seen: list[str] = []
+    prior = None
+    pages = 0
+    while True:
+        found, status = _repository_query(assoc, prior)
+        pages += 1
+        assert len(found) <= 100
+        seen += [d.SOPInstanceUID for d in found]
+        keys = [bytes(d.RecordKey) for d in found]
+        assert keys == sorted(keys)  # ordered by Record Key (C.6.4.5.1)
+        if status == 0x0000:
+            break
+        assert status == 0xB001 and len(found) == 100
+        prior = keys[-1]
+    # an invalid Prior Record Key: 0xA710 (C.6.4.5.3)
+    _, bad = _repository_query(assoc, b"no such key\0")
+    assoc.release()
+    assert bad == 0xA710
+    assert pages == 100
+    counts = Counter(seen)
+    assert len(seen) == len(counts) == 10_000  # every record exactly once
+    assert set(seen) == set(_all_instances(big_node))  # removed study included (C.6.4.5.4)
+    # on the wire: exactly one final response per request (101 requests), so never a
+    # 0x0000 after a 0xB001 (pynetdicom's own SCP would add one)
+    assert Counter(s for _, s in finals) == {0xB001: 99, 0x0000: 1, 0xA710: 1}
+
+
+def test_repository_query_removed_flag_and_file_access(big_node: InventoryNode) -> None:
+    ae = AE(ae_title="RAW_SCU")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    ae.add_requested_context(RepositoryQuery)
+    assoc = ae.associate("127.0.0.1", big_node.port, ae_title="INV_SCP")
+    q = Dataset()
+    q.QueryRetrieveLevel = "STUDY"
+    q.StudyInstanceUID = ""
+    q.RemovedFromOperationalUse = ""
+    q.RecordKey = b""
+    studies = [i for s, i in assoc.send_c_find(q, RepositoryQuery) if s.Status == 0xFF00]
+    q = Dataset()
+    q.QueryRetrieveLevel = "IMAGE"
+    q.SOPInstanceUID = ""
+    q.FileAccessURI = ""
+    q.MaximumNumberOfRecords = 1
+    first = []
+    for s, i in assoc.send_c_find(q, RepositoryQuery):
+        if s.Status == 0xFF00:
+            first.append(i)
+        else:
+            break
+    assoc.release()
+    assert len(studies) == 50
+    assert [s.RemovedFromOperationalUse for s in studies].count("Y") == 1
+    assert len(first) == 1 and first[0].FileAccessURI.startswith("file://")
+
+
+def _findscu(node: InventoryNode, *keys: str) -> list[str]:
+    findscu = require_tool("findscu")
+    out = subprocess.run(
+        [
+            findscu,
+            "-S",
+            "-aec",
+            "INV_SCP",
+            "127.0.0.1",
+            str(node.port),
+            *[a for k in keys for a in ("-k", k)],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [
+        line
+        for line in out.stderr.splitlines() + out.stdout.splitlines()
+        if "Find Response:" in line
+    ]
+
+
+@pytest.mark.peer
+def test_dcmtk_findscu_study_root(big_node: InventoryNode) -> None:
+    studies = _findscu(big_node, "QueryRetrieveLevel=STUDY", "StudyInstanceUID", "PatientID")
+    assert len(studies) == 49  # the removed study is hidden from Study Root C-FIND (policy)
+    with sqlite3.connect(big_node.config.archive / "index.sqlite") as c:
+        study = c.execute("SELECT MAX(study_uid) FROM studies").fetchone()[0]
+    series = _findscu(
+        big_node,
+        "QueryRetrieveLevel=SERIES",
+        f"StudyInstanceUID={study}",
+        "SeriesInstanceUID",
+        "Modality=CT",
+    )
+    with Archive(big_node.config.archive) as a:  # current values, after the synthetic fixes
+        ct = [s for s in a.iter_series(study) if s.attributes.get("Modality") == "CT"]
+    assert 0 < len(series) == len(ct)
+
+
+@pytest.fixture
+def small_node(tmp_path: Path):  # type: ignore[no-untyped-def]
+    archive = tmp_path / "archive"
+    with Archive(archive, create=True) as a:
+        synthesize(a, studies=3, series_per_study=2, instances_per_series=2)
+    dest = free_port()
+    config = load_config(
+        archive=archive,
+        port=0,
+        ae_title="INV_SCP",
+        peers={"STORE": {"ae_title": "STORESCP", "host": "127.0.0.1", "port": dest}},
+    )
+    node = InventoryNode(config)
+    node.start()
+    yield node
+    node.stop()
+
+
+def _a_study(node: InventoryNode) -> str:
+    with sqlite3.connect(node.config.archive / "index.sqlite") as c:
+        return str(c.execute("SELECT MIN(study_uid) FROM studies").fetchone()[0])
+
+
+@pytest.mark.peer
+def test_dcmtk_movescu_to_storescp_and_getscu(small_node: InventoryNode, tmp_path: Path) -> None:
+    movescu, getscu = require_tool("movescu"), require_tool("getscu")
+    storescp = require_tool("storescp")
+    study = _a_study(small_node)
+    peer = small_node.config.peers["STORE"]
+    proc = start_storescp(storescp, peer.port, tmp_path / "moved")
+    try:
+        subprocess.run(
+            [
+                movescu,
+                "-S",
+                "-aec",
+                "INV_SCP",
+                "-aem",
+                "STORESCP",
+                "127.0.0.1",
+                str(small_node.port),
+                "-k",
+                "QueryRetrieveLevel=STUDY",
+                "-k",
+                f"StudyInstanceUID={study}",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    moved = list((tmp_path / "moved").iterdir())
+    assert len(moved) == 4
+    assert {pydicom.dcmread(f).StudyInstanceUID for f in moved} == {study}
+    got = tmp_path / "got"
+    got.mkdir()
+    subprocess.run(
+        [
+            getscu,
+            "-S",
+            "-aec",
+            "INV_SCP",
+            "-od",
+            str(got),
+            "127.0.0.1",
+            str(small_node.port),
+            "-k",
+            "QueryRetrieveLevel=SERIES",
+            "-k",
+            f"StudyInstanceUID={study}",
+            "-k",
+            f"SeriesInstanceUID={study}.1",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert len(list(got.iterdir())) == 2
+
+
+@pytest.mark.peer
+def test_dcmsend_stores_a_patient_object_into_the_archive(
+    small_node: InventoryNode, tmp_path: Path
+) -> None:
+    dcmsend = require_tool("dcmsend")
+    ds = make_image(
+        study_uid="2.25.777", series_uid="2.25.777.1", sop_uid="2.25.777.1.1", patient_id="NEW1"
+    )
+    f = tmp_path / "new.dcm"
+    f.write_bytes(to_part10(ds))
+    subprocess.run(
+        [dcmsend, "-aec", "INV_SCP", "127.0.0.1", str(small_node.port), str(f)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    with Archive(small_node.config.archive) as a:
+        assert a.counts()["instances"] == 13
+        (st,) = [s for s in a.iter_studies() if s.study_instance_uid == "2.25.777"]
+        assert st.attributes["PatientID"] == "NEW1"
+    found = _findscu(small_node, "QueryRetrieveLevel=STUDY", "StudyInstanceUID", "PatientID=NEW1")
+    assert len(found) == 1
