@@ -13,6 +13,7 @@ ignored (lenient), as the conformance statement will say.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,12 +92,16 @@ def stored_inventories(folder: Path) -> Iterator[StoredInventory]:
     """
     if not folder.is_dir():
         return
-    for path in sorted(folder.rglob("*.dcm")):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
+    paths = []
+    # os.walk, pruning hidden folders, rather than rglob: jobs rename their folders while a
+    # query runs, and a vanished folder must not fail the query
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        paths += [Path(root) / f for f in files if f.endswith(".dcm")]
+    for path in sorted(paths):
         try:
             yield StoredInventory(path, read_header(path))
-        except InventoryReadError as exc:
+        except (InventoryReadError, OSError) as exc:  # unreadable, or removed meanwhile
             LOG.warning("skipping unreadable inventory %s: %s", path, exc)
 
 
