@@ -12,6 +12,7 @@ ignored (lenient), as the conformance statement will say.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterator
@@ -165,6 +166,55 @@ def handle_find(event: Any, config: NodeConfig) -> Iterator[tuple[int, Dataset |
         yield int(Status.PENDING), _response(inv, keys)
 
 
+_RECORDS = 0x00080423  # Inventoried Studies Sequence: the records, last big element
+_SEQ_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+
+
+def transfer_dataset(path: Path) -> Dataset:
+    """The inventory at `path` as a Dataset pynetdicom sends without re-encoding its records.
+
+    pydicom parses every item of a sequence when it reads a file, and encodes them one by one
+    when pynetdicom sends it: about 15,000 records/s, minutes for a large inventory. For the
+    Explicit VR Little Endian files this node writes, the header is read by pydicom (up to
+    (0008,0423)), the records are kept as one raw element (pydicom writes raw elements as
+    they are), and the trailing elements are read from the tail. Any other file (another
+    transfer syntax, another layout) is read with :func:`pydicom.dcmread`.
+    """
+    from pydicom.dataelem import RawDataElement
+    from pydicom.filereader import read_dataset, read_partial
+    from pydicom.tag import Tag
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    with open(path, "rb") as f:
+        ds = read_partial(f, stop_when=lambda tag, vr, length: tag == _RECORDS)
+        start = f.tell()
+        head = f.read(12)
+        data = f.read()
+    if (
+        ds.file_meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian
+        or head[:4] != b"\x08\x00\x23\x04"
+        or head[4:6] != b"SQ"
+        or head[8:12] != b"\xff\xff\xff\xff"
+    ):
+        return pydicom.dcmread(path)
+    at = data.rfind(_SEQ_END, max(0, len(data) - 65536))
+    while at >= 0:
+        tail = data[at + 8 :]
+        try:
+            trailing = read_dataset(io.BytesIO(tail), False, True)
+        except Exception:  # not the end of the records: an item's own delimiter
+            trailing = None
+        if trailing is not None and all(t > _RECORDS for t in trailing.keys()):
+            ds[_RECORDS] = RawDataElement(  # type: ignore[assignment]
+                Tag(_RECORDS), "SQ", 0xFFFFFFFF, data[:at], start + 12, False, True
+            )
+            for tag in trailing.keys():
+                ds[tag] = trailing.get_item(tag)  # type: ignore[assignment]
+            return ds
+        at = data.rfind(_SEQ_END, max(0, len(data) - 65536), at)
+    return pydicom.dcmread(path)
+
+
 def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
     found = _find(event.identifier, config)
     if isinstance(found, Status):
@@ -176,7 +226,7 @@ def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
         if event.is_cancelled:
             yield int(Status.CANCEL), None
             return
-        yield int(Status.PENDING), pydicom.dcmread(inv.path)
+        yield int(Status.PENDING), transfer_dataset(inv.path)
 
 
 def handle_get(event: Any, config: NodeConfig) -> Iterator[Any]:

@@ -114,6 +114,8 @@ class Query:
     """Requested keys, in request order (returned in every response)."""
     matchers: dict[str, dict[str, Callable[[Any], bool]]] = field(default_factory=dict)
     """Per level: keyword -> matcher (universal keys have none)."""
+    study_uids: list[str] | None = None
+    """The Study Instance UIDs asked for (single value or list), to go straight to them."""
 
 
 @dataclass
@@ -154,6 +156,8 @@ def parse_query(identifier: Dataset) -> Query:
         m = key_matcher(kw, _text(elem.value))
         if m is not None:
             q.matchers.setdefault(owner, {})[kw] = m
+            if kw == "StudyInstanceUID":
+                q.study_uids = sorted(set(_text(elem.value).split("\\")))
     return q
 
 
@@ -234,7 +238,16 @@ def iter_matches(
     """Matching entities in ascending Record Key order, strictly after `after`."""
     depth = _DEPTH[q.level]
     start = after[0] if after else None
-    if start is not None and depth > 1:
+    studies: Iterator[StudyEntry]
+    if q.study_uids is not None:  # unique key given: go to those studies only
+        first = start if start is not None and depth == 1 else None
+        studies = (
+            st
+            for uid in q.study_uids
+            if (start is None or uid >= start) and uid != first
+            for st in repo.iter_studies(after=_before(uid), upto=uid)
+        )
+    elif start is not None and depth > 1:
         studies = repo.iter_studies(after=_before(start))  # the prior study itself, then on
     else:
         studies = repo.iter_studies(after=start)
