@@ -37,7 +37,13 @@ def serve(
     ae_title: str | None,
     bind_address: str | None,
 ) -> None:
-    """Serve the Inventory services (so far: C-ECHO, Inventory Storage with validation)."""
+    """Serve the Inventory services and the archive until SIGTERM/SIGINT.
+
+    Inventory Creation (N-ACTION, N-EVENT-REPORT), Inventory FIND/GET/MOVE, Inventory Storage
+    (validated), Repository Query, and the archive's Storage, Study Root FIND/GET/MOVE and
+    Verification. On SIGTERM running inventory jobs are checkpointed; they resume at the next
+    start.
+    """
     import logging
 
     from dicom_inventory.scp.config import load_config

@@ -483,6 +483,7 @@ class InventoryCreation:
         LOG.info(
             "inventory job %s %s: %d study records in %s", job.transaction_uid, state, n, folder
         )
+        self.sweep_expired()
 
     def _stopped(self, uid: str, why: str) -> None:
         job = self.store.get(uid)

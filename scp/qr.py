@@ -205,11 +205,11 @@ def transfer_dataset(path: Path) -> Dataset:
         except Exception:  # not the end of the records: an item's own delimiter
             trailing = None
         if trailing is not None and all(t > _RECORDS for t in trailing.keys()):
-            ds[_RECORDS] = RawDataElement(  # type: ignore[assignment]
+            ds[_RECORDS] = RawDataElement(
                 Tag(_RECORDS), "SQ", 0xFFFFFFFF, data[:at], start + 12, False, True
             )
             for tag in trailing.keys():
-                ds[tag] = trailing.get_item(tag)  # type: ignore[assignment]
+                ds[tag] = trailing.get_item(tag)
             return ds
         at = data.rfind(_SEQ_END, max(0, len(data) - 65536), at)
     return pydicom.dcmread(path)

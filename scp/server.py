@@ -33,7 +33,7 @@ from dicom_inventory.scp.studyroot import (
     handle_study_get,
     handle_study_move,
 )
-from dicom_inventory.scp.wire import WireFixes
+from dicom_inventory.scp.wire import WireFixes, quiet_placeholder_warning
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (
     INVENTORY_CREATION,
@@ -165,6 +165,26 @@ def _move(event: Any, config: NodeConfig, factory: Callable[[], Repository]) -> 
     return handle_move(event, config)
 
 
+def _log_association(event: Any) -> None:
+    """What each association did, in the node's log (accepted, released, aborted)."""
+    assoc = event.assoc
+    name = event.event.name
+    if name == "EVT_ACCEPTED":
+        classes = sorted({str(cx.abstract_syntax) for cx in assoc.accepted_contexts})
+        LOG.info(
+            "association from %s accepted: %d context(s) %s",
+            _peer(event),
+            len(classes),
+            ", ".join(classes[:6]),
+        )
+    else:
+        LOG.info(
+            "association from %s %s",
+            _peer(event),
+            "released" if name == "EVT_RELEASED" else "aborted",
+        )
+
+
 def _peer(event: Any) -> str:
     req = event.assoc.requestor
     return f"{req.ae_title}@{req.address}:{req.port}"
@@ -188,6 +208,7 @@ class InventoryNode:
         self.config = config
         self.repository = repository or repository_factory(config)
         self.wire = WireFixes()
+        quiet_placeholder_warning()
         self.creation: InventoryCreation | None = None
         self.events: EventSender | None = None
         lim = config.limits
@@ -243,6 +264,9 @@ class InventoryNode:
         self.events.start()
         handlers: list[Any] = [
             (evt.EVT_DIMSE_SENT, self.wire.on_sent),
+            (evt.EVT_ACCEPTED, _log_association),
+            (evt.EVT_RELEASED, _log_association),
+            (evt.EVT_ABORTED, _log_association),
             (evt.EVT_N_ACTION, self.creation.handle_n_action),
             (evt.EVT_C_ECHO, handle_echo),
             (evt.EVT_C_STORE, handle_store, [self.config]),

@@ -23,13 +23,14 @@ The receiving side of (0000,1005) is read the same way in our SCU and in the tes
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from pydicom.tag import BaseTag, Tag
 
-__all__ = ["B001_PLACEHOLDER", "WireFixes"]
+__all__ = ["B001_PLACEHOLDER", "WireFixes", "quiet_placeholder_warning"]
 
 #: Yielded by the Repository Query C-FIND handler to end a page; sent as 0xB001 (PS3.4 C.6.4).
 #: Chosen outside every range pynetdicom's Q/R FIND status table knows.
@@ -63,3 +64,15 @@ class WireFixes:
                 msg._set_command_group_length()
         elif name == "C_FIND_RSP" and cs.get("Status") == B001_PLACEHOLDER:
             cs.Status = 0xB001  # same length (US): the group length stays right
+
+
+class _PlaceholderFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"0x{B001_PLACEHOLDER:04X}" not in record.getMessage()
+
+
+def quiet_placeholder_warning() -> None:
+    """Silence pynetdicom's "Unknown status value" warning for the 0xB001 placeholder only."""
+    logger = logging.getLogger("pynetdicom.service_class")
+    if not any(isinstance(f, _PlaceholderFilter) for f in logger.filters):
+        logger.addFilter(_PlaceholderFilter())

@@ -96,3 +96,50 @@ port = {requester.port}
     finally:
         store.close()
     assert requester.events.empty()  # no second final event arrived
+
+
+def test_sigterm_checkpoints_the_job_and_the_next_start_finishes_it(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    with Archive(archive, create=True) as a:
+        synthesize(a, studies=24, series_per_study=1, instances_per_series=1)
+    requester = Requester().listen()
+    port = free_port()
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'ae_title = "INV_SCP"\nport = {port}\narchive = "{archive}"\n'
+        "[limits]\nproduction_pace = 0.1\npartitions = 4\nevent_backoff = 0.2\n"
+        f'[peers.REQ]\nae_title = "{requester.ae_title}"\nhost = "127.0.0.1"\n'
+        f"port = {requester.port}\n"
+    )
+    log = tmp_path / "serve.log"
+    proc = _serve(config, log)
+    try:
+        wait_listening(port)
+        txn = generate_uid()
+        assert requester.initiate(port, txn, "STUDY").Status == 0x0000
+        state = archive / "inventories" / ".jobs" / txn / "production.json"
+        deadline = time.monotonic() + 30
+        while not (state.exists() and json.loads(state.read_text())["done"]):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        t = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - t < 10  # checkpointed at the next study, not run to the end
+        assert "checkpointed for shutdown" in log.read_text()
+        store = JobStore(archive / "index.sqlite")
+        job = store.get(txn)
+        store.close()
+        assert job is not None and job.state == "PROCESSING" and state.exists()
+
+        proc = _serve(config, log)
+        wait_listening(port)
+        _, (etype, ev, _) = requester.until_final(timeout=60)
+        assert etype == 11 and ev.TotalNumberOfStudyRecords == 24
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        requester.close()
+    root = archive / "inventories" / txn / f"{ev.ReferencedSOPInstanceUID}.dcm"
+    uids = [st.study_instance_uid for st in iter_inventory(root)]
+    assert len(uids) == len(set(uids)) == 24

@@ -174,6 +174,7 @@ def test_unsupported_scope_key_warns_b010_and_lists_it_on_the_wire(
         ({"scope": {"ExtendedMatchingMechanisms": "RANGE", "PatientID": "1"}}, 0x0212),
         ({"scope": {"StudyDate": "2020-01-01"}}, 0x0115),  # not a DA range
         ({"TransactionUID": "not.a.uid"}, 0x0115),
+        ({"TransactionUID": "../../outside"}, 0x0115),  # names a folder: never a path
     ],
 )
 def test_initiate_failures(
@@ -304,3 +305,24 @@ def test_events_are_retried_until_the_requester_listens(
     finally:
         node.stop()
         requester.close()
+
+
+def test_expired_inventories_are_removed(
+    tmp_path: Path, archive_template: Path, requester: Requester
+) -> None:
+    # retention of about 0.9 s: the first inventory has expired when the second one finishes
+    node = _node(tmp_path, archive_template, requester, retention_days=0.00001)
+    try:
+        first = generate_uid()
+        assert requester.initiate(node.port, first, "STUDY").Status == 0x0000
+        _, (_, ev, _) = requester.until_final()
+        assert ev.ExpirationDateTime  # announced in event 11 (C.38.3.1.3)
+        assert (node.config.inventories / first).is_dir()
+        time.sleep(1.5)
+        second = generate_uid()
+        assert requester.initiate(node.port, second, "STUDY").Status == 0x0000
+        requester.until_final()
+        assert not (node.config.inventories / first).exists()
+        assert (node.config.inventories / second).is_dir()
+    finally:
+        node.stop()
