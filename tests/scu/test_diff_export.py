@@ -1,0 +1,164 @@
+"""diff and export: property tests (hypothesis) over real inventory files.
+
+diff: a destination made from the source by known removals, additions and attribute changes
+must report exactly those. export: every format reads back (pyarrow, csv, json) to the rows
+:func:`iter_rows` gives.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from dicom_inventory import (
+    ROW_COLUMNS,
+    InventoryHeader,
+    InventoryLevel,
+    encode_inventory,
+    iter_inventory,
+    iter_rows,
+    synthetic_studies,
+)
+from dicom_inventory.model import StudyRecord
+from dicom_inventory.scu.diff import diff_inventories
+from dicom_inventory.scu.export import INTEGER_COLUMNS, export_inventory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+
+def _write(path: Path, studies: list[StudyRecord], uid: str) -> Path:
+    h = InventoryHeader(
+        uid, InventoryLevel.INSTANCE, content_date="20261124", content_time="100000"
+    )
+    path.write_bytes(encode_inventory(h, studies))
+    return path
+
+
+def _materialize(n: int) -> list[StudyRecord]:
+    out = []
+    for st_ in synthetic_studies(n, series_per_study=2, instances_per_series=3):
+        series = [replace(se, instances=list(se.instances)) for se in st_.series]
+        out.append(replace(st_, series=series))
+    return out
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.data(),
+    n=st.integers(min_value=1, max_value=6),
+)
+def test_diff_reports_exactly_the_mutations(tmp_path: Path, data: st.DataObject, n: int) -> None:
+    source = _materialize(n)
+    dest = _materialize(n)
+    all_instances = [
+        (i, j, k)
+        for i, s in enumerate(dest)
+        for j, se in enumerate(s.series)
+        for k in range(len(se.instances))
+    ]
+    removed = set(data.draw(st.lists(st.sampled_from(all_instances), unique=True, max_size=4)))
+    changed = set(
+        data.draw(
+            st.lists(
+                st.sampled_from([x for x in all_instances if x not in removed] or [None]),
+                unique=True,
+                max_size=3,
+            )
+        )
+    ) - {None}
+    extra = data.draw(st.integers(min_value=0, max_value=2))
+    expect_missing, expect_different, expect_extra = set(), set(), set()
+    for i, s in enumerate(dest):
+        for j, se in enumerate(s.series):
+            kept = []
+            for k, inst in enumerate(se.instances):  # type: ignore[arg-type]
+                if (i, j, k) in removed:
+                    expect_missing.add(inst.sop_instance_uid)
+                    continue
+                if (i, j, k) in changed:
+                    inst = replace(inst, instance_number=(inst.instance_number or 0) + 1000)
+                    expect_different.add(inst.sop_instance_uid)
+                kept.append(inst)
+            se.instances = kept
+    first = dest[0].series[0]  # type: ignore[index]
+    template = source[0].series[0].instances[0]  # type: ignore[index]
+    for e in range(extra):
+        uid = f"2.25.999{e}"
+        first.instances = [*first.instances, replace(template, sop_instance_uid=uid)]  # type: ignore[misc]
+        expect_extra.add(uid)
+    for s in dest:  # drop series emptied by the removals
+        s.series = [se for se in s.series if se.instances]  # type: ignore[union-attr]
+    dest = [s for s in dest if s.series]
+    a = _write(tmp_path / "a.dcm", source, "2.25.1")
+    b = _write(tmp_path / "b.dcm", dest, "2.25.2")
+    report = diff_inventories([a], [b], parallel=False)
+    got = {
+        k: {d.sop_instance_uid for d in report.differences if d.kind == k}
+        for k in ("missing", "extra", "different")
+    }
+    assert got == {"missing": expect_missing, "extra": expect_extra, "different": expect_different}
+    assert report.identical == (not (expect_missing or expect_extra or expect_different))
+    for d in report.differences:
+        if d.kind == "different":
+            assert set(d.attributes) == {"instance_number"}
+    parsed = json.loads(report.to_json())
+    assert parsed["missing"] == len(expect_missing) and parsed["identical"] == report.identical
+
+
+def test_diff_in_two_processes_and_at_the_coarser_level(tmp_path: Path) -> None:
+    studies = _materialize(4)
+    a = _write(tmp_path / "a.dcm", studies, "2.25.1")
+    h = InventoryHeader(
+        "2.25.3", InventoryLevel.STUDY, content_date="20261124", content_time="100000"
+    )
+    coarse = [
+        replace(s, series=[], patient_name="Other^Name" if i == 1 else s.patient_name)
+        for i, s in enumerate(studies)
+    ]
+    b = tmp_path / "b.dcm"
+    b.write_bytes(encode_inventory(h, coarse))
+    report = diff_inventories([a], [b])  # parallel readers
+    assert report.level == "STUDY"
+    assert [(d.kind, d.study_instance_uid) for d in report.differences] == [
+        ("different", studies[1].study_instance_uid)
+    ]
+    assert report.differences[0].attributes["patient_name"][1] == "Other^Name"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_export_round_trip(tmp_path: Path, fmt: str) -> None:
+    src = _write(tmp_path / "a.dcm", _materialize(5), "2.25.1")
+    out = tmp_path / f"rows.{fmt}"
+    n = export_inventory([src], out, fmt)
+    expected = list(iter_rows(iter_inventory(src)))
+    assert n == len(expected) == 30
+    if fmt == "parquet":
+        table = pq.read_table(out)
+        assert table.column_names == list(ROW_COLUMNS)
+        got = table.to_pylist()
+    elif fmt == "csv":
+        with open(out, newline="", encoding="utf-8") as f:
+            got = [
+                {
+                    k: (None if v == "" else int(v) if k in INTEGER_COLUMNS else v)
+                    for k, v in r.items()
+                }
+                for r in csv.DictReader(f)
+            ]
+    else:
+        got = [json.loads(line) for line in out.read_text().splitlines()]
+    norm = [
+        {
+            k: (None if v is None else int(v) if k in INTEGER_COLUMNS else str(v))
+            for k, v in r.items()
+        }
+        for r in expected
+    ]
+    assert got == norm
+    assert not (tmp_path / f"rows.{fmt}.part").exists()
