@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,6 +63,18 @@ class EntityDiff:
     sop_instance_uid: str | None = None
     attributes: dict[str, list[Any]] = field(default_factory=dict)
     """For ``different`` and ``count``: attribute -> [source value, destination value]."""
+
+
+def _entity(
+    kind: str,
+    level: str,
+    patient_id: str | None,
+    uids: Sequence[Any],
+    attributes: dict[str, list[Any]],
+) -> EntityDiff:
+    """An `EntityDiff` from the study/series/instance UIDs of its level (1 to 3 of them)."""
+    padded = list(uids) + [None] * (3 - len(uids))
+    return EntityDiff(kind, level, patient_id, padded[0], padded[1], padded[2], attributes)
 
 
 @dataclass
@@ -238,13 +250,13 @@ def _compare(conn: sqlite3.Connection, level: str) -> Iterator[EntityDiff]:
             if values[2 * i] != values[2 * i + 1]
         }
         if changed:
-            yield EntityDiff("different", level, r[len(keys)], *k, attributes=changed)
+            yield _entity("different", level, r[len(keys)], k, changed)
         ni_a, ni_b = values[-2:]
         if level != "INSTANCE" and ni_a is not None and ni_b is not None and ni_a != ni_b:
-            yield EntityDiff(
+            yield _entity(
                 "count",
                 level,
                 r[len(keys)],
-                *k,
-                attributes={"number_of_study_related_instances": [ni_a, ni_b]},
+                k,
+                {"number_of_study_related_instances": [ni_a, ni_b]},
             )

@@ -284,12 +284,12 @@ def fetch_inventory(
     """Fetch every linked instance of the inventories (roots followed) into `out`."""
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [Path(p) for p in paths]
-    base = paths[0].parent if paths else None
+    files = [Path(p) for p in paths]
+    base = files[0].parent if files else None
     summary = FetchSummary()
     with ThreadPoolExecutor(max(1, workers)) as pool:
         pending: list[Any] = []
-        for st, se, inst in _work(iter_inventory(paths)):
+        for st, se, inst in _work(iter_inventory(files)):
             pending.append(pool.submit(_one, out_dir, st, se, inst, apply_updates, base))
             if len(pending) >= workers * 8:  # bounded: the inventory may be huge
                 _collect(pending.pop(0).result(), summary, progress)
