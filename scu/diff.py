@@ -176,8 +176,8 @@ def _load(paths: list[str], db: str) -> int:
 
 
 def diff_inventories(
-    source: list[str | os.PathLike[str]],
-    destination: list[str | os.PathLike[str]],
+    source: Sequence[str | os.PathLike[str]],
+    destination: Sequence[str | os.PathLike[str]],
     *,
     workdir: str | os.PathLike[str] | None = None,
     parallel: bool = True,

@@ -1,0 +1,583 @@
+"""The migration commands: request, query, repository-query, export, diff, fetch, crawl.
+
+Thin wrappers over :mod:`dicom_inventory.scu`; user errors are one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+__all__ = ["COMMANDS"]
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_STATE = Path.home() / ".dicom-inventory"
+
+
+def _peer(text: str) -> Any:
+    from dicom_inventory.scu.peer import PeerError, parse_peer
+
+    try:
+        return parse_peer(text)
+    except PeerError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _keys(pairs: tuple[str, ...]) -> dict[str, str]:
+    from pydicom.datadict import tag_for_keyword
+
+    keys = {}
+    for pair in pairs:
+        kw, sep, value = pair.partition("=")
+        if not sep and kw and tag_for_keyword(kw) is not None:
+            keys[kw] = ""  # a return key
+            continue
+        if tag_for_keyword(kw) is None:
+            raise click.BadParameter(f"{pair!r}: expected KEYWORD=VALUE with a DICOM keyword")
+        keys[kw] = value
+    return keys
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error[/] {message}", highlight=False)
+    sys.exit(2)
+
+
+_peer_option = click.option("--peer", required=True, help="The node, AE@HOST:PORT.")
+_calling_option = click.option("--calling-ae", default="DICOM_INV_SCU", show_default=True)
+
+
+# ----------------------------------------------------------------------------- request
+@click.group(invoke_without_command=True)
+@click.option("--peer", help="The Inventory SCP, AE@HOST:PORT.")
+@click.option(
+    "--level",
+    type=click.Choice(["STUDY", "SERIES", "INSTANCE"]),
+    default="INSTANCE",
+    show_default=True,
+)
+@click.option(
+    "--scope",
+    "scope",
+    multiple=True,
+    metavar="KEYWORD=VALUE",
+    help="Scope of Inventory key (repeat).",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), help="Retrieve the inventory here."
+)
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Follow the events to the end."
+)
+@_calling_option
+@click.option(
+    "--listen-port", type=int, default=11113, show_default=True, help="Port for the events."
+)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_STATE,
+    show_default=True,
+)
+@click.option("--purpose", default=None)
+@click.option("--interval", type=int, default=None, help="Requested Status Interval, seconds.")
+@click.option(
+    "--timeout", type=float, default=None, help="Give up waiting after this many seconds."
+)
+@click.pass_context
+def request(
+    ctx: click.Context,
+    peer: str | None,
+    level: str,
+    scope: tuple[str, ...],
+    out_dir: Path | None,
+    wait: bool,
+    calling_ae: str,
+    listen_port: int,
+    state_dir: Path,
+    purpose: str | None,
+    interval: int | None,
+    timeout: float | None,
+) -> None:
+    """Request an inventory (Inventory Creation), follow it, retrieve it.
+
+    Subcommands act on a transaction started earlier, even after a restart:
+    status, pause, resume, cancel.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj.update(
+        state_dir=state_dir,
+        calling_ae=calling_ae,
+        listen_port=listen_port,
+        out_dir=out_dir,
+        timeout=timeout,
+    )
+    if ctx.invoked_subcommand is not None:
+        return
+    if peer is None:
+        raise click.UsageError("--peer is required to request an inventory")
+    from dicom_inventory.scu.client import EventListener, SCUError
+    from dicom_inventory.scu.request import TransactionStore, request_inventory
+
+    target = _peer(peer)
+    store = TransactionStore(state_dir)
+    try:
+        listener = EventListener(calling_ae, listen_port) if wait else None
+    except SCUError as exc:
+        store.close()
+        _fail(str(exc))
+        return
+    if listener is not None:
+        listener.accept_only(store.known)
+    try:
+        with _progress() as (progress, task):
+
+            def on_event(ev: Any) -> None:
+                info = ev.info
+                n = int(info.get("TotalNumberOfStudyRecords") or 0)
+                progress.update(
+                    task,
+                    completed=n,
+                    description=f"{info.get('TransactionStatus', '')} {n} studies",
+                )
+
+            outcome = request_inventory(
+                target,
+                level,
+                scope=_keys(scope),
+                store=store,
+                listener=listener,
+                out=out_dir,
+                purpose=purpose,
+                status_interval=interval,
+                calling_ae=calling_ae,
+                timeout=timeout,
+                on_event=on_event,
+            )
+    except SCUError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        if listener is not None:
+            listener.close()
+        store.close()
+    out.print(
+        f"transaction {outcome.transaction_uid}: {outcome.action.describe()}", highlight=False
+    )
+    if not outcome.action.accepted:
+        sys.exit(1)
+    _report_outcome(outcome, out_dir)
+
+
+def _report_outcome(outcome: Any, out_dir: Path | None) -> None:
+    """Say how a followed transaction ended; exit 1 unless it completed with instances."""
+    if outcome.final is None:
+        out.print(f"transaction {outcome.transaction_uid}: not followed to the end")
+        return
+    if outcome.final is not None:
+        info = outcome.final.info
+        out.print(
+            f"final event {outcome.final.event_type}: {info.get('TransactionStatus')} "
+            f"{info.get('TransactionStatusComment', '')}",
+            highlight=False,
+        )
+        if outcome.files is not None:
+            out.print(
+                f"retrieved {len(outcome.files)} inventory instance(s) into {out_dir}",
+                highlight=False,
+            )
+        if outcome.final.event_type != 11 or info.get("TransactionStatus") != "COMPLETE":
+            sys.exit(1)
+
+
+class _progress:
+    def __enter__(self) -> tuple[Progress, Any]:
+        self.p = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self.p.__enter__()
+        return self.p, self.p.add_task("waiting for events", total=None)
+
+    def __exit__(self, *exc: object) -> None:
+        self.p.__exit__(None, None, None)
+
+
+def _control(ctx: click.Context, uid: str, action: str, **kw: Any) -> None:
+    from dicom_inventory.scu.client import SCUError
+    from dicom_inventory.scu.request import TransactionStore, control
+
+    store = TransactionStore(ctx.obj["state_dir"])
+    try:
+        result = control(uid, action, store=store, calling_ae=ctx.obj["calling_ae"], **kw)
+    except SCUError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        store.close()
+    out.print(f"{action} {uid}: {result.describe()}", highlight=False)
+    sys.exit(0 if result.accepted else 1)
+
+
+@request.command("status")
+@click.argument("uid")
+@click.pass_context
+def request_status(ctx: click.Context, uid: str) -> None:
+    """Ask for an Inventory Status event (and show what is remembered)."""
+    from dicom_inventory.scu.request import TransactionStore
+
+    store = TransactionStore(ctx.obj["state_dir"])
+    row = store.get(uid)
+    store.close()
+    if row is not None:
+        click.echo(json.dumps(row, indent=1))  # data: never wrapped by rich
+    _control(ctx, uid, "status")
+
+
+@request.command("follow")
+@click.argument("uid")
+@click.pass_context
+def request_follow(ctx: click.Context, uid: str) -> None:
+    """Go on following a transaction after a restart, and retrieve it into --out.
+
+    If the final event was already received the inventory is retrieved at once; otherwise
+    this listens on --listen-port for the events the SCP retries.
+    """
+    from dicom_inventory.scu.client import EventListener, SCUError
+    from dicom_inventory.scu.request import TransactionStore, follow_remembered
+
+    store = TransactionStore(ctx.obj["state_dir"])
+    row = store.get(uid)
+    listener = None
+    if row is not None and row["final_event"] is None:
+        try:
+            listener = EventListener(ctx.obj["calling_ae"], ctx.obj["listen_port"])
+        except SCUError as exc:
+            store.close()
+            _fail(str(exc))
+            return
+        listener.accept_only(store.known)
+    try:
+        outcome = follow_remembered(
+            uid,
+            store=store,
+            listener=listener,
+            out=ctx.obj["out_dir"],
+            calling_ae=ctx.obj["calling_ae"],
+            timeout=ctx.obj["timeout"],
+        )
+    except SCUError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        if listener is not None:
+            listener.close()
+        store.close()
+    _report_outcome(outcome, ctx.obj["out_dir"])
+
+
+@request.command("pause")
+@click.argument("uid")
+@click.pass_context
+def request_pause(ctx: click.Context, uid: str) -> None:
+    """Pause a transaction."""
+    _control(ctx, uid, "pause")
+
+
+@request.command("resume")
+@click.argument("uid")
+@click.pass_context
+def request_resume(ctx: click.Context, uid: str) -> None:
+    """Resume a paused transaction."""
+    _control(ctx, uid, "resume")
+
+
+@request.command("cancel")
+@click.argument("uid")
+@click.option("--retain/--discard", default=False, help="Keep what was produced so far.")
+@click.pass_context
+def request_cancel(ctx: click.Context, uid: str, retain: bool) -> None:
+    """Cancel a transaction."""
+    _control(ctx, uid, "cancel", retain=retain)
+
+
+# ----------------------------------------------------------------------------- query
+@click.command()
+@_peer_option
+@click.argument("keys", nargs=-1, metavar="KEYWORD[=VALUE]...")
+@_calling_option
+def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
+    """Inventory FIND: list the inventories a node holds (JSON lines)."""
+    from dicom_inventory.scu.client import SCUError, inventory_find
+
+    wanted = {
+        "SOPInstanceUID": "",
+        "ContentDate": "",
+        "ContentTime": "",
+        "InventoryLevel": "",
+        "InventoryCompletionStatus": "",
+        "TotalNumberOfStudyRecords": "",
+        **_keys(keys),
+    }
+    try:
+        found = inventory_find(_peer(peer), wanted, calling_ae=calling_ae)
+    except SCUError as exc:
+        _fail(str(exc))
+        return
+    for ds in found:
+        click.echo(  # JSON lines: data, never wrapped by rich
+            json.dumps(
+                {
+                    e.keyword: str(e.value) if e.value is not None else None
+                    for e in ds
+                    if e.keyword and e.VR != "SQ"
+                }
+            )
+        )
+    err.print(f"{len(found)} inventory instance(s)")
+
+
+@click.command("repository-query")
+@_peer_option
+@click.option(
+    "--level", type=click.Choice(["STUDY", "SERIES", "IMAGE"]), default="STUDY", show_default=True
+)
+@click.argument("keys", nargs=-1, metavar="KEYWORD[=VALUE]...")
+@click.option("--max-records", type=int, default=None, help="Maximum Number of Records per page.")
+@click.option("--one-page", is_flag=True, help="Stop after the first page.")
+@_calling_option
+def repository_query_command(
+    peer: str,
+    level: str,
+    keys: tuple[str, ...],
+    max_records: int | None,
+    one_page: bool,
+    calling_ae: str,
+) -> None:
+    """Repository Query (PS3.4 C.6.4), paging with Prior Record Key (JSON lines)."""
+    from dicom_inventory.scu.client import SCUError, repository_query
+
+    unique = {
+        "STUDY": "StudyInstanceUID",
+        "SERIES": "SeriesInstanceUID",
+        "IMAGE": "SOPInstanceUID",
+    }[level]
+    wanted = {unique: "", **_keys(keys)}
+    n = pages = 0
+    partial = False
+    try:
+        for page in repository_query(
+            _peer(peer),
+            level,
+            wanted,
+            max_records=max_records,
+            follow=not one_page,
+            calling_ae=calling_ae,
+        ):
+            pages += 1
+            partial = page.partial
+            for ds in page.records:
+                n += 1
+                click.echo(
+                    json.dumps(
+                        {
+                            e.keyword: (
+                                e.value.hex() if isinstance(e.value, bytes) else str(e.value)
+                            )
+                            for e in ds
+                            if e.keyword and e.VR != "SQ" and e.value is not None
+                        }
+                    )
+                )
+    except SCUError as exc:
+        _fail(str(exc))
+        return
+    err.print(f"{n} record(s) in {pages} page(s)")
+    if partial:
+        err.print(
+            "[bold yellow]PARTIAL[/]: the last page ended with 0xB001; more records remain (drop --one-page to page through them)"
+        )
+        sys.exit(3)
+
+
+# ----------------------------------------------------------------------------- export
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), required=True)
+@click.option("--out", "out_file", type=click.Path(path_type=Path), required=True)
+def export(paths: tuple[Path, ...], fmt: str, out_file: Path) -> None:
+    """Export inventories (trees followed) as flat instance rows."""
+    from dicom_inventory.errors import InventoryError
+    from dicom_inventory.scu.export import export_inventory
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as p:
+        task = p.add_task("exporting", total=None)
+        try:
+            n = export_inventory(
+                paths, out_file, fmt, progress=lambda k: p.update(task, description=f"{k:,} rows")
+            )
+        except InventoryError as exc:
+            _fail(str(exc))
+            return
+    out.print(f"{n:,} rows -> {out_file}", highlight=False)
+
+
+# ----------------------------------------------------------------------------- diff
+def _side(spec: str, work: Path, name: str) -> list[Path]:
+    """Inventory files, or ``dicom:AE@HOST:PORT`` crawled now into a temporary inventory."""
+    if spec.startswith("dicom:"):
+        from dicom_inventory.scu.crawl import crawl
+
+        report = crawl(_peer(spec.removeprefix("dicom:")), work / name)
+        if not report.complete:
+            err.print(
+                f"[yellow]warning[/] {spec}: listing incomplete: {'; '.join(report.problems)}"
+            )
+        return [Path(w.path) for w in report.written[:1] if w.path is not None]
+    path = Path(spec)
+    if not path.exists():
+        raise click.BadParameter(f"{spec}: no such file (or use dicom:AE@HOST:PORT)")
+    return [path]
+
+
+@click.command()
+@click.argument("source")
+@click.argument("destination")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def diff(source: str, destination: str, fmt: str) -> None:
+    """Compare two inventories (or one with a live archive: dicom:AE@HOST:PORT).
+
+    Exit 0: identical; 1: differences; 2: error.
+    """
+    from dicom_inventory.errors import InventoryError
+    from dicom_inventory.scu.crawl import CrawlError
+    from dicom_inventory.scu.diff import diff_inventories
+
+    with tempfile.TemporaryDirectory(prefix="dicom-inventory-diff-") as tmp:
+        try:
+            a = _side(source, Path(tmp), "source")
+            b = _side(destination, Path(tmp), "destination")
+            report = diff_inventories(a, b, workdir=tmp)
+        except (InventoryError, CrawlError) as exc:
+            _fail(str(exc))
+            return
+    click.echo(report.to_json() if fmt == "json" else report.to_text())
+    sys.exit(0 if report.identical else 1)
+
+
+# ----------------------------------------------------------------------------- fetch
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--apply-updates", is_flag=True, help="Write the archive's current values into the objects."
+)
+@click.option("--workers", type=int, default=4, show_default=True)
+def fetch(paths: tuple[Path, ...], out_dir: Path, apply_updates: bool, workers: int) -> None:
+    """Fetch the stored files the records link to, checked (and brought up to date)."""
+    from dicom_inventory.errors import InventoryError
+    from dicom_inventory.scu.fetch import fetch_inventory
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as p:
+        task = p.add_task("fetching", total=None)
+        count = [0]
+
+        def step(_: Any) -> None:
+            count[0] += 1
+            p.update(task, description=f"{count[0]:,} instances")
+
+        try:
+            s = fetch_inventory(
+                paths, out_dir, apply_updates=apply_updates, workers=workers, progress=step
+            )
+        except InventoryError as exc:
+            _fail(str(exc))
+            return
+    out.print(
+        f"fetched {s.fetched} ({s.bytes / 1e6:.1f} MB), already there {s.skipped}, updated {s.updated}, "
+        f"no link {s.no_link}, failed {s.failed}",
+        highlight=False,
+    )
+    for f in s.failures[:50]:
+        err.print(f"  failed {f.sop_instance_uid}: {f.error}", highlight=False)
+    sys.exit(1 if s.failed else 0)
+
+
+# ----------------------------------------------------------------------------- crawl
+@click.command()
+@_peer_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--cap",
+    type=int,
+    default=None,
+    help="The peer's result limit, if it ends capped sets with Success.",
+)
+@_calling_option
+def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str) -> None:
+    """Build an Inventory of an archive without Inventory services, by Study Root C-FIND."""
+    from dicom_inventory.scu.crawl import CrawlError
+    from dicom_inventory.scu.crawl import crawl as run
+
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as p:
+            task = p.add_task("listing studies", total=None)
+            report = run(
+                _peer(peer),
+                out_dir,
+                calling_ae=calling_ae,
+                cap=cap,
+                progress=lambda m: p.update(task, description=m),
+            )
+    except CrawlError as exc:
+        _fail(str(exc))
+        return
+    out.print(
+        f"{report.studies} studies ({len(report.undated_studies)} without Study Date), {report.series} series, "
+        f"{report.instances} instances; {report.queries} queries, {report.truncated} truncated and split",
+        highlight=False,
+    )
+    for w in report.written:
+        out.print(f"  {w.path}", highlight=False)
+    if report.problems:
+        err.print("[bold yellow]INCOMPLETE[/] (the inventory says PARTIAL):")
+        for p_ in report.problems:
+            err.print(f"  {p_}", highlight=False)
+        sys.exit(1)
+
+
+COMMANDS = [request, query, repository_query_command, export, diff, fetch, crawl]

@@ -1,0 +1,414 @@
+"""The Inventory SCU: request, follow and retrieve inventories; Inventory FIND; Repository Query.
+
+Built on pynetdicom with the workarounds its 3.0 release needs (see
+:mod:`dicom_inventory.scp.wire` for the SCP side):
+
+* Attribute Identifier List (0000,1005) of a 0xB010 N-ACTION response is dropped by
+  pynetdicom's primitive; it is read here from the raw command set (``EVT_DIMSE_RECV``).
+* pynetdicom's C-FIND SCU keeps waiting after a Repository Query 0xB001, which PS3.4 C.6.4 makes
+  the *final* response: iteration stops at 0xB001 and the next page is asked for with Prior
+  Record Key.
+* ``send_n_action`` with an empty Dataset never reaches the peer: actions without
+  information would pass None (all Inventory Creation actions carry a Transaction UID anyway).
+
+Events (PS3.4 KK.2.3) arrive on a new association from the SCP: :class:`EventListener` accepts
+Inventory Creation in the SCU role of the association acceptor with the SCP role for the peer.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.read import read_header, resolve_tree
+from dicom_inventory.scu.peer import Peer, nodelay
+from dicom_inventory.uid import (
+    INVENTORY_CREATION,
+    INVENTORY_FIND,
+    INVENTORY_GET,
+    INVENTORY_STORAGE,
+    REPOSITORY_QUERY,
+    STORAGE_MANAGEMENT_SOP_INSTANCE,
+    generate_uid,
+    is_valid_uid,
+)
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt
+
+__all__ = [
+    "ActionResult",
+    "EventListener",
+    "InventoryEvent",
+    "SCUError",
+    "STATUS_TEXT",
+    "RepositoryPage",
+    "inventory_find",
+    "new_transaction_uid",
+    "repository_query",
+    "retrieve_inventory",
+    "send_action",
+]
+
+#: What each N-ACTION status means (PS3.4 KK.2.2.3, PS3.7 C), for messages.
+STATUS_TEXT = {
+    0x0000: "accepted",
+    0xB010: "accepted, but some scope keys are not supported for matching and were dropped",
+    0x0110: "processing failure",
+    0x0112: "no such SOP Instance (not the well-known Storage Management instance)",
+    0x0115: "invalid argument value",
+    0x0123: "no such action",
+    0x0124: "refused: not authorized",
+    0x0210: "duplicate invocation",
+    0x0211: "unrecognized operation",
+    0x0212: "mistyped argument: level, character set or matching mechanism not supported",
+    0x0213: "resource limitation: the SCP has too many jobs",
+}
+
+
+class SCUError(Exception):
+    """The peer refused or could not be reached; the message says which and why."""
+
+
+@dataclass
+class ActionResult:
+    """The response to an N-ACTION."""
+
+    status: int
+    comment: str | None = None
+    unsupported_keys: list[int] = field(default_factory=list)
+    """Tags from Attribute Identifier List (0000,1005), with 0xB010."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in (0x0000, 0xB010)
+
+    def describe(self) -> str:
+        text = STATUS_TEXT.get(self.status, "failure")
+        extra = f": {self.comment}" if self.comment else ""
+        keys = (
+            " ("
+            + ", ".join(f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in self.unsupported_keys)
+            + ")"
+            if self.unsupported_keys
+            else ""
+        )
+        return f"0x{self.status:04X} {text}{extra}{keys}"
+
+
+@dataclass
+class InventoryEvent:
+    """One N-EVENT-REPORT received."""
+
+    event_type: int
+    info: Dataset
+    received: float
+
+    @property
+    def transaction_uid(self) -> str:
+        return str(self.info.get("TransactionUID", ""))
+
+    @property
+    def final(self) -> bool:
+        return self.event_type in (11, 13)
+
+
+def _ae(calling_ae: str, timeout: float) -> AE:
+    ae = AE(ae_title=calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    return ae
+
+
+def send_action(
+    peer: Peer,
+    action_type: int,
+    info: Dataset,
+    *,
+    calling_ae: str = "DICOM_INV_SCU",
+    timeout: float = 30.0,
+) -> ActionResult:
+    """Send one Inventory Creation N-ACTION to the well-known instance (PS3.4 KK.2.2)."""
+    ae = _ae(calling_ae, timeout)
+    ae.add_requested_context(INVENTORY_CREATION)
+    commands: list[Dataset] = []
+    assoc = ae.associate(
+        peer.host,
+        peer.port,
+        ae_title=peer.ae_title,
+        evt_handlers=[(evt.EVT_DIMSE_RECV, lambda e: commands.append(e.message.command_set))],
+    )
+    if not assoc.is_established:
+        raise SCUError(f"{peer}: association refused or peer unreachable")
+    try:
+        status, _ = assoc.send_n_action(
+            info, action_type, INVENTORY_CREATION, STORAGE_MANAGEMENT_SOP_INSTANCE
+        )
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    if not status or "Status" not in status:
+        raise SCUError(f"{peer}: no response to the N-ACTION (timeout or abort)")
+    result = ActionResult(int(status.Status), status.get("ErrorComment"))
+    for cs in commands:  # (0000,1005) is only in the raw command set
+        if 0x00001005 in cs:
+            value = cs[0x00001005].value
+            result.unsupported_keys = [
+                int(t) for t in (value if isinstance(value, list) else [value])
+            ]
+    return result
+
+
+class EventListener:
+    """Receives Inventory Creation N-EVENT-REPORTs on `port` (new associations from the SCP)."""
+
+    def __init__(
+        self, ae_title: str, port: int, *, bind: str = "0.0.0.0", timeout: float = 30.0
+    ) -> None:
+        self.events: queue.Queue[InventoryEvent] = queue.Queue()
+        ae = _ae(ae_title, timeout)
+        ae.add_supported_context(INVENTORY_CREATION, scu_role=False, scp_role=True)
+        self._known: Callable[[str], bool] = lambda uid: True
+
+        def on_report(event: Any) -> tuple[int, Dataset | None]:
+            info = event.event_information
+            uid = str(info.get("TransactionUID", ""))
+            if not self._known(uid):
+                return 0x0110, None  # not one of ours
+            self.events.put(InventoryEvent(int(event.request.EventTypeID), info, time.time()))
+            return 0x0000, None
+
+        try:
+            server = ae.start_server(
+                (bind, port), block=False, evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
+            )
+        except OSError as exc:
+            raise SCUError(f"cannot listen for events on {bind}:{port}: {exc}") from exc
+        if server is None:  # pynetdicom returns None only for block=True
+            raise SCUError(f"cannot listen for events on {bind}:{port}")
+        self.server = server
+
+    def accept_only(self, known: Callable[[str], bool]) -> None:
+        """Answer events of unknown transactions with a failure (0x0110)."""
+        self._known = known
+
+    def wait(
+        self,
+        transaction_uid: str,
+        timeout: float | None,
+        on_event: Callable[[InventoryEvent], None] | None = None,
+    ) -> InventoryEvent:
+        """Events of one transaction until the final one (11 or 13)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ev = self.events.get(timeout=left)
+            except queue.Empty as exc:
+                raise SCUError(f"no final event for {transaction_uid} within {timeout} s") from exc
+            if ev.transaction_uid != transaction_uid:
+                continue
+            if on_event is not None:
+                on_event(ev)
+            if ev.final:
+                return ev
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def inventory_find(
+    peer: Peer, keys: dict[str, Any], *, calling_ae: str = "DICOM_INV_SCU", timeout: float = 30.0
+) -> list[Dataset]:
+    """Inventory FIND (PS3.4 JJ): the matching inventories' return keys."""
+    ae = _ae(calling_ae, timeout)
+    ae.add_requested_context(INVENTORY_FIND)
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    if not assoc.is_established:
+        raise SCUError(f"{peer}: association refused or Inventory FIND not supported")
+    q = Dataset()
+    for k, v in keys.items():
+        setattr(q, k, v)
+    found: list[Dataset] = []
+    final = None
+    try:
+        for status, ident in assoc.send_c_find(q, INVENTORY_FIND):
+            if not status:
+                break
+            if status.Status in (0xFF00, 0xFF01):
+                if ident is not None:
+                    found.append(ident)
+            else:
+                final = int(status.Status)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    if final != 0x0000:
+        raise SCUError(
+            f"{peer}: Inventory FIND ended with {'no final response' if final is None else f'0x{final:04X}'}"
+        )
+    return found
+
+
+@dataclass
+class RepositoryPage:
+    """One response set of a Repository Query."""
+
+    records: list[Dataset]
+    status: int
+
+    @property
+    def partial(self) -> bool:
+        return self.status == 0xB001
+
+
+def repository_query(
+    peer: Peer,
+    level: str,
+    keys: dict[str, Any],
+    *,
+    max_records: int | None = None,
+    follow: bool = True,
+    calling_ae: str = "DICOM_INV_SCU",
+    timeout: float = 60.0,
+) -> Iterator[RepositoryPage]:
+    """Repository Query (PS3.4 C.6.4), page after page through Prior Record Key.
+
+    With `follow`, pages continue until a response set ends with 0x0000; otherwise one page.
+    A page ending with 0xB001 is partial. Failures raise :class:`SCUError`.
+    """
+    ae = _ae(calling_ae, timeout)
+    ae.add_requested_context(REPOSITORY_QUERY)
+
+    def associate() -> Any:
+        assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+        if not assoc.is_established:
+            raise SCUError(f"{peer}: association refused or Repository Query not supported")
+        nodelay(assoc)
+        return assoc
+
+    assoc = associate()
+    prior: bytes | None = None
+    try:
+        while True:
+            if prior is not None:
+                # A new association per page: an SCP built on stock pynetdicom sends a 0x0000
+                # after its 0xB001, which must not be read as the answer to the next page.
+                # A chain of requests with Prior Record Key need not share an association
+                # (PS3.4 C.6.4.5.3).
+                assoc.release()
+                assoc = associate()
+            q = Dataset()
+            q.QueryRetrieveLevel = level
+            for k, v in keys.items():
+                setattr(q, k, v)
+            q.RecordKey = b""
+            if max_records:
+                q.MaximumNumberOfRecords = max_records
+            if prior is not None:
+                q.PriorRecordKey = prior
+            records: list[Dataset] = []
+            final = None
+            for status, ident in assoc.send_c_find(q, REPOSITORY_QUERY):
+                if not status:
+                    break
+                code = int(status.Status)
+                if code in (0xFF00, 0xFF01):
+                    if ident is not None:
+                        records.append(ident)
+                    continue
+                final = code
+                break  # 0xB001 is final: do not wait for more (pynetdicom would)
+            if final not in (0x0000, 0xB001):
+                raise SCUError(
+                    f"{peer}: Repository Query ended with "
+                    + ("no final response" if final is None else f"0x{final:04X}")
+                    + (" (invalid Prior Record Key)" if final == 0xA710 else "")
+                )
+            yield RepositoryPage(records, final)
+            if final == 0x0000 or not follow:
+                return
+            if not records or "RecordKey" not in records[-1]:
+                raise SCUError(f"{peer}: partial page without a Record Key to continue from")
+            prior = bytes(records[-1].RecordKey)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def retrieve_inventory(
+    peer: Peer,
+    root_uid: str,
+    out: str | Path,
+    *,
+    calling_ae: str = "DICOM_INV_SCU",
+    timeout: float = 120.0,
+) -> list[Path]:
+    """Inventory GET the root and, following its references, every instance of the tree.
+
+    Instances already in `out` (named ``<SOP Instance UID>.dcm``) are not asked for again.
+    """
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    got: list[Path] = []
+
+    if not is_valid_uid(root_uid):
+        raise SCUError(f"{root_uid!r} is not a valid SOP Instance UID (PS3.5 9.1)")
+
+    def on_store(event: Any) -> int:
+        uid = str(event.request.AffectedSOPInstanceUID)
+        if not is_valid_uid(uid):  # the file name comes from the peer: never a path
+            return 0xC000  # Cannot understand (PS3.4 B.2.3)
+        target = out_dir / f"{uid}.dcm"
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(event.encoded_dataset(include_meta=True))
+        tmp.replace(target)
+        got.append(target)
+        return 0x0000
+
+    ae = _ae(calling_ae, timeout)
+    ae.add_requested_context(INVENTORY_GET)
+    ae.add_requested_context(INVENTORY_STORAGE)
+    assoc = ae.associate(
+        peer.host,
+        peer.port,
+        ae_title=peer.ae_title,
+        ext_neg=[build_role(INVENTORY_STORAGE, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    if not assoc.is_established:
+        raise SCUError(f"{peer}: association refused or Inventory GET not supported")
+    try:
+        wanted = [root_uid]
+        while wanted:
+            missing = [u for u in wanted if not (out_dir / f"{u}.dcm").exists()]
+            if missing:
+                q = Dataset()
+                q.SOPInstanceUID = missing if len(missing) > 1 else missing[0]
+                final = None
+                for status, _ in assoc.send_c_get(q, INVENTORY_GET):
+                    if status and status.Status not in (0xFF00, 0xFF01):
+                        final = int(status.Status)
+                if final not in (0x0000, None) and final != 0xB000:
+                    raise SCUError(f"{peer}: Inventory GET ended with 0x{final:04X}")
+                still = [u for u in missing if not (out_dir / f"{u}.dcm").exists()]
+                if still:
+                    raise SCUError(f"{peer}: Inventory GET did not deliver {', '.join(still)}")
+            # the next level of the tree (PS3.3 C.38.2.3)
+            wanted = [
+                ref.sop_instance_uid
+                for u in wanted
+                for ref in read_header(out_dir / f"{u}.dcm").incorporated
+            ]
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    resolve_tree(out_dir / f"{root_uid}.dcm")  # the whole tree is here and acyclic
+    return got
+
+
+def new_transaction_uid() -> str:
+    """A fresh Transaction UID for an Initiate."""
+    return str(generate_uid())

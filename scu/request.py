@@ -1,0 +1,261 @@
+"""Request an inventory and follow it to the end; remember transactions across restarts.
+
+:func:`request_inventory` sends the Initiate N-ACTION (PS3.4 KK.2.2), listens for the
+N-EVENT-REPORTs on its own AE, and when the final event announces instances, retrieves the whole
+tree by Inventory GET from the Retrieve AE Title's node. Every transaction is recorded in a
+small SQLite file (``transactions.sqlite`` in the state folder) with its peer and last state, so
+``request status|resume|cancel TRANSACTION_UID`` work after the client was restarted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.scu.client import (
+    ActionResult,
+    EventListener,
+    InventoryEvent,
+    SCUError,
+    new_transaction_uid,
+    retrieve_inventory,
+    send_action,
+)
+from dicom_inventory.scu.peer import Peer, parse_peer
+from pydicom.dataset import Dataset
+
+__all__ = [
+    "RequestOutcome",
+    "TransactionStore",
+    "control",
+    "follow",
+    "follow_remembered",
+    "request_inventory",
+]
+
+
+class TransactionStore:
+    """The transactions this client started, in ``<state>/transactions.sqlite``."""
+
+    def __init__(self, folder: str | Path) -> None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        # The event listener asks known() from pynetdicom's server threads: one connection
+        # shared under a lock (sqlite3 refuses cross-thread use otherwise).
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(
+            Path(folder) / "transactions.sqlite", isolation_level=None, check_same_thread=False
+        )
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS transactions (uid TEXT PRIMARY KEY, peer TEXT NOT NULL,"
+            " level TEXT, started TEXT, state TEXT, final_event INTEGER, root_uid TEXT,"
+            " retrieve_ae TEXT, study_records INTEGER, updated TEXT)"
+        )
+
+    def add(self, uid: str, peer: Peer, level: str) -> None:
+        now = datetime.datetime.now().isoformat(timespec="seconds")
+        with self.lock:
+            self.conn.execute(
+                "INSERT INTO transactions (uid, peer, level, started, state, updated)"
+                " VALUES (?,?,?,?,'REQUESTED',?)",
+                (uid, str(peer), level, now, now),
+            )
+
+    def update(self, uid: str, ev: InventoryEvent) -> None:
+        """Record what an event says (PS3.4 KK.2.3.1: status, counts, the root instance)."""
+        info = ev.info
+        root = info.get("ReferencedSOPInstanceUID")
+        ae = info.get("RetrieveAETitle")
+        with self.lock:
+            self.conn.execute(
+                "UPDATE transactions SET state = ?, study_records = COALESCE(?, study_records),"
+                " root_uid = COALESCE(?, root_uid), retrieve_ae = COALESCE(?, retrieve_ae),"
+                " final_event = ?, updated = ? WHERE uid = ?",
+                (
+                    str(info.get("TransactionStatus", "")),
+                    info.get("TotalNumberOfStudyRecords"),
+                    None if root is None else str(root),
+                    None if not ae else str(ae),
+                    ev.event_type if ev.final else None,
+                    datetime.datetime.now().isoformat(timespec="seconds"),
+                    uid,
+                ),
+            )
+
+    def get(self, uid: str) -> dict[str, Any] | None:
+        with self.lock:
+            cur = self.conn.execute("SELECT * FROM transactions WHERE uid = ?", (uid,))
+            row = cur.fetchone()
+            names = [c[0] for c in cur.description]
+        return None if row is None else dict(zip(names, row, strict=True))
+
+    def known(self, uid: str) -> bool:
+        return self.get(uid) is not None
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+@dataclass
+class RequestOutcome:
+    """How a request ended."""
+
+    transaction_uid: str
+    action: ActionResult
+    final: InventoryEvent | None = None
+    files: list[Path] | None = None
+
+
+def _scope_item(scope: dict[str, str]) -> list[Dataset]:
+    item = Dataset()
+    for k, v in scope.items():
+        setattr(item, k, v)
+    return [item] if scope else []
+
+
+def request_inventory(
+    peer: Peer,
+    level: str,
+    *,
+    scope: dict[str, str] | None = None,
+    store: TransactionStore,
+    listener: EventListener | None,
+    out: str | Path | None = None,
+    purpose: str | None = None,
+    status_interval: int | None = None,
+    calling_ae: str = "DICOM_INV_SCU",
+    timeout: float | None = None,
+    on_event: Callable[[InventoryEvent], None] | None = None,
+) -> RequestOutcome:
+    """Initiate an inventory; with a `listener`, follow it; with `out`, retrieve it."""
+    uid = new_transaction_uid()
+    info = Dataset()
+    info.TransactionUID = uid
+    info.InventoryLevel = level
+    info.ScopeOfInventorySequence = _scope_item(scope or {})
+    if purpose:
+        info.InventoryPurpose = purpose
+    if status_interval:
+        info.RequestedStatusInterval = status_interval
+    store.add(uid, peer, level)
+    result = send_action(peer, 11, info, calling_ae=calling_ae)
+    outcome = RequestOutcome(uid, result)
+    if not result.accepted or listener is None:
+        return outcome
+    return follow(
+        peer,
+        uid,
+        store=store,
+        listener=listener,
+        out=out,
+        calling_ae=calling_ae,
+        timeout=timeout,
+        on_event=on_event,
+        outcome=outcome,
+    )
+
+
+def follow(
+    peer: Peer,
+    uid: str,
+    *,
+    store: TransactionStore,
+    listener: EventListener,
+    out: str | Path | None,
+    calling_ae: str,
+    timeout: float | None,
+    on_event: Callable[[InventoryEvent], None] | None = None,
+    outcome: RequestOutcome | None = None,
+) -> RequestOutcome:
+    """Wait for the final event of `uid`, then retrieve the inventory into `out`."""
+    outcome = outcome or RequestOutcome(uid, ActionResult(0))
+
+    def seen(ev: InventoryEvent) -> None:
+        store.update(uid, ev)
+        if on_event is not None:
+            on_event(ev)
+
+    final = listener.wait(uid, timeout, seen)
+    outcome.final = final
+    if final.event_type == 11 and out is not None:
+        root = str(final.info.ReferencedSOPInstanceUID)
+        ae_title = str(final.info.get("RetrieveAETitle") or peer.ae_title)
+        source = Peer(ae_title, peer.host, peer.port)  # the Retrieve AE at the same node
+        outcome.files = retrieve_inventory(source, root, out, calling_ae=calling_ae)
+    return outcome
+
+
+def follow_remembered(
+    uid: str,
+    *,
+    store: TransactionStore,
+    listener: EventListener | None,
+    out: str | Path | None,
+    calling_ae: str = "DICOM_INV_SCU",
+    timeout: float | None = None,
+    on_event: Callable[[InventoryEvent], None] | None = None,
+) -> RequestOutcome:
+    """Go on with a transaction started earlier, perhaps by a client that was restarted since.
+
+    If its final event was already received, the inventory is retrieved at once (instances
+    already in `out` are kept); otherwise the events are awaited on `listener` (the SCP retries
+    the ones it could not deliver while this client was down, PS3.4 KK.2.3).
+    """
+    row = store.get(uid)
+    if row is None:
+        raise SCUError(f"transaction {uid} is not one this client started (state folder)")
+    peer = parse_peer(row["peer"])
+    if row["final_event"] == 11 and row["root_uid"]:
+        info = Dataset()
+        info.TransactionUID = uid
+        info.TransactionStatus = row["state"]
+        info.ReferencedSOPInstanceUID = row["root_uid"]
+        if row["retrieve_ae"]:
+            info.RetrieveAETitle = row["retrieve_ae"]
+        final = InventoryEvent(11, info, 0.0)
+        outcome = RequestOutcome(uid, ActionResult(0), final)
+        if out is not None:
+            source = Peer(row["retrieve_ae"] or peer.ae_title, peer.host, peer.port)
+            outcome.files = retrieve_inventory(source, row["root_uid"], out, calling_ae=calling_ae)
+        return outcome
+    if row["final_event"] is not None or listener is None:
+        return RequestOutcome(uid, ActionResult(0))
+    return follow(
+        peer,
+        uid,
+        store=store,
+        listener=listener,
+        out=out,
+        calling_ae=calling_ae,
+        timeout=timeout,
+        on_event=on_event,
+    )
+
+
+def control(
+    uid: str,
+    action: str,
+    *,
+    store: TransactionStore,
+    calling_ae: str = "DICOM_INV_SCU",
+    retain: bool = False,
+    status_interval: int | None = None,
+) -> ActionResult:
+    """Request Status (12), Cancel (13), Pause (14) or Resume (15) of a remembered transaction."""
+    row = store.get(uid)
+    if row is None:
+        raise SCUError(f"transaction {uid} is not one this client started (state folder)")
+    peer = parse_peer(row["peer"])
+    types = {"status": 12, "cancel": 13, "pause": 14, "resume": 15}
+    info = Dataset()
+    info.TransactionUID = uid
+    if action == "cancel":
+        info.RetainInstances = "YES" if retain else "NO"
+    if action == "status" and status_interval:
+        info.RequestedStatusInterval = status_interval
+    return send_action(peer, types[action], info, calling_ae=calling_ae)
