@@ -573,6 +573,8 @@ def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str) -> None:
     )
     for w in report.written:
         out.print(f"  {w.path}", highlight=False)
+    for w_ in report.warnings:
+        err.print(f"[yellow]warning[/] {w_}", highlight=False)
     if report.problems:
         err.print("[bold yellow]INCOMPLETE[/] (the inventory says PARTIAL):")
         for p_ in report.problems:

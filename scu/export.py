@@ -131,13 +131,21 @@ def _parquet(
     n = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for batch in _batches(rows, batch_size):
-            columns = []
-            for c in ROW_COLUMNS:
-                if c in INTEGER_COLUMNS:
-                    columns.append(pa.array([_int(r[c]) for r in batch], pa.int64()))
-                else:
-                    columns.append(pa.array([_text(r[c]) for r in batch], pa.string()))
-            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            try:
+                # Rows from iter_rows hold str/int/None already: let Arrow convert the batch
+                # in C (a third of the export time went to per-cell Python conversion).
+                table = pa.Table.from_pylist(batch, schema=schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows from elsewhere: convert each
+                table = pa.Table.from_arrays(
+                    [
+                        pa.array([_int(r[c]) for r in batch], pa.int64())
+                        if c in INTEGER_COLUMNS
+                        else pa.array([_text(r[c]) for r in batch], pa.string())
+                        for c in ROW_COLUMNS
+                    ],
+                    schema=schema,
+                )
+            writer.write_table(table)
             n += len(batch)
             if progress:
                 progress(n)
