@@ -77,17 +77,19 @@ def bench_export(work: Path, instances: int) -> None:
     t = time.perf_counter()
     n = sum(1 for _ in iter_rows(iter_inventory(root)))
     read = n / (time.perf_counter() - t)
-    print(f"export baseline: reading records into rows   {read:>10,.0f} rows/s")
+    print(f"export baseline: typed records into rows (iter_rows)  {read:>10,.0f} rows/s")
     for fmt in ("parquet", "csv", "jsonl"):
-        t = time.perf_counter()
-        rows = export_inventory([root], work / f"out.{fmt}", fmt)
-        dt = time.perf_counter() - t
-        size = (work / f"out.{fmt}").stat().st_size / 1e6
-        print(
-            f"export {fmt:<8} {rows:,} rows in {dt:5.1f} s  {rows / dt:>10,.0f} rows/s"
-            f"  ({rows / dt / read:.2f}x the reading rate; {size:,.0f} MB)"
-            + ("   [target >= 300,000 rows/s]" if fmt == "parquet" else "")
-        )
+        for workers in (1, None):
+            t = time.perf_counter()
+            rows = export_inventory([root], work / f"out.{fmt}", fmt, workers=workers)
+            dt = time.perf_counter() - t
+            size = (work / f"out.{fmt}").stat().st_size / 1e6
+            label = "1 process" if workers == 1 else "workers  "
+            print(
+                f"export {fmt:<8} {label} {rows:,} rows in {dt:5.1f} s  {rows / dt:>10,.0f} rows/s"
+                f"  ({rows / dt / read:.2f}x the typed reading rate; {size:,.0f} MB)"
+                + ("   [target >= 300,000 rows/s]" if fmt == "parquet" else "")
+            )
 
 
 _DIFF = """

@@ -419,7 +419,13 @@ def repository_query_command(
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), required=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True)
-def export(paths: tuple[Path, ...], fmt: str, out_file: Path) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes for split inventories [default: CPU count, at most 8].",
+)
+def export(paths: tuple[Path, ...], fmt: str, out_file: Path, workers: int | None) -> None:
     """Export inventories (trees followed) as flat instance rows."""
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.export import export_inventory
@@ -434,7 +440,11 @@ def export(paths: tuple[Path, ...], fmt: str, out_file: Path) -> None:
         task = p.add_task("exporting", total=None)
         try:
             n = export_inventory(
-                paths, out_file, fmt, progress=lambda k: p.update(task, description=f"{k:,} rows")
+                paths,
+                out_file,
+                fmt,
+                workers=workers,
+                progress=lambda k: p.update(task, description=f"{k:,} rows"),
             )
         except InventoryError as exc:
             _fail(str(exc))

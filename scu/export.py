@@ -2,9 +2,14 @@
 
 Rows are :func:`dicom_inventory.iter_rows` rows (study, series and instance attributes, the
 first file location, and ``stale_attributes``: the attributes in which the stored file still
-differs from the archive's current values, from Original Attributes Sequence). Everything
-streams: records are read one study at a time and written in batches, so memory does not grow
-with the inventory (Parquet: one row group per batch).
+differs from the archive's current values, from Original Attributes Sequence), read by the
+byte-level :func:`~dicom_inventory.rows.iter_raw_rows`. Everything streams: records are read
+one study at a time and written in batches, so memory does not grow with the inventory
+(Parquet: one row group per batch).
+
+Split inventories are exported by worker processes, each writing the rows of a run of
+consecutive instances of the tree into a part file; the parts are then joined in tree order
+(Parquet row groups copied, text parts appended), so the output is the same as with one worker.
 
 Column types: counts, numbers, offsets and lengths are integers; everything else is text;
 missing values are empty (CSV), ``null`` (JSON) or null (Parquet). The files load as they are
@@ -14,16 +19,21 @@ in pandas, DuckDB and polars.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import multiprocessing
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.read import iter_inventory
-from dicom_inventory.rows import ROW_COLUMNS, iter_rows
+from dicom_inventory.read import InventoryReader, _walk, resolve_tree
+from dicom_inventory.rows import ROW_COLUMNS, iter_raw_rows
 
-__all__ = ["FORMATS", "INTEGER_COLUMNS", "export_rows", "export_inventory"]
+__all__ = ["FORMATS", "INTEGER_COLUMNS", "export_inventory", "export_rows"]
 
 FORMATS = ("csv", "jsonl", "parquet")
 #: Columns written as integers.
@@ -55,15 +65,106 @@ def _text(v: Any) -> str | None:
     return str(v)
 
 
-def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+_INT_INDEX = frozenset(i for i, c in enumerate(ROW_COLUMNS) if c in INTEGER_COLUMNS)
+
+
+class _Writer:
+    """Writes batches of row tuples (:data:`ROW_COLUMNS` order) in one format."""
+
+    def __init__(self, path: Path, fmt: str, header: bool) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        self.fmt, self.path = fmt, path
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            self.pa = pa
+            self.schema = pa.schema(
+                [(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in ROW_COLUMNS]
+            )
+            self.pq = pq.ParquetWriter(path, self.schema, compression="zstd")
+        else:
+            self.f = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self.csv = csv.writer(self.f)
+            if fmt == "csv" and header:
+                self.csv.writerow(ROW_COLUMNS)
+            self.dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def write(self, batch: list[tuple[Any, ...]]) -> None:
+        if self.fmt == "parquet":
+            pa = self.pa
+            columns = list(zip(*batch, strict=True))
+            try:
+                arrays = [
+                    pa.array(col, pa.int64() if i in _INT_INDEX else pa.string())
+                    for i, col in enumerate(columns)
+                ]
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows from elsewhere: convert each
+                arrays = [
+                    pa.array([_int(v) for v in col], pa.int64())
+                    if i in _INT_INDEX
+                    else pa.array([_text(v) for v in col], pa.string())
+                    for i, col in enumerate(columns)
+                ]
+            self.pq.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        elif self.fmt == "csv":
+            self.csv.writerows(batch)  # None is written as an empty field
+        else:
+            dumps, cols = self.dumps, ROW_COLUMNS
+            self.f.write("".join(dumps(dict(zip(cols, r, strict=True))) + "\n" for r in batch))
+
+    def append(self, part: Path) -> None:
+        """Append a part file written (without header) by another writer of this format."""
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(part)
+            for i in range(pf.num_row_groups):
+                self.pq.write_table(pf.read_row_group(i))
+        else:
+            self.f.flush()
+            with open(part, encoding="utf-8", newline="") as src:
+                shutil.copyfileobj(src, self.f, 1 << 20)
+
+    def close(self) -> None:
+        if self.fmt == "parquet":
+            self.pq.close()
+        else:
+            self.f.close()
+
+
+def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(rows)
+    while batch := list(itertools.islice(it, size)):
         yield batch
+
+
+def _write_files(
+    files: list[str],
+    writer: _Writer,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+    done: int = 0,
+) -> int:
+    n = 0
+    for f in files:
+        with InventoryReader(f) as reader:
+            for batch in _batches(iter_raw_rows(reader), batch_size):
+                writer.write(batch)
+                n += len(batch)
+                if progress:
+                    progress(done + n)
+    return n
+
+
+def _part(files: list[str], part: str, fmt: str, batch_size: int) -> int:
+    """Worker: the rows of `files` into the part file `part` (no header)."""
+    writer = _Writer(Path(part), fmt, header=False)
+    try:
+        return _write_files(files, writer, batch_size)
+    finally:
+        writer.close()
 
 
 def export_rows(
@@ -74,81 +175,27 @@ def export_rows(
     batch_size: int = _BATCH,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write `rows` to `out` in `fmt`; return the number of rows.
+    """Write `rows` (dicts of :data:`ROW_COLUMNS`, e.g. from ``iter_rows``) to `out` in `fmt`.
 
     The file is written under a temporary name and renamed when complete, so a failed export
-    never leaves a truncated file that looks finished.
+    never leaves a truncated file that looks finished. Returns the number of rows.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
     target = Path(out)
     tmp = target.with_name(target.name + ".part")
+    writer = _Writer(tmp, fmt, header=True)
     n = 0
     try:
-        if fmt == "parquet":
-            n = _parquet(rows, tmp, batch_size, progress)
-        else:
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
-                if fmt == "csv":
-                    w = csv.writer(f)
-                    w.writerow(ROW_COLUMNS)
-                    for batch in _batches(rows, batch_size):
-                        w.writerows(
-                            [["" if r[c] is None else r[c] for c in ROW_COLUMNS] for r in batch]
-                        )
-                        n += len(batch)
-                        if progress:
-                            progress(n)
-                else:
-                    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-                    for batch in _batches(rows, batch_size):
-                        f.write("".join(dumps(_typed(r)) + "\n" for r in batch))
-                        n += len(batch)
-                        if progress:
-                            progress(n)
+        try:
+            for batch in _batches(rows, batch_size):
+                writer.write([tuple(r.get(c) for c in ROW_COLUMNS) for r in batch])
+                n += len(batch)
+                if progress:
+                    progress(n)
+        finally:
+            writer.close()
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return n
-
-
-def _typed(row: dict[str, Any]) -> dict[str, Any]:
-    return {c: (_int(row[c]) if c in INTEGER_COLUMNS else _text(row[c])) for c in ROW_COLUMNS}
-
-
-def _parquet(
-    rows: Iterable[dict[str, Any]],
-    path: Path,
-    batch_size: int,
-    progress: Callable[[int], None] | None,
-) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema(
-        [(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in ROW_COLUMNS]
-    )
-    n = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for batch in _batches(rows, batch_size):
-            try:
-                # Rows from iter_rows hold str/int/None already: let Arrow convert the batch
-                # in C (a third of the export time went to per-cell Python conversion).
-                table = pa.Table.from_pylist(batch, schema=schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows from elsewhere: convert each
-                table = pa.Table.from_arrays(
-                    [
-                        pa.array([_int(r[c]) for r in batch], pa.int64())
-                        if c in INTEGER_COLUMNS
-                        else pa.array([_text(r[c]) for r in batch], pa.string())
-                        for c in ROW_COLUMNS
-                    ],
-                    schema=schema,
-                )
-            writer.write_table(table)
-            n += len(batch)
-            if progress:
-                progress(n)
     return n
 
 
@@ -158,9 +205,61 @@ def export_inventory(
     fmt: str,
     *,
     follow: bool = True,
+    workers: int | None = None,
+    batch_size: int = _BATCH,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Export the records of inventories (roots followed through their trees) to `out`."""
-    return export_rows(
-        iter_rows(iter_inventory(list(paths), follow=follow)), out, fmt, progress=progress
-    )
+    """Export the records of inventories (roots followed through their trees) to `out`.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Processes reading the instances of split inventories in parallel (default: the CPU
+        count, at most 8). With 1, or a single instance, everything runs in this process.
+
+    Returns
+    -------
+    int
+        The number of rows written. The output appears only when complete (written as
+        ``OUT.part``, then renamed).
+    """
+    files: list[str] = []
+    for p in paths:
+        if follow:
+            files.extend(str(node.path) for node in _walk(resolve_tree(p)))
+        else:
+            files.append(str(p))
+    workers = min(8, os.cpu_count() or 1) if workers is None else max(1, workers)
+    target = Path(out)
+    tmp = target.with_name(target.name + ".part")
+    writer = _Writer(tmp, fmt, header=True)
+    n = 0
+    try:
+        try:
+            if workers == 1 or len(files) < 2:
+                n = _write_files(files, writer, batch_size, progress)
+            else:
+                # contiguous runs of the tree, a few per worker: the parts join in tree order
+                k = max(1, -(-len(files) // (workers * 4)))
+                runs = [files[i : i + k] for i in range(0, len(files), k)]
+                with (
+                    tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as parts,
+                    ProcessPoolExecutor(
+                        workers, mp_context=multiprocessing.get_context("spawn")
+                    ) as pool,
+                ):
+                    futures = [
+                        pool.submit(_part, run, str(Path(parts) / f"{i}"), fmt, batch_size)
+                        for i, run in enumerate(runs)
+                    ]
+                    for i, fut in enumerate(futures):
+                        n += fut.result()
+                        writer.append(Path(parts) / f"{i}")
+                        if progress:
+                            progress(n)
+        finally:
+            writer.close()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
