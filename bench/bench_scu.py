@@ -135,7 +135,9 @@ def bench_fetch(work: Path, studies: int) -> None:
     from dicom_inventory.scu.fetch import fetch_inventory
 
     with Archive(work / "archive", create=True) as arch:
-        synthesize(arch, studies=studies, series_per_study=2, instances_per_series=10)
+        synthesize(
+            arch, studies=studies, series_per_study=2, instances_per_series=10, image_size=256
+        )
         (root,) = produce(arch, work / "finv", level="INSTANCE")
     assert root.path is not None
     for workers in (1, 4):

@@ -81,12 +81,13 @@ def synthesize(
     seed: int = 0,
     series_per_study: int = 3,
     instances_per_series: int = 4,
+    image_size: int = 8,
 ) -> SynthReport:
     """Write `studies` synthetic studies into ``<archive>/store``, ingest them, apply updates.
 
     Series rotate through the storage forms so that every container type holds instances;
     every fifth study gets a database-only Patient ID correction and every seventh series a
-    Modality fix.
+    Modality fix. Images are `image_size` x `image_size`, 16 bits (512: a CT slice, 512 KB).
     """
     rng = random.Random(seed)
     store = archive.directory / "store" / f"synth-{seed}"
@@ -117,6 +118,7 @@ def synthesize(
                         instance_number=k + 1,
                         series_number=j + 1,
                         accession_number=f"A{seed}{s:07d}",
+                        size=image_size,
                     )
                 )
                 for k in range(instances_per_series)
