@@ -51,6 +51,7 @@ from dicom_inventory.read import (
     read_header,
     resolve_tree,
 )
+from dicom_inventory.rows import iter_raw_rows
 from dicom_inventory.status import Status
 from dicom_inventory.synthetic import synthetic_studies
 from dicom_inventory.validate import (
@@ -103,6 +104,7 @@ __all__ = [
     "WrittenInstance",
     "encode_inventory",
     "iter_inventory",
+    "iter_raw_rows",
     "iter_rows",
     "read_dataset",
     "read_header",

@@ -28,6 +28,12 @@ Example::
     host = "127.0.0.1"
     port = 11113
 
+    [services]                           # what the node offers (all on by default)
+    repository_query = true
+    study_root_query_retrieve = true     # the archive's own Study Root FIND/GET/MOVE
+    transfer_syntaxes = ["ExplicitVRLittleEndian", "ImplicitVRLittleEndian",
+                         "DeflatedExplicitVRLittleEndian"]
+
     [tls]                                # optional
     certificate = "node.pem"
     private_key = "node.key"
@@ -43,7 +49,7 @@ from typing import Any
 import tomllib
 from dicom_inventory.errors import InventoryError
 
-__all__ = ["ConfigError", "Limits", "NodeConfig", "Peer", "TLS", "load_config"]
+__all__ = ["ConfigError", "Limits", "NodeConfig", "Peer", "Services", "TLS", "load_config"]
 
 
 class ConfigError(InventoryError, ValueError):
@@ -91,6 +97,58 @@ class Limits:
     """Most records in one Repository Query response set (PS3.4 C.6.4.6.2)."""
 
 
+#: Transfer syntaxes the Inventory services can be configured with (PS3.5 A.2, A.5): the
+#: default Implicit VR Little Endian, Explicit VR Little Endian and its deflated form.
+SUPPORTED_TRANSFER_SYNTAXES = {
+    "ImplicitVRLittleEndian": "1.2.840.10008.1.2",
+    "ExplicitVRLittleEndian": "1.2.840.10008.1.2.1",
+    "DeflatedExplicitVRLittleEndian": "1.2.840.10008.1.2.1.99",
+}
+
+
+@dataclass(frozen=True)
+class Services:
+    """Which services the node offers; the presentation contexts follow from this alone
+    (:mod:`dicom_inventory.scp.contexts`), for the server and for its conformance statement."""
+
+    verification: bool = True
+    """C-ECHO (the health check)."""
+    inventory_creation: bool = True
+    """Inventory Creation SCP (PS3.4 KK): N-ACTION, N-EVENT-REPORT."""
+    inventory_storage: bool = True
+    """Inventory Storage SCP: receive inventories from other systems (PS3.4 GG)."""
+    inventory_query_retrieve: bool = True
+    """Inventory FIND / MOVE / GET SCP (PS3.4 JJ)."""
+    repository_query: bool = True
+    """Repository Query SCP (PS3.4 C.6.4)."""
+    archive_storage: bool = True
+    """The embedded archive's Storage SCP for patient objects."""
+    study_root_query_retrieve: bool = True
+    """The embedded archive's Study Root FIND / MOVE / GET SCP."""
+    transfer_syntaxes: tuple[str, ...] = (
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1.99",
+    )
+    """For the Inventory, Verification and query contexts, in order of preference (UIDs;
+    the TOML file may name them by keyword)."""
+
+    def __post_init__(self) -> None:
+        uids = []
+        for ts in self.transfer_syntaxes:
+            uid = SUPPORTED_TRANSFER_SYNTAXES.get(ts, ts)
+            if uid not in SUPPORTED_TRANSFER_SYNTAXES.values():
+                raise ConfigError(
+                    f"[services] transfer_syntaxes: {ts!r} is not one of "
+                    f"{', '.join(SUPPORTED_TRANSFER_SYNTAXES)} (or their UIDs)"
+                )
+            if uid not in uids:
+                uids.append(uid)
+        if not uids:
+            raise ConfigError("[services] transfer_syntaxes: at least one is needed")
+        object.__setattr__(self, "transfer_syntaxes", tuple(uids))
+
+
 @dataclass(frozen=True)
 class TLS:
     """TLS for all associations (PS3.15 B.1 / BCP 195 profiles)."""
@@ -112,6 +170,7 @@ class NodeConfig:
     accepted_calling_ae_titles: tuple[str, ...] = ()
     peers: dict[str, Peer] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    services: Services = field(default_factory=Services)
     tls: TLS | None = None
 
     def __post_init__(self) -> None:
@@ -173,6 +232,11 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> NodeConfig:
             for name, v in dict(data.get("peers", {})).items()
         }
         data["limits"] = _build(Limits, dict(data.get("limits", {})), f"{where} [limits]")
+        if not isinstance(data.get("services"), Services):
+            services = dict(data.get("services", {}))
+            if "transfer_syntaxes" in services:
+                services["transfer_syntaxes"] = tuple(services["transfer_syntaxes"])
+            data["services"] = _build(Services, services, f"{where} [services]")
         if "tls" in data:
             tls = {k: (base / Path(v)).resolve() for k, v in dict(data["tls"]).items()}
             data["tls"] = _build(TLS, tls, f"{where} [tls]")

@@ -23,6 +23,7 @@ from typing import Any
 
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.contexts import accepted_contexts, proposed_contexts
 from dicom_inventory.scp.creation import InventoryCreation, repository_factory
 from dicom_inventory.scp.notify import EventSender
 from dicom_inventory.scp.qr import handle_find, handle_get, handle_move
@@ -36,16 +37,11 @@ from dicom_inventory.scp.studyroot import (
 from dicom_inventory.scp.wire import WireFixes, quiet_placeholder_warning
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (
-    INVENTORY_CREATION,
-    INVENTORY_FIND,
-    INVENTORY_GET,
-    INVENTORY_MOVE,
     INVENTORY_STORAGE,
     REPOSITORY_QUERY,
     STUDY_ROOT_FIND,
     STUDY_ROOT_GET,
     STUDY_ROOT_MOVE,
-    VERIFICATION,
 )
 from dicom_inventory.validate import Severity, Validator
 from pydicom.dataset import Dataset
@@ -54,7 +50,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, evt
+from pynetdicom import AE, evt
 
 __all__ = ["InventoryNode", "TRANSFER_SYNTAXES"]
 
@@ -83,8 +79,14 @@ def handle_store(event: Any, config: NodeConfig) -> Dataset | int:
     A received inventory with validator *errors* is refused with 0xA900 (Data Set does not
     match SOP Class) and an Error Comment naming the first finding; warnings do not block.
     """
+    # the Storage contexts are also accepted for C-GET sub-operations (the node as SCU), so a
+    # C-STORE of a service the configuration does not offer is refused here
     if event.request.AffectedSOPClassUID != INVENTORY_STORAGE:
+        if not config.services.archive_storage:
+            return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store objects")
         return _store_patient_object(event, config)
+    if not config.services.inventory_storage:
+        return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store inventories")
     folder = config.inventories
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
@@ -220,27 +222,14 @@ class InventoryNode:
         ae.network_timeout = lim.network_timeout
         if config.accepted_calling_ae_titles:
             ae.require_calling_aet = list(config.accepted_calling_ae_titles)
-        for sop_class in (
-            VERIFICATION,
-            INVENTORY_STORAGE,
-            INVENTORY_FIND,
-            INVENTORY_GET,
-            INVENTORY_MOVE,
-            INVENTORY_CREATION,
-            REPOSITORY_QUERY,
-            STUDY_ROOT_FIND,
-            STUDY_ROOT_GET,
-            STUDY_ROOT_MOVE,
-        ):
-            ae.add_supported_context(sop_class, TRANSFER_SYNTAXES)
-        # C-GET sends Inventory Storage back on the same association: SCU role for it
-        ae.add_supported_context(INVENTORY_STORAGE, TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
-        # the archive side: patient objects in (C-STORE) and out (C-GET), any transfer syntax
-        for cx in StoragePresentationContexts:
+        # exactly what the configuration offers, as the conformance statement tabulates it
+        for cx in accepted_contexts(config):
             ae.add_supported_context(
-                str(cx.abstract_syntax), ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+                cx.abstract_syntax, list(cx.transfer_syntaxes), **cx.pynetdicom_roles()
             )
-        ae.add_requested_context(INVENTORY_STORAGE, TRANSFER_SYNTAXES)  # C-MOVE sub-operations
+        for cx in proposed_contexts(config):
+            if cx.abstract_syntax == INVENTORY_STORAGE:  # C-MOVE sub-operations
+                ae.add_requested_context(cx.abstract_syntax, list(cx.transfer_syntaxes))
         self.ae = ae
         self.server: Any = None
 

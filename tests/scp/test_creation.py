@@ -310,15 +310,16 @@ def test_events_are_retried_until_the_requester_listens(
 def test_expired_inventories_are_removed(
     tmp_path: Path, archive_template: Path, requester: Requester
 ) -> None:
-    # retention of about 0.9 s: the first inventory has expired when the second one finishes
-    node = _node(tmp_path, archive_template, requester, retention_days=0.00001)
+    # retention of about 2.6 s (long enough for the first job to be seen on a loaded machine):
+    # the first inventory has expired when the second one finishes
+    node = _node(tmp_path, archive_template, requester, retention_days=0.00003)
     try:
         first = generate_uid()
         assert requester.initiate(node.port, first, "STUDY").Status == 0x0000
         _, (_, ev, _) = requester.until_final()
         assert ev.ExpirationDateTime  # announced in event 11 (C.38.3.1.3)
         assert (node.config.inventories / first).is_dir()
-        time.sleep(1.5)
+        time.sleep(3.0)
         second = generate_uid()
         assert requester.initiate(node.port, second, "STUDY").Status == 0x0000
         requester.until_final()
