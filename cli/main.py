@@ -28,6 +28,7 @@ from dicom_inventory import (
 )
 from dicom_inventory.cli.archive import archive as archive_group
 from dicom_inventory.cli.archive import create as create_command
+from dicom_inventory.cli.conformance import conformance_statement
 from dicom_inventory.cli.scu import COMMANDS as SCU_COMMANDS
 from dicom_inventory.cli.serve import serve as serve_command
 from dicom_inventory.uid import generate_uid
@@ -323,6 +324,7 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
 cli.add_command(archive_group)
 cli.add_command(create_command)
 cli.add_command(serve_command)
+cli.add_command(conformance_statement)
 for _command in SCU_COMMANDS:
     cli.add_command(_command)
 

@@ -7,24 +7,9 @@ staging folder; the finished inventory is moved into the node's inventories fold
 Inventory Q/R finds it) and the outcome is queued as an N-EVENT-REPORT, which
 :mod:`dicom_inventory.scp.notify` delivers on a new association.
 
-Statuses (PS3.4 KK.2.2.3 and PS3.7 Annex C; the choices the standard leaves open are listed in
-``docs/standard-notes.md``):
-
-=======  ==================================================================================
-0x0000   accepted
-0xB010   accepted, but scope keys not supported for matching were dropped; they are listed
-         in Attribute Identifier List (0000,1005)
-0x0212   Inventory Level, a Specific Character Set or an Extended Matching Mechanism of the
-         scope is not supported
-0x0213   too many jobs accepted and not finished (``limits.max_pending_jobs``)
-0x0124   the calling AE is not a configured peer (events could not reach it), or it is not the
-         AE that initiated the transaction it acts on
-0x0115   Transaction UID missing, invalid, reused by an Initiate or unknown; other invalid
-         argument values (e.g. Retain Instances not YES/NO)
-0x0110   Pause, Resume or Cancel of a transaction already COMPLETE, FAILURE or CANCELED
-0x0123   an Action Type ID other than 11 to 15
-0x0112   Requested SOP Instance UID is not the well-known Storage Management SOP Instance
-=======  ==================================================================================
+Statuses (PS3.4 KK.2.2.3 and PS3.7 Annex C): :data:`N_ACTION_STATUSES`, each with the condition
+that triggers it; the conformance statement prints that table (the choices the standard leaves
+open are listed in ``docs/standard-notes.md``).
 """
 
 from __future__ import annotations
@@ -61,10 +46,12 @@ from pydicom.filereader import read_file_meta_info
 from pydicom.multival import MultiValue
 
 __all__ = [
+    "EVENT_ATTRIBUTES",
     "EVENT_STATUS",
     "EVENT_TERMINATED_WITH_INSTANCES",
     "EVENT_TERMINATED_WITHOUT_INSTANCES",
     "InventoryCreation",
+    "N_ACTION_STATUSES",
     "SUPPORTED_CHARACTER_SETS",
     "repository_factory",
 ]
@@ -77,6 +64,69 @@ EVENT_STATUS = 12
 EVENT_TERMINATED_WITHOUT_INSTANCES = 13
 
 #: Specific Character Sets accepted in Scope of Inventory (others: 0x0212, KK.2.2.3).
+#: The Event Information each event type carries (Table KK.2-2; conditional ones when set).
+EVENT_ATTRIBUTES: dict[int, tuple[str, ...]] = {
+    11: (
+        "TransactionUID",
+        "TransactionStatus",
+        "TransactionStatusComment",
+        "ReferencedSOPClassUID",
+        "ReferencedSOPInstanceUID",
+        "RetrieveAETitle",
+        "FileAccessURI",
+        "ContainerFileType",
+        "FileOffsetInContainer",
+        "FileLengthInContainer",
+        "StoredInstanceTransferSyntaxUID",
+        "ExpirationDateTime",
+        "TotalNumberOfStudyRecords",
+    ),
+    12: (
+        "TransactionUID",
+        "TransactionStatus",
+        "TransactionStatusComment",
+        "TotalNumberOfStudyRecords",
+    ),
+    13: ("TransactionUID", "TransactionStatus", "TransactionStatusComment"),
+}
+#: Every status the N-ACTION handler returns, with the condition that triggers it.
+N_ACTION_STATUSES: tuple[tuple[Status, str], ...] = (
+    (Status.SUCCESS, "Accepted: the job runs in the background; events follow."),
+    (
+        Status.ATTRIBUTE_LIST_WARNING,
+        "Accepted, but scope keys not supported for matching were dropped; they are listed in "
+        "Attribute Identifier List (0000,1005).",
+    ),
+    (
+        Status.MISTYPED_ARGUMENT,
+        "Inventory Level, a Specific Character Set or an Extended Matching Mechanism of the "
+        "scope is not supported.",
+    ),
+    (
+        Status.RESOURCE_LIMITATION,
+        "Too many jobs accepted and not finished (limits.max_pending_jobs).",
+    ),
+    (
+        Status.NOT_AUTHORIZED,
+        "The calling AE is not a configured peer (events could not reach it), or is not the AE "
+        "that initiated the transaction it acts on.",
+    ),
+    (
+        Status.INVALID_ARGUMENT_VALUE,
+        "Transaction UID missing, invalid, reused by an Initiate or unknown; Scope of Inventory "
+        "Sequence missing; an invalid scope value or range; Retain Instances not YES/NO; an "
+        "undecodable Action Information.",
+    ),
+    (
+        Status.PROCESSING_FAILURE,
+        "Pause, Resume or Cancel of a transaction already COMPLETE, FAILURE or CANCELED.",
+    ),
+    (Status.NO_SUCH_ACTION, "An Action Type ID other than 11 to 15."),
+    (
+        Status.NO_SUCH_SOP_INSTANCE,
+        "Requested SOP Instance UID is not the well-known Storage Management SOP Instance.",
+    ),
+)
 SUPPORTED_CHARACTER_SETS = ("", "ISO_IR 6", "ISO_IR 100", "ISO_IR 192")
 
 _INITIATE, _STATUS, _CANCEL, _PAUSE, _RESUME = 11, 12, 13, 14, 15

@@ -61,6 +61,22 @@ RETURN_KEYS = (
 )
 
 
+#: Statuses of Inventory FIND / MOVE / GET, with the condition that triggers each.
+INVENTORY_QR_STATUSES: tuple[tuple[Status, str], ...] = (
+    (Status.PENDING, "A match (FIND) or a sub-operation under way (MOVE, GET)."),
+    (Status.SUCCESS, "All matches returned, or all sub-operations completed."),
+    (
+        Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+        "A matching key value that is not valid for its matching type (e.g. a malformed range).",
+    ),
+    (Status.CANCEL, "The SCU sent C-CANCEL."),
+    (
+        Status.MOVE_DESTINATION_UNKNOWN,
+        "C-MOVE to an AE title that is not a configured peer (answered by pynetdicom).",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class StoredInventory:
     """An Inventory SOP Instance kept by the node."""

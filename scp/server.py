@@ -52,12 +52,32 @@ from pydicom.uid import (
 )
 from pynetdicom import AE, evt
 
-__all__ = ["InventoryNode", "TRANSFER_SYNTAXES"]
+__all__ = ["C_STORE_STATUSES", "InventoryNode", "TRANSFER_SYNTAXES"]
 
 LOG = logging.getLogger("dicom_inventory.scp")
 
 #: Transfer syntaxes accepted for Inventory Storage and Verification.
 TRANSFER_SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
+
+
+#: Every status the C-STORE handler returns, with the condition that triggers it.
+C_STORE_STATUSES: tuple[tuple[Status, str], ...] = (
+    (Status.SUCCESS, "Stored (an Inventory: it validated without errors; warnings do not block)."),
+    (
+        Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+        "An Inventory with validator errors (PS3.3 A.88); the Error Comment names the first.",
+    ),
+    (
+        Status.CANNOT_UNDERSTAND,
+        "An object that cannot be read, or whose SOP Instance UID is not a valid UID.",
+    ),
+    (Status.OUT_OF_RESOURCES, "The object cannot be written (disk full, permissions)."),
+    (
+        Status.SOP_CLASS_NOT_SUPPORTED,
+        "A storage service the configuration does not offer ([services]); the context is "
+        "accepted only for C-GET sub-operations.",
+    ),
+)
 
 
 def _status(code: Status, comment: str | None = None) -> Dataset:

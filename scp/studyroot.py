@@ -59,6 +59,41 @@ __all__ = [
 
 LOG = logging.getLogger("dicom_inventory.scp")
 
+#: Statuses of Repository Query, with the condition that triggers each (PS3.4 C.6.4).
+REPOSITORY_QUERY_STATUSES: tuple[tuple[Status, str], ...] = (
+    (Status.PENDING, "A matching record."),
+    (Status.SUCCESS, "The last record was returned."),
+    (
+        Status.PARTIAL_RESULTS,
+        "The response set reached Maximum Number of Records or the node's own limit "
+        "(limits.repository_query_limit) and more records remain: the final response; continue "
+        "with Prior Record Key. Never followed by another response.",
+    ),
+    (
+        Status.INVALID_PRIOR_RECORD_KEY,
+        "Prior Record Key does not identify a continuation point (PS3.4 C.6.4.5.3).",
+    ),
+    (
+        Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+        "Query/Retrieve Level missing or unknown, or a key value invalid for its matching type.",
+    ),
+    (Status.CANCEL, "The SCU sent C-CANCEL."),
+)
+#: Statuses of the archive's Study Root FIND / MOVE / GET.
+STUDY_ROOT_STATUSES: tuple[tuple[Status, str], ...] = (
+    (Status.PENDING, "A match (FIND) or a sub-operation under way (MOVE, GET)."),
+    (Status.SUCCESS, "All matches returned, or all sub-operations completed."),
+    (
+        Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+        "Query/Retrieve Level missing or unknown, a key value invalid for its matching type, "
+        "or a retrieve without the unique key of its level.",
+    ),
+    (Status.CANCEL, "The SCU sent C-CANCEL."),
+    (
+        Status.MOVE_DESTINATION_UNKNOWN,
+        "C-MOVE to an AE title that is not a configured peer (answered by pynetdicom).",
+    ),
+)
 _DEPTH = {"STUDY": 1, "SERIES": 2, "IMAGE": 3}
 #: Keys matched at each level (unique key first); others are return keys only.
 LEVEL_KEYS: dict[str, tuple[str, ...]] = {

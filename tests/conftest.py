@@ -20,6 +20,11 @@ _INSTALL = {
     "openssl": "apt-get install openssl",
 }
 
+#: Data files of Debian packages the tests use, with the package that installs them.
+_FILES = {
+    "/usr/share/xml/docbook/schema/rng/5.0/docbook.rng": "apt-get install docbook5-xml",
+}
+
 
 def peers_required() -> bool:
     """Whether missing peers must fail (CI) rather than skip (a user's machine)."""
@@ -46,6 +51,16 @@ def require_tool(name: str) -> str:
     if path:
         return path
     reason = f"{name} not installed ({_INSTALL.get(name, 'install it')})"
+    if peers_required():
+        pytest.fail(f"{reason}; DICOM_INVENTORY_REQUIRE_PEERS=1 forbids skipping")
+    pytest.skip(reason)
+
+
+def require_file(path: str) -> str:
+    """Return `path` if it exists, or skip (fail under CI): data files of Debian packages."""
+    if os.path.exists(path):
+        return path
+    reason = f"{path} not installed ({_FILES.get(path, 'install it')})"
     if peers_required():
         pytest.fail(f"{reason}; DICOM_INVENTORY_REQUIRE_PEERS=1 forbids skipping")
     pytest.skip(reason)

@@ -19,6 +19,7 @@ from dicom_inventory import iter_inventory, read_header, validate_file
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.config import load_config
+from dicom_inventory.scp.creation import EVENT_ATTRIBUTES
 from dicom_inventory.scp.server import InventoryNode
 from dicom_inventory.uid import generate_uid
 from pydicom.dataset import Dataset
@@ -99,6 +100,9 @@ def test_initiate_events_and_retrieval_by_get(
     assert ev.RetrieveAETitle == "INV_SCP"  # KK.2.3.1.1: Retrieve AE Title and/or URL
     assert ev.TotalNumberOfStudyRecords == 24
     assert ev.FileAccessURI.startswith("file://") and ev.ExpirationDateTime
+    # what the conformance statement says event 11 carries is what arrives
+    assert {e.keyword for e in ev} <= set(EVENT_ATTRIBUTES[11])
+    assert set(EVENT_ATTRIBUTES[11]) - {e.keyword for e in ev} <= {"TransactionStatusComment"}
     # the File Access URI names the root file itself
     root_file = Path(ev.FileAccessURI.removeprefix("file://"))
     assert read_header(root_file).sop_instance_uid == ev.ReferencedSOPInstanceUID

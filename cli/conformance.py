@@ -1,0 +1,68 @@
+"""``dicom-inventory conformance-statement``: the PS3.2 statement of a node configuration."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["conformance_statement"]
+
+
+@click.command("conformance-statement")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="The node's TOML configuration (the one `serve --config` runs with).",
+)
+@click.option(
+    "--archive",
+    "archive_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Archive folder, if the configuration has none (not read).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "docbook", "markdown"]),
+    default="html",
+    show_default=True,
+)
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None)
+@click.option("--product", default="dicom-inventory", show_default=True)
+@click.option("--version", "product_version", default=None, help="Product version.")
+@click.option("--vendor", default="The dicom-inventory project", show_default=True)
+def conformance_statement(
+    config_file: Path | None,
+    archive_dir: Path | None,
+    fmt: str,
+    out_file: Path | None,
+    product: str,
+    product_version: str | None,
+    vendor: str,
+) -> None:
+    """Write the DICOM Conformance Statement (PS3.2) of a node configuration."""
+    from dicom_inventory import __version__
+    from dicom_inventory.conformance import Product, build_statement, write_statement
+    from dicom_inventory.scp.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_file, archive=archive_dir or Path("archive"))
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    doc = build_statement(
+        config, Product(name=product, version=product_version or __version__, vendor=vendor)
+    )
+    data = write_statement(doc, fmt)
+    if out_file is None:
+        sys.stdout.buffer.write(data)
+    else:
+        tmp = out_file.with_name(out_file.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(out_file)
+        click.echo(f"{fmt} statement -> {out_file}", err=True)

@@ -1,0 +1,806 @@
+"""The PS3.2 conformance statement of a node, built from its :class:`NodeConfig`.
+
+Everything the statement claims is read from the objects the node itself runs with: the
+presentation contexts (:mod:`dicom_inventory.scp.contexts`), the limits, the peers, TLS, the
+matching keys of each service and the status tables kept next to the handlers that return them
+(``N_ACTION_STATUSES``, ``C_STORE_STATUSES``, ...). Sections follow the PS3.2 Annex A outline
+(Overview, Introduction, Networking, Media Interchange, Character Sets, Security, Annexes);
+Inventory-specific content goes into the SOP-specific conformance of each service.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+import pynetdicom
+from dicom_inventory import __version__
+from dicom_inventory.conformance.document import Items, Para, Section, Table
+from dicom_inventory.enum import ContainerFileType, InventoryLevel
+from dicom_inventory.scp.config import Limits, NodeConfig
+from dicom_inventory.scp.contexts import ContextSpec, accepted_contexts, proposed_contexts
+from dicom_inventory.scp.creation import (
+    EVENT_ATTRIBUTES,
+    N_ACTION_STATUSES,
+    SUPPORTED_CHARACTER_SETS,
+)
+from dicom_inventory.scp.qr import INVENTORY_QR_STATUSES, MATCHING_KEYS, RETURN_KEYS
+from dicom_inventory.scp.scope import SUPPORTED_KEYS
+from dicom_inventory.scp.server import C_STORE_STATUSES
+from dicom_inventory.scp.studyroot import LEVEL_KEYS, REPOSITORY_QUERY_STATUSES, STUDY_ROOT_STATUSES
+from dicom_inventory.status import Status
+from dicom_inventory.uid import (
+    INVENTORY_CREATION,
+    INVENTORY_FIND,
+    INVENTORY_GET,
+    INVENTORY_MOVE,
+    INVENTORY_STORAGE,
+    REPOSITORY_QUERY,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    VERIFICATION,
+)
+from pydicom.datadict import tag_for_keyword
+from pydicom.uid import UID
+
+__all__ = ["LIMIT_DESCRIPTIONS", "Product", "build_statement", "sop_class_roles"]
+
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
+
+#: What each limit means, for the Configuration table (a test keeps it complete).
+LIMIT_DESCRIPTIONS: dict[str, str] = {
+    "max_associations": "Simultaneous associations accepted.",
+    "max_pdu": "Maximum PDU length received (bytes).",
+    "acse_timeout": "Association request/release timeout (s).",
+    "dimse_timeout": "DIMSE message timeout (s).",
+    "network_timeout": "Idle network (ARTIM) timeout (s).",
+    "max_jobs": "Inventory Creation jobs producing at the same time.",
+    "max_pending_jobs": "Jobs accepted and not finished; beyond it an Initiate gets 0x0213.",
+    "production_pace": "Rest after each study record (s): low-priority production.",
+    "partitions": "Key-range partitions per inventory, each resumable after a crash.",
+    "max_records": "Study records per Inventory SOP Instance before splitting (none: no cap).",
+    "event_attempts": "Attempts to deliver one N-EVENT-REPORT.",
+    "event_backoff": "First delay between delivery attempts (s), doubled after each failure.",
+    "event_max_backoff": "Longest delay between delivery attempts (s).",
+    "retention_days": "Days a produced inventory is kept (its Expiration DateTime).",
+    "repository_query_limit": "Most records in one Repository Query response set.",
+}
+
+#: The File Access container types our inventories use (PS3.3 C.38.1.2.8).
+CONTAINER_DESCRIPTIONS: dict[str, str] = {
+    ContainerFileType.ZIP.value: "ZIP file (ISO 21320-1); the member is named by Filename in Container.",
+    ContainerFileType.TAR.value: "POSIX ustar archive; the member is named, and located by offset and length.",
+    ContainerFileType.GZIP.value: "A single object compressed with gzip.",
+    ContainerFileType.TARGZIP.value: "A gzip-compressed ustar archive; offsets count in the inflated TAR.",
+    ContainerFileType.BLOB.value: "Objects concatenated in one file, located by offset and length; a plain "
+    "file is described as a BLOB holding one object at offset 0.",
+}
+
+_SERVICE_NAMES = {
+    "verification": "Verification",
+    "inventory_creation": "Inventory Creation",
+    "inventory_storage": "Inventory Storage",
+    "inventory_query_retrieve": "Inventory Query/Retrieve",
+    "repository_query": "Repository Query",
+    "archive_storage": "Archive Storage",
+    "study_root_query_retrieve": "Study Root Query/Retrieve",
+}
+
+
+@dataclass(frozen=True)
+class Product:
+    """What the statement is about (cover page and revision history)."""
+
+    name: str = "dicom-inventory"
+    version: str = __version__
+    vendor: str = "The dicom-inventory project"
+    date: str = ""
+
+
+def _name(uid: str) -> str:
+    return str(UID(uid).name)
+
+
+def _yn(flag: bool) -> str:
+    return "Yes" if flag else "No"
+
+
+def _tag(keyword: str) -> str:
+    t = tag_for_keyword(keyword)
+    return "" if t is None else f"({t >> 16:04X},{t & 0xFFFF:04X})"
+
+
+def _category(uid: str) -> str:
+    if uid == VERIFICATION:
+        return "Verification"
+    if uid == INVENTORY_CREATION:
+        return "Workflow Management (Storage Management)"
+    if uid in (INVENTORY_FIND, INVENTORY_MOVE, INVENTORY_GET, REPOSITORY_QUERY):
+        return "Query/Retrieve"
+    if uid in (STUDY_ROOT_FIND, STUDY_ROOT_MOVE, STUDY_ROOT_GET):
+        return "Query/Retrieve"
+    return "Transfer"
+
+
+def sop_class_roles(config: NodeConfig) -> dict[str, tuple[bool, bool]]:
+    """SOP Class UID -> (node is SCU, node is SCP), from the contexts alone."""
+    roles: dict[str, tuple[bool, bool]] = {}
+    for cx in accepted_contexts(config):
+        scu, scp = roles.get(cx.abstract_syntax, (False, False))
+        roles[cx.abstract_syntax] = (scu or cx.node_scu, scp or cx.node_scp)
+    for cx in proposed_contexts(config):
+        scu, scp = roles.get(cx.abstract_syntax, (False, False))
+        roles[cx.abstract_syntax] = (scu or cx.node_scu, scp or cx.node_scp)
+    return roles
+
+
+def _statuses(id: str, title: str, table: Iterable[tuple[Status, str]]) -> Table:
+    kind = {0: "Success", 0xFF: "Pending", 0xB0: "Warning", 0xFE: "Cancel"}
+    rows = []
+    for status, condition in table:
+        code = int(status)
+        k = "Success" if code == 0 else kind.get(code >> 8, "Failure")
+        rows.append([k, f"{code:04X}", status.name.replace("_", " ").capitalize(), condition])
+    return Table(id, title, ["Service Status", "Code (hex)", "Further Meaning", "Behavior"], rows)
+
+
+def _context_rows(contexts: Iterable[ContextSpec]) -> list[list[str]]:
+    rows = []
+    storage = [
+        cx
+        for cx in contexts
+        if _category(cx.abstract_syntax) == "Transfer" and cx.abstract_syntax != INVENTORY_STORAGE
+    ]
+    for cx in contexts:
+        if cx in storage:
+            continue
+        role = " and ".join(r for r, f in (("SCP", cx.node_scp), ("SCU", cx.node_scu)) if f)
+        ext = "SCP/SCU Role Selection" if cx.node_scu else "None"
+        rows.append(
+            [
+                _name(cx.abstract_syntax),
+                cx.abstract_syntax,
+                ", ".join(_name(t) for t in cx.transfer_syntaxes),
+                ", ".join(cx.transfer_syntaxes),
+                role,
+                ext,
+            ]
+        )
+    if storage:
+        cx = storage[0]
+        role = " and ".join(r for r, f in (("SCP", cx.node_scp), ("SCU", cx.node_scu)) if f)
+        rows.append(
+            [
+                f"Every Storage SOP Class of Table 'archive-storage-classes' ({len(storage)})",
+                "see that table",
+                "Every transfer syntax pynetdicom knows (objects are kept as received)",
+                f"{len(cx.transfer_syntaxes)} UIDs",
+                role,
+                "SCP/SCU Role Selection" if cx.node_scu else "None",
+            ]
+        )
+    return rows
+
+
+_CONTEXT_HEAD = [
+    "Abstract Syntax Name",
+    "Abstract Syntax UID",
+    "Transfer Syntax Names",
+    "Transfer Syntax UIDs",
+    "Role",
+    "Extended Negotiation",
+]
+
+
+def build_statement(config: NodeConfig, product: Product | None = None) -> Section:
+    """The whole statement as a document tree (its root section holds the title)."""
+    product = product or Product()
+    date = product.date or datetime.date.today().isoformat()
+    sv, lim = config.services, config.limits
+    accepted = accepted_contexts(config)
+    proposed = proposed_contexts(config)
+    roles = sop_class_roles(config)
+    ae = config.ae_title
+    doc = Section("statement", f"DICOM Conformance Statement: {product.name} {product.version}")
+    doc.add(
+        Para(f"{product.vendor}. Document date {date}. Generated from the node's configuration.")
+    )
+
+    # ----------------------------------------------------------------- 1 overview (A.1)
+    ov = doc.sub("overview", "Conformance Statement Overview")
+    ov.add(
+        Para(
+            f"{product.name} is an archive node that implements the DICOM Inventory services "
+            "(PS3.3 A.88, PS3.4 KK and JJ, C.6.4): it produces inventories of the archive on "
+            "request (Inventory Creation), keeps and serves them (Inventory Storage, FIND, "
+            "MOVE, GET), answers Repository Query, and serves the archive's own objects."
+        )
+    )
+    non_storage = [u for u in roles if _category(u) != "Transfer" or u == INVENTORY_STORAGE]
+    n_storage = len(roles) - len(non_storage)
+    rows = [[_category(u), _name(u), _yn(roles[u][0]), _yn(roles[u][1])] for u in non_storage]
+    if n_storage:
+        archive = [
+            cx
+            for cx in accepted
+            if cx.service in ("archive_storage", "study_root_query_retrieve")
+            and cx.abstract_syntax not in non_storage
+        ]
+        cx = archive[0]
+        rows.append(
+            [
+                "Transfer",
+                f"Storage SOP Classes of the archive ({n_storage})",
+                _yn(cx.node_scu),
+                _yn(cx.node_scp),
+            ]
+        )
+    ov.add(
+        Table(
+            "network-services",
+            "Network Services",
+            ["Category", "SOP Class", "User of Service (SCU)", "Provider of Service (SCP)"],
+            rows,
+        )
+    )
+    ov.add(
+        Table(
+            "media-services",
+            "Media Services",
+            ["Media Storage Application Profile", "Write Files (FSC or FSU)", "Read Files (FSR)"],
+            [["None", "No", "No"]],
+        )
+    )
+
+    # ----------------------------------------------------------------- 2 introduction (A.3)
+    intro = doc.sub("introduction", "Introduction")
+    intro.sub(
+        "revision-history",
+        "Revision History",
+        Table(
+            "revisions",
+            "Revision History",
+            ["Document Version", "Date", "Description"],
+            [[product.version, date, "Generated from the running configuration"]],
+        ),
+    )
+    intro.sub(
+        "audience",
+        "Audience",
+        Para(
+            "Integrators of PACS, VNA and migration systems who know DICOM and the Inventory services."
+        ),
+    )
+    intro.sub(
+        "remarks",
+        "Remarks",
+        Para(
+            "This statement is generated from the configuration the node runs with, so it "
+            "describes this installation; `dicom-inventory conformance-statement --check` "
+            "compares it with the node's behaviour. Conformance to the statement does not by "
+            "itself guarantee interoperation."
+        ),
+    )
+    intro.sub(
+        "terms",
+        "Terms and Definitions",
+        Items(
+            [
+                "Inventory: a non-patient SOP Instance listing studies, series and instances of a repository (PS3.3 A.88).",
+                "Transaction: one Inventory Creation request, identified by its Transaction UID (PS3.4 KK).",
+                "Record Key: an opaque key that orders Repository Query responses and lets a query continue (PS3.4 C.6.4).",
+            ]
+        ),
+    )
+    intro.sub(
+        "references",
+        "References",
+        Items(
+            [
+                "PS3.2 Conformance (Annex A outline)",
+                "PS3.3 A.88 Inventory IOD, C.38 Inventory modules",
+                "PS3.4 KK Storage Management Service Class (Inventory Creation)",
+                "PS3.4 JJ Inventory Query/Retrieve, GG Non-Patient Object Storage, C.6.4 Repository Query",
+                "PS3.7 Message Exchange (status codes, role selection)",
+                "PS3.15 Security Profiles (TLS)",
+                "PS3.17 YYYY Inventories (informative)",
+            ]
+        ),
+    )
+
+    # ----------------------------------------------------------------- 3 networking (A.4)
+    net = doc.sub("networking", "Networking")
+    model = net.sub("implementation-model", "Implementation Model")
+    flows = []
+    if sv.inventory_creation:
+        flows.append(
+            "A requester asks for an inventory (N-ACTION); the node produces it in the background and reports progress and the result (N-EVENT-REPORT) on a new association."
+        )
+    if sv.inventory_query_retrieve:
+        flows.append("Requesters find and retrieve inventories (Inventory FIND, GET, MOVE).")
+    if sv.inventory_storage:
+        flows.append(
+            "Other systems send inventories (Inventory Storage); each is validated before it is kept."
+        )
+    if sv.repository_query:
+        flows.append("Requesters page through the archive's records (Repository Query).")
+    if sv.archive_storage or sv.study_root_query_retrieve:
+        flows.append(
+            "Modalities and archives store patient objects; clients query and retrieve them (Study Root)."
+        )
+    model.sub("data-flow", "Application Data Flow", Items(flows))
+    model.sub(
+        "functional-definition",
+        "Functional Definition of AEs",
+        Para(
+            f"One Application Entity, {ae}, accepts associations on port {config.port} and initiates associations to deliver events and C-MOVE sub-operations."
+        ),
+    )
+    if sv.inventory_creation:
+        model.sub(
+            "sequencing",
+            "Sequencing of Real-World Activities",
+            Items(
+                [
+                    "The requester sends N-ACTION Initiate (11) and gets an immediate answer.",
+                    "While the job runs, the node sends Inventory Status events (12) at the Requested Status Interval and on Request Status.",
+                    "At the end it sends Inventory Terminated with Instances (11) or without Instances (13).",
+                    "The requester retrieves the root instance and the instances it incorporates by Inventory GET or MOVE.",
+                ]
+            ),
+        )
+
+    spec = net.sub("ae-specification", f"{ae} Application Entity Specification")
+    spec.sub(
+        "sop-classes",
+        "SOP Classes",
+        Table(
+            "sop-classes",
+            f"SOP Classes for {ae}",
+            ["SOP Class Name", "SOP Class UID", "SCU", "SCP"],
+            [[_name(u), u, _yn(scu), _yn(scp)] for u, (scu, scp) in roles.items()],
+        ),
+    )
+    pol = spec.sub("association-policies", "Association Policies")
+    pol.sub(
+        "general",
+        "General",
+        Table(
+            "application-context",
+            "DICOM Application Context",
+            ["Application Context Name"],
+            [[APPLICATION_CONTEXT]],
+        ),
+    )
+    pol.sub(
+        "number-of-associations",
+        "Number of Associations",
+        Table(
+            "associations-acceptor",
+            "Number of Associations as an Association Acceptor",
+            ["Maximum number of simultaneous associations"],
+            [[str(lim.max_associations)]],
+        ),
+        Table(
+            "associations-initiator",
+            "Number of Associations as an Association Initiator",
+            ["Maximum number of simultaneous associations"],
+            [["1 per event delivery and 1 per C-MOVE operation"]],
+        ),
+    )
+    pol.sub(
+        "asynchronous-nature",
+        "Asynchronous Nature",
+        Table(
+            "asynchronous",
+            "Asynchronous Nature",
+            ["Maximum number of outstanding asynchronous transactions"],
+            [["1 (no asynchronous operations window is negotiated)"]],
+        ),
+    )
+    pol.sub(
+        "implementation-information",
+        "Implementation Identifying Information",
+        Table(
+            "implementation",
+            "DICOM Implementation Class and Version",
+            ["Implementation Class UID", "Implementation Version Name"],
+            [
+                [
+                    str(pynetdicom.PYNETDICOM_IMPLEMENTATION_UID),
+                    str(pynetdicom.PYNETDICOM_IMPLEMENTATION_VERSION),
+                ]
+            ],
+        ),
+    )
+
+    init = spec.sub("association-initiation", "Association Initiation Policy")
+    if proposed:
+        init.add(
+            Table(
+                "proposed-contexts",
+                "Proposed Presentation Contexts",
+                _CONTEXT_HEAD,
+                _context_rows(proposed),
+            )
+        )
+    if sv.inventory_creation:
+        init.sub(
+            "activity-events",
+            "Activity: Send Inventory Creation Event Reports",
+            Para(
+                "Events go to the requester on a new association, to the address of the configured "
+                "peer with its AE title (Remote AE table), with the node in the SCP role of "
+                "Inventory Creation (SCP/SCU Role Selection). A refused or failed delivery is "
+                f"retried up to {lim.event_attempts} times, the delay starting at "
+                f"{lim.event_backoff:g} s and doubling up to {lim.event_max_backoff:g} s; "
+                "undelivered events survive a restart."
+            ),
+        )
+    if sv.inventory_query_retrieve or sv.study_root_query_retrieve:
+        init.sub(
+            "activity-move",
+            "Activity: C-MOVE Sub-operations",
+            Para(
+                "C-MOVE destinations are the configured peers only; the objects go on a new association to the peer's address."
+            ),
+        )
+
+    acc = spec.sub("association-acceptance", "Association Acceptance Policy")
+    acc.add(
+        Para(
+            "Associations are accepted "
+            + (
+                f"only from the calling AE titles {', '.join(config.accepted_calling_ae_titles)}"
+                if config.accepted_calling_ae_titles
+                else "from any calling AE title"
+            )
+            + f", when called as {ae}, up to {lim.max_associations} at a time."
+        ),
+        Table(
+            "accepted-contexts",
+            "Accepted Presentation Contexts",
+            _CONTEXT_HEAD,
+            _context_rows(accepted),
+        ),
+    )
+    storage = [
+        cx
+        for cx in accepted
+        if _category(cx.abstract_syntax) == "Transfer" and cx.abstract_syntax != INVENTORY_STORAGE
+    ]
+    if storage:
+        acc.add(
+            Table(
+                "archive-storage-classes",
+                "Storage SOP Classes of the archive",
+                ["SOP Class Name", "SOP Class UID"],
+                [[_name(cx.abstract_syntax), cx.abstract_syntax] for cx in storage],
+            )
+        )
+    if sv.verification:
+        acc.sub(
+            "verification",
+            "SOP Specific Conformance: Verification",
+            _statuses(
+                "verification-statuses",
+                "Verification Statuses",
+                [(Status.SUCCESS, "Always, while the node runs (the health check).")],
+            ),
+        )
+    if sv.inventory_creation:
+        s = acc.sub("inventory-creation", "SOP Specific Conformance: Inventory Creation SCP")
+        s.add(
+            Para(
+                "N-ACTION requests go to the well-known Storage Management SOP Instance "
+                "1.2.840.10008.5.1.4.1.1.201.1.1 and are answered at once; accepted jobs are "
+                "durable (kept in the archive's database), resumed after a restart, and "
+                f"produced at most {lim.max_jobs} at a time."
+            ),
+            Table(
+                "inventory-levels",
+                "Supported Inventory Levels",
+                ["Inventory Level"],
+                [[lv.value] for lv in InventoryLevel],
+            ),
+            Table(
+                "scope-keys",
+                "Scope of Inventory Keys Supported for Matching",
+                ["Attribute", "Tag", "Matching"],
+                [[k, _tag(k), m] for k, m in SUPPORTED_KEYS.items()],
+            ),
+            Table(
+                "action-types",
+                "Action Types",
+                ["Action Type ID", "Action", "Behavior"],
+                [
+                    ["11", "Initiate", "Starts a job; the Transaction UID must be new."],
+                    ["12", "Request Status", "Answered by an Inventory Status event (12)."],
+                    [
+                        "13",
+                        "Cancel",
+                        "Stops the job; Retain Instances YES keeps what was produced.",
+                    ],
+                    ["14", "Pause", "Pauses a running job at the next study record."],
+                    ["15", "Resume", "Resumes a paused job."],
+                ],
+            ),
+            Table(
+                "event-types",
+                "Event Types Sent",
+                ["Event Type ID", "Event", "Event Information"],
+                [
+                    [
+                        str(k),
+                        {
+                            11: "Inventory Terminated with Instances",
+                            12: "Inventory Status",
+                            13: "Inventory Terminated without Instances",
+                        }[k],
+                        ", ".join(v),
+                    ]
+                    for k, v in EVENT_ATTRIBUTES.items()
+                ],
+            ),
+            _statuses("n-action-statuses", "N-ACTION Statuses", N_ACTION_STATUSES),
+            Para(
+                "Splitting: "
+                + (
+                    f"an inventory is split into instances of at most {lim.max_records} study records"
+                    if lim.max_records
+                    else "an inventory is split by key-range partition"
+                )
+                + f" ({lim.partitions} partitions), all incorporated by one root instance (PS3.3 C.38.2.3). "
+                f"Produced inventories are kept {lim.retention_days:g} days (Expiration DateTime) and then removed."
+            ),
+        )
+    if sv.inventory_storage:
+        s = acc.sub("inventory-storage", "SOP Specific Conformance: Inventory Storage SCP")
+        s.add(
+            Para(
+                "Each received inventory is validated against the Inventory IOD before it is kept; one with errors is refused. Received inventories are kept unmodified and served by Inventory Q/R."
+            ),
+            _statuses("c-store-statuses", "C-STORE Statuses", C_STORE_STATUSES),
+        )
+    if sv.inventory_query_retrieve:
+        s = acc.sub("inventory-qr", "SOP Specific Conformance: Inventory FIND, MOVE and GET SCP")
+        s.add(
+            Table(
+                "inventory-keys",
+                "Inventory FIND Matching Keys",
+                ["Attribute", "Tag", "Matching"],
+                [[k, _tag(k), m] for k, m in MATCHING_KEYS.items()],
+            ),
+            Table(
+                "inventory-return-keys",
+                "Inventory FIND Return Keys",
+                ["Attribute", "Tag"],
+                [[k, _tag(k)] for k in RETURN_KEYS],
+            ),
+            Para(
+                "C-GET needs the SCU to offer Inventory Storage with SCP/SCU Role Selection. A Transaction UID retrieves a whole produced tree."
+            ),
+            _statuses("inventory-qr-statuses", "Inventory Q/R Statuses", INVENTORY_QR_STATUSES),
+        )
+    if sv.repository_query:
+        s = acc.sub("repository-query", "SOP Specific Conformance: Repository Query SCP")
+        s.add(
+            Table(
+                "repository-keys",
+                "Repository Query Keys",
+                ["Level", "Attribute", "Tag"],
+                [[lv, k, _tag(k)] for lv, ks in LEVEL_KEYS.items() for k in ks],
+            ),
+            Para(
+                "Record Key (0008,041B) orders the responses; Prior Record Key continues after a "
+                "record; Maximum Number of Records is honoured up to the node's own limit of "
+                f"{lim.repository_query_limit} records per response set. A set that stops early "
+                "ends with 0xB001 as its final response, never followed by another response, as "
+                "PS3.4 C.6.4 specifies. Note for SCUs built on pynetdicom 3.0: its C-FIND SCU "
+                "waits for a further response after 0xB001 until its DIMSE timeout. Record Keys "
+                "stay valid while the record exists. Removed entities are returned, flagged "
+                "with Removed from Operational Use."
+            ),
+            _statuses(
+                "repository-query-statuses", "Repository Query Statuses", REPOSITORY_QUERY_STATUSES
+            ),
+        )
+    if sv.study_root_query_retrieve:
+        s = acc.sub("study-root", "SOP Specific Conformance: Study Root Query/Retrieve SCP")
+        s.add(
+            Table(
+                "study-root-keys",
+                "Study Root Matching Keys",
+                ["Level", "Attribute", "Tag"],
+                [[lv, k, _tag(k)] for lv, ks in LEVEL_KEYS.items() for k in ks],
+            ),
+            _statuses("study-root-statuses", "Study Root Statuses", STUDY_ROOT_STATUSES),
+        )
+    if sv.archive_storage:
+        acc.sub(
+            "archive-storage",
+            "SOP Specific Conformance: Archive Storage SCP",
+            Para(
+                "Objects are kept as received (no coercion) and indexed; a second object with a known SOP Instance UID is indexed as another location of it."
+            ),
+            _statuses("archive-store-statuses", "C-STORE Statuses", C_STORE_STATUSES),
+        )
+
+    iface = net.sub("network-interfaces", "Network Interfaces")
+    iface.sub(
+        "physical",
+        "Physical Network Interface",
+        Para("The node uses the TCP/IP stack of its host; any interface it offers."),
+    )
+    iface.sub(
+        "ip",
+        "IPv4 and IPv6 Support",
+        Para(f"The node listens on {config.bind_address}:{config.port}."),
+    )
+    cfg = net.sub("configuration", "Configuration")
+    cfg.add(
+        Para(
+            "Everything below is set in the node's TOML configuration file (see `dicom-inventory serve --config`)."
+        )
+    )
+    cfg.add(
+        Table(
+            "local-ae-titles",
+            "Application Entity Configuration",
+            ["Application Entity", "Default AE Title", "Default TCP/IP Port"],
+            [[f"{ae} (Inventory node)", ae, str(config.port)]],
+        )
+    )
+    peers = [[name, p.ae_title, p.host, str(p.port)] for name, p in sorted(config.peers.items())]
+    cfg.add(
+        Table(
+            "remote-ae-titles",
+            "Remote AE Title/Presentation Address Mapping",
+            ["Peer", "AE Title", "Host", "Port"],
+            peers or [["(none configured)", "", "", ""]],
+        )
+    )
+    defaults = Limits()
+    cfg.add(
+        Table(
+            "parameters",
+            "Configuration Parameters",
+            ["Parameter", "Configurable", "Value", "Default Value", "Description"],
+            [
+                [
+                    f"limits.{f.name}",
+                    "Yes",
+                    str(getattr(lim, f.name)),
+                    str(getattr(defaults, f.name)),
+                    LIMIT_DESCRIPTIONS.get(f.name, ""),
+                ]
+                for f in fields(Limits)
+            ]
+            + [
+                [
+                    "services.transfer_syntaxes",
+                    "Yes",
+                    ", ".join(_name(t) for t in sv.transfer_syntaxes),
+                    "Explicit VR Little Endian, Implicit VR Little Endian, Deflated Explicit VR Little Endian",
+                    "Transfer syntaxes of the Inventory, Verification and query contexts, preferred first.",
+                ]
+            ]
+            + [
+                [f"services.{name}", "Yes", _yn(bool(getattr(sv, name))), "Yes", title]
+                for name, title in _SERVICE_NAMES.items()
+            ],
+        )
+    )
+
+    # ----------------------------------------------------------------- 4 media, file access (A.5)
+    media = doc.sub("media-interchange", "Media Interchange and File Access")
+    media.add(
+        Para(
+            "The node does not read or write DICOM media (PS3.10 file-sets). Its inventories link the archive's stored files, which a client may read directly (PS3.17 YYYY.7): the File Access URIs are file: URIs (absolute, percent-encoded paths on the archive's file system), described with the container types below. The N-EVENT-REPORT of a finished inventory also carries a File Access URI of the root instance itself."
+        ),
+        Table(
+            "containers",
+            "Container File Types Used in File Access",
+            ["Container File Type", "Meaning"],
+            [[k, v] for k, v in CONTAINER_DESCRIPTIONS.items()],
+        ),
+    )
+
+    # ----------------------------------------------------------------- 5 character sets (A.6)
+    cs = doc.sub("character-sets", "Support of Character Sets")
+    cs.add(
+        Table(
+            "character-sets",
+            "Character Sets",
+            ["Use", "Specific Character Set"],
+            [
+                [
+                    "Accepted in Scope of Inventory",
+                    ", ".join(c or "(none: ISO_IR 6)" for c in SUPPORTED_CHARACTER_SETS),
+                ],
+                ["Written in produced inventories", "ISO_IR 192 (UTF-8)"],
+                [
+                    "Read in received inventories",
+                    "Any that pydicom decodes, including ISO 2022 code extensions",
+                ],
+            ],
+        )
+    )
+
+    # ----------------------------------------------------------------- 6 security (A.7)
+    sec = doc.sub("security", "Security")
+    if config.tls is not None:
+        sec.add(
+            Para(
+                "TLS is required on every association (PS3.15 B.1 secure transport, BCP 195 TLS "
+                "profile as implemented by the host's OpenSSL defaults); the node presents its "
+                "certificate"
+                + (
+                    " and requires a client certificate signed by the configured CA."
+                    if config.tls.ca_certificates
+                    else "; client certificates are not required."
+                )
+            )
+        )
+    else:
+        sec.add(
+            Para(
+                "No TLS is configured: associations are plain TCP. Use the [tls] settings to require TLS."
+            )
+        )
+    sec.add(
+        Para(
+            (
+                "Only the calling AE titles "
+                + ", ".join(config.accepted_calling_ae_titles)
+                + " are accepted."
+                if config.accepted_calling_ae_titles
+                else "Any calling AE title is accepted (no allow-list configured)."
+            )
+            + " Inventory Creation events go only to configured peers. No request can make the node read or write outside its archive and inventories folders."
+        )
+    )
+
+    # ----------------------------------------------------------------- 7 annexes (A.8)
+    ann = doc.sub("annexes", "Annexes")
+    ann.sub(
+        "iod-contents",
+        "IOD Contents: Created SOP Instances",
+        Table(
+            "inventory-iod",
+            "Inventory IOD (PS3.3 A.88) Modules Written",
+            ["IE", "Module", "Reference", "Usage"],
+            [
+                [
+                    "Inventory",
+                    "Inventory",
+                    "C.38.1",
+                    "M: every record carries the archive's current values and the stored file's links",
+                ],
+                [
+                    "Inventory",
+                    "Inventory Creation",
+                    "C.38.3",
+                    "Transaction UID when produced for an N-ACTION",
+                ],
+                ["Equipment", "General Equipment", "C.7.5.1", "Manufacturer, Software Versions"],
+                ["Inventory", "SOP Common", "C.12.1", "M; ISO_IR 192"],
+            ],
+        ),
+        Para(
+            "Values the archive changed in its database but not in the stored file are written as the current value, with the stored value in the record's Original Attributes Sequence (PS3.3 C.12.1.1.9)."
+        ),
+    )
+    ann.sub(
+        "coerced-fields",
+        "Coerced/Modified Fields",
+        Para("None: received objects and inventories are kept as received."),
+    )
+    ann.sub(
+        "private-attributes",
+        "Data Dictionary of Private Attributes",
+        Para("None: the node writes no private attributes."),
+    )
+    return doc
