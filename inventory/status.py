@@ -50,6 +50,8 @@ class Status(IntEnum):
     """Failure: resource limitation (PS3.4 KK.2.2.3): too many inventory jobs."""
     INVALID_PRIOR_RECORD_KEY = 0xA710
     """Failure: Prior Record Key does not identify a continuation point (PS3.4 C.6.4.5.3)."""
+    MOVE_DESTINATION_UNKNOWN = 0xA801
+    """Failure: move destination unknown (PS3.4 C.4.2.1.5)."""
     SOP_CLASS_NOT_SUPPORTED = 0x0122
     """Failure: refused, SOP Class not supported (PS3.7 C.5.x): a service the node does not offer."""
     UNABLE_TO_PROCESS = 0xC001

@@ -514,6 +514,9 @@ class InventoryCreation:
         self._finish(job, "COMPLETE", final, root, "inventory complete")
 
     def _finish(self, job: Job, state: str, folder: Path, root: Path, comment: str) -> None:
+        # sweep before the final event is queued: a requester that sees the event also sees
+        # the expired inventories gone (the event thread could otherwise overtake the sweep)
+        self.sweep_expired()
         header = read_header(root)
         n = header.total_number_of_study_records or 0
         expires = (
@@ -533,7 +536,6 @@ class InventoryCreation:
         LOG.info(
             "inventory job %s %s: %d study records in %s", job.transaction_uid, state, n, folder
         )
-        self.sweep_expired()
 
     def _stopped(self, uid: str, why: str) -> None:
         job = self.store.get(uid)
