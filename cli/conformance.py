@@ -36,6 +36,14 @@ __all__ = ["conformance_statement"]
 @click.option("--product", default="dicom-inventory", show_default=True)
 @click.option("--version", "product_version", default=None, help="Product version.")
 @click.option("--vendor", default="The dicom-inventory project", show_default=True)
+@click.option(
+    "--check",
+    "check_peer",
+    default=None,
+    metavar="AE@HOST:PORT",
+    help="Probe a running node and list every difference from the statement (exit 1 if any).",
+)
+@click.option("--calling-ae", default="CS_CHECK", show_default=True)
 def conformance_statement(
     config_file: Path | None,
     archive_dir: Path | None,
@@ -44,6 +52,8 @@ def conformance_statement(
     product: str,
     product_version: str | None,
     vendor: str,
+    check_peer: str | None,
+    calling_ae: str,
 ) -> None:
     """Write the DICOM Conformance Statement (PS3.2) of a node configuration."""
     from dicom_inventory import __version__
@@ -55,6 +65,9 @@ def conformance_statement(
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if check_peer is not None:
+        _check(config, check_peer, calling_ae)
+        return
     doc = build_statement(
         config, Product(name=product, version=product_version or __version__, vendor=vendor)
     )
@@ -66,3 +79,23 @@ def conformance_statement(
         tmp.write_bytes(data)
         tmp.replace(out_file)
         click.echo(f"{fmt} statement -> {out_file}", err=True)
+
+
+def _check(config: object, peer_text: str, calling_ae: str) -> None:
+    from dicom_inventory.conformance.check import check_node
+    from dicom_inventory.scu.peer import PeerError, parse_peer
+
+    try:
+        peer = parse_peer(peer_text)
+    except PeerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--check") from exc
+    differences = check_node(config, peer, calling_ae=calling_ae)  # type: ignore[arg-type]
+    for d in differences:
+        click.echo(f"DIFFERENT {d}")
+    click.echo(
+        f"{peer}: {len(differences)} difference(s) from the statement"
+        if differences
+        else f"{peer}: behaves as the statement says (every claimed context, samples of "
+        "unclaimed ones, C-ECHO, Inventory FIND)"
+    )
+    sys.exit(1 if differences else 0)

@@ -5,6 +5,7 @@
 HTML (rendered from the DocBook) or Markdown (likewise).
 """
 
+from dicom_inventory.conformance.check import Difference, check_node
 from dicom_inventory.conformance.docbook import to_docbook, to_docbook_bytes
 from dicom_inventory.conformance.document import Items, Para, Section, Table
 from dicom_inventory.conformance.render import to_html, to_markdown
@@ -17,12 +18,14 @@ from dicom_inventory.conformance.statement import (
 
 __all__ = [
     "LIMIT_DESCRIPTIONS",
+    "Difference",
     "Items",
     "Para",
     "Product",
     "Section",
     "Table",
     "build_statement",
+    "check_node",
     "sop_class_roles",
     "to_docbook",
     "to_docbook_bytes",

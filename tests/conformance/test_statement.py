@@ -295,3 +295,71 @@ def test_cli_writes_each_format(tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 2 and "bogus" in bad.stderr
+
+
+def _serve(tmp_path: Path, **services: object) -> InventoryNode:
+    (tmp_path / "archive").mkdir(parents=True, exist_ok=True)
+    config = replace(_config(tmp_path, **services), limits=Limits(acse_timeout=5, dimse_timeout=5))
+    node = InventoryNode(config)
+    node.start()
+    return node
+
+
+def test_check_passes_against_our_node_and_names_each_difference_of_a_misconfigured_one(
+    tmp_path: Path,
+) -> None:
+    from dicom_inventory.conformance import check_node
+    from dicom_inventory.scu.peer import Peer
+
+    good = _serve(tmp_path / "good")
+    bad = _serve(
+        tmp_path / "bad", repository_query=False, transfer_syntaxes=["ExplicitVRLittleEndian"]
+    )
+    try:
+        assert check_node(good.config, Peer("INV_SCP", "127.0.0.1", good.port), timeout=5) == []
+        # the statement of the default configuration, checked against the misconfigured node
+        found = check_node(good.config, Peer("INV_SCP", "127.0.0.1", bad.port), timeout=5)
+        text = [str(d) for d in found]
+        assert any(RepositoryQuery in t and "rejected" in t for t in text), text
+        assert any(InventoryFind in t and IMPLICIT in t for t in text), text
+        assert any(InventoryFind in t and DEFLATED in t for t in text), text
+        assert not any(EXPLICIT + ":" in t for t in text if InventoryFind in t)
+        # and the other way round: a node offering more than its statement says
+        extra = check_node(bad.config, Peer("INV_SCP", "127.0.0.1", good.port), timeout=5)
+        extra_text = [str(d) for d in extra]
+        assert any(RepositoryQuery in t and "accepted it" in t for t in extra_text), extra_text
+        assert any(InventoryFind in t and IMPLICIT in t and "accepted it" in t for t in extra_text)
+        # the CLI: exit 1 with the differences, exit 0 when none
+        cfg = tmp_path / "node.toml"
+        cfg.write_text(f'archive = "{tmp_path / "good" / "archive"}"\nae_title = "INV_SCP"\n')
+        for port, code in ((good.port, 0), (bad.port, 1)):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "dicom_inventory",
+                    "conformance-statement",
+                    "--config",
+                    str(cfg),
+                    "--check",
+                    f"INV_SCP@127.0.0.1:{port}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == code, done.stdout + done.stderr
+        assert "DIFFERENT" in done.stdout and RepositoryQuery in done.stdout
+    finally:
+        good.stop()
+        bad.stop()
+
+
+def test_check_reports_an_unreachable_node(tmp_path: Path) -> None:
+    from dicom_inventory.conformance import check_node
+    from dicom_inventory.scu.peer import Peer
+
+    from tests.scp.raw_peer import free_port
+
+    (found,) = check_node(_config(tmp_path), Peer("X", "127.0.0.1", free_port()), timeout=2)
+    assert "did not answer" in str(found) or "refused" in str(found)

@@ -1,0 +1,177 @@
+"""``conformance-statement --check``: compare a statement with a running node's behaviour.
+
+The node is probed over real associations: every presentation context the statement says is
+accepted (abstract syntax x transfer syntax, the node's role), a sample of contexts it does
+not claim (they must be rejected), C-ECHO, and a harmless Inventory FIND. Every difference is
+a :class:`Difference`; none means the statement tells the truth about what was probed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.scp.config import SUPPORTED_TRANSFER_SYNTAXES, NodeConfig, Services
+from dicom_inventory.scp.contexts import accepted_contexts
+from dicom_inventory.scu.peer import Peer, nodelay
+from dicom_inventory.uid import INVENTORY_FIND, VERIFICATION
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role
+
+__all__ = ["Difference", "check_node"]
+
+#: Contexts no configuration of ours accepts: the node must reject them.
+UNCLAIMED_SAMPLES = (
+    ("1.2.840.10008.5.1.4.31", "1.2.840.10008.1.2.1"),  # Modality Worklist FIND
+    ("1.2.840.10008.5.1.4.1.2.1.1", "1.2.840.10008.1.2.1"),  # Patient Root FIND
+    ("1.2.840.10008.5.1.4.1.1.201.2", "1.2.840.10008.1.2.4.50"),  # Inventory FIND in JPEG
+)
+#: Storage classes probed for the archive (all of them would be 120 more contexts).
+_ARCHIVE_SAMPLE = (
+    "1.2.840.10008.5.1.4.1.1.2",
+    "1.2.840.10008.5.1.4.1.1.4",
+    "1.2.840.10008.5.1.4.1.1.7",
+)
+_MAX_CONTEXTS = 120
+#: The SOP classes of the node's own services (every one on in the default configuration).
+_NODE_CLASSES = tuple(
+    dict.fromkeys(
+        cx.abstract_syntax
+        for cx in accepted_contexts(
+            NodeConfig(archive=Path("."), inventories=Path("."), services=Services())
+        )
+        if cx.service not in ("archive_storage",)
+        and not (cx.service == "study_root_query_retrieve" and cx.node_scu and not cx.node_scp)
+    )
+)  # PS3.8: at most 128 presentation contexts per association
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the node differs from its statement."""
+
+    what: str
+    claimed: str
+    observed: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: the statement says {self.claimed}, the node {self.observed}"
+
+
+def _probe_contexts(
+    peer: Peer, calling_ae: str, timeout: float, pairs: list[tuple[str, str]], roles: set[str]
+) -> tuple[set[tuple[str, str]], str | None]:
+    """Propose `pairs` (one context each); return the accepted ones, or why none."""
+    accepted: set[tuple[str, str]] = set()
+    for start in range(0, len(pairs), _MAX_CONTEXTS):
+        ae = AE(ae_title=calling_ae)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+        chunk = pairs[start : start + _MAX_CONTEXTS]
+        for abstract, ts in chunk:
+            ae.add_requested_context(abstract, [ts])
+        ext: list[Any] = [
+            build_role(uid, scu_role=True, scp_role=True)
+            for uid in sorted(roles & {a for a, _ in chunk})
+        ]
+        assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=ext)
+        if not assoc.is_established:
+            return accepted, "refused the association" if assoc.is_rejected else "did not answer"
+        for cx in assoc.accepted_contexts:
+            accepted.add((str(cx.abstract_syntax), str(cx.transfer_syntax[0])))
+        assoc.release()
+    return accepted, None
+
+
+def check_node(
+    config: NodeConfig, peer: Peer, *, calling_ae: str = "CS_CHECK", timeout: float = 10.0
+) -> list[Difference]:
+    """Probe `peer` and list every difference from the statement of `config`."""
+    claimed: list[tuple[str, str]] = []
+    scu_roles: set[str] = set()
+    for cx in accepted_contexts(config):
+        if cx.service in (
+            "archive_storage",
+            "study_root_query_retrieve",
+        ) and cx.abstract_syntax.startswith("1.2.840.10008.5.1.4.1.1."):
+            if cx.abstract_syntax not in _ARCHIVE_SAMPLE:
+                continue
+            pairs = [(cx.abstract_syntax, "1.2.840.10008.1.2.1")]
+        else:
+            pairs = [(cx.abstract_syntax, ts) for ts in cx.transfer_syntaxes]
+        claimed.extend(p for p in pairs if p not in claimed)
+        if cx.node_scu:
+            scu_roles.add(cx.abstract_syntax)
+    # everything any configuration of ours could offer, minus what this one claims, must be
+    # rejected: a node offering more than its statement says is as wrong as one offering less
+    candidates = [(uid, ts) for uid in _NODE_CLASSES for ts in SUPPORTED_TRANSFER_SYNTAXES.values()]
+    unclaimed = [p for p in candidates + list(UNCLAIMED_SAMPLES) if p not in claimed]
+    out: list[Difference] = []
+    accepted, failure = _probe_contexts(peer, calling_ae, timeout, claimed + unclaimed, scu_roles)
+    if failure is not None:
+        return [Difference(f"association with {peer}", "accepted", failure)]
+    for abstract, ts in claimed:
+        if (abstract, ts) not in accepted:
+            out.append(Difference(f"context {abstract} with {ts}", "accepted", "rejected it"))
+    for abstract, ts in unclaimed:
+        if (abstract, ts) in accepted:
+            out.append(Difference(f"context {abstract} with {ts}", "not supported", "accepted it"))
+    if config.services.verification:
+        out.extend(_echo(peer, calling_ae, timeout))
+    if config.services.inventory_query_retrieve:
+        out.extend(_find(peer, calling_ae, timeout))
+    return out
+
+
+def _assoc(peer: Peer, calling_ae: str, timeout: float, uid: str) -> Any:
+    ae = AE(ae_title=calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    ae.add_requested_context(uid)
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    if assoc.is_established:
+        nodelay(assoc)
+    return assoc
+
+
+def _echo(peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
+    assoc = _assoc(peer, calling_ae, timeout, VERIFICATION)
+    if not assoc.is_established:
+        return [Difference("C-ECHO", "answered with 0x0000", "refused the association")]
+    status = assoc.send_c_echo()
+    assoc.release()
+    code = int(status.Status) if status and "Status" in status else None
+    if code != 0:
+        return [Difference("C-ECHO", "answered with 0x0000", f"answered {code!r}")]
+    return []
+
+
+def _find(peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
+    """An Inventory FIND that matches nothing in particular: every response well-formed."""
+    assoc = _assoc(peer, calling_ae, timeout, INVENTORY_FIND)
+    if not assoc.is_established:
+        return [Difference("Inventory FIND", "answered", "refused the association")]
+    q = Dataset()
+    q.SOPInstanceUID = ""
+    q.InventoryLevel = ""
+    statuses, bad = [], 0
+    for status, ident in assoc.send_c_find(q, INVENTORY_FIND):
+        if not status:
+            break
+        statuses.append(int(status.Status))
+        if status.Status in (0xFF00, 0xFF01) and (ident is None or "SOPInstanceUID" not in ident):
+            bad += 1
+    assoc.release()
+    out = []
+    if not statuses or statuses[-1] != 0x0000:
+        out.append(
+            Difference(
+                "Inventory FIND", "a final 0x0000", f"ended with {statuses[-1:] or 'nothing'}"
+            )
+        )
+    if bad:
+        out.append(
+            Difference(
+                "Inventory FIND", "SOP Instance UID in each match", f"{bad} match(es) without it"
+            )
+        )
+    return out
