@@ -22,7 +22,8 @@ body { font-family: "Segoe UI", Helvetica, Arial, sans-serif; max-width: 72em; m
 h1 { border-bottom: 3px solid #2b5b84; padding-bottom: .3em; color: #163a5a; }
 h2 { border-bottom: 1px solid #c8d3de; padding-bottom: .2em; margin-top: 2em; color: #163a5a; }
 h3, h4, h5 { color: #24496b; }
-nav.toc { background: #f3f6f9; border: 1px solid #d7e0e8; padding: .5em 1.5em; }
+nav.toc { background: #f3f6f9; border: 1px solid #d7e0e8; padding: .2em 1.5em .8em; }
+nav.toc h2 { margin-top: .6em; }
 nav.toc ul { list-style: none; padding-left: 1.2em; }
 table { border-collapse: collapse; margin: 1em 0; width: 100%; font-size: .92em; }
 caption { text-align: left; font-weight: 600; padding: .3em 0; color: #24496b; }

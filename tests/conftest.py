@@ -18,6 +18,7 @@ _INSTALL = {
     "dcmsend": "apt-get install dcmtk",
     "Orthanc": "apt-get install orthanc",
     "openssl": "apt-get install openssl",
+    "chromium": "apt-get install chromium",
 }
 
 #: Data files of Debian packages the tests use, with the package that installs them.
