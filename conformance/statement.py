@@ -45,7 +45,13 @@ from dicom_inventory.uid import (
 from pydicom.datadict import tag_for_keyword
 from pydicom.uid import UID
 
-__all__ = ["LIMIT_DESCRIPTIONS", "Product", "build_statement", "sop_class_roles"]
+__all__ = [
+    "LIMIT_DESCRIPTIONS",
+    "RECORD_ATTRIBUTES",
+    "Product",
+    "build_statement",
+    "sop_class_roles",
+]
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 
@@ -67,6 +73,35 @@ LIMIT_DESCRIPTIONS: dict[str, str] = {
     "retention_days": "Days a produced inventory is kept (its Expiration DateTime).",
     "repository_query_limit": "Most records in one Repository Query response set.",
 }
+
+#: The attributes produced inventory records may carry, by record level (a test produces an
+#: inventory of a synthetic archive and checks that every attribute it holds is listed here).
+RECORD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "Study": (
+        "StudyInstanceUID", "ItemInventoryDateTime", "PatientID", "IssuerOfPatientID",
+        "PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+        "AccessionNumber", "StudyID", "StudyDescription", "ReferringPhysicianName",
+        "ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+        "StudyUpdateDateTime", "RetrieveAETitle", "RemovedFromOperationalUse",
+        "ReasonForRemovalCodeSequence", "OriginalAttributesSequence",
+        "InventoriedSeriesSequence",
+    ),
+    "Series": (
+        "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription", "SeriesDate",
+        "SeriesTime", "BodyPartExamined", "Laterality", "RemovedFromOperationalUse",
+        "ReasonForRemovalCodeSequence", "OriginalAttributesSequence",
+        "InventoriedInstancesSequence",
+    ),
+    "Instance": (
+        "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "InstanceAvailability",
+        "RemovedFromOperationalUse", "ReasonForRemovalCodeSequence",
+        "OriginalAttributesSequence", "FileAccessSequence",
+    ),
+    "File Access item": (
+        "FileAccessURI", "ContainerFileType", "FilenameInContainer", "FileOffsetInContainer",
+        "FileLengthInContainer", "StoredInstanceTransferSyntaxUID",
+    ),
+}  # fmt: skip
 
 #: The File Access container types our inventories use (PS3.3 C.38.1.2.8).
 CONTAINER_DESCRIPTIONS: dict[str, str] = {
@@ -791,6 +826,22 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
         ),
         Para(
             "Values the archive changed in its database but not in the stored file are written as the current value, with the stored value in the record's Original Attributes Sequence (PS3.3 C.12.1.1.9)."
+        ),
+        Table(
+            "record-attributes",
+            "Attributes of Inventory Records (filled when the archive holds a value)",
+            ["Record", "Attribute", "Tag"],
+            [[level, kw, _tag(kw)] for level, kws in RECORD_ATTRIBUTES.items() for kw in kws],
+        ),
+    )
+    ann.sub(
+        "attribute-mapping",
+        "Attribute Mapping",
+        Para(
+            "Every record attribute is the archive's current value, read through the Repository "
+            "interface from the archive's database (not from the stored file). Retrieve AE Title "
+            "is the node's AE title; File Access items are the stored locations of each "
+            "instance, one per copy."
         ),
     )
     ann.sub(

@@ -423,3 +423,39 @@ def test_html_renders_in_a_real_browser(tmp_path: Path) -> None:
         timeout=120,
     ).stdout
     assert dom.count("<table ") == page.read_text().count("<table ") > 20
+
+
+def test_record_attributes_claimed_cover_what_production_writes(tmp_path: Path) -> None:
+    from dicom_inventory import tags
+    from dicom_inventory.conformance.statement import RECORD_ATTRIBUTES
+    from dicom_inventory.read import InventoryReader, _walk, resolve_tree
+    from dicom_inventory.scp.archive import Archive
+    from dicom_inventory.scp.archive.synth import synthesize
+    from dicom_inventory.scp.production import produce
+    from pydicom.datadict import keyword_for_tag
+
+    with Archive(tmp_path / "a", create=True) as a:
+        synthesize(a, studies=12, series_per_study=2, instances_per_series=2)
+        (root,) = produce(a, tmp_path / "inv", level="INSTANCE", retrieve_ae_title="INV_SCP")
+    assert root.path is not None
+    seen: dict[str, set[str]] = {k: set() for k in RECORD_ATTRIBUTES}
+
+    def items(ds: dict, tag: int) -> list:  # type: ignore[type-arg]
+        el = ds.get(tag)
+        return el[1] if el is not None and el[0] == "SQ" else []
+
+    for node in _walk(resolve_tree(root.path)):
+        with InventoryReader(node.path) as r:
+            for st in r.raw_studies():
+                seen["Study"] |= {keyword_for_tag(t) for t in st}
+                for se in items(st, tags.InventoriedSeriesSequence):
+                    seen["Series"] |= {keyword_for_tag(t) for t in se}
+                    for it in items(se, tags.InventoriedInstancesSequence):
+                        seen["Instance"] |= {keyword_for_tag(t) for t in it}
+                        for fa in items(it, tags.FileAccessSequence):
+                            seen["File Access item"] |= {keyword_for_tag(t) for t in fa}
+    for level, kws in seen.items():
+        assert kws, level
+        assert kws <= set(RECORD_ATTRIBUTES[level]), (level, kws - set(RECORD_ATTRIBUTES[level]))
+    rows = build_statement(_config(tmp_path)).table("record-attributes").rows
+    assert {(r[0], r[1]) for r in rows} >= {(lv, k) for lv, ks in seen.items() for k in ks}
