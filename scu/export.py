@@ -18,6 +18,7 @@ in pandas, DuckDB and polars.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -167,6 +168,22 @@ def _part(files: list[str], part: str, fmt: str, batch_size: int) -> int:
         writer.close()
 
 
+@contextlib.contextmanager
+def _atomic(target: Path, fmt: str) -> Iterator[_Writer]:
+    """A writer on ``TARGET.part``, renamed to `target` only when the block ends normally, so a
+    failed export never leaves a truncated file that looks finished."""
+    tmp = target.with_name(target.name + ".part")
+    writer = _Writer(tmp, fmt, header=True)
+    try:
+        try:
+            yield writer
+        finally:
+            writer.close()
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def export_rows(
     rows: Iterable[dict[str, Any]],
     out: str | os.PathLike[str],
@@ -180,22 +197,13 @@ def export_rows(
     The file is written under a temporary name and renamed when complete, so a failed export
     never leaves a truncated file that looks finished. Returns the number of rows.
     """
-    target = Path(out)
-    tmp = target.with_name(target.name + ".part")
-    writer = _Writer(tmp, fmt, header=True)
     n = 0
-    try:
-        try:
-            for batch in _batches(rows, batch_size):
-                writer.write([tuple(r.get(c) for c in ROW_COLUMNS) for r in batch])
-                n += len(batch)
-                if progress:
-                    progress(n)
-        finally:
-            writer.close()
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _atomic(Path(out), fmt) as writer:
+        for batch in _batches(rows, batch_size):
+            writer.write([tuple(r.get(c) for c in ROW_COLUMNS) for r in batch])
+            n += len(batch)
+            if progress:
+                progress(n)
     return n
 
 
@@ -231,35 +239,24 @@ def export_inventory(
             files.append(str(p))
     workers = min(8, os.cpu_count() or 1) if workers is None else max(1, workers)
     target = Path(out)
-    tmp = target.with_name(target.name + ".part")
-    writer = _Writer(tmp, fmt, header=True)
     n = 0
-    try:
-        try:
-            if workers == 1 or len(files) < 2:
-                n = _write_files(files, writer, batch_size, progress)
-            else:
-                # contiguous runs of the tree, a few per worker: the parts join in tree order
-                k = max(1, -(-len(files) // (workers * 4)))
-                runs = [files[i : i + k] for i in range(0, len(files), k)]
-                with (
-                    tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as parts,
-                    ProcessPoolExecutor(
-                        workers, mp_context=multiprocessing.get_context("spawn")
-                    ) as pool,
-                ):
-                    futures = [
-                        pool.submit(_part, run, str(Path(parts) / f"{i}"), fmt, batch_size)
-                        for i, run in enumerate(runs)
-                    ]
-                    for i, fut in enumerate(futures):
-                        n += fut.result()
-                        writer.append(Path(parts) / f"{i}")
-                        if progress:
-                            progress(n)
-        finally:
-            writer.close()
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _atomic(target, fmt) as writer:
+        if workers == 1 or len(files) < 2:
+            return _write_files(files, writer, batch_size, progress)
+        # contiguous runs of the tree, a few per worker: the parts join in tree order
+        k = max(1, -(-len(files) // (workers * 4)))
+        runs = [files[i : i + k] for i in range(0, len(files), k)]
+        with (
+            tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as parts,
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool,
+        ):
+            futures = [
+                pool.submit(_part, run, str(Path(parts) / f"{i}"), fmt, batch_size)
+                for i, run in enumerate(runs)
+            ]
+            for i, fut in enumerate(futures):
+                n += fut.result()
+                writer.append(Path(parts) / f"{i}")
+                if progress:
+                    progress(n)
     return n
