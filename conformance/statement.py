@@ -667,7 +667,9 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
     iface.sub(
         "physical",
         "Physical Network Interface",
-        Para("The node uses the TCP/IP stack of its host; any interface it offers."),
+        Para(
+            "DICOM V3.0 TCP/IP Network Communication Support (PS3.8 10.2), over the TCP/IP stack of the host and any physical network it offers (Ethernet in practice)."
+        ),
     )
     iface.sub(
         "ip",
