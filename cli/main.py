@@ -31,6 +31,7 @@ from dicom_inventory.cli.archive import create as create_command
 from dicom_inventory.cli.conformance import conformance_statement
 from dicom_inventory.cli.scu import COMMANDS as SCU_COMMANDS
 from dicom_inventory.cli.serve import serve as serve_command
+from dicom_inventory.cli.testkit import testkit
 from dicom_inventory.uid import generate_uid
 from rich.console import Console
 from rich.table import Table
@@ -325,6 +326,7 @@ cli.add_command(archive_group)
 cli.add_command(create_command)
 cli.add_command(serve_command)
 cli.add_command(conformance_statement)
+cli.add_command(testkit)
 for _command in SCU_COMMANDS:
     cli.add_command(_command)
 

@@ -168,6 +168,8 @@ class EventListener:
         self, ae_title: str, port: int, *, bind: str = "0.0.0.0", timeout: float = 30.0
     ) -> None:
         self.events: queue.Queue[InventoryEvent] = queue.Queue()
+        self.unmatched: list[InventoryEvent] = []
+        """Events :meth:`wait` passed over: of other transactions, or without Transaction UID."""
         ae = _ae(ae_title, timeout)
         ae.add_supported_context(INVENTORY_CREATION, scu_role=False, scp_role=True)
         self._known: Callable[[str], bool] = lambda uid: True
@@ -209,6 +211,7 @@ class EventListener:
             except queue.Empty as exc:
                 raise SCUError(f"no final event for {transaction_uid} within {timeout} s") from exc
             if ev.transaction_uid != transaction_uid:
+                self.unmatched.append(ev)  # another transaction's, or none: kept for diagnosis
                 continue
             if on_event is not None:
                 on_event(ev)

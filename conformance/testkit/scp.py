@@ -1,0 +1,494 @@
+"""``testkit scp``: a battery of tests against a vendor's Inventory SCP, over real associations.
+
+Built on our SCU (:mod:`dicom_inventory.scu.client`), which reads what pynetdicom's primitives
+drop ((0000,1005) with 0xB010) and treats 0xB001 as final. The kit listens on its own AE for
+the N-EVENT-REPORTs: the SCP must know that AE title, host and port.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.conformance.testkit.report import Outcome, Report, TestResult
+from dicom_inventory.read import read_header, resolve_tree
+from dicom_inventory.scu.client import (
+    EventListener,
+    InventoryEvent,
+    SCUError,
+    inventory_find,
+    new_transaction_uid,
+    repository_query,
+    retrieve_inventory,
+    send_action,
+)
+from dicom_inventory.scu.peer import Peer
+from dicom_inventory.uid import (
+    INVENTORY_CREATION,
+    INVENTORY_FIND,
+    INVENTORY_GET,
+    INVENTORY_MOVE,
+    INVENTORY_STORAGE,
+    REPOSITORY_QUERY,
+    VERIFICATION,
+)
+from dicom_inventory.validate import Severity, validate_file
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+from pynetdicom import AE
+
+__all__ = ["ScpKit", "run_scp_battery"]
+
+EXPLICIT, IMPLICIT = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
+_CLASSES = (
+    INVENTORY_CREATION,
+    INVENTORY_STORAGE,
+    INVENTORY_FIND,
+    INVENTORY_MOVE,
+    INVENTORY_GET,
+    REPOSITORY_QUERY,
+)
+#: Event Information an event 11 must carry (PS3.4 Table KK.2-2, KK.2.3.1.1).
+_EVENT_11_REQUIRED = (
+    "TransactionUID",
+    "TransactionStatus",
+    "ReferencedSOPClassUID",
+    "ReferencedSOPInstanceUID",
+    "TotalNumberOfStudyRecords",
+)
+
+
+@dataclass
+class ScpKit:
+    """Where the SCP is and how the kit presents itself."""
+
+    peer: Peer
+    calling_ae: str = "INV_TESTKIT"
+    listen_port: int = 11114
+    timeout: float = 60.0
+    """Longest wait for the final event of one inventory (seconds)."""
+    dimse_timeout: float = 10.0
+    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="testkit-")))
+
+
+def _timed(
+    report: Report, id: str, title: str, section: str, fn: Callable[[], tuple[Outcome, list[str]]]
+) -> TestResult:
+    t0 = time.monotonic()
+    try:
+        outcome, evidence = fn()
+    except (SCUError, OSError, ValueError, KeyError, AttributeError) as exc:
+        outcome, evidence = Outcome.ERROR, [f"{type(exc).__name__}: {exc}"]
+    return report.add(TestResult(id, title, section, outcome, evidence, time.monotonic() - t0))
+
+
+def _negotiate(kit: ScpKit) -> dict[str, set[str]]:
+    """SOP Class UID -> transfer syntaxes the SCP accepted (one context per pair)."""
+    ae = AE(ae_title=kit.calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = kit.dimse_timeout
+    for uid in (VERIFICATION, *_CLASSES):
+        for ts in (EXPLICIT, IMPLICIT):
+            ae.add_requested_context(uid, [ts])
+    assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
+    if not assoc.is_established:
+        raise SCUError(f"{kit.peer}: association refused or no answer")
+    accepted: dict[str, set[str]] = {}
+    for cx in assoc.accepted_contexts:
+        accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
+    assoc.release()
+    return accepted
+
+
+def _initiate(
+    kit: ScpKit, level: str, scope: dict[str, str] | None = None, uid: str | None = None
+) -> tuple[str, Any]:
+    info = Dataset()
+    txn = uid or new_transaction_uid()
+    info.TransactionUID = txn
+    info.InventoryLevel = level
+    item = Dataset()
+    for k, v in (scope or {}).items():
+        setattr(item, k, v)
+    info.ScopeOfInventorySequence = [item] if scope else []
+    info.InventoryPurpose = "dicom-inventory testkit"
+    return txn, send_action(
+        kit.peer, 11, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout
+    )
+
+
+def _events(
+    listener: EventListener, txn: str, timeout: float
+) -> tuple[list[InventoryEvent], InventoryEvent | None]:
+    seen: list[InventoryEvent] = []
+    try:
+        final = listener.wait(txn, timeout, seen.append)
+    except SCUError:
+        return seen, None
+    return [e for e in seen if e is not final], final
+
+
+def _status_text(code: int) -> str:
+    return f"0x{code:04X}"
+
+
+def run_scp_battery(kit: ScpKit) -> Report:
+    """Run every test; return the report (tests whose service is missing are not applicable)."""
+    report = Report("scp", str(kit.peer))
+    state: dict[str, Any] = {}
+
+    def negotiate() -> tuple[Outcome, list[str]]:
+        acc = _negotiate(kit)
+        state["accepted"] = acc
+        ev = [
+            f"{UID(u).name}: {', '.join(sorted(UID(t).name for t in acc.get(u, ()))) or 'rejected'}"
+            for u in (VERIFICATION, *_CLASSES)
+        ]
+        ok = INVENTORY_CREATION in acc and IMPLICIT in acc[INVENTORY_CREATION]
+        if not ok:
+            ev.insert(
+                0,
+                "Inventory Creation is not accepted in Implicit VR Little Endian, the default transfer syntax (PS3.5 10.1)",
+            )
+        return (Outcome.PASS if ok else Outcome.FAIL), ev
+
+    _timed(
+        report,
+        "A-NEGOTIATE",
+        "Inventory SOP classes negotiated (each in Explicit and Implicit VR LE)",
+        "PS3.4 KK.3, JJ.3, C.6.4; PS3.5 10.1",
+        negotiate,
+    )
+    acc: dict[str, set[str]] = state.get("accepted", {})
+
+    def echo() -> tuple[Outcome, list[str]]:
+        if VERIFICATION not in acc:
+            return Outcome.NOT_APPLICABLE, ["Verification not accepted"]
+        ae = AE(ae_title=kit.calling_ae)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = kit.dimse_timeout
+        ae.add_requested_context(VERIFICATION)
+        assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
+        status = assoc.send_c_echo() if assoc.is_established else None
+        if assoc.is_established:
+            assoc.release()
+        code = int(status.Status) if status is not None and "Status" in status else None
+        return (Outcome.PASS if code == 0 else Outcome.FAIL), [
+            f"C-ECHO status {code if code is None else _status_text(code)}"
+        ]
+
+    _timed(report, "E-ECHO", "C-ECHO answered with Success", "PS3.4 A", echo)
+    if INVENTORY_CREATION not in acc:
+        for tid in (
+            "C-INITIATE-STUDY",
+            "C-INITIATE-SERIES",
+            "C-INITIATE-INSTANCE",
+            "C-UNSUPPORTED-KEY",
+            "C-BAD-LEVEL",
+            "C-DUPLICATE",
+            "C-CANCEL",
+        ):
+            report.add(
+                TestResult(
+                    tid,
+                    "Inventory Creation",
+                    "PS3.4 KK",
+                    Outcome.NOT_APPLICABLE,
+                    ["Inventory Creation not negotiated"],
+                )
+            )
+        return report
+
+    try:
+        listener = EventListener(kit.calling_ae, kit.listen_port, timeout=kit.dimse_timeout)
+    except SCUError as exc:
+        report.add(
+            TestResult(
+                "C-LISTEN", "the kit listens for events", "PS3.4 KK.2.3", Outcome.ERROR, [str(exc)]
+            )
+        )
+        return report
+    try:
+        _creation_tests(kit, report, listener, state)
+    finally:
+        listener.close()
+    _retrieval_tests(kit, report, acc, state)
+    return report
+
+
+def _creation_tests(
+    kit: ScpKit, report: Report, listener: EventListener, state: dict[str, Any]
+) -> None:
+    for level in ("STUDY", "SERIES", "INSTANCE"):
+
+        def initiate(level: str = level) -> tuple[Outcome, list[str]]:
+            txn, result = _initiate(kit, level)
+            ev = [
+                f"N-ACTION Initiate ({level}): {_status_text(result.status)} {result.comment or ''}".rstrip()
+            ]
+            if result.status == 0x0212:
+                return Outcome.NOT_APPLICABLE, [*ev, f"level {level} not supported (0x0212)"]
+            if result.status != 0x0000:
+                return Outcome.FAIL, [*ev, "expected 0x0000 for a request without scope keys"]
+            seen, final = _events(listener, txn, kit.timeout)
+            ev += [f"event {e.event_type} {e.info.get('TransactionStatus', '')}" for e in seen]
+            if final is None:
+                why = [
+                    f"event {e.event_type} arrived without Transaction UID (0008,1195)"
+                    for e in listener.unmatched
+                    if not e.transaction_uid
+                ]
+                return Outcome.FAIL, [
+                    *why,
+                    *ev,
+                    f"no final N-EVENT-REPORT (11 or 13) for {txn} within {kit.timeout:g} s",
+                ]
+            ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
+            problems = []
+            for e in (*seen, final):
+                if str(e.info.get("TransactionUID", "")) != txn:
+                    problems.append(
+                        f"event {e.event_type}: Transaction UID {e.info.get('TransactionUID')!r}, expected {txn}"
+                    )
+            if final.event_type == 11:
+                missing = [k for k in _EVENT_11_REQUIRED if k not in final.info]
+                if missing:
+                    problems.append(f"event 11 lacks {', '.join(missing)} (Table KK.2-2)")
+                if "RetrieveAETitle" not in final.info and "RetrieveURL" not in final.info:
+                    problems.append(
+                        "event 11 has neither Retrieve AE Title nor Retrieve URL (KK.2.3.1.1)"
+                    )
+                if str(final.info.get("ReferencedSOPClassUID", "")) != INVENTORY_STORAGE:
+                    problems.append("event 11 Referenced SOP Class UID is not Inventory Storage")
+                state.setdefault("finished", {})[level] = final
+            late, _ = _events(listener, txn, 0.5)
+            if late:
+                problems.append(f"{len(late)} event(s) after the final one")
+            return (Outcome.FAIL if problems else Outcome.PASS), problems + ev
+
+        _timed(
+            report,
+            f"C-INITIATE-{level}",
+            f"Initiate at level {level}: accepted, events, final event complete",
+            "PS3.4 KK.2.2, KK.2.3, Table KK.2-2",
+            initiate,
+        )
+
+    def unsupported() -> tuple[Outcome, list[str]]:
+        _, result = _initiate(kit, "STUDY", {"PatientComments": "x*"})
+        ev = [
+            f"Initiate with Patient Comments (0010,4000) as scope key: {_status_text(result.status)}"
+        ]
+        listed = [f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in result.unsupported_keys]
+        if result.status == 0xB010:
+            ok = 0x00104000 in result.unsupported_keys
+            return (Outcome.PASS if ok else Outcome.FAIL), [
+                *ev,
+                f"Attribute Identifier List (0000,1005): {', '.join(listed) or 'missing'}",
+            ]
+        if result.status == 0x0000:
+            return Outcome.FAIL, [
+                *ev,
+                "expected 0xB010: a key not supported for matching was silently ignored",
+            ]
+        return Outcome.FAIL, [*ev, "expected 0xB010 (or acceptance if the key is supported)"]
+
+    _timed(
+        report,
+        "C-UNSUPPORTED-KEY",
+        "an unsupported scope key gets the warning 0xB010 listing it",
+        "PS3.4 KK.2.2.3",
+        unsupported,
+    )
+
+    def bad_level() -> tuple[Outcome, list[str]]:
+        _, result = _initiate(kit, "PATIENT")
+        ev = [f"Initiate at level PATIENT: {_status_text(result.status)}"]
+        ok = 0x0100 <= result.status < 0x0300 or 0xA000 <= result.status < 0xB000
+        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
+            []
+            if ok
+            else ["expected a failure status: PATIENT is not an Inventory Level (C.38.1.1.3)"]
+        )
+
+    _timed(
+        report,
+        "C-BAD-LEVEL",
+        "an invalid Inventory Level is refused",
+        "PS3.4 KK.2.2.3, PS3.3 C.38.1.1.3",
+        bad_level,
+    )
+
+    def duplicate() -> tuple[Outcome, list[str]]:
+        txn, first = _initiate(kit, "STUDY")
+        _events(listener, txn, kit.timeout)
+        _, again = _initiate(kit, "STUDY", uid=txn)
+        ev = [
+            f"first Initiate {_status_text(first.status)}, same Transaction UID again {_status_text(again.status)}"
+        ]
+        ok = again.status not in (0x0000, 0xB010)
+        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
+            [] if ok else ["a reused Transaction UID was accepted"]
+        )
+
+    _timed(report, "C-DUPLICATE", "a reused Transaction UID is refused", "PS3.4 KK.2.2", duplicate)
+
+    def cancel() -> tuple[Outcome, list[str]]:
+        txn, result = _initiate(kit, "INSTANCE")
+        info = Dataset()
+        info.TransactionUID = txn
+        info.RetainInstances = "NO"
+        c = send_action(kit.peer, 13, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+        seen, final = _events(listener, txn, kit.timeout)
+        ev = [
+            f"Initiate {_status_text(result.status)}, Cancel {_status_text(c.status)}",
+            *(f"event {e.event_type}" for e in seen),
+        ]
+        if final is None:
+            return Outcome.FAIL, [*ev, "no final event after Cancel"]
+        ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
+        if c.status == 0x0110 and final.event_type == 11:
+            return Outcome.NOT_APPLICABLE, [*ev, "the job finished before the Cancel arrived"]
+        ok = (
+            c.status == 0x0000
+            and final.event_type == 13
+            and final.info.get("TransactionStatus") == "CANCELED"
+        )
+        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
+            [] if ok else ["expected 0x0000 and event 13 with Transaction Status CANCELED"]
+        )
+
+    _timed(
+        report,
+        "C-CANCEL",
+        "Cancel ends the job with event 13, CANCELED",
+        "PS3.4 KK.2.2, KK.2.3",
+        cancel,
+    )
+
+
+def _retrieval_tests(
+    kit: ScpKit, report: Report, acc: dict[str, set[str]], state: dict[str, Any]
+) -> None:
+    final = state.get("finished", {}).get("INSTANCE") or next(
+        iter(state.get("finished", {}).values()), None
+    )
+
+    def get() -> tuple[Outcome, list[str]]:
+        if INVENTORY_GET not in acc or final is None:
+            return Outcome.NOT_APPLICABLE, [
+                "no Inventory GET, or no finished inventory to retrieve"
+            ]
+        root = str(final.info.ReferencedSOPInstanceUID)
+        ae_title = str(final.info.get("RetrieveAETitle") or kit.peer.ae_title)
+        out = kit.work / "get"
+        files = retrieve_inventory(
+            Peer(ae_title, kit.peer.host, kit.peer.port),
+            root,
+            out,
+            calling_ae=kit.calling_ae,
+            timeout=kit.dimse_timeout * 6,
+        )
+        tree = resolve_tree(out / f"{root}.dcm")
+        errors = [
+            f"{p.name}: {f.rule} {f.message}"
+            for p in out.glob("*.dcm")
+            for f in validate_file(p)
+            if f.severity is Severity.ERROR
+        ]
+        total = read_header(tree.path).total_number_of_study_records
+        ev = [
+            f"{len(files)} instance(s) retrieved, root {root}",
+            f"root Total Number of Study Records {total}, event 11 said {final.info.get('TotalNumberOfStudyRecords')}",
+        ]
+        state["retrieved_total"] = total
+        problems = errors[:20]
+        if total != final.info.get("TotalNumberOfStudyRecords"):
+            problems.append("the root's total differs from the event's")
+        return (Outcome.FAIL if problems else Outcome.PASS), problems + ev
+
+    _timed(
+        report,
+        "R-GET",
+        "the inventory retrieved by Inventory GET, whole tree, valid",
+        "PS3.4 JJ, PS3.3 A.88, C.38.2.3",
+        get,
+    )
+
+    def find() -> tuple[Outcome, list[str]]:
+        if INVENTORY_FIND not in acc or final is None:
+            return Outcome.NOT_APPLICABLE, ["no Inventory FIND, or no finished inventory"]
+        root = str(final.info.ReferencedSOPInstanceUID)
+        found = inventory_find(
+            kit.peer,
+            {"SOPInstanceUID": root, "InventoryLevel": ""},
+            calling_ae=kit.calling_ae,
+            timeout=kit.dimse_timeout,
+        )
+        uids = [str(d.get("SOPInstanceUID", "")) for d in found]
+        ok = uids == [root]
+        return (Outcome.PASS if ok else Outcome.FAIL), [
+            f"FIND by SOP Instance UID {root}: {len(uids)} match(es) {uids[:3]}"
+        ]
+
+    _timed(
+        report,
+        "Q-FIND",
+        "Inventory FIND by SOP Instance UID returns exactly that inventory",
+        "PS3.4 JJ.2",
+        find,
+    )
+
+    def paging() -> tuple[Outcome, list[str]]:
+        if REPOSITORY_QUERY not in acc:
+            return Outcome.NOT_APPLICABLE, ["Repository Query not negotiated"]
+        keys: list[str] = []
+        pages = []
+        for page in repository_query(
+            kit.peer,
+            "STUDY",
+            {"StudyInstanceUID": ""},
+            max_records=10,
+            calling_ae=kit.calling_ae,
+            timeout=kit.dimse_timeout,
+        ):
+            pages.append(f"{len(page.records)}{' (0xB001)' if page.partial else ''}")
+            keys += [str(r.get("StudyInstanceUID", "")) for r in page.records]
+        repeated = len(keys) - len(set(keys))
+        state["rq_studies"] = len(set(keys))
+        ev = [
+            f"{len(pages)} page(s): {', '.join(pages[:20])}",
+            f"{len(keys)} record(s), {repeated} repeated",
+        ]
+        return (Outcome.FAIL if repeated else Outcome.PASS), (
+            [f"{repeated} record(s) returned twice across pages"] if repeated else []
+        ) + ev
+
+    _timed(
+        report,
+        "Q-RQ-PAGING",
+        "Repository Query pages (Maximum Number of Records 10) return every study once",
+        "PS3.4 C.6.4.5",
+        paging,
+    )
+
+    def counts() -> tuple[Outcome, list[str]]:
+        total, studies = state.get("retrieved_total"), state.get("rq_studies")
+        if total is None or studies is None or "INSTANCE" not in state.get("finished", {}):
+            return Outcome.NOT_APPLICABLE, [
+                "needs a retrieved whole-archive inventory and Repository Query"
+            ]
+        ok = total == studies
+        return (Outcome.PASS if ok else Outcome.FAIL), [
+            f"inventory: {total} study records; Repository Query: {studies} studies"
+        ]
+
+    _timed(
+        report,
+        "R-COUNTS",
+        "the inventory lists as many studies as Repository Query of the same archive",
+        "PS3.4 KK.2.1, C.6.4",
+        counts,
+    )

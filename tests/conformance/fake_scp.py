@@ -1,0 +1,193 @@
+"""A small Inventory SCP in raw pynetdicom that can be made wrong in one way at a time.
+
+It serves a pre-written split inventory of 12 studies and answers Repository Query over the
+same 12 studies, so that without faults it passes the test kit. Faults:
+
+* ``no-b010``: an unsupported scope key is accepted with 0x0000 instead of 0xB010;
+* ``no-txn-uid``: the events lack Transaction UID;
+* ``wrong-counts``: event 11 announces 13 study records (the root says 12);
+* ``rq-repeat``: Repository Query repeats the last record of a page on the next one;
+* ``no-events``: no N-EVENT-REPORT is ever sent.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from dicom_inventory import (
+    InventoryHeader,
+    InventoryLevel,
+    read_header,
+    synthetic_studies,
+    write_inventory,
+)
+from dicom_inventory.scp.wire import WireFixes
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role, evt
+from pynetdicom.sop_class import (
+    InventoryCreation,
+    InventoryFind,
+    InventoryGet,
+    InventoryStorage,
+    RepositoryQuery,
+    Verification,
+)
+
+from tests.scp.raw_peer import WELL_KNOWN, free_port
+
+SUPPORTED_SCOPE = {"PatientID", "StudyDate", "StudyInstanceUID"}
+
+
+class FakeSCP:
+    def __init__(self, folder: Path, kit_ae: str, kit_port: int, faults: set[str]) -> None:
+        header = InventoryHeader(
+            "2.25.880", InventoryLevel.INSTANCE, content_date="20261201", content_time="120000"
+        )
+        written = write_inventory(
+            folder,
+            header,
+            synthetic_studies(12, series_per_study=1, instances_per_series=2),
+            max_records=5,
+        )
+        self.files = {
+            read_header(w.path).sop_instance_uid: w.path for w in written if w.path is not None
+        }
+        self.root = read_header(written[0].path).sop_instance_uid  # type: ignore[arg-type]
+        self.studies = sorted(
+            {
+                st.study_instance_uid
+                for st in __import__("dicom_inventory").iter_inventory(written[0].path)
+            }
+        )
+        self.kit_ae, self.kit_port, self.faults = kit_ae, kit_port, faults
+        self.txns: dict[str, str] = {}  # uid -> state
+        self.wire = WireFixes()
+        ae = AE(ae_title="FAKE_SCP")
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+        for sop in (Verification, InventoryCreation, InventoryFind, InventoryGet, RepositoryQuery):
+            ae.add_supported_context(sop)
+        ae.add_supported_context(InventoryStorage, scu_role=True, scp_role=True)
+        self.port = free_port()
+        self.server = ae.start_server(
+            ("127.0.0.1", self.port),
+            block=False,
+            evt_handlers=[
+                (evt.EVT_DIMSE_SENT, self.wire.on_sent),
+                (evt.EVT_C_ECHO, lambda e: 0x0000),
+                (evt.EVT_N_ACTION, self.on_action),
+                (evt.EVT_C_FIND, self.on_find),
+                (evt.EVT_C_GET, self.on_get),
+            ],
+        )
+
+    # -- Inventory Creation -----------------------------------------------------------------
+    def on_action(self, event: Any) -> tuple[int, Dataset | None]:
+        info, action = event.action_information, int(event.request.ActionTypeID)
+        uid = str(info.get("TransactionUID", ""))
+        if action == 13:
+            if self.txns.get(uid) != "PROCESSING":
+                return 0x0110, None
+            self.txns[uid] = "CANCELED"
+            threading.Thread(
+                target=self.send, args=(uid, 13, {"TransactionStatus": "CANCELED"})
+            ).start()
+            return 0x0000, None
+        if action != 11:
+            return 0x0123, None
+        if str(info.get("InventoryLevel", "")) not in ("STUDY", "SERIES", "INSTANCE"):
+            return 0x0212, None
+        if uid in self.txns:
+            return 0x0115, None
+        unsupported = [
+            int(e.tag)
+            for item in info.ScopeOfInventorySequence
+            for e in item
+            if e.keyword not in SUPPORTED_SCOPE
+        ]
+        self.txns[uid] = "PROCESSING"
+        threading.Thread(target=self.produce, args=(uid, str(info.InventoryLevel))).start()
+        if unsupported and "no-b010" not in self.faults:
+            self.wire.attribute_identifier_list(event, unsupported)
+            return 0xB010, None
+        return 0x0000, None
+
+    def produce(self, uid: str, level: str) -> None:
+        time.sleep(0.3 if level != "INSTANCE" else 1.0)  # time for a Cancel to arrive
+        self.send(uid, 12, {"TransactionStatus": "PROCESSING", "TotalNumberOfStudyRecords": 6})
+        if self.txns.get(uid) != "PROCESSING":
+            return
+        self.txns[uid] = "COMPLETE"
+        self.send(
+            uid,
+            11,
+            {
+                "TransactionStatus": "COMPLETE",
+                "ReferencedSOPClassUID": InventoryStorage,
+                "ReferencedSOPInstanceUID": self.root,
+                "RetrieveAETitle": "FAKE_SCP",
+                "TotalNumberOfStudyRecords": 13 if "wrong-counts" in self.faults else 12,
+            },
+        )
+
+    def send(self, uid: str, event_type: int, attrs: dict[str, Any]) -> None:
+        if "no-events" in self.faults:
+            return
+        ds = Dataset()
+        if "no-txn-uid" not in self.faults:
+            ds.TransactionUID = uid
+        for k, v in attrs.items():
+            setattr(ds, k, v)
+        ae = AE(ae_title="FAKE_SCP")
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
+        ae.add_requested_context(InventoryCreation)
+        assoc = ae.associate(
+            "127.0.0.1",
+            self.kit_port,
+            ae_title=self.kit_ae,
+            ext_neg=[build_role(InventoryCreation, scu_role=False, scp_role=True)],
+        )
+        if assoc.is_established:
+            assoc.send_n_event_report(ds, event_type, InventoryCreation, WELL_KNOWN)
+            assoc.release()
+
+    # -- Q/R -------------------------------------------------------------------------------------
+    def on_find(self, event: Any) -> Any:
+        q = event.identifier
+        if event.request.AffectedSOPClassUID == RepositoryQuery:
+            start = (
+                int.from_bytes(bytes(q.PriorRecordKey), "big") + 1 if "PriorRecordKey" in q else 0
+            )
+            if "rq-repeat" in self.faults and start:
+                start -= 1
+            limit = int(q.get("MaximumNumberOfRecords") or 1000)
+            for i in range(start, min(start + limit, len(self.studies))):
+                ident = Dataset()
+                ident.QueryRetrieveLevel = "STUDY"
+                ident.StudyInstanceUID = self.studies[i]
+                ident.RecordKey = i.to_bytes(4, "big")
+                yield 0xFF00, ident
+            if start + limit < len(self.studies):
+                yield 0xB001, None
+            return
+        wanted = str(q.get("SOPInstanceUID", "") or "")
+        for uid in self.files:
+            if wanted and uid != wanted:
+                continue
+            ident = Dataset()
+            ident.SOPInstanceUID = uid
+            ident.InventoryLevel = "INSTANCE"
+            yield 0xFF00, ident
+
+    def on_get(self, event: Any) -> Any:
+        uids = event.identifier.SOPInstanceUID
+        uids = [uids] if isinstance(uids, str) else list(uids)
+        yield len(uids)
+        for uid in uids:
+            yield 0xFF00, pydicom.dcmread(self.files[str(uid)])
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -1,0 +1,193 @@
+"""The test kit against our own SCP (every applicable test passes) and against SCPs that are
+each wrong in one way (each fails exactly the tests that cover its fault, with evidence)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dicom_inventory.conformance.testkit import Outcome, ScpKit, check_files, run_scp_battery
+from dicom_inventory.scp.archive import Archive
+from dicom_inventory.scp.archive.synth import synthesize
+from dicom_inventory.scp.config import load_config
+from dicom_inventory.scp.production import produce
+from dicom_inventory.scp.server import InventoryNode
+from dicom_inventory.scu.peer import Peer
+from lxml import etree
+
+from tests.conformance.fake_scp import FakeSCP
+from tests.conftest import require_tool
+from tests.scp.raw_peer import free_port
+
+KIT_AE = "INV_TESTKIT"
+
+
+def _outcomes(report: object) -> dict[str, Outcome]:
+    return {r.id: r.outcome for r in report.results}  # type: ignore[attr-defined]
+
+
+def test_every_applicable_test_passes_against_our_scp(tmp_path: Path) -> None:
+    with Archive(tmp_path / "archive", create=True) as a:
+        synthesize(a, studies=20, series_per_study=2, instances_per_series=2)
+    listen = free_port()
+    config = load_config(
+        archive=tmp_path / "archive",
+        port=0,
+        ae_title="INV_SCP",
+        peers={"KIT": {"ae_title": KIT_AE, "host": "127.0.0.1", "port": listen}},
+        limits={
+            "event_backoff": 0.2,
+            "max_records": 7,
+            "production_pace": 0.03,
+            "dimse_timeout": 10,
+        },
+    )
+    node = InventoryNode(config)
+    node.start()
+    try:
+        report = run_scp_battery(
+            ScpKit(Peer("INV_SCP", "127.0.0.1", node.port), KIT_AE, listen, timeout=60)
+        )
+    finally:
+        node.stop()
+    outcomes = _outcomes(report)
+    assert report.passed, [
+        (r.id, r.evidence) for r in report.results if r.outcome is not Outcome.PASS
+    ]
+    assert all(o is Outcome.PASS for o in outcomes.values()), outcomes  # cancel too (paced)
+    assert len(outcomes) == 13
+    paths = report.write(tmp_path / "report")
+    junit = etree.parse(str(paths[0])).getroot()
+    assert junit.tag == "testsuite" and junit.get("tests") == "13" and junit.get("failures") == "0"
+    assert json.loads(paths[1].read_text())["passed"] is True
+    assert "PASSED" in paths[2].read_text()
+
+
+@pytest.mark.parametrize(
+    ("fault", "failing", "evidence"),
+    [
+        ("no-b010", {"C-UNSUPPORTED-KEY"}, "silently ignored"),
+        (
+            "no-txn-uid",
+            {
+                "C-INITIATE-STUDY",
+                "C-INITIATE-SERIES",
+                "C-INITIATE-INSTANCE",
+                "C-DUPLICATE",
+                "C-CANCEL",
+            },
+            "without Transaction UID",
+        ),
+        ("wrong-counts", {"R-GET", "R-COUNTS"}, "total"),
+        ("rq-repeat", {"Q-RQ-PAGING", "R-COUNTS"}, "returned twice"),
+        (
+            "no-events",
+            {
+                "C-INITIATE-STUDY",
+                "C-INITIATE-SERIES",
+                "C-INITIATE-INSTANCE",
+                "C-DUPLICATE",
+                "C-CANCEL",
+            },
+            "no final N-EVENT-REPORT",
+        ),
+    ],
+)
+def test_a_faulty_scp_fails_exactly_the_tests_of_its_fault(
+    tmp_path: Path, fault: str, failing: set[str], evidence: str
+) -> None:
+    listen = free_port()
+    fake = FakeSCP(tmp_path / "served", KIT_AE, listen, {fault})
+    try:
+        report = run_scp_battery(
+            ScpKit(
+                Peer("FAKE_SCP", "127.0.0.1", fake.port), KIT_AE, listen, timeout=4, dimse_timeout=5
+            )
+        )
+    finally:
+        fake.close()
+    outcomes = _outcomes(report)
+    failed = {t for t, o in outcomes.items() if o in (Outcome.FAIL, Outcome.ERROR)}
+    assert failed - {"C-DUPLICATE", "C-CANCEL", "R-COUNTS"} == failing - {
+        "C-DUPLICATE",
+        "C-CANCEL",
+        "R-COUNTS",
+    }, outcomes
+    assert failed <= failing, outcomes
+    named = [e for t in failing & failed for e in report.result(t).evidence]
+    assert any(evidence in e for e in named), named
+
+
+def test_the_fault_free_fake_passes(tmp_path: Path) -> None:
+    listen = free_port()
+    fake = FakeSCP(tmp_path / "served", KIT_AE, listen, set())
+    try:
+        report = run_scp_battery(
+            ScpKit(
+                Peer("FAKE_SCP", "127.0.0.1", fake.port),
+                KIT_AE,
+                listen,
+                timeout=10,
+                dimse_timeout=5,
+            )
+        )
+    finally:
+        fake.close()
+    assert report.passed, [
+        (r.id, r.evidence) for r in report.results if r.outcome is not Outcome.PASS
+    ]
+
+
+def test_files_kit_passes_a_good_tree_and_names_a_missing_part(tmp_path: Path) -> None:
+    with Archive(tmp_path / "archive", create=True) as a:
+        synthesize(a, studies=8, series_per_study=2, instances_per_series=2)
+        written = produce(a, tmp_path / "inv", level="INSTANCE", max_records=3)
+    good = check_files([tmp_path / "inv"])
+    assert good.passed and _outcomes(good)["S-URIS"] is Outcome.PASS, [
+        (r.id, r.evidence) for r in good.results
+    ]
+    leaf = next(
+        p
+        for p in (tmp_path / "inv").rglob("*.dcm")
+        if p.stat().st_size < max(q.stat().st_size for q in (tmp_path / "inv").rglob("*.dcm"))
+    )
+    leaf.unlink()
+    broken = check_files([tmp_path / "inv"])
+    assert _outcomes(broken)["S-TREE"] is Outcome.FAIL
+    assert any("chain-missing" in e for e in broken.result("S-TREE").evidence)
+    assert written
+
+
+def test_cli_and_html_report_in_a_real_browser(tmp_path: Path) -> None:
+    with Archive(tmp_path / "archive", create=True) as a:
+        synthesize(a, studies=3, series_per_study=1, instances_per_series=2)
+        produce(a, tmp_path / "inv", level="INSTANCE")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dicom_inventory",
+            "testkit",
+            "files",
+            str(tmp_path / "inv"),
+            "--report",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS S-TREE" in done.stdout
+    chromium = require_tool("chromium")
+    page = tmp_path / "r" / "report.html"
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert "PASSED" in dom and dom.count("<tr") >= 4
