@@ -341,6 +341,11 @@ def repository_query(
             assoc.release()
 
 
+#: SOP Instance UIDs per Inventory GET request: 200 x 65 bytes stays far below the 64 KB an
+#: Explicit VR element can hold.
+_GET_SLICE = 200
+
+
 def retrieve_inventory(
     peer: Peer,
     root_uid: str,
@@ -387,18 +392,25 @@ def retrieve_inventory(
         wanted = [root_uid]
         while wanted:
             missing = [u for u in wanted if not (out_dir / f"{u}.dcm").exists()]
-            if missing:
+            # a UID list over 64 KB cannot be encoded in Explicit VR (pydicom turns it into UN
+            # and the SCP matches nothing): ask for the missing ones in slices
+            for start in range(0, len(missing), _GET_SLICE):
+                part = missing[start : start + _GET_SLICE]
                 q = Dataset()
-                q.SOPInstanceUID = missing if len(missing) > 1 else missing[0]
+                q.SOPInstanceUID = part if len(part) > 1 else part[0]
                 final = None
                 for status, _ in assoc.send_c_get(q, INVENTORY_GET):
                     if status and status.Status not in (0xFF00, 0xFF01):
                         final = int(status.Status)
                 if final not in (0x0000, None) and final != 0xB000:
                     raise SCUError(f"{peer}: Inventory GET ended with 0x{final:04X}")
-                still = [u for u in missing if not (out_dir / f"{u}.dcm").exists()]
-                if still:
-                    raise SCUError(f"{peer}: Inventory GET did not deliver {', '.join(still)}")
+            still = [u for u in missing if not (out_dir / f"{u}.dcm").exists()]
+            if still:
+                raise SCUError(
+                    f"{peer}: Inventory GET did not deliver {len(still)} instance(s): "
+                    + ", ".join(still[:5])
+                    + (" ..." if len(still) > 5 else "")
+                )
             # the next level of the tree (PS3.3 C.38.2.3)
             wanted = [
                 ref.sop_instance_uid

@@ -402,3 +402,36 @@ def test_repository_query_pages_through_a_stock_pynetdicom_scp(raw: RawSCP) -> N
     assert took < 5, f"{took:.1f} s: the SCU waited for a response after 0xB001"
     (first,) = list(repository_query(peer, "STUDY", {}, max_records=5, follow=False, timeout=5))
     assert first.partial and len(first.records) == 5
+
+
+def test_retrieval_asks_for_a_wide_tree_in_slices(tmp_path: Path) -> None:
+    """A level of more than about 1,000 instances cannot be named in one C-GET: a UID list over
+    64 KB does not fit an Explicit VR element (found by the test kit on a 10,000-instance
+    archive). Every request stays at 200 UIDs or fewer, and the whole tree arrives."""
+    header = InventoryHeader(
+        generate_uid(), InventoryLevel.STUDY, content_date="20261201", content_time="120000"
+    )
+    written = write_inventory(
+        tmp_path / "served",
+        header,
+        synthetic_studies(250, level=InventoryLevel.STUDY),
+        max_records=1,
+    )
+    scp = RawSCP([w.path for w in written if w.path is not None], 1, free_port())
+    sizes: list[int] = []
+    original = scp.on_get
+
+    def counting(event: Any) -> Any:
+        uids = event.identifier.SOPInstanceUID
+        sizes.append(1 if isinstance(uids, str) else len(uids))
+        yield from original(event)
+
+    scp.server.unbind(evt.EVT_C_GET, original)
+    scp.server.bind(evt.EVT_C_GET, counting)
+    try:
+        from dicom_inventory.scu.client import retrieve_inventory
+
+        got = retrieve_inventory(Peer("RAW_SCP", "127.0.0.1", scp.port), scp.root, tmp_path / "inv")
+    finally:
+        scp.close()
+    assert len(got) == 251 and max(sizes) <= 200 and len(sizes) >= 3
