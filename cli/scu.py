@@ -184,20 +184,19 @@ def _report_outcome(outcome: Any, out_dir: Path | None) -> None:
     if outcome.final is None:
         out.print(f"transaction {outcome.transaction_uid}: not followed to the end")
         return
-    if outcome.final is not None:
-        info = outcome.final.info
+    info = outcome.final.info
+    out.print(
+        f"final event {outcome.final.event_type}: {info.get('TransactionStatus')} "
+        f"{info.get('TransactionStatusComment', '')}",
+        highlight=False,
+    )
+    if outcome.files is not None:
         out.print(
-            f"final event {outcome.final.event_type}: {info.get('TransactionStatus')} "
-            f"{info.get('TransactionStatusComment', '')}",
+            f"retrieved {len(outcome.files)} inventory instance(s) into {out_dir}",
             highlight=False,
         )
-        if outcome.files is not None:
-            out.print(
-                f"retrieved {len(outcome.files)} inventory instance(s) into {out_dir}",
-                highlight=False,
-            )
-        if outcome.final.event_type != 11 or info.get("TransactionStatus") != "COMPLETE":
-            sys.exit(1)
+    if outcome.final.event_type != 11 or info.get("TransactionStatus") != "COMPLETE":
+        sys.exit(1)
 
 
 class _progress:
