@@ -149,11 +149,11 @@ def test_files_kit_passes_a_good_tree_and_names_a_missing_part(tmp_path: Path) -
     assert good.passed and _outcomes(good)["S-URIS"] is Outcome.PASS, [
         (r.id, r.evidence) for r in good.results
     ]
-    leaf = next(
-        p
-        for p in (tmp_path / "inv").rglob("*.dcm")
-        if p.stat().st_size < max(q.stat().st_size for q in (tmp_path / "inv").rglob("*.dcm"))
-    )
+    from dicom_inventory import read_header
+
+    files = sorted((tmp_path / "inv").rglob("*.dcm"))
+    referenced = {r.sop_instance_uid for f in files for r in read_header(f).incorporated}
+    leaf = next(f for f in files if read_header(f).sop_instance_uid in referenced)  # a child
     leaf.unlink()
     broken = check_files([tmp_path / "inv"])
     assert _outcomes(broken)["S-TREE"] is Outcome.FAIL
