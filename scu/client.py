@@ -30,6 +30,7 @@ from dicom_inventory.uid import (
     INVENTORY_CREATION,
     INVENTORY_FIND,
     INVENTORY_GET,
+    INVENTORY_MOVE,
     INVENTORY_STORAGE,
     REPOSITORY_QUERY,
     STORAGE_MANAGEMENT_SOP_INSTANCE,
@@ -47,6 +48,7 @@ __all__ = [
     "STATUS_TEXT",
     "RepositoryPage",
     "inventory_find",
+    "move_inventory",
     "new_transaction_uid",
     "repository_query",
     "retrieve_inventory",
@@ -162,16 +164,46 @@ def send_action(
 
 
 class EventListener:
-    """Receives Inventory Creation N-EVENT-REPORTs on `port` (new associations from the SCP)."""
+    """Receives Inventory Creation N-EVENT-REPORTs on `port` (new associations from the SCP).
+
+    With `store_into`, it is also the Inventory Storage SCP that C-MOVE sends to: the SCP
+    knows one address per AE title, so events and moved inventories come to the same AE.
+    """
 
     def __init__(
-        self, ae_title: str, port: int, *, bind: str = "0.0.0.0", timeout: float = 30.0
+        self,
+        ae_title: str,
+        port: int,
+        *,
+        bind: str = "0.0.0.0",
+        timeout: float = 30.0,
+        store_into: str | Path | None = None,
     ) -> None:
         self.events: queue.Queue[InventoryEvent] = queue.Queue()
         self.unmatched: list[InventoryEvent] = []
         """Events :meth:`wait` passed over: of other transactions, or without Transaction UID."""
+        self.received: list[Path] = []
+        """Inventory instances received by C-STORE (with `store_into`)."""
         ae = _ae(ae_title, timeout)
         ae.add_supported_context(INVENTORY_CREATION, scu_role=False, scp_role=True)
+        handlers: list[Any] = []
+        if store_into is not None:
+            folder = Path(store_into)
+            folder.mkdir(parents=True, exist_ok=True)
+            ae.add_supported_context(INVENTORY_STORAGE)
+
+            def on_store(event: Any) -> int:
+                uid = str(event.request.AffectedSOPInstanceUID)
+                if not is_valid_uid(uid):  # the file name comes from the peer: never a path
+                    return 0xC000
+                target = folder / f"{uid}.dcm"
+                tmp = target.with_name(target.name + ".part")
+                tmp.write_bytes(event.encoded_dataset(include_meta=True))
+                tmp.replace(target)
+                self.received.append(target)
+                return 0x0000
+
+            handlers.append((evt.EVT_C_STORE, on_store))
         self._known: Callable[[str], bool] = lambda uid: True
 
         def on_report(event: Any) -> tuple[int, Dataset | None]:
@@ -184,7 +216,9 @@ class EventListener:
 
         try:
             server = ae.start_server(
-                (bind, port), block=False, evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
+                (bind, port),
+                block=False,
+                evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report), *handlers],
             )
         except OSError as exc:
             raise SCUError(f"cannot listen for events on {bind}:{port}: {exc}") from exc
@@ -422,6 +456,63 @@ def retrieve_inventory(
             assoc.release()
     resolve_tree(out_dir / f"{root_uid}.dcm")  # the whole tree is here and acyclic
     return got
+
+
+def move_inventory(
+    peer: Peer,
+    root_uid: str,
+    destination: str,
+    out: str | Path,
+    *,
+    calling_ae: str = "DICOM_INV_SCU",
+    timeout: float = 120.0,
+) -> list[Path]:
+    """Inventory MOVE the tree of `root_uid` to `destination`, whose storage lands in `out`.
+
+    Usually `destination` is this client's own AE, an :class:`EventListener` started with
+    ``store_into=out``. Level by level, like :func:`retrieve_inventory`; returns the files.
+    """
+    out_dir = Path(out)
+    if not is_valid_uid(root_uid):
+        raise SCUError(f"{root_uid!r} is not a valid SOP Instance UID (PS3.5 9.1)")
+    ae = _ae(calling_ae, timeout)
+    ae.add_requested_context(INVENTORY_MOVE)
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    if not assoc.is_established:
+        raise SCUError(f"{peer}: association refused or Inventory MOVE not supported")
+    files: list[Path] = []
+    try:
+        wanted = [root_uid]
+        while wanted:
+            for start in range(0, len(wanted), _GET_SLICE):
+                part = wanted[start : start + _GET_SLICE]
+                q = Dataset()
+                q.SOPInstanceUID = part if len(part) > 1 else part[0]
+                final = None
+                for status, _ in assoc.send_c_move(q, destination, INVENTORY_MOVE):
+                    if status and status.Status not in (0xFF00, 0xFF01):
+                        final = int(status.Status)
+                if final == 0xA801:
+                    raise SCUError(f"{peer}: move destination {destination} unknown (0xA801)")
+                if final not in (0x0000, 0xB000):
+                    raise SCUError(
+                        f"{peer}: Inventory MOVE ended with "
+                        + ("no final response" if final is None else f"0x{final:04X}")
+                    )
+            still = [u for u in wanted if not (out_dir / f"{u}.dcm").exists()]
+            if still:
+                raise SCUError(f"{peer}: Inventory MOVE did not deliver {len(still)} instance(s)")
+            files += [out_dir / f"{u}.dcm" for u in wanted]
+            wanted = [
+                ref.sop_instance_uid
+                for u in wanted
+                for ref in read_header(out_dir / f"{u}.dcm").incorporated
+            ]
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    resolve_tree(out_dir / f"{root_uid}.dcm")
+    return files
 
 
 def new_transaction_uid() -> str:

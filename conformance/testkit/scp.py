@@ -21,6 +21,7 @@ from dicom_inventory.scu.client import (
     InventoryEvent,
     SCUError,
     inventory_find,
+    move_inventory,
     new_transaction_uid,
     repository_query,
     retrieve_inventory,
@@ -202,7 +203,12 @@ def run_scp_battery(kit: ScpKit) -> Report:
         return report
 
     try:
-        listener = EventListener(kit.calling_ae, kit.listen_port, timeout=kit.dimse_timeout)
+        listener = EventListener(
+            kit.calling_ae,
+            kit.listen_port,
+            timeout=kit.dimse_timeout,
+            store_into=kit.work / "moved",
+        )
     except SCUError as exc:
         report.add(
             TestResult(
@@ -212,9 +218,9 @@ def run_scp_battery(kit: ScpKit) -> Report:
         return report
     try:
         _creation_tests(kit, report, listener, state)
+        _retrieval_tests(kit, report, acc, state)  # R-MOVE stores into the listener
     finally:
         listener.close()
-    _retrieval_tests(kit, report, acc, state)
     return report
 
 
@@ -404,6 +410,7 @@ def _retrieval_tests(
             f"root Total Number of Study Records {total}, event 11 said {final.info.get('TotalNumberOfStudyRecords')}",
         ]
         state["retrieved_total"] = total
+        state["retrieved_files"] = len(list(out.glob("*.dcm")))
         problems = errors[:20]
         if total != final.info.get("TotalNumberOfStudyRecords"):
             problems.append("the root's total differs from the event's")
@@ -415,6 +422,42 @@ def _retrieval_tests(
         "the inventory retrieved by Inventory GET, whole tree, valid",
         "PS3.4 JJ, PS3.3 A.88, C.38.2.3",
         get,
+    )
+
+    def move() -> tuple[Outcome, list[str]]:
+        if INVENTORY_MOVE not in acc or final is None:
+            return Outcome.NOT_APPLICABLE, ["no Inventory MOVE, or no finished inventory"]
+        root = str(final.info.ReferencedSOPInstanceUID)
+        ae_title = str(final.info.get("RetrieveAETitle") or kit.peer.ae_title)
+        try:
+            files = move_inventory(
+                Peer(ae_title, kit.peer.host, kit.peer.port),
+                root,
+                kit.calling_ae,
+                kit.work / "moved",
+                calling_ae=kit.calling_ae,
+                timeout=kit.dimse_timeout * 6,
+            )
+        except SCUError as exc:
+            if "0xA801" in str(exc):
+                return Outcome.NOT_APPLICABLE, [
+                    str(exc),
+                    f"configure {kit.calling_ae} (this host, port {kit.listen_port}) as a move "
+                    "destination to run this test",
+                ]
+            return Outcome.FAIL, [str(exc)]
+        got = state.get("retrieved_files")
+        ev = [f"{len(files)} instance(s) moved to {kit.calling_ae}"]
+        if got is not None and len(files) != got:
+            return Outcome.FAIL, [*ev, f"Inventory GET gave {got}"]
+        return Outcome.PASS, ev
+
+    _timed(
+        report,
+        "R-MOVE",
+        "the inventory moved by Inventory MOVE to the kit, whole tree",
+        "PS3.4 JJ, C.4.2",
+        move,
     )
 
     def find() -> tuple[Outcome, list[str]]:
