@@ -192,18 +192,7 @@ class EventListener:
             folder.mkdir(parents=True, exist_ok=True)
             ae.add_supported_context(INVENTORY_STORAGE)
 
-            def on_store(event: Any) -> int:
-                uid = str(event.request.AffectedSOPInstanceUID)
-                if not is_valid_uid(uid):  # the file name comes from the peer: never a path
-                    return 0xC000
-                target = folder / f"{uid}.dcm"
-                tmp = target.with_name(target.name + ".part")
-                tmp.write_bytes(event.encoded_dataset(include_meta=True))
-                tmp.replace(target)
-                self.received.append(target)
-                return 0x0000
-
-            handlers.append((evt.EVT_C_STORE, on_store))
+            handlers.append((evt.EVT_C_STORE, _store_into(folder, self.received)))
         self._known: Callable[[str], bool] = lambda uid: True
 
         def on_report(event: Any) -> tuple[int, Dataset | None]:
@@ -375,9 +364,71 @@ def repository_query(
             assoc.release()
 
 
-#: SOP Instance UIDs per Inventory GET request: 200 x 65 bytes stays far below the 64 KB an
-#: Explicit VR element can hold.
+#: SOP Instance UIDs per Inventory GET or MOVE request: 200 x 65 bytes stays far below the
+#: 64 KB an Explicit VR element can hold (a longer list becomes UN and matches nothing).
 _GET_SLICE = 200
+
+
+def _store_into(folder: Path, received: list[Path]) -> Callable[[Any], int]:
+    """``evt.EVT_C_STORE`` handler writing ``<SOP Instance UID>.dcm`` atomically into `folder`."""
+
+    def on_store(event: Any) -> int:
+        uid = str(event.request.AffectedSOPInstanceUID)
+        if not is_valid_uid(uid):  # the file name comes from the peer: never a path
+            return 0xC000  # Cannot understand (PS3.4 B.2.3)
+        target = folder / f"{uid}.dcm"
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(event.encoded_dataset(include_meta=True))
+        tmp.replace(target)
+        received.append(target)
+        return 0x0000
+
+    return on_store
+
+
+def _fetch_tree(
+    peer: Peer, root_uid: str, out_dir: Path, service: str, request: Callable[[Dataset], int | None]
+) -> list[Path]:
+    """Ask for the tree of `root_uid` level by level (PS3.3 C.38.2.3), in slices, skipping what
+    `out_dir` already holds; `request` sends one C-GET or C-MOVE and returns its final status.
+    Returns the files of the whole tree."""
+    files: list[Path] = []
+    wanted = [root_uid]
+    while wanted:
+        missing = [u for u in wanted if not (out_dir / f"{u}.dcm").exists()]
+        for start in range(0, len(missing), _GET_SLICE):
+            part = missing[start : start + _GET_SLICE]
+            q = Dataset()
+            q.SOPInstanceUID = part if len(part) > 1 else part[0]
+            final = request(q)
+            if final == 0xA801:
+                raise SCUError(f"{peer}: move destination unknown (0xA801)")
+            if final is not None and final not in (0x0000, 0xB000):
+                raise SCUError(f"{peer}: Inventory {service} ended with 0x{final:04X}")
+            # no final status (e.g. an abort): what did not arrive is named just below
+        still = [u for u in missing if not (out_dir / f"{u}.dcm").exists()]
+        if still:
+            raise SCUError(
+                f"{peer}: Inventory {service} did not deliver {len(still)} instance(s): "
+                + ", ".join(still[:5])
+                + (" ..." if len(still) > 5 else "")
+            )
+        files += [out_dir / f"{u}.dcm" for u in wanted]
+        wanted = [
+            ref.sop_instance_uid
+            for u in wanted
+            for ref in read_header(out_dir / f"{u}.dcm").incorporated
+        ]
+    resolve_tree(out_dir / f"{root_uid}.dcm")  # the whole tree is here and acyclic
+    return files
+
+
+def _final(responses: Iterator[tuple[Any, Any]]) -> int | None:
+    final = None
+    for status, _ in responses:
+        if status and status.Status not in (0xFF00, 0xFF01):
+            final = int(status.Status)
+    return final
 
 
 def retrieve_inventory(
@@ -391,25 +442,13 @@ def retrieve_inventory(
     """Inventory GET the root and, following its references, every instance of the tree.
 
     Instances already in `out` (named ``<SOP Instance UID>.dcm``) are not asked for again.
+    Returns the files received by this call.
     """
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    got: list[Path] = []
-
     if not is_valid_uid(root_uid):
         raise SCUError(f"{root_uid!r} is not a valid SOP Instance UID (PS3.5 9.1)")
-
-    def on_store(event: Any) -> int:
-        uid = str(event.request.AffectedSOPInstanceUID)
-        if not is_valid_uid(uid):  # the file name comes from the peer: never a path
-            return 0xC000  # Cannot understand (PS3.4 B.2.3)
-        target = out_dir / f"{uid}.dcm"
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(event.encoded_dataset(include_meta=True))
-        tmp.replace(target)
-        got.append(target)
-        return 0x0000
-
+    got: list[Path] = []
     ae = _ae(calling_ae, timeout)
     ae.add_requested_context(INVENTORY_GET)
     ae.add_requested_context(INVENTORY_STORAGE)
@@ -418,43 +457,17 @@ def retrieve_inventory(
         peer.port,
         ae_title=peer.ae_title,
         ext_neg=[build_role(INVENTORY_STORAGE, scp_role=True)],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        evt_handlers=[(evt.EVT_C_STORE, _store_into(out_dir, got))],
     )
     if not assoc.is_established:
         raise SCUError(f"{peer}: association refused or Inventory GET not supported")
     try:
-        wanted = [root_uid]
-        while wanted:
-            missing = [u for u in wanted if not (out_dir / f"{u}.dcm").exists()]
-            # a UID list over 64 KB cannot be encoded in Explicit VR (pydicom turns it into UN
-            # and the SCP matches nothing): ask for the missing ones in slices
-            for start in range(0, len(missing), _GET_SLICE):
-                part = missing[start : start + _GET_SLICE]
-                q = Dataset()
-                q.SOPInstanceUID = part if len(part) > 1 else part[0]
-                final = None
-                for status, _ in assoc.send_c_get(q, INVENTORY_GET):
-                    if status and status.Status not in (0xFF00, 0xFF01):
-                        final = int(status.Status)
-                if final not in (0x0000, None) and final != 0xB000:
-                    raise SCUError(f"{peer}: Inventory GET ended with 0x{final:04X}")
-            still = [u for u in missing if not (out_dir / f"{u}.dcm").exists()]
-            if still:
-                raise SCUError(
-                    f"{peer}: Inventory GET did not deliver {len(still)} instance(s): "
-                    + ", ".join(still[:5])
-                    + (" ..." if len(still) > 5 else "")
-                )
-            # the next level of the tree (PS3.3 C.38.2.3)
-            wanted = [
-                ref.sop_instance_uid
-                for u in wanted
-                for ref in read_header(out_dir / f"{u}.dcm").incorporated
-            ]
+        _fetch_tree(
+            peer, root_uid, out_dir, "GET", lambda q: _final(assoc.send_c_get(q, INVENTORY_GET))
+        )
     finally:
         if assoc.is_established:
             assoc.release()
-    resolve_tree(out_dir / f"{root_uid}.dcm")  # the whole tree is here and acyclic
     return got
 
 
@@ -470,7 +483,8 @@ def move_inventory(
     """Inventory MOVE the tree of `root_uid` to `destination`, whose storage lands in `out`.
 
     Usually `destination` is this client's own AE, an :class:`EventListener` started with
-    ``store_into=out``. Level by level, like :func:`retrieve_inventory`; returns the files.
+    ``store_into=out``. Level by level, like :func:`retrieve_inventory`; returns the files of
+    the whole tree.
     """
     out_dir = Path(out)
     if not is_valid_uid(root_uid):
@@ -480,39 +494,17 @@ def move_inventory(
     assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
     if not assoc.is_established:
         raise SCUError(f"{peer}: association refused or Inventory MOVE not supported")
-    files: list[Path] = []
     try:
-        wanted = [root_uid]
-        while wanted:
-            for start in range(0, len(wanted), _GET_SLICE):
-                part = wanted[start : start + _GET_SLICE]
-                q = Dataset()
-                q.SOPInstanceUID = part if len(part) > 1 else part[0]
-                final = None
-                for status, _ in assoc.send_c_move(q, destination, INVENTORY_MOVE):
-                    if status and status.Status not in (0xFF00, 0xFF01):
-                        final = int(status.Status)
-                if final == 0xA801:
-                    raise SCUError(f"{peer}: move destination {destination} unknown (0xA801)")
-                if final not in (0x0000, 0xB000):
-                    raise SCUError(
-                        f"{peer}: Inventory MOVE ended with "
-                        + ("no final response" if final is None else f"0x{final:04X}")
-                    )
-            still = [u for u in wanted if not (out_dir / f"{u}.dcm").exists()]
-            if still:
-                raise SCUError(f"{peer}: Inventory MOVE did not deliver {len(still)} instance(s)")
-            files += [out_dir / f"{u}.dcm" for u in wanted]
-            wanted = [
-                ref.sop_instance_uid
-                for u in wanted
-                for ref in read_header(out_dir / f"{u}.dcm").incorporated
-            ]
+        return _fetch_tree(
+            peer,
+            root_uid,
+            out_dir,
+            "MOVE",
+            lambda q: _final(assoc.send_c_move(q, destination, INVENTORY_MOVE)),
+        )
     finally:
         if assoc.is_established:
             assoc.release()
-    resolve_tree(out_dir / f"{root_uid}.dcm")
-    return files
 
 
 def new_transaction_uid() -> str:
