@@ -190,6 +190,7 @@ def run_scp_battery(kit: ScpKit) -> Report:
             "C-BAD-LEVEL",
             "C-DUPLICATE",
             "C-CANCEL",
+            "C-PAUSE-RESUME",
         ):
             report.add(
                 TestResult(
@@ -372,6 +373,47 @@ def _creation_tests(
         "Cancel ends the job with event 13, CANCELED",
         "PS3.4 KK.2.2, KK.2.3",
         cancel,
+    )
+
+    def pause_resume() -> tuple[Outcome, list[str]]:
+        txn, result = _initiate(kit, "INSTANCE")
+        info = Dataset()
+        info.TransactionUID = txn
+        p = send_action(kit.peer, 14, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+        ev = [f"Initiate {_status_text(result.status)}, Pause {_status_text(p.status)}"]
+        if p.status in (0x0123, 0x0211):  # no such action / unrecognized operation
+            _events(listener, txn, kit.timeout)
+            return Outcome.NOT_APPLICABLE, [*ev, "Pause is not supported (optional)"]
+        if p.status == 0x0110:
+            _events(listener, txn, kit.timeout)
+            return Outcome.NOT_APPLICABLE, [*ev, "the job finished before the Pause arrived"]
+        paused: list[InventoryEvent] = []
+        deadline = time.monotonic() + kit.timeout
+        while not paused and time.monotonic() < deadline:
+            seen, final = _events(listener, txn, min(2.0, kit.timeout))
+            paused = [e for e in seen if e.info.get("TransactionStatus") == "PAUSED"]
+            if final is not None:
+                return Outcome.NOT_APPLICABLE if not paused else Outcome.FAIL, [
+                    *ev,
+                    f"final event {final.event_type} before or while paused",
+                ]
+        r = send_action(kit.peer, 15, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+        ev += [f"event 12 PAUSED: {'yes' if paused else 'no'}", f"Resume {_status_text(r.status)}"]
+        seen, final = _events(listener, txn, kit.timeout)
+        ev += [f"event {e.event_type} {e.info.get('TransactionStatus', '')}" for e in seen]
+        ok = bool(paused) and r.status == 0x0000 and final is not None and final.event_type == 11
+        if final is not None:
+            ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
+        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
+            [] if ok else ["expected event 12 PAUSED, Resume 0x0000, then event 11"]
+        )
+
+    _timed(
+        report,
+        "C-PAUSE-RESUME",
+        "Pause reports PAUSED; Resume finishes the job (where Pause is supported)",
+        "PS3.4 KK.2.2, KK.2.3",
+        pause_resume,
     )
 
 
