@@ -5,9 +5,11 @@ Thin wrappers over :mod:`dicom_inventory.scu`; user errors are one line on stder
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +142,7 @@ def request(
     if listener is not None:
         listener.accept_only(store.known)
     try:
-        with _progress() as (progress, task):
+        with _progress("waiting for events", bar=True) as (progress, task):
 
             def on_event(ev: Any) -> None:
                 info = ev.info
@@ -199,21 +201,14 @@ def _report_outcome(outcome: Any, out_dir: Path | None) -> None:
         sys.exit(1)
 
 
-class _progress:
-    def __enter__(self) -> tuple[Progress, Any]:
-        self.p = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
-        self.p.__enter__()
-        return self.p, self.p.add_task("waiting for events", total=None)
-
-    def __exit__(self, *exc: object) -> None:
-        self.p.__exit__(None, None, None)
+@contextlib.contextmanager
+def _progress(description: str, *, bar: bool = False) -> Iterator[tuple[Progress, Any]]:
+    """A transient spinner on stderr with one task whose description the caller updates."""
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if bar:
+        columns.append(BarColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as p:
+        yield p, p.add_task(description, total=None)
 
 
 def _control(ctx: click.Context, uid: str, action: str, **kw: Any) -> None:
@@ -429,14 +424,7 @@ def export(paths: tuple[Path, ...], fmt: str, out_file: Path, workers: int | Non
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.export import export_inventory
 
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as p:
-        task = p.add_task("exporting", total=None)
+    with _progress("exporting") as (p, task):
         try:
             n = export_inventory(
                 paths,
@@ -509,14 +497,7 @@ def fetch(paths: tuple[Path, ...], out_dir: Path, apply_updates: bool, workers: 
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.fetch import fetch_inventory
 
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as p:
-        task = p.add_task("fetching", total=None)
+    with _progress("fetching") as (p, task):
         count = [0]
 
         def step(_: Any) -> None:
@@ -557,14 +538,7 @@ def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str) -> None:
     from dicom_inventory.scu.crawl import crawl as run
 
     try:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as p:
-            task = p.add_task("listing studies", total=None)
+        with _progress("listing studies") as (p, task):
             report = run(
                 _peer(peer),
                 out_dir,
