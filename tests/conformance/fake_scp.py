@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from dicom_inventory import (
     InventoryHeader,
     InventoryLevel,
@@ -37,7 +36,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from tests.scp.raw_peer import WELL_KNOWN, free_port
+from tests.scp.raw_peer import WELL_KNOWN, free_port, get_files, study_page
 
 SUPPORTED_SCOPE = {"PatientID", "StudyDate", "StudyInstanceUID"}
 
@@ -158,20 +157,7 @@ class FakeSCP:
     def on_find(self, event: Any) -> Any:
         q = event.identifier
         if event.request.AffectedSOPClassUID == RepositoryQuery:
-            start = (
-                int.from_bytes(bytes(q.PriorRecordKey), "big") + 1 if "PriorRecordKey" in q else 0
-            )
-            if "rq-repeat" in self.faults and start:
-                start -= 1
-            limit = int(q.get("MaximumNumberOfRecords") or 1000)
-            for i in range(start, min(start + limit, len(self.studies))):
-                ident = Dataset()
-                ident.QueryRetrieveLevel = "STUDY"
-                ident.StudyInstanceUID = self.studies[i]
-                ident.RecordKey = i.to_bytes(4, "big")
-                yield 0xFF00, ident
-            if start + limit < len(self.studies):
-                yield 0xB001, None
+            yield from study_page(self.studies, q, back=1 if "rq-repeat" in self.faults else 0)
             return
         wanted = str(q.get("SOPInstanceUID", "") or "")
         for uid in self.files:
@@ -183,11 +169,7 @@ class FakeSCP:
             yield 0xFF00, ident
 
     def on_get(self, event: Any) -> Any:
-        uids = event.identifier.SOPInstanceUID
-        uids = [uids] if isinstance(uids, str) else list(uids)
-        yield len(uids)
-        for uid in uids:
-            yield 0xFF00, pydicom.dcmread(self.files[str(uid)])
+        yield from get_files(self.files, event.identifier)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -11,9 +11,11 @@ import queue
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (
@@ -207,12 +209,42 @@ def start_storescp(
     return proc
 
 
+# -- handler pieces for the raw SCPs the tests build -------------------------------------------
+def study_page(uids: list[str], q: Dataset, *, back: int = 0) -> Iterator[tuple[int, Any]]:
+    """A Repository Query page over `uids` as a stock pynetdicom SCP gives it (PS3.4 C.6.4):
+    Record Key = the index, 0xB001 when more remain (pynetdicom then adds its own 0x0000).
+    `back` > 0 restarts that many records early: a faulty SCP that repeats records."""
+    start = int.from_bytes(bytes(q.PriorRecordKey), "big") + 1 if "PriorRecordKey" in q else 0
+    if start:
+        start -= back
+    limit = int(q.get("MaximumNumberOfRecords") or 1000)
+    for i in range(start, min(start + limit, len(uids))):
+        ident = Dataset()
+        ident.QueryRetrieveLevel = "STUDY"
+        ident.StudyInstanceUID = uids[i]
+        ident.RecordKey = i.to_bytes(4, "big")
+        yield 0xFF00, ident
+    if start + limit < len(uids):
+        yield 0xB001, None  # more records remain
+
+
+def get_files(files: dict[str, Path], identifier: Dataset) -> Iterator[Any]:
+    """A C-GET handler's responses: the files named by SOP Instance UID (one or a list)."""
+    uids = identifier.SOPInstanceUID
+    uids = [uids] if isinstance(uids, str) else list(uids)
+    yield len(uids)
+    for uid in uids:
+        yield 0xFF00, pydicom.dcmread(files[str(uid)])
+
+
 __all__ = [
     "RepositoryQuery",
     "Requester",
     "StudyRootQueryRetrieveInformationModelFind",
     "WELL_KNOWN",
     "free_port",
+    "get_files",
     "start_storescp",
+    "study_page",
     "wait_listening",
 ]

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pydicom
 import pytest
 from dicom_inventory import iter_inventory, read_header, validate_file, write_inventory
 from dicom_inventory.enum import InventoryLevel
@@ -51,7 +50,7 @@ from pynetdicom.sop_class import (
     RepositoryQuery,
 )
 
-from tests.scp.raw_peer import WELL_KNOWN, free_port
+from tests.scp.raw_peer import WELL_KNOWN, free_port, get_files, study_page
 
 N_STUDIES = 12
 SCU_AE = "MIG_SCU"
@@ -309,25 +308,10 @@ class RawSCP:
     def repository_page(self, q: Dataset) -> Any:
         """Stock pynetdicom: after the handler's 0xB001 pynetdicom adds its own 0x0000."""
         self.pages += 1
-        start = 0
-        if "PriorRecordKey" in q:
-            start = int.from_bytes(bytes(q.PriorRecordKey), "big") + 1
-        limit = int(q.get("MaximumNumberOfRecords") or 1000)
-        for i in range(start, min(start + limit, len(self.records))):
-            ident = Dataset()
-            ident.QueryRetrieveLevel = "STUDY"
-            ident.StudyInstanceUID = self.records[i]
-            ident.RecordKey = i.to_bytes(4, "big")
-            yield 0xFF00, ident
-        if start + limit < len(self.records):
-            yield 0xB001, None  # PS3.4 C.6.4: more records remain
+        yield from study_page(self.records, q)
 
     def on_get(self, event: Any) -> Any:
-        uids = event.identifier.SOPInstanceUID
-        uids = [uids] if isinstance(uids, str) else list(uids)
-        yield len(uids)
-        for uid in uids:
-            yield 0xFF00, pydicom.dcmread(self.files[str(uid)])
+        yield from get_files(self.files, event.identifier)
 
     def close(self) -> None:
         self.server.shutdown()
