@@ -171,6 +171,12 @@ def sop_class_roles(config: NodeConfig) -> dict[str, tuple[bool, bool]]:
     return roles
 
 
+def _level_keys(id: str, title: str) -> Table:
+    """The keys the one hierarchical query engine matches, by level (both services use it)."""
+    rows = [[lv, k, _tag(k)] for lv, ks in LEVEL_KEYS.items() for k in ks]
+    return Table(id, title, ["Level", "Attribute", "Tag"], rows)
+
+
 def _statuses(id: str, title: str, table: Iterable[tuple[Status, str]]) -> Table:
     kind = {0: "Success", 0xFF: "Pending", 0xB0: "Warning", 0xFE: "Cancel"}
     rows = []
@@ -622,12 +628,7 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
     if sv.repository_query:
         s = acc.sub("repository-query", "SOP Specific Conformance: Repository Query SCP")
         s.add(
-            Table(
-                "repository-keys",
-                "Repository Query Keys",
-                ["Level", "Attribute", "Tag"],
-                [[lv, k, _tag(k)] for lv, ks in LEVEL_KEYS.items() for k in ks],
-            ),
+            _level_keys("repository-keys", "Repository Query Keys"),
             Para(
                 "Record Key (0008,041B) orders the responses; Prior Record Key continues after a "
                 "record; Maximum Number of Records is honoured up to the node's own limit of "
@@ -645,12 +646,7 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
     if sv.study_root_query_retrieve:
         s = acc.sub("study-root", "SOP Specific Conformance: Study Root Query/Retrieve SCP")
         s.add(
-            Table(
-                "study-root-keys",
-                "Study Root Matching Keys",
-                ["Level", "Attribute", "Tag"],
-                [[lv, k, _tag(k)] for lv, ks in LEVEL_KEYS.items() for k in ks],
-            ),
+            _level_keys("study-root-keys", "Study Root Matching Keys"),
             _statuses("study-root-statuses", "Study Root Statuses", STUDY_ROOT_STATUSES),
         )
     if sv.archive_storage:
