@@ -213,7 +213,9 @@ class InventoryCreation:
 
     def sweep_expired(self) -> int:
         """Remove produced inventories past their Expiration DateTime; return how many."""
-        now = datetime.datetime.now().isoformat(timespec="seconds")
+        # both sides in microseconds: at whole seconds an inventory could outlive its
+        # Expiration DateTime by up to a second (and the expiry test caught it doing so)
+        now = datetime.datetime.now().isoformat(timespec="microseconds")
         removed = 0
         for job in self.store.jobs(*TERMINAL_STATES):
             if job.expires and job.expires < now and self._final(job).exists():
@@ -521,7 +523,7 @@ class InventoryCreation:
         n = header.total_number_of_study_records or 0
         expires = (
             datetime.datetime.now() + datetime.timedelta(days=self.config.limits.retention_days)
-        ).isoformat(timespec="seconds")
+        ).isoformat(timespec="microseconds")
         self.store.transition(
             job.transaction_uid,
             state,
