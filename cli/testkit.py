@@ -1,4 +1,4 @@
-"""``dicom-inventory testkit``: judge another vendor's Inventory SCP or files."""
+"""``dicom-inventory testkit``: judge another vendor's Inventory SCP, SCU or files."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from dicom_inventory.conformance.testkit.scu import FAULTS
 
 __all__ = ["testkit"]
 
@@ -34,7 +35,7 @@ def _finish(report: object, report_dir: Path | None) -> None:
 
 @click.group()
 def testkit() -> None:
-    """Connectathon test kit: judge an Inventory SCP or inventory files (reports: JUnit, JSON, HTML)."""
+    """Connectathon test kit: judge an Inventory SCP, SCU or inventory files (reports: JUnit, JSON, HTML)."""
 
 
 @testkit.command("scp")
@@ -67,6 +68,118 @@ def testkit_scp(
     except PeerError as exc:
         raise click.BadParameter(str(exc), param_hint="--peer") from exc
     _finish(run_scp_battery(ScpKit(target, calling_ae, listen_port, timeout)), report_dir)
+
+
+def _listen(text: str) -> tuple[str, int]:
+    ae, sep, port = text.rpartition("@")
+    if not sep or not ae or not port.isdigit() or len(ae) > 16:
+        raise click.BadParameter(
+            f"{text!r}: expected AE@PORT, e.g. INV_TESTKIT@11112", param_hint="--listen"
+        )
+    return ae, int(port)
+
+
+@testkit.command("scu")
+@click.option("--listen", required=True, help="The kit's own AE title and port, AE@PORT.")
+@click.option(
+    "--peer",
+    required=True,
+    help="The SCU under test, AE@HOST:PORT: where it listens for N-EVENT-REPORTs.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    type=click.Choice(list(FAULTS)),
+    help="Switch a fault on (repeat): "
+    + "; ".join(f"{name}: {what}" for name, what in FAULTS.items())
+    + ".",
+)
+@click.option(
+    "--failure-status",
+    default="0x0213",
+    show_default=True,
+    help="With --fault failure: the status every Initiate gets.",
+)
+@click.option(
+    "--event-delay", type=float, default=10.0, show_default=True, help="With slow-events (s)."
+)
+@click.option("--split-records", type=int, default=3, show_default=True, help="With split.")
+@click.option("--page-records", type=int, default=3, show_default=True, help="With partial-pages.")
+@click.option(
+    "--studies", type=int, default=12, show_default=True, help="Studies in the kit's archive."
+)
+@click.option(
+    "--duration",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Judge after this many seconds even if the SCU has not finished.",
+)
+@click.option(
+    "--idle",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Quiet seconds after the scenario's end before judging.",
+)
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None)
+def testkit_scu(
+    listen: str,
+    peer: str,
+    faults: tuple[str, ...],
+    failure_status: str,
+    event_delay: float,
+    split_records: int,
+    page_records: int,
+    studies: int,
+    duration: float,
+    idle: float,
+    report_dir: Path | None,
+) -> None:
+    """Act as an Inventory SCP, with faults, and judge what a vendor's SCU sends and does.
+
+    Start this, then point the SCU at --listen. The kit judges when the scenario has ended
+    (inventory retrieved, Initiate refused, last Repository Query page), on Ctrl-C, or after
+    --duration.
+    """
+    from dicom_inventory.conformance.testkit import ScuKit, ScuKitNode
+    from dicom_inventory.scu.peer import PeerError, parse_peer
+
+    ae_title, port = _listen(listen)
+    try:
+        target = parse_peer(peer)
+    except PeerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--peer") from exc
+    try:
+        code = int(failure_status, 16 if failure_status.lower().startswith("0x") else 10)
+        kit = ScuKit(
+            target,
+            ae_title,
+            port,
+            frozenset(faults),
+            failure_status=code,
+            event_delay=event_delay,
+            split_records=split_records,
+            page_records=page_records,
+            studies=studies,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--failure-status") from exc
+    node = ScuKitNode(kit, on_request=lambda r: click.echo(f"seen: {r.describe()}", err=True))
+    node.start()
+    click.echo(
+        f"listening as {ae_title} on port {node.port}; events go to {target}; "
+        f"faults: {', '.join(faults) or 'none'}",
+        err=True,
+    )
+    try:
+        node.wait(duration, idle)
+    except KeyboardInterrupt:
+        click.echo("interrupted: judging what was seen", err=True)
+    finally:
+        node.stop()
+    _finish(node.report(), report_dir)
 
 
 @testkit.command("files")
