@@ -145,6 +145,9 @@ def _text_bytes(f: Field, value: Any, codec: str, query: bool = False) -> bytes:
         if f.vr in SINGLE_VALUE_VRS and len(value) > 1:
             raise InventoryEncodeError(f"{f.keyword}: VR {f.vr} holds one value, got {len(value)}")
         values = [str(v) for v in value]
+    elif query and f.vr not in SINGLE_VALUE_VRS and "\\" in str(value):
+        # a multi-valued query key, e.g. List of UID matching (PS3.4 C.2.2.2.2)
+        values = str(value).split("\\")
     else:
         values = [str(value)]
     # Query keys may hold ranges ("20200101-20201231", PS3.4 C.2.2.2.5): no DA/TM/DT limit.

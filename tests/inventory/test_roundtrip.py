@@ -21,6 +21,7 @@ from dicom_inventory import (
     iter_rows,
 )
 from dicom_inventory.encode import to_dataset
+from dicom_inventory.errors import InventoryEncodeError
 from dicom_inventory.read import read_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -212,3 +213,16 @@ def test_reads_iso2022_japanese_names_written_by_pydicom(tmp_path: Path) -> None
     with InventoryReader(path) as r:
         (got,) = list(r.studies())
     assert got.patient_name == "Yamada^Tarou=山田^太郎"
+
+
+def test_a_uid_list_scope_key_is_written_multi_valued(tmp_path: Path) -> None:
+    """List of UID matching (PS3.4 C.2.2.2.2) in Scope of Inventory: "a\\b" is two values.
+    Found by the test kit's C-SCOPE-UID-LIST: the job failed to encode such a scope."""
+    scope = {"StudyInstanceUID": "1.2.3\\1.2.4"}
+    raw = encode_inventory(header(InventoryLevel.STUDY, scope=scope), [])
+    got_header, _ = read_back(raw, tmp_path)
+    assert got_header.scope == scope  # as given; pydicom below sees two values
+    item = pydicom.dcmread(BytesIO(raw)).ScopeOfInventorySequence[0]
+    assert list(item.StudyInstanceUID) == ["1.2.3", "1.2.4"]
+    with pytest.raises(InventoryEncodeError, match="not a valid UID"):
+        encode_inventory(header(InventoryLevel.STUDY, scope={"StudyInstanceUID": "1.2\\x"}), [])
