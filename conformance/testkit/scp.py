@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from dicom_inventory.conformance.testkit.report import Outcome, Report, TestResult
-from dicom_inventory.read import read_header, resolve_tree
+from dicom_inventory.read import iter_inventory, read_header, resolve_tree
+from dicom_inventory.scp.scope import ScopeError, parse_scope
 from dicom_inventory.scu.client import (
     EventListener,
     InventoryEvent,
@@ -35,6 +36,7 @@ from dicom_inventory.uid import (
     INVENTORY_MOVE,
     INVENTORY_STORAGE,
     REPOSITORY_QUERY,
+    STUDY_ROOT_FIND,
     VERIFICATION,
 )
 from dicom_inventory.validate import Severity, validate_file
@@ -94,6 +96,7 @@ def _negotiate(kit: ScpKit) -> dict[str, set[str]]:
     for uid in (VERIFICATION, *_CLASSES):
         for ts in (EXPLICIT, IMPLICIT):
             ae.add_requested_context(uid, [ts])
+    ae.add_requested_context(STUDY_ROOT_FIND, [EXPLICIT, IMPLICIT])  # R-COUNTS without RQ
     assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
     if not assoc.is_established:
         raise SCUError(f"{kit.peer}: association refused or no answer")
@@ -191,6 +194,7 @@ def run_scp_battery(kit: ScpKit) -> Report:
             "C-DUPLICATE",
             "C-CANCEL",
             "C-PAUSE-RESUME",
+            *(f"C-SCOPE-{kind}" for kind in SCOPE_TYPES),
         ):
             report.add(
                 TestResult(
@@ -220,6 +224,7 @@ def run_scp_battery(kit: ScpKit) -> Report:
     try:
         _creation_tests(kit, report, listener, state)
         _retrieval_tests(kit, report, acc, state)  # R-MOVE stores into the listener
+        _scope_tests(kit, report, listener, acc, state)
     finally:
         listener.close()
     return report
@@ -452,6 +457,7 @@ def _retrieval_tests(
             f"root Total Number of Study Records {total}, event 11 said {final.info.get('TotalNumberOfStudyRecords')}",
         ]
         state["retrieved_total"] = total
+        state["retrieved_root"] = tree.path
         state["retrieved_files"] = len(list(out.glob("*.dcm")))
         problems = errors[:20]
         if total != final.info.get("TotalNumberOfStudyRecords"):
@@ -560,20 +566,164 @@ def _retrieval_tests(
     )
 
     def counts() -> tuple[Outcome, list[str]]:
-        total, studies = state.get("retrieved_total"), state.get("rq_studies")
-        if total is None or studies is None or "INSTANCE" not in state.get("finished", {}):
-            return Outcome.NOT_APPLICABLE, [
-                "needs a retrieved whole-archive inventory and Repository Query"
-            ]
+        total = state.get("retrieved_total")
+        if total is None or "INSTANCE" not in state.get("finished", {}):
+            return Outcome.NOT_APPLICABLE, ["needs a retrieved whole-archive inventory"]
+        studies, source = state.get("rq_studies"), "Repository Query"
+        if studies is None and STUDY_ROOT_FIND in acc:
+            studies, final = _study_root_count(kit)
+            source = "Study Root C-FIND"
+            if final != 0x0000:
+                return Outcome.NOT_APPLICABLE, [
+                    f"Study Root C-FIND ended with 0x{final:04X} after {studies} studies: "
+                    "the archive's count is unknown (a result cap?)"
+                ]
+        if studies is None:
+            return Outcome.NOT_APPLICABLE, ["neither Repository Query nor Study Root C-FIND"]
         ok = total == studies
         return (Outcome.PASS if ok else Outcome.FAIL), [
-            f"inventory: {total} study records; Repository Query: {studies} studies"
+            f"inventory: {total} study records; {source}: {studies} studies"
         ]
 
     _timed(
         report,
         "R-COUNTS",
-        "the inventory lists as many studies as Repository Query of the same archive",
-        "PS3.4 KK.2.1, C.6.4",
+        "the inventory lists as many studies as Repository Query (or Study Root C-FIND) of the archive",
+        "PS3.4 KK.2.1, C.6.4, C.6.2",
         counts,
     )
+
+
+def _study_root_count(kit: ScpKit) -> tuple[int, int]:
+    """Studies listed by one Study Root C-FIND at STUDY level, and its final status."""
+    ae = AE(ae_title=kit.calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = kit.dimse_timeout
+    ae.add_requested_context(STUDY_ROOT_FIND)
+    assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
+    if not assoc.is_established:
+        raise SCUError(f"{kit.peer}: association for Study Root C-FIND refused")
+    q = Dataset()
+    q.QueryRetrieveLevel = "STUDY"
+    q.StudyInstanceUID = ""
+    uids: set[str] = set()
+    final = -1
+    try:
+        for status, ident in assoc.send_c_find(q, STUDY_ROOT_FIND):
+            if not status:
+                break
+            code = int(status.Status)
+            if code in (0xFF00, 0xFF01):
+                if ident is not None:
+                    uids.add(str(ident.get("StudyInstanceUID", "")))
+                continue
+            final = code
+            break
+    finally:
+        assoc.release()
+    return len(uids), final
+
+
+#: Scope of Inventory keys tried one matching type at a time (PS3.4 C.2.2.2, KK.2.2.1.1).
+SCOPE_TYPES = ("SINGLE", "WILDCARD", "RANGE", "UID-LIST")
+
+
+def _scope_keys(kind: str, studies: list[dict[str, str]]) -> dict[str, str] | None:
+    """A key of matching type `kind` built from the archive's own values (None: no value)."""
+    pids = sorted({s["PatientID"] for s in studies if s["PatientID"]})
+    dates = sorted({s["StudyDate"] for s in studies if s["StudyDate"]})
+    if kind == "SINGLE" and pids:
+        return {"PatientID": pids[0]}
+    if kind == "WILDCARD" and pids and len(pids[-1]) > 1:
+        return {"PatientID": pids[-1][:-1] + "*"}
+    if kind == "RANGE" and dates:
+        return {"StudyDate": f"{dates[0]}-{dates[len(dates) // 2]}"}
+    if kind == "UID-LIST" and len(studies) > 1:
+        return {"StudyInstanceUID": "\\".join(s["StudyInstanceUID"] for s in studies[:2])}
+    return None
+
+
+def _scope_tests(
+    kit: ScpKit,
+    report: Report,
+    listener: EventListener,
+    acc: dict[str, set[str]],
+    state: dict[str, Any],
+) -> None:
+    """C-SCOPE-*: an inventory scoped by one key lists exactly the studies of the whole-archive
+    inventory that the key matches (matched here by PS3.4 C.2.2.2 rules)."""
+    whole: list[dict[str, str]] | None = None
+    root = state.get("retrieved_root")
+    if root is not None:
+        whole = [
+            {
+                "StudyInstanceUID": st.study_instance_uid,
+                "PatientID": st.patient_id or "",
+                "StudyDate": st.study_date or "",
+            }
+            for st in iter_inventory(root)
+        ]
+    for kind in SCOPE_TYPES:
+
+        def scoped(kind: str = kind) -> tuple[Outcome, list[str]]:
+            if whole is None or INVENTORY_GET not in acc:
+                return Outcome.NOT_APPLICABLE, [
+                    "needs the whole-archive inventory (R-GET) to know what should match"
+                ]
+            keys = _scope_keys(kind, whole)
+            if keys is None:
+                return Outcome.NOT_APPLICABLE, [f"the archive has no value for a {kind} key"]
+            try:
+                scope = parse_scope(keys)
+            except ScopeError as exc:
+                return Outcome.ERROR, [f"the kit built an invalid key {keys}: {exc}"]
+            expected = {
+                s["StudyInstanceUID"] for s in whole if scope.matches(s, s["StudyInstanceUID"])
+            }
+            txn, result = _initiate(kit, "STUDY", keys)
+            ev = [f"Initiate STUDY with {keys}: {_status_text(result.status)}"]
+            if result.status == 0xB010:
+                _events(listener, txn, kit.timeout)
+                return Outcome.NOT_APPLICABLE, [
+                    *ev,
+                    "the key is not supported for matching, and 0xB010 says so (allowed)",
+                ]
+            if result.status != 0x0000:
+                return Outcome.FAIL, [*ev, "expected 0x0000, or 0xB010 naming the key"]
+            _, final = _events(listener, txn, kit.timeout)
+            if final is None or final.event_type != 11:
+                return Outcome.FAIL, [*ev, "no event 11 for the scoped inventory"]
+            out = kit.work / f"scope-{kind.lower()}"
+            retrieve_inventory(
+                Peer(
+                    str(final.info.get("RetrieveAETitle") or kit.peer.ae_title),
+                    kit.peer.host,
+                    kit.peer.port,
+                ),
+                str(final.info.ReferencedSOPInstanceUID),
+                out,
+                calling_ae=kit.calling_ae,
+                timeout=kit.dimse_timeout * 6,
+            )
+            got = {
+                st.study_instance_uid
+                for st in iter_inventory(out / f"{final.info.ReferencedSOPInstanceUID}.dcm")
+            }
+            missing, extra = sorted(expected - got), sorted(got - expected)
+            ev.append(
+                f"{len(got)} studies listed; {len(expected)} of the {len(whole)} in the "
+                "whole-archive inventory match"
+            )
+            if missing:
+                ev.append(f"matching studies not listed: {', '.join(missing[:3])}")
+            if extra:
+                ev.append(f"studies listed that do not match: {', '.join(extra[:3])}")
+            return (Outcome.FAIL if missing or extra else Outcome.PASS), ev
+
+        _timed(
+            report,
+            f"C-SCOPE-{kind}",
+            f"a scope key of matching type {kind.lower().replace('-', ' ')} selects exactly the "
+            "matching studies",
+            "PS3.4 KK.2.2.1.1, C.2.2.2",
+            scoped,
+        )

@@ -58,10 +58,10 @@ def test_every_applicable_test_passes_against_our_scp(tmp_path: Path) -> None:
         (r.id, r.evidence) for r in report.results if r.outcome is not Outcome.PASS
     ]
     assert all(o is Outcome.PASS for o in outcomes.values()), outcomes  # cancel too (paced)
-    assert len(outcomes) == 15
+    assert len(outcomes) == 19
     paths = report.write(tmp_path / "report")
     junit = etree.parse(str(paths[0])).getroot()
-    assert junit.tag == "testsuite" and junit.get("tests") == "15" and junit.get("failures") == "0"
+    assert junit.tag == "testsuite" and junit.get("tests") == "19" and junit.get("failures") == "0"
     assert json.loads(paths[1].read_text())["passed"] is True
     assert "PASSED" in paths[2].read_text()
 
