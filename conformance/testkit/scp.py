@@ -634,7 +634,15 @@ def _scope_keys(kind: str, studies: list[dict[str, str]]) -> dict[str, str] | No
     if kind == "SINGLE" and pids:
         return {"PatientID": pids[0]}
     if kind == "WILDCARD" and pids and len(pids[-1]) > 1:
-        return {"PatientID": pids[-1][:-1] + "*"}
+        pid = pids[-1]
+        patterns = [pid[:k] + "*" for k in range(len(pid) - 1, 0, -1)]
+        patterns += ["*" + pid[-k:] for k in range(1, len(pid))]
+        for pattern in patterns:  # one that selects some studies but not all, if there is one
+            match = parse_scope({"PatientID": pattern})
+            n = sum(1 for s in studies if match.matches(s, s["StudyInstanceUID"]))
+            if 0 < n < len(studies):
+                return {"PatientID": pattern}
+        return {"PatientID": patterns[0]}
     if kind == "RANGE" and dates:
         return {"StudyDate": f"{dates[0]}-{dates[len(dates) // 2]}"}
     if kind == "UID-LIST" and len(studies) > 1:

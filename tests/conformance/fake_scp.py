@@ -1,12 +1,16 @@
 """A small Inventory SCP in raw pynetdicom that can be made wrong in one way at a time.
 
-It serves a pre-written split inventory of 12 studies and answers Repository Query over the
-same 12 studies, so that without faults it passes the test kit. Faults:
+It holds 12 studies; each Initiate writes a split inventory of the studies its scope keys
+(Patient ID, Study Date, Study Instance UID) match, and Repository Query lists the same 12
+studies, so that without faults it passes the test kit. Faults:
 
 * ``no-b010``: an unsupported scope key is accepted with 0x0000 instead of 0xB010;
+* ``key-failure``: an unsupported scope key gets the failure 0x0212 instead of 0xB010;
+* ``scope-ignored``: supported scope keys are accepted and then not applied;
 * ``no-txn-uid``: the events lack Transaction UID;
 * ``wrong-counts``: event 11 announces 13 study records (the root says 12);
 * ``rq-repeat``: Repository Query repeats the last record of a page on the next one;
+* ``rq-stops-early``: Repository Query ends its first page with 0x0000, as if complete;
 * ``no-events``: no N-EVENT-REPORT is ever sent.
 """
 
@@ -24,8 +28,10 @@ from dicom_inventory import (
     synthetic_studies,
     write_inventory,
 )
+from dicom_inventory.scp.scope import parse_scope
 from dicom_inventory.scp.wire import WireFixes
 from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (
     InventoryCreation,
@@ -43,25 +49,11 @@ SUPPORTED_SCOPE = {"PatientID", "StudyDate", "StudyInstanceUID"}
 
 class FakeSCP:
     def __init__(self, folder: Path, kit_ae: str, kit_port: int, faults: set[str]) -> None:
-        header = InventoryHeader(
-            "2.25.880", InventoryLevel.INSTANCE, content_date="20261201", content_time="120000"
-        )
-        written = write_inventory(
-            folder,
-            header,
-            synthetic_studies(12, series_per_study=1, instances_per_series=2),
-            max_records=5,
-        )
-        self.files = {
-            read_header(w.path).sop_instance_uid: w.path for w in written if w.path is not None
-        }
-        self.root = read_header(written[0].path).sop_instance_uid  # type: ignore[arg-type]
-        self.studies = sorted(
-            {
-                st.study_instance_uid
-                for st in __import__("dicom_inventory").iter_inventory(written[0].path)
-            }
-        )
+        self.folder = folder
+        self.records = list(synthetic_studies(12, series_per_study=1, instances_per_series=2))
+        self.studies = sorted(r.study_instance_uid for r in self.records)
+        self.files: dict[str, Path] = {}
+        self.roots: dict[str, str] = {}  # transaction -> root SOP Instance UID
         self.kit_ae, self.kit_port, self.faults = kit_ae, kit_port, faults
         self.txns: dict[str, str] = {}  # uid -> state
         self.wire = WireFixes()
@@ -107,12 +99,44 @@ class FakeSCP:
             for e in item
             if e.keyword not in SUPPORTED_SCOPE
         ]
+        if unsupported and "key-failure" in self.faults:
+            return 0x0212, None
+        keys = {
+            e.keyword: "\\".join(e.value) if e.VM > 1 else str(e.value or "")
+            for item in info.ScopeOfInventorySequence
+            for e in item
+            if e.keyword in SUPPORTED_SCOPE
+        }
         self.txns[uid] = "PROCESSING"
+        self.roots[uid] = self.write(uid, {} if "scope-ignored" in self.faults else keys)
         threading.Thread(target=self.produce, args=(uid, str(info.InventoryLevel))).start()
         if unsupported and "no-b010" not in self.faults:
             self.wire.attribute_identifier_list(event, unsupported)
             return 0xB010, None
         return 0x0000, None
+
+    def write(self, uid: str, keys: dict[str, str]) -> str:
+        """The inventory of the studies matching `keys`, split every 5 records; its root UID."""
+        scope = parse_scope(keys)
+        chosen = [  # fresh records: a record's series are read once
+            r
+            for r in synthetic_studies(12, series_per_study=1, instances_per_series=2)
+            if scope.matches(
+                {"PatientID": r.patient_id, "StudyDate": r.study_date}, r.study_instance_uid
+            )
+        ]
+        header = InventoryHeader(
+            generate_uid(),
+            InventoryLevel.INSTANCE,
+            content_date="20261201",
+            content_time="120000",
+            scope=keys or None,
+        )
+        written = write_inventory(self.folder / uid, header, iter(chosen), max_records=5)
+        for w in written:
+            assert w.path is not None
+            self.files[read_header(w.path).sop_instance_uid] = w.path
+        return str(header.sop_instance_uid)
 
     def produce(self, uid: str, level: str) -> None:
         time.sleep(0.3 if level != "INSTANCE" else 1.0)  # time for a Cancel to arrive
@@ -126,9 +150,12 @@ class FakeSCP:
             {
                 "TransactionStatus": "COMPLETE",
                 "ReferencedSOPClassUID": InventoryStorage,
-                "ReferencedSOPInstanceUID": self.root,
+                "ReferencedSOPInstanceUID": self.roots[uid],
                 "RetrieveAETitle": "FAKE_SCP",
-                "TotalNumberOfStudyRecords": 13 if "wrong-counts" in self.faults else 12,
+                "TotalNumberOfStudyRecords": read_header(
+                    self.files[self.roots[uid]]
+                ).total_number_of_study_records
+                + (1 if "wrong-counts" in self.faults else 0),
             },
         )
 
@@ -157,7 +184,12 @@ class FakeSCP:
     def on_find(self, event: Any) -> Any:
         q = event.identifier
         if event.request.AffectedSOPClassUID == RepositoryQuery:
-            yield from study_page(self.studies, q, back=1 if "rq-repeat" in self.faults else 0)
+            for status, ident in study_page(
+                self.studies, q, back=1 if "rq-repeat" in self.faults else 0
+            ):
+                if status == 0xB001 and "rq-stops-early" in self.faults:
+                    return  # pynetdicom ends with 0x0000: "complete"
+                yield status, ident
             return
         wanted = str(q.get("SOPInstanceUID", "") or "")
         for uid in self.files:

@@ -70,6 +70,13 @@ def test_every_applicable_test_passes_against_our_scp(tmp_path: Path) -> None:
     ("fault", "failing", "evidence"),
     [
         ("no-b010", {"C-UNSUPPORTED-KEY"}, "silently ignored"),
+        ("key-failure", {"C-UNSUPPORTED-KEY"}, "expected 0xB010"),
+        (
+            "scope-ignored",
+            {"C-SCOPE-SINGLE", "C-SCOPE-WILDCARD", "C-SCOPE-RANGE", "C-SCOPE-UID-LIST"},
+            "do not match",
+        ),
+        ("rq-stops-early", {"R-COUNTS"}, "Repository Query: 10 studies"),
         (
             "no-txn-uid",
             {
