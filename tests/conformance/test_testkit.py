@@ -198,3 +198,30 @@ def test_cli_and_html_report_in_a_real_browser(tmp_path: Path) -> None:
         timeout=120,
     ).stdout
     assert "PASSED" in dom and dom.count("<tr") >= 4
+
+
+def test_counts_come_from_study_root_when_there_is_no_repository_query(tmp_path: Path) -> None:
+    with Archive(tmp_path / "archive", create=True) as a:
+        synthesize(a, studies=9, series_per_study=1, instances_per_series=2)
+    listen = free_port()
+    config = load_config(
+        archive=tmp_path / "archive",
+        port=0,
+        ae_title="INV_SCP",
+        peers={"KIT": {"ae_title": KIT_AE, "host": "127.0.0.1", "port": listen}},
+        limits={"event_backoff": 0.2, "dimse_timeout": 10},
+        services={"repository_query": False},
+    )
+    node = InventoryNode(config)
+    node.start()
+    try:
+        report = run_scp_battery(
+            ScpKit(Peer("INV_SCP", "127.0.0.1", node.port), KIT_AE, listen, timeout=60)
+        )
+    finally:
+        node.stop()
+    assert report.passed, [(r.id, r.evidence) for r in report.results]
+    assert report.result("Q-RQ-PAGING").outcome is Outcome.NOT_APPLICABLE
+    counts = report.result("R-COUNTS")
+    assert counts.outcome is Outcome.PASS, counts
+    assert counts.evidence == ["inventory: 9 study records; Study Root C-FIND: 9 studies"]
