@@ -141,11 +141,11 @@ class Report:
 <html lang="en"><head><meta charset="utf-8"><title>testkit {html.escape(self.kind)}: {html.escape(self.subject)}</title>
 <style>
 body {{ font-family: "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 75em; padding: 0 1.5em; color: #1d2330; }}
-h1 {{ color: #163a5a; border-bottom: 3px solid #2b5b84; padding-bottom: .3em; }}
+h1 {{ color: #163a5a; border-bottom: 3px solid #2b5b84; padding-bottom: .3em; overflow-wrap: anywhere; }}
 .verdict {{ font-size: 1.3em; font-weight: 700; color: {"#1e7d32" if self.passed else "#c62828"}; }}
 table {{ border-collapse: collapse; width: 100%; font-size: .92em; margin-top: 1em; }}
-th, td {{ border: 1px solid #c8d3de; padding: .35em .5em; text-align: left; vertical-align: top; }}
-th {{ background: #2b5b84; color: white; }}
+th, td {{ border: 1px solid #c8d3de; padding: .35em .5em; text-align: left; vertical-align: top; overflow-wrap: anywhere; }}
+th {{ background: #2b5b84; color: white; white-space: nowrap; overflow-wrap: normal; }}
 tr.fail td, tr.error td {{ background: #fdecea; }}
 </style></head><body>
 <h1>Inventory test kit ({html.escape(self.kind)}): {html.escape(self.subject)}</h1>

@@ -40,13 +40,16 @@ from dicom_inventory.uid import (
     VERIFICATION,
 )
 from dicom_inventory.validate import Severity, validate_file
+from pydicom import config
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE
 
 __all__ = ["ScpKit", "run_scp_battery"]
 
-EXPLICIT, IMPLICIT = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
+EXPLICIT, IMPLICIT, DEFLATED = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99"
 _CLASSES = (
     INVENTORY_CREATION,
     INVENTORY_STORAGE,
@@ -94,7 +97,7 @@ def _negotiate(kit: ScpKit) -> dict[str, set[str]]:
     ae = AE(ae_title=kit.calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = kit.dimse_timeout
     for uid in (VERIFICATION, *_CLASSES):
-        for ts in (EXPLICIT, IMPLICIT):
+        for ts in (EXPLICIT, IMPLICIT, DEFLATED):
             ae.add_requested_context(uid, [ts])
     ae.add_requested_context(STUDY_ROOT_FIND, [EXPLICIT, IMPLICIT])  # R-COUNTS without RQ
     assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
@@ -116,7 +119,10 @@ def _initiate(
     info.InventoryLevel = level
     item = Dataset()
     for k, v in (scope or {}).items():
-        setattr(item, k, v)
+        tag = tag_for_keyword(k)
+        assert tag is not None, k
+        # no validation: C-INVALID-KEY sends an invalid value on purpose
+        item.add(DataElement(tag, dictionary_VR(tag), v, validation_mode=config.IGNORE))
     info.ScopeOfInventorySequence = [item] if scope else []
     info.InventoryPurpose = "dicom-inventory testkit"
     return txn, send_action(
@@ -133,6 +139,15 @@ def _events(
     except SCUError:
         return seen, None
     return [e for e in seen if e is not final], final
+
+
+#: Not a DA value nor a range: refused with a failure (PS3.7 C, 0x0115 Invalid argument value).
+_INVALID_DATE = "2020010"
+
+
+def _is_failure(code: int) -> bool:
+    """A failure status of PS3.7 C (0x01xx, 0x02xx, 0xAxxx, 0xCxxx)."""
+    return 0x0100 <= code < 0x0300 or 0xA000 <= code < 0xB000 or 0xC000 <= code < 0xD000
 
 
 def _status_text(code: int) -> str:
@@ -162,7 +177,7 @@ def run_scp_battery(kit: ScpKit) -> Report:
     _timed(
         report,
         "A-NEGOTIATE",
-        "Inventory SOP classes negotiated (each in Explicit and Implicit VR LE)",
+        "Inventory SOP classes negotiated (each in Explicit, Implicit and Deflated Explicit VR LE)",
         "PS3.4 KK.3, JJ.3, C.6.4; PS3.5 10.1",
         negotiate,
     )
@@ -190,6 +205,7 @@ def run_scp_battery(kit: ScpKit) -> Report:
             "C-INITIATE-SERIES",
             "C-INITIATE-INSTANCE",
             "C-UNSUPPORTED-KEY",
+            "C-INVALID-KEY",
             "C-BAD-LEVEL",
             "C-DUPLICATE",
             "C-CANCEL",
@@ -236,6 +252,7 @@ def _creation_tests(
     for level in ("STUDY", "SERIES", "INSTANCE"):
 
         def initiate(level: str = level) -> tuple[Outcome, list[str]]:
+            t0 = time.monotonic()
             txn, result = _initiate(kit, level)
             ev = [
                 f"N-ACTION Initiate ({level}): {_status_text(result.status)} {result.comment or ''}".rstrip()
@@ -257,7 +274,10 @@ def _creation_tests(
                     *ev,
                     f"no final N-EVENT-REPORT (11 or 13) for {txn} within {kit.timeout:g} s",
                 ]
-            ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
+            ev.append(
+                f"final event {final.event_type} {final.info.get('TransactionStatus', '')}, "
+                f"{time.monotonic() - t0:.1f} s after the Initiate"
+            )
             problems = []
             for e in (*seen, final):
                 if str(e.info.get("TransactionUID", "")) != txn:
@@ -315,10 +335,35 @@ def _creation_tests(
         unsupported,
     )
 
+    def invalid_value() -> tuple[Outcome, list[str]]:
+        txn, result = _initiate(kit, "STUDY", {"StudyDate": _INVALID_DATE})
+        ev = [
+            f"Initiate with Study Date {_INVALID_DATE!r} (7 digits): {_status_text(result.status)}"
+        ]
+        if result.status == 0xB010 and 0x00080020 in result.unsupported_keys:
+            _events(listener, txn, kit.timeout)
+            return Outcome.NOT_APPLICABLE, [*ev, "Study Date is not supported for matching"]
+        if _is_failure(result.status):
+            return Outcome.PASS, ev
+        _events(listener, txn, kit.timeout)
+        return Outcome.FAIL, [
+            *ev,
+            "expected a failure status: the value is neither a date nor a range (PS3.5 6.2 DA, "
+            "PS3.4 C.2.2.2.5)",
+        ]
+
+    _timed(
+        report,
+        "C-INVALID-KEY",
+        "a scope key with an invalid value is refused with a failure status",
+        "PS3.4 KK.2.2.3, C.2.2.2.5; PS3.7 10.1.4.1.10",
+        invalid_value,
+    )
+
     def bad_level() -> tuple[Outcome, list[str]]:
         _, result = _initiate(kit, "PATIENT")
         ev = [f"Initiate at level PATIENT: {_status_text(result.status)}"]
-        ok = 0x0100 <= result.status < 0x0300 or 0xA000 <= result.status < 0xB000
+        ok = _is_failure(result.status)
         return (Outcome.PASS if ok else Outcome.FAIL), ev + (
             []
             if ok

@@ -220,7 +220,10 @@ class ScuKitNode:
             return self._kept.get(txn, [])
         return self.node.creation.store.events(txn)
 
-    def _record(self, event: Any, command: str, data: Dataset | None, **kw: Any) -> Request:
+    def _record(
+        self, event: Any, command: str, data: Dataset | None, *, track: bool = False, **kw: Any
+    ) -> Request:
+        """Record a request; with `track`, its final response is matched in :meth:`_sent`."""
         req = event.request
         sop_class = getattr(req, "AffectedSOPClassUID", None) or getattr(
             req, "RequestedSOPClassUID", ""
@@ -235,7 +238,8 @@ class ScuKitNode:
         )
         with self._lock:
             self.requests.append(rec)
-            self._open[(id(event.assoc), int(req.MessageID))] = rec
+            if track:
+                self._open[(id(event.assoc), int(req.MessageID))] = rec
             self._last = rec.at
         return rec
 
@@ -249,11 +253,12 @@ class ScuKitNode:
         assoc = event.assoc
         calling = str(assoc.requestor.ae_title).strip()
         if event.event.name == "EVT_REJECTED":
-            self.associations.append(f"{calling}: association rejected")
-            return
-        classes = sorted({UID(str(cx.abstract_syntax)).name for cx in assoc.accepted_contexts})
+            line = f"{calling}: association rejected"
+        else:
+            classes = sorted({UID(str(cx.abstract_syntax)).name for cx in assoc.accepted_contexts})
+            line = f"{calling}: accepted {', '.join(classes)}"
         with self._lock:
-            self.associations.append(f"{calling}: accepted {', '.join(classes)}")
+            self.associations.append(line)
             self._last = time.monotonic()
 
     def _n_action(self, event: Any, handler: Callable[..., Any], args: list[Any]) -> Any:
@@ -299,7 +304,7 @@ class ScuKitNode:
 
     def _retrieve(self, event: Any, handler: Callable[..., Any], args: list[Any]) -> Iterator[Any]:
         command = "C-MOVE" if event.event.name == "EVT_C_MOVE" else "C-GET"
-        self._record(event, command, event.identifier)
+        self._record(event, command, event.identifier, track=True)
         yield from handler(event, *args)  # the final status comes in _sent
 
     def _sent(self, event: Any) -> None:

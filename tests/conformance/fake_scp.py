@@ -28,7 +28,7 @@ from dicom_inventory import (
     synthetic_studies,
     write_inventory,
 )
-from dicom_inventory.scp.scope import parse_scope
+from dicom_inventory.scp.scope import ScopeError, parse_scope
 from dicom_inventory.scp.wire import WireFixes
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -107,6 +107,10 @@ class FakeSCP:
             for e in item
             if e.keyword in SUPPORTED_SCOPE
         }
+        try:
+            parse_scope(keys)
+        except ScopeError:
+            return 0x0115, None  # Invalid argument value
         self.txns[uid] = "PROCESSING"
         self.roots[uid] = self.write(uid, {} if "scope-ignored" in self.faults else keys)
         threading.Thread(target=self.produce, args=(uid, str(info.InventoryLevel))).start()

@@ -43,6 +43,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from tests.conformance.browser import dump_dom, screenshot
 from tests.conftest import require_file, require_tool
 
 EXPLICIT, IMPLICIT, DEFLATED = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99"
@@ -365,63 +366,15 @@ def test_check_reports_an_unreachable_node(tmp_path: Path) -> None:
     assert "did not answer" in str(found) or "refused" in str(found)
 
 
-def _png_pixels(data: bytes) -> tuple[int, int, bytes]:
-    """Width, height and the inflated scanlines of a PNG (enough to see it is not blank)."""
-    import struct
-    import zlib
-
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, height = 8, b"", 0, 0
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    return width, height, zlib.decompress(idat)
-
-
 def test_html_renders_in_a_real_browser(tmp_path: Path) -> None:
     """Headless Chromium loads the page and draws it: headings, tables, text (not blank)."""
     chromium = require_tool("chromium")
     page = tmp_path / "statement.html"
     page.write_text(to_html(to_docbook(build_statement(_config(tmp_path)))), encoding="utf-8")
-    shot = tmp_path / "shot.png"
-    done = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1280,1600",
-            f"--screenshot={shot}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
-    data = shot.read_bytes()
-    width, height, raw = _png_pixels(data)
-    assert (width, height) == (1280, 1600)
-    # scanlines are filtered (PNG filter types 1-4 store differences), so a blank page is rows
-    # of zeros and compresses to almost nothing; a drawn page changes within most rows
-    stride = len(raw) // height
-    rows = [raw[i * stride + 1 : (i + 1) * stride] for i in range(height)]
-    drawn = sum(1 for r in rows if r.count(0) < len(r) - 8) / height
-    assert drawn > 0.2 and len(data) > 30_000, (drawn, len(data))
-    # the DOM Chromium built has every table (dump the rendered DOM)
-    dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    drawn, size = screenshot(chromium, page, tmp_path / "shot.png", (1280, 1600))
+    assert drawn > 0.2 and size > 30_000, (drawn, size)
+    # the DOM Chromium built has every table
+    dom = dump_dom(chromium, page)
     assert dom.count("<table ") == page.read_text().count("<table ") > 20
 
 
