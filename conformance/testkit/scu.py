@@ -101,6 +101,8 @@ class ScuKit:
     """With ``partial-pages``: records per Repository Query response set."""
     studies: int = 12
     """Studies in the kit's synthetic archive."""
+    event_attempts: int = 6
+    """Attempts to deliver each event before giving it up (0.5 s apart, doubling)."""
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="testkit-scu-")))
 
     def __post_init__(self) -> None:
@@ -115,7 +117,11 @@ class ScuKit:
 
     def node_config(self) -> NodeConfig:
         """The configuration of the kit's node, with the faults applied."""
-        limits: dict[str, Any] = {"event_backoff": 0.5, "event_attempts": 6, "dimse_timeout": 30}
+        limits: dict[str, Any] = {
+            "event_backoff": 0.5,
+            "event_attempts": self.event_attempts,
+            "dimse_timeout": 30,
+        }
         if "slow-events" in self.faults:
             limits["production_pace"] = self.event_delay / max(1, self.studies)
         if "split" in self.faults:

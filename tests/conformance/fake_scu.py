@@ -7,6 +7,7 @@ Each fault breaks one of these, so that ``testkit scu`` can be shown to fail it.
 
 from __future__ import annotations
 
+import queue
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,7 @@ FAULTS = {
     "control-unknown": "Request Status for a transaction never initiated",
     "act-on-refused": "after a refused Initiate, Request Status for that transaction",
     "rq-stop": "Repository Query stopped after the first partial page",
+    "gives-up": "stops listening for events 1 s after the Initiate",
 }
 
 
@@ -46,7 +48,11 @@ def run_fake_scu(kit_port: int, requester: Requester, out: Path, fault: str | No
         return
     if fault == "control-unknown":
         requester.control(kit_port, 12, generate_uid())
-    _, (event_type, info, _) = requester.until_final(60)
+    try:
+        _, (event_type, info, _) = requester.until_final(1.0 if fault == "gives-up" else 60)
+    except queue.Empty:
+        requester.close()  # gone: the kit's final event finds nobody listening
+        return
     if event_type != 11 or fault == "refuse-events":
         return
     wanted = [str(info.ReferencedSOPInstanceUID)]

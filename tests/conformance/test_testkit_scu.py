@@ -31,6 +31,7 @@ def _kit(tmp_path: Path, listen: int, faults: set[str]) -> ScuKitNode:
         0,
         frozenset(faults),
         event_delay=3.0,
+        event_attempts=3,
         work=tmp_path / "kit",
     )
     node = ScuKitNode(kit)
@@ -70,6 +71,8 @@ def test_our_scu_passes_every_applicable_test(
         cmd = ["request", "--peer", peer, "--calling-ae", SCU_AE, "--listen-port", str(listen)]
         cmd += ["--out", str(tmp_path / "out"), "--state", str(tmp_path / "state")]
         cmd += ["--timeout", "60"]
+        if "slow-events" in faults:  # progress reports (event 12) while the SCU waits
+            cmd += ["--interval", "1"]
     done = subprocess.run([*_CLI, *cmd], capture_output=True, text=True, timeout=120)
     report = _judge(node)
     outcomes = _outcomes(report)
@@ -86,7 +89,9 @@ def test_our_scu_passes_every_applicable_test(
         (line,) = [e for e in report.result("U-RETRIEVE").evidence if "in the tree" in e]
         assert int(line.split(": ")[1].split()[0]) > 3, line  # a real tree, not one instance
     if "slow-events" in faults:
-        assert any("after the Initiate" in e for e in report.result("U-EVENT-ACK").evidence)
+        acks = report.result("U-EVENT-ACK").evidence
+        assert any("event 11" in e and "after the Initiate" in e for e in acks), acks
+        assert any(e.startswith("event 12 PROCESSING") for e in acks), acks
     if "partial-pages" in faults:
         assert "chain of 4 request(s)" in report.result("U-RQ-PAGING").evidence[0]
 
@@ -101,6 +106,7 @@ def test_our_scu_passes_every_applicable_test(
         ("control-unknown", set(), "U-CONTROL", "is not one the kit accepted"),
         ("act-on-refused", {"failure"}, "U-FAILURE", "for the refused transaction"),
         ("rq-stop", {"partial-pages"}, "U-RQ-PAGING", "stopped after a partial page"),
+        ("gives-up", {"slow-events"}, "U-EVENT-ACK", "(given up)"),
     ],
 )
 def test_a_faulty_scu_fails_exactly_the_test_of_its_fault(
