@@ -65,6 +65,13 @@ _INITIATE, _CANCEL = 11, 13
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
 _INVENTORY_QR = (INVENTORY_FIND, INVENTORY_GET, INVENTORY_MOVE)
 _PENDING = (0xFF00, 0xFF01)
+#: Scope items that ask for matching beyond the Q/R baseline (PS3.3 C.38.2.1).
+_MATCHING_SEQUENCES = (
+    "RangeMatchingSequence",
+    "ListOfUIDMatchingSequence",
+    "EmptyValueMatchingSequence",
+    "GeneralMatchingSequence",
+)
 
 
 def _is_failure(code: int) -> bool:
@@ -473,6 +480,13 @@ def _initiate(kit: ScuKitNode, requests: list[Request]) -> TestResult:
             problems.append(
                 f"Inventory Level (0008,0403) {r.text('InventoryLevel')!r}: expected one of {', '.join(_LEVELS)}"
             )
+        for item in (r.data.get("ScopeOfInventorySequence") or []) if r.data is not None else []:
+            used = [kw for kw in _MATCHING_SEQUENCES if kw in item]
+            if used and "ExtendedMatchingMechanisms" not in item:
+                problems.append(
+                    f"{', '.join(used)} in the scope without Extended Matching Mechanisms "
+                    "(0008,040F), which the SCU shall give (KK.2.2.2)"
+                )
         if r.data is not None and "ScopeOfInventorySequence" not in r.data:
             problems.append(
                 "Scope of Inventory Sequence (0008,0400) missing (Type 2: may be empty)"

@@ -21,6 +21,7 @@ from tests.scp.raw_peer import Requester
 
 FAULTS = {
     "bad-txn-uid": "Initiate with a Transaction UID that is not a valid UID",
+    "no-emm": "a Range Matching Sequence in the scope, without Extended Matching Mechanisms",
     "refuse-events": "every N-EVENT-REPORT answered 0x0110",
     "root-only": "only the root of a split inventory retrieved",
     "qr-level": "Query/Retrieve Level put into the Inventory GET identifier",
@@ -41,7 +42,12 @@ def run_fake_scu(kit_port: int, requester: Requester, out: Path, fault: str | No
     txn = "1.2.3.04" if fault == "bad-txn-uid" else generate_uid()
     with warnings.catch_warnings():  # pydicom warns about the invalid UID on purpose
         warnings.simplefilter("ignore")
-        status = int(requester.initiate(kit_port, txn).Status)
+        scope = None
+        if fault == "no-emm":
+            ranges = Dataset()
+            ranges.StudyDate = "20200101-20201231"
+            scope = {"RangeMatchingSequence": [ranges]}
+        status = int(requester.initiate(kit_port, txn, scope=scope).Status)
     if status != 0x0000:
         if fault == "act-on-refused":
             requester.control(kit_port, 12, txn)
