@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["Status"]
+__all__ = ["Status", "is_failure"]
 
 
 class Status(IntEnum):
@@ -56,3 +56,8 @@ class Status(IntEnum):
     """Failure: refused, SOP Class not supported (PS3.7 C.5.x): a service the node does not offer."""
     UNABLE_TO_PROCESS = 0xC001
     """Failure: unable to process (PS3.4 C.4.1.1.4)."""
+
+
+def is_failure(code: int) -> bool:
+    """Whether a DIMSE status is a failure (PS3.7 C: 0x01xx, 0x02xx, 0xAxxx, 0xCxxx)."""
+    return 0x0100 <= code < 0x0300 or 0xA000 <= code < 0xB000 or 0xC000 <= code < 0xD000

@@ -45,7 +45,7 @@ from dicom_inventory.uid import STUDY_ROOT_FIND, generate_uid, is_valid_uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
-__all__ = ["CrawlError", "CrawlReport", "crawl"]
+__all__ = ["CrawlError", "CrawlReport", "StudyFinder", "crawl"]
 
 _STUDY_KEYS = (
     "StudyInstanceUID",
@@ -105,7 +105,12 @@ class CrawlReport:
         return not self.problems
 
 
-class _Finder:
+class StudyFinder:
+    """Study Root C-FIND on one kept association; counts queries and truncated answers.
+
+    `cap` treats a response set of that many matches as truncated (a peer's silent limit).
+    """
+
     def __init__(self, peer: Peer, calling_ae: str, cap: int | None, timeout: float) -> None:
         self.peer, self.cap = peer, cap
         ae = AE(ae_title=calling_ae)
@@ -190,7 +195,7 @@ def crawl(
     out_dir.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(out_dir / "crawl.sqlite", isolation_level=None)
     db.executescript(_SCHEMA)
-    finder = _Finder(peer, calling_ae, cap, timeout)
+    finder = StudyFinder(peer, calling_ae, cap, timeout)
     report = CrawlReport()
     say = progress or (lambda _: None)
     try:
@@ -270,7 +275,7 @@ def _keep(db: sqlite3.Connection, found: list[Dataset], only_undated: bool = Fal
 
 
 def _list_studies(
-    f: _Finder, db: sqlite3.Connection, report: CrawlReport, say: Callable[[str], None]
+    f: StudyFinder, db: sqlite3.Connection, report: CrawlReport, say: Callable[[str], None]
 ) -> None:
     found, complete = f.find("STUDY", {}, _STUDY_KEYS)
     _keep(db, found)
@@ -283,7 +288,7 @@ def _list_studies(
 
 
 def _by_date(
-    f: _Finder,
+    f: StudyFinder,
     db: sqlite3.Connection,
     lo: datetime.date,
     hi: datetime.date,
@@ -309,7 +314,7 @@ def _hms(s: int) -> str:
     return f"{s // 3600:02d}{s // 60 % 60:02d}{s % 60:02d}"
 
 
-def _by_time(f: _Finder, db: sqlite3.Connection, day: datetime.date, lo: int, hi: int) -> None:
+def _by_time(f: StudyFinder, db: sqlite3.Connection, day: datetime.date, lo: int, hi: int) -> None:
     keys = {"StudyDate": _day(day), "StudyTime": f"{_hms(lo)}-{_hms(hi)}"}
     found, complete = f.find("STUDY", keys, _STUDY_KEYS)
     _keep(db, found)
@@ -323,7 +328,7 @@ def _by_time(f: _Finder, db: sqlite3.Connection, day: datetime.date, lo: int, hi
         _by_time(f, db, day, start, min(hi, start + step - 1))
 
 
-def _undated(f: _Finder, db: sqlite3.Connection, prefix: str) -> None:
+def _undated(f: StudyFinder, db: sqlite3.Connection, prefix: str) -> None:
     for ch in PREFIX_ALPHABET:
         found, complete = f.find("STUDY", {"PatientID": f"{prefix}{ch}*"}, _STUDY_KEYS)
         _keep(db, found, only_undated=True)
@@ -350,7 +355,7 @@ def _undated(f: _Finder, db: sqlite3.Connection, prefix: str) -> None:
             _undated(f, db, prefix + ch)
 
 
-def _list_study(f: _Finder, db: sqlite3.Connection, uid: str) -> None:
+def _list_study(f: StudyFinder, db: sqlite3.Connection, uid: str) -> None:
     series, complete = f.find("SERIES", {"StudyInstanceUID": uid}, _SERIES_KEYS)
     if not complete:
         _problem(db, f"series of study {uid}: response set truncated")

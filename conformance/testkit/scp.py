@@ -28,7 +28,9 @@ from dicom_inventory.scu.client import (
     retrieve_inventory,
     send_action,
 )
+from dicom_inventory.scu.crawl import CrawlError, StudyFinder
 from dicom_inventory.scu.peer import Peer
+from dicom_inventory.status import is_failure
 from dicom_inventory.uid import (
     INVENTORY_CREATION,
     INVENTORY_FIND,
@@ -143,11 +145,6 @@ def _events(
 
 #: Not a DA value nor a range: refused with a failure (PS3.7 C, 0x0115 Invalid argument value).
 _INVALID_DATE = "2020010"
-
-
-def _is_failure(code: int) -> bool:
-    """A failure status of PS3.7 C (0x01xx, 0x02xx, 0xAxxx, 0xCxxx)."""
-    return 0x0100 <= code < 0x0300 or 0xA000 <= code < 0xB000 or 0xC000 <= code < 0xD000
 
 
 def _status_text(code: int) -> str:
@@ -343,7 +340,7 @@ def _creation_tests(
         if result.status == 0xB010 and 0x00080020 in result.unsupported_keys:
             _events(listener, txn, kit.timeout)
             return Outcome.NOT_APPLICABLE, [*ev, "Study Date is not supported for matching"]
-        if _is_failure(result.status):
+        if is_failure(result.status):
             return Outcome.PASS, ev
         _events(listener, txn, kit.timeout)
         return Outcome.FAIL, [
@@ -363,7 +360,7 @@ def _creation_tests(
     def bad_level() -> tuple[Outcome, list[str]]:
         _, result = _initiate(kit, "PATIENT")
         ev = [f"Initiate at level PATIENT: {_status_text(result.status)}"]
-        ok = _is_failure(result.status)
+        ok = is_failure(result.status)
         return (Outcome.PASS if ok else Outcome.FAIL), ev + (
             []
             if ok
@@ -640,32 +637,16 @@ def _retrieval_tests(
 
 
 def _study_root_count(kit: ScpKit) -> tuple[int, int]:
-    """Studies listed by one Study Root C-FIND at STUDY level, and its final status."""
-    ae = AE(ae_title=kit.calling_ae)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = kit.dimse_timeout
-    ae.add_requested_context(STUDY_ROOT_FIND)
-    assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
-    if not assoc.is_established:
-        raise SCUError(f"{kit.peer}: association for Study Root C-FIND refused")
-    q = Dataset()
-    q.QueryRetrieveLevel = "STUDY"
-    q.StudyInstanceUID = ""
-    uids: set[str] = set()
-    final = -1
+    """Studies listed by one Study Root C-FIND at STUDY level, and its final status (-1: none)."""
+    finder = StudyFinder(kit.peer, kit.calling_ae, None, kit.dimse_timeout)
     try:
-        for status, ident in assoc.send_c_find(q, STUDY_ROOT_FIND):
-            if not status:
-                break
-            code = int(status.Status)
-            if code in (0xFF00, 0xFF01):
-                if ident is not None:
-                    uids.add(str(ident.get("StudyInstanceUID", "")))
-                continue
-            final = code
-            break
+        found, _ = finder.find("STUDY", {}, ("StudyInstanceUID",))
+    except CrawlError as exc:
+        raise SCUError(str(exc)) from exc
     finally:
-        assoc.release()
-    return len(uids), final
+        finder.close()
+    uids = {str(d.get("StudyInstanceUID", "")) for d in found}
+    return len(uids), -1 if finder.last_status is None else finder.last_status
 
 
 #: Scope of Inventory keys tried one matching type at a time (PS3.4 C.2.2.2, KK.2.2.1.1).

@@ -40,6 +40,7 @@ from dicom_inventory.scp.qr import stored_inventories
 from dicom_inventory.scp.server import InventoryNode
 from dicom_inventory.scp.wire import B001_PLACEHOLDER
 from dicom_inventory.scu.peer import Peer
+from dicom_inventory.status import is_failure
 from dicom_inventory.uid import (
     INVENTORY_FIND,
     INVENTORY_GET,
@@ -72,11 +73,6 @@ _MATCHING_SEQUENCES = (
     "EmptyValueMatchingSequence",
     "GeneralMatchingSequence",
 )
-
-
-def _is_failure(code: int) -> bool:
-    """A failure status of PS3.7 C (0x01xx, 0x02xx, 0xAxxx, 0xCxxx)."""
-    return 0x0100 <= code < 0x0300 or 0xA000 <= code < 0xB000 or 0xC000 <= code < 0xD000
 
 
 @dataclass
@@ -116,7 +112,7 @@ class ScuKit:
         unknown = sorted(set(self.faults) - set(FAULTS))
         if unknown:
             raise ValueError(f"unknown fault(s) {', '.join(unknown)}: expected {', '.join(FAULTS)}")
-        if not _is_failure(self.failure_status):
+        if not is_failure(self.failure_status):
             raise ValueError(
                 f"failure status 0x{self.failure_status:04X} is not a failure "
                 "(0x01xx, 0x02xx, 0xAxxx or 0xCxxx; PS3.7 C)"
@@ -349,7 +345,7 @@ class ScuKitNode:
         with self._lock:
             requests = list(self.requests)
         if any(
-            r.action_type == _INITIATE and r.status is not None and _is_failure(r.status)
+            r.action_type == _INITIATE and r.status is not None and is_failure(r.status)
             for r in requests
         ):  # refused (by a fault, or for a malformed request): nothing follows
             return True
@@ -384,7 +380,7 @@ class ScuKitNode:
             if r.command == "N-ACTION"
             and r.action_type == _INITIATE
             and r.status is not None
-            and not _is_failure(r.status)
+            and not is_failure(r.status)
         ]
 
     def _tree(self, txn: str) -> set[str]:
