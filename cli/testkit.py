@@ -33,6 +33,15 @@ def _finish(report: object, report_dir: Path | None) -> None:
     sys.exit(0 if report.passed else 1)
 
 
+_report_option = click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write report.xml (JUnit), report.json and report.html here.",
+)
+
+
 @click.group()
 def testkit() -> None:
     """Connectathon test kit: judge an Inventory SCP, SCU or inventory files (reports: JUnit, JSON, HTML)."""
@@ -55,7 +64,7 @@ def testkit() -> None:
     show_default=True,
     help="Longest wait for one inventory (s).",
 )
-@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None)
+@_report_option
 def testkit_scp(
     peer: str, calling_ae: str, listen_port: int, timeout: float, report_dir: Path | None
 ) -> None:
@@ -123,7 +132,7 @@ def _listen(text: str) -> tuple[str, int]:
     show_default=True,
     help="Quiet seconds after the scenario's end before judging.",
 )
-@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None)
+@_report_option
 def testkit_scu(
     listen: str,
     peer: str,
@@ -184,7 +193,7 @@ def testkit_scu(
 
 @testkit.command("files")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
-@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None)
+@_report_option
 def testkit_files(paths: tuple[Path, ...], report_dir: Path | None) -> None:
     """Validate a vendor's inventory files, one by one and as a set."""
     from dicom_inventory.conformance.testkit import check_files
