@@ -44,6 +44,7 @@ __all__ = [
     "ActionResult",
     "EventListener",
     "InventoryEvent",
+    "PeerAborted",
     "SCUError",
     "STATUS_TEXT",
     "RepositoryPage",
@@ -73,6 +74,10 @@ STATUS_TEXT = {
 
 class SCUError(Exception):
     """The peer refused or could not be reached; the message says which and why."""
+
+
+class PeerAborted(SCUError):
+    """The peer aborted the association instead of answering a request it had negotiated."""
 
 
 @dataclass
@@ -152,7 +157,12 @@ def send_action(
         if assoc.is_established:
             assoc.release()
     if not status or "Status" not in status:
-        raise SCUError(f"{peer}: no response to the N-ACTION (timeout or abort)")
+        if assoc.is_aborted:
+            raise PeerAborted(
+                f"{peer}: aborted the association instead of answering the N-ACTION "
+                "(Inventory Creation was accepted in negotiation)"
+            )
+        raise SCUError(f"{peer}: no response to the N-ACTION within {timeout:g} s")
     result = ActionResult(int(status.Status), status.get("ErrorComment"))
     for cs in commands:  # (0000,1005) is only in the raw command set
         if 0x00001005 in cs:

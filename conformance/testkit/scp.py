@@ -20,6 +20,7 @@ from dicom_inventory.scp.scope import ScopeError, parse_scope
 from dicom_inventory.scu.client import (
     EventListener,
     InventoryEvent,
+    PeerAborted,
     SCUError,
     inventory_find,
     move_inventory,
@@ -89,6 +90,14 @@ def _timed(
     t0 = time.monotonic()
     try:
         outcome, evidence = fn()
+    except PeerAborted as exc:  # it answered, by abort: the test ran and the SCP failed it
+        outcome, evidence = (
+            Outcome.FAIL,
+            [
+                str(exc),
+                "an SCP that accepts a SOP class must answer its requests (PS3.7 D.3.3.2)",
+            ],
+        )
     except (SCUError, OSError, ValueError, KeyError, AttributeError) as exc:
         outcome, evidence = Outcome.ERROR, [f"{type(exc).__name__}: {exc}"]
     return report.add(TestResult(id, title, section, outcome, evidence, time.monotonic() - t0))
@@ -218,6 +227,7 @@ def run_scp_battery(kit: ScpKit) -> Report:
                     ["Inventory Creation not negotiated"],
                 )
             )
+        _retrieval_tests(kit, report, acc, state)  # Repository Query may stand alone
         return report
 
     try:
@@ -579,6 +589,7 @@ def _retrieval_tests(
             return Outcome.NOT_APPLICABLE, ["Repository Query not negotiated"]
         keys: list[str] = []
         pages = []
+        problems: list[str] = []
         for page in repository_query(
             kit.peer,
             "STUDY",
@@ -589,20 +600,32 @@ def _retrieval_tests(
         ):
             pages.append(f"{len(page.records)}{' (0xB001)' if page.partial else ''}")
             keys += [str(r.get("StudyInstanceUID", "")) for r in page.records]
+            if len(page.records) > 10:
+                problems.append(
+                    f"a page of {len(page.records)} records: Maximum Number of Records was 10"
+                )
+            keyless = sum(1 for r in page.records if not r.get("RecordKey"))
+            if keyless:
+                problems.append(
+                    f"{keyless} record(s) without the Record Key (0008,041B) the query asked for "
+                    "(C.6.4.1.1, C.6.4.5.1)"
+                )
         repeated = len(keys) - len(set(keys))
         state["rq_studies"] = len(set(keys))
         ev = [
             f"{len(pages)} page(s): {', '.join(pages[:20])}",
             f"{len(keys)} record(s), {repeated} repeated",
         ]
-        return (Outcome.FAIL if repeated else Outcome.PASS), (
-            [f"{repeated} record(s) returned twice across pages"] if repeated else []
-        ) + ev
+        if repeated:
+            problems.append(f"{repeated} record(s) returned twice across pages")
+        if not keys and not problems:
+            return Outcome.NOT_APPLICABLE, [*ev, "no study returned: nothing to page through"]
+        return (Outcome.FAIL if problems else Outcome.PASS), problems + ev
 
     _timed(
         report,
         "Q-RQ-PAGING",
-        "Repository Query pages (Maximum Number of Records 10) return every study once",
+        "Repository Query pages (Maximum Number of Records 10) return every study once, each with its Record Key",
         "PS3.4 C.6.4.5",
         paging,
     )

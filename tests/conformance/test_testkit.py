@@ -196,3 +196,61 @@ def test_cli_and_html_report_in_a_real_browser(tmp_path: Path) -> None:
     assert "PASSED" in dom and dom.count("<tr") >= 4
     drawn, size = screenshot(chromium, page, tmp_path / "shot.png", (1200, 800))
     assert drawn > 0.1 and size > 10_000, (drawn, size)
+
+
+@pytest.mark.parametrize("claims_everything", [False, True])
+def test_battery_against_orthanc_a_real_archive_without_inventory_services(
+    tmp_path: Path, claims_everything: bool
+) -> None:
+    """Orthanc 1.10 has no Inventory services. As configured by default it rejects their
+    contexts: A-NEGOTIATE fails and the rest is not applicable. With UnknownSopClassAccepted it
+    accepts every context, then aborts on the N-ACTION and answers Repository Query like a
+    Study Root C-FIND (no Record Key, no page limit): the kit names all of it, with no error."""
+    from dicom_inventory.scp.archive.objects import make_image, to_part10
+
+    from tests.scu.orthanc import Orthanc
+
+    server = Orthanc(
+        require_tool("Orthanc"), tmp_path / "orthanc", UnknownSopClassAccepted=claims_everything
+    )
+    try:
+        for s in range(14):
+            server.upload(
+                to_part10(
+                    make_image(
+                        study_uid=f"2.25.6000.{s}",
+                        series_uid=f"2.25.6000.{s}.1",
+                        sop_uid=f"2.25.6000.{s}.1.1",
+                        patient_id=f"P{s:03d}",
+                        study_date="20200101",
+                        modality="CT",
+                        instance_number=1,
+                    )
+                )
+            )
+        report = run_scp_battery(
+            ScpKit(
+                Peer("ORTHANC", "127.0.0.1", server.dicom_port),
+                KIT_AE,
+                free_port(),
+                timeout=10,
+                dimse_timeout=10,
+            )
+        )
+    finally:
+        server.stop()
+    outcomes = _outcomes(report)
+    assert Outcome.ERROR not in outcomes.values(), [(r.id, r.evidence) for r in report.results]
+    assert outcomes["E-ECHO"] is Outcome.PASS and not report.passed
+    failed = {t for t, o in outcomes.items() if o is Outcome.FAIL}
+    creation = {"C-INITIATE-STUDY", "C-INITIATE-SERIES", "C-INITIATE-INSTANCE"}
+    if not claims_everything:
+        assert failed == {"A-NEGOTIATE"}, outcomes
+        assert "Inventory Creation: rejected" in report.result("A-NEGOTIATE").evidence
+        return
+    assert outcomes["A-NEGOTIATE"] is Outcome.PASS
+    assert creation | {"Q-RQ-PAGING"} <= failed, outcomes
+    assert "aborted the association" in report.result("C-INITIATE-STUDY").evidence[0]
+    paging = " ".join(report.result("Q-RQ-PAGING").evidence)
+    assert "14 record(s) without the Record Key" in paging, paging
+    assert "a page of 14 records: Maximum Number of Records was 10" in paging, paging
