@@ -15,6 +15,7 @@ from typing import Any
 from dicom_inventory.scp.config import SUPPORTED_TRANSFER_SYNTAXES, NodeConfig, Services
 from dicom_inventory.scp.contexts import accepted_contexts
 from dicom_inventory.scu.peer import Peer, nodelay
+from dicom_inventory.status import is_pending
 from dicom_inventory.uid import INVENTORY_FIND, VERIFICATION
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role
@@ -158,7 +159,7 @@ def _find(peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
         if not status:
             break
         statuses.append(int(status.Status))
-        if status.Status in (0xFF00, 0xFF01) and (ident is None or "SOPInstanceUID" not in ident):
+        if is_pending(status.Status) and (ident is None or "SOPInstanceUID" not in ident):
             bad += 1
     assoc.release()
     out = []

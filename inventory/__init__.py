@@ -52,7 +52,7 @@ from dicom_inventory.read import (
     resolve_tree,
 )
 from dicom_inventory.rows import iter_raw_rows
-from dicom_inventory.status import Status, is_failure
+from dicom_inventory.status import Status, is_failure, is_pending
 from dicom_inventory.synthetic import synthetic_studies
 from dicom_inventory.validate import (
     RULES,
@@ -104,6 +104,7 @@ __all__ = [
     "WrittenInstance",
     "encode_inventory",
     "is_failure",
+    "is_pending",
     "iter_inventory",
     "iter_raw_rows",
     "iter_rows",

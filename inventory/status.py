@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["Status", "is_failure"]
+__all__ = ["Status", "is_failure", "is_pending"]
 
 
 class Status(IntEnum):
@@ -61,3 +61,8 @@ class Status(IntEnum):
 def is_failure(code: int) -> bool:
     """Whether a DIMSE status is a failure (PS3.7 C: 0x01xx, 0x02xx, 0xAxxx, 0xCxxx)."""
     return 0x0100 <= code < 0x0300 or 0xA000 <= code < 0xB000 or 0xC000 <= code < 0xD000
+
+
+def is_pending(code: int) -> bool:
+    """Whether a C-FIND/C-GET/C-MOVE response is pending: more follow (0xFF00, 0xFF01)."""
+    return code in (Status.PENDING, Status.PENDING_WARNING)

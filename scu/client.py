@@ -26,6 +26,7 @@ from typing import Any
 
 from dicom_inventory.read import read_header, resolve_tree
 from dicom_inventory.scu.peer import Peer, nodelay
+from dicom_inventory.status import is_pending
 from dicom_inventory.uid import (
     INVENTORY_CREATION,
     INVENTORY_FIND,
@@ -273,7 +274,7 @@ def inventory_find(
         for status, ident in assoc.send_c_find(q, INVENTORY_FIND):
             if not status:
                 break
-            if status.Status in (0xFF00, 0xFF01):
+            if is_pending(status.Status):
                 if ident is not None:
                     found.append(ident)
             else:
@@ -351,7 +352,7 @@ def repository_query(
                 if not status:
                     break
                 code = int(status.Status)
-                if code in (0xFF00, 0xFF01):
+                if is_pending(code):
                     if ident is not None:
                         records.append(ident)
                     continue
@@ -436,7 +437,7 @@ def _fetch_tree(
 def _final(responses: Iterator[tuple[Any, Any]]) -> int | None:
     final = None
     for status, _ in responses:
-        if status and status.Status not in (0xFF00, 0xFF01):
+        if status and not is_pending(status.Status):
             final = int(status.Status)
     return final
 

@@ -41,6 +41,7 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 from dicom_inventory.scu.peer import Peer, nodelay
+from dicom_inventory.status import is_pending
 from dicom_inventory.uid import STUDY_ROOT_FIND, generate_uid, is_valid_uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE
@@ -150,7 +151,7 @@ class StudyFinder:
                 final = None
                 break
             code = int(status.Status)
-            if code in (0xFF00, 0xFF01):
+            if is_pending(code):
                 if ident is not None:
                     found.append(ident)
                 continue

@@ -40,7 +40,7 @@ from dicom_inventory.scp.qr import stored_inventories
 from dicom_inventory.scp.server import InventoryNode
 from dicom_inventory.scp.wire import B001_PLACEHOLDER
 from dicom_inventory.scu.peer import Peer
-from dicom_inventory.status import is_failure
+from dicom_inventory.status import is_failure, is_pending
 from dicom_inventory.uid import (
     INVENTORY_FIND,
     INVENTORY_GET,
@@ -65,7 +65,6 @@ FAULTS = {
 _INITIATE, _CANCEL = 11, 13
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
 _INVENTORY_QR = (INVENTORY_FIND, INVENTORY_GET, INVENTORY_MOVE)
-_PENDING = (0xFF00, 0xFF01)
 #: Scope items that ask for matching beyond the Q/R baseline (PS3.3 C.38.2.1).
 _MATCHING_SEQUENCES = (
     "RangeMatchingSequence",
@@ -300,7 +299,7 @@ class ScuKitNode:
         rec = self._record(event, "C-FIND", event.identifier)
         for status, ident in handler(event, *args):
             code = int(status) if isinstance(status, int) else int(status.Status)
-            if code in _PENDING:
+            if is_pending(code):
                 if ident is not None:
                     rec.returned.append(ident)
             else:  # the node's 0xB001 goes out as a placeholder the wire fix rewrites
@@ -322,7 +321,7 @@ class ScuKitNode:
             return
         cs = msg.command_set
         code = int(cs.Status)
-        if code in _PENDING:
+        if is_pending(code):
             return
         with self._lock:
             rec = self._open.pop((id(event.assoc), int(cs.MessageIDBeingRespondedTo)), None)
@@ -349,14 +348,13 @@ class ScuKitNode:
             for r in requests
         ):  # refused (by a fault, or for a malformed request): nothing follows
             return True
+        retrieving = bool(self._retrieved(requests))
         for txn, _ in self._accepted_initiates(requests):
             events = self.events(txn)
             if any(e["given_up"] for e in events):
                 return True
-            if any(e["event_type"] == 11 and e["delivered"] for e in events) and self._retrieved(
-                requests
-            ):  # retrieval has begun; the idle time lets the rest of the tree come
-                return True
+            if retrieving and any(e["event_type"] == 11 and e["delivered"] for e in events):
+                return True  # retrieval has begun; the idle time lets the rest of the tree come
         return any(
             r.command == "C-FIND" and r.sop_class == REPOSITORY_QUERY and r.status is not None
             for r in requests
@@ -654,9 +652,10 @@ def _failure(kit: ScuKitNode, requests: list[Request]) -> TestResult:
             t.evidence += [f"  then {q.describe()} for the refused transaction" for q in later]
         else:
             t.evidence.append("  nothing more was sent for this transaction")
-    retries = [r for r in requests if r.refused_by_fault and r is not refused[0]]
-    if retries:
-        t.evidence.append(f"{len(retries)} further Initiate(s), each with its own Transaction UID")
+    if len(refused) > 1:
+        t.evidence.append(
+            f"{len(refused) - 1} further Initiate(s) (U-INITIATE judges their Transaction UIDs)"
+        )
     return t
 
 
