@@ -15,6 +15,7 @@ from dicom_inventory.encode import (
 )
 from dicom_inventory.enum import (
     ContainerFileType,
+    ExtendedMatchingMechanism,
     InstanceAvailability,
     InventoryCompletionStatus,
     InventoryLevel,
@@ -52,6 +53,7 @@ from dicom_inventory.read import (
     resolve_tree,
 )
 from dicom_inventory.rows import iter_raw_rows
+from dicom_inventory.scope import ScopeOfInventory, check_scope_item
 from dicom_inventory.status import Status, is_failure, is_pending
 from dicom_inventory.synthetic import synthetic_studies
 from dicom_inventory.validate import (
@@ -73,6 +75,7 @@ __all__ = [
     "Code",
     "ContainerFileType",
     "Equipment",
+    "ExtendedMatchingMechanism",
     "FileAccess",
     "FileSetAccess",
     "Finding",
@@ -95,6 +98,7 @@ __all__ = [
     "ReasonForAttributeModification",
     "RemovedFromOperationalUse",
     "Rule",
+    "ScopeOfInventory",
     "SeriesRecord",
     "Severity",
     "Status",
@@ -102,6 +106,7 @@ __all__ = [
     "StudyRecord",
     "Validator",
     "WrittenInstance",
+    "check_scope_item",
     "encode_inventory",
     "is_failure",
     "is_pending",

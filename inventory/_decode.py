@@ -28,6 +28,7 @@ from dicom_inventory.model import (
     SeriesRecord,
     StudyRecord,
 )
+from dicom_inventory.scope import ScopeOfInventory
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VM, keyword_for_tag
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
@@ -488,10 +489,18 @@ _HEADER_TAGS = frozenset(
 )
 
 
+def scope_item(ds: RawDataset) -> dict[str, AttributeValue] | None:
+    """The first item of Scope of Inventory Sequence as ``{keyword: value}``, or ``None``."""
+    items = _items(ds, tags.ScopeOfInventorySequence)
+    if not items:
+        return None
+    return _generic_dataset(items[0], _Text(()).child(ds).child(items[0]))
+
+
 def header_from_raw(ds: RawDataset) -> InventoryHeader:
     """Build an :class:`InventoryHeader` from the raw top-level elements."""
     text = _Text(()).child(ds)
-    scope_items = _items(ds, tags.ScopeOfInventorySequence)
+    item = scope_item(ds)
     level = _s(ds, tags.InventoryLevel, text) or ""
     status = _s(ds, tags.InventoryCompletionStatus, text)
     return InventoryHeader(
@@ -509,7 +518,7 @@ def header_from_raw(ds: RawDataset) -> InventoryHeader:
         inventory_purpose=_s(ds, tags.InventoryPurpose, text),
         inventory_instance_description=_s(ds, tags.InventoryInstanceDescription, text),
         transaction_uid=_s(ds, tags.TransactionUID, text),
-        scope=_generic_dataset(scope_items[0], text.child(scope_items[0])) if scope_items else None,
+        scope=None if item is None else ScopeOfInventory.from_item(item),
         inventory_access_end_points=_end_points(ds, tags.InventoryAccessEndPointsSequence, text),
         study_access_end_points=_end_points(ds, tags.StudyAccessEndPointsSequence, text),
         incorporated=_references(ds, text),

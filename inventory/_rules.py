@@ -44,6 +44,61 @@ RULES: dict[str, Rule] = {
         Rule("type1-empty", _E, "PS3.5 7.4.1", "a Type 1 attribute has a value"),
         Rule("type2-missing", _E, "PS3.3 C.38.1", "a Type 2 attribute is present (maybe empty)"),
         Rule("single-item", _E, "PS3.3 C.38.2", "a sequence allows at most (or exactly) one item"),
+        # -- Scope of Inventory (PS3.3 C.38.2.1, PS3.4 Table KK.2-1)
+        Rule(
+            "scope-direct-key",
+            _E,
+            "PS3.3 C.38.2.1, PS3.4 Table KK.2-1",
+            "no key attribute directly in the Scope item: keys sit in the matching sequences",
+        ),
+        Rule(
+            "scope-range-items",
+            _W,
+            "PS3.3 C.38.2.1.1.3 (layout assumed)",
+            "Range Matching Sequence: two Items, begin then end, each key in both",
+        ),
+        Rule(
+            "scope-matching-vr",
+            _E,
+            "PS3.4 Table KK.2-1",
+            "Range Matching holds DA/DT/TM keys only, List of UID Matching UI keys only",
+        ),
+        Rule(
+            "scope-type1-key",
+            _E,
+            "PS3.4 Table KK.2-1",
+            "keys of General and List of UID Matching have a value (Type 1)",
+        ),
+        Rule(
+            "scope-uid-list",
+            _E,
+            "PS3.3 Table C.38.2-1, PS3.4 C.2.2.2.2",
+            "a list of UIDs is in List of UID Matching Sequence, not a multi-valued UI elsewhere",
+        ),
+        Rule(
+            "scope-empty-value",
+            _W,
+            "PS3.3 C.38.2.1.1.5 (not read)",
+            "keys of Empty Value Matching Sequence are empty",
+        ),
+        Rule(
+            "scope-extended-matching",
+            _E,
+            "PS3.3 Table C.38.2-1",
+            "TIMEZONE_ADJUST needs Timezone Offset From UTC, RELATIONAL needs Query/Retrieve Level",
+        ),
+        Rule(
+            "scope-extended-assumed",
+            _W,
+            "PS3.4 KK.2.2.2, PS3.3 Table C.38.2-1 (term EMPTY_VALUE assumed, Q13)",
+            "empty value matching is named in Extended Matching Mechanisms",
+        ),
+        Rule(
+            "scope-study-level",
+            _E,
+            "PS3.3 C.38.2.1.1.2",
+            "without RELATIONAL, only Study-level keys are in the scope",
+        ),
         # -- values
         Rule("vr", _E, "PS3.5 6.2, PS3.6", "the VR is the data dictionary's"),
         Rule("vr-un", _W, "PS3.5 6.2.2", "UN used for an attribute whose VR is known"),

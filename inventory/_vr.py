@@ -140,18 +140,14 @@ def sequence(keyword: str, bodies: Iterable[bytes]) -> bytes:
     )
 
 
-def _text_bytes(f: Field, value: Any, codec: str, query: bool = False) -> bytes:
+def _text_bytes(f: Field, value: Any, codec: str) -> bytes:
     if isinstance(value, (tuple, list)):
         if f.vr in SINGLE_VALUE_VRS and len(value) > 1:
             raise InventoryEncodeError(f"{f.keyword}: VR {f.vr} holds one value, got {len(value)}")
         values = [str(v) for v in value]
-    elif query and f.vr not in SINGLE_VALUE_VRS and "\\" in str(value):
-        # a multi-valued query key, e.g. List of UID matching (PS3.4 C.2.2.2.2)
-        values = str(value).split("\\")
     else:
         values = [str(value)]
-    # Query keys may hold ranges ("20200101-20201231", PS3.4 C.2.2.2.5): no DA/TM/DT limit.
-    limit = None if query and f.vr in ("DA", "TM", "DT") else MAX_CHARS.get(f.vr)
+    limit = MAX_CHARS.get(f.vr)
     for v in values:
         if limit is not None and len(v) > limit:
             raise InventoryEncodeError(
@@ -172,16 +168,16 @@ def _text_bytes(f: Field, value: Any, codec: str, query: bool = False) -> bytes:
     return raw
 
 
-def _encode_value(f: Field, value: Any, codec: str, query: bool = False) -> bytes:
+def _encode_value(f: Field, value: Any, codec: str) -> bytes:
     vr = f.vr
     if value is None or value == "" or value == ():
         return f.raw(b"") if vr != "SQ" else f.sequence_start() + SEQ_END
     if vr in TEXT_VRS:
-        return f.raw(_text_bytes(f, value, codec, query))
+        return f.raw(_text_bytes(f, value, codec))
     if vr == "SQ":
         if isinstance(value, Mapping):
             value = [value]
-        return sequence(f.keyword, (encode_attributes(i, codec, query) for i in value))
+        return sequence(f.keyword, (encode_attributes(i, codec) for i in value))
     if vr in _NUMERIC:
         values = value if isinstance(value, (tuple, list)) else (value,)
         try:
@@ -203,20 +199,19 @@ def _encode_value(f: Field, value: Any, codec: str, query: bool = False) -> byte
     raise InventoryEncodeError(f"{f.keyword}: VR {vr} is not supported by the encoder")
 
 
-def encode_element(keyword: str, value: Any, codec: str, query: bool = False) -> tuple[int, bytes]:
+def encode_element(keyword: str, value: Any, codec: str) -> tuple[int, bytes]:
     """Encode one element from its keyword and Python value; return ``(tag, bytes)``.
 
-    With `query`, DA/TM/DT values may be ranges (query keys, PS3.4 C.2.2.2.5).
+    Scope of Inventory keys are no exception: ranges and UID lists are written in their
+    matching sequences (:mod:`dicom_inventory.scope`), never inside one DA or UI element.
     """
     f = field_for(keyword)
-    return f.tag, _encode_value(f, value, codec, query)
+    return f.tag, _encode_value(f, value, codec)
 
 
-def encode_attributes(attrs: Mapping[str, Any], codec: str, query: bool = False) -> bytes:
+def encode_attributes(attrs: Mapping[str, Any], codec: str) -> bytes:
     """Encode a ``{keyword: value}`` mapping as a data set body, elements in tag order."""
-    return b"".join(
-        b for _, b in sorted(encode_element(k, v, codec, query) for k, v in attrs.items())
-    )
+    return b"".join(b for _, b in sorted(encode_element(k, v, codec) for k, v in attrs.items()))
 
 
 def merge_other(

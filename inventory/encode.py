@@ -61,6 +61,7 @@ from dicom_inventory.model import (
     SeriesRecord,
     StudyRecord,
 )
+from dicom_inventory.scope import ScopeOfInventory, check_scope_item
 from dicom_inventory.uid import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, generate_uid
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
@@ -523,7 +524,7 @@ def _header_attrs(h: InventoryHeader) -> dict[str, Any]:
         "ContentDate": h.content_date,
         "ContentTime": h.content_time,
         "Manufacturer": eq.manufacturer,
-        "ScopeOfInventorySequence": [] if h.scope is None else [dict(h.scope)],
+        "ScopeOfInventorySequence": _scope_items(h.scope, tuple(h.specific_character_set)),
         "InventoryPurpose": h.inventory_purpose,
         "InventoryLevel": InventoryLevel(h.inventory_level).value,
         "IncorporatedInventoryInstanceSequence": [_reference_attrs(r) for r in h.incorporated],
@@ -558,6 +559,25 @@ def _header_attrs(h: InventoryHeader) -> dict[str, Any]:
         if not attrs[kw]:
             raise InventoryEncodeError(f"header: {kw} is Type 1 and needs a value (PS3.3 C.38.1)")
     return attrs
+
+
+def _scope_items(scope: ScopeOfInventory | None, charset: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Scope of Inventory Sequence: one item in the standard form, or none (universal)."""
+    if scope is None:
+        return []
+    if scope.specific_character_set and tuple(scope.specific_character_set) != charset:
+        raise InventoryEncodeError(
+            f"header: the scope's Specific Character Set {scope.specific_character_set!r} is not "
+            f"the instance's {charset!r}; the writer encodes the whole instance in one"
+        )
+    item = scope.to_item()
+    if not item:
+        return []  # universal match: an empty sequence (C.38.2.1.1.1)
+    # strict on writing: the item passes the structure rules the validator applies
+    problems = check_scope_item(item)
+    if problems:
+        raise InventoryEncodeError(f"header: {problems[0].path}: {problems[0].message}")
+    return [item]
 
 
 _COUNT_KEYWORDS = ("NumberOfStudyRecordsInInstance", "TotalNumberOfStudyRecords")
@@ -677,11 +697,7 @@ class InventoryWriter:
             else None
         )
         self._sink = self._deflate or self._file
-        # Scope of Inventory items hold query keys: ranges allowed (C.38.2.1, PS3.4 C.2.2.2)
-        head = sorted(
-            encode_element(kw, v, self.codec, query=kw == "ScopeOfInventorySequence")
-            for kw, v in body.items()
-        )
+        head = sorted(encode_element(kw, v, self.codec) for kw, v in body.items())
         self._buf: list[bytes] = [b"".join(data for _, data in head)]
         self._buf.append(field_for("InventoriedStudiesSequence").sequence_start())
         self._buffered = 0

@@ -12,6 +12,7 @@ from enum import Enum
 
 __all__ = [
     "ContainerFileType",
+    "ExtendedMatchingMechanism",
     "InstanceAvailability",
     "InventoryCompletionStatus",
     "InventoryLevel",
@@ -112,3 +113,28 @@ class ReasonForAttributeModification(str, Enum):
     """Values replaced to conform to the local system (e.g. a received Patient ID)."""
     CORRECT = "CORRECT"
     """Values corrected (e.g. patient information reconciliation)."""
+
+
+class ExtendedMatchingMechanism(str, Enum):
+    """Extended Matching Mechanisms (0008,040F), Enumerated Values (PS3.3 Table C.38.2-1).
+
+    Six values, one per Query/Retrieve extended negotiation of PS3.4 C.5.1.1.2, named in the
+    Scope of Inventory when matching beyond the baseline of PS3.4 C.2.2.2 was applied ("Required
+    if extended matching mechanisms were applied"). Their meanings were read in this order;
+    only the codes ``RELATIONAL`` and ``TIMEZONE_ADJUST`` were read (in the conditions of
+    Table C.38.2-1). The other four codes are assumed (open question Q13,
+    ``docs/standard-notes.md``).
+    """
+
+    RELATIONAL = "RELATIONAL"
+    """Relational-queries (PS3.4 C.4.1.3.2.2); requires Query/Retrieve Level in the item."""
+    DATETIME = "DATETIME"
+    """Date-time Matching: combined DA and TM matching (PS3.4 C.2.2.2.5.4); code assumed."""
+    FUZZY = "FUZZY"
+    """Fuzzy Semantic Matching of person names (PS3.4 C.2.2.2.1.1); code assumed."""
+    TIMEZONE_ADJUST = "TIMEZONE_ADJUST"
+    """Timezone Query Adjustment; requires Timezone Offset From UTC in the item."""
+    EMPTY_VALUE = "EMPTY_VALUE"
+    """Empty Value Matching (PS3.4 C.2.2.2.7), the Empty Value Matching Sequence; code assumed."""
+    MULTI_VALUE = "MULTI_VALUE"
+    """Multiple Value Matching (PS3.4 C.2.2.2.8); code assumed."""

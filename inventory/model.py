@@ -32,6 +32,7 @@ from dicom_inventory.enum import (
     InventoryLevel,
     ReasonForAttributeModification,
 )
+from dicom_inventory.scope import ScopeOfInventory
 
 __all__ = [
     "AccessEndPoints",
@@ -343,9 +344,10 @@ class InventoryHeader:
     """Inventory Instance Description (0008,0402), Type 3."""
     transaction_uid: str | None = None
     """Transaction UID (0008,1195), 1C: required if created by Inventory Creation (N-ACTION)."""
-    scope: Mapping[str, AttributeValue] | None = None
-    """The single item of Scope of Inventory Sequence (0008,0400), ``{keyword: value}``;
-    ``None`` writes an empty sequence (universal match, C.38.2.1.1.1)."""
+    scope: ScopeOfInventory | None = None
+    """The single item of Scope of Inventory Sequence (0008,0400), keys in their matching
+    sequences (C.38.2.1); ``None`` or a scope without keys writes an empty sequence (universal
+    match, C.38.2.1.1.1)."""
     inventory_access_end_points: AccessEndPoints | None = None
     """Inventory Access End Points Sequence (0008,0420), Type 3."""
     study_access_end_points: AccessEndPoints | None = None

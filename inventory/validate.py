@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dicom_inventory import tags
+from dicom_inventory._decode import scope_item
 from dicom_inventory._parse import RawDataset, RawElement, ascii_value
 from dicom_inventory._rules import RULES, Rule, Severity
 from dicom_inventory._vr import MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS
 from dicom_inventory.enum import (
     ContainerFileType,
+    ExtendedMatchingMechanism,
     InstanceAvailability,
     InventoryCompletionStatus,
     InventoryLevel,
@@ -40,6 +42,7 @@ from dicom_inventory.enum import (
 )
 from dicom_inventory.policy import ReadPolicy
 from dicom_inventory.read import InventoryReader, dataset_file
+from dicom_inventory.scope import check_scope_item
 from dicom_inventory.uid import INVENTORY_STORAGE
 from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
 
@@ -152,6 +155,11 @@ _ITEM_CONTEXT: dict[int, str] = {
     tags.IncorporatedInventoryInstanceSequence: "reference",
     tags.ReasonForRemovalCodeSequence: "code",
     tags.ScopeOfInventorySequence: "scope",
+    # the keys of the scope, by matching type (PS3.3 Table C.38.2-1)
+    tags.RangeMatchingSequence: "scope-range",
+    tags.ListOfUIDMatchingSequence: "scope-uid-list",
+    tags.EmptyValueMatchingSequence: "scope-empty",
+    tags.GeneralMatchingSequence: "scope-general",
     tags.InventoryAccessEndPointsSequence: "endpoints",
     tags.StudyAccessEndPointsSequence: "endpoints",
 }
@@ -180,6 +188,10 @@ _ENUMS: dict[int, tuple[frozenset[str], str]] = {
     ),
     tags.ReasonForTheAttributeModification: (
         frozenset(e.value for e in ReasonForAttributeModification),
+        "enum-assumed",
+    ),
+    tags.ExtendedMatchingMechanisms: (
+        frozenset(e.value for e in ExtendedMatchingMechanism),
         "enum-assumed",
     ),
 }
@@ -215,6 +227,9 @@ _UNIQUE = frozenset(
 _UI_FORMAT = _FORMATS["UI"].fullmatch
 _SCHEME_B = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:")
 _FILE_NAMED_B = frozenset({b"ZIP", b"TAR", b"TARGZIP"})
+#: VRs whose query keys may hold wild cards ``*`` and ``?`` (PS3.4 C.2.2.2.4); of these only
+#: CS and AE have a value syntax the validator checks.
+_WILDCARD_VRS = frozenset({"AE", "CS"})
 
 
 @dataclass(slots=True)
@@ -342,6 +357,10 @@ class Validator:
     def _top(self, head: RawDataset, meta: RawDataset, n_items: int) -> None:
         # Inventoried Studies Sequence is present in `head` with no items (they were streamed)
         self._dataset(head, "top", "")
+        scope = scope_item(head)
+        if scope:  # an empty sequence or an empty item: universal match (C.38.2.1.1.1)
+            for problem in check_scope_item(scope):
+                self._report(problem.rule, problem.path, problem.message)
         sop_class = ascii_value(head.get(tags.SOPClassUID))
         if sop_class and sop_class != INVENTORY_STORAGE:
             self._report(
@@ -480,27 +499,27 @@ class Validator:
             text = value.rstrip(b"\x00 ") if vr == "UI" else value.rstrip(b" ")
             values = [text] if vr in SINGLE_VALUE_VRS else text.split(b"\\")
             count = len(values)
-            if ctx != "scope":  # query keys may be ranges or wildcards (PS3.4 C.2.2.2)
-                fmt = _FORMATS.get(vr)
-                limit = MAX_CHARS.get(vr)
-                for v in values:
-                    if limit is not None and len(v) > limit:
-                        self._report(
-                            "value-length",
-                            where,
-                            f"value {v[:80]!r} is {len(v)} characters; VR {vr} allows "
-                            f"at most {limit}",
-                            off,
-                        )
-                        return
-                    if fmt is not None and v and not fmt.fullmatch(v):
-                        self._report(
-                            "value-format",
-                            where,
-                            f"value {v[:80]!r} is not valid for VR {vr}",
-                            off,
-                        )
-                        return
+            fmt = _FORMATS.get(vr)
+            limit = MAX_CHARS.get(vr)
+            for v in values:
+                if ctx == "scope-general" and vr in _WILDCARD_VRS:
+                    v = v.replace(b"*", b"").replace(b"?", b"")  # wild cards (C.2.2.2.4)
+                if limit is not None and len(v) > limit:
+                    self._report(
+                        "value-length",
+                        where,
+                        f"value {v[:80]!r} is {len(v)} characters; VR {vr} allows at most {limit}",
+                        off,
+                    )
+                    return
+                if fmt is not None and v and not fmt.fullmatch(v):
+                    self._report(
+                        "value-format",
+                        where,
+                        f"value {v[:80]!r} is not valid for VR {vr}",
+                        off,
+                    )
+                    return
             enum = _ENUMS.get(tag)
             if enum is not None:
                 allowed, rule = enum
@@ -515,8 +534,10 @@ class Validator:
                         )
         else:
             return
-        if ctx == "scope":
-            return  # query keys: UID lists and other multi-value matching (PS3.4 C.2.2.2.2)
+        if vr == "UI" and ctx in ("scope-uid-list", "scope-general"):
+            # List of UID Matching: any number of UIDs (PS3.4 C.2.2.2.2); a list elsewhere in
+            # the scope is the scope rule `scope-uid-list`, not a VM error
+            return
         if count < spec.vm_min or (spec.vm_max != -1 and count > spec.vm_max):
             vm = f"{spec.vm_min}" + (
                 "-n"

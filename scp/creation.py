@@ -26,8 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.enum import InventoryLevel
+from dicom_inventory.enum import ExtendedMatchingMechanism, InventoryLevel
 from dicom_inventory.read import read_header
+from dicom_inventory.scope import (
+    ScopeOfInventory,
+    check_scope_item,
+    dataset_mapping,
+)
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.jobs import TERMINAL_STATES, Job, JobStore
 from dicom_inventory.scp.partitioned import STATE_FILE, close_partial, produce_partitioned
@@ -41,6 +46,7 @@ from dicom_inventory.uid import (
     generate_uid,
     is_valid_uid,
 )
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
 from pydicom.multival import MultiValue
@@ -53,6 +59,7 @@ __all__ = [
     "InventoryCreation",
     "N_ACTION_STATUSES",
     "SUPPORTED_CHARACTER_SETS",
+    "SUPPORTED_MECHANISMS",
     "repository_factory",
 ]
 
@@ -114,7 +121,9 @@ N_ACTION_STATUSES: tuple[tuple[Status, str], ...] = (
     (
         Status.INVALID_ARGUMENT_VALUE,
         "Transaction UID missing, invalid, reused by an Initiate or unknown; Scope of Inventory "
-        "Sequence missing; an invalid scope value or range; Retain Instances not YES/NO; an "
+        "Sequence missing or with more than one item; a key attribute directly in the Scope item "
+        "or a matching sequence not as PS3.3 Table C.38.2-1 writes it; an invalid scope value or "
+        "range; Retain Instances not YES/NO; an "
         "undecodable Action Information.",
     ),
     (
@@ -130,15 +139,8 @@ N_ACTION_STATUSES: tuple[tuple[Status, str], ...] = (
 SUPPORTED_CHARACTER_SETS = ("", "ISO_IR 6", "ISO_IR 100", "ISO_IR 192")
 
 _INITIATE, _STATUS, _CANCEL, _PAUSE, _RESUME = 11, 12, 13, 14, 15
-#: Scope item attributes that are not keys (PS3.3 C.38.2.1).
-_SCOPE_CONTROL = ("SpecificCharacterSet", "TimezoneOffsetFromUTC")
-_EXTENDED = (
-    "ExtendedMatchingMechanisms",
-    "RangeMatchingSequence",
-    "ListOfUIDMatchingSequence",
-    "EmptyValueMatchingSequence",
-    "GeneralMatchingSequence",
-)
+#: Extended Matching Mechanisms this SCP applies (others: 0x0212, PS3.4 KK.2.2.3).
+SUPPORTED_MECHANISMS = (ExtendedMatchingMechanism.EMPTY_VALUE.value,)
 
 
 class _Stop(Exception):
@@ -155,6 +157,45 @@ def _reply(status: Status, comment: str | None = None) -> Dataset:
     if comment:
         ds.ErrorComment = comment[:64]  # LO (PS3.7 C.4)
     return ds
+
+
+def _scope_refusal(item: Dataset) -> Dataset | None:
+    """The failure an Initiate gets for its Scope item, or ``None`` if the item is acceptable.
+
+    * A Specific Character Set or an Extended Matching Mechanisms term this SCP does not
+      support: 0x0212 Mistyped argument, naming it (PS3.4 KK.2.2.3).
+    * A key attribute directly in the item, or a matching sequence that breaks Table C.38.2-1
+      / KK.2-1 (:func:`~dicom_inventory.scope.check_scope_item`): 0x0115 Invalid argument
+      value. Not 0xB010: that warning starts production without the key, so a misplaced key
+      would silently widen the scope the SCU asked for; and not 0x0212, which KK.2.2.3 keeps for
+      character sets, mechanisms and the level. The SCU learns what to fix from the comment.
+    """
+    charset = _text(item.get("SpecificCharacterSet"))
+    for term in charset.split("\\"):
+        if term.strip() not in SUPPORTED_CHARACTER_SETS:
+            return _reply(
+                Status.MISTYPED_ARGUMENT, f"Specific Character Set {term!r} not supported"
+            )
+    for term in _text(item.get("ExtendedMatchingMechanisms")).split("\\"):
+        if term.strip() and term.strip() not in SUPPORTED_MECHANISMS:
+            return _reply(
+                Status.MISTYPED_ARGUMENT,
+                f"Extended Matching Mechanisms {term.strip()!r} not supported (supported: "
+                f"{', '.join(SUPPORTED_MECHANISMS)}; PS3.4 KK.2.2.3)",
+            )
+    try:
+        problems = check_scope_item(dataset_mapping(item), values=True)
+    except (AttributeError, TypeError, ValueError) as exc:
+        return _reply(Status.INVALID_ARGUMENT_VALUE, f"Scope of Inventory item unreadable: {exc}")
+    if problems:
+        first = problems[0]
+        return _reply(Status.INVALID_ARGUMENT_VALUE, f"{first.path}: {first.message}")
+    return None
+
+
+def _tag_of(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    return int(tag) if tag is not None else 0
 
 
 def _text(value: Any) -> str:
@@ -282,28 +323,24 @@ class InventoryCreation:
                 Status.INVALID_ARGUMENT_VALUE,
                 "Scope of Inventory Sequence (0008,0400) missing (Type 2)",
             )
+        items = list(info.ScopeOfInventorySequence or [])
+        if len(items) > 1:
+            return _reply(
+                Status.INVALID_ARGUMENT_VALUE,
+                f"Scope of Inventory Sequence has {len(items)} items; zero or one is allowed "
+                "(PS3.3 C.38.2.1.1.1)",
+            )
+        refused = _scope_refusal(items[0]) if items else None
+        if refused is not None:
+            return refused
+        scope = ScopeOfInventory.from_dataset(items[0]) if items else ScopeOfInventory()
         keys: dict[str, str] = {}
         unsupported: list[int] = []
-        for item in info.ScopeOfInventorySequence:
-            charset = _text(item.get("SpecificCharacterSet"))
-            for term in charset.split("\\"):
-                if term.strip() not in SUPPORTED_CHARACTER_SETS:
-                    return _reply(
-                        Status.MISTYPED_ARGUMENT, f"Specific Character Set {term!r} not supported"
-                    )
-            for elem in item:
-                kw = elem.keyword
-                if kw in _SCOPE_CONTROL:
-                    continue
-                if kw in _EXTENDED:
-                    return _reply(
-                        Status.MISTYPED_ARGUMENT,
-                        f"{kw}: no extended matching mechanism is supported",
-                    )
-                if kw not in SUPPORTED_KEYS:
-                    unsupported.append(int(elem.tag))
-                    continue
-                keys[kw] = _text(elem.value)
+        for kw, value in scope.keys.items():
+            if kw in SUPPORTED_KEYS:
+                keys[kw] = value
+            else:
+                unsupported.append(_tag_of(kw))
         try:
             parse_scope(keys)
         except ScopeError as exc:

@@ -33,6 +33,7 @@ from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import Equipment, InventoryHeader, InventoryReference, StudyRecord
 from dicom_inventory.read import read_header
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.production import study_records
 from dicom_inventory.scp.repository import Repository
 from dicom_inventory.scp.scope import parse_scope
@@ -211,7 +212,7 @@ def produce_partitioned(
         "transaction_uid": transaction_uid,
         "completion_status": InventoryCompletionStatus.PARTIAL,
         "equipment": _EQUIPMENT,
-        "scope": dict(parsed.keys) or None,
+        "scope": ScopeOfInventory.from_keys(parsed.keys) if parsed.keys else None,
     }
     todo = [(i, r) for i, r in enumerate(state["ranges"]) if str(i) not in state["done"]]
     n_ranges = len(state["ranges"])
@@ -298,7 +299,7 @@ def _write_root(
         completion_status=status,
         inventory_purpose=state.get("purpose"),
         transaction_uid=state.get("transaction_uid"),
-        scope=dict(params["scope"]) or None,
+        scope=ScopeOfInventory.from_keys(params["scope"]) if params["scope"] else None,
         equipment=_EQUIPMENT,
         incorporated=tuple(
             InventoryReference(r.root_uid, incorporated=_to_refs(r.references)) for r in kept

@@ -43,6 +43,7 @@ from dicom_inventory.model import (
     SeriesRecord,
     StudyRecord,
 )
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.repository import (
     InstanceEntry,
     MetadataChange,
@@ -255,10 +256,7 @@ def produce(
         completion_status=InventoryCompletionStatus.COMPLETE,
         inventory_purpose=purpose,
         transaction_uid=transaction_uid,
-        # multiple values (a UID list) are written as a multi-valued element
-        scope={k: tuple(v.split("\\")) if "\\" in v else v for k, v in parsed.keys.items()}
-        if parsed.keys
-        else None,
+        scope=ScopeOfInventory.from_keys(parsed.keys) if parsed.keys else None,
         equipment=Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",)),
     )
     records = study_records(

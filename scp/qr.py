@@ -158,10 +158,9 @@ def _response(inv: StoredInventory, keys: list[str]) -> Dataset:
     ds.SpecificCharacterSet = "ISO_IR 192"
     for kw in keys:
         if kw == "ScopeOfInventorySequence":
-            item = Dataset()
-            for k, v in (inv.header.scope or {}).items():
-                setattr(item, k, v)
-            ds.ScopeOfInventorySequence = [item] if inv.header.scope else []
+            # the standard form, as stored (PS3.3 C.38.2.1)
+            scope = inv.header.scope
+            ds.ScopeOfInventorySequence = [scope.to_dataset()] if scope and scope.to_item() else []
         else:
             value = inv.value(kw)
             setattr(ds, kw, value)  # None: an empty (zero-length) return key

@@ -8,7 +8,7 @@ empty item) matches every study. Supported here, per key:
 key                          matching (PS3.4 C.2.2.2)
 ===========================  =========================================================
 PatientID, AccessionNumber,  single value (case-sensitive), wildcard ``*`` and ``?``,
-StudyID, IssuerOfPatientID   universal (empty value)
+StudyID, IssuerOfPatientID   empty value (``""``: the study's value is empty)
 PatientName,                 the same, case-insensitive (C.2.2.2.1, PN)
 StudyDescription
 StudyDate, StudyTime         single value or range ``A-B``, ``A-``, ``-B`` (C.2.2.2.5)
@@ -17,7 +17,9 @@ StudyInstanceUID             single UID or a list of UIDs separated by ``\\`` (C
 ModalitiesInStudy            single value: a study matches if any of its modalities does
 ===========================  =========================================================
 
-Any other key is refused (:class:`ScopeError`, which the SCP maps to the warning 0xB010 and a
+Every key also takes ``*`` (universal matching, C.2.2.2.3) and the empty value (empty value
+matching: only studies without a value match; an extended mechanism, named EMPTY_VALUE in the
+scope, :mod:`dicom_inventory.scope`). Any other key is refused (:class:`ScopeError`, which the SCP maps to the warning 0xB010 and a
 producer drops from the recorded scope, PS3.17 YYYY.7.1).
 """
 
@@ -53,11 +55,14 @@ _RANGE_KEYS = {
 }
 #: The scope keys this producer matches, with their matching type.
 SUPPORTED_KEYS: dict[str, str] = {
-    **{k: "single value, wildcard" for k in _WILDCARD_KEYS},
-    **{k: "single value, wildcard, case-insensitive" for k in _PN_KEYS},
-    **{k: "single value, range" for k in _RANGE_KEYS},
-    "StudyInstanceUID": "list of UIDs",
-    "ModalitiesInStudy": "single value (any of the study's modalities)",
+    k: f"{kind}, empty value"
+    for k, kind in {
+        **{k: "single value, wildcard" for k in _WILDCARD_KEYS},
+        **{k: "single value, wildcard, case-insensitive" for k in _PN_KEYS},
+        **{k: "single value, range" for k in _RANGE_KEYS},
+        "StudyInstanceUID": "single value, list of UIDs",
+        "ModalitiesInStudy": "single value (any of the study's modalities)",
+    }.items()
 }
 #: The value forms of range matching by VR (PS3.4 C.2.2.2.5), for keys of other services.
 _VR_UNITS = {"DA": r"\d{8}", "TM": r"\d{2,6}(\.\d{1,6})?", "DT": r"\d{4,14}(\.\d{1,6})?"}
@@ -116,6 +121,11 @@ def _uids(text: str) -> _Matcher:
     return lambda value: value in uids
 
 
+def _empty(value: Any) -> bool:
+    """Empty value matching: the attribute has no value (in the scope's Empty Value Matching)."""
+    return value is None or value == "" or value == () or value == []
+
+
 def _modalities(text: str) -> _Matcher:
     def any_of(value: Any) -> bool:
         values = value if isinstance(value, (list, tuple)) else [value]
@@ -142,7 +152,7 @@ class Scope:
 
     @property
     def is_universal(self) -> bool:
-        """True if every study matches (no key, or only empty keys)."""
+        """True if every study matches (no key, or only ``*`` keys)."""
         return not self._matchers
 
 
@@ -165,8 +175,11 @@ def parse_scope(keys: Mapping[str, str] | None) -> Scope:
         )
     matchers: dict[str, _Matcher] = {}
     for key, text in keys.items():
-        if text in ("", "*"):
+        if text == "*":
             continue  # universal matching (C.2.2.2.3)
+        if text == "":
+            matchers[key] = _empty
+            continue
         if key in _RANGE_KEYS:
             matchers[key] = _range(key, text)
         elif key == "StudyInstanceUID":

@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dicom_inventory.errors import InventoryEncodeError
+from dicom_inventory.scope import ScopeOfInventory, check_scope_item
 from dicom_inventory.scu.client import (
     ActionResult,
     EventListener,
@@ -111,11 +113,17 @@ class RequestOutcome:
     files: list[Path] | None = None
 
 
-def _scope_item(scope: dict[str, str]) -> list[Dataset]:
-    item = Dataset()
-    for k, v in scope.items():
-        setattr(item, k, v)
-    return [item] if scope else []
+def scope_sequence(scope: Mapping[str, str] | ScopeOfInventory | None) -> list[Dataset]:
+    """Scope of Inventory Sequence for an Initiate: flat keys placed in their matching
+    sequences (PS3.3 C.38.2.1, PS3.4 Table KK.2-1); no key, an empty sequence (every study)."""
+    if not isinstance(scope, ScopeOfInventory):
+        scope = ScopeOfInventory.from_keys(scope)
+    if scope.is_universal:
+        return []
+    problems = check_scope_item(scope.to_item())
+    if problems:
+        raise InventoryEncodeError(f"scope: {problems[0].message}")
+    return [scope.to_dataset()]
 
 
 def request_inventory(
@@ -137,7 +145,10 @@ def request_inventory(
     info = Dataset()
     info.TransactionUID = uid
     info.InventoryLevel = level
-    info.ScopeOfInventorySequence = _scope_item(scope or {})
+    items = scope_sequence(scope)
+    info.ScopeOfInventorySequence = items
+    if items and "SpecificCharacterSet" in items[0]:
+        info.SpecificCharacterSet = items[0].SpecificCharacterSet
     if purpose:
         info.InventoryPurpose = purpose
     if status_interval:

@@ -16,6 +16,7 @@ from typing import Any
 
 from dicom_inventory.conformance.testkit.report import Outcome, Report, TestResult
 from dicom_inventory.read import iter_inventory, read_header, resolve_tree
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.scope import ScopeError, parse_scope
 from dicom_inventory.scu.client import (
     EventListener,
@@ -43,9 +44,6 @@ from dicom_inventory.uid import (
     VERIFICATION,
 )
 from dicom_inventory.validate import Severity, validate_file
-from pydicom import config
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE
@@ -128,13 +126,10 @@ def _initiate(
     txn = uid or new_transaction_uid()
     info.TransactionUID = txn
     info.InventoryLevel = level
-    item = Dataset()
-    for k, v in (scope or {}).items():
-        tag = tag_for_keyword(k)
-        assert tag is not None, k
-        # no validation: C-INVALID-KEY sends an invalid value on purpose
-        item.add(DataElement(tag, dictionary_VR(tag), v, validation_mode=config.IGNORE))
-    info.ScopeOfInventorySequence = [item] if scope else []
+    # the standard form (PS3.3 C.38.2.1): each key in the matching sequence of its type
+    # no validation: C-INVALID-KEY sends an invalid value on purpose
+    items = [] if not scope else [ScopeOfInventory.from_keys(scope).to_dataset(validate=False)]
+    info.ScopeOfInventorySequence = items
     info.InventoryPurpose = "dicom-inventory testkit"
     return txn, send_action(
         kit.peer, 11, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dicom_inventory.conformance.testkit.report import Outcome, Report, TestResult
+from dicom_inventory.scope import check_scope_item, dataset_mapping
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.config import NodeConfig, load_config
@@ -65,13 +66,6 @@ FAULTS = {
 _INITIATE, _CANCEL = 11, 13
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
 _INVENTORY_QR = (INVENTORY_FIND, INVENTORY_GET, INVENTORY_MOVE)
-#: Scope items that ask for matching beyond the Q/R baseline (PS3.3 C.38.2.1).
-_MATCHING_SEQUENCES = (
-    "RangeMatchingSequence",
-    "ListOfUIDMatchingSequence",
-    "EmptyValueMatchingSequence",
-    "GeneralMatchingSequence",
-)
 
 
 @dataclass
@@ -446,7 +440,7 @@ def _initiate(kit: ScuKitNode, requests: list[Request]) -> TestResult:
     t = TestResult(
         "U-INITIATE",
         "each Initiate is well formed: well-known instance, fresh Transaction UID, level, scope",
-        "PS3.4 KK.2.2.1, KK.2.2.2, Table KK.2-1",
+        "PS3.4 KK.2.2.1, KK.2.2.2, Table KK.2-1, PS3.3 C.38.2.1",
         Outcome.PASS,
     )
     initiates = [r for r in requests if r.command == "N-ACTION" and r.action_type == _INITIATE]
@@ -474,13 +468,20 @@ def _initiate(kit: ScuKitNode, requests: list[Request]) -> TestResult:
             problems.append(
                 f"Inventory Level (0008,0403) {r.text('InventoryLevel')!r}: expected one of {', '.join(_LEVELS)}"
             )
-        for item in (r.data.get("ScopeOfInventorySequence") or []) if r.data is not None else []:
-            used = [kw for kw in _MATCHING_SEQUENCES if kw in item]
-            if used and "ExtendedMatchingMechanisms" not in item:
-                problems.append(
-                    f"{', '.join(used)} in the scope without Extended Matching Mechanisms "
-                    "(0008,040F), which the SCU shall give (KK.2.2.2)"
-                )
+        # The scope's structure by the rules the validator and our SCP apply: keys inside
+        # their matching sequences; Extended Matching Mechanisms naming what goes beyond the
+        # baseline of C.2.2.2 (KK.2.2.2). Range and List of UID matching are baseline.
+        items = (r.data.get("ScopeOfInventorySequence") or []) if r.data is not None else []
+        if len(items) > 1:
+            problems.append(
+                f"Scope of Inventory Sequence has {len(items)} items; zero or one is allowed "
+                "(PS3.3 C.38.2.1.1.1)"
+            )
+        for item in items[:1]:
+            problems += [
+                f"{p.path}: {p.message}"
+                for p in check_scope_item(dataset_mapping(item), values=True)
+            ]
         if r.data is not None and "ScopeOfInventorySequence" not in r.data:
             problems.append(
                 "Scope of Inventory Sequence (0008,0400) missing (Type 2: may be empty)"

@@ -28,8 +28,10 @@ from dicom_inventory import (
     synthetic_studies,
     write_inventory,
 )
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.scope import ScopeError, parse_scope
 from dicom_inventory.scp.wire import WireFixes
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, build_role, evt
@@ -93,20 +95,13 @@ class FakeSCP:
             return 0x0212, None
         if uid in self.txns:
             return 0x0115, None
-        unsupported = [
-            int(e.tag)
-            for item in info.ScopeOfInventorySequence
-            for e in item
-            if e.keyword not in SUPPORTED_SCOPE
-        ]
+        # the standard form: keys inside the matching sequences (PS3.3 C.38.2.1)
+        items = list(info.ScopeOfInventorySequence)
+        flat = ScopeOfInventory.from_dataset(items[0]).keys if items else {}
+        unsupported = [int(tag_for_keyword(k) or 0) for k in flat if k not in SUPPORTED_SCOPE]
         if unsupported and "key-failure" in self.faults:
             return 0x0212, None
-        keys = {
-            e.keyword: "\\".join(e.value) if e.VM > 1 else str(e.value or "")
-            for item in info.ScopeOfInventorySequence
-            for e in item
-            if e.keyword in SUPPORTED_SCOPE
-        }
+        keys = {k: v for k, v in flat.items() if k in SUPPORTED_SCOPE}
         try:
             parse_scope(keys)
         except ScopeError:
@@ -134,7 +129,7 @@ class FakeSCP:
             InventoryLevel.INSTANCE,
             content_date="20261201",
             content_time="120000",
-            scope=keys or None,
+            scope=ScopeOfInventory.from_keys(keys) if keys else None,
         )
         written = write_inventory(self.folder / uid, header, iter(chosen), max_records=5)
         for w in written:

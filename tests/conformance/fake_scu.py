@@ -21,7 +21,8 @@ from tests.scp.raw_peer import Requester
 
 FAULTS = {
     "bad-txn-uid": "Initiate with a Transaction UID that is not a valid UID",
-    "no-emm": "a Range Matching Sequence in the scope, without Extended Matching Mechanisms",
+    "no-emm": "empty value matching in the scope without naming it in Extended Matching Mechanisms",
+    "direct-key": "a scope key directly in the Scope of Inventory item, not in a matching sequence",
     "refuse-events": "every N-EVENT-REPORT answered 0x0110",
     "root-only": "only the root of a split inventory retrieved",
     "qr-level": "Query/Retrieve Level put into the Inventory GET identifier",
@@ -42,11 +43,15 @@ def run_fake_scu(kit_port: int, requester: Requester, out: Path, fault: str | No
     txn = "1.2.3.04" if fault == "bad-txn-uid" else generate_uid()
     with warnings.catch_warnings():  # pydicom warns about the invalid UID on purpose
         warnings.simplefilter("ignore")
-        scope = None
-        if fault == "no-emm":
-            ranges = Dataset()
-            ranges.StudyDate = "20200101-20201231"
-            scope = {"RangeMatchingSequence": [ranges]}
+        # A range and a UID list need no Extended Matching Mechanisms (baseline, C.2.2.2):
+        # every request carries one of each; the faults add what is wrong.
+        scope: dict[str, object] = {
+            "RangeMatchingSequence": [{"StudyDate": "19000101"}, {"StudyDate": ""}],
+        }
+        if fault == "no-emm":  # empty value matching is beyond the baseline (C.2.2.2.7)
+            scope["EmptyValueMatchingSequence"] = [{"AccessionNumber": ""}]
+        elif fault == "direct-key":
+            scope["PatientID"] = "*"
         status = int(requester.initiate(kit_port, txn, scope=scope).Status)
     if status != 0x0000:
         if fault == "act-on-refused":

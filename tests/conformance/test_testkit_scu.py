@@ -100,7 +100,8 @@ def test_our_scu_passes_every_applicable_test(
     ("fault", "kit_faults", "failing", "evidence"),
     [
         ("bad-txn-uid", set(), "U-INITIATE", "is not a valid UID"),
-        ("no-emm", set(), "U-INITIATE", "without Extended Matching Mechanisms"),
+        ("no-emm", set(), "U-INITIATE", "does not name EMPTY_VALUE"),
+        ("direct-key", set(), "U-INITIATE", "directly in the Scope of Inventory item"),
         ("refuse-events", set(), "U-EVENT-ACK", "refused with 0x0110"),
         ("root-only", {"split"}, "U-RETRIEVE", "not retrieved"),
         ("qr-level", set(), "U-QR-IDENTIFIER", "shall not be"),

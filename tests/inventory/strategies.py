@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import string
 
 from dicom_inventory import (
@@ -172,3 +173,37 @@ def studies(
             else st.just([])
         ),
     )
+
+
+# Four-digit years: strftime writes year 999 as "999" (not a valid DA).
+_scope_dates = st.dates(min_value=datetime.date(1000, 1, 1)).map(lambda d: d.strftime("%Y%m%d"))
+
+
+@st.composite
+def _date_range(draw: st.DrawFn) -> str:
+    lo, hi = sorted([draw(_scope_dates), draw(_scope_dates)])
+    form = draw(st.sampled_from(["both", "from", "to"]))
+    return {"both": f"{lo}-{hi}", "from": f"{lo}-", "to": f"-{hi}"}[form]
+
+
+_wildcard_ids = st.text(string.ascii_uppercase + string.digits, min_size=1, max_size=8).flatmap(
+    lambda s: st.sampled_from([s, f"{s}*", f"?{s}", f"{s[:1]}*{s[1:]}"])
+)
+
+
+@st.composite
+def scope_keys(draw: st.DrawFn) -> dict[str, str]:
+    """Flat Scope of Inventory keys of every matching type (PS3.4 C.2.2.2): single value, wild
+    card, range, list of UIDs and empty value, with non-ASCII names."""
+    keys: dict[str, str] = {}
+    for keyword, strategy in (
+        ("PatientID", _wildcard_ids | st.just("")),
+        ("AccessionNumber", _wildcard_ids | st.just("")),
+        ("PatientName", _names | _names.map(lambda n: n.split("^")[0] + "*")),
+        ("StudyDate", _date_range() | _scope_dates),
+        ("StudyTime", _times.map(lambda t: f"{t}-")),
+        ("StudyInstanceUID", st.lists(uids, min_size=1, max_size=4).map("\\".join)),
+    ):
+        if draw(st.booleans()):
+            keys[keyword] = draw(strategy)
+    return keys

@@ -23,11 +23,13 @@ from dicom_inventory import (
 from dicom_inventory.encode import to_dataset
 from dicom_inventory.errors import InventoryEncodeError
 from dicom_inventory.read import read_dataset
+from dicom_inventory.scope import ScopeOfInventory
+from dicom_inventory.validate import validate_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
-from tests.inventory.strategies import record_settings, studies, uids
+from tests.inventory.strategies import record_settings, scope_keys, studies, uids
 
 SYNTAXES = [ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
 
@@ -71,12 +73,8 @@ def test_our_reader_reads_back_what_the_encoder_wrote(
 ) -> None:
     level = data.draw(levels)
     recs = [materialize(s) for s in data.draw(st.lists(studies(level), max_size=4))]
-    scope = data.draw(
-        st.none()
-        | st.fixed_dictionaries(
-            {"StudyDate": st.just("20200101-20201231"), "ModalitiesInStudy": st.just(("CT",))}
-        )
-    )
+    keys = data.draw(st.none() | scope_keys())
+    scope = None if keys is None else ScopeOfInventory.from_keys(keys)
     h = header(level, scope=scope, transaction_uid=data.draw(st.none() | uids))
     raw = encode_inventory(h, recs, transfer_syntax=syntax)
     got_header, got = read_back(raw, tmp_path)
@@ -84,7 +82,11 @@ def test_our_reader_reads_back_what_the_encoder_wrote(
     assert got_header.number_of_study_records_in_instance == len(recs)
     assert got_header.total_number_of_study_records == len(recs)
     assert got_header.inventory_level == level
-    assert got_header.scope == (scope if scope is not None else None)
+    if scope is None or scope.is_universal:
+        assert got_header.scope is None  # an empty sequence: universal match
+    else:
+        assert got_header.scope is not None and got_header.scope.keys == scope.keys
+        assert got_header.scope == scope
     assert got_header.transaction_uid == h.transaction_uid
 
 
@@ -215,14 +217,58 @@ def test_reads_iso2022_japanese_names_written_by_pydicom(tmp_path: Path) -> None
     assert got.patient_name == "Yamada^Tarou=山田^太郎"
 
 
-def test_a_uid_list_scope_key_is_written_multi_valued(tmp_path: Path) -> None:
-    """List of UID matching (PS3.4 C.2.2.2.2) in Scope of Inventory: "a\\b" is two values.
-    Found by the test kit's C-SCOPE-UID-LIST: the job failed to encode such a scope."""
-    scope = {"StudyInstanceUID": "1.2.3\\1.2.4"}
+def test_a_uid_list_scope_key_is_written_in_list_of_uid_matching(tmp_path: Path) -> None:
+    """List of UID matching (PS3.4 C.2.2.2.2) in Scope of Inventory: "a\\b" is two values of
+    Study Instance UID inside List of UID Matching Sequence, never a multi-valued UI directly
+    in the Scope item (PS3.3 Table C.38.2-1). The test kit's C-SCOPE-UID-LIST found that such a
+    job failed to encode; a later reading of the standard found where the list belongs."""
+    scope = ScopeOfInventory.from_keys({"StudyInstanceUID": "1.2.3\\1.2.4"})
     raw = encode_inventory(header(InventoryLevel.STUDY, scope=scope), [])
     got_header, _ = read_back(raw, tmp_path)
-    assert got_header.scope == scope  # as given; pydicom below sees two values
+    assert got_header.scope == scope
     item = pydicom.dcmread(BytesIO(raw)).ScopeOfInventorySequence[0]
-    assert list(item.StudyInstanceUID) == ["1.2.3", "1.2.4"]
+    assert "StudyInstanceUID" not in item
+    assert list(item.ListOfUIDMatchingSequence[0].StudyInstanceUID) == ["1.2.3", "1.2.4"]
     with pytest.raises(InventoryEncodeError, match="not a valid UID"):
-        encode_inventory(header(InventoryLevel.STUDY, scope={"StudyInstanceUID": "1.2\\x"}), [])
+        bad = ScopeOfInventory.from_keys({"StudyInstanceUID": "1.2\\x"})
+        encode_inventory(header(InventoryLevel.STUDY, scope=bad), [])
+
+
+def test_a_date_range_is_two_items_of_range_matching(tmp_path: Path) -> None:
+    """A date range is Range Matching Sequence with two Items, begin then end, an open end
+    empty (PS3.3 C.38.2.1.1.3, layout assumed): never "A-B" inside a DA element."""
+    scope = ScopeOfInventory.from_keys({"StudyDate": "20200101-", "PatientID": "P1*"})
+    raw = encode_inventory(header(InventoryLevel.STUDY, scope=scope), [])
+    item = pydicom.dcmread(BytesIO(raw)).ScopeOfInventorySequence[0]
+    begin, end = item.RangeMatchingSequence
+    assert (begin.StudyDate, end.StudyDate) == ("20200101", "")
+    assert item.GeneralMatchingSequence[0].PatientID == "P1*"
+    assert "ExtendedMatchingMechanisms" not in item  # range matching is baseline
+    got_header, _ = read_back(raw, tmp_path)
+    assert got_header.scope is not None
+    assert got_header.scope.keys == {"StudyDate": "20200101-", "PatientID": "P1*"}
+
+
+def test_a_key_directly_in_the_scope_item_is_not_written() -> None:
+    """Strict on writing: the encoder refuses a scope not in the standard's form."""
+    scope = ScopeOfInventory(direct={"PatientID": "P1"})
+    with pytest.raises(InventoryEncodeError, match="directly in the Scope of Inventory item"):
+        encode_inventory(header(InventoryLevel.STUDY, scope=scope), [])
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=scope_keys())
+def test_any_scope_is_written_in_standard_form_and_validates_clean(keys: dict[str, str]) -> None:
+    """Flat keys -> standard form -> file -> reader: the same keys, and no validator finding
+    (PS3.3 C.38.2.1): ranges, UID lists, wild cards, empty values and non-ASCII names."""
+    scope = ScopeOfInventory.from_keys(keys)
+    raw = encode_inventory(header(InventoryLevel.STUDY, scope=scope), [])
+    ds = pydicom.dcmread(BytesIO(raw))
+    assert validate_dataset(ds) == []
+    got = read_dataset(ds)[0].scope
+    if not keys:
+        assert got is None and len(ds.ScopeOfInventorySequence) == 0
+        return
+    assert got is not None and got.keys == keys
+    item = ds.ScopeOfInventorySequence[0]
+    assert not set(keys) & {e.keyword for e in item}  # no key directly in the item

@@ -6,6 +6,7 @@ Fixtures start from a valid inventory written by our encoder, are changed with p
 
 from __future__ import annotations
 
+import dataclasses
 import tracemalloc
 import warnings
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from dicom_inventory import (
     write_inventory,
 )
 from dicom_inventory.encode import to_dataset
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.validate import (
     RULES,
     Severity,
@@ -90,6 +92,25 @@ def test_valid_file_written_by_pydicom(tmp_path: Path, implicit: bool) -> None:
     assert validate_dataset(_base()) == []
 
 
+def test_a_scope_of_every_matching_type_validates_clean() -> None:
+    """The standard form written by our encoder passes the validator: a UID list inside List
+    of UID Matching is not a VM error, a range is two DA values, a wild card is a valid key."""
+    scope = ScopeOfInventory.from_keys(
+        {
+            "StudyDate": "20200101-20201231",
+            "StudyTime": "-1200",
+            "StudyInstanceUID": "1.2.3\\1.2.4\\1.2.5",
+            "PatientID": "P*",
+            "ModalitiesInStudy": "C?",
+            "PatientName": "Müller*",
+            "AccessionNumber": "",
+        }
+    )
+    header = dataclasses.replace(_header(), scope=scope)
+    ds = to_dataset(header, synthetic_studies(2))
+    assert validate_dataset(ds) == []
+
+
 # ------------------------------------------------------------------ one fixture per rule
 def _study(ds: Dataset, i: int = 0) -> Dataset:
     return ds.InventoriedStudiesSequence[i]
@@ -142,6 +163,23 @@ def _two_modified_items(ds: Dataset) -> None:
     oa = _study(ds, 7).OriginalAttributesSequence[0]
     oa.ModifiedAttributesSequence.append(Dataset())
 
+
+def _scope(ds: Dataset, **attrs: object) -> None:
+    """Replace the Scope item; a list value is a sequence of items given as dicts."""
+    item = Dataset()
+    for kw, value in attrs.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            subs = []
+            for d in value:
+                sub = Dataset()
+                _set(sub, **d)
+                subs.append(sub)
+            value = subs
+        setattr(item, kw, value)
+    ds.ScopeOfInventorySequence = [item]
+
+
+_SCOPE = "ScopeOfInventorySequence[0]"
 
 # rule id -> (change to the pydicom Dataset, optional change to the saved bytes, expected path)
 PER_FILE: dict[str, tuple[Callable[[Dataset], None], Callable[[Path], None] | None, str]] = {
@@ -271,6 +309,56 @@ PER_FILE: dict[str, tuple[Callable[[Dataset], None], Callable[[Path], None] | No
         None,
         "InventoriedStudiesSequence[0].InventoriedSeriesSequence[0].InventoriedInstancesSequence[0].FileAccessSequence[0].MACAlgorithm",
     ),
+    # -- Scope of Inventory (PS3.3 C.38.2.1, PS3.4 Table KK.2-1)
+    "scope-direct-key": (lambda ds: _scope(ds, PatientID="P1"), None, f"{_SCOPE}.PatientID"),
+    "scope-range-items": (
+        lambda ds: _scope(ds, RangeMatchingSequence=[{"StudyDate": "20200101"}]),
+        None,
+        f"{_SCOPE}.RangeMatchingSequence",
+    ),
+    "scope-matching-vr": (
+        lambda ds: _scope(ds, RangeMatchingSequence=[{"PatientID": "A"}, {"PatientID": "B"}]),
+        None,
+        f"{_SCOPE}.RangeMatchingSequence[0].PatientID",
+    ),
+    "scope-type1-key": (
+        lambda ds: _scope(ds, GeneralMatchingSequence=[{"PatientID": ""}]),
+        None,
+        f"{_SCOPE}.GeneralMatchingSequence[0].PatientID",
+    ),
+    "scope-uid-list": (
+        lambda ds: _scope(ds, GeneralMatchingSequence=[{"StudyInstanceUID": ["1.2", "1.3"]}]),
+        None,
+        f"{_SCOPE}.GeneralMatchingSequence[0].StudyInstanceUID",
+    ),
+    "scope-empty-value": (
+        lambda ds: _scope(
+            ds,
+            ExtendedMatchingMechanisms="EMPTY_VALUE",
+            EmptyValueMatchingSequence=[{"PatientID": "P1"}],
+        ),
+        None,
+        f"{_SCOPE}.EmptyValueMatchingSequence[0].PatientID",
+    ),
+    "scope-extended-matching": (
+        lambda ds: _scope(
+            ds,
+            ExtendedMatchingMechanisms="TIMEZONE_ADJUST",
+            GeneralMatchingSequence=[{"StudyDate": "20200101"}],
+        ),
+        None,
+        f"{_SCOPE}.TimezoneOffsetFromUTC",
+    ),
+    "scope-extended-assumed": (
+        lambda ds: _scope(ds, EmptyValueMatchingSequence=[{"AccessionNumber": ""}]),
+        None,
+        f"{_SCOPE}.ExtendedMatchingMechanisms",
+    ),
+    "scope-study-level": (
+        lambda ds: _scope(ds, GeneralMatchingSequence=[{"Modality": "CT"}]),
+        None,
+        f"{_SCOPE}.GeneralMatchingSequence[0].Modality",
+    ),
     "original-attributes": (
         _two_modified_items,
         None,
@@ -395,6 +483,8 @@ def test_every_rule_has_a_fixture() -> None:
 def test_severity_follows_confirmed_vs_assumed() -> None:
     assumed = {r.id for r in RULES.values() if r.severity is Severity.WARNING}
     assert {"enum-assumed", "count-total-leaf", "chain-total", "removal-reason"} <= assumed
+    assert {"scope-range-items", "scope-extended-assumed"} <= assumed  # C.38.2.1.1.3-5 unread
+    assert RULES["scope-direct-key"].severity is Severity.ERROR
     assert RULES["level-nesting"].severity is Severity.ERROR
     assert RULES["file-container-type"].severity is Severity.ERROR
 

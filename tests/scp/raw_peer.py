@@ -30,6 +30,19 @@ from pynetdicom.sop_class import (
 WELL_KNOWN = "1.2.840.10008.5.1.4.1.1.201.1.1"
 
 
+def raw_item(attrs: dict[str, Any]) -> Dataset:
+    """A data set written attribute by attribute with plain pydicom, as another vendor's SCU
+    would: a list of dicts is a sequence of items. The Scope of Inventory item in the standard
+    form is spelled out by the test, e.g. ``{"GeneralMatchingSequence": [{"PatientID": "P*"}]}``
+    (PS3.3 C.38.2.1), so that the test, not our library, says what goes on the wire."""
+    ds = Dataset()
+    for k, v in attrs.items():
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            v = [raw_item(x) for x in v]
+        setattr(ds, k, v)
+    return ds
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -137,10 +150,7 @@ class Requester:
         ds = Dataset()
         ds.TransactionUID = uid
         ds.InventoryLevel = level
-        item = Dataset()
-        for k, v in (scope or {}).items():
-            setattr(item, k, v)
-        ds.ScopeOfInventorySequence = [item] if scope else []
+        ds.ScopeOfInventorySequence = [raw_item(scope)] if scope else []
         ds.InventoryPurpose = "test"
         if interval is not None:
             ds.RequestedStatusInterval = interval

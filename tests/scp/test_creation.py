@@ -8,6 +8,7 @@ Inventory GET, and by Inventory MOVE to DCMTK's storescp; the retrieved files ar
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -25,7 +26,7 @@ from dicom_inventory.uid import generate_uid
 from pydicom.dataset import Dataset
 
 from tests.conftest import require_tool
-from tests.scp.raw_peer import Requester, free_port, start_storescp
+from tests.scp.raw_peer import Requester, free_port, raw_item, start_storescp
 
 
 def _archive(path: Path, studies: int) -> Path:
@@ -157,7 +158,11 @@ def test_unsupported_scope_key_warns_b010_and_lists_it_on_the_wire(
         node.port,
         txn,
         "STUDY",
-        scope={"PatientID": "*", "ReferringPhysicianName": "DOE", "InstitutionName": "X"},
+        scope={
+            "GeneralMatchingSequence": [
+                {"PatientID": "*", "ReferringPhysicianName": "DOE", "InstitutionName": "X"}
+            ]
+        },
     )
     assert status.Status == 0xB010  # KK.2.2.3
     # (0000,1005) Attribute Identifier List, seen in the raw command set received
@@ -167,16 +172,27 @@ def test_unsupported_scope_key_warns_b010_and_lists_it_on_the_wire(
     _, (etype, ev, _) = requester.until_final()
     assert etype == 11 and ev.TotalNumberOfStudyRecords == 24  # the key was not applied
     root = node.config.inventories / txn / f"{ev.ReferencedSOPInstanceUID}.dcm"
-    assert read_header(root).scope == {"PatientID": "*"}  # recorded scope: what was applied
+    recorded = read_header(root).scope  # recorded scope: what was applied (PS3.17 YYYY.7.1)
+    assert recorded is not None and recorded.keys == {"PatientID": "*"}
+
+
+_GENERAL = {"GeneralMatchingSequence": [{"PatientID": "1"}]}
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
         ({"InventoryLevel": "PATIENT"}, 0x0212),
-        ({"scope": {"SpecificCharacterSet": "ISO_IR 13", "PatientID": "1"}}, 0x0212),
-        ({"scope": {"ExtendedMatchingMechanisms": "RANGE", "PatientID": "1"}}, 0x0212),
-        ({"scope": {"StudyDate": "2020-01-01"}}, 0x0115),  # not a DA range
+        ({"scope": {"SpecificCharacterSet": "ISO_IR 13", **_GENERAL}}, 0x0212),
+        ({"scope": {"ExtendedMatchingMechanisms": "FUZZY", **_GENERAL}}, 0x0212),
+        ({"scope": {"ExtendedMatchingMechanisms": "RELATIONAL", **_GENERAL}}, 0x0212),
+        # PS3.3 C.38.2.1: a key directly in the Scope item is refused, not widened or narrowed
+        ({"scope": {"PatientID": "1"}}, 0x0115),
+        ({"scope": {"StudyDate": "20200101-20201231"}}, 0x0115),
+        # a range is two Items of Range Matching, not "A-B" in a General Matching DA
+        ({"scope": {"GeneralMatchingSequence": [{"StudyDate": "20200101-20201231"}]}}, 0x0115),
+        ({"scope": {"RangeMatchingSequence": [{"StudyDate": "20200101"}]}}, 0x0115),
+        ({"scope": {"GeneralMatchingSequence": [{"StudyDate": "2020-01-01"}]}}, 0x0115),
         ({"TransactionUID": "not.a.uid"}, 0x0115),
         ({"TransactionUID": "../../outside"}, 0x0115),  # names a folder: never a path
     ],
@@ -189,10 +205,7 @@ def test_initiate_failures(
         warnings.simplefilter("ignore")
         ds.TransactionUID = change.get("TransactionUID", generate_uid())
         ds.InventoryLevel = change.get("InventoryLevel", "STUDY")
-        item = Dataset()
-        for k, v in change.get("scope", {}).items():
-            setattr(item, k, v)
-        ds.ScopeOfInventorySequence = [item]
+        ds.ScopeOfInventorySequence = [raw_item(change.get("scope", {}))]
         status = requester.action(node.port, 11, ds)
     assert status.Status == expected
     assert status.ErrorComment  # says what was wrong
@@ -333,3 +346,67 @@ def test_expired_inventories_are_removed(
         assert (node.config.inventories / second).is_dir()
     finally:
         node.stop()
+
+
+def _study_root_find(port: int, keys: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Study Root C-FIND at STUDY level with raw pynetdicom: ``{Study Instance UID: keys}``."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+
+    ae = AE(ae_title="FINDER")
+    ae.add_requested_context(FIND)
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    for kw in ("StudyInstanceUID", "PatientID", "StudyDate"):
+        setattr(query, kw, keys.get(kw, ""))
+    assoc = ae.associate("127.0.0.1", port, ae_title="INV_SCP")
+    assert assoc.is_established
+    found: dict[str, dict[str, str]] = {}
+    for status, ident in assoc.send_c_find(query, FIND):
+        if status and status.Status in (0xFF00, 0xFF01) and ident is not None:
+            found[str(ident.StudyInstanceUID)] = {
+                "PatientID": str(ident.PatientID),
+                "StudyDate": str(ident.StudyDate),
+            }
+    assoc.release()
+    return found
+
+
+@pytest.mark.peer
+def test_a_standard_form_scope_from_a_raw_scu_selects_what_study_root_find_selects(
+    node: InventoryNode, requester: Requester, tmp_path: Path
+) -> None:
+    """PS3.3 C.38.2.1 / PS3.4 KK.2.2.1.1: keys inside the matching sequences, spelled out with
+    plain pydicom (not our SCU), select the studies a Study Root C-FIND with the same keys
+    finds (PS3.4 C.2.2.2); the stored inventory records the scope in the same form, and
+    DCMTK's dcmdump shows its nested sequences."""
+    dcmdump = require_tool("dcmdump")
+    every = _study_root_find(node.port, {})
+    assert len(every) == 24
+    dates = sorted(s["StudyDate"] for s in every.values())
+    lo, hi = dates[4], dates[18]
+    some_uids = sorted(every)[:16]
+    keys = {"StudyDate": f"{lo}-{hi}", "StudyInstanceUID": "\\".join(some_uids), "PatientID": "P*"}
+    expected = set(_study_root_find(node.port, keys))
+    assert 0 < len(expected) < 16  # each key narrows the selection
+    txn = generate_uid()
+    scope = {
+        "RangeMatchingSequence": [{"StudyDate": lo}, {"StudyDate": hi}],
+        "ListOfUIDMatchingSequence": [{"StudyInstanceUID": some_uids}],
+        "GeneralMatchingSequence": [{"PatientID": "P*"}],
+    }
+    assert requester.initiate(node.port, txn, "STUDY", scope=scope).Status == 0x0000
+    _, (etype, ev, _) = requester.until_final()
+    assert etype == 11
+    files = _get_all(requester, node, txn, tmp_path / "got")
+    root = tmp_path / "got" / f"{ev.ReferencedSOPInstanceUID}.dcm"
+    got = {s.study_instance_uid for f in files for s in iter_inventory(f)}
+    assert got == expected
+    recorded = read_header(root).scope
+    assert recorded is not None and recorded.keys == keys
+    assert list(validate_file(root)) == []
+    dump = subprocess.run([dcmdump, str(root)], capture_output=True, text=True, check=True).stdout
+    # DCMTK 3.6.7 does not name these tags yet ("Unknown Tag"): the structure is what counts
+    for tag in ("(0008,0400) SQ", "(0008,0410) SQ", "(0008,0411) SQ", "(0008,0413) SQ"):
+        assert tag in dump, dump[:3000]
+    assert f"(0008,0020) DA [{lo}]" in dump and f"(0008,0020) DA [{hi}]" in dump

@@ -362,7 +362,8 @@ def test_request_and_retrieval_against_an_independent_scp(raw: RawSCP, tmp_path:
     # what went on the wire is what PS3.4 KK.2.2.1 asks of an Initiate
     sent = raw.actions[0]
     assert sent.TransactionUID == outcome.transaction_uid and sent.InventoryLevel == "INSTANCE"
-    assert sent.ScopeOfInventorySequence[0].PatientID == "P*"
+    item = sent.ScopeOfInventorySequence[0]  # the standard form (PS3.3 C.38.2.1)
+    assert "PatientID" not in item and item.GeneralMatchingSequence[0].PatientID == "P*"
     assert outcome.files is not None and len(outcome.files) == len(raw) >= 3  # the whole tree
     assert {p.stem for p in outcome.files} == set(raw.files)
     studies = list(iter_inventory(tmp_path / "inv" / f"{raw.root}.dcm"))

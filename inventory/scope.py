@@ -1,0 +1,502 @@
+"""Scope of Inventory in the standard's form (PS3.3 C.38.2.1, Table C.38.2-1; PS3.4 Table KK.2-1).
+
+The item of Scope of Inventory Sequence (0008,0400) never holds a key attribute directly. Each
+key sits inside the matching sequence of its matching type:
+
+==================================  ===============================================  ==========
+matching sequence                   holds                                            kind
+==================================  ===============================================  ==========
+Range Matching Sequence (0008,0410)  DA, DT and TM keys; two Items, begin then end    baseline
+List of UID Matching (0008,0411)    UI keys with a list of UIDs (VM 1-n)             baseline
+General Matching (0008,0413)        single-value and wild-card keys (Type 1)         baseline
+Empty Value Matching (0008,0412)    keys that match only an empty value (empty)      extended
+==================================  ===============================================  ==========
+
+Range and List of UID matching are baseline Query/Retrieve matching (PS3.4 C.2.2.2.2,
+C.2.2.2.5), so a scope that uses them needs no Extended Matching Mechanisms (0008,040F); that
+attribute names only what goes beyond the baseline (PS3.4 KK.2.2.2). ``TIMEZONE_ADJUST``
+requires Timezone Offset From UTC (0008,0201) and ``RELATIONAL`` requires Query/Retrieve Level
+(0008,0052) in the item (Table C.38.2-1).
+
+Assumptions, named here once and in ``docs/standard-notes.md`` (the text of C.38.2.1.1.3 to
+C.38.2.1.1.5 could not be read):
+
+* Range Matching Sequence has exactly two Items: the first holds the beginning of each range,
+  the second its end, each key in both; an empty value is an open end ("the beginning and end
+  values", Table C.38.2-1; ``>>Any DA, DT or TM attribute`` is Type 2 in Table KK.2-1).
+* List of UID, General and Empty Value Matching Sequence each hold one Item with every key of
+  that matching type.
+* Empty value matching (PS3.4 C.2.2.2.7) is an extended mechanism, one of the six Enumerated
+  Values of Extended Matching Mechanisms; its code was not read and is assumed to be
+  ``EMPTY_VALUE`` (:class:`~dicom_inventory.enum.ExtendedMatchingMechanism`). The condition
+  cell of Empty Value Matching Sequence begins "Required if Extended Matching Mechanisms
+  (0008,040F) ..." (rest not read).
+
+The flat form :attr:`ScopeOfInventory.keys` (``{keyword: query string}``, as a C-FIND
+identifier or ``--scope KEY=VALUE`` writes keys: ``A-B`` for a range, ``a\\b`` for a list of
+UIDs, an empty string for empty-value matching) is what the SCU's command line takes and what
+the SCP's matcher compiles; :meth:`ScopeOfInventory.from_keys` is the one place that maps it to
+the standard form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dicom_inventory.enum import ExtendedMatchingMechanism
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+__all__ = [
+    "CONTROL_ATTRIBUTES",
+    "MATCHING_SEQUENCES",
+    "ScopeFinding",
+    "ScopeOfInventory",
+    "check_scope_item",
+    "dataset_mapping",
+]
+
+
+#: The attributes the Scope item holds itself, besides the matching sequences (Table C.38.2-1).
+CONTROL_ATTRIBUTES = (
+    "SpecificCharacterSet",
+    "QueryRetrieveLevel",
+    "TimezoneOffsetFromUTC",
+    "ExtendedMatchingMechanisms",
+)
+#: The four matching sequences of the Scope item, in tag order (Table C.38.2-1).
+MATCHING_SEQUENCES = (
+    "RangeMatchingSequence",
+    "ListOfUIDMatchingSequence",
+    "EmptyValueMatchingSequence",
+    "GeneralMatchingSequence",
+)
+_RANGE_VRS = frozenset({"DA", "DT", "TM"})
+#: Unique and required keys of the Series and Instance levels of the Study Root information
+#: model (PS3.4 C.6.2.1.3, C.6.2.1.4): never Study-level keys, so a scope without RELATIONAL
+#: may not use them (PS3.3 C.38.2.1.1.2: "only Key Attributes defined at the Study level").
+_BELOW_STUDY_KEYS = frozenset(
+    {"SeriesInstanceUID", "Modality", "SeriesNumber", "SOPInstanceUID", "SOPClassUID"}
+    | {"InstanceNumber"}
+)
+_SECTION = "PS3.3 C.38.2.1, PS3.4 Table KK.2-1"
+
+
+def _vr(keyword: str) -> str:
+    try:
+        return str(dictionary_VR(keyword))
+    except KeyError:
+        return ""
+
+
+def _text(value: Any) -> str:
+    """A generic element value as one query string (multiple values joined by ``\\``)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _in_tag_order(keywords: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(keywords, key=lambda kw: tag_for_keyword(kw) or 0))
+
+
+def _values(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return tuple(v for v in str(value).split("\\") if v != "")
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeOfInventory:
+    """The single item of Scope of Inventory Sequence, by matching type.
+
+    An empty scope (no key) is universal matching: every study (C.38.2.1.1.1). Build one from
+    flat query keys with :meth:`from_keys`; read one from a decoded item with
+    :meth:`from_item`; write it with :meth:`to_item` (files) or :meth:`to_dataset` (DIMSE).
+    """
+
+    general: Mapping[str, str] = field(default_factory=dict)
+    """General Matching Sequence (0008,0413): single-value and wild-card keys."""
+    ranges: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Range Matching Sequence (0008,0410): ``{keyword: (begin, end)}``, ``""`` an open end."""
+    uid_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """List of UID Matching Sequence (0008,0411): ``{keyword: UIDs}``."""
+    empty: tuple[str, ...] = ()
+    """Empty Value Matching Sequence (0008,0412): keywords that must have no value, in tag
+    order."""
+    extended_matching_mechanisms: tuple[str, ...] = ()
+    """Extended Matching Mechanisms (0008,040F), beyond the baseline of PS3.4 C.2.2.2."""
+    specific_character_set: tuple[str, ...] = ()
+    """Specific Character Set (0008,0005) of the item; empty: inherited."""
+    timezone_offset_from_utc: str | None = None
+    """Timezone Offset From UTC (0008,0201), 1C: with TIMEZONE_ADJUST."""
+    query_retrieve_level: str | None = None
+    """Query/Retrieve Level (0008,0052), 1C: with RELATIONAL."""
+    direct: Mapping[str, str] = field(default_factory=dict)
+    """Key attributes found directly in the item (not the standard's form; read only)."""
+
+    # -- the flat form ----------------------------------------------------------------------
+    @classmethod
+    def from_keys(
+        cls,
+        keys: Mapping[str, str] | None,
+        *,
+        extended_matching_mechanisms: Iterable[str] = (),
+        specific_character_set: Iterable[str] = (),
+        timezone_offset_from_utc: str | None = None,
+    ) -> ScopeOfInventory:
+        """Place flat query keys in their matching sequences (the one mapping, module doc).
+
+        A DA/DT/TM value with ``-`` is a range; a UI value with ``\\`` a list of UIDs; an empty
+        value is empty-value matching (and names :attr:`ExtendedMatchingMechanism.EMPTY_VALUE`);
+        anything else is single-value or wild-card matching.
+        """
+        general: dict[str, str] = {}
+        ranges: dict[str, tuple[str, str]] = {}
+        uid_lists: dict[str, tuple[str, ...]] = {}
+        empty: list[str] = []
+        for keyword, raw in (keys or {}).items():
+            value = _text(raw)
+            vr = _vr(keyword)
+            if value == "":
+                empty.append(keyword)
+            elif vr in _RANGE_VRS and "-" in value:
+                begin, _, end = value.partition("-")
+                ranges[keyword] = (begin, end)
+            elif vr == "UI" and "\\" in value:
+                uid_lists[keyword] = tuple(u.strip() for u in value.split("\\"))
+            else:
+                general[keyword] = value
+        charset = tuple(specific_character_set)
+        if not charset and any(not _text(v).isascii() for v in (keys or {}).values()):
+            charset = ("ISO_IR 192",)  # required for non-ASCII keys (Table C.38.2-1)
+        mechanisms = list(dict.fromkeys(extended_matching_mechanisms))
+        if empty and ExtendedMatchingMechanism.EMPTY_VALUE.value not in mechanisms:
+            mechanisms.append(ExtendedMatchingMechanism.EMPTY_VALUE.value)
+        return cls(
+            general=general,
+            ranges=ranges,
+            uid_lists=uid_lists,
+            empty=_in_tag_order(empty),
+            extended_matching_mechanisms=tuple(mechanisms),
+            specific_character_set=charset,
+            timezone_offset_from_utc=timezone_offset_from_utc,
+        )
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Every key as a flat query string (the inverse of :meth:`from_keys`)."""
+        out: dict[str, str] = {}
+        for kw, (begin, end) in self.ranges.items():
+            out[kw] = f"{begin}-{end}"
+        for kw, uids in self.uid_lists.items():
+            out[kw] = "\\".join(uids)
+        for kw in self.empty:
+            out[kw] = ""
+        out.update(self.general)
+        return out
+
+    @property
+    def is_universal(self) -> bool:
+        """True if the scope holds no key: every study matches (C.38.2.1.1.1)."""
+        return not (self.general or self.ranges or self.uid_lists or self.empty or self.direct)
+
+    # -- the standard form --------------------------------------------------------------------
+    def to_item(self) -> dict[str, Any]:
+        """The Scope item as ``{keyword: value}`` (sequences as lists of such dicts)."""
+        item: dict[str, Any] = {}
+        if self.specific_character_set:
+            item["SpecificCharacterSet"] = tuple(self.specific_character_set)
+        if self.query_retrieve_level is not None:
+            item["QueryRetrieveLevel"] = self.query_retrieve_level
+        if self.timezone_offset_from_utc is not None:
+            item["TimezoneOffsetFromUTC"] = self.timezone_offset_from_utc
+        if self.extended_matching_mechanisms:
+            item["ExtendedMatchingMechanisms"] = tuple(self.extended_matching_mechanisms)
+        if self.ranges:
+            item["RangeMatchingSequence"] = [
+                {kw: begin or None for kw, (begin, _) in self.ranges.items()},
+                {kw: end or None for kw, (_, end) in self.ranges.items()},
+            ]
+        if self.uid_lists:
+            item["ListOfUIDMatchingSequence"] = [dict(self.uid_lists)]
+        if self.empty:
+            item["EmptyValueMatchingSequence"] = [dict.fromkeys(self.empty)]
+        if self.general:
+            item["GeneralMatchingSequence"] = [dict(self.general)]
+        for kw, value in self.direct.items():
+            item[kw] = value
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> ScopeOfInventory:
+        """Read a decoded Scope item, tolerantly: keys found directly in it go to :attr:`direct`.
+
+        Matching sequences with an unexpected number of Items are read as far as they go;
+        :func:`check_scope_item` says what is wrong with them.
+        """
+        item = item or {}
+        ranges: dict[str, tuple[str, str]] = {}
+        range_items = list(item.get("RangeMatchingSequence") or [])
+        begin = range_items[0] if range_items else {}
+        end = range_items[1] if len(range_items) > 1 else {}
+        for kw in dict.fromkeys([*begin, *end]):
+            ranges[kw] = (_text(begin.get(kw)), _text(end.get(kw)))
+        uid_lists: dict[str, tuple[str, ...]] = {}
+        for sub in item.get("ListOfUIDMatchingSequence") or []:
+            for kw, value in sub.items():
+                uid_lists[kw] = (*uid_lists.get(kw, ()), *_values(value))
+        empty: list[str] = []
+        for sub in item.get("EmptyValueMatchingSequence") or []:
+            empty.extend(kw for kw in sub if kw not in empty)
+        general: dict[str, str] = {}
+        for sub in item.get("GeneralMatchingSequence") or []:
+            general.update({kw: _text(v) for kw, v in sub.items()})
+        direct = {
+            kw: _text(v)
+            for kw, v in item.items()
+            if kw not in CONTROL_ATTRIBUTES and kw not in MATCHING_SEQUENCES
+        }
+        tz = item.get("TimezoneOffsetFromUTC")
+        level = item.get("QueryRetrieveLevel")
+        return cls(
+            general=general,
+            ranges=ranges,
+            uid_lists=uid_lists,
+            empty=_in_tag_order(empty),
+            extended_matching_mechanisms=_values(item.get("ExtendedMatchingMechanisms")),
+            specific_character_set=_values(item.get("SpecificCharacterSet")),
+            timezone_offset_from_utc=None if tz in (None, "") else _text(tz),
+            query_retrieve_level=None if level in (None, "") else _text(level),
+            direct=direct,
+        )
+
+    def to_dataset(self, *, validate: bool = True) -> Any:
+        """The Scope item as a pydicom ``Dataset`` (N-ACTION Action Information, C-FIND).
+
+        ``validate=False`` lets pydicom take values that are not valid for their VR (the test
+        kit sends such a value on purpose).
+        """
+        from pydicom import config
+        from pydicom.dataelem import DataElement
+        from pydicom.dataset import Dataset
+
+        mode = config.settings.writing_validation_mode if validate else config.IGNORE
+
+        def build(attrs: Mapping[str, Any]) -> Dataset:
+            ds = Dataset()
+            for kw, value in attrs.items():
+                tag = tag_for_keyword(kw)
+                if tag is None:
+                    raise ValueError(f"{kw!r} is not a DICOM keyword (PS3.6)")
+                if isinstance(value, list):
+                    value = [build(sub) for sub in value]
+                elif isinstance(value, tuple):
+                    value = list(value) if len(value) != 1 else value[0]
+                elif value is None:
+                    value = ""
+                ds.add(DataElement(tag, _vr(kw), value, validation_mode=mode))
+            return ds
+
+        return build(self.to_item())
+
+    @classmethod
+    def from_dataset(cls, ds: Any) -> ScopeOfInventory:
+        """Read a Scope item held as a pydicom ``Dataset``."""
+        return cls.from_item(dataset_mapping(ds))
+
+
+def dataset_mapping(ds: Any) -> dict[str, Any]:
+    """A pydicom ``Dataset`` as ``{keyword: value}``, multiple values as tuples of strings."""
+    out: dict[str, Any] = {}
+    for elem in ds:
+        kw = elem.keyword or f"({elem.tag.group:04X},{elem.tag.element:04X})"
+        if elem.VR == "SQ":
+            out[kw] = [dataset_mapping(sub) for sub in elem.value]
+        elif elem.value is None or elem.value == "":
+            out[kw] = None
+        elif elem.VM > 1:
+            out[kw] = tuple(str(v) for v in elem.value)
+        else:
+            out[kw] = str(elem.value)
+    return out
+
+
+# ----------------------------------------------------------------------------- structure rules
+@dataclass(frozen=True, slots=True)
+class ScopeFinding:
+    """One departure of a Scope item from Table C.38.2-1 / KK.2-1 (a validator rule id)."""
+
+    rule: str
+    path: str
+    message: str
+
+
+def check_scope_item(
+    item: Mapping[str, Any], path: str = "ScopeOfInventorySequence[0]", *, values: bool = False
+) -> list[ScopeFinding]:
+    """Check the structure and conditions of one decoded Scope item (PS3.3 C.38.2.1).
+
+    One place for these rules: the validator reports them for files, the SCP refuses an
+    Initiate that breaks them, the test kit judges an SCU's Initiate by them. With `values`,
+    the DA/TM/DT and UI keys are also checked for the syntax of their VR (rule
+    ``value-format``, PS3.5 6.2): the validator's element checks do that for files; the SCP
+    and the test kit, which get a data set over DIMSE, ask for it here.
+    """
+    found = list(_scope_findings(item, path))
+    if values:
+        found += _value_findings(item, path)
+    return found
+
+
+_VALUE_SYNTAX = {
+    "DA": re.compile(r"[0-9]{8}"),
+    "TM": re.compile(r"[0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?"),
+    "DT": re.compile(r"[0-9]{4}([0-9]{2}){0,5}(\.[0-9]{1,6})?([+-][0-9]{4})?"),
+    "UI": re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"),
+}
+
+
+def _value_findings(item: Mapping[str, Any], path: str) -> list[ScopeFinding]:
+    found = []
+    for name in MATCHING_SEQUENCES:
+        for i, sub in enumerate(item.get(name) or []):
+            for kw, value in sub.items():
+                syntax = _VALUE_SYNTAX.get(_vr(kw))
+                bad = [v for v in _values(value) if syntax is not None and not syntax.fullmatch(v)]
+                if bad:
+                    found.append(
+                        ScopeFinding(
+                            "value-format",
+                            f"{path}.{name}[{i}].{kw}",
+                            f"value {bad[0][:80]!r} is not valid for VR {_vr(kw)} (PS3.5 6.2; a "
+                            "range is written in Range Matching Sequence, PS3.3 C.38.2.1)",
+                        )
+                    )
+    return found
+
+
+def _scope_findings(item: Mapping[str, Any], path: str) -> Iterator[ScopeFinding]:
+    for kw in item:
+        if kw not in CONTROL_ATTRIBUTES and kw not in MATCHING_SEQUENCES:
+            tag = tag_for_keyword(kw)
+            where = f" {_tag_text(tag)}" if tag is not None else ""
+            yield ScopeFinding(
+                "scope-direct-key",
+                f"{path}.{kw}",
+                f"{kw}{where} directly in the Scope of Inventory item; a key attribute belongs "
+                "inside Range, List of UID, Empty Value or General Matching Sequence "
+                f"({_SECTION})",
+            )
+    mechanisms = set(_values(item.get("ExtendedMatchingMechanisms")))
+    ranges = list(item.get("RangeMatchingSequence") or [])
+    if "RangeMatchingSequence" in item and len(ranges) != 2:
+        yield ScopeFinding(
+            "scope-range-items",
+            f"{path}.RangeMatchingSequence",
+            f"has {len(ranges)} Item(s); two are expected, the beginning then the end of each "
+            "range (PS3.3 C.38.2.1.1.3, layout assumed)",
+        )
+    for i, sub in enumerate(ranges[:2]):
+        for kw in sub:
+            if _vr(kw) not in _RANGE_VRS:
+                yield ScopeFinding(
+                    "scope-matching-vr",
+                    f"{path}.RangeMatchingSequence[{i}].{kw}",
+                    f"{kw} is VR {_vr(kw) or 'unknown'}; Range Matching Sequence holds DA, DT or "
+                    "TM attributes only (PS3.4 Table KK.2-1)",
+                )
+    if len(ranges) == 2 and set(ranges[0]) != set(ranges[1]):
+        odd = sorted(set(ranges[0]) ^ set(ranges[1]))
+        yield ScopeFinding(
+            "scope-range-items",
+            f"{path}.RangeMatchingSequence",
+            f"{', '.join(odd)} in one Item only; each range key is in both Items, an open end "
+            "empty (PS3.3 C.38.2.1.1.3, layout assumed)",
+        )
+    for i, sub in enumerate(item.get("ListOfUIDMatchingSequence") or []):
+        for kw, value in sub.items():
+            if _vr(kw) != "UI":
+                yield ScopeFinding(
+                    "scope-matching-vr",
+                    f"{path}.ListOfUIDMatchingSequence[{i}].{kw}",
+                    f"{kw} is VR {_vr(kw) or 'unknown'}; List of UID Matching Sequence holds UI "
+                    "attributes only (PS3.4 Table KK.2-1)",
+                )
+            elif not _values(value):
+                yield ScopeFinding(
+                    "scope-type1-key",
+                    f"{path}.ListOfUIDMatchingSequence[{i}].{kw}",
+                    f"{kw} has no value; keys of List of UID Matching are Type 1 "
+                    "(PS3.4 Table KK.2-1)",
+                )
+    for i, sub in enumerate(item.get("GeneralMatchingSequence") or []):
+        for kw, value in sub.items():
+            if _text(value) == "":
+                yield ScopeFinding(
+                    "scope-type1-key",
+                    f"{path}.GeneralMatchingSequence[{i}].{kw}",
+                    f"{kw} has no value; keys of General Matching are Type 1 (an empty key "
+                    "belongs in Empty Value Matching Sequence, PS3.4 Table KK.2-1)",
+                )
+            elif _vr(kw) == "UI" and len(_values(value)) > 1:
+                yield ScopeFinding(
+                    "scope-uid-list",
+                    f"{path}.GeneralMatchingSequence[{i}].{kw}",
+                    f"{kw} holds {len(_values(value))} UIDs; a list of UIDs belongs in List of "
+                    "UID Matching Sequence (PS3.3 Table C.38.2-1, PS3.4 C.2.2.2.2)",
+                )
+    for i, sub in enumerate(item.get("EmptyValueMatchingSequence") or []):
+        for kw, value in sub.items():
+            if _text(value) != "":
+                yield ScopeFinding(
+                    "scope-empty-value",
+                    f"{path}.EmptyValueMatchingSequence[{i}].{kw}",
+                    f"{kw} has the value {_text(value)!r}; keys of Empty Value Matching are "
+                    "empty (PS3.3 C.38.2.1.1.5)",
+                )
+    if (
+        item.get("EmptyValueMatchingSequence")
+        and ExtendedMatchingMechanism.EMPTY_VALUE.value not in mechanisms
+    ):
+        yield ScopeFinding(
+            "scope-extended-assumed",
+            f"{path}.ExtendedMatchingMechanisms",
+            "Empty Value Matching Sequence is used but Extended Matching Mechanisms does not "
+            "name EMPTY_VALUE: empty value matching is beyond the baseline of PS3.4 C.2.2.2 "
+            "(PS3.4 KK.2.2.2; term assumed)",
+        )
+    if ExtendedMatchingMechanism.RELATIONAL.value not in mechanisms:
+        for name in MATCHING_SEQUENCES:
+            for i, sub in enumerate(item.get(name) or []):
+                for kw in sub:
+                    if kw in _BELOW_STUDY_KEYS:
+                        yield ScopeFinding(
+                            "scope-study-level",
+                            f"{path}.{name}[{i}].{kw}",
+                            f"{kw} is not a Study-level key; without RELATIONAL in Extended "
+                            "Matching Mechanisms only Study-level keys are allowed (PS3.3 "
+                            "C.38.2.1.1.2)",
+                        )
+    conditions = (
+        (ExtendedMatchingMechanism.TIMEZONE_ADJUST.value, "TimezoneOffsetFromUTC"),
+        (ExtendedMatchingMechanism.RELATIONAL.value, "QueryRetrieveLevel"),
+    )
+    for term, needed in conditions:
+        if term in mechanisms and _text(item.get(needed)) == "":
+            yield ScopeFinding(
+                "scope-extended-matching",
+                f"{path}.{needed}",
+                f"missing; required when Extended Matching Mechanisms includes {term} "
+                "(PS3.3 Table C.38.2-1)",
+            )
+
+
+def _tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
