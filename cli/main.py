@@ -126,6 +126,7 @@ def show(path: Path, records: int) -> None:
         ("Description", h.inventory_instance_description or ""),
         ("Content Date/Time", f"{h.content_date} {h.content_time}"),
         ("Transaction UID", h.transaction_uid or ""),
+        ("Scope", h.scope.describe() if h.scope else "every study (universal match)"),
         ("Study records in instance", str(h.number_of_study_records_in_instance)),
         ("Total study records", str(h.total_number_of_study_records)),
         ("Incorporated instances", str(len(h.incorporated))),

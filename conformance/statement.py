@@ -24,6 +24,7 @@ from dicom_inventory.scp.creation import (
     EVENT_ATTRIBUTES,
     N_ACTION_STATUSES,
     SUPPORTED_CHARACTER_SETS,
+    SUPPORTED_MECHANISMS,
 )
 from dicom_inventory.scp.qr import INVENTORY_QR_STATUSES, MATCHING_KEYS, RETURN_KEYS
 from dicom_inventory.scp.scope import SUPPORTED_KEYS
@@ -551,6 +552,22 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 "Scope of Inventory Keys Supported for Matching",
                 ["Attribute", "Tag", "Matching"],
                 [[k, _tag(k), m] for k, m in SUPPORTED_KEYS.items()],
+            ),
+            Para(
+                "Scope of Inventory keys are read and written inside the matching sequences of "
+                "PS3.3 Table C.38.2-1: a date or time range in Range Matching Sequence (0008,0410) "
+                "as two Items, the beginning then the end of each range, an open end empty (the "
+                "layout of PS3.3 C.38.2.1.1.3 is assumed); a list of UIDs in List of UID Matching "
+                "Sequence (0008,0411); a key that matches only an empty value in Empty Value "
+                "Matching Sequence (0008,0412); single values and wild cards in General Matching "
+                "Sequence (0008,0413). Range and List of UID matching are baseline and need no "
+                "Extended Matching Mechanisms. Extended Matching Mechanisms (0008,040F) applied: "
+                f"{', '.join(SUPPORTED_MECHANISMS)} (its code is assumed); any other value is "
+                "refused with 0x0212. A key attribute directly in the Scope item, a key below "
+                "the Study level, or a matching sequence not as Table C.38.2-1 writes it is "
+                "refused with 0x0115, naming it; an unsupported key gets 0xB010 and is left out "
+                "of the recorded scope. Specific Character Set in the Scope item: "
+                f"{', '.join(repr(c) for c in SUPPORTED_CHARACTER_SETS)}."
             ),
             Table(
                 "action-types",

@@ -90,7 +90,7 @@ RULES: dict[str, Rule] = {
         Rule(
             "scope-extended-assumed",
             _W,
-            "PS3.4 KK.2.2.2, PS3.3 Table C.38.2-1 (term EMPTY_VALUE assumed, Q13)",
+            "PS3.4 KK.2.2.2, PS3.3 Table C.38.2-1 (term EMPTY_VALUE assumed, Q14)",
             "empty value matching is named in Extended Matching Mechanisms",
         ),
         Rule(

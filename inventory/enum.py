@@ -122,7 +122,7 @@ class ExtendedMatchingMechanism(str, Enum):
     Scope of Inventory when matching beyond the baseline of PS3.4 C.2.2.2 was applied ("Required
     if extended matching mechanisms were applied"). Their meanings were read in this order;
     only the codes ``RELATIONAL`` and ``TIMEZONE_ADJUST`` were read (in the conditions of
-    Table C.38.2-1). The other four codes are assumed (open question Q13,
+    Table C.38.2-1). The other four codes are assumed (open question Q14,
     ``docs/standard-notes.md``).
     """
 

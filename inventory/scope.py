@@ -207,6 +207,19 @@ class ScopeOfInventory:
         """True if the scope holds no key: every study matches (C.38.2.1.1.1)."""
         return not (self.general or self.ranges or self.uid_lists or self.empty or self.direct)
 
+    def describe(self) -> str:
+        """One line for people: each key with its matching sequence (``show``, reports)."""
+        if self.is_universal:
+            return "every study (universal match)"
+        parts = [f"{kw} {b or '...'}-{e or '...'} (Range)" for kw, (b, e) in self.ranges.items()]
+        parts += [f"{kw} in {len(u)} UIDs (List of UID)" for kw, u in self.uid_lists.items()]
+        parts += [f"{kw} empty (Empty Value)" for kw in self.empty]
+        parts += [f"{kw}={v} (General)" for kw, v in self.general.items()]
+        parts += [f"{kw}={v} (directly in the item: not standard)" for kw, v in self.direct.items()]
+        if self.extended_matching_mechanisms:
+            parts.append("extended: " + ", ".join(self.extended_matching_mechanisms))
+        return "; ".join(parts)
+
     # -- the standard form --------------------------------------------------------------------
     def to_item(self) -> dict[str, Any]:
         """The Scope item as ``{keyword: value}`` (sequences as lists of such dicts)."""
