@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dicom_inventory.attributes import attributes_at
 from dicom_inventory.enum import ExtendedMatchingMechanism
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
@@ -59,20 +60,13 @@ __all__ = [
 ]
 
 
-#: The attributes the Scope item holds itself, besides the matching sequences (Table C.38.2-1).
-CONTROL_ATTRIBUTES = (
-    "SpecificCharacterSet",
-    "QueryRetrieveLevel",
-    "TimezoneOffsetFromUTC",
-    "ExtendedMatchingMechanisms",
-)
+_SCOPE_ITEM = attributes_at(("ScopeOfInventorySequence",))
+#: The attributes the Scope item holds itself, besides the matching sequences (Table C.38.2-1,
+#: from the attribute table): Specific Character Set, Query/Retrieve Level, Timezone Offset From
+#: UTC, Extended Matching Mechanisms.
+CONTROL_ATTRIBUTES = tuple(a.keyword for a in _SCOPE_ITEM if a.vr != "SQ")
 #: The four matching sequences of the Scope item, in tag order (Table C.38.2-1).
-MATCHING_SEQUENCES = (
-    "RangeMatchingSequence",
-    "ListOfUIDMatchingSequence",
-    "EmptyValueMatchingSequence",
-    "GeneralMatchingSequence",
-)
+MATCHING_SEQUENCES = tuple(a.keyword for a in _SCOPE_ITEM if a.vr == "SQ")
 _RANGE_VRS = frozenset({"DA", "DT", "TM"})
 #: Unique and required keys of the Series and Instance levels of the Study Root information
 #: model (PS3.4 C.6.2.1.3, C.6.2.1.4): never Study-level keys, so a scope without RELATIONAL

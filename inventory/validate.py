@@ -31,6 +31,7 @@ from dicom_inventory._decode import scope_item
 from dicom_inventory._parse import RawDataset, RawElement, ascii_value
 from dicom_inventory._rules import RULES, Rule, Severity
 from dicom_inventory._vr import MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS
+from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
 from dicom_inventory.enum import (
     ContainerFileType,
     ExtendedMatchingMechanism,
@@ -84,63 +85,25 @@ class Finding:
 
 
 # ----------------------------------------------------------------------------- tables
-def _t(*keywords: str) -> tuple[int, ...]:
-    return tuple(getattr(tags, k) for k in keywords)
-
-
-#: Type 1 and Type 2 attributes per context (PS3.3 Table C.38.1-1, C.38.2-3, C.12.1.1.9-1,
-#: Table 8.8-1). Conditional attributes are checked by the rules further down.
+#: Where the items of each validator context sit in the IOD (PS3.3 Table C.38.1-1, C.38.2-3,
+#: C.12.1.1.9-1, Table 8.8-1); their Types come from the attribute table.
+_CONTEXT_PATHS: dict[str, tuple[str, ...]] = {
+    "top": (),
+    "study": STUDY_PATH,
+    "series": SERIES_PATH,
+    "instance": INSTANCE_PATH,
+    "original": (*STUDY_PATH, "OriginalAttributesSequence"),
+    "reference": ("IncorporatedInventoryInstanceSequence",),
+    "code": (*STUDY_PATH, "ReasonForRemovalCodeSequence"),
+}
+#: Type 1 and Type 2 attributes per context, from :mod:`dicom_inventory.attributes`.
+#: Conditional attributes are checked by the rules further down.
 _TYPES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "top": (
-        _t(
-            "SOPClassUID",
-            "SOPInstanceUID",
-            "ContentDate",
-            "ContentTime",
-            "InventoryLevel",
-            "InventoryCompletionStatus",
-            "NumberOfStudyRecordsInInstance",
-            "TotalNumberOfStudyRecords",
-        ),
-        _t(
-            "Manufacturer",
-            "ScopeOfInventorySequence",
-            "InventoryPurpose",
-            "IncorporatedInventoryInstanceSequence",
-            "InventoriedStudiesSequence",
-        ),
-    ),
-    "study": (
-        _t("StudyInstanceUID", "ItemInventoryDateTime"),
-        _t(
-            "ModalitiesInStudy",
-            "NumberOfStudyRelatedSeries",
-            "NumberOfStudyRelatedInstances",
-            "StudyUpdateDateTime",
-            "StudyID",
-            "StudyDate",
-            "StudyTime",
-            "StudyDescription",
-            "AccessionNumber",
-            "PatientName",
-            "PatientID",
-            "PatientBirthDate",
-            "PatientSex",
-        ),
-    ),
-    "series": (_t("SeriesInstanceUID", "Modality"), _t("SeriesNumber")),
-    "instance": (_t("SOPClassUID", "SOPInstanceUID"), _t("InstanceNumber")),
-    "original": (
-        _t(
-            "ModifiedAttributesSequence",
-            "AttributeModificationDateTime",
-            "ModifyingSystem",
-            "ReasonForTheAttributeModification",
-        ),
-        _t("SourceOfPreviousValues"),
-    ),
-    "reference": (_t("ReferencedSOPClassUID", "ReferencedSOPInstanceUID"), ()),
-    "code": (_t("CodeMeaning"), ()),
+    ctx: (
+        tuple(a.tag for a in attributes_at(path) if a.type == "1"),
+        tuple(a.tag for a in attributes_at(path) if a.type == "2"),
+    )
+    for ctx, path in _CONTEXT_PATHS.items()
 }
 
 #: Which context the items of a sequence are, by the sequence's tag.
