@@ -18,15 +18,16 @@ from dicom_inventory.scu.peer import Peer, nodelay
 from dicom_inventory.status import is_pending
 from dicom_inventory.uid import INVENTORY_FIND, VERIFICATION
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
 from pynetdicom import AE, build_role
 
 __all__ = ["Difference", "check_node"]
 
 #: Contexts no configuration of ours accepts: the node must reject them.
 UNCLAIMED_SAMPLES = (
-    ("1.2.840.10008.5.1.4.31", "1.2.840.10008.1.2.1"),  # Modality Worklist FIND
-    ("1.2.840.10008.5.1.4.1.2.1.1", "1.2.840.10008.1.2.1"),  # Patient Root FIND
-    ("1.2.840.10008.5.1.4.1.1.201.2", "1.2.840.10008.1.2.4.50"),  # Inventory FIND in JPEG
+    ("1.2.840.10008.5.1.4.31", str(ExplicitVRLittleEndian)),  # Modality Worklist FIND
+    ("1.2.840.10008.5.1.4.1.2.1.1", str(ExplicitVRLittleEndian)),  # Patient Root FIND
+    ("1.2.840.10008.5.1.4.1.1.201.2", str(JPEGBaseline8Bit)),  # Inventory FIND in JPEG
 )
 #: Storage classes probed for the archive (all of them would be 120 more contexts).
 _ARCHIVE_SAMPLE = (
@@ -97,7 +98,7 @@ def check_node(
         ) and cx.abstract_syntax.startswith("1.2.840.10008.5.1.4.1.1."):
             if cx.abstract_syntax not in _ARCHIVE_SAMPLE:
                 continue
-            pairs = [(cx.abstract_syntax, "1.2.840.10008.1.2.1")]
+            pairs = [(cx.abstract_syntax, str(ExplicitVRLittleEndian))]
         else:
             pairs = [(cx.abstract_syntax, ts) for ts in cx.transfer_syntaxes]
         claimed.extend(p for p in pairs if p not in claimed)

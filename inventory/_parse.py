@@ -24,6 +24,7 @@ from typing import IO, Any
 from dicom_inventory import tags
 from dicom_inventory.errors import InventoryReadError, NotDicomError
 from dicom_inventory.policy import ReadPolicy
+from pydicom import uid
 from pydicom.datadict import dictionary_VR
 
 __all__ = [
@@ -62,10 +63,10 @@ _VRS = {
 
 _VRINFO.update({b: (v, b in _LONG) for b, v in _VRS.items()})
 
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-BIG_ENDIAN = "1.2.840.10008.1.2.2"
+EXPLICIT_LE = str(uid.ExplicitVRLittleEndian)
+IMPLICIT_LE = str(uid.ImplicitVRLittleEndian)
+DEFLATED_LE = str(uid.DeflatedExplicitVRLittleEndian)
+BIG_ENDIAN = str(uid.ExplicitVRBigEndian)
 
 
 class NeedMore(Exception):

@@ -49,6 +49,7 @@ from dicom_inventory.model import InventoryHeader, InventoryReference, StudyReco
 from dicom_inventory.policy import ReadPolicy
 from dicom_inventory.rows import ROW_COLUMNS, iter_rows
 from dicom_inventory.uid import INVENTORY_STORAGE
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 __all__ = [
     "ROW_COLUMNS",
@@ -327,7 +328,7 @@ def read_header(
     scanned.
     """
     with InventoryReader(path, policy=policy) as r:
-        if r.src.size is not None and r.transfer_syntax != "1.2.840.10008.1.2.1.99":
+        if r.src.size is not None and r.transfer_syntax != DeflatedExplicitVRLittleEndian:
             tail = _probe_tail(r)
             if tail is not None:
                 r.raw_header.update(tail)

@@ -25,6 +25,7 @@ from dicom_inventory.model import (
     SeriesRecord,
     StudyRecord,
 )
+from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless
 
 __all__ = ["synthetic_studies"]
 
@@ -38,10 +39,10 @@ _MODALITIES = {
 }
 _GIVEN = ["Anna", "Jürgen", "Émile", "Sofia", "Kenji", "Olu", "María", "Lars", "Priya", "Noah"]
 _FAMILY = ["Smith", "Müller", "García", "Rossi", "Kowalski", "Nguyen", "Okafor", "Tanaka"]
-_EXPLICIT = "1.2.840.10008.1.2.1"
+_EXPLICIT = str(ExplicitVRLittleEndian)
 #: An IOCM rejection reason (DICOM CID 7011 style), for studies removed from operational use.
 _REJECTED = Code("113001", "DCM", "Rejected for Quality Reasons")
-_JPEG_LS = "1.2.840.10008.1.2.4.80"
+_JPEG_LS = str(JPEGLSLossless)
 
 
 def synthetic_studies(

@@ -48,6 +48,11 @@ from typing import Any
 
 import tomllib
 from dicom_inventory.errors import InventoryError
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 __all__ = ["ConfigError", "Limits", "NodeConfig", "Peer", "Services", "TLS", "load_config"]
 
@@ -100,9 +105,9 @@ class Limits:
 #: Transfer syntaxes the Inventory services can be configured with (PS3.5 A.2, A.5): the
 #: default Implicit VR Little Endian, Explicit VR Little Endian and its deflated form.
 SUPPORTED_TRANSFER_SYNTAXES = {
-    "ImplicitVRLittleEndian": "1.2.840.10008.1.2",
-    "ExplicitVRLittleEndian": "1.2.840.10008.1.2.1",
-    "DeflatedExplicitVRLittleEndian": "1.2.840.10008.1.2.1.99",
+    "ImplicitVRLittleEndian": str(ImplicitVRLittleEndian),
+    "ExplicitVRLittleEndian": str(ExplicitVRLittleEndian),
+    "DeflatedExplicitVRLittleEndian": str(DeflatedExplicitVRLittleEndian),
 }
 
 
@@ -126,9 +131,9 @@ class Services:
     study_root_query_retrieve: bool = True
     """The embedded archive's Study Root FIND / MOVE / GET SCP."""
     transfer_syntaxes: tuple[str, ...] = (
-        "1.2.840.10008.1.2.1",
-        "1.2.840.10008.1.2",
-        "1.2.840.10008.1.2.1.99",
+        str(ExplicitVRLittleEndian),
+        str(ImplicitVRLittleEndian),
+        str(DeflatedExplicitVRLittleEndian),
     )
     """For the Inventory, Verification and query contexts, in order of preference (UIDs;
     the TOML file may name them by keyword)."""

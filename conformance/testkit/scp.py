@@ -45,12 +45,21 @@ from dicom_inventory.uid import (
 )
 from dicom_inventory.validate import Severity, validate_file
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 from pynetdicom import AE
 
 __all__ = ["ScpKit", "run_scp_battery"]
 
-EXPLICIT, IMPLICIT, DEFLATED = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99"
+EXPLICIT, IMPLICIT, DEFLATED = (
+    str(ExplicitVRLittleEndian),
+    str(ImplicitVRLittleEndian),
+    str(DeflatedExplicitVRLittleEndian),
+)
 _CLASSES = (
     INVENTORY_CREATION,
     INVENTORY_STORAGE,
