@@ -13,6 +13,7 @@ from typing import Any
 
 from dicom_inventory import tags
 from dicom_inventory._parse import RawDataset, ascii_value
+from dicom_inventory._vr import CHARSET_CODECS, CHARSET_VRS, NUMERIC_FORMATS
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.model import (
     AccessEndPoints,
@@ -40,10 +41,7 @@ __all__ = [
     "study_from_raw",
 ]
 
-_CODECS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf-8"}
 _STRIP_BOTH = frozenset({"AE", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "AS"})
-_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
-_NUMERIC = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
 
 
 # --------------------------------------------------------------------------- decoding
@@ -55,7 +53,7 @@ class _Text:
     def __init__(self, charset: tuple[str, ...]) -> None:
         self.charset = charset
         key = charset[0] if charset else ""
-        self.codec = _CODECS.get(key) if len(charset) <= 1 else None
+        self.codec = CHARSET_CODECS.get(key) if len(charset) <= 1 else None
         self.encodings: list[str] = []
         if self.codec is None:
             try:  # ISO 2022 code extensions and other character sets (PS3.5 6.1.2.5)
@@ -71,7 +69,7 @@ class _Text:
         return _Text(cs)
 
     def decode(self, raw: bytes, vr: str) -> str:
-        if vr in _CHARSET_VRS:
+        if vr in CHARSET_VRS:
             if self.codec is not None:
                 return raw.decode(self.codec, "replace").rstrip(" \x00")
             delims = PN_DELIMS if vr == "PN" else TEXT_VR_DELIMS
@@ -87,8 +85,8 @@ def _value(el: tuple[str, Any, int], tag: int, text: _Text) -> AttributeValue:
         return [_generic_dataset(item, text.child(item)) for item in raw]
     if not raw:
         return None
-    if vr in _NUMERIC:
-        fmt = _NUMERIC[vr]
+    if vr in NUMERIC_FORMATS:
+        fmt = NUMERIC_FORMATS[vr]
         size = struct.calcsize(fmt)
         values = struct.unpack(f"<{len(raw) // size}{fmt}", raw[: len(raw) // size * size])
         return values[0] if len(values) == 1 else tuple(values)
@@ -137,8 +135,8 @@ def _int(ds: RawDataset, tag: int) -> int | None:
     if el is None or not el[1]:
         return None
     vr, raw = el[0], el[1]
-    if vr in _NUMERIC:
-        fmt = _NUMERIC[vr]
+    if vr in NUMERIC_FORMATS:
+        fmt = NUMERIC_FORMATS[vr]
         size = struct.calcsize(fmt)
         if len(raw) < size:
             return None

@@ -22,6 +22,7 @@ from struct import Struct
 from typing import IO, Any
 
 from dicom_inventory import tags
+from dicom_inventory._vr import ALL_VRS, LONG_VRS
 from dicom_inventory.errors import InventoryReadError, NotDicomError
 from dicom_inventory.policy import ReadPolicy
 from pydicom import uid
@@ -49,17 +50,9 @@ _SEQ_END = tags.SequenceDelimitationItem
 _HDR = Struct("<HH2sH")
 _U32 = Struct("<I")
 _HH = Struct("<HH")
-_LONG = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+_LONG = frozenset(v.encode() for v in LONG_VRS)
 _VRINFO: dict[bytes, tuple[str, bool]] = {}
-_VRS = {
-    v.encode(): v
-    for v in (
-        "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
-        "UN UR US UT UV"
-    ).split()
-}
+_VRS = {v.encode(): v for v in ALL_VRS}
 
 _VRINFO.update({b: (v, b in _LONG) for b, v in _VRS.items()})
 

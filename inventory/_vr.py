@@ -22,7 +22,12 @@ __all__ = [
     "MAX_CHARS",
     "SINGLE_VALUE_VRS",
     "ITEM_START",
+    "ALL_VRS",
+    "BINARY_SIZES",
+    "CHARSET_CODECS",
+    "CHARSET_VRS",
     "LONG_VRS",
+    "NUMERIC_FORMATS",
     "SEQ_END",
     "TEXT_VRS",
     "Field",
@@ -55,8 +60,16 @@ TEXT_VRS = frozenset(
         "UT",
     }
 )
+#: Every VR of PS3.5 Table 6.2-1 that the reader and the validator know.
+ALL_VRS = tuple(
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR "
+    "US UT UV".split()
+)
 #: Text VRs whose value may use the Specific Character Set (others are ASCII only).
-_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+#: Python codecs of the single-byte and UTF-8 Specific Character Sets read and written on the fast
+#: path (PS3.3 C.12.1.1.2); others go through pydicom's ISO 2022 decoding.
+CHARSET_CODECS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf-8"}
 #: Text VRs that hold exactly one value (a backslash is part of the value).
 SINGLE_VALUE_VRS = frozenset({"LT", "ST", "UT", "UR"})
 #: Maximum length of one value in characters (PS3.5 Table 6.2-1); PN is per component group.
@@ -73,7 +86,19 @@ MAX_CHARS = {
     "TM": 14,
     "UI": 64,
 }
-_NUMERIC = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
+#: ``struct`` formats of the binary numeric VRs (PS3.5 Table 6.2-1), little endian.
+NUMERIC_FORMATS = {
+    "US": "H",
+    "SS": "h",
+    "UL": "I",
+    "SL": "i",
+    "UV": "Q",
+    "SV": "q",
+    "FL": "f",
+    "FD": "d",
+}
+#: Bytes per value of the fixed-size binary VRs (AT: a group and an element number).
+BINARY_SIZES = {**{vr: struct.calcsize(f) for vr, f in NUMERIC_FORMATS.items()}, "AT": 4}
 
 ITEM_START = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # (FFFE,E000), undefined length
 ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"  # (FFFE,E00D)
@@ -159,9 +184,9 @@ def _text_bytes(f: Field, value: Any, codec: str) -> bytes:
             raise InventoryEncodeError(f"{f.keyword}: value {v!r} contains a backslash (PS3.5 6.2)")
     text = "\\".join(values)
     try:
-        raw = text.encode(codec if f.vr in _CHARSET_VRS else "ascii")
+        raw = text.encode(codec if f.vr in CHARSET_VRS else "ascii")
     except UnicodeEncodeError as exc:
-        where = "the Specific Character Set" if f.vr in _CHARSET_VRS else f"VR {f.vr} (ASCII only)"
+        where = "the Specific Character Set" if f.vr in CHARSET_VRS else f"VR {f.vr} (ASCII only)"
         raise InventoryEncodeError(f"{f.keyword}: {text!r} cannot be encoded in {where}") from exc
     if len(raw) & 1:
         raw += b"\x00" if f.vr == "UI" else b" "
@@ -178,10 +203,10 @@ def _encode_value(f: Field, value: Any, codec: str) -> bytes:
         if isinstance(value, Mapping):
             value = [value]
         return sequence(f.keyword, (encode_attributes(i, codec) for i in value))
-    if vr in _NUMERIC:
+    if vr in NUMERIC_FORMATS:
         values = value if isinstance(value, (tuple, list)) else (value,)
         try:
-            return f.raw(struct.pack(f"<{len(values)}{_NUMERIC[vr]}", *values))
+            return f.raw(struct.pack(f"<{len(values)}{NUMERIC_FORMATS[vr]}", *values))
         except struct.error as exc:
             raise InventoryEncodeError(
                 f"{f.keyword}: {value!r} does not fit VR {vr}: {exc}"

@@ -32,8 +32,9 @@ from typing import IO, Any, BinaryIO
 
 from dicom_inventory import tags
 from dicom_inventory._vr import (
-    _CHARSET_VRS,
     _UID_RE,
+    CHARSET_CODECS,
+    CHARSET_VRS,
     ITEM_END,
     ITEM_START,
     MAX_CHARS,
@@ -75,18 +76,17 @@ __all__ = [
 ]
 
 _SUPPORTED_SYNTAXES = (ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian)
-_CODECS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf-8"}
 _FLUSH_BYTES = 1 << 20
 
 
 def _codec_for(charset: tuple[str, ...]) -> str:
     key = charset[0] if charset else ""
-    if len(charset) > 1 or key not in _CODECS:
+    if len(charset) > 1 or key not in CHARSET_CODECS:
         raise InventoryEncodeError(
             f"Specific Character Set {charset!r} is not supported for writing; use "
             "('ISO_IR 192',) (UTF-8), ('ISO_IR 100',) or () (PS3.3 C.12.1.1.2)"
         )
-    return _CODECS[key]
+    return CHARSET_CODECS[key]
 
 
 class StudyEncoder:
@@ -422,7 +422,7 @@ def _text_encoder(f: Field, codec: str) -> Callable[[Any], bytes]:
     empty = f.raw(b"")
     limit = MAX_CHARS.get(vr, 0xFFFF)
     pad = b"\x00" if vr == "UI" else b" "
-    text_codec = codec if vr in _CHARSET_VRS else "ascii"
+    text_codec = codec if vr in CHARSET_VRS else "ascii"
     size = 4 if long else 2
 
     def slow(value: Any) -> bytes:

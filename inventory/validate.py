@@ -30,7 +30,7 @@ from dicom_inventory import tags
 from dicom_inventory._decode import scope_item
 from dicom_inventory._parse import RawDataset, RawElement, ascii_value
 from dicom_inventory._rules import RULES, Rule, Severity
-from dicom_inventory._vr import MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS
+from dicom_inventory._vr import BINARY_SIZES, MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS
 from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
 from dicom_inventory.enum import (
     ContainerFileType,
@@ -172,7 +172,7 @@ _FORMATS: dict[str, re.Pattern[bytes]] = {
     "CS": re.compile(rb"[A-Z0-9_ ]*"),
     "AE": re.compile(rb"[\x20-\x5b\x5d-\x7e]*"),
 }
-_BINARY_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "UV": 8, "SV": 8, "FL": 4, "FD": 8, "AT": 4}
+_BINARY_SIZE = BINARY_SIZES
 #: Values of these are unique per record: caching them as "known good" would only fill the cache.
 _UNIQUE = frozenset(
     {
