@@ -292,12 +292,8 @@ class StudyEncoder:
         count = 1
         if self.level.has_instances:
             inst = self.instance
+            # Type 2C: present at level INSTANCE, empty for a series without instances
             bodies = [inst(i) for i in rec.instances]
-            if not bodies:
-                raise InventoryEncodeError(
-                    f"{where}: Inventory Level INSTANCE needs at least one instance record per "
-                    "series record (PS3.3 C.38.1, Inventory Level)"
-                )
             count += len(bodies)
             e[tags.InventoriedInstancesSequence] = self._seq("InventoriedInstancesSequence", bodies)
         elif _nonempty(rec.instances):
@@ -372,11 +368,7 @@ class StudyEncoder:
                 body, n = ser(s)
                 bodies.append(body)
                 count += n
-            if not bodies:
-                raise InventoryEncodeError(
-                    f"{where}: Inventory Level {self.level.value} needs at least one series "
-                    "record per study record (PS3.3 C.38.1, Inventory Level)"
-                )
+            # Type 2C: present at levels SERIES and INSTANCE, empty for a study without series
             e[tags.InventoriedSeriesSequence] = self._seq("InventoriedSeriesSequence", bodies)
         elif _nonempty(rec.series):
             raise InventoryEncodeError(

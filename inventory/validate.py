@@ -576,12 +576,7 @@ class Validator:
                 f"missing; Inventory Level {level} has series records in each study",
             )
             return
-        if not series:
-            self._report(
-                "level-children",
-                f"{path}.InventoriedSeriesSequence",
-                f"empty; Inventory Level {level} needs a series record per series",
-            )
+        # present and empty is valid: a study without series (Type 2C, PS3.3 Table C.38.1-1)
         self._duplicates(
             series, tags.SeriesInstanceUID, f"{path}.InventoriedSeriesSequence", "series", "study"
         )
@@ -613,19 +608,13 @@ class Validator:
                 "present, but Inventory Level SERIES has study and series records only",
                 _off(ds.get(tags.InventoriedInstancesSequence)),
             )
-        elif self._level == "INSTANCE":
-            if instances is None:
-                self._report(
-                    "level-nesting",
-                    f"{path}.InventoriedInstancesSequence",
-                    "missing; Inventory Level INSTANCE has instance records per series",
-                )
-            elif not instances:
-                self._report(
-                    "level-children",
-                    f"{path}.InventoriedInstancesSequence",
-                    "empty; Inventory Level INSTANCE needs instance records",
-                )
+        elif self._level == "INSTANCE" and instances is None:
+            # present and empty is valid: a series without instances (Type 2C)
+            self._report(
+                "level-nesting",
+                f"{path}.InventoriedInstancesSequence",
+                "missing; Inventory Level INSTANCE has instance records per series",
+            )
         if instances:
             for i, inst in enumerate(instances):
                 self._removal(inst, f"{path}.InventoriedInstancesSequence[{i}]")

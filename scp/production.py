@@ -210,16 +210,14 @@ def study_records(
     """Stream the study records of the studies in `scope`, in the repository's key order.
 
     Series and instances are generators, read from the repository only while the encoder
-    writes the study: memory stays flat whatever the archive size. Studies with no instances
-    are skipped at level SERIES and INSTANCE (they would have no child records).
+    writes the study: memory stays flat whatever the archive size. A study without series (or
+    a series without instances) in scope is inventoried with an empty Inventoried Series (or
+    Instances) Sequence, Type 2C (PS3.3 Table C.38.1-1): dropping it would make a COMPLETE
+    inventory miss a study of its scope.
     """
     level = InventoryLevel(level)
     for entry in repo.iter_studies(after=after, upto=upto):
         if not scope.matches(entry.attributes, entry.study_instance_uid):
-            continue
-        if level.has_series and entry.number_of_series == 0:
-            continue
-        if level.has_instances and entry.number_of_instances == 0:
             continue
         yield _study(repo, entry, level, as_of, retrieve_ae_title)
 

@@ -18,6 +18,7 @@ from dicom_inventory import (
     StudyRecord,
     encode_inventory,
     read_header,
+    validate_dataset,
     write_inventory,
 )
 
@@ -54,13 +55,6 @@ def study(**kw: object) -> StudyRecord:
         (study(accession_number="A" * 17), "longer than 16"),
         (study(patient_id="x\\y"), "backslash"),
         (study(study_date="2026-11-24"), "longer than 8"),
-        (study(series=[]), "at least one series record"),
-        (
-            study(
-                series=[SeriesRecord(series_instance_uid="1.2.3.4", modality="CT", instances=[])]
-            ),
-            "at least one instance record",
-        ),
         (
             study(
                 series=[
@@ -175,3 +169,18 @@ def test_writer_to_a_stream_and_counts(tmp_path: Path) -> None:
     h = read_header(path)
     assert h.transaction_uid == "1.2.826.0.1.3680043.10.1"
     assert h.number_of_study_records_in_instance == 1 == h.total_number_of_study_records
+
+
+def test_a_study_without_series_and_a_series_without_instances_are_written() -> None:
+    """Inventoried Series / Instances Sequence are Type 2C (PS3.3 Table C.38.1-1): present and
+    empty for a study without series or a series without instances, never refused."""
+    empty_series = SeriesRecord(series_instance_uid="1.2.3.4", modality="CT", instances=[])
+    studies = [study(series=[]), study(study_instance_uid="1.2.4", series=[empty_series])]
+    ds = pydicom.dcmread(BytesIO(encode_inventory(header(), studies)))
+    first, second = ds.InventoriedStudiesSequence
+    assert "InventoriedSeriesSequence" in first and len(first.InventoriedSeriesSequence) == 0
+    (series,) = second.InventoriedSeriesSequence
+    assert (
+        "InventoriedInstancesSequence" in series and len(series.InventoriedInstancesSequence) == 0
+    )
+    assert not [f for f in validate_dataset(ds) if f.rule.startswith("level")]

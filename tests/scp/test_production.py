@@ -194,3 +194,41 @@ def test_removed_from_operational_use_is_flagged_with_reason(tmp_path: Path) -> 
         len(flagged) == 1
         and flagged[0].reason_for_removal[0].meaning == "Rejected for Quality Reasons"
     )  # type: ignore[index]
+
+
+@pytest.mark.parametrize("level", ["SERIES", "INSTANCE"])
+def test_a_study_without_series_is_inventoried_not_dropped(tmp_path: Path, level: str) -> None:
+    """A study in scope with no series (its rows deleted in the archive's own database, as a
+    vendor's index can hold) and a series without instances keep their records, with empty
+    Type 2C sequences (PS3.3 Table C.38.1-1): a COMPLETE inventory lists every study in scope."""
+    import sqlite3
+
+    a = Archive(tmp_path / "arch", create=True)
+    synthesize(a, studies=3, series_per_study=2, instances_per_series=2)
+    a.close()
+    db = sqlite3.connect(tmp_path / "arch" / "index.sqlite")
+    first, second = [r[0] for r in db.execute("SELECT study_uid FROM studies ORDER BY study_uid")][
+        :2
+    ]
+    with db:
+        for (series_uid,) in db.execute(
+            "SELECT series_uid FROM series WHERE study_uid = ?", (first,)
+        ):
+            db.execute("DELETE FROM instances WHERE series_uid = ?", (series_uid,))
+        db.execute("DELETE FROM series WHERE study_uid = ?", (first,))
+        (emptied,) = db.execute(
+            "SELECT MIN(series_uid) FROM series WHERE study_uid = ?", (second,)
+        ).fetchone()
+        db.execute("DELETE FROM instances WHERE series_uid = ?", (emptied,))
+    db.close()
+    a = Archive(tmp_path / "arch")
+    (w,) = produce(a, tmp_path / "inv", level=level)
+    studies = {s.study_instance_uid: s for s in iter_inventory(w.path)}
+    assert len(studies) == 3
+    assert list(studies[first].series) == []
+    series = {s.series_instance_uid: s for s in studies[second].series}
+    assert len(series) == 2
+    if level == "INSTANCE":
+        assert list(series[emptied].instances) == []
+    assert list(validate_files([w.path])) == []
+    assert pydicom.dcmread(w.path).InventoryCompletionStatus == "COMPLETE"
