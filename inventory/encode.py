@@ -557,6 +557,11 @@ def _scope_items(scope: ScopeOfInventory | None, charset: tuple[str, ...]) -> li
     """Scope of Inventory Sequence: one item in the standard form, or none (universal)."""
     if scope is None:
         return []
+    if not isinstance(scope, ScopeOfInventory):
+        raise InventoryEncodeError(
+            f"header: scope is a {type(scope).__name__}; expected a ScopeOfInventory, e.g. "
+            "ScopeOfInventory.from_keys({'PatientID': 'P*'}) (PS3.3 C.38.2.1)"
+        )
     if scope.specific_character_set and tuple(scope.specific_character_set) != charset:
         raise InventoryEncodeError(
             f"header: the scope's Specific Character Set {scope.specific_character_set!r} is not "

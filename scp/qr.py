@@ -26,6 +26,7 @@ from dicom_inventory.model import InventoryHeader
 from dicom_inventory.read import read_header
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.scope import ScopeError, key_matcher
+from dicom_inventory.scp.wire import retrieve_failure
 from dicom_inventory.status import Status
 from pydicom.dataset import Dataset
 
@@ -67,7 +68,8 @@ INVENTORY_QR_STATUSES: tuple[tuple[Status, str], ...] = (
     (Status.SUCCESS, "All matches returned, or all sub-operations completed."),
     (
         Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-        "A matching key value that is not valid for its matching type (e.g. a malformed range).",
+        "A matching key value that is not valid for its matching type (e.g. a malformed range "
+        "or UID); a MOVE or GET without SOP Instance UID or Transaction UID.",
     ),
     (Status.CANCEL, "The SCU sent C-CANCEL."),
     (
@@ -230,10 +232,23 @@ def transfer_dataset(path: Path) -> Dataset:
     return pydicom.dcmread(path)
 
 
+#: Keys that name what an Inventory MOVE / GET retrieves: SOP Instance UID, the unique key of
+#: the single-level model (PS3.4 JJ.3.2), or, as this node also allows, the Transaction UID of
+#: an Inventory Creation (every instance that transaction produced).
+RETRIEVE_KEYS = ("SOPInstanceUID", "TransactionUID")
+
+
 def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
-    found = _find(event.identifier, config)
+    identifier = event.identifier
+    if not any(_key_text(identifier.get(k)) for k in RETRIEVE_KEYS):
+        # a retrieve without its unique key fails, as the archive's own retrieve does: never
+        # every inventory, never Success with zero sub-operations (PS3.4 C.4.2.1.4, JJ.3.2)
+        LOG.info("Inventory retrieve without SOP Instance UID or Transaction UID: 0xA900")
+        yield from retrieve_failure(int(Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS))
+        return
+    found = _find(identifier, config)
     if isinstance(found, Status):
-        yield 0
+        yield from retrieve_failure(int(found))
         return
     invs, _ = found
     yield len(invs)
@@ -242,6 +257,13 @@ def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
             yield int(Status.CANCEL), None
             return
         yield int(Status.PENDING), transfer_dataset(inv.path)
+
+
+def _key_text(elem: Any) -> str:
+    value = getattr(elem, "value", elem)
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return "" if value is None else str(value).strip()
 
 
 def handle_get(event: Any, config: NodeConfig) -> Iterator[Any]:

@@ -37,7 +37,7 @@ from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.production import file_access
 from dicom_inventory.scp.repository import InstanceEntry, Repository, SeriesEntry, StudyEntry
 from dicom_inventory.scp.scope import ScopeError, key_matcher
-from dicom_inventory.scp.wire import B001_PLACEHOLDER
+from dicom_inventory.scp.wire import B001_PLACEHOLDER, retrieve_failure
 from dicom_inventory.status import Status
 from dicom_inventory.uid import is_valid_uid
 from pydicom.dataset import Dataset
@@ -465,8 +465,7 @@ def handle_study_get(
     """Study Root C-GET of the archive's objects (PS3.4 C.6.2, C.4.3)."""
     found = _instances(event, factory)
     if isinstance(found, Status):
-        yield 0
-        yield int(found), None
+        yield from retrieve_failure(int(found))
         return
     yield len(found)
     yield from _datasets(found, event)
@@ -485,8 +484,7 @@ def handle_study_move(
     found = _instances(event, factory)
     if isinstance(found, Status):
         yield peer.host, peer.port
-        yield 0
-        yield int(found), None
+        yield from retrieve_failure(int(found))
         return
     from pynetdicom.presentation import build_context
 

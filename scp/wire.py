@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydicom.tag import BaseTag, Tag
 
-__all__ = ["B001_PLACEHOLDER", "WireFixes", "quiet_placeholder_warning"]
+__all__ = ["B001_PLACEHOLDER", "WireFixes", "quiet_placeholder_warning", "retrieve_failure"]
 
 #: Yielded by the Repository Query C-FIND handler to end a page; sent as 0xB001 (PS3.4 C.6.4).
 #: Chosen outside every range pynetdicom's Q/R FIND status table knows.
@@ -76,3 +76,15 @@ def quiet_placeholder_warning() -> None:
     logger = logging.getLogger("pynetdicom.service_class")
     if not any(isinstance(f, _PlaceholderFilter) for f in logger.filters):
         logger.addFilter(_PlaceholderFilter())
+
+
+def retrieve_failure(status: int) -> Iterator[Any]:
+    """What a C-MOVE / C-GET handler yields to fail a request before any sub-operation.
+
+    pynetdicom 3.0 answers Success to a handler that announces zero sub-operations and ignores
+    whatever it yields next (``QueryRetrieveServiceClass._get_scp``: "nr_suboperations < 1").
+    Announcing one sub-operation and yielding the failure status makes pynetdicom send that
+    status as the final response, with no C-STORE sent (PS3.4 C.4.2.1.4, C.4.3.1.4).
+    """
+    yield 1
+    yield status, None

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pydicom
@@ -18,6 +19,7 @@ from dicom_inventory import (
     synthetic_studies,
     validate_file,
 )
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.config import load_config
 from dicom_inventory.scp.server import InventoryNode
 from pydicom.dataset import Dataset
@@ -54,7 +56,7 @@ def node(tmp_path: Path):  # type: ignore[no-untyped-def]
             content_date=date,
             content_time="080000",
             inventory_purpose=purpose,
-            scope={"PatientID": "P*"},
+            scope=ScopeOfInventory.from_keys({"PatientID": "P*"}),
         )
         (config.inventories / f"{uid}.dcm").write_bytes(
             encode_inventory(
@@ -100,7 +102,7 @@ def test_find_matching(node: InventoryNode) -> None:
         d.InventoryCompletionStatus == "COMPLETE" and d.TotalNumberOfStudyRecords == 2
         for d in everything
     )
-    assert everything[0].ScopeOfInventorySequence[0].PatientID == "P*"
+    assert everything[0].ScopeOfInventorySequence[0].GeneralMatchingSequence[0].PatientID == "P*"
     assert [d.SOPInstanceUID for d in _find(node, SOPInstanceUID="2.25.12")] == ["2.25.12"]
     assert sorted(d.SOPInstanceUID for d in _find(node, SOPInstanceUID=["2.25.11", "2.25.13"])) == [
         "2.25.11",
@@ -156,6 +158,44 @@ def test_get_returns_the_instances_on_the_same_association(
         uids.append(pydicom.dcmread(path).SOPInstanceUID)
         assert list(validate_file(path)) == []
     assert sorted(uids) == ["2.25.11", "2.25.12"]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    # (an empty identifier is not among them: pynetdicom's SCU then sends no data set at all)
+    [{"InventoryLevel": "STUDY"}, {"SOPInstanceUID": ""}, {"SOPInstanceUID": "1.02.3"}],
+    ids=["no unique key", "empty unique key", "malformed UID"],
+)
+def test_get_without_a_valid_unique_key_fails(node: InventoryNode, keys: dict[str, str]) -> None:
+    """PS3.4 JJ.3.2 / C.4.3: the unique key names what is retrieved; without it (or with a
+    malformed one) the GET fails with 0xA900, sending nothing, not every inventory."""
+    received: list[bytes] = []
+
+    def on_store(event):  # type: ignore[no-untyped-def]
+        received.append(b"")
+        return 0x0000
+
+    ae = AE(ae_title="RAW_SCU")
+    ae.acse_timeout = ae.dimse_timeout = 5
+    ae.add_requested_context(InventoryGet)
+    ae.add_requested_context(InventoryStorage)
+    role = build_role(InventoryStorage, scp_role=True)
+    assoc = ae.associate(
+        "127.0.0.1",
+        node.port,
+        ae_title="INV_SCP",
+        ext_neg=[role],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    assert assoc.is_established
+    query = Dataset()
+    with warnings.catch_warnings():  # the malformed UID, on purpose
+        warnings.simplefilter("ignore")
+        for k, v in keys.items():
+            setattr(query, k, v)
+        statuses = [s.Status for s, _ in assoc.send_c_get(query, InventoryGet)]
+    assoc.release()
+    assert statuses[-1] == 0xA900 and received == []
 
 
 @pytest.mark.peer

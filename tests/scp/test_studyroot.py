@@ -283,3 +283,32 @@ def test_dcmsend_stores_a_patient_object_into_the_archive(
         assert st.attributes["PatientID"] == "NEW1"
     found = _findscu(small_node, "QueryRetrieveLevel=STUDY", "StudyInstanceUID", "PatientID=NEW1")
     assert len(found) == 1
+
+
+def test_study_root_get_without_the_unique_key_fails(big_node: InventoryNode) -> None:
+    """PS3.4 C.4.3.1.3: a C-GET names what it retrieves by the unique key of its level. Without
+    it the archive answers 0xA900 and sends nothing (pynetdicom alone would answer Success
+    with zero sub-operations: scp.wire.retrieve_failure)."""
+    from pynetdicom import build_role
+    from pynetdicom.sop_class import CTImageStorage
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
+
+    stored: list[int] = []
+    ae = AE(ae_title="RAW_SCU")
+    ae.acse_timeout = ae.dimse_timeout = 10
+    ae.add_requested_context(GET)
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate(
+        "127.0.0.1",
+        big_node.port,
+        ae_title="INV_SCP",
+        ext_neg=[build_role(CTImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, lambda e: stored.append(1) or 0x0000)],
+    )
+    assert assoc.is_established
+    q = Dataset()
+    q.QueryRetrieveLevel = "SERIES"
+    q.Modality = "CT"  # a matching key, but not the unique key of the level
+    statuses = [s.Status for s, _ in assoc.send_c_get(q, GET) if s]
+    assoc.release()
+    assert statuses[-1] == 0xA900 and stored == []
