@@ -202,6 +202,31 @@ RULES: dict[str, Rule] = {
             "a File/Folder Access URI is absolute or a relative reference starting with ./",
         ),
         Rule(
+            "file-access-uri",
+            _E,
+            "PS3.3 Table C.38.2-2",
+            "an item of File Access Sequence has a File Access URI",
+        ),
+        Rule(
+            "file-relative-uri",
+            _E,
+            "PS3.3 C.38.2.2.1.1, PS3.17 YYYY.7.2",
+            "a relative ./ URI has a Stored Instance Base URI (series, study or inventory) to "
+            "resolve against",
+        ),
+        Rule(
+            "code-value",
+            _E,
+            "PS3.3 Table 8.8-1a",
+            "a code item has Code Value, Long Code Value or URN Code Value",
+        ),
+        Rule(
+            "code-scheme",
+            _E,
+            "PS3.3 Table 8.8-1a",
+            "a code item with Code Value or Long Code Value has Coding Scheme Designator",
+        ),
+        Rule(
             "file-mac-algorithm",
             _W,
             "PS3.3 Table C.38.2-2",

@@ -48,6 +48,7 @@ from dicom_inventory._vr import (
     merge_other,
     sequence,
 )
+from dicom_inventory.attributes import ATTRIBUTES, STUDY_PATH
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.errors import InventoryEncodeError
 from dicom_inventory.model import (
@@ -77,6 +78,9 @@ __all__ = [
 
 _SUPPORTED_SYNTAXES = (ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian)
 _FLUSH_BYTES = 1 << 20
+#: Keywords of every attribute in study, series and instance records at any depth (PS3.3
+#: Table C.38.1-1 with its macros), from the attribute table: the encoder's fields.
+_RECORD_KEYWORDS = tuple(sorted({a.keyword for a in ATTRIBUTES if a.path[:1] == STUDY_PATH}))
 
 
 def _codec_for(charset: tuple[str, ...]) -> str:
@@ -104,26 +108,8 @@ class StudyEncoder:
     def __init__(self, level: InventoryLevel, codec: str = "utf-8") -> None:
         self.level = InventoryLevel(level)
         self.codec = codec
-        f = field_for
-        self._f: dict[str, Field] = {}
-        for kw in (
-            "SOPClassUID SOPInstanceUID InstanceAvailability RemovedFromOperationalUse "
-            "ReasonForRemovalCodeSequence FileAccessSequence InstanceNumber StorageMediaFileSetID "
-            "OriginalAttributesSequence SeriesInstanceUID Modality SeriesNumber SeriesDescription "
-            "SeriesDate SeriesTime BodyPartExamined Laterality StoredInstanceBaseURI "
-            "FileSetAccessSequence InventoriedInstancesSequence StudyInstanceUID "
-            "ItemInventoryDateTime ModalitiesInStudy NumberOfStudyRelatedSeries "
-            "NumberOfStudyRelatedInstances StudyUpdateDateTime StudyID StudyDate StudyTime "
-            "StudyDescription AccessionNumber ReferringPhysicianName PatientName PatientID "
-            "IssuerOfPatientID PatientBirthDate PatientSex RetrieveAETitle RetrieveURL "
-            "InventoriedSeriesSequence FileAccessURI ContainerFileType FilenameInContainer "
-            "FileOffsetInContainer FileLengthInContainer StoredInstanceTransferSyntaxUID "
-            "LossyImageCompressionRatio MACAlgorithm MAC ExpirationDateTime FolderAccessURI "
-            "CodeValue CodingSchemeDesignator CodingSchemeVersion CodeMeaning "
-            "ModifiedAttributesSequence AttributeModificationDateTime ModifyingSystem "
-            "SourceOfPreviousValues ReasonForTheAttributeModification"
-        ).split():
-            self._f[kw] = f(kw)
+        # every attribute of a record and of the macros nested in it (the attribute table)
+        self._f: dict[str, Field] = {kw: field_for(kw) for kw in _RECORD_KEYWORDS}
         self._enc: dict[str, Callable[[Any], bytes]] = {
             kw: _text_encoder(fld, codec) for kw, fld in self._f.items() if fld.vr in TEXT_VRS
         }

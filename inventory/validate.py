@@ -24,6 +24,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from dicom_inventory import tags
@@ -31,7 +32,8 @@ from dicom_inventory._decode import scope_item
 from dicom_inventory._parse import RawDataset, RawElement, ascii_value
 from dicom_inventory._rules import RULES, Rule, Severity
 from dicom_inventory._vr import BINARY_SIZES, MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS
-from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
+from dicom_inventory.attributes import STUDY_PATH, attributes_at
+from dicom_inventory.conditions import BY_KIND, item_kinds
 from dicom_inventory.enum import (
     ContainerFileType,
     ExtendedMatchingMechanism,
@@ -85,26 +87,17 @@ class Finding:
 
 
 # ----------------------------------------------------------------------------- tables
-#: Where the items of each validator context sit in the IOD (PS3.3 Table C.38.1-1, C.38.2-3,
-#: C.12.1.1.9-1, Table 8.8-1); their Types come from the attribute table.
-_CONTEXT_PATHS: dict[str, tuple[str, ...]] = {
-    "top": (),
-    "study": STUDY_PATH,
-    "series": SERIES_PATH,
-    "instance": INSTANCE_PATH,
-    "original": (*STUDY_PATH, "OriginalAttributesSequence"),
-    "reference": ("IncorporatedInventoryInstanceSequence",),
-    "code": (*STUDY_PATH, "ReasonForRemovalCodeSequence"),
-}
-#: Type 1 and Type 2 attributes per context, from :mod:`dicom_inventory.attributes`.
-#: Conditional attributes are checked by the rules further down.
-_TYPES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    ctx: (
-        tuple(a.tag for a in attributes_at(path) if a.type == "1"),
-        tuple(a.tag for a in attributes_at(path) if a.type == "2"),
+@cache
+def _types_at(kpath: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Tags of the Type 1 and Type 2 attributes of the items at `kpath` (the attribute table,
+    PS3.3 A.88: records, references, Original Attributes, codes and every nested macro).
+    Conditional attributes are :mod:`dicom_inventory.conditions`."""
+    rows = attributes_at(kpath)
+    return (
+        tuple(a.tag for a in rows if a.type == "1"),
+        tuple(a.tag for a in rows if a.type == "2"),
     )
-    for ctx, path in _CONTEXT_PATHS.items()
-}
+
 
 #: Which context the items of a sequence are, by the sequence's tag.
 _ITEM_CONTEXT: dict[int, str] = {
@@ -189,7 +182,7 @@ _UNIQUE = frozenset(
 )
 _UI_FORMAT = _FORMATS["UI"].fullmatch
 _SCHEME_B = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:")
-_FILE_NAMED_B = frozenset({b"ZIP", b"TAR", b"TARGZIP"})
+_RECORD = ("record",)
 #: VRs whose query keys may hold wild cards ``*`` and ``?`` (PS3.4 C.2.2.2.4); of these only
 #: CS and AE have a value syntax the validator checks.
 _WILDCARD_VRS = frozenset({"AE", "CS"})
@@ -264,6 +257,8 @@ class Validator:
     _level: str = ""
     _content: str = ""
     _out: list[Finding] = field(default_factory=list)  # findings of the item being checked
+    _bases: list[bool] = field(default_factory=list)  # Stored Instance Base URI per level
+    _base_top: bool = False  # ... in the inventory's Study Access End Points
 
     # -- findings ---------------------------------------------------------------------
     def _f(self, rule: str, path: str, message: str, offset: int | None = None) -> Finding:
@@ -292,12 +287,17 @@ class Validator:
             )
             self._level = level
             self._content = content
+            self._bases = []
+            self._base_top = any(
+                tags.StoredInstanceBaseURI in ep
+                for ep in _items(head, tags.StudyAccessEndPointsSequence) or ()
+            )
             studies_seen: set[bytes] = set()
             n = 0
             out = self._out = []
             for n, item in enumerate(r.raw_studies(), start=1):
                 p = f"InventoriedStudiesSequence[{n - 1}]"
-                self._dataset(item, "study", p)
+                self._dataset(item, "study", p, STUDY_PATH, _RECORD)
                 self._study(item, p, studies_seen)
                 if out:
                     yield from out
@@ -372,11 +372,28 @@ class Validator:
                 )
 
     # -- generic data set checks ------------------------------------------------------------
-    def _dataset(self, ds: RawDataset, ctx: str, path: str) -> None:
-        """Element checks (VR, VM, format, length, enums) and Types; recurse into items."""
-        types = _TYPES.get(ctx)
-        if types is not None:
-            self._types(ds, path, *types)
+    def _dataset(
+        self,
+        ds: RawDataset,
+        ctx: str,
+        path: str,
+        kpath: tuple[str, ...] = (),
+        kinds: tuple[str, ...] = (),
+    ) -> None:
+        """Element checks (VR, VM, format, length, enums), Types and conditions; recurse.
+
+        `kpath` is where the item sits in the IOD (keywords of the enclosing sequences): the
+        attribute table gives the Types there, for records and every macro nested in them;
+        `kinds` select the conditions of :mod:`dicom_inventory.conditions` to check.
+        """
+        type1, type2 = _types_at(kpath)
+        if type1 or type2:
+            self._types(ds, path, type1, type2)
+        for kind in kinds:
+            self._conditions(ds, path, kind)
+        bases = self._bases
+        if ctx in ("study", "series"):
+            bases.append(tags.StoredInstanceBaseURI in ds)
         prefix = f"{path}." if path else ""
         good = self._good
         for tag, el in ds.items():
@@ -394,6 +411,8 @@ class Validator:
                     )
                 items: list[RawDataset] = value  # type: ignore[assignment]
                 sub = _ITEM_CONTEXT.get(tag, "generic")
+                sub_kpath = (*kpath, spec.keyword)
+                sub_kinds = item_kinds(tag, spec.keyword)
                 if tag in _AT_MOST_ONE and len(items) > 1:
                     self._report(
                         "single-item",
@@ -405,13 +424,11 @@ class Validator:
                     p = f"{prefix}{spec.keyword}[{i}]"
                     if sub == "study":  # never at this depth; studies come one by one
                         continue
-                    self._dataset(item, sub, p)
+                    self._dataset(item, sub, p, sub_kpath, sub_kinds)
                     if sub == "series":
                         self._series(item, p)
-                    elif sub == "file":
-                        self._file_access(item, p, full=True)
-                    elif sub == "file-set":
-                        self._file_access(item, p, full=False)
+                    elif sub in ("file", "file-set"):
+                        self._file_uris(item, p)
                     elif sub == "reference":
                         self._reference(item, p)
                     elif sub == "original":
@@ -431,6 +448,19 @@ class Validator:
             self._element(tag, spec, vr, value, off, prefix, ctx)  # type: ignore[arg-type]
             if len(self._out) == before and len(good) < 16384:
                 good.add((tag, value))  # type: ignore[arg-type]
+        if ctx in ("study", "series"):
+            bases.pop()
+
+    def _conditions(self, ds: RawDataset, path: str, kind: str) -> None:
+        """The 1C/2C conditions of one item (:data:`dicom_inventory.conditions.CONDITIONS`)."""
+        prefix = f"{path}." if path else ""
+        for tag, c in BY_KIND[kind]:
+            el = ds.get(tag)
+            if el is not None and (c.type == "2C" or el[1]):
+                continue
+            if c.required(ds):
+                state = "missing" if el is None else "empty"
+                self._report(c.rule, prefix + c.keyword, f"{state}; {c.text}")
 
     def _element(
         self, tag: int, spec: _Spec, vr: str, value: bytes, off: int, prefix: str, ctx: str
@@ -547,7 +577,6 @@ class Validator:
                     uid_el[2],
                 )
             seen.add(uid)
-        self._removal(ds, path)
         dt = ascii_value(ds.get(tags.ItemInventoryDateTime))
         if dt and self._content and _digits(dt) < _digits(self._content):
             self._report(
@@ -599,7 +628,6 @@ class Validator:
             )
 
     def _series(self, ds: RawDataset, path: str) -> None:
-        self._removal(ds, path)
         instances = _items(ds, tags.InventoriedInstancesSequence)
         if self._level == "SERIES" and instances is not None:
             self._report(
@@ -616,8 +644,6 @@ class Validator:
                 "missing; Inventory Level INSTANCE has instance records per series",
             )
         if instances:
-            for i, inst in enumerate(instances):
-                self._removal(inst, f"{path}.InventoriedInstancesSequence[{i}]")
             self._duplicates(
                 instances,
                 tags.SOPInstanceUID,
@@ -644,28 +670,23 @@ class Validator:
                 )
             seen.add(el[1])
 
-    def _removal(self, ds: RawDataset, path: str) -> None:
-        if (
-            ascii_value(ds.get(tags.RemovedFromOperationalUse)) == "Y"
-            and tags.ReasonForRemovalCodeSequence not in ds
-        ):
-            self._report(
-                "removal-reason",
-                f"{path}.ReasonForRemovalCodeSequence",
-                "missing while Removed from Operational Use is Y (assumed 2C condition, Q3)",
-                _off(ds.get(tags.RemovedFromOperationalUse)),
-            )
-
-    def _file_access(self, ds: RawDataset, path: str, full: bool) -> None:
-        """Stored File Access Macro conditions (PS3.3 Table C.38.2-2).
-
-        Works on the raw bytes: this runs once per instance record.
-        """
+    def _file_uris(self, ds: RawDataset, path: str) -> None:
+        """File and Folder Access URI syntax (PS3.3 C.38.2.2.1.1); the macro's 1C conditions
+        are :mod:`dicom_inventory.conditions`. Works on the raw bytes: once per record."""
         for tag in (tags.FileAccessURI, tags.FolderAccessURI):
             el = ds.get(tag)
             if el is not None and el[1]:
                 uri: bytes = el[1]  # type: ignore[assignment]
-                if not (uri.startswith(b"./") or _SCHEME_B.match(uri)):
+                if uri.startswith(b"./"):
+                    if not (self._base_top or any(self._bases)):
+                        self._report(
+                            "file-relative-uri",
+                            f"{path}.{_kw(tag)}",
+                            f"{uri.strip()!r} is relative, but no Stored Instance Base URI "
+                            "(0008,0407) is given for its series, its study or the inventory",
+                            el[2],
+                        )
+                elif not _SCHEME_B.match(uri):
                     self._report(
                         "file-uri",
                         f"{path}.{_kw(tag)}",
@@ -673,49 +694,6 @@ class Validator:
                         "reference beginning with ./",
                         el[2],
                     )
-        el = ds.get(tags.FileAccessURI)
-        if el is None or not el[1]:
-            return
-        ct = ds.get(tags.ContainerFileType)
-        container: bytes = ct[1].strip() if ct is not None else b""  # type: ignore[union-attr]
-        if not container:
-            self._report(
-                "file-container-type",
-                f"{path}.ContainerFileType",
-                "missing; required whenever File Access URI is present",
-            )
-        if not full:
-            return
-        ts = ds.get(tags.StoredInstanceTransferSyntaxUID)
-        if ts is None or not ts[1]:
-            self._report(
-                "file-transfer-syntax",
-                f"{path}.StoredInstanceTransferSyntaxUID",
-                "missing; required whenever File Access URI is present",
-            )
-        if container in _FILE_NAMED_B:
-            name = ds.get(tags.FilenameInContainer)
-            if name is None or not name[1]:
-                self._report(
-                    "file-filename",
-                    f"{path}.FilenameInContainer",
-                    f"missing; required for Container File Type {container.decode()}",
-                )
-        elif container == b"BLOB":
-            for tag in (tags.FileOffsetInContainer, tags.FileLengthInContainer):
-                v = ds.get(tag)
-                if v is None or not v[1]:
-                    self._report(
-                        "file-offset-length",
-                        f"{path}.{_kw(tag)}",
-                        "missing; required for Container File Type BLOB",
-                    )
-        if tags.MAC in ds and tags.MACAlgorithm not in ds:
-            self._report(
-                "file-mac-algorithm",
-                f"{path}.MACAlgorithm",
-                "missing while MAC is present (assumed condition)",
-            )
 
     def _reference(self, ds: RawDataset, path: str) -> None:
         cls = ascii_value(ds.get(tags.ReferencedSOPClassUID))
@@ -726,7 +704,7 @@ class Validator:
                 f"is {cls}; an incorporated instance is Inventory Storage {INVENTORY_STORAGE}",
                 _off(ds.get(tags.ReferencedSOPClassUID)),
             )
-        self._file_access(ds, path, full=True)
+        self._file_uris(ds, path)
 
     def _original(self, ds: RawDataset, path: str) -> None:
         items = _items(ds, tags.ModifiedAttributesSequence)

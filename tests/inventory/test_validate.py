@@ -174,6 +174,13 @@ def _two_modified_items(ds: Dataset) -> None:
     oa.ModifiedAttributesSequence.append(Dataset())
 
 
+def _removed(ds: Dataset, **code: str) -> None:
+    """Study 7 removed from operational use, with a reason code of only these attributes."""
+    item = Dataset()
+    _set(item, CodeMeaning="Rejected for Quality Reasons", **code)
+    _set(_study(ds, 7), RemovedFromOperationalUse="Y", ReasonForRemovalCodeSequence=[item])
+
+
 def _scope(ds: Dataset, **attrs: object) -> None:
     """Replace the Scope item; a list value is a sequence of items given as dicts."""
     item = Dataset()
@@ -363,6 +370,26 @@ PER_FILE: dict[str, tuple[Callable[[Dataset], None], Callable[[Path], None] | No
         lambda ds: _scope(ds, GeneralMatchingSequence=[{"Modality": "CT"}]),
         None,
         f"{_SCOPE}.GeneralMatchingSequence[0].Modality",
+    ),
+    "file-access-uri": (
+        lambda ds: delattr(_fa(ds), "FileAccessURI"),
+        None,
+        "InventoriedStudiesSequence[0].InventoriedSeriesSequence[0].InventoriedInstancesSequence[0].FileAccessSequence[0].FileAccessURI",
+    ),
+    "file-relative-uri": (
+        lambda ds: _set(_fa(ds), FileAccessURI="./0/member.zip"),
+        None,
+        "InventoriedStudiesSequence[0].InventoriedSeriesSequence[0].InventoriedInstancesSequence[0].FileAccessSequence[0].FileAccessURI",
+    ),
+    "code-value": (
+        lambda ds: _removed(ds, CodingSchemeDesignator="DCM"),
+        None,
+        "InventoriedStudiesSequence[7].ReasonForRemovalCodeSequence[0].CodeValue",
+    ),
+    "code-scheme": (
+        lambda ds: _removed(ds, CodeValue="113001"),
+        None,
+        "InventoriedStudiesSequence[7].ReasonForRemovalCodeSequence[0].CodingSchemeDesignator",
     ),
     "original-attributes": (
         _two_modified_items,
