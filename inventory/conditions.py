@@ -64,6 +64,9 @@ class Condition:
     """True if the attribute is required in this item."""
     assumed: bool = False
     """The condition text was not read: its rule is a warning."""
+    trigger: str | None = None
+    """An attribute without which the condition never holds (a fast skip: the validator runs
+    this for every record)."""
 
     @property
     def tag(self) -> int:
@@ -94,6 +97,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "required whenever File Access URI is present",
         _C382,
         _present(tags.FileAccessURI),
+        trigger="FileAccessURI",
     ),
     Condition(
         "file",
@@ -103,6 +107,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "required whenever File Access URI is present",
         _C382,
         _present(tags.FileAccessURI),
+        trigger="FileAccessURI",
     ),
     Condition(
         "file",
@@ -112,6 +117,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "required if Container File Type is ZIP, TAR or TARGZIP",
         _C382,
         _container_in(b"ZIP", b"TAR", b"TARGZIP"),
+        trigger="ContainerFileType",
     ),
     Condition(
         "file",
@@ -121,6 +127,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "required if Container File Type is BLOB",
         _C382,
         _container_in(b"BLOB"),
+        trigger="ContainerFileType",
     ),
     Condition(
         "file",
@@ -130,6 +137,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "required if Container File Type is BLOB",
         _C382,
         _container_in(b"BLOB"),
+        trigger="ContainerFileType",
     ),
     Condition(
         "file",
@@ -140,6 +148,7 @@ CONDITIONS: tuple[Condition, ...] = (
         _C382,
         lambda ds: tags.MAC in ds,
         assumed=True,
+        trigger="MAC",
     ),
     # -- File Set Access Sequence items (condition not read; the macro's rule assumed)
     Condition(
@@ -150,6 +159,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "required whenever File Access URI is present",
         _C382,
         _present(tags.FileAccessURI),
+        trigger="FileAccessURI",
     ),
     # -- records (PS3.3 Table C.38.1-1; condition text not read, Q3)
     Condition(
@@ -161,6 +171,7 @@ CONDITIONS: tuple[Condition, ...] = (
         "PS3.3 C.38.1 (Q3)",
         lambda ds: _value(ds, tags.RemovedFromOperationalUse) == b"Y",
         assumed=True,
+        trigger="RemovedFromOperationalUse",
     ),
     # -- Code Sequence Macro (PS3.3 Table 8.8-1a)
     Condition(
@@ -259,8 +270,12 @@ def item_kinds(sequence_tag: int, sequence_keyword: str) -> tuple[str, ...]:
     return ()
 
 
-#: The conditions by kind, with their tags, for the validator's loop.
-BY_KIND: dict[str, tuple[tuple[int, Condition], ...]] = {
-    kind: tuple((c.tag, c) for c in CONDITIONS if c.kind == kind)
+#: The conditions by kind, for the validator's loop: (tag, trigger tag or 0, condition).
+BY_KIND: dict[str, tuple[tuple[int, int, Condition], ...]] = {
+    kind: tuple(
+        (c.tag, int(tag_for_keyword(c.trigger) or 0) if c.trigger else 0, c)
+        for c in CONDITIONS
+        if c.kind == kind
+    )
     for kind in ("file", "file-item", "file-set", "record", "code")
 }

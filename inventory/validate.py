@@ -87,6 +87,19 @@ class Finding:
 
 
 # ----------------------------------------------------------------------------- tables
+_Types = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+@cache
+def _nested(
+    kpath: tuple[str, ...], tag: int, keyword: str
+) -> tuple[tuple[str, ...], tuple[str, ...], _Types]:
+    """Where the items of sequence `tag` inside an item at `kpath` sit, their condition
+    kinds and their Types (one cached lookup per sequence met)."""
+    sub = (*kpath, keyword)
+    return sub, item_kinds(tag, keyword), _types_at(sub)
+
+
 @cache
 def _types_at(kpath: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Tags of the Type 1 and Type 2 attributes of the items at `kpath` (the attribute table,
@@ -379,6 +392,7 @@ class Validator:
         path: str,
         kpath: tuple[str, ...] = (),
         kinds: tuple[str, ...] = (),
+        types: _Types | None = None,
     ) -> None:
         """Element checks (VR, VM, format, length, enums), Types and conditions; recurse.
 
@@ -386,7 +400,7 @@ class Validator:
         attribute table gives the Types there, for records and every macro nested in them;
         `kinds` select the conditions of :mod:`dicom_inventory.conditions` to check.
         """
-        type1, type2 = _types_at(kpath)
+        type1, type2 = _types_at(kpath) if types is None else types
         if type1 or type2:
             self._types(ds, path, type1, type2)
         for kind in kinds:
@@ -411,8 +425,7 @@ class Validator:
                     )
                 items: list[RawDataset] = value  # type: ignore[assignment]
                 sub = _ITEM_CONTEXT.get(tag, "generic")
-                sub_kpath = (*kpath, spec.keyword)
-                sub_kinds = item_kinds(tag, spec.keyword)
+                sub_kpath, sub_kinds, sub_types = _nested(kpath, tag, spec.keyword)
                 if tag in _AT_MOST_ONE and len(items) > 1:
                     self._report(
                         "single-item",
@@ -424,7 +437,7 @@ class Validator:
                     p = f"{prefix}{spec.keyword}[{i}]"
                     if sub == "study":  # never at this depth; studies come one by one
                         continue
-                    self._dataset(item, sub, p, sub_kpath, sub_kinds)
+                    self._dataset(item, sub, p, sub_kpath, sub_kinds, sub_types)
                     if sub == "series":
                         self._series(item, p)
                     elif sub in ("file", "file-set"):
@@ -453,14 +466,16 @@ class Validator:
 
     def _conditions(self, ds: RawDataset, path: str, kind: str) -> None:
         """The 1C/2C conditions of one item (:data:`dicom_inventory.conditions.CONDITIONS`)."""
-        prefix = f"{path}." if path else ""
-        for tag, c in BY_KIND[kind]:
+        for tag, trigger, c in BY_KIND[kind]:
+            if trigger and trigger not in ds:
+                continue
             el = ds.get(tag)
             if el is not None and (c.type == "2C" or el[1]):
                 continue
             if c.required(ds):
                 state = "missing" if el is None else "empty"
-                self._report(c.rule, prefix + c.keyword, f"{state}; {c.text}")
+                where = f"{path}.{c.keyword}" if path else c.keyword
+                self._report(c.rule, where, f"{state}; {c.text}")
 
     def _element(
         self, tag: int, spec: _Spec, vr: str, value: bytes, off: int, prefix: str, ctx: str
