@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 
 import pynetdicom
 from dicom_inventory import __version__
+from dicom_inventory.assumptions import ASSUMPTIONS
+from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attribute
 from dicom_inventory.conformance.document import Items, Para, Section, Table
 from dicom_inventory.enum import ContainerFileType, InventoryLevel
 from dicom_inventory.scp.config import Limits, NodeConfig
@@ -103,6 +105,13 @@ RECORD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "FileLengthInContainer", "StoredInstanceTransferSyntaxUID",
     ),
 }  # fmt: skip
+
+_RECORD_PATHS = {
+    "Study": STUDY_PATH,
+    "Series": SERIES_PATH,
+    "Instance": INSTANCE_PATH,
+    "File Access item": (*INSTANCE_PATH, "FileAccessSequence"),
+}
 
 #: The File Access container types our inventories use (PS3.3 C.38.1.2.8).
 CONTAINER_DESCRIPTIONS: dict[str, str] = {
@@ -638,7 +647,10 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 [[k, _tag(k)] for k in RETURN_KEYS],
             ),
             Para(
-                "C-GET needs the SCU to offer Inventory Storage with SCP/SCU Role Selection. A Transaction UID retrieves a whole produced tree."
+                "C-GET needs the SCU to offer Inventory Storage with SCP/SCU Role Selection. A "
+                "MOVE or GET names what it retrieves by SOP Instance UID, the unique key (PS3.4 "
+                "JJ.3.2), or by Transaction UID, which retrieves a whole produced tree; without "
+                "either, or with a malformed value, it fails with 0xA900 and nothing is sent."
             ),
             _statuses("inventory-qr-statuses", "Inventory Q/R Statuses", INVENTORY_QR_STATUSES),
         )
@@ -652,9 +664,10 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 f"{lim.repository_query_limit} records per response set. A set that stops early "
                 "ends with 0xB001 as its final response, never followed by another response, as "
                 "PS3.4 C.6.4 specifies. Note for SCUs built on pynetdicom 3.0: its C-FIND SCU "
-                "waits for a further response after 0xB001 until its DIMSE timeout. Record Keys "
-                "stay valid while the record exists. Removed entities are returned, flagged "
-                "with Removed from Operational Use."
+                "waits for a further response after 0xB001 until its DIMSE timeout. A Record Key "
+                "does not expire: a continuation returns the records after it in the "
+                "repository's order, so it stays valid even after its record was deleted. "
+                "Removed entities are returned, flagged with Removed from Operational Use."
             ),
             _statuses(
                 "repository-query-statuses", "Repository Query Statuses", REPOSITORY_QUERY_STATUSES
@@ -845,8 +858,26 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
         Table(
             "record-attributes",
             "Attributes of Inventory Records (filled when the archive holds a value)",
-            ["Record", "Attribute", "Tag"],
-            [[level, kw, _tag(kw)] for level, kws in RECORD_ATTRIBUTES.items() for kw in kws],
+            ["Record", "Attribute", "Tag", "Type (PS3.3 C.38.1)"],
+            [
+                [level, kw, _tag(kw), attribute(_RECORD_PATHS[level], kw).type]
+                for level, kws in RECORD_ATTRIBUTES.items()
+                for kw in kws
+            ],
+        ),
+    )
+    ann.sub(
+        "readings",
+        "Readings of the Standard",
+        Para(
+            "Where the text of the standard could not be read, the node does as follows "
+            "(each choice is held in one place of the code; docs/standard-notes.md argues it)."
+        ),
+        Table(
+            "assumptions",
+            "Assumptions",
+            ["#", "Question", "What the node does"],
+            [[a.id, a.topic, a.behaviour] for a in ASSUMPTIONS],
         ),
     )
     ann.sub(

@@ -634,13 +634,22 @@ class InventoryWriter:
     target : str, os.PathLike or binary file
         Where to write the Part 10 file.
     header : InventoryHeader
-        The header; its counts are ignored and computed from what is written. Its
-        ``total_number_of_study_records`` is used as the count of *incorporated* records,
-        if given, for a node that incorporates other instances.
+        The header; its two counts are ignored and computed from what is written.
     transfer_syntax : str
         Explicit VR Little Endian (default) or Deflated Explicit VR Little Endian.
     deflate_level : int
         zlib level for the deflated transfer syntax.
+    incorporated_study_records : int
+        Study records held by the instances this one incorporates (their own Total Number of
+        Study Records, summed), for a node of a split inventory.
+
+    Notes
+    -----
+    Number of Study Records in Instance (0008,0427) counts the study records written here.
+    Total Number of Study Records (0008,0428) counts the study records of this node's subtree:
+    those written here plus `incorporated_study_records`, duplicates included (assumption Q6,
+    ``docs/standard-notes.md``). The root of a split inventory holds no records, so its total
+    is the sum over its leaves.
     """
 
     def __init__(
