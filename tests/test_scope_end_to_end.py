@@ -24,14 +24,11 @@ from dicom_inventory.scu.peer import Peer
 from dicom_inventory.scu.request import TransactionStore, request_inventory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydicom.dataset import Dataset
-from pynetdicom import AE
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
 
+from tests.scp.finder import study_root_find
 from tests.scp.raw_peer import free_port
 
 SCU_AE = "SCOPE_SCU"
-KEYS = ("StudyInstanceUID", "PatientID", "PatientName", "StudyDate", "AccessionNumber")
 
 
 @pytest.fixture(scope="module")
@@ -56,25 +53,6 @@ def node(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
     n.listen_port = listen  # type: ignore[attr-defined]
     yield n
     n.stop()
-
-
-def study_root_find(port: int, keys: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Study Root C-FIND at STUDY level, raw pynetdicom: ``{Study Instance UID: values}``."""
-    ae = AE(ae_title="FINDER")
-    ae.add_requested_context(FIND)
-    q = Dataset()
-    q.SpecificCharacterSet = "ISO_IR 192"
-    q.QueryRetrieveLevel = "STUDY"
-    for kw in KEYS:
-        setattr(q, kw, keys.get(kw, ""))
-    assoc = ae.associate("127.0.0.1", port, ae_title="INV_SCP")
-    assert assoc.is_established
-    found: dict[str, dict[str, str]] = {}
-    for status, ident in assoc.send_c_find(q, FIND):
-        if status and status.Status in (0xFF00, 0xFF01) and ident is not None:
-            found[str(ident.StudyInstanceUID)] = {kw: str(ident.get(kw, "") or "") for kw in KEYS}
-    assoc.release()
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from dicom_inventory.uid import generate_uid
 from pydicom.dataset import Dataset
 
 from tests.conftest import require_tool
+from tests.scp.finder import study_root_find
 from tests.scp.raw_peer import Requester, free_port, raw_item, start_storescp
 
 
@@ -348,30 +349,6 @@ def test_expired_inventories_are_removed(
         node.stop()
 
 
-def _study_root_find(port: int, keys: dict[str, str]) -> dict[str, dict[str, str]]:
-    """Study Root C-FIND at STUDY level with raw pynetdicom: ``{Study Instance UID: keys}``."""
-    from pynetdicom import AE
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
-
-    ae = AE(ae_title="FINDER")
-    ae.add_requested_context(FIND)
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    for kw in ("StudyInstanceUID", "PatientID", "StudyDate"):
-        setattr(query, kw, keys.get(kw, ""))
-    assoc = ae.associate("127.0.0.1", port, ae_title="INV_SCP")
-    assert assoc.is_established
-    found: dict[str, dict[str, str]] = {}
-    for status, ident in assoc.send_c_find(query, FIND):
-        if status and status.Status in (0xFF00, 0xFF01) and ident is not None:
-            found[str(ident.StudyInstanceUID)] = {
-                "PatientID": str(ident.PatientID),
-                "StudyDate": str(ident.StudyDate),
-            }
-    assoc.release()
-    return found
-
-
 @pytest.mark.peer
 def test_a_standard_form_scope_from_a_raw_scu_selects_what_study_root_find_selects(
     node: InventoryNode, requester: Requester, tmp_path: Path
@@ -381,13 +358,13 @@ def test_a_standard_form_scope_from_a_raw_scu_selects_what_study_root_find_selec
     finds (PS3.4 C.2.2.2); the stored inventory records the scope in the same form, and
     DCMTK's dcmdump shows its nested sequences."""
     dcmdump = require_tool("dcmdump")
-    every = _study_root_find(node.port, {})
+    every = study_root_find(node.port, {})
     assert len(every) == 24
     dates = sorted(s["StudyDate"] for s in every.values())
     lo, hi = dates[4], dates[18]
     some_uids = sorted(every)[:16]
     keys = {"StudyDate": f"{lo}-{hi}", "StudyInstanceUID": "\\".join(some_uids), "PatientID": "P*"}
-    expected = set(_study_root_find(node.port, keys))
+    expected = set(study_root_find(node.port, keys))
     assert 0 < len(expected) < 16  # each key narrows the selection
     txn = generate_uid()
     scope = {

@@ -9,6 +9,7 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -123,15 +124,8 @@ def test_find_matching(node: InventoryNode) -> None:
     assert _find(node, SOPInstanceUID="1.2.3") == []
 
 
-def test_get_returns_the_instances_on_the_same_association(
-    node: InventoryNode, tmp_path: Path
-) -> None:
-    received: list[bytes] = []
-
-    def on_store(event):  # type: ignore[no-untyped-def]
-        received.append(event.encoded_dataset(include_meta=True))
-        return 0x0000
-
+def _get_association(node: InventoryNode, on_store: Any) -> Any:
+    """An association for Inventory GET, offering Inventory Storage in the SCP role."""
     ae = AE(ae_title="RAW_SCU")
     ae.acse_timeout = ae.dimse_timeout = 5
     ae.add_requested_context(InventoryGet)
@@ -145,6 +139,19 @@ def test_get_returns_the_instances_on_the_same_association(
         evt_handlers=[(evt.EVT_C_STORE, on_store)],
     )
     assert assoc.is_established
+    return assoc
+
+
+def test_get_returns_the_instances_on_the_same_association(
+    node: InventoryNode, tmp_path: Path
+) -> None:
+    received: list[bytes] = []
+
+    def on_store(event):  # type: ignore[no-untyped-def]
+        received.append(event.encoded_dataset(include_meta=True))
+        return 0x0000
+
+    assoc = _get_association(node, on_store)
     query = Dataset()
     query.SOPInstanceUID = ["2.25.11", "2.25.12"]
     statuses = [s.Status for s, _ in assoc.send_c_get(query, InventoryGet)]
@@ -175,19 +182,7 @@ def test_get_without_a_valid_unique_key_fails(node: InventoryNode, keys: dict[st
         received.append(b"")
         return 0x0000
 
-    ae = AE(ae_title="RAW_SCU")
-    ae.acse_timeout = ae.dimse_timeout = 5
-    ae.add_requested_context(InventoryGet)
-    ae.add_requested_context(InventoryStorage)
-    role = build_role(InventoryStorage, scp_role=True)
-    assoc = ae.associate(
-        "127.0.0.1",
-        node.port,
-        ae_title="INV_SCP",
-        ext_neg=[role],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
-    )
-    assert assoc.is_established
+    assoc = _get_association(node, on_store)
     query = Dataset()
     with warnings.catch_warnings():  # the malformed UID, on purpose
         warnings.simplefilter("ignore")
