@@ -208,7 +208,13 @@ def _context_rows(contexts: Iterable[ContextSpec]) -> list[list[str]]:
         if cx in storage:
             continue
         role = " and ".join(r for r, f in (("SCP", cx.node_scp), ("SCU", cx.node_scu)) if f)
-        ext = "SCP/SCU Role Selection" if cx.node_scu else "None"
+        ext = (
+            "Relational-queries"
+            if cx.relational_queries
+            else "SCP/SCU Role Selection"
+            if cx.node_scu
+            else "None"
+        )
         rows.append(
             [
                 _name(cx.abstract_syntax),
@@ -668,6 +674,44 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 "does not expire: a continuation returns the records after it in the "
                 "repository's order, so it stays valid even after its record was deleted. "
                 "Removed entities are returned, flagged with Removed from Operational Use."
+            ),
+            Items(
+                [
+                    # the items PS3.4 C.6.4.6.2 asks a Repository Query SCP to state
+                    "Keys: the Repository Query Keys table lists the keys matched and returned "
+                    "at each level; no Sequence key is matched.",
+                    "Relational Search is supported, with the relational-queries SOP Class "
+                    "Extended Negotiation (PS3.4 C.5.1.1.2) that C.6.4.6.2 requires: a proposed "
+                    "relational-queries byte of 1 is answered 1, of 0 answered 0. On such an "
+                    "association a SERIES or IMAGE query needs no parent UIDs (this is how an "
+                    "SCU pages over the whole repository); on any other association queries are "
+                    "hierarchical: a single Study Instance UID (and at IMAGE level a single "
+                    "Series Instance UID) or the failure 0xA900. The Study Root FIND SCP does "
+                    "the same.",
+                    "Combined date-time matching, fuzzy semantic matching of person names, "
+                    "timezone query adjustment, empty value matching and multiple value "
+                    "matching are not offered by extended negotiation (the one-byte answer "
+                    "leaves them 0).",
+                    "Person names (PN) match case-insensitively (Unicode case folding), for "
+                    "every PN key; other values match case-sensitively.",
+                    "Specific Character Set: queries are decoded with their own Specific "
+                    "Character Set (any pydicom decodes); responses are encoded in ISO_IR 192. "
+                    "Timezone Offset From UTC is not used in matching: DA, TM and DT values are "
+                    "compared as given.",
+                    f"At most {lim.repository_query_limit} records per response set (the SCU's "
+                    "Maximum Number of Records is honoured below that); a set that stops early "
+                    "ends with 0xB001.",
+                    "A Record Key stays valid indefinitely (see above).",
+                    "File access: at IMAGE level File Access URI (0008,0409) is a file: URI "
+                    "of the instance's first stored copy. When it is asked for, the attributes "
+                    "Table C.38.2-2 requires with it come too: Container File Type (ZIP, TAR, "
+                    "TARGZIP, GZIP, or BLOB for a plain file at offset 0), Filename in Container "
+                    "for ZIP, TAR and TARGZIP, File Offset and Length in Container where the "
+                    "archive knows them (BLOB, TAR, TARGZIP; for TARGZIP in the inflated TAR), "
+                    "and Stored Instance Transfer Syntax UID. Metadata Sequence (0008,041D) and "
+                    "Updated Metadata Sequence (0008,041E) are not used: responses carry the "
+                    "archive's current values, which may differ from those in the stored file.",
+                ]
             ),
             _statuses(
                 "repository-query-statuses", "Repository Query Statuses", REPOSITORY_QUERY_STATUSES

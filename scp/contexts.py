@@ -3,11 +3,14 @@
 One place for what the node negotiates: :class:`~dicom_inventory.scp.server.InventoryNode`
 adds exactly these contexts to its pynetdicom AE, and the conformance-statement generator
 (:mod:`dicom_inventory.conformance`) tabulates exactly these, so the statement cannot claim a
-SOP class, role or transfer syntax the node does not negotiate (PS3.2 A.4.2.1.4).
+SOP class, role or transfer syntax the node does not negotiate (PS3.2 A.4.2.1.4). The SOP Class
+Extended Negotiation the node accepts (relational-queries, PS3.4 C.5.1.1.2) is decided here too
+(:func:`sop_class_extended_response`), from the same contexts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dicom_inventory.scp.config import NodeConfig
@@ -25,7 +28,23 @@ from dicom_inventory.uid import (
 )
 from pynetdicom import ALL_TRANSFER_SYNTAXES, StoragePresentationContexts
 
-__all__ = ["ContextSpec", "accepted_contexts", "proposed_contexts"]
+__all__ = [
+    "RELATIONAL_QUERIES_ACCEPTED",
+    "RELATIONAL_QUERIES_REFUSED",
+    "ContextSpec",
+    "accepted_contexts",
+    "proposed_contexts",
+    "relational_query_classes",
+    "sop_class_extended_response",
+]
+
+#: Service-class-application-information of a C-FIND SOP Class Extended Negotiation sub-item in
+#: the A-ASSOCIATE-AC (PS3.4 C.5.1.1.2, Table C.5-1): byte 1, relational-queries, 1 = supported.
+#: One byte only: the missing sub-fields of a longer request count as 0 (C.5.1.1.2), so
+#: combined date-time, fuzzy person name matching and the others are not accepted.
+RELATIONAL_QUERIES_ACCEPTED = b"\x01"
+#: The same sub-item with byte 1 = 0: relational queries not supported on this association.
+RELATIONAL_QUERIES_REFUSED = b"\x00"
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,11 @@ class ContextSpec:
     node_scu: bool = False
     """The node acts as SCU on an association the peer requested: C-GET sub-operations, which
     need SCP/SCU Role Selection by the requester (PS3.7 D.3.3.4)."""
+    relational_queries: bool = False
+    """A C-FIND SOP class for which the node accepts the relational-queries SOP Class Extended
+    Negotiation (PS3.4 C.5.1.1.2) and then answers relational queries (C.4.1.3.2); without that
+    negotiation its queries are hierarchical (C.4.1.3.1.1). Repository Query must support the
+    negotiation if it supports relational search (PS3.4 C.6.4.6.2)."""
 
     def pynetdicom_roles(self) -> dict[str, bool]:
         """``add_supported_context`` keywords: the roles the *requester* may take."""
@@ -71,10 +95,14 @@ def accepted_contexts(config: NodeConfig) -> list[ContextSpec]:
         for uid in (INVENTORY_FIND, INVENTORY_MOVE, INVENTORY_GET):
             out.append(ContextSpec(uid, ts, "inventory_query_retrieve"))
     if sv.repository_query:
-        out.append(ContextSpec(REPOSITORY_QUERY, ts, "repository_query"))
+        out.append(ContextSpec(REPOSITORY_QUERY, ts, "repository_query", relational_queries=True))
     if sv.study_root_query_retrieve:
         for uid in (STUDY_ROOT_FIND, STUDY_ROOT_MOVE, STUDY_ROOT_GET):
-            out.append(ContextSpec(uid, ts, "study_root_query_retrieve"))
+            out.append(
+                ContextSpec(
+                    uid, ts, "study_root_query_retrieve", relational_queries=uid == STUDY_ROOT_FIND
+                )
+            )
     if sv.archive_storage or sv.study_root_query_retrieve:
         # patient objects in (C-STORE) and out (C-GET sub-operations), as they were stored
         for cx in StoragePresentationContexts:
@@ -110,3 +138,42 @@ def proposed_contexts(config: NodeConfig) -> list[ContextSpec]:
             )
         )
     return out
+
+
+def relational_query_classes(config: NodeConfig) -> frozenset[str]:
+    """The C-FIND SOP classes whose relational-queries negotiation the node accepts."""
+    return frozenset(
+        cx.abstract_syntax for cx in accepted_contexts(config) if cx.relational_queries
+    )
+
+
+def sop_class_extended_response(
+    config: NodeConfig, requested: Mapping[str, bytes]
+) -> dict[str, bytes]:
+    """The SOP Class Extended Negotiation sub-items of the A-ASSOCIATE-AC (PS3.7 D.3.3.5).
+
+    Parameters
+    ----------
+    config : NodeConfig
+        The node's configuration: which SOP classes it offers.
+    requested : mapping of str to bytes
+        The requester's sub-items, SOP Class UID -> service-class-application-information.
+
+    Returns
+    -------
+    dict of str to bytes
+        One sub-item for each requested C-FIND SOP class of :func:`relational_query_classes`:
+        relational-queries accepted (byte 1 = 1, PS3.4 C.5.1.1.2, Table C.5-1) when the
+        requester asked for it, refused (0) otherwise. Other SOP classes get no sub-item: their
+        extended behaviour (e.g. relational-retrieve, C.5.2.1) is not negotiated.
+    """
+    classes = relational_query_classes(config)
+    return {
+        str(uid): (
+            RELATIONAL_QUERIES_ACCEPTED
+            if bytes(info)[:1] == RELATIONAL_QUERIES_ACCEPTED
+            else RELATIONAL_QUERIES_REFUSED
+        )
+        for uid, info in requested.items()
+        if str(uid) in classes
+    }

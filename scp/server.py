@@ -6,6 +6,9 @@ non-conformant one with 0xA900, so it is never silently accepted; Inventory FIND
 the inventories the node keeps (PS3.4 JJ, :mod:`dicom_inventory.scp.qr`); Inventory Creation
 (PS3.4 KK, :mod:`dicom_inventory.scp.creation`); Repository Query (PS3.4 C.6.4) and the
 archive's own Storage SCP and Study Root FIND/GET/MOVE (:mod:`dicom_inventory.scp.studyroot`).
+Relational queries of Repository Query and Study Root FIND are answered on an association that
+negotiated them (SOP Class Extended Negotiation, PS3.4 C.5.1.1.2, :func:`handle_sop_extended`);
+otherwise those queries are hierarchical (C.4.1.3.1.1).
 
 Handlers are plain functions bound with pynetdicom's ``evt`` mechanism; the node class only
 wires configuration to the AE (pynetdicom apps are the model).
@@ -23,7 +26,11 @@ from typing import Any
 
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.scp.config import NodeConfig
-from dicom_inventory.scp.contexts import accepted_contexts, proposed_contexts
+from dicom_inventory.scp.contexts import (
+    accepted_contexts,
+    proposed_contexts,
+    sop_class_extended_response,
+)
 from dicom_inventory.scp.creation import InventoryCreation, repository_factory
 from dicom_inventory.scp.notify import EventSender
 from dicom_inventory.scp.qr import handle_find, handle_get, handle_move
@@ -86,6 +93,24 @@ def _status(code: Status, comment: str | None = None) -> Dataset:
     if comment:
         ds.ErrorComment = comment[:64]  # LO: 64 characters (PS3.7 C.4)
     return ds
+
+
+def handle_sop_extended(event: Any, config: NodeConfig) -> dict[str, bytes]:
+    """``evt.EVT_SOP_EXTENDED``: the SOP Class Extended Negotiation answer (PS3.7 D.3.3.5).
+
+    Relational-queries is accepted for Repository Query and Study Root FIND when the requester
+    asks for it (PS3.4 C.5.1.1.2, C.6.4.6.2); pynetdicom puts the returned items in the
+    A-ASSOCIATE-AC, where the C-FIND handlers read them back
+    (:func:`~dicom_inventory.scp.studyroot.relational_queries_negotiated`).
+    """
+    answer = sop_class_extended_response(config, event.app_info)
+    if answer:
+        LOG.info(
+            "extended negotiation from %s: relational-queries %s",
+            _peer(event),
+            ", ".join(f"{uid}={info.hex()}" for uid, info in sorted(answer.items())),
+        )
+    return answer
 
 
 def handle_echo(event: Any) -> int:
@@ -273,6 +298,7 @@ class InventoryNode:
         self.events.start()
         handlers: list[Any] = [
             (evt.EVT_DIMSE_SENT, self.wire.on_sent),
+            (evt.EVT_SOP_EXTENDED, handle_sop_extended, [self.config]),
             (evt.EVT_ACCEPTED, _log_association),
             (evt.EVT_RELEASED, _log_association),
             (evt.EVT_ABORTED, _log_association),

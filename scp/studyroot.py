@@ -19,9 +19,22 @@ the entity exists, and even after it is deleted (continuation is "after this key
 
 Matching is by VR as Q/R matching (PS3.4 C.2.2.2, :func:`~dicom_inventory.scp.scope.key_matcher`):
 single value, wildcard (PN case-insensitive), range for DA/TM/DT, UID lists. Keys of the query
-level and the levels above it are matched; queries below STUDY level need not give the parent
-UIDs (relational queries are answered, which is what lets a Repository Query chain page over
-every instance of the archive).
+level and the levels above it are matched.
+
+Relational and hierarchical queries (PS3.4 C.4.1.3, C.6.4.6.2): on an association that accepted
+the relational-queries SOP Class Extended Negotiation for the SOP class (C.5.1.1.2, answered by
+:func:`dicom_inventory.scp.server.handle_sop_extended`), a query below STUDY level need not give
+the parent UIDs (Relational Search, C.4.1.3.2), which is what lets a Repository Query chain page
+over every instance of the archive. Without it the query is hierarchical (C.4.1.2.1, C.4.1.3.1.1):
+it must give a single Study Instance UID (and, at IMAGE level, a single Series Instance UID),
+otherwise it is refused with 0xA900 before anything is matched.
+
+File access (PS3.3 Table C.38.2-2, Stored File Access Macro): at IMAGE level a Repository Query
+returns, for the keys the SCU asks for, File Access URI, Container File Type, Filename in
+Container (ZIP, TAR, TARGZIP), File Offset / File Length in Container (BLOB, TAR, TARGZIP; for a
+TARGZIP, in the decompressed TAR stream) and Stored Instance Transfer Syntax UID of the
+instance's first stored copy (:func:`dicom_inventory.scp.production.file_access`); a value the
+archive does not have (e.g. the offset of a ZIP member) is returned empty.
 """
 
 from __future__ import annotations
@@ -34,12 +47,13 @@ from typing import Any
 import pydicom
 from dicom_inventory.scp.archive.stored import read_stored
 from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.contexts import RELATIONAL_QUERIES_ACCEPTED
 from dicom_inventory.scp.production import file_access
 from dicom_inventory.scp.repository import InstanceEntry, Repository, SeriesEntry, StudyEntry
 from dicom_inventory.scp.scope import ScopeError, key_matcher
 from dicom_inventory.scp.wire import B001_PLACEHOLDER, retrieve_failure
 from dicom_inventory.status import Status
-from dicom_inventory.uid import is_valid_uid
+from dicom_inventory.uid import REPOSITORY_QUERY, STUDY_ROOT_FIND, is_valid_uid
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -52,9 +66,11 @@ __all__ = [
     "handle_study_find",
     "handle_study_get",
     "handle_study_move",
+    "hierarchical_query_error",
     "iter_matches",
     "parse_query",
     "record_key",
+    "relational_queries_negotiated",
 ]
 
 LOG = logging.getLogger("dicom_inventory.scp")
@@ -75,7 +91,9 @@ REPOSITORY_QUERY_STATUSES: tuple[tuple[Status, str], ...] = (
     ),
     (
         Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-        "Query/Retrieve Level missing or unknown, or a key value invalid for its matching type.",
+        "Query/Retrieve Level missing or unknown, a key value invalid for its matching type, or "
+        "a query below STUDY level without a single Study (and Series) Instance UID on an "
+        "association that did not negotiate relational-queries (PS3.4 C.4.1.3.1.1, C.5.1.1.2).",
     ),
     (Status.CANCEL, "The SCU sent C-CANCEL."),
 )
@@ -86,7 +104,9 @@ STUDY_ROOT_STATUSES: tuple[tuple[Status, str], ...] = (
     (
         Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
         "Query/Retrieve Level missing or unknown, a key value invalid for its matching type, "
-        "or a retrieve without the unique key of its level.",
+        "a retrieve without the unique key of its level, or a C-FIND below STUDY level without "
+        "a single Study (and Series) Instance UID on an association that did not negotiate "
+        "relational-queries (PS3.4 C.4.1.3.1.1, C.5.1.1.2).",
     ),
     (Status.CANCEL, "The SCU sent C-CANCEL."),
     (
@@ -343,12 +363,28 @@ def _response(q: Query, m: Match, config: NodeConfig, repository_query: bool) ->
         derived["RemovedFromOperationalUse"] = "Y" if entity.removed else "N"
         derived["RecordKey"] = record_key(m.key)
         if fa is not None:
+            # the Stored File Access Macro complete (PS3.3 Table C.38.2-2), so that the link can
+            # be followed: the member of a ZIP/TAR/TARGZIP (1C), the byte range of a BLOB (1C,
+            # allowed for the others; TARGZIP: in the decompressed TAR stream, C.38.2.2.1.2)
             derived.update(
                 FileAccessURI=fa.uri,
                 ContainerFileType=getattr(fa.container_type, "value", fa.container_type),
                 StoredInstanceTransferSyntaxUID=fa.transfer_syntax_uid,
             )
-    for kw in [*q.keys, _UNIQUE["STUDY"], *([_UNIQUE["SERIES"]] if m.series else [])]:
+            if fa.filename_in_container is not None:
+                derived["FilenameInContainer"] = fa.filename_in_container
+            if fa.offset is not None:
+                derived["FileOffsetInContainer"] = fa.offset
+            if fa.length is not None:
+                derived["FileLengthInContainer"] = fa.length
+    keys = list(q.keys)
+    if fa is not None and "FileAccessURI" in keys:
+        # A File Access URI comes with the attributes Table C.38.2-2 makes required with it
+        # (Container File Type, Stored Instance Transfer Syntax UID, the member name or byte
+        # range its container needs), asked for or not: a link that cannot be followed is no
+        # answer. Only values the archive has are added.
+        keys += [kw for kw in _FILE_ACCESS_COMPANIONS if kw in derived and kw not in keys]
+    for kw in [*keys, _UNIQUE["STUDY"], *([_UNIQUE["SERIES"]] if m.series else [])]:
         if kw in ds:
             continue
         if kw in derived:
@@ -364,7 +400,48 @@ def _response(q: Query, m: Match, config: NodeConfig, repository_query: bool) ->
     return ds
 
 
-def _query_or_status(event: Any) -> Query | Status:
+_FILE_ACCESS_COMPANIONS = (
+    "ContainerFileType",
+    "FilenameInContainer",
+    "FileOffsetInContainer",
+    "FileLengthInContainer",
+    "StoredInstanceTransferSyntaxUID",
+)
+
+
+def relational_queries_negotiated(assoc: Any, sop_class_uid: str) -> bool:
+    """Whether `assoc` accepted relational-queries for `sop_class_uid` (PS3.4 C.5.1.1.2).
+
+    pynetdicom keeps the A-ASSOCIATE-AC of an association as ``assoc.acceptor.primitive``; its
+    SOP Class Extended Negotiation sub-items are ``assoc.acceptor.sop_class_extended``
+    ({SOP Class UID: service-class-application-information}), the same on both sides of the
+    association. Byte 1 of that information is relational-queries (Table C.5-1): 1 = supported.
+    """
+    info = assoc.acceptor.sop_class_extended.get(sop_class_uid)
+    return info is not None and bytes(info)[:1] == RELATIONAL_QUERIES_ACCEPTED
+
+
+def hierarchical_query_error(identifier: Dataset, level: str) -> str | None:
+    """Why `identifier` is not a hierarchical query at `level`, or ``None`` if it is one.
+
+    Without relational-queries, a query below STUDY level gives a single value of the unique key
+    of each level above the Query/Retrieve Level (PS3.4 C.4.1.2.1, Hierarchical Search Method
+    C.4.1.3.1.1): a single Study Instance UID for SERIES, and a single Series Instance UID too
+    for IMAGE.
+    """
+    for upper in (lv for lv in _DEPTH if _DEPTH[lv] < _DEPTH[level]):
+        key = _UNIQUE[upper]
+        value = _text(identifier.get(key)).strip()
+        if not value or "\\" in value or not is_valid_uid(value):
+            return (
+                f"{key} {value!r} at {level} level: a single UID is needed for each level above "
+                "the query level unless relational-queries was negotiated "
+                "(PS3.4 C.4.1.3.1.1, C.5.1.1.2)"
+            )
+    return None
+
+
+def _parsed_or_status(event: Any) -> Query | Status:
     try:
         return parse_query(event.identifier)
     except ScopeError as exc:
@@ -372,11 +449,27 @@ def _query_or_status(event: Any) -> Query | Status:
         return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
 
 
+def _query_or_status(event: Any, sop_class_uid: str) -> Query | Status:
+    """A C-FIND identifier parsed, and checked hierarchical unless relational was negotiated."""
+    q = _parsed_or_status(event)
+    if isinstance(q, Status):
+        return q
+    if not relational_queries_negotiated(event.assoc, sop_class_uid):
+        why = hierarchical_query_error(event.identifier, q.level)
+        if why is not None:
+            LOG.info("refused query from %s: %s", event.assoc.requestor.ae_title, why)
+            return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+    return q
+
+
 def handle_study_find(
     event: Any, config: NodeConfig, factory: Callable[[], Repository]
 ) -> Iterator[tuple[int, Dataset | None]]:
-    """Study Root C-FIND of the archive's objects (PS3.4 C.6.2); removed entities hidden."""
-    q = _query_or_status(event)
+    """Study Root C-FIND of the archive's objects (PS3.4 C.6.2); removed entities hidden.
+
+    Relational only where relational-queries was negotiated, hierarchical otherwise (C.4.1.3).
+    """
+    q = _query_or_status(event, STUDY_ROOT_FIND)
     if isinstance(q, Status):
         yield int(q), None
         return
@@ -394,8 +487,11 @@ def handle_study_find(
 def handle_repository_find(
     event: Any, config: NodeConfig, factory: Callable[[], Repository]
 ) -> Iterator[tuple[int, Dataset | None]]:
-    """Repository Query C-FIND (PS3.4 C.6.4): paged, ordered by Record Key, final 0xB001."""
-    q = _query_or_status(event)
+    """Repository Query C-FIND (PS3.4 C.6.4): paged, ordered by Record Key, final 0xB001.
+
+    Relational only where relational-queries was negotiated, hierarchical otherwise (C.6.4.6.2).
+    """
+    q = _query_or_status(event, REPOSITORY_QUERY)
     if isinstance(q, Status):
         yield int(q), None
         return
@@ -431,7 +527,7 @@ def handle_repository_find(
 
 
 def _instances(event: Any, factory: Callable[[], Repository]) -> list[InstanceEntry] | Status:
-    q = _query_or_status(event)
+    q = _parsed_or_status(event)  # retrieves need only the unique key of their level
     if isinstance(q, Status):
         return q
     unique = _UNIQUE[q.level]

@@ -40,6 +40,7 @@ from dicom_inventory.uid import (
 )
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
+from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 
 __all__ = [
     "ActionResult",
@@ -318,9 +319,14 @@ def repository_query(
     """
     ae = _ae(calling_ae, timeout)
     ae.add_requested_context(REPOSITORY_QUERY)
+    # relational-queries (PS3.4 C.5.1.1.2, C.6.4.6.2): SERIES and IMAGE queries without the
+    # parent UIDs, which is how the whole repository is paged through
+    relational = SOPClassExtendedNegotiation()
+    relational.sop_class_uid = REPOSITORY_QUERY
+    relational.service_class_application_information = b"\x01"
 
     def associate() -> Any:
-        assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+        assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=[relational])
         if not assoc.is_established:
             raise SCUError(f"{peer}: association refused or Repository Query not supported")
         nodelay(assoc)

@@ -258,3 +258,19 @@ __all__ = [
     "study_page",
     "wait_listening",
 ]
+
+
+# -- extended negotiation ----------------------------------------------------------------------
+def relational_negotiation(sop_class_uid: str, info: bytes = b"\x01") -> Any:
+    """A SOP Class Extended Negotiation sub-item asking for relational queries, as a raw SCU
+    writes it: service-class-application-information byte 1 = 1 (PS3.4 C.5.1.1.2, Table C.5-1).
+    Pass it in ``ae.associate(..., ext_neg=[...])``; `info` may ask for more (or less)."""
+    from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
+
+    item = SOPClassExtendedNegotiation()
+    item.sop_class_uid = sop_class_uid
+    item.service_class_application_information = info
+    return item
+
+
+__all__ += ["relational_negotiation"]

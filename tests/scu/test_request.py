@@ -420,3 +420,21 @@ def test_retrieval_asks_for_a_wide_tree_in_slices(tmp_path: Path) -> None:
     finally:
         scp.close()
     assert len(got) == 251 and max(sizes) <= 200 and len(sizes) >= 3
+
+
+def test_repository_query_pages_over_every_instance_relationally(node: InventoryNode) -> None:
+    """Our SCU negotiates relational-queries (PS3.4 C.5.1.1.2, C.6.4.6.2), so an IMAGE-level
+    Repository Query without parent UIDs pages over the whole archive; the File Access URI it
+    asks for comes with what Table C.38.2-2 requires beside it."""
+    peer = Peer("INV_SCP", "127.0.0.1", node.port)
+    pages = list(
+        repository_query(peer, "IMAGE", {"FileAccessURI": ""}, max_records=20, timeout=10)
+    )
+    records = [r for p in pages for r in p.records]
+    assert len(records) == N_STUDIES * 2 * 3 and len({r.SOPInstanceUID for r in records}) == 72
+    for r in records:
+        assert r.FileAccessURI and r.ContainerFileType and r.StoredInstanceTransferSyntaxUID
+        if r.ContainerFileType in ("ZIP", "TAR", "TARGZIP"):
+            assert r.FilenameInContainer
+        if r.ContainerFileType == "BLOB":
+            assert r.FileLengthInContainer
