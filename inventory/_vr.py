@@ -30,6 +30,7 @@ __all__ = [
     "NUMERIC_FORMATS",
     "SEQ_END",
     "TEXT_VRS",
+    "VALUE_FORMATS",
     "Field",
     "encode_attributes",
     "field_for",
@@ -85,6 +86,21 @@ MAX_CHARS = {
     "SH": 16,
     "TM": 14,
     "UI": 64,
+}
+#: Value syntax per VR (PS3.5 Table 6.2-1), on the ASCII bytes of one value, for the VRs whose
+#: values have one: the validator's element checks and the Scope item's key checks use it.
+VALUE_FORMATS: dict[str, re.Pattern[bytes]] = {
+    "UI": re.compile(rb"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"),
+    "DA": re.compile(rb"[0-9]{8}"),
+    "TM": re.compile(rb"[0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?"),
+    "DT": re.compile(
+        rb"[0-9]{4}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?)?)?"
+        rb"([+-][0-9]{4})?"
+    ),
+    "IS": re.compile(rb" *[+-]?[0-9]+ *"),
+    "DS": re.compile(rb" *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *"),
+    "CS": re.compile(rb"[A-Z0-9_ ]*"),
+    "AE": re.compile(rb"[\x20-\x5b\x5d-\x7e]*"),
 }
 #: ``struct`` formats of the binary numeric VRs (PS3.5 Table 6.2-1), little endian.
 NUMERIC_FORMATS = {

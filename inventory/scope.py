@@ -41,11 +41,11 @@ the standard form.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dicom_inventory._vr import VALUE_FORMATS
 from dicom_inventory.attributes import attributes_at
 from dicom_inventory.enum import ExtendedMatchingMechanism
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -362,12 +362,9 @@ def check_scope_item(
     return found
 
 
-_VALUE_SYNTAX = {
-    "DA": re.compile(r"[0-9]{8}"),
-    "TM": re.compile(r"[0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?"),
-    "DT": re.compile(r"[0-9]{4}([0-9]{2}){0,5}(\.[0-9]{1,6})?([+-][0-9]{4})?"),
-    "UI": re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"),
-}
+#: The VRs whose key values the Scope item's own check looks at (the validator's element checks
+#: do it for files): dates, times and UIDs, where a range or a list in the wrong place shows.
+_CHECKED_VALUE_VRS = ("DA", "TM", "DT", "UI")
 
 
 def _value_findings(item: Mapping[str, Any], path: str) -> list[ScopeFinding]:
@@ -375,8 +372,11 @@ def _value_findings(item: Mapping[str, Any], path: str) -> list[ScopeFinding]:
     for name in MATCHING_SEQUENCES:
         for i, sub in enumerate(item.get(name) or []):
             for kw, value in sub.items():
-                syntax = _VALUE_SYNTAX.get(_vr(kw))
-                bad = [v for v in _values(value) if syntax is not None and not syntax.fullmatch(v)]
+                vr = _vr(kw)
+                if vr not in _CHECKED_VALUE_VRS:
+                    continue
+                syntax = VALUE_FORMATS[vr]
+                bad = [v for v in _values(value) if not syntax.fullmatch(v.encode("utf-8"))]
                 if bad:
                     found.append(
                         ScopeFinding(

@@ -31,7 +31,7 @@ from dicom_inventory import tags
 from dicom_inventory._decode import scope_item
 from dicom_inventory._parse import RawDataset, RawElement, ascii_value
 from dicom_inventory._rules import RULES, Rule, Severity
-from dicom_inventory._vr import BINARY_SIZES, MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS
+from dicom_inventory._vr import BINARY_SIZES, MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS, VALUE_FORMATS
 from dicom_inventory.attributes import STUDY_PATH, attributes_at
 from dicom_inventory.conditions import BY_KIND, item_kinds
 from dicom_inventory.enum import (
@@ -112,25 +112,20 @@ def _types_at(kpath: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]
     )
 
 
-#: Which context the items of a sequence are, by the sequence's tag.
+#: Which context the items of a sequence are, by the sequence's tag, where the validator does
+#: more than its generic checks (others: "generic"; Types and conditions go by path and kind).
 _ITEM_CONTEXT: dict[int, str] = {
     tags.InventoriedStudiesSequence: "study",
     tags.InventoriedSeriesSequence: "series",
-    tags.InventoriedInstancesSequence: "instance",
     tags.FileAccessSequence: "file",
     tags.FileSetAccessSequence: "file-set",
     tags.OriginalAttributesSequence: "original",
-    tags.ModifiedAttributesSequence: "modified",
     tags.IncorporatedInventoryInstanceSequence: "reference",
-    tags.ReasonForRemovalCodeSequence: "code",
-    tags.ScopeOfInventorySequence: "scope",
     # the keys of the scope, by matching type (PS3.3 Table C.38.2-1)
     tags.RangeMatchingSequence: "scope-range",
     tags.ListOfUIDMatchingSequence: "scope-uid-list",
     tags.EmptyValueMatchingSequence: "scope-empty",
     tags.GeneralMatchingSequence: "scope-general",
-    tags.InventoryAccessEndPointsSequence: "endpoints",
-    tags.StudyAccessEndPointsSequence: "endpoints",
 }
 
 #: Sequences that hold at most one item (PS3.3 C.38.2.1.1.1, C.38.2.3, C.38.2.4).
@@ -165,19 +160,7 @@ _ENUMS: dict[int, tuple[frozenset[str], str]] = {
     ),
 }
 
-_FORMATS: dict[str, re.Pattern[bytes]] = {
-    "UI": re.compile(rb"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"),
-    "DA": re.compile(rb"[0-9]{8}"),
-    "TM": re.compile(rb"[0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?"),
-    "DT": re.compile(
-        rb"[0-9]{4}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}([0-9]{2}(\.[0-9]{1,6})?)?)?)?)?)?"
-        rb"([+-][0-9]{4})?"
-    ),
-    "IS": re.compile(rb" *[+-]?[0-9]+ *"),
-    "DS": re.compile(rb" *[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? *"),
-    "CS": re.compile(rb"[A-Z0-9_ ]*"),
-    "AE": re.compile(rb"[\x20-\x5b\x5d-\x7e]*"),
-}
+
 _BINARY_SIZE = BINARY_SIZES
 #: Values of these are unique per record: caching them as "known good" would only fill the cache.
 _UNIQUE = frozenset(
@@ -193,7 +176,7 @@ _UNIQUE = frozenset(
         tags.StudyID,
     }
 )
-_UI_FORMAT = _FORMATS["UI"].fullmatch
+_UI_FORMAT = VALUE_FORMATS["UI"].fullmatch
 _SCHEME_B = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*:")
 _RECORD = ("record",)
 #: VRs whose query keys may hold wild cards ``*`` and ``?`` (PS3.4 C.2.2.2.4); of these only
@@ -507,7 +490,7 @@ class Validator:
             text = value.rstrip(b"\x00 ") if vr == "UI" else value.rstrip(b" ")
             values = [text] if vr in SINGLE_VALUE_VRS else text.split(b"\\")
             count = len(values)
-            fmt = _FORMATS.get(vr)
+            fmt = VALUE_FORMATS.get(vr)
             limit = MAX_CHARS.get(vr)
             for v in values:
                 if ctx == "scope-general" and vr in _WILDCARD_VRS:
