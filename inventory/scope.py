@@ -49,6 +49,7 @@ from dicom_inventory._vr import VALUE_FORMATS
 from dicom_inventory.attributes import attributes_at
 from dicom_inventory.enum import ExtendedMatchingMechanism
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.multival import MultiValue
 
 __all__ = [
     "CONTROL_ATTRIBUTES",
@@ -57,6 +58,7 @@ __all__ = [
     "ScopeOfInventory",
     "check_scope_item",
     "dataset_mapping",
+    "query_text",
 ]
 
 
@@ -85,11 +87,15 @@ def _vr(keyword: str) -> str:
         return ""
 
 
-def _text(value: Any) -> str:
-    """A generic element value as one query string (multiple values joined by ``\\``)."""
+def query_text(value: Any) -> str:
+    """An element value as one query string: multiple values joined by ``\\``, none as ``""``.
+
+    The form in which flat keys, C-FIND identifiers and N-ACTION arguments are compared and
+    matched (PS3.4 C.2.2.2); takes generic values (tuples) and pydicom's ``MultiValue``.
+    """
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, MultiValue)):
         return "\\".join(str(v) for v in value)
     return str(value)
 
@@ -156,7 +162,7 @@ class ScopeOfInventory:
         uid_lists: dict[str, tuple[str, ...]] = {}
         empty: list[str] = []
         for keyword, raw in (keys or {}).items():
-            value = _text(raw)
+            value = query_text(raw)
             vr = _vr(keyword)
             if value == "":
                 empty.append(keyword)
@@ -168,7 +174,7 @@ class ScopeOfInventory:
             else:
                 general[keyword] = value
         charset = tuple(specific_character_set)
-        if not charset and any(not _text(v).isascii() for v in (keys or {}).values()):
+        if not charset and any(not query_text(v).isascii() for v in (keys or {}).values()):
             charset = ("ISO_IR 192",)  # required for non-ASCII keys (Table C.38.2-1)
         mechanisms = list(dict.fromkeys(extended_matching_mechanisms))
         if empty and ExtendedMatchingMechanism.EMPTY_VALUE.value not in mechanisms:
@@ -254,7 +260,7 @@ class ScopeOfInventory:
         begin = range_items[0] if range_items else {}
         end = range_items[1] if len(range_items) > 1 else {}
         for kw in dict.fromkeys([*begin, *end]):
-            ranges[kw] = (_text(begin.get(kw)), _text(end.get(kw)))
+            ranges[kw] = (query_text(begin.get(kw)), query_text(end.get(kw)))
         uid_lists: dict[str, tuple[str, ...]] = {}
         for sub in item.get("ListOfUIDMatchingSequence") or []:
             for kw, value in sub.items():
@@ -264,9 +270,9 @@ class ScopeOfInventory:
             empty.extend(kw for kw in sub if kw not in empty)
         general: dict[str, str] = {}
         for sub in item.get("GeneralMatchingSequence") or []:
-            general.update({kw: _text(v) for kw, v in sub.items()})
+            general.update({kw: query_text(v) for kw, v in sub.items()})
         direct = {
-            kw: _text(v)
+            kw: query_text(v)
             for kw, v in item.items()
             if kw not in CONTROL_ATTRIBUTES and kw not in MATCHING_SEQUENCES
         }
@@ -279,8 +285,8 @@ class ScopeOfInventory:
             empty=_in_tag_order(empty),
             extended_matching_mechanisms=_values(item.get("ExtendedMatchingMechanisms")),
             specific_character_set=_values(item.get("SpecificCharacterSet")),
-            timezone_offset_from_utc=None if tz in (None, "") else _text(tz),
-            query_retrieve_level=None if level in (None, "") else _text(level),
+            timezone_offset_from_utc=None if tz in (None, "") else query_text(tz),
+            query_retrieve_level=None if level in (None, "") else query_text(level),
             direct=direct,
         )
 
@@ -445,7 +451,7 @@ def _scope_findings(item: Mapping[str, Any], path: str) -> Iterator[ScopeFinding
                 )
     for i, sub in enumerate(item.get("GeneralMatchingSequence") or []):
         for kw, value in sub.items():
-            if _text(value) == "":
+            if query_text(value) == "":
                 yield ScopeFinding(
                     "scope-type1-key",
                     f"{path}.GeneralMatchingSequence[{i}].{kw}",
@@ -461,11 +467,11 @@ def _scope_findings(item: Mapping[str, Any], path: str) -> Iterator[ScopeFinding
                 )
     for i, sub in enumerate(item.get("EmptyValueMatchingSequence") or []):
         for kw, value in sub.items():
-            if _text(value) != "":
+            if query_text(value) != "":
                 yield ScopeFinding(
                     "scope-empty-value",
                     f"{path}.EmptyValueMatchingSequence[{i}].{kw}",
-                    f"{kw} has the value {_text(value)!r}; keys of Empty Value Matching are "
+                    f"{kw} has the value {query_text(value)!r}; keys of Empty Value Matching are "
                     "empty (PS3.3 C.38.2.1.1.5)",
                 )
     if (
@@ -496,7 +502,7 @@ def _scope_findings(item: Mapping[str, Any], path: str) -> Iterator[ScopeFinding
         (ExtendedMatchingMechanism.RELATIONAL.value, "QueryRetrieveLevel"),
     )
     for term, needed in conditions:
-        if term in mechanisms and _text(item.get(needed)) == "":
+        if term in mechanisms and query_text(item.get(needed)) == "":
             yield ScopeFinding(
                 "scope-extended-matching",
                 f"{path}.{needed}",

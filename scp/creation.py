@@ -32,6 +32,7 @@ from dicom_inventory.scope import (
     ScopeOfInventory,
     check_scope_item,
     dataset_mapping,
+    query_text,
 )
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.jobs import TERMINAL_STATES, Job, JobStore
@@ -49,7 +50,6 @@ from dicom_inventory.uid import (
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.filereader import read_file_meta_info
-from pydicom.multival import MultiValue
 
 __all__ = [
     "EVENT_ATTRIBUTES",
@@ -170,13 +170,13 @@ def _scope_refusal(item: Dataset) -> Dataset | None:
       would silently widen the scope the SCU asked for; and not 0x0212, which KK.2.2.3 keeps for
       character sets, mechanisms and the level. The SCU learns what to fix from the comment.
     """
-    charset = _text(item.get("SpecificCharacterSet"))
+    charset = query_text(item.get("SpecificCharacterSet"))
     for term in charset.split("\\"):
         if term.strip() not in SUPPORTED_CHARACTER_SETS:
             return _reply(
                 Status.MISTYPED_ARGUMENT, f"Specific Character Set {term!r} not supported"
             )
-    for term in _text(item.get("ExtendedMatchingMechanisms")).split("\\"):
+    for term in query_text(item.get("ExtendedMatchingMechanisms")).split("\\"):
         if term.strip() and term.strip() not in SUPPORTED_MECHANISMS:
             return _reply(
                 Status.MISTYPED_ARGUMENT,
@@ -196,12 +196,6 @@ def _scope_refusal(item: Dataset) -> Dataset | None:
 def _tag_of(keyword: str) -> int:
     tag = tag_for_keyword(keyword)
     return int(tag) if tag is not None else 0
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (list, tuple, MultiValue)):
-        return "\\".join(str(v) for v in value)
-    return "" if value is None else str(value)
 
 
 class InventoryCreation:
@@ -292,7 +286,7 @@ class InventoryCreation:
             ), None
         except Exception as exc:  # a data set pydicom cannot decode
             return _reply(Status.INVALID_ARGUMENT_VALUE, f"undecodable: {exc}"), None
-        uid = _text(info.get("TransactionUID"))
+        uid = query_text(info.get("TransactionUID"))
         if not is_valid_uid(uid):
             return _reply(
                 Status.INVALID_ARGUMENT_VALUE, f"Transaction UID (0008,1195) invalid: {uid!r}"
@@ -312,7 +306,7 @@ class InventoryCreation:
         return status, None
 
     def _initiate(self, event: Any, info: Dataset, uid: str, requester: str) -> Dataset:
-        level = _text(info.get("InventoryLevel"))
+        level = query_text(info.get("InventoryLevel"))
         if level not in {lv.value for lv in InventoryLevel}:
             return _reply(
                 Status.MISTYPED_ARGUMENT,
@@ -391,7 +385,7 @@ class InventoryCreation:
         if job.state in TERMINAL_STATES:
             return _reply(Status.PROCESSING_FAILURE, f"transaction already {job.state}")
         if action == _CANCEL:
-            retain = _text(info.get("RetainInstances"))
+            retain = query_text(info.get("RetainInstances"))
             if retain not in ("YES", "NO"):
                 return _reply(
                     Status.INVALID_ARGUMENT_VALUE,

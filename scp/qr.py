@@ -24,6 +24,7 @@ import pydicom
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.model import InventoryHeader
 from dicom_inventory.read import read_header
+from dicom_inventory.scope import query_text
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.scope import ScopeError, key_matcher
 from dicom_inventory.scp.wire import retrieve_failure
@@ -136,12 +137,7 @@ def _find(
             continue  # Q/R Level shall not be present (JJ.3.2): ignored
         keys.append(kw)
         if kw in MATCHING_KEYS and elem.VR != "SQ":
-            value = elem.value
-            text = (
-                "\\".join(str(v) for v in value)
-                if isinstance(value, (list, tuple, pydicom.multival.MultiValue))
-                else str(value or "")
-            )
+            text = query_text(elem.value)
             try:
                 m = key_matcher(kw, text)
             except ScopeError:
@@ -240,7 +236,7 @@ RETRIEVE_KEYS = ("SOPInstanceUID", "TransactionUID")
 
 def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
     identifier = event.identifier
-    if not any(_key_text(identifier.get(k)) for k in RETRIEVE_KEYS):
+    if not any(query_text(identifier.get(k)).strip() for k in RETRIEVE_KEYS):
         # a retrieve without its unique key fails, as the archive's own retrieve does: never
         # every inventory, never Success with zero sub-operations (PS3.4 C.4.2.1.4, JJ.3.2)
         LOG.info("Inventory retrieve without SOP Instance UID or Transaction UID: 0xA900")
@@ -257,13 +253,6 @@ def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
             yield int(Status.CANCEL), None
             return
         yield int(Status.PENDING), transfer_dataset(inv.path)
-
-
-def _key_text(elem: Any) -> str:
-    value = getattr(elem, "value", elem)
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return "\\".join(str(v) for v in value)
-    return "" if value is None else str(value).strip()
 
 
 def handle_get(event: Any, config: NodeConfig) -> Iterator[Any]:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
+from dicom_inventory.scope import query_text
 from dicom_inventory.scp.archive.stored import read_stored
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import RELATIONAL_QUERIES_ACCEPTED
@@ -55,7 +56,6 @@ from dicom_inventory.scp.wire import B001_PLACEHOLDER, retrieve_failure
 from dicom_inventory.status import Status
 from dicom_inventory.uid import REPOSITORY_QUERY, STUDY_ROOT_FIND, is_valid_uid
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 __all__ = [
@@ -154,12 +154,6 @@ _NOT_KEYS = {
 }
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, (list, tuple, MultiValue)):
-        return "\\".join(str(v) for v in value)
-    return "" if value is None else str(value)
-
-
 @dataclass
 class Query:
     """A parsed Study Root identifier."""
@@ -191,7 +185,7 @@ def parse_query(identifier: Dataset) -> Query:
     ScopeError
         For a missing or unknown Query/Retrieve Level or an invalid key value.
     """
-    level = _text(identifier.get("QueryRetrieveLevel")).strip()
+    level = query_text(identifier.get("QueryRetrieveLevel")).strip()
     if level not in _DEPTH:
         raise ScopeError(f"Query/Retrieve Level {level!r}: expected STUDY, SERIES or IMAGE")
     q = Query(level, [])
@@ -208,11 +202,11 @@ def parse_query(identifier: Dataset) -> Query:
         owner = next((lv for lv in allowed if kw in LEVEL_KEYS[lv]), None)
         if owner is None:
             continue  # a return key only (or a key of a lower level: not matched)
-        m = key_matcher(kw, _text(elem.value))
+        m = key_matcher(kw, query_text(elem.value))
         if m is not None:
             q.matchers.setdefault(owner, {})[kw] = m
             if kw == "StudyInstanceUID":
-                q.study_uids = sorted(set(_text(elem.value).split("\\")))
+                q.study_uids = sorted(set(query_text(elem.value).split("\\")))
     return q
 
 
@@ -250,9 +244,9 @@ def _ok(matchers: dict[str, Callable[[Any], bool]] | None, values: Any) -> bool:
     for kw, m in matchers.items():
         v = values(kw)
         if isinstance(v, list):  # multi-valued (ModalitiesInStudy): any value may match
-            if not any(m(_text(x)) for x in v):
+            if not any(m(query_text(x)) for x in v):
                 return False
-        elif not m(_text(v)):
+        elif not m(query_text(v)):
             return False
     return True
 
@@ -431,7 +425,7 @@ def hierarchical_query_error(identifier: Dataset, level: str) -> str | None:
     """
     for upper in (lv for lv in _DEPTH if _DEPTH[lv] < _DEPTH[level]):
         key = _UNIQUE[upper]
-        value = _text(identifier.get(key)).strip()
+        value = query_text(identifier.get(key)).strip()
         if not value or "\\" in value or not is_valid_uid(value):
             return (
                 f"{key} {value!r} at {level} level: a single UID is needed for each level above "
@@ -531,7 +525,7 @@ def _instances(event: Any, factory: Callable[[], Repository]) -> list[InstanceEn
     if isinstance(q, Status):
         return q
     unique = _UNIQUE[q.level]
-    if unique not in event.identifier or not _text(event.identifier.get(unique)):
+    if unique not in event.identifier or not query_text(event.identifier.get(unique)):
         return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS  # retrieve needs the unique key
     image = Query("IMAGE", ["SOPInstanceUID"], q.matchers)
     repo = factory()
