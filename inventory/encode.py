@@ -72,6 +72,7 @@ __all__ = [
     "StudyEncoder",
     "WrittenInstance",
     "encode_inventory",
+    "file_access_attributes",
     "to_dataset",
     "write_inventory",
 ]
@@ -458,7 +459,9 @@ def _access_end_points(ep: AccessEndPoints) -> dict[str, Any]:
     return attrs
 
 
-def _file_access_attrs(fa: FileAccess) -> dict[str, Any]:
+def file_access_attributes(fa: FileAccess) -> dict[str, Any]:
+    """The Stored File Access Macro (PS3.3 Table C.38.2-2) of `fa` as ``{keyword: value}``,
+    the attributes it has a value for (enums as their strings)."""
     attrs: dict[str, Any] = {"FileAccessURI": fa.uri}
     for kw, value in (
         ("ContainerFileType", fa.container_type),
@@ -484,7 +487,7 @@ def _reference_attrs(ref: InventoryReference) -> dict[str, Any]:
     if ref.access_end_points is not None:
         attrs["InventoryAccessEndPointsSequence"] = [_access_end_points(ref.access_end_points)]
     if ref.file_access is not None:
-        attrs.update(_file_access_attrs(ref.file_access))
+        attrs.update(file_access_attributes(ref.file_access))
     if ref.incorporated:
         attrs["IncorporatedInventoryInstanceSequence"] = [
             _reference_attrs(r) for r in ref.incorporated

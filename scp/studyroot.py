@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
+from dicom_inventory.encode import file_access_attributes
 from dicom_inventory.scope import query_text
 from dicom_inventory.scp.archive.stored import read_stored
 from dicom_inventory.scp.config import NodeConfig
@@ -357,20 +358,9 @@ def _response(q: Query, m: Match, config: NodeConfig, repository_query: bool) ->
         derived["RemovedFromOperationalUse"] = "Y" if entity.removed else "N"
         derived["RecordKey"] = record_key(m.key)
         if fa is not None:
-            # the Stored File Access Macro complete (PS3.3 Table C.38.2-2), so that the link can
-            # be followed: the member of a ZIP/TAR/TARGZIP (1C), the byte range of a BLOB (1C,
-            # allowed for the others; TARGZIP: in the decompressed TAR stream, C.38.2.2.1.2)
-            derived.update(
-                FileAccessURI=fa.uri,
-                ContainerFileType=getattr(fa.container_type, "value", fa.container_type),
-                StoredInstanceTransferSyntaxUID=fa.transfer_syntax_uid,
-            )
-            if fa.filename_in_container is not None:
-                derived["FilenameInContainer"] = fa.filename_in_container
-            if fa.offset is not None:
-                derived["FileOffsetInContainer"] = fa.offset
-            if fa.length is not None:
-                derived["FileLengthInContainer"] = fa.length
+            # the Stored File Access Macro (PS3.3 Table C.38.2-2): with the member of a
+            # ZIP/TAR/TARGZIP and the byte range of a BLOB (1C), so that the link can be followed
+            derived.update(file_access_attributes(fa))
     keys = list(q.keys)
     if fa is not None and "FileAccessURI" in keys:
         # A File Access URI comes with the attributes Table C.38.2-2 makes required with it
