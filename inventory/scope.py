@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dicom_inventory._vr import VALUE_FORMATS
-from dicom_inventory.attributes import attributes_at
+from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
 from dicom_inventory.enum import ExtendedMatchingMechanism
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.multival import MultiValue
@@ -70,12 +70,12 @@ CONTROL_ATTRIBUTES = tuple(a.keyword for a in _SCOPE_ITEM if a.vr != "SQ")
 #: The four matching sequences of the Scope item, in tag order (Table C.38.2-1).
 MATCHING_SEQUENCES = tuple(a.keyword for a in _SCOPE_ITEM if a.vr == "SQ")
 _RANGE_VRS = frozenset({"DA", "DT", "TM"})
-#: Unique and required keys of the Series and Instance levels of the Study Root information
-#: model (PS3.4 C.6.2.1.3, C.6.2.1.4): never Study-level keys, so a scope without RELATIONAL
-#: may not use them (PS3.3 C.38.2.1.1.2: "only Key Attributes defined at the Study level").
+#: Attributes of series and instance records that study records do not have (the attribute
+#: table, PS3.3 Table C.38.1-1): never Study-level keys, so a scope without RELATIONAL may not
+#: use them (PS3.3 C.38.2.1.1.2: "only Key Attributes defined at the Study level").
 _BELOW_STUDY_KEYS = frozenset(
-    {"SeriesInstanceUID", "Modality", "SeriesNumber", "SOPInstanceUID", "SOPClassUID"}
-    | {"InstanceNumber"}
+    {a.keyword for a in (*attributes_at(SERIES_PATH), *attributes_at(INSTANCE_PATH))}
+    - {a.keyword for a in attributes_at(STUDY_PATH)}
 )
 _SECTION = "PS3.3 C.38.2.1, PS3.4 Table KK.2-1"
 
