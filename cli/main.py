@@ -32,6 +32,7 @@ from dicom_inventory.cli.conformance import conformance_statement
 from dicom_inventory.cli.scu import COMMANDS as SCU_COMMANDS
 from dicom_inventory.cli.serve import serve as serve_command
 from dicom_inventory.cli.testkit import testkit
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.uid import generate_uid
 from rich.console import Console
 from rich.table import Table
@@ -126,7 +127,7 @@ def show(path: Path, records: int) -> None:
         ("Description", h.inventory_instance_description or ""),
         ("Content Date/Time", f"{h.content_date} {h.content_time}"),
         ("Transaction UID", h.transaction_uid or ""),
-        ("Scope", h.scope.describe() if h.scope else "every study (universal match)"),
+        ("Scope", (h.scope or ScopeOfInventory()).describe()),
         ("Study records in instance", str(h.number_of_study_records_in_instance)),
         ("Total study records", str(h.total_number_of_study_records)),
         ("Incorporated instances", str(len(h.incorporated))),
