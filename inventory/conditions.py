@@ -173,7 +173,9 @@ CONDITIONS: tuple[Condition, ...] = (
         assumed=True,
         trigger="RemovedFromOperationalUse",
     ),
-    # -- Code Sequence Macro (PS3.3 Table 8.8-1a)
+    # -- Code Sequence Macro (PS3.3 Table 8.8-1a, read in PS3.3 2024c sect_8.8: "Shall be present
+    # if the code value length is 16 characters or less, and the code value is not a URN or URL";
+    # the designator "if Code Value or Long Code Value is present")
     Condition(
         "code",
         "CodeValue",

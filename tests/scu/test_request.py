@@ -427,9 +427,7 @@ def test_repository_query_pages_over_every_instance_relationally(node: Inventory
     Repository Query without parent UIDs pages over the whole archive; the File Access URI it
     asks for comes with what Table C.38.2-2 requires beside it."""
     peer = Peer("INV_SCP", "127.0.0.1", node.port)
-    pages = list(
-        repository_query(peer, "IMAGE", {"FileAccessURI": ""}, max_records=20, timeout=10)
-    )
+    pages = list(repository_query(peer, "IMAGE", {"FileAccessURI": ""}, max_records=20, timeout=10))
     records = [r for p in pages for r in p.records]
     assert len(records) == N_STUDIES * 2 * 3 and len({r.SOPInstanceUID for r in records}) == 72
     for r in records:
