@@ -10,6 +10,7 @@ from dicom_inventory.encode import (
     StudyEncoder,
     WrittenInstance,
     encode_inventory,
+    file_access_attributes,
     to_dataset,
     write_inventory,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "WrittenInstance",
     "check_scope_item",
     "encode_inventory",
+    "file_access_attributes",
     "is_failure",
     "is_pending",
     "iter_inventory",
