@@ -26,6 +26,8 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -38,6 +40,7 @@ from dicom_inventory._vr import (
     ITEM_END,
     ITEM_START,
     MAX_CHARS,
+    NUMERIC_FORMATS,
     SEQ_END,
     TEXT_VRS,
     Field,
@@ -48,9 +51,10 @@ from dicom_inventory._vr import (
     merge_other,
     sequence,
 )
-from dicom_inventory.attributes import ATTRIBUTES, STUDY_PATH
+from dicom_inventory.attributes import ATTRIBUTES, STUDY_PATH, attributes_at
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.errors import InventoryEncodeError
+from dicom_inventory.fields import MODEL_PATHS, ModelField, model_fields
 from dicom_inventory.model import (
     AccessEndPoints,
     Code,
@@ -94,8 +98,44 @@ def _codec_for(charset: tuple[str, ...]) -> str:
     return CHARSET_CODECS[key]
 
 
+#: How a field is written, from its Type in the attribute table (PS3.5 7.4) and the model.
+_IF_SET = 0  # Type 1C, 2C, 3 held as ``None`` when absent: written when set
+_IF_ANY = 1  # Type 1C, 2C, 3 held as ``()`` when absent: written when non-empty
+_ALWAYS = 2  # Type 2 (and a 2C record sequence the level requires): empty when ``None``
+_REQUIRED = 3  # Type 1: a value, or the encoder refuses
+_REFUSE = 4  # a record sequence the Inventory Level forbids: refused when non-empty
+
+#: The statement each mode compiles to; ``{v}`` is the field's value, ``{f}`` its encoder.
+_STATEMENTS = {
+    _IF_SET: ["if {v} is not None:", "    e[{tag}] = {f}({v})"],
+    _IF_ANY: ["if {v}:", "    e[{tag}] = {f}({v})"],
+    _ALWAYS: ["e[{tag}] = {f}({v})"],
+    _REQUIRED: [
+        "if {v} is None or {v} == '' or {v} == ():",
+        "    raise _type1_error(obj, {kw!r})",
+        "e[{tag}] = {f}({v})",
+    ],
+    _REFUSE: ["if {v} is not None and _nonempty({v}):", "    raise _level_error(obj, {kw!r})"],
+}
+
+#: Labels of records in error messages: (what, field holding the record's UID).
+_LABELS: dict[type, tuple[str, str]] = {
+    StudyRecord: ("study record", "study_instance_uid"),
+    SeriesRecord: ("series record", "series_instance_uid"),
+    InstanceRecord: ("instance record", "sop_instance_uid"),
+}
+
+
 class StudyEncoder:
     """Encodes study records (with their series and instances) to bytes, fast.
+
+    What is written, in which order and under which Type rule, comes from the attribute table
+    through the model's fields (:func:`dicom_inventory.fields.model_fields`). Each record and
+    macro class gets, once per encoder, a function compiled from that plan: one statement per
+    field, in tag order, as a hand-written encoder would have it. A loop interpreting the plan
+    per record measured about 35% slower on ``bench/bench_iod.py`` (88-93k against 134-147k
+    records/s in one run); the compiled function keeps the hand-written speed while nothing in
+    this module names a record attribute. ``StudyEncoder.source(cls)`` shows what was compiled.
 
     Parameters
     ----------
@@ -114,6 +154,86 @@ class StudyEncoder:
         self._enc: dict[str, Callable[[Any], bytes]] = {
             kw: _text_encoder(fld, codec) for kw, fld in self._f.items() if fld.vr in TEXT_VRS
         }
+        self._n = 0  # records encoded so far (study, series and instance records)
+        self._sources: dict[type, str] = {}
+        self._bodies: dict[type, Callable[[Any], bytes]] = {}
+        # macros first, then the records from the innermost out: each uses the ones inside
+        for cls in (Code, FileAccess, FileSetAccess, OriginalAttributes):
+            self._bodies[cls] = self._compile(cls)
+        self._instance = self._bodies[InstanceRecord] = self._compile(InstanceRecord)
+        self._series = self._bodies[SeriesRecord] = self._compile(SeriesRecord)
+        self._study = self._bodies[StudyRecord] = self._compile(StudyRecord)
+
+    def source(self, cls: type) -> str:
+        """The Python source of the body encoder compiled for model class `cls`."""
+        return self._sources[cls]
+
+    # -- compiling the plans ---------------------------------------------------------------
+    def _compile(self, cls: type) -> Callable[[Any], bytes]:
+        """Compile the body encoder of `cls` from its model fields (see the class docstring)."""
+        namespace: dict[str, Any] = {
+            "_type1_error": _type1_error,
+            "_level_error": self._level_error,
+            "_nonempty": _nonempty,
+            "_merge": self._merge_other,
+        }
+        # a class with `other` collects {tag: bytes} to merge into; the others a list
+        has_other = "other" in {f.name for f in dataclass_fields(cls)}
+        lines = ["def encode(obj):", "    e = {}" if has_other else "    e = []"]
+        modelled = []
+        for i, mf in enumerate(model_fields(cls)):
+            f, v = f"f{i}", f"v{i}"
+            namespace[f] = self._encoder_of(mf)
+            modelled.append(mf.keyword)
+            lines.append(f"    {v} = obj.{mf.name}")
+            for stmt in _STATEMENTS[self._mode(mf)]:
+                if not has_other:
+                    stmt = stmt.replace("e[{tag}] = {f}({v})", "e.append({f}({v}))")
+                lines.append("    " + stmt.format(v=v, f=f, tag=mf.tag, kw=mf.keyword))
+        if has_other:
+            namespace["_modelled"] = frozenset(modelled)
+            lines += ["    if obj.other:", "        return _merge(obj, e, _modelled)"]
+            lines.append("    return b''.join(e.values())")
+        else:
+            lines.append("    return b''.join(e)")
+        source = "\n".join(lines) + "\n"
+        exec(compile(source, f"<StudyEncoder {cls.__name__}>", "exec"), namespace)  # noqa: S102
+        self._sources[cls] = source
+        return namespace["encode"]  # type: ignore[no-any-return]
+
+    def _mode(self, mf: ModelField) -> int:
+        if mf.item is SeriesRecord or mf.item is InstanceRecord:
+            held = self.level.has_series if mf.item is SeriesRecord else self.level.has_instances
+            # Type 2C: present, possibly empty, at the levels that hold these records
+            return _ALWAYS if held else _REFUSE
+        if mf.attribute.type == "1":
+            return _REQUIRED
+        if mf.attribute.type == "2":
+            return _ALWAYS
+        return _IF_ANY if mf.omit_empty else _IF_SET
+
+    def _encoder_of(self, mf: ModelField) -> Callable[[Any], bytes]:
+        """The function writing the element of `mf` from the field's value."""
+        kw, kind = mf.keyword, mf.kind
+        if kind == "int":
+            return partial(self._is, kw)
+        if kind == "uint":
+            return partial(self._uint, kw)
+        if kind == "bytes":
+            raw = self._f[kw].raw
+            return lambda v: raw(v + b"\x00" if len(v) & 1 else v)
+        if kind != "sequence":
+            return self._enc[kw]
+        item = mf.item
+        if item is SeriesRecord:
+            return partial(self._records, kw, self._series)
+        if item is InstanceRecord:
+            return partial(self._records, kw, self._instance)
+        if item is None:  # Modified Attributes Sequence: one item of any attributes
+            codec = self.codec
+            return lambda v: sequence(kw, [encode_attributes(v, codec)])
+        body = self._bodies[item]
+        return lambda items: sequence(kw, [body(it) for it in items])
 
     # -- value helpers ------------------------------------------------------------------
     def _t(self, kw: str, value: Any) -> bytes:
@@ -129,267 +249,84 @@ class StudyEncoder:
             raise InventoryEncodeError(f"{kw}: {value} does not fit VR IS (12 characters)")
         return f.raw(raw + b" " if len(raw) & 1 else raw)
 
-    def _uv(self, kw: str, value: int) -> bytes:
+    def _uint(self, kw: str, value: int) -> bytes:
+        f = self._f[kw]
         try:
-            return self._f[kw].raw(struct.pack("<Q", value))
+            return f.raw(struct.pack("<" + NUMERIC_FORMATS[f.vr], value))
         except struct.error as exc:
-            raise InventoryEncodeError(f"{kw}: {value!r} is not a 64-bit unsigned integer") from exc
+            raise InventoryEncodeError(
+                f"{kw}: {value!r} is not an unsigned integer of VR {f.vr}"
+            ) from exc
 
     def _seq(self, kw: str, bodies: Iterable[bytes]) -> bytes:
         return sequence(kw, bodies)
 
-    def _type1(self, value: Any, kw: str, where: str) -> Any:
-        if value is None or value == "" or value == ():
-            raise InventoryEncodeError(f"{where}: {kw} is Type 1 and needs a value (PS3.3 C.38.1)")
-        return value
+    def _records(self, kw: str, body: Callable[[Any], bytes], records: Iterable[Any]) -> bytes:
+        bodies = [body(r) for r in records]
+        self._n += len(bodies)
+        return sequence(kw, bodies)
 
-    # -- macros ---------------------------------------------------------------------------
-    def codes(self, kw: str, codes: Iterable[Code]) -> bytes:
-        """Encode a Code Sequence Macro sequence (PS3.3 Table 8.8-1)."""
-        enc = self._enc
-        bodies = []
-        for c in codes:
-            body = enc["CodeValue"](c.value) + enc["CodingSchemeDesignator"](c.scheme_designator)
-            if c.scheme_version is not None:
-                body += enc["CodingSchemeVersion"](c.scheme_version)
-            bodies.append(body + enc["CodeMeaning"](c.meaning))
-        return self._seq(kw, bodies)
+    def _merge_other(self, obj: Any, e: dict[int, bytes], modelled: frozenset[str]) -> bytes:
+        where = _where(obj)
+        for keyword in obj.other:
+            if keyword in modelled:
+                raise InventoryEncodeError(
+                    f"{where}: {keyword} is a modelled attribute of the record; set the "
+                    "field, not `other`"
+                )
+        return merge_other(e, obj.other, self.codec, where)
 
-    def original_attributes(self, items: Iterable[OriginalAttributes]) -> bytes:
-        """Encode Original Attributes Sequence (0400,0561), PS3.3 Table C.12.1.1.9-1."""
-        enc = self._enc
-        bodies = []
-        for oa in items:
-            mod = self._seq(
-                "ModifiedAttributesSequence", [encode_attributes(oa.modified, self.codec)]
+    def _level_error(self, obj: Any, kw: str) -> InventoryEncodeError:
+        if kw == "InventoriedSeriesSequence":
+            what = "series records given, but Inventory Level is STUDY (study records only"
+        else:
+            what = (
+                f"instance records given, but Inventory Level is {self.level.value} "
+                "(instance records only at level INSTANCE"
             )
-            bodies.append(
-                mod
-                + enc["AttributeModificationDateTime"](oa.modification_datetime)
-                + enc["ModifyingSystem"](oa.modifying_system)
-                + enc["SourceOfPreviousValues"](oa.source_of_previous_values)
-                + enc["ReasonForTheAttributeModification"](oa.reason)
-            )
-        return self._seq("OriginalAttributesSequence", bodies)
-
-    def file_access_body(self, fa: FileAccess) -> bytes:
-        """Encode the Stored File Access Macro attributes (PS3.3 Table C.38.2-2)."""
-        enc = self._enc
-        parts = [enc["FileAccessURI"](fa.uri)]
-        if fa.container_type is not None:
-            parts.append(enc["ContainerFileType"](fa.container_type))
-        if fa.filename_in_container is not None:
-            parts.append(enc["FilenameInContainer"](fa.filename_in_container))
-        if fa.offset is not None:
-            parts.append(self._uv("FileOffsetInContainer", fa.offset))
-        if fa.length is not None:
-            parts.append(self._uv("FileLengthInContainer", fa.length))
-        if fa.transfer_syntax_uid is not None:
-            parts.append(enc["StoredInstanceTransferSyntaxUID"](fa.transfer_syntax_uid))
-        if fa.expiration_datetime is not None:
-            parts.append(enc["ExpirationDateTime"](fa.expiration_datetime))
-        if fa.lossy_image_compression_ratio is not None:
-            parts.append(enc["LossyImageCompressionRatio"](fa.lossy_image_compression_ratio))
-        if fa.mac_algorithm is not None:
-            parts.append(enc["MACAlgorithm"](fa.mac_algorithm))
-        if fa.mac is not None:
-            mac = fa.mac + b"\x00" if len(fa.mac) & 1 else fa.mac
-            parts.append(self._f["MAC"].raw(mac))
-        return b"".join(parts)
-
-    def file_set_access(self, items: Iterable[FileSetAccess]) -> bytes:
-        """Encode File Set Access Sequence (0008,0419)."""
-        enc = self._enc
-        bodies = []
-        for fs in items:
-            body = b""
-            if fs.folder_uri is not None:
-                body += enc["FolderAccessURI"](fs.folder_uri)
-            if fs.file_uri is not None:
-                body += enc["FileAccessURI"](fs.file_uri)
-            if fs.container_type is not None:
-                body += enc["ContainerFileType"](fs.container_type)
-            bodies.append(body)
-        return self._seq("FileSetAccessSequence", bodies)
+        return InventoryEncodeError(f"{_where(obj)}: {what}, PS3.3 C.38.1)")
 
     # -- records --------------------------------------------------------------------------
     def instance(self, rec: InstanceRecord) -> bytes:
         """Encode one instance record as the body of an item of (0008,0425)."""
-        enc = self._enc
-        where = f"instance record {rec.sop_instance_uid!r}"
-        e: dict[int, bytes] = {
-            tags.SOPClassUID: enc["SOPClassUID"](
-                self._type1(rec.sop_class_uid, "SOPClassUID", where)
-            ),
-            tags.SOPInstanceUID: enc["SOPInstanceUID"](
-                self._type1(rec.sop_instance_uid, "SOPInstanceUID", where)
-            ),
-        }
-        if rec.instance_availability is not None:
-            e[tags.InstanceAvailability] = enc["InstanceAvailability"](rec.instance_availability)
-        if rec.removed_from_operational_use is not None:
-            e[tags.RemovedFromOperationalUse] = enc["RemovedFromOperationalUse"](
-                rec.removed_from_operational_use
-            )
-        if rec.reason_for_removal is not None:
-            e[tags.ReasonForRemovalCodeSequence] = self.codes(
-                "ReasonForRemovalCodeSequence", rec.reason_for_removal
-            )
-        if rec.file_access:
-            e[tags.FileAccessSequence] = self._seq(
-                "FileAccessSequence", [self.file_access_body(fa) for fa in rec.file_access]
-            )
-        e[tags.InstanceNumber] = self._is("InstanceNumber", rec.instance_number)
-        if rec.storage_media_file_set_id is not None:
-            e[tags.StorageMediaFileSetID] = enc["StorageMediaFileSetID"](
-                rec.storage_media_file_set_id
-            )
-        if rec.original_attributes:
-            e[tags.OriginalAttributesSequence] = self.original_attributes(rec.original_attributes)
-        if rec.other:
-            return merge_other(e, rec.other, self.codec, where)
-        return b"".join(e.values())
+        return self._instance(rec)
 
     def series(self, rec: SeriesRecord) -> tuple[bytes, int]:
         """Encode one series record (and its instances); return ``(body, record count)``."""
-        enc = self._enc
-        where = f"series record {rec.series_instance_uid!r}"
-        e: dict[int, bytes] = {}
-        if rec.series_date is not None:
-            e[tags.SeriesDate] = enc["SeriesDate"](rec.series_date)
-        if rec.series_time is not None:
-            e[tags.SeriesTime] = enc["SeriesTime"](rec.series_time)
-        if rec.instance_availability is not None:
-            e[tags.InstanceAvailability] = enc["InstanceAvailability"](rec.instance_availability)
-        e[tags.Modality] = enc["Modality"](self._type1(rec.modality, "Modality", where))
-        if rec.removed_from_operational_use is not None:
-            e[tags.RemovedFromOperationalUse] = enc["RemovedFromOperationalUse"](
-                rec.removed_from_operational_use
-            )
-        if rec.reason_for_removal is not None:
-            e[tags.ReasonForRemovalCodeSequence] = self.codes(
-                "ReasonForRemovalCodeSequence", rec.reason_for_removal
-            )
-        if rec.stored_instance_base_uri is not None:
-            e[tags.StoredInstanceBaseURI] = enc["StoredInstanceBaseURI"](
-                rec.stored_instance_base_uri
-            )
-        if rec.file_set_access:
-            e[tags.FileSetAccessSequence] = self.file_set_access(rec.file_set_access)
-        count = 1
-        if self.level.has_instances:
-            inst = self.instance
-            # Type 2C: present at level INSTANCE, empty for a series without instances
-            bodies = [inst(i) for i in rec.instances]
-            count += len(bodies)
-            e[tags.InventoriedInstancesSequence] = self._seq("InventoriedInstancesSequence", bodies)
-        elif _nonempty(rec.instances):
-            raise InventoryEncodeError(
-                f"{where}: instance records given, but Inventory Level is {self.level.value} "
-                "(instance records only at level INSTANCE, PS3.3 C.38.1)"
-            )
-        if rec.series_description is not None:
-            e[tags.SeriesDescription] = enc["SeriesDescription"](rec.series_description)
-        if rec.body_part_examined is not None:
-            e[tags.BodyPartExamined] = enc["BodyPartExamined"](rec.body_part_examined)
-        e[tags.SeriesInstanceUID] = enc["SeriesInstanceUID"](
-            self._type1(rec.series_instance_uid, "SeriesInstanceUID", where)
-        )
-        e[tags.SeriesNumber] = self._is("SeriesNumber", rec.series_number)
-        if rec.laterality is not None:
-            e[tags.Laterality] = enc["Laterality"](rec.laterality)
-        if rec.storage_media_file_set_id is not None:
-            e[tags.StorageMediaFileSetID] = enc["StorageMediaFileSetID"](
-                rec.storage_media_file_set_id
-            )
-        if rec.original_attributes:
-            e[tags.OriginalAttributesSequence] = self.original_attributes(rec.original_attributes)
-        if rec.other:
-            return merge_other(e, rec.other, self.codec, where), count
-        return b"".join(e.values()), count
+        n0 = self._n
+        body = self._series(rec)
+        return body, self._n - n0 + 1
 
     def study(self, rec: StudyRecord) -> tuple[bytes, int]:
         """Encode one study record as an item body; return ``(body, record count)``.
 
         The record count is 1 for the study plus one per series and instance record.
         """
-        enc = self._enc
-        where = f"study record {rec.study_instance_uid!r}"
-        e: dict[int, bytes] = {
-            tags.StudyDate: enc["StudyDate"](rec.study_date),
-            tags.StudyTime: enc["StudyTime"](rec.study_time),
-            tags.AccessionNumber: enc["AccessionNumber"](rec.accession_number),
-        }
-        if rec.retrieve_ae_title is not None:
-            e[tags.RetrieveAETitle] = enc["RetrieveAETitle"](rec.retrieve_ae_title)
-        if rec.instance_availability is not None:
-            e[tags.InstanceAvailability] = enc["InstanceAvailability"](rec.instance_availability)
-        e[tags.ModalitiesInStudy] = enc["ModalitiesInStudy"](rec.modalities_in_study)
-        if rec.referring_physician_name is not None:
-            e[tags.ReferringPhysicianName] = enc["ReferringPhysicianName"](
-                rec.referring_physician_name
-            )
-        e[tags.ItemInventoryDateTime] = enc["ItemInventoryDateTime"](
-            self._type1(rec.item_inventory_datetime, "ItemInventoryDateTime", where),
-        )
-        if rec.removed_from_operational_use is not None:
-            e[tags.RemovedFromOperationalUse] = enc["RemovedFromOperationalUse"](
-                rec.removed_from_operational_use
-            )
-        if rec.reason_for_removal is not None:
-            e[tags.ReasonForRemovalCodeSequence] = self.codes(
-                "ReasonForRemovalCodeSequence", rec.reason_for_removal
-            )
-        if rec.stored_instance_base_uri is not None:
-            e[tags.StoredInstanceBaseURI] = enc["StoredInstanceBaseURI"](
-                rec.stored_instance_base_uri
-            )
-        if rec.file_set_access:
-            e[tags.FileSetAccessSequence] = self.file_set_access(rec.file_set_access)
-        e[tags.StudyUpdateDateTime] = enc["StudyUpdateDateTime"](rec.study_update_datetime)
-        count = 1
-        if self.level.has_series:
-            ser = self.series
-            bodies = []
-            for s in rec.series:
-                body, n = ser(s)
-                bodies.append(body)
-                count += n
-            # Type 2C: present at levels SERIES and INSTANCE, empty for a study without series
-            e[tags.InventoriedSeriesSequence] = self._seq("InventoriedSeriesSequence", bodies)
-        elif _nonempty(rec.series):
-            raise InventoryEncodeError(
-                f"{where}: series records given, but Inventory Level is STUDY "
-                "(study records only, PS3.3 C.38.1)"
-            )
-        e[tags.StudyDescription] = enc["StudyDescription"](rec.study_description)
-        if rec.retrieve_url is not None:
-            e[tags.RetrieveURL] = enc["RetrieveURL"](rec.retrieve_url)
-        e[tags.PatientName] = enc["PatientName"](rec.patient_name)
-        e[tags.PatientID] = enc["PatientID"](rec.patient_id)
-        if rec.issuer_of_patient_id is not None:
-            e[tags.IssuerOfPatientID] = enc["IssuerOfPatientID"](rec.issuer_of_patient_id)
-        e[tags.PatientBirthDate] = enc["PatientBirthDate"](rec.patient_birth_date)
-        e[tags.PatientSex] = enc["PatientSex"](rec.patient_sex)
-        e[tags.StudyInstanceUID] = enc["StudyInstanceUID"](
-            self._type1(rec.study_instance_uid, "StudyInstanceUID", where)
-        )
-        e[tags.StudyID] = enc["StudyID"](rec.study_id)
-        e[tags.NumberOfStudyRelatedSeries] = self._is(
-            "NumberOfStudyRelatedSeries", rec.number_of_study_related_series
-        )
-        e[tags.NumberOfStudyRelatedInstances] = self._is(
-            "NumberOfStudyRelatedInstances", rec.number_of_study_related_instances
-        )
-        if rec.storage_media_file_set_id is not None:
-            e[tags.StorageMediaFileSetID] = enc["StorageMediaFileSetID"](
-                rec.storage_media_file_set_id
-            )
-        if rec.original_attributes:
-            e[tags.OriginalAttributesSequence] = self.original_attributes(rec.original_attributes)
-        if rec.other:
-            return merge_other(e, rec.other, self.codec, where), count
-        return b"".join(e.values()), count
+        n0 = self._n
+        body = self._study(rec)
+        return body, self._n - n0 + 1
+
+    # -- macros ---------------------------------------------------------------------------
+    def codes(self, kw: str, codes: Iterable[Code]) -> bytes:
+        """Encode a Code Sequence Macro sequence (PS3.3 Table 8.8-1)."""
+        body = self._bodies[Code]
+        return sequence(kw, [body(c) for c in codes])
+
+    def file_access_body(self, fa: FileAccess) -> bytes:
+        """Encode the Stored File Access Macro attributes (PS3.3 Table C.38.2-2)."""
+        return self._bodies[FileAccess](fa)
+
+
+def _type1_error(obj: Any, kw: str) -> InventoryEncodeError:
+    return InventoryEncodeError(f"{_where(obj)}: {kw} is Type 1 and needs a value (PS3.3 C.38.1)")
+
+
+def _where(obj: Any) -> str:
+    """Where `obj` is, for an error message: the record and its UID, or the macro's item."""
+    label = _LABELS.get(type(obj))
+    if label is not None:
+        return f"{label[0]} {getattr(obj, label[1])!r}"
+    return f"an item of {MODEL_PATHS[type(obj)][-1]}"
 
 
 def _text_encoder(f: Field, codec: str) -> Callable[[Any], bytes]:
@@ -461,21 +398,23 @@ def _access_end_points(ep: AccessEndPoints) -> dict[str, Any]:
 
 def file_access_attributes(fa: FileAccess) -> dict[str, Any]:
     """The Stored File Access Macro (PS3.3 Table C.38.2-2) of `fa` as ``{keyword: value}``,
-    the attributes it has a value for (enums as their strings)."""
+    the attributes it has a value for (enums as their strings).
+
+    The macro as the Inventory Reference Macro (Table C.38.2-3) and a Repository Query response
+    carry it: without Expiration DateTime, which only File Access Sequence items hold.
+    """
     attrs: dict[str, Any] = {"FileAccessURI": fa.uri}
-    for kw, value in (
-        ("ContainerFileType", fa.container_type),
-        ("FilenameInContainer", fa.filename_in_container),
-        ("FileOffsetInContainer", fa.offset),
-        ("FileLengthInContainer", fa.length),
-        ("StoredInstanceTransferSyntaxUID", fa.transfer_syntax_uid),
-        ("LossyImageCompressionRatio", fa.lossy_image_compression_ratio),
-        ("MACAlgorithm", fa.mac_algorithm),
-        ("MAC", fa.mac),
-    ):
-        if value is not None:
-            attrs[kw] = getattr(value, "value", value)
+    for mf in model_fields(FileAccess):
+        value = getattr(fa, mf.name)
+        if value is not None and mf.keyword in _REFERENCE_FILE_ACCESS:
+            attrs[mf.keyword] = getattr(value, "value", value)
     return attrs
+
+
+#: Keywords of the Stored File Access Macro as the Inventory Reference Macro includes it.
+_REFERENCE_FILE_ACCESS = frozenset(
+    a.keyword for a in attributes_at(("IncorporatedInventoryInstanceSequence",))
+)
 
 
 def _reference_attrs(ref: InventoryReference) -> dict[str, Any]:
