@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from dicom_inventory import tags
 from dicom_inventory._parse import RawDataset, ascii_value
 from dicom_inventory._vr import CHARSET_CODECS, CHARSET_VRS, NUMERIC_FORMATS
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
+from dicom_inventory.fields import ModelField, model_fields
 from dicom_inventory.model import (
     AccessEndPoints,
     AttributeValue,
@@ -154,54 +156,19 @@ def _items(ds: RawDataset, tag: int) -> list[RawDataset] | None:
     return el[1] if el[0] == "SQ" else []  # type: ignore[return-value]
 
 
-def _codes(ds: RawDataset, tag: int, text: _Text) -> tuple[Code, ...] | None:
-    items = _items(ds, tag)
-    if items is None:
-        return None
-    return tuple(
-        Code(
-            value=_s(i, tags.CodeValue, text) or "",
-            scheme_designator=_s(i, tags.CodingSchemeDesignator, text) or "",
-            meaning=_s(i, tags.CodeMeaning, text) or "",
-            scheme_version=_s(i, tags.CodingSchemeVersion, text),
-        )
-        for i in items
-    )
-
-
-def _original_attributes(ds: RawDataset, text: _Text) -> tuple[OriginalAttributes, ...]:
-    items = _items(ds, tags.OriginalAttributesSequence)
-    if not items:
-        return ()
-    out = []
-    for it in items:
-        t = text.child(it)
-        mod = _items(it, tags.ModifiedAttributesSequence) or [{}]
-        out.append(
-            OriginalAttributes(
-                modified=_generic_dataset(mod[0], t.child(mod[0])),
-                modification_datetime=_s(it, tags.AttributeModificationDateTime, t) or "",
-                modifying_system=_s(it, tags.ModifyingSystem, t) or "",
-                reason=_s(it, tags.ReasonForTheAttributeModification, t) or "",
-                source_of_previous_values=_s(it, tags.SourceOfPreviousValues, t),
-            )
-        )
-    return tuple(out)
-
-
 def _c_ascii(el: tuple[str, Any, int], text: _Text) -> str | None:
     return el[1].decode("ascii", "replace").strip(" \x00") or None
-
-
-def _c_req(el: tuple[str, Any, int], text: _Text) -> str:
-    return el[1].decode("ascii", "replace").strip(" \x00")  # type: ignore[no-any-return]
 
 
 def _c_text(el: tuple[str, Any, int], text: _Text) -> str | None:
     return text.decode(el[1], el[0]) or None if el[1] else None
 
 
-def _c_uv(el: tuple[str, Any, int], text: _Text) -> int | None:
+def _c_int(el: tuple[str, Any, int], text: _Text) -> int | None:
+    return _int({0: el}, 0)
+
+
+def _c_uint(el: tuple[str, Any, int], text: _Text) -> int | None:
     raw = el[1]
     if el[0] == "UV" and len(raw) == 8:
         return int.from_bytes(raw, "little")
@@ -217,41 +184,86 @@ def _c_bytes(el: tuple[str, Any, int], text: _Text) -> bytes | None:
     return bytes(el[1]) or None
 
 
-_FILE_ACCESS_FIELDS: dict[int, tuple[str, Callable[[tuple[str, Any, int], _Text], Any]]] = {
-    tags.FileAccessURI: ("uri", _c_text),
-    tags.ContainerFileType: ("container_type", _c_ascii),
-    tags.FilenameInContainer: ("filename_in_container", _c_text),
-    tags.FileOffsetInContainer: ("offset", _c_uv),
-    tags.FileLengthInContainer: ("length", _c_uv),
-    tags.StoredInstanceTransferSyntaxUID: ("transfer_syntax_uid", _c_ascii),
-    tags.LossyImageCompressionRatio: ("lossy_image_compression_ratio", _c_multi),
-    tags.MACAlgorithm: ("mac_algorithm", _c_ascii),
-    tags.MAC: ("mac", _c_bytes),
-    tags.ExpirationDateTime: ("expiration_datetime", _c_ascii),
+def _c_first_item(el: tuple[str, Any, int], text: _Text) -> dict[str, AttributeValue]:
+    """The first item of a sequence of any attributes (Modified Attributes Sequence)."""
+    items = el[1] if el[0] == "SQ" else []
+    first = items[0] if items else {}
+    return _generic_dataset(first, text.child(first))
+
+
+_Converter = Callable[[tuple[str, Any, int], _Text], Any]
+_SCALARS: dict[str, _Converter] = {
+    "multi": _c_multi,
+    "int": _c_int,
+    "uint": _c_uint,
+    "bytes": _c_bytes,
 }
 
 
-def _file_access(it: RawDataset, text: _Text) -> FileAccess:
-    fields = _FILE_ACCESS_FIELDS
-    kw: dict[str, Any] = {}
-    for tag, el in it.items():
-        f = fields.get(tag)
-        if f is not None:
-            kw[f[0]] = f[1](el, text)
-    if not kw.get("uri"):
-        kw["uri"] = ""
-    return FileAccess(**kw)
+class _ClassDecoder:
+    """Builds instances of one model class from raw items, by its model fields.
+
+    The fields and their tags, VRs and Types come from the attribute table
+    (:func:`dicom_inventory.fields.model_fields`); attributes the class does not model go to
+    its ``other`` where it has one.
+    """
+
+    __slots__ = ("cls", "fields", "initial", "known", "other")
+
+    def __init__(self, cls: type, nested: dict[type, _ClassDecoder]) -> None:
+        self.cls = cls
+        self.fields: dict[int, tuple[str, _Converter]] = {}
+        # values where an attribute is absent and the model's default is not what reading
+        # means: a Type 1 string reads as "", absent records as an empty list
+        self.initial: dict[str, Any] = {}
+        for mf in model_fields(cls):
+            conv = self._converter(mf, nested)
+            if mf.required and mf.kind == "text":
+                conv = _required(conv)
+                self.initial[mf.name] = ""
+            elif mf.required and mf.kind == "sequence" and mf.item is None:
+                self.initial[mf.name] = {}
+            elif mf.item is SeriesRecord or mf.item is InstanceRecord:
+                self.initial[mf.name] = []
+            self.fields[mf.tag] = (mf.name, conv)
+        self.known = frozenset(self.fields)
+        self.other = "other" in {f.name for f in dataclass_fields(cls)}
+
+    @staticmethod
+    def _converter(mf: ModelField, nested: dict[type, _ClassDecoder]) -> _Converter:
+        if mf.kind == "text":
+            vr = mf.attribute.vr
+            return _c_ascii if vr in _STRIP_BOTH and vr not in CHARSET_VRS else _c_text
+        if mf.kind != "sequence":
+            return _SCALARS[mf.kind]
+        if mf.item is None:
+            return _c_first_item
+        decode = nested[mf.item].decode
+        if mf.item is SeriesRecord or mf.item is InstanceRecord:
+            return lambda el, text: [decode(i, text) for i in el[1]] if el[0] == "SQ" else []
+        return lambda el, text: tuple(decode(i, text) for i in el[1]) if el[0] == "SQ" else ()
+
+    def decode(self, ds: RawDataset, text: _Text) -> Any:
+        """An instance of the class from raw item `ds`, in the character set `text` (or the
+        item's own Specific Character Set, PS3.5 6.1)."""
+        if tags.SpecificCharacterSet in ds:
+            text = text.child(ds)
+        fields = self.fields
+        kw = dict(self.initial)
+        rest = False
+        for tag, el in ds.items():
+            f = fields.get(tag)
+            if f is not None:
+                kw[f[0]] = f[1](el, text)
+            elif tag != tags.SpecificCharacterSet:
+                rest = True
+        if rest and self.other:
+            kw["other"] = _other(ds, self.known, text)
+        return self.cls(**kw)
 
 
-def _file_set_access(ds: RawDataset, text: _Text) -> tuple[FileSetAccess, ...]:
-    return tuple(
-        FileSetAccess(
-            folder_uri=_s(i, tags.FolderAccessURI, text),
-            file_uri=_s(i, tags.FileAccessURI, text),
-            container_type=_s(i, tags.ContainerFileType, text),
-        )
-        for i in _items(ds, tags.FileSetAccessSequence) or ()
-    )
+def _required(conv: _Converter) -> _Converter:
+    return lambda el, text: conv(el, text) or ""
 
 
 def _other(ds: RawDataset, known: frozenset[int], text: _Text) -> dict[str, AttributeValue]:
@@ -261,183 +273,57 @@ def _other(ds: RawDataset, known: frozenset[int], text: _Text) -> dict[str, Attr
     return _generic_dataset({t: ds[t] for t in extra}, text)
 
 
-_INSTANCE_TAGS = frozenset(
-    {
-        tags.SOPClassUID,
-        tags.SOPInstanceUID,
-        tags.InstanceAvailability,
-        tags.RemovedFromOperationalUse,
-        tags.ReasonForRemovalCodeSequence,
-        tags.FileAccessSequence,
-        tags.InstanceNumber,
-        tags.StorageMediaFileSetID,
-        tags.OriginalAttributesSequence,
-    }
-)
-_SERIES_TAGS = frozenset(
-    {
-        tags.SeriesDate,
-        tags.SeriesTime,
-        tags.InstanceAvailability,
-        tags.Modality,
-        tags.RemovedFromOperationalUse,
-        tags.ReasonForRemovalCodeSequence,
-        tags.StoredInstanceBaseURI,
-        tags.FileSetAccessSequence,
-        tags.InventoriedInstancesSequence,
-        tags.SeriesDescription,
-        tags.BodyPartExamined,
-        tags.SeriesInstanceUID,
-        tags.SeriesNumber,
-        tags.Laterality,
-        tags.StorageMediaFileSetID,
-        tags.OriginalAttributesSequence,
-    }
-)
-_STUDY_TAGS = frozenset(
-    {
-        tags.StudyDate,
-        tags.StudyTime,
-        tags.AccessionNumber,
-        tags.RetrieveAETitle,
-        tags.InstanceAvailability,
-        tags.ModalitiesInStudy,
-        tags.ReferringPhysicianName,
-        tags.ItemInventoryDateTime,
-        tags.RemovedFromOperationalUse,
-        tags.ReasonForRemovalCodeSequence,
-        tags.StoredInstanceBaseURI,
-        tags.FileSetAccessSequence,
-        tags.StudyUpdateDateTime,
-        tags.InventoriedSeriesSequence,
-        tags.StudyDescription,
-        tags.RetrieveURL,
-        tags.PatientName,
-        tags.PatientID,
-        tags.IssuerOfPatientID,
-        tags.PatientBirthDate,
-        tags.PatientSex,
-        tags.StudyInstanceUID,
-        tags.StudyID,
-        tags.NumberOfStudyRelatedSeries,
-        tags.NumberOfStudyRelatedInstances,
-        tags.StorageMediaFileSetID,
-        tags.OriginalAttributesSequence,
-    }
-)
+def _decoders() -> dict[type, _ClassDecoder]:
+    """One decoder per record and macro class, the nested ones first."""
+    decoders: dict[type, _ClassDecoder] = {}
+    for cls in (
+        Code,
+        FileAccess,
+        FileSetAccess,
+        OriginalAttributes,
+        InstanceRecord,
+        SeriesRecord,
+        StudyRecord,
+        AccessEndPoints,
+    ):
+        decoders[cls] = _ClassDecoder(cls, decoders)
+    return decoders
 
 
-def _c_file_access(el: tuple[str, Any, int], text: _Text) -> tuple[FileAccess, ...]:
-    return tuple(_file_access(i, text) for i in el[1]) if el[0] == "SQ" else ()
-
-
-_INSTANCE_FIELDS: dict[int, tuple[str, Callable[[tuple[str, Any, int], _Text], Any]]] = {
-    tags.SOPClassUID: ("sop_class_uid", _c_req),
-    tags.SOPInstanceUID: ("sop_instance_uid", _c_req),
-    tags.InstanceAvailability: ("instance_availability", _c_ascii),
-    tags.RemovedFromOperationalUse: ("removed_from_operational_use", _c_ascii),
-    tags.FileAccessSequence: ("file_access", _c_file_access),
-    tags.InstanceNumber: ("instance_number", lambda el, text: _int({0: el}, 0)),
-    tags.StorageMediaFileSetID: ("storage_media_file_set_id", _c_text),
-}
+_DECODERS = _decoders()
+_instance = _DECODERS[InstanceRecord].decode
+_series = _DECODERS[SeriesRecord].decode
+_study = _DECODERS[StudyRecord].decode
+_file_access_of = _DECODERS[FileAccess].decode
+_end_points_of = _DECODERS[AccessEndPoints].decode
 
 
 def instance_from_raw(ds: RawDataset, text: _Text) -> InstanceRecord:
     """Build an :class:`InstanceRecord` from a raw item of (0008,0425)."""
-    if tags.SpecificCharacterSet in ds:
-        text = text.child(ds)
-    fields = _INSTANCE_FIELDS
-    kw: dict[str, Any] = {"sop_class_uid": "", "sop_instance_uid": ""}
-    rest = None
-    for tag, el in ds.items():
-        f = fields.get(tag)
-        if f is not None:
-            kw[f[0]] = f[1](el, text)
-        elif tag != tags.SpecificCharacterSet:
-            rest = rest or []
-            rest.append(tag)
-    if rest is not None:
-        if tags.ReasonForRemovalCodeSequence in ds:
-            kw["reason_for_removal"] = _codes(ds, tags.ReasonForRemovalCodeSequence, text)
-        if tags.OriginalAttributesSequence in ds:
-            kw["original_attributes"] = _original_attributes(ds, text)
-        kw["other"] = _other(ds, _INSTANCE_TAGS, text)
-    return InstanceRecord(**kw)
+    return _instance(ds, text)  # type: ignore[no-any-return]
 
 
 def series_from_raw(ds: RawDataset, text: _Text) -> SeriesRecord:
     """Build a :class:`SeriesRecord` (with its instances) from a raw item of (0008,0424)."""
-    if tags.SpecificCharacterSet in ds:
-        text = text.child(ds)
-    return SeriesRecord(
-        series_instance_uid=_s(ds, tags.SeriesInstanceUID, text) or "",
-        modality=_s(ds, tags.Modality, text) or "",
-        series_number=_int(ds, tags.SeriesNumber),
-        series_description=_s(ds, tags.SeriesDescription, text),
-        series_date=_s(ds, tags.SeriesDate, text),
-        series_time=_s(ds, tags.SeriesTime, text),
-        body_part_examined=_s(ds, tags.BodyPartExamined, text),
-        laterality=_s(ds, tags.Laterality, text),
-        removed_from_operational_use=_s(ds, tags.RemovedFromOperationalUse, text),
-        reason_for_removal=_codes(ds, tags.ReasonForRemovalCodeSequence, text),
-        stored_instance_base_uri=_s(ds, tags.StoredInstanceBaseURI, text),
-        instance_availability=_s(ds, tags.InstanceAvailability, text),
-        file_set_access=_file_set_access(ds, text),
-        storage_media_file_set_id=_s(ds, tags.StorageMediaFileSetID, text),
-        original_attributes=_original_attributes(ds, text),
-        instances=[
-            instance_from_raw(i, text) for i in _items(ds, tags.InventoriedInstancesSequence) or ()
-        ],
-        other=_other(ds, _SERIES_TAGS, text),
-    )
+    return _series(ds, text)  # type: ignore[no-any-return]
 
 
 def study_from_raw(ds: RawDataset, text: _Text) -> StudyRecord:
     """Build a :class:`StudyRecord` (with series and instances) from a raw item of (0008,0423)."""
-    if tags.SpecificCharacterSet in ds:
-        text = text.child(ds)
-    return StudyRecord(
-        study_instance_uid=_s(ds, tags.StudyInstanceUID, text) or "",
-        item_inventory_datetime=_s(ds, tags.ItemInventoryDateTime, text) or "",
-        modalities_in_study=_multi(ds, tags.ModalitiesInStudy, text),
-        removed_from_operational_use=_s(ds, tags.RemovedFromOperationalUse, text),
-        reason_for_removal=_codes(ds, tags.ReasonForRemovalCodeSequence, text),
-        number_of_study_related_series=_int(ds, tags.NumberOfStudyRelatedSeries),
-        number_of_study_related_instances=_int(ds, tags.NumberOfStudyRelatedInstances),
-        study_update_datetime=_s(ds, tags.StudyUpdateDateTime, text),
-        study_id=_s(ds, tags.StudyID, text),
-        study_date=_s(ds, tags.StudyDate, text),
-        study_time=_s(ds, tags.StudyTime, text),
-        study_description=_s(ds, tags.StudyDescription, text),
-        accession_number=_s(ds, tags.AccessionNumber, text),
-        referring_physician_name=_s(ds, tags.ReferringPhysicianName, text),
-        patient_name=_s(ds, tags.PatientName, text),
-        patient_id=_s(ds, tags.PatientID, text),
-        issuer_of_patient_id=_s(ds, tags.IssuerOfPatientID, text),
-        patient_birth_date=_s(ds, tags.PatientBirthDate, text),
-        patient_sex=_s(ds, tags.PatientSex, text),
-        retrieve_ae_title=_multi(ds, tags.RetrieveAETitle, text),
-        retrieve_url=_s(ds, tags.RetrieveURL, text),
-        stored_instance_base_uri=_s(ds, tags.StoredInstanceBaseURI, text),
-        instance_availability=_s(ds, tags.InstanceAvailability, text),
-        file_set_access=_file_set_access(ds, text),
-        storage_media_file_set_id=_s(ds, tags.StorageMediaFileSetID, text),
-        original_attributes=_original_attributes(ds, text),
-        series=[series_from_raw(s, text) for s in _items(ds, tags.InventoriedSeriesSequence) or ()],
-        other=_other(ds, _STUDY_TAGS, text),
-    )
+    return _study(ds, text)  # type: ignore[no-any-return]
+
+
+def _file_access(it: RawDataset, text: _Text) -> FileAccess:
+    fa: FileAccess = _file_access_of(it, text)
+    return fa
 
 
 def _end_points(ds: RawDataset, tag: int, text: _Text) -> AccessEndPoints | None:
     items = _items(ds, tag)
     if not items:
         return None
-    it = items[0]
-    return AccessEndPoints(
-        retrieve_ae_title=_multi(it, tags.RetrieveAETitle, text),
-        retrieve_url=_s(it, tags.RetrieveURL, text),
-        stored_instance_base_uri=_s(it, tags.StoredInstanceBaseURI, text),
-    )
+    ep: AccessEndPoints = _end_points_of(items[0], text)
+    return ep
 
 
 def _references(ds: RawDataset, text: _Text) -> tuple[InventoryReference, ...]:
@@ -455,35 +341,10 @@ def _references(ds: RawDataset, text: _Text) -> tuple[InventoryReference, ...]:
     return tuple(refs)
 
 
+#: The top-level tags the header models (the rest goes to ``other``), from the model's fields.
 _HEADER_TAGS = frozenset(
-    {
-        tags.SpecificCharacterSet,
-        tags.InstanceCreationDate,
-        tags.InstanceCreationTime,
-        tags.SOPClassUID,
-        tags.SOPInstanceUID,
-        tags.ContentDate,
-        tags.ContentTime,
-        tags.Manufacturer,
-        tags.InstitutionName,
-        tags.TimezoneOffsetFromUTC,
-        tags.ScopeOfInventorySequence,
-        tags.InventoryPurpose,
-        tags.InventoryInstanceDescription,
-        tags.InventoryLevel,
-        tags.InventoryAccessEndPointsSequence,
-        tags.StudyAccessEndPointsSequence,
-        tags.IncorporatedInventoryInstanceSequence,
-        tags.InventoriedStudiesSequence,
-        tags.InventoryCompletionStatus,
-        tags.NumberOfStudyRecordsInInstance,
-        tags.TotalNumberOfStudyRecords,
-        tags.StationName,
-        tags.ManufacturerModelName,
-        tags.TransactionUID,
-        tags.DeviceSerialNumber,
-        tags.SoftwareVersions,
-    }
+    {mf.tag for cls in (InventoryHeader, Equipment) for mf in model_fields(cls)}
+    | {tags.SpecificCharacterSet, tags.InventoriedStudiesSequence}
 )
 
 
