@@ -53,7 +53,7 @@ from dicom_inventory.read import (
     read_header,
     resolve_tree,
 )
-from dicom_inventory.rows import iter_raw_rows
+from dicom_inventory.rows import INTEGER_COLUMNS, iter_raw_rows
 from dicom_inventory.scope import ScopeOfInventory, check_scope_item
 from dicom_inventory.status import Status, is_failure, is_pending
 from dicom_inventory.synthetic import synthetic_studies
@@ -80,6 +80,7 @@ __all__ = [
     "FileAccess",
     "FileSetAccess",
     "Finding",
+    "INTEGER_COLUMNS",
     "InstanceAvailability",
     "InstanceRecord",
     "InventoryCompletionStatus",

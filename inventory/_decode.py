@@ -37,6 +37,7 @@ from pydicom.datadict import dictionary_VM, keyword_for_tag
 from pydicom.valuerep import PN_DELIMS, TEXT_VR_DELIMS
 
 __all__ = [
+    "converter",
     "header_from_raw",
     "instance_from_raw",
     "series_from_raw",
@@ -160,12 +161,24 @@ def _c_ascii(el: tuple[str, Any, int], text: _Text) -> str | None:
     return el[1].decode("ascii", "replace").strip(" \x00") or None
 
 
+def _c_ascii_required(el: tuple[str, Any, int], text: _Text) -> str:
+    return el[1].decode("ascii", "replace").strip(" \x00")  # type: ignore[no-any-return]
+
+
 def _c_text(el: tuple[str, Any, int], text: _Text) -> str | None:
     return text.decode(el[1], el[0]) or None if el[1] else None
 
 
 def _c_int(el: tuple[str, Any, int], text: _Text) -> int | None:
-    return _int({0: el}, 0)
+    vr, raw = el[0], el[1]
+    if not raw:
+        return None
+    if vr != "IS":
+        return _int({0: el}, 0)
+    try:
+        return int(bytes(raw).strip(b" \x00").split(b"\\")[0])
+    except ValueError:
+        return None
 
 
 def _c_uint(el: tuple[str, Any, int], text: _Text) -> int | None:
@@ -217,9 +230,8 @@ class _ClassDecoder:
         # means: a Type 1 string reads as "", absent records as an empty list
         self.initial: dict[str, Any] = {}
         for mf in model_fields(cls):
-            conv = self._converter(mf, nested)
+            conv = converter(mf) if mf.kind != "sequence" else self._converter(mf, nested)
             if mf.required and mf.kind == "text":
-                conv = _required(conv)
                 self.initial[mf.name] = ""
             elif mf.required and mf.kind == "sequence" and mf.item is None:
                 self.initial[mf.name] = {}
@@ -231,11 +243,6 @@ class _ClassDecoder:
 
     @staticmethod
     def _converter(mf: ModelField, nested: dict[type, _ClassDecoder]) -> _Converter:
-        if mf.kind == "text":
-            vr = mf.attribute.vr
-            return _c_ascii if vr in _STRIP_BOTH and vr not in CHARSET_VRS else _c_text
-        if mf.kind != "sequence":
-            return _SCALARS[mf.kind]
         if mf.item is None:
             return _c_first_item
         decode = nested[mf.item].decode
@@ -262,8 +269,19 @@ class _ClassDecoder:
         return self.cls(**kw)
 
 
-def _required(conv: _Converter) -> _Converter:
-    return lambda el, text: conv(el, text) or ""
+def converter(mf: ModelField) -> _Converter:
+    """The function reading the value of a non-sequence model field from its raw element
+    ``(VR, value bytes, offset)``, by the field's VR and VM; a Type 1 string reads as ``""``
+    when empty. The typed records and the byte-level rows (:mod:`dicom_inventory.rows`) both
+    read with it."""
+    if mf.kind == "text":
+        vr = mf.attribute.vr
+        if vr in _STRIP_BOTH and vr not in CHARSET_VRS:
+            return _c_ascii_required if mf.required else _c_ascii
+        if mf.required:
+            return lambda el, text: _c_text(el, text) or ""
+        return _c_text
+    return _SCALARS[mf.kind]
 
 
 def _other(ds: RawDataset, known: frozenset[int], text: _Text) -> dict[str, AttributeValue]:

@@ -32,22 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from dicom_inventory.read import InventoryReader, _walk, resolve_tree
-from dicom_inventory.rows import ROW_COLUMNS, iter_raw_rows
+from dicom_inventory.rows import INTEGER_COLUMNS, ROW_COLUMNS, iter_raw_rows
 
 __all__ = ["FORMATS", "INTEGER_COLUMNS", "export_inventory", "export_rows"]
 
 FORMATS = ("csv", "jsonl", "parquet")
-#: Columns written as integers.
-INTEGER_COLUMNS = frozenset(
-    {
-        "number_of_study_related_series",
-        "number_of_study_related_instances",
-        "series_number",
-        "instance_number",
-        "file_offset_in_container",
-        "file_length_in_container",
-    }
-)
 _BATCH = 65_536
 
 
