@@ -11,6 +11,7 @@ names its tag, VR or Type.
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from functools import cache
 from typing import Any
@@ -30,7 +31,7 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 
-__all__ = ["MODEL_PATHS", "ModelField", "model_fields"]
+__all__ = ["MODEL_PATHS", "ModelField", "field_values", "model_fields"]
 
 #: Where the items a model class describes sit in the Inventory IOD (PS3.3 Table C.38.1-1).
 #: A macro used at several levels (File Set Access, Code Sequence) is read at one of them:
@@ -135,3 +136,34 @@ def model_fields(cls: type) -> tuple[ModelField, ...]:
             )
         )
     return tuple(sorted(out, key=lambda m: m.tag))
+
+
+def _scalar(kind: str, value: Any) -> Any:
+    if value is None or value == "" or value == [] or value == ():
+        return None
+    if kind == "multi":
+        return tuple(str(v) for v in value) if isinstance(value, list | tuple) else (str(value),)
+    if kind in ("int", "uint"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+    if kind == "text" and isinstance(value, list | tuple):
+        return "\\".join(str(v) for v in value)
+    return value if kind == "bytes" else str(value)
+
+
+def field_values(cls: type, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of `cls` for the attributes given as ``{keyword: value}``.
+
+    For each non-sequence field of `cls` whose keyword is in `attributes`, the value in the
+    field's form (text as ``str``, multi-valued as a tuple of ``str``, IS and binary integers as
+    ``int``; empty as ``None``). Other keywords are ignored. This is how a repository's stored
+    attributes become record fields (:mod:`dicom_inventory.scp.production`), so an attribute
+    the model gains is produced wherever the repository keeps it.
+    """
+    out: dict[str, Any] = {}
+    for mf in model_fields(cls):
+        if mf.kind != "sequence" and mf.keyword in attributes:
+            out[mf.name] = _scalar(mf.kind, attributes[mf.keyword])
+    return out

@@ -25,6 +25,7 @@ import datetime
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dicom_inventory.encode import WrittenInstance, write_inventory
 from dicom_inventory.enum import (
@@ -33,6 +34,7 @@ from dicom_inventory.enum import (
     InventoryCompletionStatus,
     InventoryLevel,
 )
+from dicom_inventory.fields import field_values
 from dicom_inventory.model import (
     AttributeValue,
     Equipment,
@@ -57,6 +59,8 @@ from dicom_inventory.uid import generate_uid
 from pydicom.uid import ExplicitVRLittleEndian
 
 __all__ = ["file_access", "original_attributes", "produce", "study_records"]
+
+_R = TypeVar("_R")
 
 
 def original_attributes(changes: Sequence[MetadataChange]) -> tuple[OriginalAttributes, ...]:
@@ -100,17 +104,21 @@ def file_access(loc: StoredFile) -> FileAccess | None:
     )
 
 
-def _text(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
+def _record(cls: type[_R], stored: Mapping[str, AttributeValue], **derived: Any) -> _R:
+    """A record of `cls`: the repository's stored attributes in the model's fields
+    (:func:`~dicom_inventory.fields.field_values`), then what the archive derives itself."""
+    return cls(**{**field_values(cls, stored), **derived})
 
 
-def _int(value: object) -> int | None:
-    try:
-        return None if value in (None, "") else int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
+def _removal(entry: InstanceEntry | SeriesEntry | StudyEntry) -> dict[str, Any]:
+    """Removed from Operational Use and its reason (PS3.3 C.38.1.2.1)."""
+    return {
+        "removed_from_operational_use": "Y" if entry.removed else None,
+        "reason_for_removal": (entry.removal_reason,)
+        if entry.removed and entry.removal_reason
+        else None,
+        "original_attributes": original_attributes(entry.changes),
+    }
 
 
 def _instance(entry: InstanceEntry) -> InstanceRecord:
@@ -118,41 +126,30 @@ def _instance(entry: InstanceEntry) -> InstanceRecord:
     availability = (
         entry.availability if links or not entry.files else InstanceAvailability.UNAVAILABLE
     )
-    return InstanceRecord(
+    return _record(
+        InstanceRecord,
+        entry.attributes,
         sop_class_uid=entry.sop_class_uid,
         sop_instance_uid=entry.sop_instance_uid,
-        instance_number=_int(entry.attributes.get("InstanceNumber")),
-        removed_from_operational_use="Y" if entry.removed else None,
-        reason_for_removal=(entry.removal_reason,)
-        if entry.removed and entry.removal_reason
-        else None,
         instance_availability=availability,
         file_access=links,
-        original_attributes=original_attributes(entry.changes),
+        **_removal(entry),
     )
 
 
 def _series(repo: Repository, entry: SeriesEntry, level: InventoryLevel) -> SeriesRecord:
-    a = entry.attributes
-    return SeriesRecord(
+    return _record(
+        SeriesRecord,
+        entry.attributes,
         series_instance_uid=entry.series_instance_uid,
-        modality=_text(a.get("Modality")) or "OT",
-        series_number=_int(a.get("SeriesNumber")),
-        series_description=_text(a.get("SeriesDescription")),
-        series_date=_text(a.get("SeriesDate")),
-        series_time=_text(a.get("SeriesTime")),
-        body_part_examined=_text(a.get("BodyPartExamined")),
-        laterality=_text(a.get("Laterality")),
-        removed_from_operational_use="Y" if entry.removed else None,
-        reason_for_removal=(entry.removal_reason,)
-        if entry.removed and entry.removal_reason
-        else None,
-        original_attributes=original_attributes(entry.changes),
+        # Type 1: a series stored without one is inventoried as OT (other)
+        modality=field_values(SeriesRecord, entry.attributes).get("modality") or "OT",
         instances=(
             (_instance(i) for i in repo.iter_instances(entry.series_instance_uid))
             if level.has_instances
             else ()
         ),
+        **_removal(entry),
     )
 
 
@@ -163,37 +160,21 @@ def _study(
     as_of: str,
     retrieve_ae_title: str | None,
 ) -> StudyRecord:
-    a = entry.attributes
-    modalities = a.get("ModalitiesInStudy") or []
-    return StudyRecord(
+    return _record(
+        StudyRecord,
+        entry.attributes,
         study_instance_uid=entry.study_instance_uid,
         item_inventory_datetime=as_of,
-        modalities_in_study=tuple(modalities) or None,
-        removed_from_operational_use="Y" if entry.removed else None,
-        reason_for_removal=(entry.removal_reason,)
-        if entry.removed and entry.removal_reason
-        else None,
         number_of_study_related_series=entry.number_of_series,
         number_of_study_related_instances=entry.number_of_instances,
         study_update_datetime=entry.update_datetime,
-        study_id=_text(a.get("StudyID")),
-        study_date=_text(a.get("StudyDate")),
-        study_time=_text(a.get("StudyTime")),
-        study_description=_text(a.get("StudyDescription")),
-        accession_number=_text(a.get("AccessionNumber")),
-        referring_physician_name=_text(a.get("ReferringPhysicianName")),
-        patient_name=_text(a.get("PatientName")),
-        patient_id=_text(a.get("PatientID")),
-        issuer_of_patient_id=_text(a.get("IssuerOfPatientID")),
-        patient_birth_date=_text(a.get("PatientBirthDate")),
-        patient_sex=_text(a.get("PatientSex")),
         retrieve_ae_title=(retrieve_ae_title,) if retrieve_ae_title else None,
-        original_attributes=original_attributes(entry.changes),
         series=(
             (_series(repo, s, level) for s in repo.iter_series(entry.study_instance_uid))
             if level.has_series
             else ()
         ),
+        **_removal(entry),
     )
 
 

@@ -135,3 +135,24 @@ def test_every_record_attribute_the_model_lacks_is_kept_in_other_on_reading(tmp_
     with InventoryReader(path) as r:
         (got,) = list(r.studies())
     assert got.other == {kw: ("Kept^Name",)}  # VM 1-n: a tuple
+
+
+def test_field_values_puts_stored_attributes_in_the_fields_form() -> None:
+    from dicom_inventory.fields import field_values
+
+    got = field_values(
+        StudyRecord,
+        {
+            "PatientName": "Doe^J",
+            "ModalitiesInStudy": ["CT", "MR"],
+            "NumberOfStudyRelatedSeries": "3",
+            "StudyDescription": "",
+            "Rows": 512,  # not a study record field: ignored
+        },
+    )
+    assert got == {
+        "patient_name": "Doe^J",
+        "modalities_in_study": ("CT", "MR"),
+        "number_of_study_related_series": 3,
+        "study_description": None,
+    }

@@ -33,3 +33,13 @@ def test_study_root_keys_are_record_attributes_of_their_level() -> None:
     assert set(LEVEL_KEYS["SERIES"]) <= _at(SERIES_PATH)
     # Content Date/Time are kept by the archive for Study Root queries, not by inventories
     assert set(LEVEL_KEYS["IMAGE"]) - {"ContentDate", "ContentTime"} <= _at(INSTANCE_PATH)
+
+
+def test_every_stored_record_attribute_is_a_model_field_and_so_is_produced() -> None:
+    """Production fills records from the stored attributes by the model's fields
+    (``fields.field_values``): a column the archive keeps must have a field to land in."""
+    from dicom_inventory.fields import model_fields
+    from dicom_inventory.model import SeriesRecord, StudyRecord
+
+    assert set(STUDY_KEYWORDS) <= {mf.keyword for mf in model_fields(StudyRecord)}
+    assert set(SERIES_KEYWORDS) <= {mf.keyword for mf in model_fields(SeriesRecord)}
