@@ -193,9 +193,16 @@ def testkit_scu(
 
 @testkit.command("files")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--open-links",
+    is_flag=True,
+    help="Open every reachable file: link and hold the object to its record "
+    "(default: check only that it exists; links to storage not on this machine are "
+    "reported as not verifiable).",
+)
 @_report_option
-def testkit_files(paths: tuple[Path, ...], report_dir: Path | None) -> None:
+def testkit_files(paths: tuple[Path, ...], open_links: bool, report_dir: Path | None) -> None:
     """Validate a vendor's inventory files, one by one and as a set."""
     from dicom_inventory.conformance.testkit import check_files
 
-    _finish(check_files(paths), report_dir)
+    _finish(check_files(paths, open_links=open_links), report_dir)

@@ -169,6 +169,109 @@ def test_files_kit_passes_a_good_tree_and_names_a_missing_part(tmp_path: Path) -
     assert written
 
 
+def _one_file(folder: Path, studies: int = 2) -> Path:
+    """A valid single-file inventory of a small synthetic archive, with real file links."""
+    with Archive(folder / "archive", create=True) as a:
+        synthesize(a, studies=studies, series_per_study=1, instances_per_series=2)
+        (written,) = produce(a, folder / "inv", level="INSTANCE")
+    assert written.path is not None
+    return written.path
+
+
+def test_files_kit_judges_each_file_apart_and_does_not_fail_foreign_links(
+    tmp_path: Path,
+) -> None:
+    """One non-Inventory file, one valid file whose links name another site's storage and one
+    broken file: three verdicts of their own, and the report is written."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    good = _one_file(tmp_path / "a")
+    ds = pydicom.dcmread(good)
+    for item in ds.InventoriedStudiesSequence:  # the same records, at a site we cannot reach
+        for se in item.InventoriedSeriesSequence:
+            for inst in se.InventoriedInstancesSequence:
+                for fa in inst.FileAccessSequence:
+                    fa.FileAccessURI = "file:///site-b/pacs/store/" + inst.SOPInstanceUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    foreign = tmp_path / "foreign.dcm"
+    ds.save_as(foreign)
+    broken = tmp_path / "broken.dcm"
+    ds = pydicom.dcmread(good)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    del ds.ContentDate  # Type 1 (PS3.3 C.38.1)
+    for item in ds.InventoriedStudiesSequence:
+        item.StudyInstanceUID = generate_uid()  # not duplicates of `foreign`
+    ds.save_as(broken)
+    ct = pydicom.Dataset()
+    ct.SOPClassUID, ct.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", generate_uid()
+    ct.PatientName = "Not^Inventory"
+    not_inventory = tmp_path / "ct.dcm"
+    ct.file_meta = pydicom.dataset.FileMetaDataset()
+    ct.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ct.file_meta.MediaStorageSOPClassUID = ct.SOPClassUID
+    ct.file_meta.MediaStorageSOPInstanceUID = ct.SOPInstanceUID
+    ct.save_as(not_inventory, enforce_file_format=True)  # a Part 10 CT image, not an Inventory
+
+    report = check_files([not_inventory, foreign, broken])
+    outcomes = _outcomes(report)
+    assert outcomes["F-IOD ct.dcm"] is Outcome.FAIL
+    assert "expected Inventory Storage" in report.result("F-IOD ct.dcm").evidence[0]
+    assert outcomes["F-IOD foreign.dcm"] is Outcome.PASS, report.result("F-IOD foreign.dcm").evidence
+    assert outcomes["F-IOD broken.dcm"] is Outcome.FAIL
+    assert any("ContentDate" in e for e in report.result("F-IOD broken.dcm").evidence)
+    uris = report.result("S-URIS")
+    # the broken file's links are reachable and right; the foreign ones only counted
+    assert uris.outcome is Outcome.PASS, uris.evidence
+    assert any("4 not verifiable here" in e and "site-b" in e for e in uris.evidence)
+    alone = check_files([foreign]).result("S-URIS")
+    assert alone.outcome is Outcome.NOT_APPLICABLE, alone.evidence  # nothing reachable
+    assert {p.name for p in report.write(tmp_path / "report")} == {
+        "report.xml",
+        "report.json",
+        "report.html",
+    }
+
+
+def test_files_kit_fails_reachable_links_that_are_wrong(tmp_path: Path) -> None:
+    """A link into storage this machine has, to a file that is missing or (opened) is another
+    instance, fails S-URIS naming it; the same links unopened only check presence."""
+    import pydicom
+
+    good = _one_file(tmp_path / "a", studies=1)
+    assert _outcomes(check_files([good], open_links=True))["S-URIS"] is Outcome.PASS
+    ds = pydicom.dcmread(good)
+    insts = [
+        i
+        for se in ds.InventoriedStudiesSequence[0].InventoriedSeriesSequence
+        for i in se.InventoriedInstancesSequence
+    ]
+    first, second = insts[0].FileAccessSequence[0], insts[1].FileAccessSequence[0]
+    first.FileAccessURI, second.FileAccessURI = second.FileAccessURI, first.FileAccessURI
+    first.FileLengthInContainer, second.FileLengthInContainer = (
+        second.FileLengthInContainer,
+        first.FileLengthInContainer,
+    )
+    swapped = tmp_path / "swapped.dcm"
+    ds.save_as(swapped)
+    opened = check_files([swapped], open_links=True).result("S-URIS")
+    assert opened.outcome is Outcome.FAIL
+    assert any("SOP Instance UID" in e for e in opened.evidence), opened.evidence
+    assert check_files([swapped]).result("S-URIS").outcome is Outcome.PASS  # present, unopened
+    target = Path(
+        pydicom.dcmread(swapped)
+        .InventoriedStudiesSequence[0]
+        .InventoriedSeriesSequence[0]
+        .InventoriedInstancesSequence[0]
+        .FileAccessSequence[0]
+        .FileAccessURI.removeprefix("file://")
+    )
+    target.unlink()
+    gone = check_files([swapped]).result("S-URIS")
+    assert gone.outcome is Outcome.FAIL
+    assert any("does not exist, though its folder does" in e for e in gone.evidence)
+
+
 def test_cli_and_html_report_in_a_real_browser(tmp_path: Path) -> None:
     with Archive(tmp_path / "archive", create=True) as a:
         synthesize(a, studies=3, series_per_study=1, instances_per_series=2)
