@@ -8,7 +8,7 @@ a :class:`Difference`; none means the statement tells the truth about what was p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,36 +61,77 @@ class Difference:
         return f"{self.what}: the statement says {self.claimed}, the node {self.observed}"
 
 
+@dataclass
+class _Seen:
+    """What the node answered to proposed contexts, over one or more associations."""
+
+    accepted: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
+    """(abstract, transfer syntax) -> roles the node took: (as SCP, as SCU)."""
+    rejected: set[tuple[str, str]] = field(default_factory=set)
+    failures: list[Difference] = field(default_factory=list)
+
+
 def _probe_contexts(
-    peer: Peer, calling_ae: str, timeout: float, pairs: list[tuple[str, str]], roles: set[str]
-) -> tuple[set[tuple[str, str]], str | None]:
-    """Propose `pairs` (one context each); return the accepted ones, or why none."""
-    accepted: set[tuple[str, str]] = set()
+    peer: Peer,
+    calling_ae: str,
+    timeout: float,
+    pairs: list[tuple[str, str]],
+    role_selection: bool,
+) -> _Seen:
+    """Propose `pairs` (one context each, up to 120 per association, PS3.8 9.3.2) and record
+    what the node did with each; with `role_selection`, every class is proposed with SCP/SCU
+    Role Selection offering both roles (PS3.7 D.3.3.4), otherwise in the default roles (the
+    requester SCU, the node SCP). An association that fails is one difference; the others
+    are probed all the same."""
+    seen = _Seen()
     for start in range(0, len(pairs), _MAX_CONTEXTS):
         ae = AE(ae_title=calling_ae)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
         chunk = pairs[start : start + _MAX_CONTEXTS]
         for abstract, ts in chunk:
             ae.add_requested_context(abstract, [ts])
-        ext: list[Any] = [
-            build_role(uid, scu_role=True, scp_role=True)
-            for uid in sorted(roles & {a for a, _ in chunk})
-        ]
+        ext: list[Any] = (
+            [build_role(uid, scu_role=True, scp_role=True) for uid in sorted({a for a, _ in chunk})]
+            if role_selection
+            else []
+        )
         assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=ext)
-        if not assoc.is_established:
-            return accepted, "refused the association" if assoc.is_rejected else "did not answer"
-        for cx in assoc.accepted_contexts:
-            accepted.add((str(cx.abstract_syntax), str(cx.transfer_syntax[0])))
-        assoc.release()
-    return accepted, None
+        answered = {
+            (str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.rejected_contexts
+        }
+        if assoc.is_established:
+            for cx in assoc.accepted_contexts:
+                # the requester's roles, seen from the node: requester SCU = node SCP
+                seen.accepted[(str(cx.abstract_syntax), str(cx.transfer_syntax[0]))] = (
+                    bool(cx.as_scu),
+                    bool(cx.as_scp),
+                )
+            assoc.release()
+        elif not answered:  # refused or silent: nothing learnt about these contexts
+            how = "refused the association" if assoc.is_rejected else "did not answer"
+            seen.failures.append(
+                Difference(
+                    f"association proposing {len(chunk)} context(s) "
+                    f"({'with' if role_selection else 'without'} role selection) to {peer}",
+                    "accepted",
+                    how,
+                )
+            )
+            continue
+        seen.rejected |= answered  # an association whose every context was rejected counts too
+    return seen
 
 
 def check_node(
     config: NodeConfig, peer: Peer, *, calling_ae: str = "CS_CHECK", timeout: float = 10.0
 ) -> list[Difference]:
-    """Probe `peer` and list every difference from the statement of `config`."""
-    claimed: list[tuple[str, str]] = []
-    scu_roles: set[str] = set()
+    """Probe `peer` and list every difference from the statement of `config`.
+
+    Contexts are probed twice: in the default roles, where exactly the classes the node is SCP
+    of must be accepted, and with role selection, where each accepted class must come back
+    with exactly the roles the statement tabulates (PS3.2 A.4.2.1.4, PS3.7 D.3.3.4).
+    """
+    claimed: dict[tuple[str, str], tuple[bool, bool]] = {}
     for cx in accepted_contexts(config):
         if cx.service in (
             "archive_storage",
@@ -101,22 +142,46 @@ def check_node(
             pairs = [(cx.abstract_syntax, str(ExplicitVRLittleEndian))]
         else:
             pairs = [(cx.abstract_syntax, ts) for ts in cx.transfer_syntaxes]
-        claimed.extend(p for p in pairs if p not in claimed)
-        if cx.node_scu:
-            scu_roles.add(cx.abstract_syntax)
+        for p in pairs:
+            claimed.setdefault(p, (cx.node_scp, cx.node_scu))
     # everything any configuration of ours could offer, minus what this one claims, must be
     # rejected: a node offering more than its statement says is as wrong as one offering less
     candidates = [(uid, ts) for uid in _NODE_CLASSES for ts in SUPPORTED_TRANSFER_SYNTAXES.values()]
     unclaimed = [p for p in candidates + list(UNCLAIMED_SAMPLES) if p not in claimed]
-    out: list[Difference] = []
-    accepted, failure = _probe_contexts(peer, calling_ae, timeout, claimed + unclaimed, scu_roles)
-    if failure is not None:
-        return [Difference(f"association with {peer}", "accepted", failure)]
-    for abstract, ts in claimed:
-        if (abstract, ts) not in accepted:
-            out.append(Difference(f"context {abstract} with {ts}", "accepted", "rejected it"))
+    default = _probe_contexts(peer, calling_ae, timeout, [*claimed, *unclaimed], False)
+    if not default.accepted and not default.rejected:
+        # no association got through: nothing else can be probed, one difference says so
+        how = default.failures[0].observed if default.failures else "did not answer"
+        return [Difference(f"association with {peer}", "accepted", how)]
+    roles = _probe_contexts(peer, calling_ae, timeout, list(claimed), True)
+    out = [*default.failures, *roles.failures]
+    for (abstract, ts), (as_scp, as_scu) in claimed.items():
+        what = f"context {abstract} with {ts}"
+        if as_scp and (abstract, ts) in default.rejected:
+            out.append(Difference(what, "accepted", "rejected it"))
+        elif not as_scp and (abstract, ts) in default.accepted:
+            out.append(
+                Difference(
+                    f"{what} in the default roles (the node as SCP)",
+                    "not accepted: the node is only SCU of it (C-GET sub-operations)",
+                    "accepted it",
+                )
+            )
+        if (abstract, ts) in roles.rejected:
+            out.append(Difference(f"{what} with role selection", "accepted", "rejected it"))
+        elif (abstract, ts) in roles.accepted:
+            got_scp, got_scu = roles.accepted[(abstract, ts)]
+            for role, claim, got in (("SCP", as_scp, got_scp), ("SCU", as_scu, got_scu)):
+                if claim != got:
+                    out.append(
+                        Difference(
+                            f"{what}: the node's {role} role",
+                            "offered" if claim else "not offered",
+                            "accepted it" if got else "refused it",
+                        )
+                    )
     for abstract, ts in unclaimed:
-        if (abstract, ts) in accepted:
+        if (abstract, ts) in default.accepted:
             out.append(Difference(f"context {abstract} with {ts}", "not supported", "accepted it"))
     if config.services.verification:
         out.extend(_echo(peer, calling_ae, timeout))

@@ -149,8 +149,12 @@ class Services:
                 )
             if uid not in uids:
                 uids.append(uid)
-        if not uids:
-            raise ConfigError("[services] transfer_syntaxes: at least one is needed")
+        if str(ImplicitVRLittleEndian) not in uids:
+            raise ConfigError(
+                "[services] transfer_syntaxes: ImplicitVRLittleEndian is missing; it is the "
+                "default transfer syntax every node must accept (PS3.5 10.1), so a peer that "
+                "proposes only it could not talk to this node"
+            )
         object.__setattr__(self, "transfer_syntaxes", tuple(uids))
 
 

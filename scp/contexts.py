@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.uid import (
@@ -35,6 +36,8 @@ __all__ = [
     "accepted_contexts",
     "proposed_contexts",
     "relational_query_classes",
+    "restrict_roles",
+    "scu_only_classes",
     "sop_class_extended_response",
 ]
 
@@ -177,3 +180,30 @@ def sop_class_extended_response(
         for uid, info in requested.items()
         if str(uid) in classes
     }
+
+
+def scu_only_classes(config: NodeConfig) -> frozenset[str]:
+    """SOP classes the node takes only the SCU role of, on associations it accepts (C-GET
+    sub-operations: Inventory Storage with storage off, patient objects with the archive's
+    Storage SCP off)."""
+    return frozenset(
+        cx.abstract_syntax for cx in accepted_contexts(config) if cx.node_scu and not cx.node_scp
+    )
+
+
+def restrict_roles(event: Any, scu_only: frozenset[str]) -> None:
+    """``evt.EVT_REQUESTED`` handler: accept a SOP class the node is only SCU of where the
+    requester takes the SCP role by SCP/SCU Role Selection, never in the default roles.
+
+    Without a Role Selection item the requester is SCU and the acceptor SCP (PS3.7 D.3.3.4);
+    pynetdicom would accept such a context even where the node does not offer the SCP role,
+    so the class is withdrawn from this association's supported contexts before negotiation
+    and the context is rejected (abstract syntax not supported), as the statement says.
+    """
+    roles = event.assoc.requestor.role_selection
+    drop = {uid for uid in scu_only if uid not in roles or not roles[uid].scp_role}
+    if drop:
+        acceptor = event.assoc.acceptor
+        acceptor.supported_contexts = [
+            cx for cx in acceptor.supported_contexts if str(cx.abstract_syntax) not in drop
+        ]

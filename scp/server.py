@@ -29,6 +29,8 @@ from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import (
     accepted_contexts,
     proposed_contexts,
+    restrict_roles,
+    scu_only_classes,
     sop_class_extended_response,
 )
 from dicom_inventory.scp.creation import InventoryCreation, repository_factory
@@ -298,6 +300,7 @@ class InventoryNode:
         self.events.start()
         handlers: list[Any] = [
             (evt.EVT_DIMSE_SENT, self.wire.on_sent),
+            (evt.EVT_REQUESTED, restrict_roles, [scu_only_classes(self.config)]),
             (evt.EVT_SOP_EXTENDED, handle_sop_extended, [self.config]),
             (evt.EVT_ACCEPTED, _log_association),
             (evt.EVT_RELEASED, _log_association),
