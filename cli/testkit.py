@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from dicom_inventory.conformance.testkit.scu import FAULTS
 
-__all__ = ["testkit"]
+__all__ = ["checks_markdown", "testkit"]
 
 
 def _finish(report: object, report_dir: Path | None) -> None:
@@ -206,3 +206,21 @@ def testkit_files(paths: tuple[Path, ...], open_links: bool, report_dir: Path | 
     from dicom_inventory.conformance.testkit import check_files
 
     _finish(check_files(paths, open_links=open_links), report_dir)
+
+
+@testkit.command("checks")
+@click.argument("kit", type=click.Choice(["scp", "scu", "all"]), default="all")
+def testkit_checks(kit: str) -> None:
+    """List what each check of a kit judges, with its section and when it applies (Markdown;
+    docs/testkit-checks.md is this output)."""
+    click.echo(checks_markdown(kit), nl=False)
+
+
+def checks_markdown(kit: str = "all") -> str:
+    """The kits' registries as Markdown: ``scp``, ``scu`` or ``all``."""
+    from dicom_inventory.conformance.testkit.scp import CHECKS as SCP_CHECKS
+    from dicom_inventory.conformance.testkit.scu import CHECKS as SCU_CHECKS
+
+    pages = {"scp": [SCP_CHECKS.markdown()], "scu": [SCU_CHECKS.markdown()]}
+    pages["all"] = pages["scp"] + pages["scu"]
+    return "\n".join(pages[kit])

@@ -1,8 +1,14 @@
-"""``testkit scp``: a battery of tests against a vendor's Inventory SCP, over real associations.
+"""``testkit scp``: a battery of checks against a vendor's Inventory SCP, over real associations.
 
-Built on our SCU (:mod:`dicom_inventory.scu.client`), which reads what pynetdicom's primitives
-drop ((0000,1005) with 0xB010) and treats 0xB001 as final. The kit listens on its own AE for
-the N-EVENT-REPORTs: the SCP must know that AE title, host and port.
+The checks are a registry (:mod:`dicom_inventory.conformance.testkit.registry`): one function
+each, with its id, the section it judges and when it applies; what one check establishes (the
+contexts the SCP accepted, a finished inventory, what was retrieved) reaches later checks only
+as a fact the runner records. Most checks talk through our SCU
+(:mod:`dicom_inventory.scu.client`), which reads what pynetdicom's primitives drop ((0000,1005)
+with 0xB010); Repository Query is judged through the kit's own recording peer
+(:mod:`~dicom_inventory.conformance.testkit.recorder`) on one association, so that every
+response on the wire counts. The kit listens on its own AE for the N-EVENT-REPORTs: the SCP
+must know that AE title, host and port.
 """
 
 from __future__ import annotations
@@ -14,7 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.conformance.testkit.report import Outcome, Report, TestResult
+from dicom_inventory.conformance.testkit.recorder import Exchange, RecordingAssociation
+from dicom_inventory.conformance.testkit.registry import (
+    Facts,
+    Registry,
+    Verdict,
+    failed,
+    judged,
+    not_applicable,
+    passed,
+)
+from dicom_inventory.conformance.testkit.report import Outcome, Report
 from dicom_inventory.read import iter_inventory, read_header, resolve_tree
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.scope import ScopeError, parse_scope
@@ -26,7 +42,6 @@ from dicom_inventory.scu.client import (
     inventory_find,
     move_inventory,
     new_transaction_uid,
-    repository_query,
     retrieve_inventory,
     send_action,
 )
@@ -52,8 +67,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 from pynetdicom import AE
+from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 
-__all__ = ["ScpKit", "run_scp_battery"]
+__all__ = ["CHECKS", "ScpKit", "run_scp_battery"]
 
 EXPLICIT, IMPLICIT, DEFLATED = (
     str(ExplicitVRLittleEndian),
@@ -76,6 +92,13 @@ _EVENT_11_REQUIRED = (
     "ReferencedSOPInstanceUID",
     "TotalNumberOfStudyRecords",
 )
+#: Not a DA value nor a range: refused with a failure (PS3.7 C, 0x0115 Invalid argument value).
+_INVALID_DATE = "2020010"
+#: Scope of Inventory keys tried one matching type at a time (PS3.4 C.2.2.2, KK.2.2.1.1).
+SCOPE_TYPES = ("SINGLE", "WILDCARD", "RANGE", "UID-LIST")
+_LEVELS = ("STUDY", "SERIES", "INSTANCE")
+#: Records per Repository Query page asked for first; fewer if the archive is smaller.
+_PAGE = 10
 
 
 @dataclass
@@ -91,25 +114,108 @@ class ScpKit:
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="testkit-")))
 
 
-def _timed(
-    report: Report, id: str, title: str, section: str, fn: Callable[[], tuple[Outcome, list[str]]]
-) -> TestResult:
-    t0 = time.monotonic()
-    try:
-        outcome, evidence = fn()
-    except PeerAborted as exc:  # it answered, by abort: the test ran and the SCP failed it
-        outcome, evidence = (
-            Outcome.FAIL,
-            [
-                str(exc),
-                "an SCP that accepts a SOP class must answer its requests (PS3.7 D.3.3.2)",
-            ],
+class _Run:
+    """One run of the battery: the kit's settings and the event listener it opens (once, on
+    first use). Holds resources, not results: results travel as facts."""
+
+    def __init__(self, kit: ScpKit) -> None:
+        self.kit = kit
+        self._listener: EventListener | None = None
+        self._listen_error: SCUError | None = None
+
+    def listener(self) -> EventListener:
+        """The kit's N-EVENT-REPORT listener; :class:`SCUError` (an ERROR) if it cannot listen."""
+        if self._listener is None and self._listen_error is None:
+            try:
+                self._listener = EventListener(
+                    self.kit.calling_ae,
+                    self.kit.listen_port,
+                    timeout=self.kit.dimse_timeout,
+                    store_into=self.kit.work / "moved",
+                )
+            except SCUError as exc:
+                self._listen_error = SCUError(
+                    f"the kit cannot listen for events on port {self.kit.listen_port}: {exc}"
+                )
+        if self._listen_error is not None:
+            raise self._listen_error
+        assert self._listener is not None
+        return self._listener
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+
+
+def _aborted(exc: BaseException) -> Verdict | None:
+    """An abort answering a request: the check ran and the SCP failed it (PS3.7 D.3.3.2)."""
+    if isinstance(exc, PeerAborted):
+        return failed(
+            str(exc), "an SCP that accepts a SOP class must answer its requests (PS3.7 D.3.3.2)"
         )
-    except (SCUError, OSError, ValueError, KeyError, AttributeError) as exc:
-        outcome, evidence = Outcome.ERROR, [f"{type(exc).__name__}: {exc}"]
-    return report.add(TestResult(id, title, section, outcome, evidence, time.monotonic() - t0))
+    return None
 
 
+#: The battery, in the order it runs.
+CHECKS: Registry[_Run] = Registry(
+    "scp", errors=(SCUError, OSError, ValueError, KeyError, AttributeError), on_error=_aborted
+)
+
+
+def run_scp_battery(kit: ScpKit) -> Report:
+    """Run every check; return the report (checks whose service is missing are not
+    applicable)."""
+    run = _Run(kit)
+    try:
+        return CHECKS.run(run, Report("scp", str(kit.peer)))
+    finally:
+        run.close()
+
+
+def _status_text(code: int) -> str:
+    return f"0x{code:04X}"
+
+
+def _accepted(facts: Facts) -> dict[str, set[str]]:
+    acc: dict[str, set[str]] = facts.get("accepted", {})
+    return acc
+
+
+_When = Callable[[_Run, Facts], "str | None"]
+
+
+def _negotiated(*uids: str) -> _When:
+    """``when``: the SCP accepted every one of `uids` in A-NEGOTIATE."""
+
+    def when(run: _Run, facts: Facts) -> str | None:
+        missing = [UID(u).name for u in uids if u not in _accepted(facts)]
+        return f"{', '.join(missing)} not negotiated" if missing else None
+
+    return when
+
+
+def _finished(facts: Facts) -> InventoryEvent | None:
+    """The final event 11 of a whole-archive inventory (INSTANCE level preferred)."""
+    for level in ("INSTANCE", "SERIES", "STUDY"):
+        if f"finished.{level}" in facts:
+            final: InventoryEvent = facts[f"finished.{level}"]
+            return final
+    return None
+
+
+def _has_finished(*uids: str) -> _When:
+    negotiated = _negotiated(*uids)
+
+    def when(run: _Run, facts: Facts) -> str | None:
+        why: str | None = negotiated(run, facts)
+        if why is None and _finished(facts) is None:
+            why = "no finished inventory to work on (C-INITIATE-* did not complete one)"
+        return why
+
+    return when
+
+
+# -- helpers ---------------------------------------------------------------------------------
 def _negotiate(kit: ScpKit) -> dict[str, set[str]]:
     """SOP Class UID -> transfer syntaxes the SCP accepted (one context per pair)."""
     ae = AE(ae_title=kit.calling_ae)
@@ -156,511 +262,542 @@ def _events(
     return [e for e in seen if e is not final], final
 
 
-#: Not a DA value nor a range: refused with a failure (PS3.7 C, 0x0115 Invalid argument value).
-_INVALID_DATE = "2020010"
-
-
-def _status_text(code: int) -> str:
-    return f"0x{code:04X}"
-
-
-def run_scp_battery(kit: ScpKit) -> Report:
-    """Run every test; return the report (tests whose service is missing are not applicable)."""
-    report = Report("scp", str(kit.peer))
-    state: dict[str, Any] = {}
-
-    def negotiate() -> tuple[Outcome, list[str]]:
-        acc = _negotiate(kit)
-        state["accepted"] = acc
-        ev = [
-            f"{UID(u).name}: {', '.join(sorted(UID(t).name for t in acc.get(u, ()))) or 'rejected'}"
-            for u in (VERIFICATION, *_CLASSES)
-        ]
-        ok = INVENTORY_CREATION in acc and IMPLICIT in acc[INVENTORY_CREATION]
-        if not ok:
-            ev.insert(
-                0,
-                "Inventory Creation is not accepted in Implicit VR Little Endian, the default transfer syntax (PS3.5 10.1)",
-            )
-        return (Outcome.PASS if ok else Outcome.FAIL), ev
-
-    _timed(
-        report,
-        "A-NEGOTIATE",
-        "Inventory SOP classes negotiated (each in Explicit, Implicit and Deflated Explicit VR LE)",
-        "PS3.4 KK.3, JJ.3, C.6.4; PS3.5 10.1",
-        negotiate,
-    )
-    acc: dict[str, set[str]] = state.get("accepted", {})
-
-    def echo() -> tuple[Outcome, list[str]]:
-        if VERIFICATION not in acc:
-            return Outcome.NOT_APPLICABLE, ["Verification not accepted"]
-        ae = AE(ae_title=kit.calling_ae)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = kit.dimse_timeout
-        ae.add_requested_context(VERIFICATION)
-        assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
-        status = assoc.send_c_echo() if assoc.is_established else None
-        if assoc.is_established:
-            assoc.release()
-        code = int(status.Status) if status is not None and "Status" in status else None
-        return (Outcome.PASS if code == 0 else Outcome.FAIL), [
-            f"C-ECHO status {code if code is None else _status_text(code)}"
-        ]
-
-    _timed(report, "E-ECHO", "C-ECHO answered with Success", "PS3.4 A", echo)
-    if INVENTORY_CREATION not in acc:
-        for tid in (
-            "C-INITIATE-STUDY",
-            "C-INITIATE-SERIES",
-            "C-INITIATE-INSTANCE",
-            "C-UNSUPPORTED-KEY",
-            "C-INVALID-KEY",
-            "C-BAD-LEVEL",
-            "C-DUPLICATE",
-            "C-CANCEL",
-            "C-PAUSE-RESUME",
-            *(f"C-SCOPE-{kind}" for kind in SCOPE_TYPES),
-        ):
-            report.add(
-                TestResult(
-                    tid,
-                    "Inventory Creation",
-                    "PS3.4 KK",
-                    Outcome.NOT_APPLICABLE,
-                    ["Inventory Creation not negotiated"],
-                )
-            )
-        _retrieval_tests(kit, report, acc, state)  # Repository Query may stand alone
-        return report
-
-    try:
-        listener = EventListener(
-            kit.calling_ae,
-            kit.listen_port,
-            timeout=kit.dimse_timeout,
-            store_into=kit.work / "moved",
-        )
-    except SCUError as exc:
-        report.add(
-            TestResult(
-                "C-LISTEN", "the kit listens for events", "PS3.4 KK.2.3", Outcome.ERROR, [str(exc)]
-            )
-        )
-        return report
-    try:
-        _creation_tests(kit, report, listener, state)
-        _retrieval_tests(kit, report, acc, state)  # R-MOVE stores into the listener
-        _scope_tests(kit, report, listener, acc, state)
-    finally:
-        listener.close()
-    return report
-
-
-def _creation_tests(
-    kit: ScpKit, report: Report, listener: EventListener, state: dict[str, Any]
-) -> None:
-    for level in ("STUDY", "SERIES", "INSTANCE"):
-
-        def initiate(level: str = level) -> tuple[Outcome, list[str]]:
-            t0 = time.monotonic()
-            txn, result = _initiate(kit, level)
-            ev = [
-                f"N-ACTION Initiate ({level}): {_status_text(result.status)} {result.comment or ''}".rstrip()
-            ]
-            if result.status == 0x0212:
-                return Outcome.NOT_APPLICABLE, [*ev, f"level {level} not supported (0x0212)"]
-            if result.status != 0x0000:
-                return Outcome.FAIL, [*ev, "expected 0x0000 for a request without scope keys"]
-            seen, final = _events(listener, txn, kit.timeout)
-            ev += [f"event {e.event_type} {e.info.get('TransactionStatus', '')}" for e in seen]
-            if final is None:
-                why = [
-                    f"event {e.event_type} arrived without Transaction UID (0008,1195)"
-                    for e in listener.unmatched
-                    if not e.transaction_uid
-                ]
-                return Outcome.FAIL, [
-                    *why,
-                    *ev,
-                    f"no final N-EVENT-REPORT (11 or 13) for {txn} within {kit.timeout:g} s",
-                ]
-            ev.append(
-                f"final event {final.event_type} {final.info.get('TransactionStatus', '')}, "
-                f"{time.monotonic() - t0:.1f} s after the Initiate"
-            )
-            problems = []
-            for e in (*seen, final):
-                if str(e.info.get("TransactionUID", "")) != txn:
-                    problems.append(
-                        f"event {e.event_type}: Transaction UID {e.info.get('TransactionUID')!r}, expected {txn}"
-                    )
-            if final.event_type == 11:
-                missing = [k for k in _EVENT_11_REQUIRED if k not in final.info]
-                if missing:
-                    problems.append(f"event 11 lacks {', '.join(missing)} (Table KK.2-2)")
-                if "RetrieveAETitle" not in final.info and "RetrieveURL" not in final.info:
-                    problems.append(
-                        "event 11 has neither Retrieve AE Title nor Retrieve URL (KK.2.3.1.1)"
-                    )
-                if str(final.info.get("ReferencedSOPClassUID", "")) != INVENTORY_STORAGE:
-                    problems.append("event 11 Referenced SOP Class UID is not Inventory Storage")
-                state.setdefault("finished", {})[level] = final
-            late, _ = _events(listener, txn, 0.5)
-            if late:
-                problems.append(f"{len(late)} event(s) after the final one")
-            return (Outcome.FAIL if problems else Outcome.PASS), problems + ev
-
-        _timed(
-            report,
-            f"C-INITIATE-{level}",
-            f"Initiate at level {level}: accepted, events, final event complete",
-            "PS3.4 KK.2.2, KK.2.3, Table KK.2-2",
-            initiate,
-        )
-
-    def unsupported() -> tuple[Outcome, list[str]]:
-        _, result = _initiate(kit, "STUDY", {"PatientComments": "x*"})
-        ev = [
-            f"Initiate with Patient Comments (0010,4000) as scope key: {_status_text(result.status)}"
-        ]
-        listed = [f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in result.unsupported_keys]
-        if result.status == 0xB010:
-            ok = 0x00104000 in result.unsupported_keys
-            return (Outcome.PASS if ok else Outcome.FAIL), [
-                *ev,
-                f"Attribute Identifier List (0000,1005): {', '.join(listed) or 'missing'}",
-            ]
-        if result.status == 0x0000:
-            return Outcome.FAIL, [
-                *ev,
-                "expected 0xB010: a key not supported for matching was silently ignored",
-            ]
-        return Outcome.FAIL, [*ev, "expected 0xB010 (or acceptance if the key is supported)"]
-
-    _timed(
-        report,
-        "C-UNSUPPORTED-KEY",
-        "an unsupported scope key gets the warning 0xB010 listing it",
-        "PS3.4 KK.2.2.3",
-        unsupported,
+def _retrieve_peer(kit: ScpKit, final: InventoryEvent) -> Peer:
+    """Where event 11 says the inventory is retrieved from (KK.2.3.1.1), on the SCP's host."""
+    return Peer(
+        str(final.info.get("RetrieveAETitle") or kit.peer.ae_title), kit.peer.host, kit.peer.port
     )
 
-    def invalid_value() -> tuple[Outcome, list[str]]:
-        txn, result = _initiate(kit, "STUDY", {"StudyDate": _INVALID_DATE})
-        ev = [
-            f"Initiate with Study Date {_INVALID_DATE!r} (7 digits): {_status_text(result.status)}"
-        ]
-        if result.status == 0xB010 and 0x00080020 in result.unsupported_keys:
-            _events(listener, txn, kit.timeout)
-            return Outcome.NOT_APPLICABLE, [*ev, "Study Date is not supported for matching"]
-        if is_failure(result.status):
-            return Outcome.PASS, ev
-        _events(listener, txn, kit.timeout)
-        return Outcome.FAIL, [
-            *ev,
-            "expected a failure status: the value is neither a date nor a range (PS3.5 6.2 DA, "
-            "PS3.4 C.2.2.2.5)",
-        ]
 
-    _timed(
-        report,
-        "C-INVALID-KEY",
-        "a scope key with an invalid value is refused with a failure status",
-        "PS3.4 KK.2.2.3, C.2.2.2.5; PS3.7 10.1.4.1.10",
-        invalid_value,
+_CREATION = _negotiated(INVENTORY_CREATION)
+
+
+# -- association ------------------------------------------------------------------------------
+@CHECKS.check(
+    "A-NEGOTIATE",
+    "Inventory SOP classes negotiated (each in Explicit, Implicit and Deflated Explicit VR LE)",
+    "PS3.4 KK.3, JJ.3, C.6.4; PS3.5 10.1",
+    applies="always",
+    provides=("accepted",),
+)
+def negotiate(run: _Run, facts: Facts) -> Verdict:
+    acc = _negotiate(run.kit)
+    ev = [
+        f"{UID(u).name}: {', '.join(sorted(UID(t).name for t in acc.get(u, ()))) or 'rejected'}"
+        for u in (VERIFICATION, *_CLASSES)
+    ]
+    problems = []
+    if INVENTORY_CREATION not in acc or IMPLICIT not in acc[INVENTORY_CREATION]:
+        problems.append(
+            "Inventory Creation is not accepted in Implicit VR Little Endian, the default "
+            "transfer syntax (PS3.5 10.1)"
+        )
+    return judged(problems, ev, accepted=acc)
+
+
+@CHECKS.check(
+    "E-ECHO",
+    "C-ECHO answered with Success",
+    "PS3.4 A",
+    applies="the SCP accepts Verification",
+    when=_negotiated(VERIFICATION),
+)
+def echo(run: _Run, facts: Facts) -> Verdict:
+    kit = run.kit
+    ae = AE(ae_title=kit.calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = kit.dimse_timeout
+    ae.add_requested_context(VERIFICATION)
+    assoc = ae.associate(kit.peer.host, kit.peer.port, ae_title=kit.peer.ae_title)
+    status = assoc.send_c_echo() if assoc.is_established else None
+    if assoc.is_established:
+        assoc.release()
+    code = int(status.Status) if status is not None and "Status" in status else None
+    ev = f"C-ECHO status {'none' if code is None else _status_text(code)}"
+    return passed(ev) if code == 0 else failed(ev)
+
+
+# -- Inventory Creation -----------------------------------------------------------------------
+def _initiate_check(level: str) -> None:
+    @CHECKS.check(
+        f"C-INITIATE-{level}",
+        f"Initiate at level {level}: accepted, events, final event complete",
+        "PS3.4 KK.2.2, KK.2.3, Table KK.2-2",
+        applies="the SCP accepts Inventory Creation",
+        provides=(f"finished.{level}",),
+        when=_CREATION,
     )
-
-    def bad_level() -> tuple[Outcome, list[str]]:
-        _, result = _initiate(kit, "PATIENT")
-        ev = [f"Initiate at level PATIENT: {_status_text(result.status)}"]
-        ok = is_failure(result.status)
-        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
-            []
-            if ok
-            else ["expected a failure status: PATIENT is not an Inventory Level (C.38.1.1.3)"]
-        )
-
-    _timed(
-        report,
-        "C-BAD-LEVEL",
-        "an invalid Inventory Level is refused",
-        "PS3.4 KK.2.2.3, PS3.3 C.38.1.1.3",
-        bad_level,
-    )
-
-    def duplicate() -> tuple[Outcome, list[str]]:
-        txn, first = _initiate(kit, "STUDY")
-        _events(listener, txn, kit.timeout)
-        _, again = _initiate(kit, "STUDY", uid=txn)
+    def initiate(run: _Run, facts: Facts) -> Verdict:
+        kit, listener = run.kit, run.listener()
+        t0 = time.monotonic()
+        txn, result = _initiate(kit, level)
         ev = [
-            f"first Initiate {_status_text(first.status)}, same Transaction UID again {_status_text(again.status)}"
+            f"N-ACTION Initiate ({level}): {_status_text(result.status)} "
+            f"{result.comment or ''}".rstrip()
         ]
-        ok = again.status not in (0x0000, 0xB010)
-        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
-            [] if ok else ["a reused Transaction UID was accepted"]
-        )
-
-    _timed(report, "C-DUPLICATE", "a reused Transaction UID is refused", "PS3.4 KK.2.2", duplicate)
-
-    def cancel() -> tuple[Outcome, list[str]]:
-        txn, result = _initiate(kit, "INSTANCE")
-        info = Dataset()
-        info.TransactionUID = txn
-        info.RetainInstances = "NO"
-        c = send_action(kit.peer, 13, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
-        seen, final = _events(listener, txn, kit.timeout)
-        ev = [
-            f"Initiate {_status_text(result.status)}, Cancel {_status_text(c.status)}",
-            *(f"event {e.event_type}" for e in seen),
-        ]
-        if final is None:
-            return Outcome.FAIL, [*ev, "no final event after Cancel"]
-        ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
-        if c.status == 0x0110 and final.event_type == 11:
-            return Outcome.NOT_APPLICABLE, [*ev, "the job finished before the Cancel arrived"]
-        ok = (
-            c.status == 0x0000
-            and final.event_type == 13
-            and final.info.get("TransactionStatus") == "CANCELED"
-        )
-        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
-            [] if ok else ["expected 0x0000 and event 13 with Transaction Status CANCELED"]
-        )
-
-    _timed(
-        report,
-        "C-CANCEL",
-        "Cancel ends the job with event 13, CANCELED",
-        "PS3.4 KK.2.2, KK.2.3",
-        cancel,
-    )
-
-    def pause_resume() -> tuple[Outcome, list[str]]:
-        txn, result = _initiate(kit, "INSTANCE")
-        info = Dataset()
-        info.TransactionUID = txn
-        p = send_action(kit.peer, 14, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
-        ev = [f"Initiate {_status_text(result.status)}, Pause {_status_text(p.status)}"]
-        if p.status in (0x0123, 0x0211):  # no such action / unrecognized operation
-            _events(listener, txn, kit.timeout)
-            return Outcome.NOT_APPLICABLE, [*ev, "Pause is not supported (optional)"]
-        if p.status == 0x0110:
-            _events(listener, txn, kit.timeout)
-            return Outcome.NOT_APPLICABLE, [*ev, "the job finished before the Pause arrived"]
-        paused: list[InventoryEvent] = []
-        deadline = time.monotonic() + kit.timeout
-        while not paused and time.monotonic() < deadline:
-            seen, final = _events(listener, txn, min(2.0, kit.timeout))
-            paused = [e for e in seen if e.info.get("TransactionStatus") == "PAUSED"]
-            if final is not None:
-                return Outcome.NOT_APPLICABLE if not paused else Outcome.FAIL, [
-                    *ev,
-                    f"final event {final.event_type} before or while paused",
-                ]
-        r = send_action(kit.peer, 15, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
-        ev += [f"event 12 PAUSED: {'yes' if paused else 'no'}", f"Resume {_status_text(r.status)}"]
+        if result.status == 0x0212:
+            return not_applicable(*ev, f"level {level} not supported (0x0212)")
+        if result.status != 0x0000:
+            return failed(*ev, "expected 0x0000 for a request without scope keys")
         seen, final = _events(listener, txn, kit.timeout)
         ev += [f"event {e.event_type} {e.info.get('TransactionStatus', '')}" for e in seen]
-        ok = bool(paused) and r.status == 0x0000 and final is not None and final.event_type == 11
-        if final is not None:
-            ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
-        return (Outcome.PASS if ok else Outcome.FAIL), ev + (
-            [] if ok else ["expected event 12 PAUSED, Resume 0x0000, then event 11"]
-        )
-
-    _timed(
-        report,
-        "C-PAUSE-RESUME",
-        "Pause reports PAUSED; Resume finishes the job (where Pause is supported)",
-        "PS3.4 KK.2.2, KK.2.3",
-        pause_resume,
-    )
-
-
-def _retrieval_tests(
-    kit: ScpKit, report: Report, acc: dict[str, set[str]], state: dict[str, Any]
-) -> None:
-    final = state.get("finished", {}).get("INSTANCE") or next(
-        iter(state.get("finished", {}).values()), None
-    )
-
-    def get() -> tuple[Outcome, list[str]]:
-        if INVENTORY_GET not in acc or final is None:
-            return Outcome.NOT_APPLICABLE, [
-                "no Inventory GET, or no finished inventory to retrieve"
+        if final is None:
+            why = [
+                f"event {e.event_type} arrived without Transaction UID (0008,1195)"
+                for e in listener.unmatched
+                if not e.transaction_uid
             ]
-        root = str(final.info.ReferencedSOPInstanceUID)
-        ae_title = str(final.info.get("RetrieveAETitle") or kit.peer.ae_title)
-        out = kit.work / "get"
-        files = retrieve_inventory(
-            Peer(ae_title, kit.peer.host, kit.peer.port),
-            root,
-            out,
+            return failed(
+                *why,
+                *ev,
+                f"no final N-EVENT-REPORT (11 or 13) for {txn} within {kit.timeout:g} s",
+            )
+        ev.append(
+            f"final event {final.event_type} {final.info.get('TransactionStatus', '')}, "
+            f"{time.monotonic() - t0:.1f} s after the Initiate"
+        )
+        problems = []
+        for e in (*seen, final):
+            if str(e.info.get("TransactionUID", "")) != txn:
+                problems.append(
+                    f"event {e.event_type}: Transaction UID "
+                    f"{e.info.get('TransactionUID') or 'missing'}, expected {txn}"
+                )
+        done: dict[str, Any] = {}
+        if final.event_type == 11:
+            missing = [k for k in _EVENT_11_REQUIRED if k not in final.info]
+            if missing:
+                problems.append(f"event 11 lacks {', '.join(missing)} (Table KK.2-2)")
+            if "RetrieveAETitle" not in final.info and "RetrieveURL" not in final.info:
+                problems.append(
+                    "event 11 has neither Retrieve AE Title nor Retrieve URL (KK.2.3.1.1)"
+                )
+            if str(final.info.get("ReferencedSOPClassUID", "")) != INVENTORY_STORAGE:
+                problems.append("event 11 Referenced SOP Class UID is not Inventory Storage")
+            if "ReferencedSOPInstanceUID" in final.info:
+                done[f"finished.{level}"] = final
+        late, _ = _events(listener, txn, 0.5)
+        if late:
+            problems.append(f"{len(late)} event(s) after the final one")
+        return judged(problems, ev, **done)
+
+
+for _level in _LEVELS:
+    _initiate_check(_level)
+
+
+@CHECKS.check(
+    "C-UNSUPPORTED-KEY",
+    "an unsupported scope key gets the warning 0xB010 listing it",
+    "PS3.4 KK.2.2.3",
+    applies="the SCP accepts Inventory Creation",
+    when=_CREATION,
+)
+def unsupported_key(run: _Run, facts: Facts) -> Verdict:
+    _, result = _initiate(run.kit, "STUDY", {"PatientComments": "x*"})
+    ev = [f"Initiate with Patient Comments (0010,4000) as scope key: {_status_text(result.status)}"]
+    listed = [f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in result.unsupported_keys]
+    if result.status == 0xB010:
+        ev.append(f"Attribute Identifier List (0000,1005): {', '.join(listed) or 'missing'}")
+        return passed(*ev) if 0x00104000 in result.unsupported_keys else failed(*ev)
+    if result.status == 0x0000:
+        return failed(*ev, "expected 0xB010: a key not supported for matching was silently ignored")
+    return failed(*ev, "expected 0xB010 (or acceptance if the key is supported)")
+
+
+@CHECKS.check(
+    "C-INVALID-KEY",
+    "a scope key with an invalid value is refused with a failure status",
+    "PS3.4 KK.2.2.3, C.2.2.2.5; PS3.7 10.1.4.1.10",
+    applies="the SCP accepts Inventory Creation and matches Study Date",
+    when=_CREATION,
+)
+def invalid_key(run: _Run, facts: Facts) -> Verdict:
+    kit, listener = run.kit, run.listener()
+    txn, result = _initiate(kit, "STUDY", {"StudyDate": _INVALID_DATE})
+    ev = [f"Initiate with Study Date {_INVALID_DATE} (7 digits): {_status_text(result.status)}"]
+    if result.status == 0xB010 and 0x00080020 in result.unsupported_keys:
+        _events(listener, txn, kit.timeout)
+        return not_applicable(*ev, "Study Date is not supported for matching")
+    if is_failure(result.status):
+        return passed(*ev)
+    _events(listener, txn, kit.timeout)
+    return failed(
+        *ev,
+        "expected a failure status: the value is neither a date nor a range (PS3.5 6.2 DA, "
+        "PS3.4 C.2.2.2.5)",
+    )
+
+
+@CHECKS.check(
+    "C-BAD-LEVEL",
+    "an invalid Inventory Level is refused",
+    "PS3.4 KK.2.2.3, PS3.3 C.38.1.1.3",
+    applies="the SCP accepts Inventory Creation",
+    when=_CREATION,
+)
+def bad_level(run: _Run, facts: Facts) -> Verdict:
+    _, result = _initiate(run.kit, "PATIENT")
+    ev = f"Initiate at level PATIENT: {_status_text(result.status)}"
+    if is_failure(result.status):
+        return passed(ev)
+    return failed(ev, "expected a failure status: PATIENT is not an Inventory Level (C.38.1.1.3)")
+
+
+@CHECKS.check(
+    "C-DUPLICATE",
+    "a reused Transaction UID is refused",
+    "PS3.4 KK.2.2",
+    applies="the SCP accepts Inventory Creation",
+    when=_CREATION,
+)
+def duplicate(run: _Run, facts: Facts) -> Verdict:
+    kit, listener = run.kit, run.listener()
+    txn, first = _initiate(kit, "STUDY")
+    _events(listener, txn, kit.timeout)
+    _, again = _initiate(kit, "STUDY", uid=txn)
+    ev = (
+        f"first Initiate {_status_text(first.status)}, same Transaction UID again "
+        f"{_status_text(again.status)}"
+    )
+    if again.status not in (0x0000, 0xB010):
+        return passed(ev)
+    return failed(ev, "a reused Transaction UID was accepted")
+
+
+@CHECKS.check(
+    "C-CANCEL",
+    "Cancel ends the job with event 13, CANCELED",
+    "PS3.4 KK.2.2, KK.2.3",
+    applies="the SCP accepts Inventory Creation (not applicable if the job ends first)",
+    when=_CREATION,
+)
+def cancel(run: _Run, facts: Facts) -> Verdict:
+    kit, listener = run.kit, run.listener()
+    txn, result = _initiate(kit, "INSTANCE")
+    info = Dataset()
+    info.TransactionUID = txn
+    info.RetainInstances = "NO"
+    c = send_action(kit.peer, 13, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+    seen, final = _events(listener, txn, kit.timeout)
+    ev = [
+        f"Initiate {_status_text(result.status)}, Cancel {_status_text(c.status)}",
+        *(f"event {e.event_type}" for e in seen),
+    ]
+    if final is None:
+        return failed(*ev, "no final event after Cancel")
+    ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
+    if c.status == 0x0110 and final.event_type == 11:
+        return not_applicable(*ev, "the job finished before the Cancel arrived")
+    if (
+        c.status == 0x0000
+        and final.event_type == 13
+        and final.info.get("TransactionStatus") == "CANCELED"
+    ):
+        return passed(*ev)
+    return failed(*ev, "expected 0x0000 and event 13 with Transaction Status CANCELED")
+
+
+@CHECKS.check(
+    "C-PAUSE-RESUME",
+    "Pause reports PAUSED; Resume finishes the job (where Pause is supported)",
+    "PS3.4 KK.2.2, KK.2.3",
+    applies="the SCP accepts Inventory Creation and supports Pause (optional)",
+    when=_CREATION,
+)
+def pause_resume(run: _Run, facts: Facts) -> Verdict:
+    kit, listener = run.kit, run.listener()
+    txn, result = _initiate(kit, "INSTANCE")
+    info = Dataset()
+    info.TransactionUID = txn
+    p = send_action(kit.peer, 14, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+    ev = [f"Initiate {_status_text(result.status)}, Pause {_status_text(p.status)}"]
+    if p.status in (0x0123, 0x0211):  # no such action / unrecognized operation
+        _events(listener, txn, kit.timeout)
+        return not_applicable(*ev, "Pause is not supported (optional)")
+    if p.status == 0x0110:
+        _events(listener, txn, kit.timeout)
+        return not_applicable(*ev, "the job finished before the Pause arrived")
+    paused: list[InventoryEvent] = []
+    deadline = time.monotonic() + kit.timeout
+    while not paused and time.monotonic() < deadline:
+        seen, final = _events(listener, txn, min(2.0, kit.timeout))
+        paused = [e for e in seen if e.info.get("TransactionStatus") == "PAUSED"]
+        if final is not None:
+            why = f"final event {final.event_type} before or while paused"
+            return failed(*ev, why) if paused else not_applicable(*ev, why)
+    r = send_action(kit.peer, 15, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+    ev += [f"event 12 PAUSED: {'yes' if paused else 'no'}", f"Resume {_status_text(r.status)}"]
+    seen, final = _events(listener, txn, kit.timeout)
+    ev += [f"event {e.event_type} {e.info.get('TransactionStatus', '')}" for e in seen]
+    if final is not None:
+        ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
+    if paused and r.status == 0x0000 and final is not None and final.event_type == 11:
+        return passed(*ev)
+    return failed(*ev, "expected event 12 PAUSED, Resume 0x0000, then event 11")
+
+
+# -- retrieval --------------------------------------------------------------------------------
+@CHECKS.check(
+    "R-GET",
+    "the inventory retrieved by Inventory GET, whole tree, valid",
+    "PS3.4 JJ, PS3.3 A.88, C.38.2.3",
+    applies="the SCP accepts Inventory GET and finished an inventory",
+    provides=("retrieved_total", "retrieved_root", "retrieved_files"),
+    when=_has_finished(INVENTORY_GET),
+)
+def get(run: _Run, facts: Facts) -> Verdict:
+    kit, final = run.kit, _finished(facts)
+    assert final is not None
+    root = str(final.info.ReferencedSOPInstanceUID)
+    out = kit.work / "get"
+    files = retrieve_inventory(
+        _retrieve_peer(kit, final),
+        root,
+        out,
+        calling_ae=kit.calling_ae,
+        timeout=kit.dimse_timeout * 6,
+    )
+    tree = resolve_tree(out / f"{root}.dcm")
+    problems = [
+        f"{p.name}: {f.rule} {f.message}"
+        for p in out.glob("*.dcm")
+        for f in validate_file(p)
+        if f.severity is Severity.ERROR
+    ][:20]
+    total = read_header(tree.path).total_number_of_study_records
+    announced = final.info.get("TotalNumberOfStudyRecords")
+    if total != announced:
+        problems.append("the root's total differs from the event's")
+    return judged(
+        problems,
+        [
+            f"{len(files)} instance(s) retrieved, root {root}",
+            f"root Total Number of Study Records {total}, event 11 said {announced}",
+        ],
+        retrieved_total=total,
+        retrieved_root=tree.path,
+        retrieved_files=len(list(out.glob("*.dcm"))),
+    )
+
+
+@CHECKS.check(
+    "R-MOVE",
+    "the inventory moved by Inventory MOVE to the kit, whole tree",
+    "PS3.4 JJ, C.4.2",
+    applies="the SCP accepts Inventory MOVE, finished an inventory and knows the kit's AE",
+    when=_has_finished(INVENTORY_MOVE),
+)
+def move(run: _Run, facts: Facts) -> Verdict:
+    kit, final = run.kit, _finished(facts)
+    assert final is not None
+    run.listener()  # the moved instances arrive there
+    try:
+        files = move_inventory(
+            _retrieve_peer(kit, final),
+            str(final.info.ReferencedSOPInstanceUID),
+            kit.calling_ae,
+            kit.work / "moved",
             calling_ae=kit.calling_ae,
             timeout=kit.dimse_timeout * 6,
         )
-        tree = resolve_tree(out / f"{root}.dcm")
-        errors = [
-            f"{p.name}: {f.rule} {f.message}"
-            for p in out.glob("*.dcm")
-            for f in validate_file(p)
-            if f.severity is Severity.ERROR
-        ]
-        total = read_header(tree.path).total_number_of_study_records
-        ev = [
-            f"{len(files)} instance(s) retrieved, root {root}",
-            f"root Total Number of Study Records {total}, event 11 said {final.info.get('TotalNumberOfStudyRecords')}",
-        ]
-        state["retrieved_total"] = total
-        state["retrieved_root"] = tree.path
-        state["retrieved_files"] = len(list(out.glob("*.dcm")))
-        problems = errors[:20]
-        if total != final.info.get("TotalNumberOfStudyRecords"):
-            problems.append("the root's total differs from the event's")
-        return (Outcome.FAIL if problems else Outcome.PASS), problems + ev
-
-    _timed(
-        report,
-        "R-GET",
-        "the inventory retrieved by Inventory GET, whole tree, valid",
-        "PS3.4 JJ, PS3.3 A.88, C.38.2.3",
-        get,
-    )
-
-    def move() -> tuple[Outcome, list[str]]:
-        if INVENTORY_MOVE not in acc or final is None:
-            return Outcome.NOT_APPLICABLE, ["no Inventory MOVE, or no finished inventory"]
-        root = str(final.info.ReferencedSOPInstanceUID)
-        ae_title = str(final.info.get("RetrieveAETitle") or kit.peer.ae_title)
-        try:
-            files = move_inventory(
-                Peer(ae_title, kit.peer.host, kit.peer.port),
-                root,
-                kit.calling_ae,
-                kit.work / "moved",
-                calling_ae=kit.calling_ae,
-                timeout=kit.dimse_timeout * 6,
+    except SCUError as exc:
+        if "0xA801" in str(exc):
+            return not_applicable(
+                str(exc),
+                f"configure {kit.calling_ae} (this host, port {kit.listen_port}) as a move "
+                "destination to run this check",
             )
-        except SCUError as exc:
-            if "0xA801" in str(exc):
-                return Outcome.NOT_APPLICABLE, [
-                    str(exc),
-                    f"configure {kit.calling_ae} (this host, port {kit.listen_port}) as a move "
-                    "destination to run this test",
-                ]
-            return Outcome.FAIL, [str(exc)]
-        got = state.get("retrieved_files")
-        ev = [f"{len(files)} instance(s) moved to {kit.calling_ae}"]
-        if got is not None and len(files) != got:
-            return Outcome.FAIL, [*ev, f"Inventory GET gave {got}"]
-        return Outcome.PASS, ev
+        return failed(str(exc))
+    got = facts.get("retrieved_files")
+    ev = f"{len(files)} instance(s) moved to {kit.calling_ae}"
+    if got is not None and len(files) != got:
+        return failed(ev, f"Inventory GET gave {got}")
+    return passed(ev)
 
-    _timed(
-        report,
-        "R-MOVE",
-        "the inventory moved by Inventory MOVE to the kit, whole tree",
-        "PS3.4 JJ, C.4.2",
-        move,
+
+@CHECKS.check(
+    "Q-FIND",
+    "Inventory FIND by SOP Instance UID returns exactly that inventory",
+    "PS3.4 JJ.2",
+    applies="the SCP accepts Inventory FIND and finished an inventory",
+    when=_has_finished(INVENTORY_FIND),
+)
+def find(run: _Run, facts: Facts) -> Verdict:
+    kit, final = run.kit, _finished(facts)
+    assert final is not None
+    root = str(final.info.ReferencedSOPInstanceUID)
+    found = inventory_find(
+        kit.peer,
+        {"SOPInstanceUID": root, "InventoryLevel": ""},
+        calling_ae=kit.calling_ae,
+        timeout=kit.dimse_timeout,
     )
+    uids = [str(d.get("SOPInstanceUID", "")) for d in found]
+    ev = f"FIND by SOP Instance UID {root}: {len(uids)} match(es) {', '.join(uids[:3])}"
+    return passed(ev) if uids == [root] else failed(ev)
 
-    def find() -> tuple[Outcome, list[str]]:
-        if INVENTORY_FIND not in acc or final is None:
-            return Outcome.NOT_APPLICABLE, ["no Inventory FIND, or no finished inventory"]
-        root = str(final.info.ReferencedSOPInstanceUID)
-        found = inventory_find(
-            kit.peer,
-            {"SOPInstanceUID": root, "InventoryLevel": ""},
-            calling_ae=kit.calling_ae,
-            timeout=kit.dimse_timeout,
+
+# -- Repository Query -------------------------------------------------------------------------
+def _rq_query(max_records: int, prior: bytes | None) -> Dataset:
+    q = Dataset()
+    q.QueryRetrieveLevel = "STUDY"
+    q.StudyInstanceUID = ""
+    q.RecordKey = b""
+    q.MaximumNumberOfRecords = max_records
+    if prior is not None:
+        q.PriorRecordKey = prior
+    return q
+
+
+def _rq_pages(run: _Run, max_records: int) -> list[Exchange]:
+    """Every page of a STUDY-level Repository Query with `max_records`, on one association
+    through the recording peer, continued with Prior Record Key (PS3.4 C.6.4.5.3)."""
+    kit = run.kit
+    relational = SOPClassExtendedNegotiation()
+    relational.sop_class_uid = REPOSITORY_QUERY
+    relational.service_class_application_information = b"\x01"
+    pages: list[Exchange] = []
+    prior: bytes | None = None
+    with RecordingAssociation(
+        kit.peer,
+        REPOSITORY_QUERY,
+        calling_ae=kit.calling_ae,
+        timeout=kit.dimse_timeout,
+        ext_neg=[relational],
+    ) as assoc:
+        while len(pages) < 1000:
+            ex = assoc.find(_rq_query(max_records, prior))
+            pages.append(ex)
+            if ex.final != 0xB001 or not ex.records or "RecordKey" not in ex.records[-1]:
+                break
+            prior = bytes(ex.records[-1].RecordKey)
+    return pages
+
+
+def _page_text(ex: Exchange) -> str:
+    final = "none" if ex.final is None else _status_text(ex.final)
+    return f"{len(ex.records)} then {final}"
+
+
+@CHECKS.check(
+    "Q-RQ-PAGING",
+    "Repository Query pages (Maximum Number of Records 10, fewer on a small archive) return "
+    "every study once, each with its Record Key",
+    "PS3.4 C.6.4.5",
+    applies="the SCP accepts Repository Query and holds at least 2 studies",
+    provides=("rq_studies", "rq_pages"),
+    when=_negotiated(REPOSITORY_QUERY),
+)
+def rq_paging(run: _Run, facts: Facts) -> Verdict:
+    pages = _rq_pages(run, _PAGE)
+    first = pages[0]
+    ev = [
+        f"Maximum Number of Records {_PAGE}: {len(pages)} page(s): {', '.join(_page_text(p) for p in pages[:20])}"
+    ]
+    problems: list[str] = []
+    limit = _PAGE
+    if len(pages) == 1 and first.final == 0x0000 and len(first.records) <= _PAGE:
+        # complete in one response set: page again with a smaller limit, or nothing is judged
+        if len(first.records) < 2:
+            return not_applicable(
+                *ev,
+                f"the archive lists {len(first.records)} study: too few to page through",
+                rq_studies=len(first.records),
+            )
+        limit = max(1, len(first.records) // 2)
+        pages = _rq_pages(run, limit)
+        ev.append(
+            f"Maximum Number of Records {limit}: {len(pages)} page(s): "
+            + ", ".join(_page_text(p) for p in pages[:20])
         )
-        uids = [str(d.get("SOPInstanceUID", "")) for d in found]
-        ok = uids == [root]
-        return (Outcome.PASS if ok else Outcome.FAIL), [
-            f"FIND by SOP Instance UID {root}: {len(uids)} match(es) {uids[:3]}"
-        ]
+        cut = pages[0]
+        if len(pages) == 1 and cut.final == 0x0000 and len(cut.records) < len(first.records):
+            problems.append(
+                f"with Maximum Number of Records {limit} the response set ended with 0x0000 "
+                f"after {len(cut.records)} records, though {len(first.records)} match: a "
+                "response set cut at the limit must end with 0xB001 (PS3.4 C.6.4)"
+            )
+            pages, limit = [first], _PAGE
+    keys: list[str] = []
+    for n, ex in enumerate(pages, 1):
+        keys += [str(r.get("StudyInstanceUID", "")) for r in ex.records]
+        if len(ex.records) > limit:
+            problems.append(
+                f"page {n}: {len(ex.records)} records; Maximum Number of Records was {limit}"
+            )
+        keyless = sum(1 for r in ex.records if not r.get("RecordKey"))
+        if keyless:
+            problems.append(
+                f"page {n}: {keyless} record(s) without the Record Key (0008,041B) the query "
+                "asked for (C.6.4.1.1, C.6.4.5.1)"
+            )
+        if ex.final not in (0x0000, 0xB001):
+            problems.append(
+                f"page {n} ended with {'no final response' if ex.final is None else _status_text(ex.final)}"
+            )
+    repeated = len(keys) - len(set(keys))
+    ev.append(f"{len(keys)} record(s), {repeated} repeated")
+    if repeated:
+        problems.append(f"{repeated} record(s) returned twice across pages")
+    return judged(problems, ev, rq_studies=len(set(keys)), rq_pages=pages)
 
-    _timed(
-        report,
-        "Q-FIND",
-        "Inventory FIND by SOP Instance UID returns exactly that inventory",
-        "PS3.4 JJ.2",
-        find,
+
+@CHECKS.check(
+    "Q-RQ-FINAL",
+    "each Repository Query response set ends with exactly one final response (0xB001 or "
+    "0x0000), nothing after it on the association",
+    "PS3.4 C.6.4.1.1, C.6.4.5",
+    applies="Q-RQ-PAGING paged through the archive",
+    needs=("rq_pages",),
+)
+def rq_final(run: _Run, facts: Facts) -> Verdict:
+    pages: list[Exchange] = facts["rq_pages"]
+    problems = []
+    for n, ex in enumerate(pages, 1):
+        if ex.after_final:
+            after = ", ".join(_status_text(c) for c in ex.after_final)
+            problems.append(
+                f"page {n} (Message ID {ex.message_id}): after its final "
+                f"{_status_text(ex.final or 0)} the SCP sent another C-FIND-RSP with {after}: "
+                "a second final response, which an SCU keeping the association reads as the "
+                "answer to its next request (a stock pynetdicom SCP does this after 0xB001)"
+            )
+        for responded_to, code in ex.stray:
+            problems.append(
+                f"page {n}: a C-FIND-RSP {_status_text(code)} for Message ID {responded_to}, "
+                "which no open request has"
+            )
+    partial = sum(1 for ex in pages if ex.final == 0xB001)
+    if not partial and not problems:
+        return not_applicable("no response set ended with 0xB001: nothing paged")
+    return judged(
+        problems,
+        [f"{len(pages)} response set(s) on one association, {partial} ended with 0xB001"],
     )
 
-    def paging() -> tuple[Outcome, list[str]]:
-        if REPOSITORY_QUERY not in acc:
-            return Outcome.NOT_APPLICABLE, ["Repository Query not negotiated"]
-        keys: list[str] = []
-        pages = []
-        problems: list[str] = []
-        for page in repository_query(
-            kit.peer,
-            "STUDY",
-            {"StudyInstanceUID": ""},
-            max_records=10,
-            calling_ae=kit.calling_ae,
-            timeout=kit.dimse_timeout,
-        ):
-            pages.append(f"{len(page.records)}{' (0xB001)' if page.partial else ''}")
-            keys += [str(r.get("StudyInstanceUID", "")) for r in page.records]
-            if len(page.records) > 10:
-                problems.append(
-                    f"a page of {len(page.records)} records: Maximum Number of Records was 10"
-                )
-            keyless = sum(1 for r in page.records if not r.get("RecordKey"))
-            if keyless:
-                problems.append(
-                    f"{keyless} record(s) without the Record Key (0008,041B) the query asked for "
-                    "(C.6.4.1.1, C.6.4.5.1)"
-                )
-        repeated = len(keys) - len(set(keys))
-        state["rq_studies"] = len(set(keys))
-        ev = [
-            f"{len(pages)} page(s): {', '.join(pages[:20])}",
-            f"{len(keys)} record(s), {repeated} repeated",
-        ]
-        if repeated:
-            problems.append(f"{repeated} record(s) returned twice across pages")
-        if not keys and not problems:
-            return Outcome.NOT_APPLICABLE, [*ev, "no study returned: nothing to page through"]
-        return (Outcome.FAIL if problems else Outcome.PASS), problems + ev
 
-    _timed(
-        report,
-        "Q-RQ-PAGING",
-        "Repository Query pages (Maximum Number of Records 10) return every study once, each with its Record Key",
-        "PS3.4 C.6.4.5",
-        paging,
-    )
-
-    def counts() -> tuple[Outcome, list[str]]:
-        total = state.get("retrieved_total")
-        if total is None or "INSTANCE" not in state.get("finished", {}):
-            return Outcome.NOT_APPLICABLE, ["needs a retrieved whole-archive inventory"]
-        studies, source = state.get("rq_studies"), "Repository Query"
-        if studies is None and STUDY_ROOT_FIND in acc:
-            studies, final = _study_root_count(kit)
-            source = "Study Root C-FIND"
-            if final != 0x0000:
-                return Outcome.NOT_APPLICABLE, [
-                    f"Study Root C-FIND ended with 0x{final:04X} after {studies} studies: "
-                    "the archive's count is unknown (a result cap?)"
-                ]
-        if studies is None:
-            return Outcome.NOT_APPLICABLE, ["neither Repository Query nor Study Root C-FIND"]
-        ok = total == studies
-        return (Outcome.PASS if ok else Outcome.FAIL), [
-            f"inventory: {total} study records; {source}: {studies} studies"
-        ]
-
-    _timed(
-        report,
-        "R-COUNTS",
-        "the inventory lists as many studies as Repository Query (or Study Root C-FIND) of the archive",
-        "PS3.4 KK.2.1, C.6.4, C.6.2",
-        counts,
-    )
+@CHECKS.check(
+    "R-COUNTS",
+    "the inventory lists as many studies as Repository Query (or Study Root C-FIND) of the archive",
+    "PS3.4 KK.2.1, C.6.4, C.6.2",
+    applies="R-GET retrieved a whole-archive INSTANCE inventory",
+    needs=("retrieved_total", "finished.INSTANCE"),
+)
+def counts(run: _Run, facts: Facts) -> Verdict:
+    total = facts["retrieved_total"]
+    studies, source = facts.get("rq_studies"), "Repository Query"
+    if studies is None and STUDY_ROOT_FIND in _accepted(facts):
+        studies, final = _study_root_count(run.kit)
+        source = "Study Root C-FIND"
+        if final != 0x0000:
+            return not_applicable(
+                f"Study Root C-FIND ended with 0x{final:04X} after {studies} studies: "
+                "the archive's count is unknown (a result cap?)"
+            )
+    if studies is None:
+        return not_applicable("neither Repository Query nor Study Root C-FIND")
+    ev = f"inventory: {total} study records; {source}: {studies} studies"
+    return passed(ev) if total == studies else failed(ev)
 
 
 def _study_root_count(kit: ScpKit) -> tuple[int, int]:
@@ -674,10 +811,6 @@ def _study_root_count(kit: ScpKit) -> tuple[int, int]:
         finder.close()
     uids = {str(d.get("StudyInstanceUID", "")) for d in found}
     return len(uids), -1 if finder.last_status is None else finder.last_status
-
-
-#: Scope of Inventory keys tried one matching type at a time (PS3.4 C.2.2.2, KK.2.2.1.1).
-SCOPE_TYPES = ("SINGLE", "WILDCARD", "RANGE", "UID-LIST")
 
 
 def _scope_keys(kind: str, studies: list[dict[str, str]]) -> dict[str, str] | None:
@@ -703,88 +836,77 @@ def _scope_keys(kind: str, studies: list[dict[str, str]]) -> dict[str, str] | No
     return None
 
 
-def _scope_tests(
-    kit: ScpKit,
-    report: Report,
-    listener: EventListener,
-    acc: dict[str, set[str]],
-    state: dict[str, Any],
-) -> None:
-    """C-SCOPE-*: an inventory scoped by one key lists exactly the studies of the whole-archive
-    inventory that the key matches (matched here by PS3.4 C.2.2.2 rules)."""
-    whole: list[dict[str, str]] | None = None
-    root = state.get("retrieved_root")
-    if root is not None:
-        whole = [
-            {
-                "StudyInstanceUID": st.study_instance_uid,
-                "PatientID": st.patient_id or "",
-                "StudyDate": st.study_date or "",
-            }
-            for st in iter_inventory(root)
-        ]
-    for kind in SCOPE_TYPES:
+def _whole(facts: Facts) -> list[dict[str, str]]:
+    """The studies of the whole-archive inventory R-GET retrieved, with the keys tried."""
+    return [
+        {
+            "StudyInstanceUID": st.study_instance_uid,
+            "PatientID": st.patient_id or "",
+            "StudyDate": st.study_date or "",
+        }
+        for st in iter_inventory(facts["retrieved_root"])
+    ]
 
-        def scoped(kind: str = kind) -> tuple[Outcome, list[str]]:
-            if whole is None or INVENTORY_GET not in acc:
-                return Outcome.NOT_APPLICABLE, [
-                    "needs the whole-archive inventory (R-GET) to know what should match"
-                ]
-            keys = _scope_keys(kind, whole)
-            if keys is None:
-                return Outcome.NOT_APPLICABLE, [f"the archive has no value for a {kind} key"]
-            try:
-                scope = parse_scope(keys)
-            except ScopeError as exc:
-                return Outcome.ERROR, [f"the kit built an invalid key {keys}: {exc}"]
-            expected = {
-                s["StudyInstanceUID"] for s in whole if scope.matches(s, s["StudyInstanceUID"])
-            }
-            txn, result = _initiate(kit, "STUDY", keys)
-            ev = [f"Initiate STUDY with {keys}: {_status_text(result.status)}"]
-            if result.status == 0xB010:
-                _events(listener, txn, kit.timeout)
-                return Outcome.NOT_APPLICABLE, [
-                    *ev,
-                    "the key is not supported for matching, and 0xB010 says so (allowed)",
-                ]
-            if result.status != 0x0000:
-                return Outcome.FAIL, [*ev, "expected 0x0000, or 0xB010 naming the key"]
-            _, final = _events(listener, txn, kit.timeout)
-            if final is None or final.event_type != 11:
-                return Outcome.FAIL, [*ev, "no event 11 for the scoped inventory"]
-            out = kit.work / f"scope-{kind.lower()}"
-            retrieve_inventory(
-                Peer(
-                    str(final.info.get("RetrieveAETitle") or kit.peer.ae_title),
-                    kit.peer.host,
-                    kit.peer.port,
-                ),
-                str(final.info.ReferencedSOPInstanceUID),
-                out,
-                calling_ae=kit.calling_ae,
-                timeout=kit.dimse_timeout * 6,
-            )
-            got = {
-                st.study_instance_uid
-                for st in iter_inventory(out / f"{final.info.ReferencedSOPInstanceUID}.dcm")
-            }
-            missing, extra = sorted(expected - got), sorted(got - expected)
-            ev.append(
-                f"{len(got)} studies listed; {len(expected)} of the {len(whole)} in the "
-                "whole-archive inventory match"
-            )
-            if missing:
-                ev.append(f"matching studies not listed: {', '.join(missing[:3])}")
-            if extra:
-                ev.append(f"studies listed that do not match: {', '.join(extra[:3])}")
-            return (Outcome.FAIL if missing or extra else Outcome.PASS), ev
 
-        _timed(
-            report,
-            f"C-SCOPE-{kind}",
-            f"a scope key of matching type {kind.lower().replace('-', ' ')} selects exactly the "
-            "matching studies",
-            "PS3.4 KK.2.2.1.1, C.2.2.2",
-            scoped,
+def _scope_check(kind: str) -> None:
+    @CHECKS.check(
+        f"C-SCOPE-{kind}",
+        f"a scope key of matching type {kind.lower().replace('-', ' ')} selects exactly the "
+        "matching studies",
+        "PS3.4 KK.2.2.1.1, C.2.2.2",
+        applies="R-GET retrieved a whole-archive inventory (to know what should match) and the "
+        "archive has a value for such a key",
+        needs=("retrieved_root",),
+        when=_CREATION,
+    )
+    def scoped(run: _Run, facts: Facts) -> Verdict:
+        """An inventory scoped by one key lists exactly the studies of the whole-archive
+        inventory that the key matches (matched here by PS3.4 C.2.2.2 rules)."""
+        kit, listener = run.kit, run.listener()
+        whole = _whole(facts)
+        keys = _scope_keys(kind, whole)
+        if keys is None:
+            return not_applicable(f"the archive has no value for a {kind} key")
+        try:
+            scope = parse_scope(keys)
+        except ScopeError as exc:
+            return Verdict(Outcome.ERROR, [f"the kit built an invalid key {keys}: {exc}"])
+        expected = {s["StudyInstanceUID"] for s in whole if scope.matches(s, s["StudyInstanceUID"])}
+        txn, result = _initiate(kit, "STUDY", keys)
+        shown = ", ".join(f"{k}={v}" for k, v in keys.items())
+        ev = [f"Initiate STUDY with {shown}: {_status_text(result.status)}"]
+        if result.status == 0xB010:
+            _events(listener, txn, kit.timeout)
+            return not_applicable(
+                *ev, "the key is not supported for matching, and 0xB010 says so (allowed)"
+            )
+        if result.status != 0x0000:
+            return failed(*ev, "expected 0x0000, or 0xB010 naming the key")
+        _, final = _events(listener, txn, kit.timeout)
+        if final is None or final.event_type != 11:
+            return failed(*ev, "no event 11 for the scoped inventory")
+        out = kit.work / f"scope-{kind.lower()}"
+        root = str(final.info.ReferencedSOPInstanceUID)
+        retrieve_inventory(
+            _retrieve_peer(kit, final),
+            root,
+            out,
+            calling_ae=kit.calling_ae,
+            timeout=kit.dimse_timeout * 6,
         )
+        got = {st.study_instance_uid for st in iter_inventory(out / f"{root}.dcm")}
+        missing, extra = sorted(expected - got), sorted(got - expected)
+        ev.append(
+            f"{len(got)} studies listed; {len(expected)} of the {len(whole)} in the "
+            "whole-archive inventory match"
+        )
+        problems = []
+        if missing:
+            problems.append(f"matching studies not listed: {', '.join(missing[:3])}")
+        if extra:
+            problems.append(f"studies listed that do not match: {', '.join(extra[:3])}")
+        return judged(problems, ev)
+
+
+for _kind in SCOPE_TYPES:
+    _scope_check(_kind)

@@ -32,7 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.conformance.testkit.report import Outcome, Report, TestResult
+from dicom_inventory.conformance.testkit.registry import (
+    Facts,
+    Registry,
+    Verdict,
+    failed,
+    not_applicable,
+    passed,
+)
+from dicom_inventory.conformance.testkit.report import Report
 from dicom_inventory.scope import check_scope_item, dataset_mapping
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
@@ -54,7 +62,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import evt
 
-__all__ = ["FAULTS", "Request", "ScuKit", "ScuKitNode"]
+__all__ = ["CHECKS", "FAULTS", "Request", "ScuKit", "ScuKitNode"]
 
 #: The faults the kit can switch on, and what each one does to the SCU under test.
 FAULTS = {
@@ -395,22 +403,9 @@ class ScuKitNode:
         with self._lock:
             requests = list(self.requests)
         faults = ", ".join(sorted(self.kit.faults)) or "none"
-        report = Report("scu", f"{self.kit.peer} (faults: {faults})")
-        for test in (
-            _associate,
-            _initiate,
-            _control,
-            _event_ack,
-            _retrieve,
-            _identifiers,
-            _failure,
-            _paging,
-        ):
-            t0 = time.monotonic()
-            result = test(self, requests)
-            result.seconds = time.monotonic() - t0
-            report.add(result)
-        return report
+        return CHECKS.run(
+            _Seen(self, requests), Report("scu", f"{self.kit.peer} (faults: {faults})")
+        )
 
 
 def _uid_list(data: Dataset | None) -> list[str]:
@@ -421,32 +416,45 @@ def _uid_list(data: Dataset | None) -> list[str]:
     return [str(v).strip() for v in values if str(v).strip()]
 
 
-# -- the tests ------------------------------------------------------------------------------------
-def _associate(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-ASSOCIATE",
-        "the SCU associates and negotiates the classes it uses",
-        "PS3.7 D.3.3; PS3.4 KK.1",
-        Outcome.PASS,
-    )
-    t.evidence = list(kit.associations[:20])
-    if not any("accepted" in a for a in kit.associations):
-        t.outcome = Outcome.FAIL
-        t.evidence.insert(0, "no association was accepted: the SCU never talked to the kit")
-    return t
+# -- the checks -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Seen:
+    """What the kit saw of the SCU: the node (its outbox, trees, faults) and every request."""
+
+    node: ScuKitNode
+    requests: list[Request]
 
 
-def _initiate(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-INITIATE",
-        "each Initiate is well formed: well-known instance, fresh Transaction UID, level, scope",
-        "PS3.4 KK.2.2.1, KK.2.2.2, Table KK.2-1, PS3.3 C.38.2.1",
-        Outcome.PASS,
-    )
-    initiates = [r for r in requests if r.command == "N-ACTION" and r.action_type == _INITIATE]
+#: The checks of the SCU kit, in the order they judge what was recorded.
+CHECKS: Registry[_Seen] = Registry("scu")
+
+
+@CHECKS.check(
+    "U-ASSOCIATE",
+    "the SCU associates and negotiates the classes it uses",
+    "PS3.7 D.3.3; PS3.4 KK.1",
+    applies="always",
+)
+def _associate(seen: _Seen, facts: Facts) -> Verdict:
+    ev = list(seen.node.associations[:20])
+    if not any("accepted" in a for a in seen.node.associations):
+        return failed("no association was accepted: the SCU never talked to the kit", *ev)
+    return passed(*ev)
+
+
+@CHECKS.check(
+    "U-INITIATE",
+    "each Initiate is well formed: well-known instance, fresh Transaction UID, level, scope",
+    "PS3.4 KK.2.2.1, KK.2.2.2, Table KK.2-1, PS3.3 C.38.2.1",
+    applies="the SCU sent an Initiate",
+)
+def _initiate(seen: _Seen, facts: Facts) -> Verdict:
+    initiates = [r for r in seen.requests if r.command == "N-ACTION" and r.action_type == _INITIATE]
     if not initiates:
-        return _na(t, "the SCU sent no Initiate (Action Type ID 11)")
-    seen: set[str] = set()
+        return not_applicable("the SCU sent no Initiate (Action Type ID 11)")
+    ev: list[str] = []
+    bad = False
+    txns: set[str] = set()
     for r in initiates:
         problems = []
         if r.sop_instance != STORAGE_MANAGEMENT_SOP_INSTANCE:
@@ -460,13 +468,14 @@ def _initiate(kit: ScuKitNode, requests: list[Request]) -> TestResult:
         elif not txn:
             problems.append("Transaction UID (0008,1195) missing (Type 1)")
         elif not is_valid_uid(txn):
-            problems.append(f"Transaction UID (0008,1195) {txn!r} is not a valid UID (PS3.5 9.1)")
-        elif txn in seen:
+            problems.append(f"Transaction UID (0008,1195) {txn} is not a valid UID (PS3.5 9.1)")
+        elif txn in txns:
             problems.append(f"Transaction UID {txn} reused: each request needs a fresh one")
-        seen.add(txn)
+        txns.add(txn)
         if r.data is not None and r.text("InventoryLevel") not in _LEVELS:
             problems.append(
-                f"Inventory Level (0008,0403) {r.text('InventoryLevel')!r}: expected one of {', '.join(_LEVELS)}"
+                f"Inventory Level (0008,0403) {r.text('InventoryLevel') or '(empty)'}: expected "
+                f"one of {', '.join(_LEVELS)}"
             )
         # The scope's structure by the rules the validator and our SCP apply: keys inside
         # their matching sequences; Extended Matching Mechanisms naming what goes beyond the
@@ -486,22 +495,20 @@ def _initiate(kit: ScuKitNode, requests: list[Request]) -> TestResult:
             problems.append(
                 "Scope of Inventory Sequence (0008,0400) missing (Type 2: may be empty)"
             )
-        t.evidence.append(
-            f"{r.describe()} {r.comment}".rstrip() + f", Transaction UID {txn or '-'}"
-        )
-        if problems:
-            t.outcome = Outcome.FAIL
-            t.evidence += [f"  {p}" for p in problems]
-    return t
+        ev.append(f"{r.describe()} {r.comment}".rstrip() + f", Transaction UID {txn or '-'}")
+        ev += [f"  {p}" for p in problems]
+        bad = bad or bool(problems)
+    return failed(*ev) if bad else passed(*ev)
 
 
-def _control(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-CONTROL",
-        "Request Status, Cancel, Pause and Resume name a transaction the kit accepted",
-        "PS3.4 KK.2.2.2, Table KK.2-1",
-        Outcome.PASS,
-    )
+@CHECKS.check(
+    "U-CONTROL",
+    "Request Status, Cancel, Pause and Resume name a transaction the kit accepted",
+    "PS3.4 KK.2.2.2, Table KK.2-1",
+    applies="the SCU sent Request Status, Cancel, Pause or Resume",
+)
+def _control(seen: _Seen, facts: Facts) -> Verdict:
+    requests = seen.requests
     accepted = {txn for txn, _ in ScuKitNode._accepted_initiates(requests)}
     refused = {r.text("TransactionUID") for r in requests if r.refused_by_fault}
     controls = [
@@ -512,82 +519,89 @@ def _control(kit: ScuKitNode, requests: list[Request]) -> TestResult:
         and r.text("TransactionUID") not in refused  # U-FAILURE judges those
     ]
     if not controls:
-        return _na(t, "the SCU sent no Request Status, Cancel, Pause or Resume")
+        return not_applicable("the SCU sent no Request Status, Cancel, Pause or Resume")
+    ev: list[str] = []
+    problems = 0
     for r in controls:
-        t.evidence.append(r.describe())
+        ev.append(r.describe())
         txn = r.text("TransactionUID")
         if r.action_type not in (12, 13, 14, 15):
-            t.outcome = Outcome.FAIL
-            t.evidence.append(f"  Action Type ID {r.action_type}: expected 11 to 15")
+            ev.append(f"  Action Type ID {r.action_type}: expected 11 to 15")
         elif txn not in accepted:
-            t.outcome = Outcome.FAIL
-            t.evidence.append(f"  Transaction UID {txn or '(missing)'} is not one the kit accepted")
+            ev.append(f"  Transaction UID {txn or '(missing)'} is not one the kit accepted")
         elif r.action_type == _CANCEL and not r.text("RetainInstances"):
-            t.outcome = Outcome.FAIL
-            t.evidence.append("  Cancel without Retain Instances (0008,0415), which is Type 1")
-    return t
+            ev.append("  Cancel without Retain Instances (0008,0415), which is Type 1")
+        else:
+            continue
+        problems += 1
+    return failed(*ev) if problems else passed(*ev)
 
 
-def _event_ack(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-EVENT-ACK",
-        "the SCU takes every N-EVENT-REPORT on its listening AE and answers 0x0000",
-        "PS3.4 KK.2.3; PS3.7 10.1.1",
-        Outcome.PASS,
-    )
-    initiates = ScuKitNode._accepted_initiates(requests)
+@CHECKS.check(
+    "U-EVENT-ACK",
+    "the SCU takes every N-EVENT-REPORT on its listening AE and answers 0x0000",
+    "PS3.4 KK.2.3; PS3.7 10.1.1",
+    applies="the kit accepted an Initiate (so it sent events)",
+)
+def _event_ack(seen: _Seen, facts: Facts) -> Verdict:
+    initiates = ScuKitNode._accepted_initiates(seen.requests)
     if not initiates:
-        return _na(t, "no Initiate was accepted, so no event was sent")
+        return not_applicable("no Initiate was accepted, so no event was sent")
+    ev: list[str] = []
+    bad = False
     for txn, r in initiates:
-        for e in kit.events(txn):
+        for e in seen.node.events(txn):
             status = json.loads(e["info"]).get("TransactionStatus", "")
             what = f"event {e['event_type']} {status}".rstrip() + f" ({txn})"
             if e["delivered"]:
                 after = datetime.datetime.fromisoformat(e["delivered"]).timestamp() - r.wall
-                t.evidence.append(
+                ev.append(
                     f"{what}: answered 0x0000 at the first attempt, about {max(0, after):.0f} s "
                     "after the Initiate"
                     if not e["attempts"]
                     else f"{what}: answered 0x0000 after {e['attempts'] + 1} attempts"
                 )
             elif e["attempts"]:
-                t.outcome = Outcome.FAIL
-                t.evidence.append(
+                bad = True
+                ev.append(
                     f"{what}: not delivered after {e['attempts']} attempt(s): {e['last_error']}"
                     + (" (given up)" if e["given_up"] else "")
                 )
             else:
-                t.evidence.append(f"{what}: not yet sent")
-    return t
+                ev.append(f"{what}: not yet sent")
+    return failed(*ev) if bad else passed(*ev)
 
 
-def _retrieve(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-RETRIEVE",
-        "after event 11 the SCU retrieves the whole inventory, every instance of a split tree",
-        "PS3.4 KK.2.3.1.1, JJ.3; PS3.3 C.38.2.3",
-        Outcome.PASS,
-    )
+@CHECKS.check(
+    "U-RETRIEVE",
+    "after event 11 the SCU retrieves the whole inventory, every instance of a split tree",
+    "PS3.4 KK.2.3.1.1, JJ.3; PS3.3 C.38.2.3",
+    applies="the kit delivered an event 11",
+)
+def _retrieve(seen: _Seen, facts: Facts) -> Verdict:
+    requests, node = seen.requests, seen.node
     got = ScuKitNode._retrieved(requests)
     gets = [
         r for r in requests if r.command in ("C-GET", "C-MOVE") and r.sop_class in _INVENTORY_QR
     ]
     finished = []
     for txn, _ in ScuKitNode._accepted_initiates(requests):
-        events = kit.events(txn)
+        events = node.events(txn)
         if any(e["event_type"] == 11 and e["delivered"] for e in events):
             finished.append(txn)
     if not finished:
-        return _na(t, "no event 11 was delivered, so there was nothing to retrieve")
+        return not_applicable("no event 11 was delivered, so there was nothing to retrieve")
+    ev: list[str] = []
+    bad = False
     for txn in finished:
-        tree = kit._tree(txn)
+        tree = node._tree(txn)
         missing = sorted(tree - got)
-        t.evidence.append(
+        ev.append(
             f"{txn}: {len(tree)} instance(s) in the tree, {len(tree) - len(missing)} retrieved"
         )
         if missing:
-            t.outcome = Outcome.FAIL
-            t.evidence.append(
+            bad = True
+            ev.append(
                 f"  not retrieved: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
                 + (
                     " (nothing at all over DIMSE: a File Access URI cannot be judged here)"
@@ -595,51 +609,61 @@ def _retrieve(kit: ScuKitNode, requests: list[Request]) -> TestResult:
                     else ""
                 )
             )
-    t.evidence += [f"{r.describe()}: {len(_uid_list(r.data))} UID(s)" for r in gets[:10]]
-    return t
+    ev += [f"{r.describe()}: {len(_uid_list(r.data))} UID(s)" for r in gets[:10]]
+    return failed(*ev) if bad else passed(*ev)
 
 
-def _identifiers(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-QR-IDENTIFIER",
-        "Inventory FIND/GET/MOVE identifiers: no Query/Retrieve Level; GET/MOVE by SOP Instance UID",
-        "PS3.4 JJ.3.1, JJ.3.2, JJ.3.3",
-        Outcome.PASS,
-    )
-    qr = [r for r in requests if r.sop_class in _INVENTORY_QR]
+@CHECKS.check(
+    "U-QR-IDENTIFIER",
+    "Inventory FIND/GET/MOVE identifiers: no Query/Retrieve Level; GET/MOVE by SOP Instance UID",
+    "PS3.4 JJ.3.1, JJ.3.2, JJ.3.3",
+    applies="the SCU sent Inventory FIND, GET or MOVE",
+)
+def _identifiers(seen: _Seen, facts: Facts) -> Verdict:
+    qr = [r for r in seen.requests if r.sop_class in _INVENTORY_QR]
     if not qr:
-        return _na(t, "the SCU sent no Inventory FIND, GET or MOVE")
+        return not_applicable("the SCU sent no Inventory FIND, GET or MOVE")
+    ev: list[str] = []
+    bad = False
     for r in qr:
-        t.evidence.append(r.describe())
+        ev.append(r.describe())
         if r.data is not None and "QueryRetrieveLevel" in r.data:
-            t.outcome = Outcome.FAIL
-            t.evidence.append(
-                f"  Query/Retrieve Level {r.text('QueryRetrieveLevel')!r} is present: it shall not be (JJ.3.2)"
+            bad = True
+            ev.append(
+                f"  Query/Retrieve Level {r.text('QueryRetrieveLevel') or '(empty)'} is present: "
+                "it shall not be (JJ.3.2)"
             )
         if r.command != "C-FIND":
             uids = _uid_list(r.data)
-            bad = [u for u in uids if not is_valid_uid(u)]
-            if not uids or bad:
-                t.outcome = Outcome.FAIL
-                t.evidence.append(
+            invalid = [u for u in uids if not is_valid_uid(u)]
+            if not uids or invalid:
+                bad = True
+                ev.append(
                     "  SOP Instance UID (0008,0018), the unique key, "
-                    + (f"holds invalid UIDs {bad[:3]}" if bad else "is missing or empty")
+                    + (
+                        f"holds invalid UIDs {', '.join(invalid[:3])}"
+                        if invalid
+                        else "is missing or empty"
+                    )
                 )
-    return t
+    return failed(*ev) if bad else passed(*ev)
 
 
-def _failure(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-FAILURE",
-        "after a failure status the SCU does not act on the refused transaction",
-        "PS3.4 KK.2.2.3 (Failure: the SCP is not processing the request)",
-        Outcome.PASS,
-    )
-    if "failure" not in kit.kit.faults:
-        return _na(t, "run with the 'failure' fault to test this")
+@CHECKS.check(
+    "U-FAILURE",
+    "after a failure status the SCU does not act on the refused transaction",
+    "PS3.4 KK.2.2.3 (Failure: the SCP is not processing the request)",
+    applies="run with the 'failure' fault, and the SCU sent an Initiate",
+)
+def _failure(seen: _Seen, facts: Facts) -> Verdict:
+    if "failure" not in seen.node.kit.faults:
+        return not_applicable("run with the 'failure' fault to test this")
+    requests = seen.requests
     refused = [r for r in requests if r.refused_by_fault]
     if not refused:
-        return _na(t, "the SCU sent no Initiate")
+        return not_applicable("the SCU sent no Initiate")
+    ev: list[str] = []
+    bad = False
     for r in refused:
         txn = r.text("TransactionUID")
         later = [
@@ -647,34 +671,33 @@ def _failure(kit: ScuKitNode, requests: list[Request]) -> TestResult:
             for q in requests
             if q.at > r.at and q.command == "N-ACTION" and q.text("TransactionUID") == txn
         ]
-        t.evidence.append(f"Initiate {txn} refused with 0x{r.status or 0:04X}")
+        ev.append(f"Initiate {txn} refused with 0x{r.status or 0:04X}")
         if later:
-            t.outcome = Outcome.FAIL
-            t.evidence += [f"  then {q.describe()} for the refused transaction" for q in later]
+            bad = True
+            ev += [f"  then {q.describe()} for the refused transaction" for q in later]
         else:
-            t.evidence.append("  nothing more was sent for this transaction")
+            ev.append("  nothing more was sent for this transaction")
     if len(refused) > 1:
-        t.evidence.append(
+        ev.append(
             f"{len(refused) - 1} further Initiate(s) (U-INITIATE judges their Transaction UIDs)"
         )
-    return t
+    return failed(*ev) if bad else passed(*ev)
 
 
-def _paging(kit: ScuKitNode, requests: list[Request]) -> TestResult:
-    t = TestResult(
-        "U-RQ-PAGING",
-        "after a partial page (0xB001) the SCU continues with Prior Record Key to the final 0x0000",
-        "PS3.4 C.6.4.5.1, C.6.4.5.3",
-        Outcome.PASS,
-    )
-    rq = [r for r in requests if r.command == "C-FIND" and r.sop_class == REPOSITORY_QUERY]
+@CHECKS.check(
+    "U-RQ-PAGING",
+    "after a partial page (0xB001) the SCU continues with Prior Record Key to the final 0x0000",
+    "PS3.4 C.6.4.5.1, C.6.4.5.3",
+    applies="the SCU sent Repository Query and got a partial page (the 'partial-pages' fault)",
+)
+def _paging(seen: _Seen, facts: Facts) -> Verdict:
+    rq = [r for r in seen.requests if r.command == "C-FIND" and r.sop_class == REPOSITORY_QUERY]
     if not rq:
-        return _na(t, "the SCU sent no Repository Query")
+        return not_applicable("the SCU sent no Repository Query")
     if not any(r.status == 0xB001 for r in rq):
-        return _na(
-            t,
+        return not_applicable(
             f"{len(rq)} Repository Query request(s), none answered with a partial page "
-            "(the 'partial-pages' fault makes them partial)",
+            "(the 'partial-pages' fault makes them partial)"
         )
     chains: list[list[Request]] = []
     for r in rq:  # a chain starts with a request without Prior Record Key
@@ -682,43 +705,37 @@ def _paging(kit: ScuKitNode, requests: list[Request]) -> TestResult:
             chains.append([r])
         else:
             chains[-1].append(r)
+    ev: list[str] = []
+    bad = False
     for chain in chains:
         sizes = ", ".join(
             f"{len(r.returned)}" + (f" (0x{r.status:04X})" if r.status is not None else "")
             for r in chain
         )
-        t.evidence.append(f"chain of {len(chain)} request(s): {sizes}")
+        ev.append(f"chain of {len(chain)} request(s): {sizes}")
         keys: list[bytes] = []
         for i, r in enumerate(chain):
             if i and r.data is not None:
                 prior = bytes(r.data.PriorRecordKey or b"")
                 if prior not in keys:
-                    t.outcome = Outcome.FAIL
-                    t.evidence.append(
+                    bad = True
+                    ev.append(
                         f"  request {i + 1}: Prior Record Key {prior.hex() or '(empty)'} is not a "
                         "Record Key the kit returned in this chain"
                     )
                 elif prior != keys[-1]:
-                    t.evidence.append(
-                        f"  request {i + 1}: resumed from an earlier Record Key (allowed)"
-                    )
+                    ev.append(f"  request {i + 1}: resumed from an earlier Record Key (allowed)")
             if r.status == 0xB001 and r.data is not None and "RecordKey" not in r.data:
-                t.outcome = Outcome.FAIL
-                t.evidence.append(
+                bad = True
+                ev.append(
                     f"  request {i + 1}: Record Key (0008,041B) not asked for, so the pages are "
                     "unordered and cannot be continued (C.6.4.5.1)"
                 )
             keys += [bytes(d.RecordKey) for d in r.returned if "RecordKey" in d]
-        last = chain[-1]
-        if last.status == 0xB001:
-            t.outcome = Outcome.FAIL
-            t.evidence.append(
-                "  stopped after a partial page (0xB001): the rest of the repository was never asked for"
+        if chain[-1].status == 0xB001:
+            bad = True
+            ev.append(
+                "  stopped after a partial page (0xB001): the rest of the repository was never "
+                "asked for"
             )
-    return t
-
-
-def _na(t: TestResult, why: str) -> TestResult:
-    t.outcome = Outcome.NOT_APPLICABLE
-    t.evidence.append(why)
-    return t
+    return failed(*ev) if bad else passed(*ev)

@@ -11,6 +11,7 @@ studies, so that without faults it passes the test kit. Faults:
 * ``wrong-counts``: event 11 announces 13 study records (the root says 12);
 * ``rq-repeat``: Repository Query repeats the last record of a page on the next one;
 * ``rq-stops-early``: Repository Query ends its first page with 0x0000, as if complete;
+* ``rq-trailing-success``: a page ends with 0xB001 and then 0x0000 (stock pynetdicom);
 * ``no-events``: no N-EVENT-REPORT is ever sent.
 """
 
@@ -30,7 +31,7 @@ from dicom_inventory import (
 )
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.scope import ScopeError, parse_scope
-from dicom_inventory.scp.wire import WireFixes
+from dicom_inventory.scp.wire import B001_PLACEHOLDER, WireFixes
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -183,10 +184,14 @@ class FakeSCP:
     def on_find(self, event: Any) -> Any:
         q = event.identifier
         if event.request.AffectedSOPClassUID == RepositoryQuery:
+            stock = "rq-trailing-success" in self.faults
             for status, ident in study_page(
-                self.studies, q, back=1 if "rq-repeat" in self.faults else 0
+                self.studies,
+                q,
+                back=1 if "rq-repeat" in self.faults else 0,
+                partial=0xB001 if stock else B001_PLACEHOLDER,
             ):
-                if status == 0xB001 and "rq-stops-early" in self.faults:
+                if status in (0xB001, B001_PLACEHOLDER) and "rq-stops-early" in self.faults:
                     return  # pynetdicom ends with 0x0000: "complete"
                 yield status, ident
             return

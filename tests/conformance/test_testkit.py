@@ -59,10 +59,10 @@ def test_every_applicable_test_passes_against_our_scp(tmp_path: Path) -> None:
         (r.id, r.evidence) for r in report.results if r.outcome is not Outcome.PASS
     ]
     assert all(o is Outcome.PASS for o in outcomes.values()), outcomes  # cancel too (paced)
-    assert len(outcomes) == 20
+    assert len(outcomes) == 21
     paths = report.write(tmp_path / "report")
     junit = etree.parse(str(paths[0])).getroot()
-    assert junit.tag == "testsuite" and junit.get("tests") == "20" and junit.get("failures") == "0"
+    assert junit.tag == "testsuite" and junit.get("tests") == "21" and junit.get("failures") == "0"
     assert json.loads(paths[1].read_text())["passed"] is True
     assert "PASSED" in paths[2].read_text()
 
@@ -77,7 +77,8 @@ def test_every_applicable_test_passes_against_our_scp(tmp_path: Path) -> None:
             {"C-SCOPE-SINGLE", "C-SCOPE-WILDCARD", "C-SCOPE-RANGE", "C-SCOPE-UID-LIST"},
             "do not match",
         ),
-        ("rq-stops-early", {"R-COUNTS"}, "Repository Query: 10 studies"),
+        ("rq-stops-early", {"Q-RQ-PAGING", "R-COUNTS"}, "must end with 0xB001"),
+        ("rq-trailing-success", {"Q-RQ-FINAL"}, "another C-FIND-RSP with 0x0000"),
         (
             "no-txn-uid",
             {
@@ -217,7 +218,9 @@ def test_files_kit_judges_each_file_apart_and_does_not_fail_foreign_links(
     outcomes = _outcomes(report)
     assert outcomes["F-IOD ct.dcm"] is Outcome.FAIL
     assert "expected Inventory Storage" in report.result("F-IOD ct.dcm").evidence[0]
-    assert outcomes["F-IOD foreign.dcm"] is Outcome.PASS, report.result("F-IOD foreign.dcm").evidence
+    assert outcomes["F-IOD foreign.dcm"] is Outcome.PASS, report.result(
+        "F-IOD foreign.dcm"
+    ).evidence
     assert outcomes["F-IOD broken.dcm"] is Outcome.FAIL
     assert any("ContentDate" in e for e in report.result("F-IOD broken.dcm").evidence)
     uris = report.result("S-URIS")
@@ -356,4 +359,46 @@ def test_battery_against_orthanc_a_real_archive_without_inventory_services(
     assert "aborted the association" in report.result("C-INITIATE-STUDY").evidence[0]
     paging = " ".join(report.result("Q-RQ-PAGING").evidence)
     assert "14 record(s) without the Record Key" in paging, paging
-    assert "a page of 14 records: Maximum Number of Records was 10" in paging, paging
+    assert "page 1: 14 records; Maximum Number of Records was 10" in paging, paging
+
+
+@pytest.mark.parametrize(("studies", "expected"), [(1, Outcome.NOT_APPLICABLE), (6, Outcome.PASS)])
+def test_repository_query_paging_is_judged_only_where_it_pages(
+    tmp_path: Path, studies: int, expected: Outcome
+) -> None:
+    """An archive too small to page gets NOT APPLICABLE, never PASS; one that fits in a
+    single response set of 10 is paged again with a smaller limit, so paging is exercised."""
+    with Archive(tmp_path / "archive", create=True) as a:
+        synthesize(a, studies=studies, series_per_study=1, instances_per_series=1)
+    config = load_config(
+        archive=tmp_path / "archive", port=0, ae_title="INV_SCP", limits={"dimse_timeout": 10}
+    )
+    node = InventoryNode(config)
+    node.start()
+    try:
+        from dicom_inventory.conformance.testkit.scp import _Run, rq_paging
+
+        kit = ScpKit(Peer("INV_SCP", "127.0.0.1", node.port), KIT_AE, free_port())
+        verdict = rq_paging(_Run(kit), {})
+    finally:
+        node.stop()
+    assert verdict.outcome is expected, verdict.evidence
+    if studies == 6:
+        assert any("Maximum Number of Records 3: 2 page(s)" in e for e in verdict.evidence)
+    else:
+        assert any("too few to page" in e for e in verdict.evidence)
+
+
+def test_the_kits_documentation_is_its_registry() -> None:
+    """docs/testkit-checks.md is the output of ``testkit checks``: every check of both kits,
+    with the section it judges, as the kits run them."""
+    from dicom_inventory.cli.testkit import checks_markdown
+    from dicom_inventory.conformance.testkit.scp import CHECKS as SCP
+    from dicom_inventory.conformance.testkit.scu import CHECKS as SCU
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "testkit-checks.md").read_text()
+    assert page == checks_markdown(), (
+        "regenerate: dicom-inventory testkit checks > docs/testkit-checks.md"
+    )
+    for c in [*SCP.checks, *SCU.checks]:
+        assert f"`{c.id}`" in page and c.section in page

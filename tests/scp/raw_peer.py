@@ -220,10 +220,14 @@ def start_storescp(
 
 
 # -- handler pieces for the raw SCPs the tests build -------------------------------------------
-def study_page(uids: list[str], q: Dataset, *, back: int = 0) -> Iterator[tuple[int, Any]]:
-    """A Repository Query page over `uids` as a stock pynetdicom SCP gives it (PS3.4 C.6.4):
-    Record Key = the index, 0xB001 when more remain (pynetdicom then adds its own 0x0000).
-    `back` > 0 restarts that many records early: a faulty SCP that repeats records."""
+def study_page(
+    uids: list[str], q: Dataset, *, back: int = 0, partial: int = 0xB001
+) -> Iterator[tuple[int, Any]]:
+    """A Repository Query page over `uids` (PS3.4 C.6.4): Record Key = the index, `partial`
+    when more remain. With the default 0xB001 it is what a stock pynetdicom SCP gives (which
+    then adds its own 0x0000); a handler with :class:`~dicom_inventory.scp.wire.WireFixes`
+    passes ``B001_PLACEHOLDER`` to end the page with 0xB001 alone. `back` > 0 restarts that
+    many records early: a faulty SCP that repeats records."""
     start = int.from_bytes(bytes(q.PriorRecordKey), "big") + 1 if "PriorRecordKey" in q else 0
     if start:
         start -= back
@@ -235,7 +239,7 @@ def study_page(uids: list[str], q: Dataset, *, back: int = 0) -> Iterator[tuple[
         ident.RecordKey = i.to_bytes(4, "big")
         yield 0xFF00, ident
     if start + limit < len(uids):
-        yield 0xB001, None  # more records remain
+        yield partial, None  # more records remain
 
 
 def get_files(files: dict[str, Path], identifier: Dataset) -> Iterator[Any]:
