@@ -14,9 +14,10 @@ from typing import Any
 
 from dicom_inventory.scp.config import SUPPORTED_TRANSFER_SYNTAXES, NodeConfig, Services
 from dicom_inventory.scp.contexts import accepted_contexts
+from dicom_inventory.scu.client import SCUError
 from dicom_inventory.scu.peer import Peer, nodelay
 from dicom_inventory.status import is_pending
-from dicom_inventory.uid import INVENTORY_FIND, VERIFICATION
+from dicom_inventory.uid import INVENTORY_FIND, REPOSITORY_QUERY, VERIFICATION
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
 from pynetdicom import AE, build_role
@@ -187,7 +188,98 @@ def check_node(
         out.extend(_echo(peer, calling_ae, timeout))
     if config.services.inventory_query_retrieve:
         out.extend(_find(peer, calling_ae, timeout))
+    out.extend(_limits(config, peer, calling_ae, timeout))
     return out
+
+
+#: Association limits above this are not probed (that many associations held at once).
+_MAX_PROBED_ASSOCIATIONS = 32
+
+
+def _limits(config: NodeConfig, peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
+    """The limits the statement claims, where a probe can see them without changing the
+    node: the maximum PDU it receives (A-ASSOCIATE-AC, PS3.8 D.1), the records in one
+    Repository Query response set (PS3.4 C.6.4.6.2) and the associations it accepts at once.
+    Job limits are not probed: that would create inventories on the node."""
+    lim = config.limits
+    out: list[Difference] = []
+    uid = (
+        VERIFICATION
+        if config.services.verification
+        else accepted_contexts(config)[0].abstract_syntax
+    )
+    assoc = _assoc(peer, calling_ae, timeout, uid)
+    if assoc.is_established:
+        pdu = int(assoc.acceptor.maximum_length)
+        assoc.release()
+        if pdu != lim.max_pdu:
+            out.append(
+                Difference("maximum PDU length received", f"{lim.max_pdu}", f"announces {pdu}")
+            )
+    if config.services.repository_query:
+        out.extend(_repository_query_limit(peer, calling_ae, timeout, lim.repository_query_limit))
+    if lim.max_associations <= _MAX_PROBED_ASSOCIATIONS:
+        out.extend(_association_limit(peer, calling_ae, timeout, uid, lim.max_associations))
+    return out
+
+
+def _repository_query_limit(
+    peer: Peer, calling_ae: str, timeout: float, limit: int
+) -> list[Difference]:
+    from dicom_inventory.conformance.testkit.recorder import RecordingAssociation
+
+    q = Dataset()
+    q.QueryRetrieveLevel = "STUDY"
+    q.StudyInstanceUID = ""
+    q.MaximumNumberOfRecords = limit + 1  # asking for more than the statement's maximum
+    try:
+        with RecordingAssociation(
+            peer, REPOSITORY_QUERY, calling_ae=calling_ae, timeout=timeout, grace=0.2
+        ) as assoc:
+            ex = assoc.find(q)
+    except SCUError as exc:
+        return [Difference("Repository Query", "answered", str(exc))]
+    if len(ex.records) > limit:
+        return [
+            Difference(
+                "records in one Repository Query response set",
+                f"at most {limit}",
+                f"sent {len(ex.records)}",
+            )
+        ]
+    return []
+
+
+def _association_limit(
+    peer: Peer, calling_ae: str, timeout: float, uid: str, limit: int
+) -> list[Difference]:
+    held = []
+    try:
+        for _ in range(limit):
+            assoc = _assoc(peer, calling_ae, timeout, uid)
+            if not assoc.is_established:
+                return [
+                    Difference(
+                        "associations at the same time",
+                        f"{limit} accepted",
+                        f"refused number {len(held) + 1}",
+                    )
+                ]
+            held.append(assoc)
+        extra = _assoc(peer, calling_ae, timeout, uid)
+        if extra.is_established:
+            extra.release()
+            return [
+                Difference(
+                    "associations at the same time",
+                    f"at most {limit}",
+                    f"accepted number {limit + 1}",
+                )
+            ]
+        return []
+    finally:
+        for assoc in held:
+            assoc.release()
 
 
 def _assoc(peer: Peer, calling_ae: str, timeout: float, uid: str) -> Any:

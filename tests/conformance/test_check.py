@@ -89,3 +89,37 @@ def test_a_configuration_without_implicit_vr_little_endian_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"ImplicitVRLittleEndian is missing.*PS3.5 10.1"):
         Services(transfer_syntaxes=("ExplicitVRLittleEndian",))
+
+
+def test_check_compares_the_limits_the_statement_claims(tmp_path: Path) -> None:
+    """Maximum PDU, records per Repository Query response set and associations at once, as
+    probed on a running node, against a statement that claims other values."""
+    from dicom_inventory.conformance import check_node
+    from dicom_inventory.scp.archive import Archive
+    from dicom_inventory.scp.archive.synth import synthesize
+    from dicom_inventory.scu.peer import Peer
+
+    folder = tmp_path / "n"
+    (folder / "archive").mkdir(parents=True)
+    with Archive(folder / "archive", create=True) as a:
+        synthesize(a, studies=5, series_per_study=1, instances_per_series=1)
+    node = _serve(folder)  # defaults: 10 associations, PDU 65536, 1000 records per set
+    peer = Peer("INV_SCP", "127.0.0.1", node.port)
+    try:
+        assert check_node(node.config, peer, timeout=5) == []
+        claimed = replace(
+            node.config,
+            limits=replace(
+                node.config.limits, max_associations=3, max_pdu=32768, repository_query_limit=2
+            ),
+        )
+        text = [str(d) for d in check_node(claimed, peer, timeout=5)]
+    finally:
+        node.stop()
+    assert any("maximum PDU" in t and "32768" in t and "65536" in t for t in text), text
+    assert any(
+        "Repository Query response set" in t and "at most 2" in t and "sent 3" in t for t in text
+    ), text
+    assert any("associations at the same time" in t and "accepted number 4" in t for t in text), (
+        text
+    )
