@@ -300,7 +300,13 @@ def _echo(peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
     assoc.release()
     code = int(status.Status) if status and "Status" in status else None
     if code != 0:
-        return [Difference("C-ECHO", "answered with 0x0000", f"answered {code!r}")]
+        return [
+            Difference(
+                "C-ECHO",
+                "answered with 0x0000",
+                "no status" if code is None else f"answered 0x{code:04X}",
+            )
+        ]
     return []
 
 
@@ -324,7 +330,9 @@ def _find(peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
     if not statuses or statuses[-1] != 0x0000:
         out.append(
             Difference(
-                "Inventory FIND", "a final 0x0000", f"ended with {statuses[-1:] or 'nothing'}"
+                "Inventory FIND",
+                "a final 0x0000",
+                f"ended with 0x{statuses[-1]:04X}" if statuses else "sent no final response",
             )
         )
     if bad:
