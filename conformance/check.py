@@ -253,7 +253,7 @@ def _repository_query_limit(
 def _association_limit(
     peer: Peer, calling_ae: str, timeout: float, uid: str, limit: int
 ) -> list[Difference]:
-    held = []
+    held: list[Any] = []
     try:
         for _ in range(limit):
             assoc = _assoc(peer, calling_ae, timeout, uid)
