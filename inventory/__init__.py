@@ -45,15 +45,14 @@ from dicom_inventory.model import (
 )
 from dicom_inventory.policy import ReadPolicy
 from dicom_inventory.read import (
-    ROW_COLUMNS,
     InventoryReader,
     iter_inventory,
-    iter_rows,
     read_dataset,
     read_header,
     resolve_tree,
+    tree_paths,
 )
-from dicom_inventory.rows import INTEGER_COLUMNS, iter_raw_rows
+from dicom_inventory.rows import INTEGER_COLUMNS, ROW_COLUMNS, iter_raw_rows, iter_rows
 from dicom_inventory.scope import ScopeOfInventory, check_scope_item
 from dicom_inventory.status import Status, is_failure, is_pending
 from dicom_inventory.synthetic import synthetic_studies
@@ -121,6 +120,7 @@ __all__ = [
     "resolve_tree",
     "synthetic_studies",
     "to_dataset",
+    "tree_paths",
     "validate_dataset",
     "validate_file",
     "validate_files",

@@ -13,7 +13,7 @@ Three views of the same stream:
 * :meth:`InventoryReader.studies` -- typed :class:`~dicom_inventory.model.StudyRecord` objects
   whose ``series``/``instances`` are lists;
 * :func:`~dicom_inventory.rows.iter_rows` -- flat rows, one per record at the inventory's
-  level.
+  level (in :mod:`dicom_inventory.rows`, which reads through this module).
 
 Decoding raw items into the model lives in :mod:`dicom_inventory._decode`.
 
@@ -47,19 +47,17 @@ from dicom_inventory.enum import InventoryLevel
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.model import InventoryHeader, InventoryReference, StudyRecord
 from dicom_inventory.policy import ReadPolicy
-from dicom_inventory.rows import ROW_COLUMNS, iter_rows
 from dicom_inventory.uid import INVENTORY_STORAGE
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 __all__ = [
-    "ROW_COLUMNS",
     "InventoryReader",
     "TreeNode",
     "iter_inventory",
-    "iter_rows",
     "read_dataset",
     "read_header",
     "resolve_tree",
+    "tree_paths",
 ]
 
 STUDIES_TAG = tags.InventoriedStudiesSequence
@@ -460,6 +458,12 @@ def _walk(node: TreeNode) -> Iterator[TreeNode]:
         yield from _walk(c)
 
 
+def tree_paths(root: str | os.PathLike[str]) -> list[Path]:
+    """The files of the tree under `root` (:func:`resolve_tree`), depth first, root first:
+    the order in which their records make up the whole inventory (PS3.3 C.38.2.3)."""
+    return [node.path for node in _walk(resolve_tree(root))]
+
+
 def iter_inventory(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
@@ -481,6 +485,3 @@ def iter_inventory(
         for node in nodes:
             with InventoryReader(node.path, policy=policy) as r:
                 yield from r.studies()
-
-
-#: Columns of a flat row (:func:`iter_rows`), one row per record at the inventory's level.

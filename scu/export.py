@@ -31,8 +31,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.read import InventoryReader, _walk, resolve_tree
-from dicom_inventory.rows import INTEGER_COLUMNS, ROW_COLUMNS, iter_raw_rows
+from dicom_inventory import (
+    INTEGER_COLUMNS,
+    ROW_COLUMNS,
+    InventoryReader,
+    iter_raw_rows,
+    tree_paths,
+)
 
 __all__ = ["FORMATS", "INTEGER_COLUMNS", "export_inventory", "export_rows"]
 
@@ -223,7 +228,7 @@ def export_inventory(
     files: list[str] = []
     for p in paths:
         if follow:
-            files.extend(str(node.path) for node in _walk(resolve_tree(p)))
+            files.extend(str(path) for path in tree_paths(p))
         else:
             files.append(str(p))
     workers = min(8, os.cpu_count() or 1) if workers is None else max(1, workers)
