@@ -1,37 +1,38 @@
 """HTML and Markdown rendered from the DocBook statement (never from anything else).
 
 Sections are numbered by position (1, 1.1, ...) and listed in a table of contents (PS3.2 A.2);
-tables keep their titles as captions, numbered per top-level section ("Table 4-2").
+tables keep their titles as captions, numbered per top-level section ("Table 4-2"). The HTML
+page is made by the project's one HTML renderer (:mod:`dicom_inventory.conformance.html`:
+Jinja2 templates, one stylesheet); the Markdown is written here.
 """
 
 from __future__ import annotations
 
-import html
+import re
 from collections.abc import Iterator
 
 from dicom_inventory.conformance.docbook import DB, XML_ID
+from dicom_inventory.conformance.html import (
+    Block,
+    BulletList,
+    Cell,
+    DataTable,
+    Page,
+    PageSection,
+    Paragraph,
+    Row,
+    TocEntry,
+    render_page,
+)
 from lxml import etree
 
 __all__ = ["to_html", "to_markdown"]
 
 _NS = {"db": DB}
 
-_CSS = """
-body { font-family: "Segoe UI", Helvetica, Arial, sans-serif; max-width: 72em; margin: 2em auto;
-       padding: 0 1.5em; color: #1d2330; line-height: 1.45; }
-h1 { border-bottom: 3px solid #2b5b84; padding-bottom: .3em; color: #163a5a; }
-h2 { border-bottom: 1px solid #c8d3de; padding-bottom: .2em; margin-top: 2em; color: #163a5a; }
-h3, h4, h5 { color: #24496b; }
-nav.toc { background: #f3f6f9; border: 1px solid #d7e0e8; padding: .2em 1.5em .8em; }
-nav.toc h2 { margin-top: .6em; }
-nav.toc ul { list-style: none; padding-left: 1.2em; }
-table { border-collapse: collapse; margin: 1em 0; width: 100%; font-size: .92em; }
-caption { text-align: left; font-weight: 600; padding: .3em 0; color: #24496b; }
-th, td { border: 1px solid #c8d3de; padding: .3em .5em; vertical-align: top; text-align: left; }
-th { background: #2b5b84; color: white; }
-tr:nth-child(even) td { background: #f6f8fa; }
-td:nth-child(2) { word-break: break-all; }
-"""
+#: A cell of nothing but UIDs (dotted numbers, comma-separated), the only kind that may break
+#: inside a string.
+_UIDS = re.compile(r"[012](?:\.\d+)+(?:,\s*[012](?:\.\d+)+)*")
 
 
 def _text(el: etree._Element | None) -> str:
@@ -68,62 +69,69 @@ def _rows(table: etree._Element) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
-def to_html(docbook: etree._Element) -> str:
-    """A standalone, styled HTML page."""
-    title = _text(docbook.find("db:info/db:title", _NS))
-    labels = _tables_numbered(docbook)
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
-    numbers = {s: n for n, s, _ in _numbered(docbook)}
+def _cell(text: str) -> Cell:
+    """A table cell; one holding only UIDs is of class ``code``: kept whole while its table
+    fits, broken anywhere on a narrow screen (never a cell with ordinary words)."""
+    return Cell(text, "code" if _UIDS.fullmatch(text) else "")
 
-    def blocks(parent: etree._Element) -> None:
-        for child in parent:
-            tag = etree.QName(child).localname
-            if tag == "para" and parent is not docbook:  # the article's own go first
-                out.append(f"<p>{html.escape(_text(child))}</p>")
-            elif tag == "itemizedlist":
-                out.append("<ul>")
-                for li in child.findall("db:listitem", _NS):
-                    out.append(f"<li>{html.escape(_text(li))}</li>")
-                out.append("</ul>")
-            elif tag == "table":
-                head, body = _rows(child)
-                tid = html.escape(child.get(XML_ID, ""))
-                cap = f"{labels[child]}. {_text(child.find('db:title', _NS))}"
-                out.append(f'<table id="{tid}"><caption>{html.escape(cap)}</caption><thead><tr>')
-                out.extend(f"<th>{html.escape(h)}</th>" for h in head)
-                out.append("</tr></thead><tbody>")
-                for r in body:
-                    out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>")
-                out.append("</tbody></table>")
-            elif tag == "section":
-                n = numbers[child]
-                level = min(6, n.count(".") + 2)
-                sid = html.escape(child.get(XML_ID, ""))
-                t = html.escape(_text(child.find("db:title", _NS)))
-                out.append(f'<section id="{sid}"><h{level}>{n} {t}</h{level}>')
-                blocks(child)
-                out.append("</section>")
 
-    intro = [c for c in docbook if etree.QName(c).localname == "para"]
-    for p in intro:
-        out.append(f"<p>{html.escape(_text(p))}</p>")
-    out.append('<nav class="toc"><h2>Table of Contents</h2><ul>')
-    for n, s, depth in _numbered(docbook):
-        if depth <= 3:
-            sid = html.escape(s.get(XML_ID, ""))
-            t = html.escape(_text(s.find("db:title", _NS)))
+def _html_blocks(
+    parent: etree._Element,
+    numbers: dict[etree._Element, str],
+    labels: dict[etree._Element, str],
+) -> list[Block]:
+    """The page blocks of `parent`'s lists, tables and sections (and paragraphs, below the
+    article: the article's own paragraphs go before the table of contents)."""
+    out: list[Block] = []
+    for child in parent:
+        tag = etree.QName(child).localname
+        if tag == "para" and etree.QName(parent).localname != "article":
+            out.append(Paragraph(_text(child)))
+        elif tag == "itemizedlist":
+            out.append(BulletList([_text(li) for li in child.findall("db:listitem", _NS)]))
+        elif tag == "table":
+            head, body = _rows(child)
             out.append(
-                f'<li style="margin-left:{(depth - 1) * 1.2}em"><a href="#{sid}">{n} {t}</a></li>'
+                DataTable(
+                    child.get(XML_ID, ""),
+                    f"{labels[child]}. {_text(child.find('db:title', _NS))}",
+                    [Cell(h) for h in head],
+                    [Row([_cell(c) for c in r]) for r in body],
+                )
             )
-    out.append("</ul></nav>")
-    blocks(docbook)
-    out.append("</body></html>")
-    return "\n".join(out)
+        elif tag == "section":
+            n = numbers[child]
+            out.append(
+                PageSection(
+                    child.get(XML_ID, ""),
+                    f"{n} {_text(child.find('db:title', _NS))}",
+                    min(6, n.count(".") + 2),
+                    _html_blocks(child, numbers, labels),
+                )
+            )
+    return out
+
+
+def to_html(docbook: etree._Element) -> str:
+    """A standalone, styled HTML page, rendered by :mod:`dicom_inventory.conformance.html`.
+
+    The article's title is the page heading, its own paragraphs come first, then the table of
+    contents (three levels), then the numbered sections with their tables captioned.
+    """
+    title = _text(docbook.find("db:info/db:title", _NS))
+    numbered = list(_numbered(docbook))
+    page = Page(
+        title=title,
+        heading=title,
+        intro=[Paragraph(_text(p)) for p in docbook.findall("db:para", _NS)],
+        toc=[
+            TocEntry(s.get(XML_ID, ""), f"{n} {_text(s.find('db:title', _NS))}", depth)
+            for n, s, depth in numbered
+            if depth <= 3
+        ],
+        blocks=_html_blocks(docbook, {s: n for n, s, _ in numbered}, _tables_numbered(docbook)),
+    )
+    return render_page(page)
 
 
 def _md_cell(text: str) -> str:

@@ -252,21 +252,52 @@ _CONTEXT_HEAD = [
 
 
 def build_statement(config: NodeConfig, product: Product | None = None) -> Section:
-    """The whole statement as a document tree (its root section holds the title)."""
+    """The whole statement as a document tree (its root section holds the title).
+
+    Parameters
+    ----------
+    config
+        The configuration the node runs with; every claim is read from it.
+    product
+        What the statement is about; ``Product()`` when omitted, dated today unless
+        :attr:`Product.date` is set.
+
+    Returns
+    -------
+    Section
+        The root section: a cover paragraph, then one section per part of the PS3.2 Annex A
+        outline (A.1 Overview, A.3 Introduction, A.4 Networking, A.5 Media Interchange,
+        A.6 Support of Character Sets, A.7 Security, A.8 Annexes); the table of contents
+        (A.2) is made by the renderers from the section tree.
+    """
     product = product or Product()
     date = product.date or datetime.date.today().isoformat()
-    sv, lim = config.services, config.limits
-    accepted = accepted_contexts(config)
-    proposed = proposed_contexts(config)
-    roles = sop_class_roles(config)
-    ae = config.ae_title
     doc = Section("statement", f"DICOM Conformance Statement: {product.name} {product.version}")
     doc.add(
         Para(f"{product.vendor}. Document date {date}. Generated from the node's configuration.")
     )
+    doc.sections.extend(
+        [
+            _overview(config, product),
+            _introduction(product, date),
+            _networking(config),
+            _media_interchange(),
+            _character_sets(),
+            _security(config),
+            _annexes(),
+        ]
+    )
+    return doc
 
-    # ----------------------------------------------------------------- 1 overview (A.1)
-    ov = doc.sub("overview", "Conformance Statement Overview")
+
+# --------------------------------------------------------------------------- A.1 overview
+def _overview(config: NodeConfig, product: Product) -> Section:
+    """The Conformance Statement Overview, with the Network and Media Services tables.
+
+    PS3.2 A.1. The archive's many Storage SOP Classes are summed up in one row.
+    """
+    roles = sop_class_roles(config)
+    ov = Section("overview", "Conformance Statement Overview")
     ov.add(
         Para(
             f"{product.name} is an archive node that implements the DICOM Inventory services "
@@ -281,7 +312,7 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
     if n_storage:
         archive = [
             cx
-            for cx in accepted
+            for cx in accepted_contexts(config)
             if cx.service in ("archive_storage", "study_root_query_retrieve")
             and cx.abstract_syntax not in non_storage
         ]
@@ -310,9 +341,17 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             [["None", "No", "No"]],
         )
     )
+    return ov
 
-    # ----------------------------------------------------------------- 2 introduction (A.3)
-    intro = doc.sub("introduction", "Introduction")
+
+# --------------------------------------------------------------------------- A.3 introduction
+def _introduction(product: Product, date: str) -> Section:
+    """The Introduction: revision history, audience, remarks, terms, references.
+
+    PS3.2 A.3 (A.3.1 Revision History, A.3.2 Audience, A.3.3 Remarks, A.3.4 Terms and
+    Definitions, A.3.7 References).
+    """
+    intro = Section("introduction", "Introduction")
     intro.sub(
         "revision-history",
         "Revision History",
@@ -366,10 +405,35 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             ]
         ),
     )
+    return intro
 
-    # ----------------------------------------------------------------- 3 networking (A.4)
-    net = doc.sub("networking", "Networking")
-    model = net.sub("implementation-model", "Implementation Model")
+
+# --------------------------------------------------------------------------- A.4 networking
+def _networking(config: NodeConfig) -> Section:
+    """Networking: implementation model, AE specification, network interfaces, configuration.
+
+    PS3.2 A.4 (A.4.1 to A.4.4).
+    """
+    net = Section("networking", "Networking")
+    net.sections.extend(
+        [
+            _implementation_model(config),
+            _ae_specification(config),
+            _network_interfaces(config),
+            _configuration(config),
+        ]
+    )
+    return net
+
+
+def _implementation_model(config: NodeConfig) -> Section:
+    """The Implementation Model: data flow, functional definition and sequencing of the AE.
+
+    PS3.2 A.4.1 (A.4.1.1 Application Data Flow, A.4.1.2 Functional Definition of AEs,
+    A.4.1.3 Sequencing of Real-World Activities, the last only with Inventory Creation).
+    """
+    sv = config.services
+    model = Section("implementation-model", "Implementation Model")
     flows = []
     if sv.inventory_creation:
         flows.append(
@@ -392,7 +456,7 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
         "functional-definition",
         "Functional Definition of AEs",
         Para(
-            f"One Application Entity, {ae}, accepts associations on port {config.port} and initiates associations to deliver events and C-MOVE sub-operations."
+            f"One Application Entity, {config.ae_title}, accepts associations on port {config.port} and initiates associations to deliver events and C-MOVE sub-operations."
         ),
     )
     if sv.inventory_creation:
@@ -408,19 +472,57 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 ]
             ),
         )
+    return model
 
-    spec = net.sub("ae-specification", f"{ae} Application Entity Specification")
-    spec.sub(
+
+def _ae_specification(config: NodeConfig) -> Section:
+    """The specification of the node's one Application Entity.
+
+    PS3.2 A.4.2 (AE Specifications): SOP Classes, Association Policies, Association Initiation
+    Policy and Association Acceptance Policy (A.4.2.1.1 to A.4.2.1.4).
+    """
+    spec = Section("ae-specification", f"{config.ae_title} Application Entity Specification")
+    spec.sections.extend(
+        [
+            _sop_classes(config),
+            _association_policies(config),
+            _association_initiation(config),
+            _association_acceptance(config),
+        ]
+    )
+    return spec
+
+
+def _sop_classes(config: NodeConfig) -> Section:
+    """Every SOP Class of the AE with the roles taken in it.
+
+    PS3.2 A.4.2.1.1 (SOP Classes).
+    """
+    return Section(
         "sop-classes",
         "SOP Classes",
-        Table(
-            "sop-classes",
-            f"SOP Classes for {ae}",
-            ["SOP Class Name", "SOP Class UID", "SCU", "SCP"],
-            [[_name(u), u, _yn(scu), _yn(scp)] for u, (scu, scp) in roles.items()],
-        ),
+        [
+            Table(
+                "sop-classes",
+                f"SOP Classes for {config.ae_title}",
+                ["SOP Class Name", "SOP Class UID", "SCU", "SCP"],
+                [
+                    [_name(u), u, _yn(scu), _yn(scp)]
+                    for u, (scu, scp) in sop_class_roles(config).items()
+                ],
+            )
+        ],
     )
-    pol = spec.sub("association-policies", "Association Policies")
+
+
+def _association_policies(config: NodeConfig) -> Section:
+    """Application context, number of associations, asynchronous nature, implementation.
+
+    PS3.2 A.4.2.1.2 (Association Policies: A.4.2.1.2.1 General, A.4.2.1.2.2 Number of
+    Associations, A.4.2.1.2.3 Asynchronous Nature, A.4.2.1.2.4 Implementation Identifying
+    Information).
+    """
+    pol = Section("association-policies", "Association Policies")
     pol.sub(
         "general",
         "General",
@@ -438,7 +540,7 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             "associations-acceptor",
             "Number of Associations as an Association Acceptor",
             ["Maximum number of simultaneous associations"],
-            [[str(lim.max_associations)]],
+            [[str(config.limits.max_associations)]],
         ),
         Table(
             "associations-initiator",
@@ -472,8 +574,18 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             ],
         ),
     )
+    return pol
 
-    init = spec.sub("association-initiation", "Association Initiation Policy")
+
+def _association_initiation(config: NodeConfig) -> Section:
+    """The contexts the node proposes and the activities it initiates associations for.
+
+    PS3.2 A.4.2.1.3 (Association Initiation Policy): sending Inventory Creation event
+    reports and C-MOVE sub-operations.
+    """
+    sv, lim = config.services, config.limits
+    proposed = proposed_contexts(config)
+    init = Section("association-initiation", "Association Initiation Policy")
     if proposed:
         init.add(
             Table(
@@ -504,8 +616,27 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 "C-MOVE destinations are the configured peers only; the objects go on a new association to the peer's address."
             ),
         )
+    return init
 
-    acc = spec.sub("association-acceptance", "Association Acceptance Policy")
+
+def _storage_contexts(contexts: Iterable[ContextSpec]) -> list[ContextSpec]:
+    """The archive's Storage contexts among `contexts` (Transfer, but not Inventory Storage)."""
+    return [
+        cx
+        for cx in contexts
+        if _category(cx.abstract_syntax) == "Transfer" and cx.abstract_syntax != INVENTORY_STORAGE
+    ]
+
+
+def _association_acceptance(config: NodeConfig) -> Section:
+    """Who may associate, the accepted contexts, and the SOP-specific conformance of each service.
+
+    PS3.2 A.4.2.1.4 (Association Acceptance Policy), with one SOP Specific Conformance
+    subsection per configured service.
+    """
+    sv = config.services
+    accepted = accepted_contexts(config)
+    acc = Section("association-acceptance", "Association Acceptance Policy")
     acc.add(
         Para(
             "Associations are accepted "
@@ -514,7 +645,7 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 if config.accepted_calling_ae_titles
                 else "from any calling AE title"
             )
-            + f", when called as {ae}, up to {lim.max_associations} at a time."
+            + f", when called as {config.ae_title}, up to {config.limits.max_associations} at a time."
         ),
         Table(
             "accepted-contexts",
@@ -523,11 +654,7 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             _context_rows(accepted),
         ),
     )
-    storage = [
-        cx
-        for cx in accepted
-        if _category(cx.abstract_syntax) == "Transfer" and cx.abstract_syntax != INVENTORY_STORAGE
-    ]
+    storage = _storage_contexts(accepted)
     if storage:
         acc.add(
             Table(
@@ -537,109 +664,154 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 [[_name(cx.abstract_syntax), cx.abstract_syntax] for cx in storage],
             )
         )
-    if sv.verification:
-        acc.sub(
-            "verification",
-            "SOP Specific Conformance: Verification",
+    conformance = (
+        (sv.verification, _verification_conformance),
+        (sv.inventory_creation, _inventory_creation_conformance),
+        (sv.inventory_storage, _inventory_storage_conformance),
+        (sv.inventory_query_retrieve, _inventory_qr_conformance),
+        (sv.repository_query, _repository_query_conformance),
+        (sv.study_root_query_retrieve, _study_root_conformance),
+        (sv.archive_storage, _archive_storage_conformance),
+    )
+    acc.sections.extend(section(config.limits) for offered, section in conformance if offered)
+    return acc
+
+
+def _verification_conformance(lim: Limits) -> Section:
+    """SOP Specific Conformance of the Verification SCP (the health check).
+
+    PS3.2 A.4.2.1.4 (SOP Specific Conformance); PS3.4 A.
+    """
+    return Section(
+        "verification",
+        "SOP Specific Conformance: Verification",
+        [
             _statuses(
                 "verification-statuses",
                 "Verification Statuses",
                 [(Status.SUCCESS, "Always, while the node runs (the health check).")],
-            ),
-        )
-    if sv.inventory_creation:
-        s = acc.sub("inventory-creation", "SOP Specific Conformance: Inventory Creation SCP")
-        s.add(
-            Para(
-                "N-ACTION requests go to the well-known Storage Management SOP Instance "
-                "1.2.840.10008.5.1.4.1.1.201.1.1 and are answered at once; accepted jobs are "
-                "durable (kept in the archive's database), resumed after a restart, and "
-                f"produced at most {lim.max_jobs} at a time."
-            ),
-            Table(
-                "inventory-levels",
-                "Supported Inventory Levels",
-                ["Inventory Level"],
-                [[lv.value] for lv in InventoryLevel],
-            ),
-            Table(
-                "scope-keys",
-                "Scope of Inventory Keys Supported for Matching",
-                ["Attribute", "Tag", "Matching"],
-                [[k, _tag(k), m] for k, m in SUPPORTED_KEYS.items()],
-            ),
-            Para(
-                "Scope of Inventory keys are read and written inside the matching sequences of "
-                "PS3.3 Table C.38.2-1: a date or time range in Range Matching Sequence (0008,0410) "
-                "as two Items, the beginning then the end of each range, an open end empty (the "
-                "layout of PS3.3 C.38.2.1.1.3 is assumed); a list of UIDs in List of UID Matching "
-                "Sequence (0008,0411); a key that matches only an empty value in Empty Value "
-                "Matching Sequence (0008,0412); single values and wild cards in General Matching "
-                "Sequence (0008,0413). Range and List of UID matching are baseline and need no "
-                "Extended Matching Mechanisms. Extended Matching Mechanisms (0008,040F) applied: "
-                f"{', '.join(SUPPORTED_MECHANISMS)} (its code is assumed); any other value is "
-                "refused with 0x0212. A key attribute directly in the Scope item, a key below "
-                "the Study level, or a matching sequence not as Table C.38.2-1 writes it is "
-                "refused with 0x0115, naming it; an unsupported key gets 0xB010 and is left out "
-                "of the recorded scope. Specific Character Set in the Scope item: "
-                f"{', '.join(repr(c) for c in SUPPORTED_CHARACTER_SETS)}."
-            ),
-            Table(
-                "action-types",
-                "Action Types",
-                ["Action Type ID", "Action", "Behavior"],
+            )
+        ],
+    )
+
+
+def _inventory_creation_conformance(lim: Limits) -> Section:
+    """SOP Specific Conformance of the Inventory Creation SCP.
+
+    PS3.2 A.4.2.1.4 (SOP Specific Conformance); PS3.4 KK: levels, Scope of Inventory keys
+    and matching, action and event types, N-ACTION statuses, splitting and retention.
+    """
+    s = Section("inventory-creation", "SOP Specific Conformance: Inventory Creation SCP")
+    s.add(
+        Para(
+            "N-ACTION requests go to the well-known Storage Management SOP Instance "
+            "1.2.840.10008.5.1.4.1.1.201.1.1 and are answered at once; accepted jobs are "
+            "durable (kept in the archive's database), resumed after a restart, and "
+            f"produced at most {lim.max_jobs} at a time."
+        ),
+        Table(
+            "inventory-levels",
+            "Supported Inventory Levels",
+            ["Inventory Level"],
+            [[lv.value] for lv in InventoryLevel],
+        ),
+        Table(
+            "scope-keys",
+            "Scope of Inventory Keys Supported for Matching",
+            ["Attribute", "Tag", "Matching"],
+            [[k, _tag(k), m] for k, m in SUPPORTED_KEYS.items()],
+        ),
+        Para(
+            "Scope of Inventory keys are read and written inside the matching sequences of "
+            "PS3.3 Table C.38.2-1: a date or time range in Range Matching Sequence (0008,0410) "
+            "as two Items, the beginning then the end of each range, an open end empty (the "
+            "layout of PS3.3 C.38.2.1.1.3 is assumed); a list of UIDs in List of UID Matching "
+            "Sequence (0008,0411); a key that matches only an empty value in Empty Value "
+            "Matching Sequence (0008,0412); single values and wild cards in General Matching "
+            "Sequence (0008,0413). Range and List of UID matching are baseline and need no "
+            "Extended Matching Mechanisms. Extended Matching Mechanisms (0008,040F) applied: "
+            f"{', '.join(SUPPORTED_MECHANISMS)} (its code is assumed); any other value is "
+            "refused with 0x0212. A key attribute directly in the Scope item, a key below "
+            "the Study level, or a matching sequence not as Table C.38.2-1 writes it is "
+            "refused with 0x0115, naming it; an unsupported key gets 0xB010 and is left out "
+            "of the recorded scope. Specific Character Set in the Scope item: "
+            f"{', '.join(repr(c) for c in SUPPORTED_CHARACTER_SETS)}."
+        ),
+        Table(
+            "action-types",
+            "Action Types",
+            ["Action Type ID", "Action", "Behavior"],
+            [
+                ["11", "Initiate", "Starts a job; the Transaction UID must be new."],
+                ["12", "Request Status", "Answered by an Inventory Status event (12)."],
                 [
-                    ["11", "Initiate", "Starts a job; the Transaction UID must be new."],
-                    ["12", "Request Status", "Answered by an Inventory Status event (12)."],
-                    [
-                        "13",
-                        "Cancel",
-                        "Stops the job; Retain Instances YES keeps what was produced.",
-                    ],
-                    ["14", "Pause", "Pauses a running job at the next study record."],
-                    ["15", "Resume", "Resumes a paused job."],
+                    "13",
+                    "Cancel",
+                    "Stops the job; Retain Instances YES keeps what was produced.",
                 ],
-            ),
-            Table(
-                "event-types",
-                "Event Types Sent",
-                ["Event Type ID", "Event", "Event Information"],
+                ["14", "Pause", "Pauses a running job at the next study record."],
+                ["15", "Resume", "Resumes a paused job."],
+            ],
+        ),
+        Table(
+            "event-types",
+            "Event Types Sent",
+            ["Event Type ID", "Event", "Event Information"],
+            [
                 [
-                    [
-                        str(k),
-                        {
-                            11: "Inventory Terminated with Instances",
-                            12: "Inventory Status",
-                            13: "Inventory Terminated without Instances",
-                        }[k],
-                        ", ".join(v),
-                    ]
-                    for k, v in EVENT_ATTRIBUTES.items()
-                ],
-            ),
-            _statuses("n-action-statuses", "N-ACTION Statuses", N_ACTION_STATUSES),
-            Para(
-                "Splitting: "
-                + (
-                    f"an inventory is split into instances of at most {lim.max_records} study records"
-                    if lim.max_records
-                    else "an inventory is split by key-range partition"
-                )
-                + f" ({lim.partitions} partitions), all incorporated by one root instance (PS3.3 C.38.2.3). "
-                f"Produced inventories are kept {lim.retention_days:g} days (Expiration DateTime) and then removed."
-            ),
-        )
-    if sv.inventory_storage:
-        s = acc.sub("inventory-storage", "SOP Specific Conformance: Inventory Storage SCP")
-        s.add(
+                    str(k),
+                    {
+                        11: "Inventory Terminated with Instances",
+                        12: "Inventory Status",
+                        13: "Inventory Terminated without Instances",
+                    }[k],
+                    ", ".join(v),
+                ]
+                for k, v in EVENT_ATTRIBUTES.items()
+            ],
+        ),
+        _statuses("n-action-statuses", "N-ACTION Statuses", N_ACTION_STATUSES),
+        Para(
+            "Splitting: "
+            + (
+                f"an inventory is split into instances of at most {lim.max_records} study records"
+                if lim.max_records
+                else "an inventory is split by key-range partition"
+            )
+            + f" ({lim.partitions} partitions), all incorporated by one root instance (PS3.3 C.38.2.3). "
+            f"Produced inventories are kept {lim.retention_days:g} days (Expiration DateTime) and then removed."
+        ),
+    )
+    return s
+
+
+def _inventory_storage_conformance(lim: Limits) -> Section:
+    """SOP Specific Conformance of the Inventory Storage SCP.
+
+    PS3.2 A.4.2.1.4 (SOP Specific Conformance); PS3.4 GG: validation and C-STORE statuses.
+    """
+    return Section(
+        "inventory-storage",
+        "SOP Specific Conformance: Inventory Storage SCP",
+        [
             Para(
                 "Each received inventory is validated against the Inventory IOD before it is kept; one with errors is refused. Received inventories are kept unmodified and served by Inventory Q/R."
             ),
             _statuses("c-store-statuses", "C-STORE Statuses", C_STORE_STATUSES),
-        )
-    if sv.inventory_query_retrieve:
-        s = acc.sub("inventory-qr", "SOP Specific Conformance: Inventory FIND, MOVE and GET SCP")
-        s.add(
+        ],
+    )
+
+
+def _inventory_qr_conformance(lim: Limits) -> Section:
+    """SOP Specific Conformance of the Inventory FIND, MOVE and GET SCP.
+
+    PS3.2 A.4.2.1.4 (SOP Specific Conformance); PS3.4 JJ: matching and return keys, what a
+    retrieve names, statuses.
+    """
+    return Section(
+        "inventory-qr",
+        "SOP Specific Conformance: Inventory FIND, MOVE and GET SCP",
+        [
             Table(
                 "inventory-keys",
                 "Inventory FIND Matching Keys",
@@ -659,10 +831,21 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
                 "either, or with a malformed value, it fails with 0xA900 and nothing is sent."
             ),
             _statuses("inventory-qr-statuses", "Inventory Q/R Statuses", INVENTORY_QR_STATUSES),
-        )
-    if sv.repository_query:
-        s = acc.sub("repository-query", "SOP Specific Conformance: Repository Query SCP")
-        s.add(
+        ],
+    )
+
+
+def _repository_query_conformance(lim: Limits) -> Section:
+    """SOP Specific Conformance of the Repository Query SCP.
+
+    PS3.2 A.4.2.1.4 (SOP Specific Conformance); the items PS3.4 C.6.4.6.2 asks a Repository
+    Query SCP to state: keys, relational search, matching, paging, Record Key lifetime, file
+    access.
+    """
+    return Section(
+        "repository-query",
+        "SOP Specific Conformance: Repository Query SCP",
+        [
             _level_keys("repository-keys", "Repository Query Keys"),
             Para(
                 "Record Key (0008,041B) orders the responses; Prior Record Key continues after a "
@@ -716,24 +899,48 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             _statuses(
                 "repository-query-statuses", "Repository Query Statuses", REPOSITORY_QUERY_STATUSES
             ),
-        )
-    if sv.study_root_query_retrieve:
-        s = acc.sub("study-root", "SOP Specific Conformance: Study Root Query/Retrieve SCP")
-        s.add(
+        ],
+    )
+
+
+def _study_root_conformance(lim: Limits) -> Section:
+    """SOP Specific Conformance of the archive's Study Root Query/Retrieve SCP.
+
+    PS3.2 A.4.2.1.4 (SOP Specific Conformance); PS3.4 C: keys by level and statuses.
+    """
+    return Section(
+        "study-root",
+        "SOP Specific Conformance: Study Root Query/Retrieve SCP",
+        [
             _level_keys("study-root-keys", "Study Root Matching Keys"),
             _statuses("study-root-statuses", "Study Root Statuses", STUDY_ROOT_STATUSES),
-        )
-    if sv.archive_storage:
-        acc.sub(
-            "archive-storage",
-            "SOP Specific Conformance: Archive Storage SCP",
+        ],
+    )
+
+
+def _archive_storage_conformance(lim: Limits) -> Section:
+    """SOP Specific Conformance of the archive's Storage SCP.
+
+    PS3.2 A.4.2.1.4 (SOP Specific Conformance); PS3.4 B: no coercion, C-STORE statuses.
+    """
+    return Section(
+        "archive-storage",
+        "SOP Specific Conformance: Archive Storage SCP",
+        [
             Para(
                 "Objects are kept as received (no coercion) and indexed; a second object with a known SOP Instance UID is indexed as another location of it."
             ),
             _statuses("archive-store-statuses", "C-STORE Statuses", C_STORE_STATUSES),
-        )
+        ],
+    )
 
-    iface = net.sub("network-interfaces", "Network Interfaces")
+
+def _network_interfaces(config: NodeConfig) -> Section:
+    """The physical network interface and the address the node listens on.
+
+    PS3.2 A.4.3 (A.4.3.1 Physical Network Interface, A.4.3.3 IPv4 and IPv6 Support).
+    """
+    iface = Section("network-interfaces", "Network Interfaces")
     iface.sub(
         "physical",
         "Physical Network Interface",
@@ -746,7 +953,16 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
         "IPv4 and IPv6 Support",
         Para(f"The node listens on {config.bind_address}:{config.port}."),
     )
-    cfg = net.sub("configuration", "Configuration")
+    return iface
+
+
+def _configuration(config: NodeConfig) -> Section:
+    """The local and remote AE titles and every configurable parameter with its value.
+
+    PS3.2 A.4.4 (A.4.4.1 AE Title/Presentation Address Mapping, A.4.4.2 Parameters).
+    """
+    sv, lim, ae = config.services, config.limits, config.ae_title
+    cfg = Section("configuration", "Configuration")
     cfg.add(
         Para(
             "Everything below is set in the node's TOML configuration file (see `dicom-inventory serve --config`)."
@@ -800,44 +1016,69 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             ],
         )
     )
+    return cfg
 
-    # ----------------------------------------------------------------- 4 media, file access (A.5)
-    media = doc.sub("media-interchange", "Media Interchange and File Access")
-    media.add(
-        Para(
-            "The node does not read or write DICOM media (PS3.10 file-sets). Its inventories link the archive's stored files, which a client may read directly (PS3.17 YYYY.7): the File Access URIs are file: URIs (absolute, percent-encoded paths on the archive's file system), described with the container types below. The N-EVENT-REPORT of a finished inventory also carries a File Access URI of the root instance itself."
-        ),
-        Table(
-            "containers",
-            "Container File Types Used in File Access",
-            ["Container File Type", "Meaning"],
-            [[k, v] for k, v in CONTAINER_DESCRIPTIONS.items()],
-        ),
+
+# --------------------------------------------------------------------------- A.5 media
+def _media_interchange() -> Section:
+    """No DICOM media; the File Access links of the inventories and their container types.
+
+    PS3.2 A.5 (Media Interchange), with the file access of PS3.17 YYYY.7.
+    """
+    return Section(
+        "media-interchange",
+        "Media Interchange and File Access",
+        [
+            Para(
+                "The node does not read or write DICOM media (PS3.10 file-sets). Its inventories link the archive's stored files, which a client may read directly (PS3.17 YYYY.7): the File Access URIs are file: URIs (absolute, percent-encoded paths on the archive's file system), described with the container types below. The N-EVENT-REPORT of a finished inventory also carries a File Access URI of the root instance itself."
+            ),
+            Table(
+                "containers",
+                "Container File Types Used in File Access",
+                ["Container File Type", "Meaning"],
+                [[k, v] for k, v in CONTAINER_DESCRIPTIONS.items()],
+            ),
+        ],
     )
 
-    # ----------------------------------------------------------------- 5 character sets (A.6)
-    cs = doc.sub("character-sets", "Support of Character Sets")
-    cs.add(
-        Table(
-            "character-sets",
-            "Character Sets",
-            ["Use", "Specific Character Set"],
-            [
+
+# --------------------------------------------------------------------------- A.6 character sets
+def _character_sets() -> Section:
+    """The character sets accepted, written and read.
+
+    PS3.2 A.6 (Support of Character Sets).
+    """
+    return Section(
+        "character-sets",
+        "Support of Character Sets",
+        [
+            Table(
+                "character-sets",
+                "Character Sets",
+                ["Use", "Specific Character Set"],
                 [
-                    "Accepted in Scope of Inventory",
-                    ", ".join(c or "(none: ISO_IR 6)" for c in SUPPORTED_CHARACTER_SETS),
+                    [
+                        "Accepted in Scope of Inventory",
+                        ", ".join(c or "(none: ISO_IR 6)" for c in SUPPORTED_CHARACTER_SETS),
+                    ],
+                    ["Written in produced inventories", "ISO_IR 192 (UTF-8)"],
+                    [
+                        "Read in received inventories",
+                        "Any that pydicom decodes, including ISO 2022 code extensions",
+                    ],
                 ],
-                ["Written in produced inventories", "ISO_IR 192 (UTF-8)"],
-                [
-                    "Read in received inventories",
-                    "Any that pydicom decodes, including ISO 2022 code extensions",
-                ],
-            ],
-        )
+            )
+        ],
     )
 
-    # ----------------------------------------------------------------- 6 security (A.7)
-    sec = doc.sub("security", "Security")
+
+# --------------------------------------------------------------------------- A.7 security
+def _security(config: NodeConfig) -> Section:
+    """TLS, the calling-AE allow-list and where the node may read and write.
+
+    PS3.2 A.7 (Security), with the secure transport of PS3.15 B.1.
+    """
+    sec = Section("security", "Security")
     if config.tls is not None:
         sec.add(
             Para(
@@ -869,79 +1110,142 @@ def build_statement(config: NodeConfig, product: Product | None = None) -> Secti
             + " Inventory Creation events go only to configured peers. No request can make the node read or write outside its archive and inventories folders."
         )
     )
+    return sec
 
-    # ----------------------------------------------------------------- 7 annexes (A.8)
-    ann = doc.sub("annexes", "Annexes")
-    ann.sub(
+
+# --------------------------------------------------------------------------- A.8 annexes
+def _annexes() -> Section:
+    """IOD contents, readings of the standard, attribute mapping, coercion, private attributes.
+
+    PS3.2 A.8 (Annexes: A.8.1 IOD Contents, A.8.2 Data Dictionary of Private Attributes),
+    with the node's readings of the standard as an annex of its own.
+    """
+    ann = Section("annexes", "Annexes")
+    ann.sections.extend(
+        [
+            _iod_contents(),
+            _readings(),
+            _attribute_mapping(),
+            _coerced_fields(),
+            _private_attributes(),
+        ]
+    )
+    return ann
+
+
+def _iod_contents() -> Section:
+    """The modules of the Inventory IOD written and the attributes of each record level.
+
+    PS3.2 A.8.1 (IOD Contents), A.8.1.1 (Created SOP Instances); PS3.3 A.88, C.38.1.
+    """
+    return Section(
         "iod-contents",
         "IOD Contents: Created SOP Instances",
-        Table(
-            "inventory-iod",
-            "Inventory IOD (PS3.3 A.88) Modules Written",
-            ["IE", "Module", "Reference", "Usage"],
-            [
+        [
+            Table(
+                "inventory-iod",
+                "Inventory IOD (PS3.3 A.88) Modules Written",
+                ["IE", "Module", "Reference", "Usage"],
                 [
-                    "Inventory",
-                    "Inventory",
-                    "C.38.1",
-                    "M: every record carries the archive's current values and the stored file's links",
+                    [
+                        "Inventory",
+                        "Inventory",
+                        "C.38.1",
+                        "M: every record carries the archive's current values and the stored file's links",
+                    ],
+                    [
+                        "Inventory",
+                        "Inventory Creation",
+                        "C.38.3",
+                        "Transaction UID when produced for an N-ACTION",
+                    ],
+                    [
+                        "Equipment",
+                        "General Equipment",
+                        "C.7.5.1",
+                        "Manufacturer, Software Versions",
+                    ],
+                    ["Inventory", "SOP Common", "C.12.1", "M; ISO_IR 192"],
                 ],
+            ),
+            Para(
+                "Values the archive changed in its database but not in the stored file are written as the current value, with the stored value in the record's Original Attributes Sequence (PS3.3 C.12.1.1.9)."
+            ),
+            Table(
+                "record-attributes",
+                "Attributes of Inventory Records (filled when the archive holds a value)",
+                ["Record", "Attribute", "Tag", "Type (PS3.3 C.38.1)"],
                 [
-                    "Inventory",
-                    "Inventory Creation",
-                    "C.38.3",
-                    "Transaction UID when produced for an N-ACTION",
+                    [level, kw, _tag(kw), attribute(_RECORD_PATHS[level], kw).type]
+                    for level, kws in RECORD_ATTRIBUTES.items()
+                    for kw in kws
                 ],
-                ["Equipment", "General Equipment", "C.7.5.1", "Manufacturer, Software Versions"],
-                ["Inventory", "SOP Common", "C.12.1", "M; ISO_IR 192"],
-            ],
-        ),
-        Para(
-            "Values the archive changed in its database but not in the stored file are written as the current value, with the stored value in the record's Original Attributes Sequence (PS3.3 C.12.1.1.9)."
-        ),
-        Table(
-            "record-attributes",
-            "Attributes of Inventory Records (filled when the archive holds a value)",
-            ["Record", "Attribute", "Tag", "Type (PS3.3 C.38.1)"],
-            [
-                [level, kw, _tag(kw), attribute(_RECORD_PATHS[level], kw).type]
-                for level, kws in RECORD_ATTRIBUTES.items()
-                for kw in kws
-            ],
-        ),
+            ),
+        ],
     )
-    ann.sub(
+
+
+def _readings() -> Section:
+    """What the node does where the standard's text could not be read (the assumptions).
+
+    PS3.2 A.8 (Annexes): an annex of the node's own, next to A.8.1.
+    """
+    return Section(
         "readings",
         "Readings of the Standard",
-        Para(
-            "Where the text of the standard could not be read, the node does as follows "
-            "(each choice is held in one place of the code; docs/standard-notes.md argues it)."
-        ),
-        Table(
-            "assumptions",
-            "Assumptions",
-            ["#", "Question", "What the node does"],
-            [[a.id, a.topic, a.behaviour] for a in ASSUMPTIONS],
-        ),
+        [
+            Para(
+                "Where the text of the standard could not be read, the node does as follows "
+                "(each choice is held in one place of the code; docs/standard-notes.md argues it)."
+            ),
+            Table(
+                "assumptions",
+                "Assumptions",
+                ["#", "Question", "What the node does"],
+                [[a.id, a.topic, a.behaviour] for a in ASSUMPTIONS],
+            ),
+        ],
     )
-    ann.sub(
+
+
+def _attribute_mapping() -> Section:
+    """Where record values come from.
+
+    PS3.2 A.8.1.3 (Attribute Mapping).
+    """
+    return Section(
         "attribute-mapping",
         "Attribute Mapping",
-        Para(
-            "Every record attribute is the archive's current value, read through the Repository "
-            "interface from the archive's database (not from the stored file). Retrieve AE Title "
-            "is the node's AE title; File Access items are the stored locations of each "
-            "instance, one per copy."
-        ),
+        [
+            Para(
+                "Every record attribute is the archive's current value, read through the Repository "
+                "interface from the archive's database (not from the stored file). Retrieve AE Title "
+                "is the node's AE title; File Access items are the stored locations of each "
+                "instance, one per copy."
+            )
+        ],
     )
-    ann.sub(
+
+
+def _coerced_fields() -> Section:
+    """No received object is coerced.
+
+    PS3.2 A.8.1.4 (Coerced/Modified Fields).
+    """
+    return Section(
         "coerced-fields",
         "Coerced/Modified Fields",
-        Para("None: received objects and inventories are kept as received."),
+        [Para("None: received objects and inventories are kept as received.")],
     )
-    ann.sub(
+
+
+def _private_attributes() -> Section:
+    """No private attributes are written.
+
+    PS3.2 A.8.2 (Data Dictionary of Private Attributes).
+    """
+    return Section(
         "private-attributes",
         "Data Dictionary of Private Attributes",
-        Para("None: the node writes no private attributes."),
+        [Para("None: the node writes no private attributes.")],
     )
-    return doc

@@ -8,13 +8,14 @@ failed test names what was wrong.
 from __future__ import annotations
 
 import datetime
-import html
+import io
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from lxml import etree
+import junitparser
+from dicom_inventory.conformance.html import Cell, DataTable, Page, Paragraph, Row, render_page
 
 __all__ = ["Outcome", "Report", "TestResult"]
 
@@ -27,6 +28,15 @@ class Outcome(str, Enum):
     NOT_APPLICABLE = "not applicable"
     ERROR = "error"
     """The test could not run (e.g. the peer went away): neither pass nor fail."""
+
+
+#: The renderer's verdict class of each outcome (its colour on the page).
+_VERDICT = {
+    Outcome.PASS: "good",
+    Outcome.FAIL: "bad",
+    Outcome.NOT_APPLICABLE: "neutral",
+    Outcome.ERROR: "warn",
+}
 
 
 @dataclass
@@ -84,77 +94,77 @@ class Report:
         return json.dumps(doc, indent=2)
 
     def to_junit(self) -> bytes:
-        suite = etree.Element(
-            "testsuite",
-            name=f"dicom-inventory testkit {self.kind}: {self.subject}",
-            tests=str(len(self.results)),
-            failures=str(self.count(Outcome.FAIL)),
-            errors=str(self.count(Outcome.ERROR)),
-            skipped=str(self.count(Outcome.NOT_APPLICABLE)),
-            timestamp=self.started,
-            time=f"{sum(r.seconds for r in self.results):.3f}",
-        )
+        """The run as JUnit XML, made with :mod:`junitparser`: one ``<testsuite>``, a
+        ``<testcase>`` per test (classname ``testkit.<kind>``, name ``<id> <title>
+        [<section>]``, time in seconds); a failed test has ``<failure>``, an erred one
+        ``<error>``, a not-applicable one ``<skipped>``, each with the first evidence line as
+        its message and (but ``<skipped>``) every line as its text; a passed test has its
+        evidence in ``<system-out>``."""
+        suite = junitparser.TestSuite(f"dicom-inventory testkit {self.kind}: {self.subject}")
+        suite.timestamp = self.started
         for r in self.results:
-            case = etree.SubElement(
-                suite,
-                "testcase",
-                classname=f"testkit.{self.kind}",
-                name=f"{r.id} {r.title} [{r.section}]",
-                time=f"{r.seconds:.3f}",
+            case = junitparser.TestCase(
+                f"{r.id} {r.title} [{r.section}]", f"testkit.{self.kind}", round(r.seconds, 3)
             )
             text = "\n".join(r.evidence)
+            first = r.evidence[0] if r.evidence else ""
             if r.outcome is Outcome.FAIL:
-                etree.SubElement(
-                    case, "failure", message=r.evidence[0] if r.evidence else "failed"
-                ).text = text
+                failure = junitparser.Failure(first or "failed")
+                failure.text = text
+                case.result = [failure]
             elif r.outcome is Outcome.ERROR:
-                etree.SubElement(
-                    case, "error", message=r.evidence[0] if r.evidence else "error"
-                ).text = text
+                error = junitparser.Error(first or "error")
+                error.text = text
+                case.result = [error]
             elif r.outcome is Outcome.NOT_APPLICABLE:
-                etree.SubElement(case, "skipped", message=r.evidence[0] if r.evidence else "n/a")
+                case.result = [junitparser.Skipped(first or "n/a")]
             else:
-                etree.SubElement(case, "system-out").text = text
-        return bytes(
-            etree.tostring(suite, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-        )
+                case.system_out = text
+            suite.add_testcase(case)  # counts tests, failures, errors, skipped and time
+        out = io.BytesIO()
+        suite.write(out, pretty=True)
+        return out.getvalue()
 
     def to_html(self) -> str:
-        colors = {
-            Outcome.PASS: "#1e7d32",
-            Outcome.FAIL: "#c62828",
-            Outcome.NOT_APPLICABLE: "#6b7280",
-            Outcome.ERROR: "#b45309",
-        }
-        rows = []
-        for r in self.results:
-            ev = "<br>".join(html.escape(e) for e in r.evidence)
-            rows.append(
-                f'<tr class="{r.outcome.name.lower()}"><td>{html.escape(r.id)}</td>'
-                f"<td>{html.escape(r.title)}</td><td>{html.escape(r.section)}</td>"
-                f'<td style="color:{colors[r.outcome]};font-weight:600">{r.outcome.value}</td>'
-                f"<td>{ev}</td></tr>"
+        """The run as a standalone HTML page, made by the project's one HTML renderer
+        (:mod:`dicom_inventory.conformance.html`): the verdict, the counts, and a row per test
+        whose id never wraps and whose evidence shows one line per item."""
+        verdict = "good" if self.passed else "bad"
+        rows = [
+            Row(
+                [
+                    Cell(r.id, "id"),
+                    Cell(r.title),
+                    Cell(r.section),
+                    Cell(r.outcome.value, _VERDICT[r.outcome]),
+                    Cell(r.evidence, "lines"),
+                ],
+                _VERDICT[r.outcome] if r.outcome in (Outcome.FAIL, Outcome.ERROR) else "",
             )
+            for r in self.results
+        ]
         summary = " · ".join(f"{self.count(o)} {o.value}" for o in Outcome)
-        verdict = "PASSED" if self.passed else "FAILED"
-        return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>testkit {html.escape(self.kind)}: {html.escape(self.subject)}</title>
-<style>
-body {{ font-family: "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 75em; padding: 0 1.5em; color: #1d2330; }}
-h1 {{ color: #163a5a; border-bottom: 3px solid #2b5b84; padding-bottom: .3em; overflow-wrap: anywhere; }}
-.verdict {{ font-size: 1.3em; font-weight: 700; color: {"#1e7d32" if self.passed else "#c62828"}; }}
-table {{ border-collapse: collapse; width: 100%; font-size: .92em; margin-top: 1em; }}
-th, td {{ border: 1px solid #c8d3de; padding: .35em .5em; text-align: left; vertical-align: top; overflow-wrap: anywhere; }}
-th {{ background: #2b5b84; color: white; white-space: nowrap; overflow-wrap: normal; }}
-tr.fail td, tr.error td {{ background: #fdecea; }}
-</style></head><body>
-<h1>Inventory test kit ({html.escape(self.kind)}): {html.escape(self.subject)}</h1>
-<p class="verdict">{verdict}</p><p>{html.escape(summary)}; started {html.escape(self.started)}</p>
-<table><thead><tr><th>Test</th><th>Checks</th><th>Section</th><th>Result</th><th>Evidence</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table></body></html>
-"""
+        page = Page(
+            title=f"testkit {self.kind}: {self.subject}",
+            heading=f"Inventory test kit ({self.kind}): {self.subject}",
+            blocks=[
+                Paragraph("PASSED" if self.passed else "FAILED", f"verdict {verdict}"),
+                Paragraph(f"{summary}; started {self.started}"),
+                DataTable(
+                    "results",
+                    "",
+                    [
+                        Cell("Test", "id"),
+                        Cell("Checks"),
+                        Cell("Section"),
+                        Cell("Result"),
+                        Cell("Evidence"),
+                    ],
+                    rows,
+                ),
+            ],
+        )
+        return render_page(page)
 
     def write(self, folder: str | Path) -> list[Path]:
         """Write ``report.xml`` (JUnit), ``report.json`` and ``report.html`` into `folder`."""
