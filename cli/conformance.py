@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from dicom_inventory.cli.exits import ExitCode
 
 __all__ = ["conformance_statement"]
 
@@ -64,7 +65,7 @@ def conformance_statement(
         config = load_config(config_file, archive=archive_dir or Path("archive"))
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(ExitCode.USAGE)
     if check_peer is not None:
         _check(config, check_peer, calling_ae)
         return
@@ -98,4 +99,4 @@ def _check(config: object, peer_text: str, calling_ae: str) -> None:
         else f"{peer}: behaves as the statement says (every claimed context, samples of "
         "unclaimed ones, C-ECHO, Inventory FIND)"
     )
-    sys.exit(1 if differences else 0)
+    sys.exit(ExitCode.FINDINGS if differences else ExitCode.OK)

@@ -16,7 +16,6 @@ from typing import Any
 
 import click
 from dicom_inventory import (
-    InventoryError,
     InventoryHeader,
     InventoryLevel,
     InventoryReader,
@@ -29,6 +28,7 @@ from dicom_inventory import (
 from dicom_inventory.cli.archive import archive as archive_group
 from dicom_inventory.cli.archive import create as create_command
 from dicom_inventory.cli.conformance import conformance_statement
+from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.scu import COMMANDS as SCU_COMMANDS
 from dicom_inventory.cli.serve import serve as serve_command
 from dicom_inventory.cli.testkit import testkit
@@ -105,8 +105,8 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
             highlight=False,
         )
     if result["unreadable"]:
-        sys.exit(2)
-    sys.exit(1 if result["errors"] else 0)
+        sys.exit(ExitCode.USAGE)
+    sys.exit(ExitCode.FINDINGS if result["errors"] else ExitCode.OK)
 
 
 # ----------------------------------------------------------------------------- show
@@ -317,7 +317,7 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
         )
         if result["errors"] or result["unreadable"]:
             err.print("demo failed: the inventory did not validate")
-            sys.exit(1)
+            sys.exit(ExitCode.FINDINGS)
         out.print("[bold green]demo ok[/]")
     finally:
         if tmp is not None:
@@ -345,16 +345,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2)
+        sys.exit(ExitCode.USAGE)
     except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except InventoryError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(2)
-    except OSError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(2)
+        fail(KeyboardInterrupt())
+    except Exception as exc:  # every error ends as one line and its documented exit code
+        fail(exc)
+    except KeyboardInterrupt as exc:
+        fail(exc)
 
 
 if __name__ == "__main__":

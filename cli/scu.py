@@ -11,9 +11,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+from dicom_inventory.cli.exits import ExitCode, fail
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -49,9 +50,9 @@ def _keys(pairs: tuple[str, ...]) -> dict[str, str]:
     return keys
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error[/] {message}", highlight=False)
-    sys.exit(2)
+def _fail(exc: BaseException | str) -> NoReturn:
+    """End the command with one line and the exit code of `exc` (:mod:`.exits`)."""
+    fail(exc)
 
 
 _peer_option = click.option("--peer", required=True, help="The node, AE@HOST:PORT.")
@@ -137,7 +138,7 @@ def request(
         listener = EventListener(calling_ae, listen_port) if wait else None
     except SCUError as exc:
         store.close()
-        _fail(str(exc))
+        _fail(exc)
         return
     if listener is not None:
         listener.accept_only(store.known)
@@ -167,7 +168,7 @@ def request(
                 on_event=on_event,
             )
     except SCUError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     finally:
         if listener is not None:
@@ -177,7 +178,7 @@ def request(
         f"transaction {outcome.transaction_uid}: {outcome.action.describe()}", highlight=False
     )
     if not outcome.action.accepted:
-        sys.exit(1)
+        sys.exit(ExitCode.FINDINGS)
     _report_outcome(outcome, out_dir)
 
 
@@ -198,7 +199,7 @@ def _report_outcome(outcome: Any, out_dir: Path | None) -> None:
             highlight=False,
         )
     if outcome.final.event_type != 11 or info.get("TransactionStatus") != "COMPLETE":
-        sys.exit(1)
+        sys.exit(ExitCode.FINDINGS)
 
 
 @contextlib.contextmanager
@@ -219,12 +220,12 @@ def _control(ctx: click.Context, uid: str, action: str, **kw: Any) -> None:
     try:
         result = control(uid, action, store=store, calling_ae=ctx.obj["calling_ae"], **kw)
     except SCUError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     finally:
         store.close()
     out.print(f"{action} {uid}: {result.describe()}", highlight=False)
-    sys.exit(0 if result.accepted else 1)
+    sys.exit(ExitCode.OK if result.accepted else ExitCode.FINDINGS)
 
 
 @request.command("status")
@@ -262,7 +263,7 @@ def request_follow(ctx: click.Context, uid: str) -> None:
             listener = EventListener(ctx.obj["calling_ae"], ctx.obj["listen_port"])
         except SCUError as exc:
             store.close()
-            _fail(str(exc))
+            _fail(exc)
             return
         listener.accept_only(store.known)
     try:
@@ -275,7 +276,7 @@ def request_follow(ctx: click.Context, uid: str) -> None:
             timeout=ctx.obj["timeout"],
         )
     except SCUError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     finally:
         if listener is not None:
@@ -330,7 +331,7 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
     try:
         found = inventory_find(_peer(peer), wanted, calling_ae=calling_ae)
     except SCUError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     for ds in found:
         click.echo(  # JSON lines: data, never wrapped by rich
@@ -398,14 +399,14 @@ def repository_query_command(
                     )
                 )
     except SCUError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     err.print(f"{n} record(s) in {pages} page(s)")
     if partial:
         err.print(
             "[bold yellow]PARTIAL[/]: the last page ended with 0xB001; more records remain (drop --one-page to page through them)"
         )
-        sys.exit(3)
+        sys.exit(ExitCode.PARTIAL)
 
 
 # ----------------------------------------------------------------------------- export
@@ -434,7 +435,7 @@ def export(paths: tuple[Path, ...], fmt: str, out_file: Path, workers: int | Non
                 progress=lambda k: p.update(task, description=f"{k:,} rows"),
             )
         except InventoryError as exc:
-            _fail(str(exc))
+            _fail(exc)
             return
     out.print(f"{n:,} rows -> {out_file}", highlight=False)
 
@@ -478,10 +479,10 @@ def diff(source: str, destination: str, fmt: str) -> None:
             b = _side(destination, Path(tmp), "destination")
             report = diff_inventories(a, b, workdir=tmp)
         except (InventoryError, CrawlError) as exc:
-            _fail(str(exc))
+            _fail(exc)
             return
     click.echo(report.to_json() if fmt == "json" else report.to_text())
-    sys.exit(0 if report.identical else 1)
+    sys.exit(ExitCode.OK if report.identical else ExitCode.FINDINGS)
 
 
 # ----------------------------------------------------------------------------- fetch
@@ -509,7 +510,7 @@ def fetch(paths: tuple[Path, ...], out_dir: Path, apply_updates: bool, workers: 
                 paths, out_dir, apply_updates=apply_updates, workers=workers, progress=step
             )
         except InventoryError as exc:
-            _fail(str(exc))
+            _fail(exc)
             return
     out.print(
         f"fetched {s.fetched} ({s.bytes / 1e6:.1f} MB), already there {s.skipped}, updated {s.updated}, "
@@ -518,7 +519,7 @@ def fetch(paths: tuple[Path, ...], out_dir: Path, apply_updates: bool, workers: 
     )
     for f in s.failures[:50]:
         err.print(f"  failed {f.sop_instance_uid}: {f.error}", highlight=False)
-    sys.exit(1 if s.failed else 0)
+    sys.exit(ExitCode.FINDINGS if s.failed else ExitCode.OK)
 
 
 # ----------------------------------------------------------------------------- crawl
@@ -547,7 +548,7 @@ def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str) -> None:
                 progress=lambda m: p.update(task, description=m),
             )
     except CrawlError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     out.print(
         f"{report.studies} studies ({len(report.undated_studies)} without Study Date), {report.series} series, "
@@ -562,7 +563,7 @@ def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str) -> None:
         err.print("[bold yellow]INCOMPLETE[/] (the inventory says PARTIAL):")
         for p_ in report.problems:
             err.print(f"  {p_}", highlight=False)
-        sys.exit(1)
+        sys.exit(ExitCode.FINDINGS)
 
 
 COMMANDS = [request, query, repository_query_command, export, diff, fetch, crawl]

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from dicom_inventory.cli.exits import ExitCode
 from dicom_inventory.conformance.testkit.scu import FAULTS
 
 __all__ = ["checks_markdown", "testkit"]
@@ -30,7 +31,7 @@ def _finish(report: object, report_dir: Path | None) -> None:
     if report_dir is not None:
         for p in report.write(report_dir):
             click.echo(f"report: {p}", err=True)
-    sys.exit(0 if report.passed else 1)
+    sys.exit(ExitCode.OK if report.passed else ExitCode.FINDINGS)
 
 
 _report_option = click.option(

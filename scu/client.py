@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dicom_inventory.errors import InventoryError
 from dicom_inventory.read import read_header, resolve_tree
 from dicom_inventory.scu.peer import Peer, nodelay
-from dicom_inventory.status import is_pending
+from dicom_inventory.status import Status, is_pending
 from dicom_inventory.uid import (
     INVENTORY_CREATION,
     INVENTORY_FIND,
@@ -59,22 +60,27 @@ __all__ = [
 ]
 
 #: What each N-ACTION status means (PS3.4 KK.2.2.3, PS3.7 C), for messages.
-STATUS_TEXT = {
-    0x0000: "accepted",
-    0xB010: "accepted, but some scope keys are not supported for matching and were dropped",
-    0x0110: "processing failure",
-    0x0112: "no such SOP Instance (not the well-known Storage Management instance)",
-    0x0115: "invalid argument value",
-    0x0123: "no such action",
-    0x0124: "refused: not authorized",
-    0x0210: "duplicate invocation",
-    0x0211: "unrecognized operation",
-    0x0212: "mistyped argument: level, character set or matching mechanism not supported",
-    0x0213: "resource limitation: the SCP has too many jobs",
+#: The codes are :class:`~dicom_inventory.status.Status`; these are the SCU's words for them
+#: in answer to an Initiate or a control action.
+STATUS_TEXT: dict[int, str] = {
+    Status.SUCCESS: "accepted",
+    Status.ATTRIBUTE_LIST_WARNING: "accepted, but some scope keys are not supported for "
+    "matching and were dropped",
+    Status.PROCESSING_FAILURE: "processing failure",
+    Status.NO_SUCH_SOP_INSTANCE: "no such SOP Instance (not the well-known Storage Management "
+    "instance)",
+    Status.INVALID_ARGUMENT_VALUE: "invalid argument value",
+    Status.NO_SUCH_ACTION: "no such action",
+    Status.NOT_AUTHORIZED: "refused: not authorized",
+    Status.DUPLICATE_INVOCATION: "duplicate invocation",
+    Status.UNRECOGNIZED_OPERATION: "unrecognized operation",
+    Status.MISTYPED_ARGUMENT: "mistyped argument: level, character set or matching mechanism "
+    "not supported",
+    Status.RESOURCE_LIMITATION: "resource limitation: the SCP has too many jobs",
 }
 
 
-class SCUError(Exception):
+class SCUError(InventoryError):
     """The peer refused or could not be reached; the message says which and why."""
 
 
@@ -93,7 +99,7 @@ class ActionResult:
 
     @property
     def accepted(self) -> bool:
-        return self.status in (0x0000, 0xB010)
+        return self.status in (Status.SUCCESS, Status.ATTRIBUTE_LIST_WARNING)
 
     def describe(self) -> str:
         text = STATUS_TEXT.get(self.status, "failure")
@@ -211,9 +217,9 @@ class EventListener:
             info = event.event_information
             uid = str(info.get("TransactionUID", ""))
             if not self._known(uid):
-                return 0x0110, None  # not one of ours
+                return Status.PROCESSING_FAILURE, None  # not one of ours
             self.events.put(InventoryEvent(int(event.request.EventTypeID), info, time.time()))
-            return 0x0000, None
+            return Status.SUCCESS, None
 
         try:
             server = ae.start_server(
@@ -283,7 +289,7 @@ def inventory_find(
     finally:
         if assoc.is_established:
             assoc.release()
-    if final != 0x0000:
+    if final != Status.SUCCESS:
         raise SCUError(
             f"{peer}: Inventory FIND ended with {'no final response' if final is None else f'0x{final:04X}'}"
         )
@@ -299,7 +305,7 @@ class RepositoryPage:
 
     @property
     def partial(self) -> bool:
-        return self.status == 0xB001
+        return self.status == Status.PARTIAL_RESULTS
 
 
 def repository_query(
@@ -364,14 +370,18 @@ def repository_query(
                     continue
                 final = code
                 break  # 0xB001 is final: do not wait for more (pynetdicom would)
-            if final not in (0x0000, 0xB001):
+            if final not in (Status.SUCCESS, Status.PARTIAL_RESULTS):
                 raise SCUError(
                     f"{peer}: Repository Query ended with "
                     + ("no final response" if final is None else f"0x{final:04X}")
-                    + (" (invalid Prior Record Key)" if final == 0xA710 else "")
+                    + (
+                        " (invalid Prior Record Key)"
+                        if final == Status.INVALID_PRIOR_RECORD_KEY
+                        else ""
+                    )
                 )
             yield RepositoryPage(records, final)
-            if final == 0x0000 or not follow:
+            if final == Status.SUCCESS or not follow:
                 return
             if not records or "RecordKey" not in records[-1]:
                 raise SCUError(f"{peer}: partial page without a Record Key to continue from")
@@ -392,13 +402,13 @@ def _store_into(folder: Path, received: list[Path]) -> Callable[[Any], int]:
     def on_store(event: Any) -> int:
         uid = str(event.request.AffectedSOPInstanceUID)
         if not is_valid_uid(uid):  # the file name comes from the peer: never a path
-            return 0xC000  # Cannot understand (PS3.4 B.2.3)
+            return Status.CANNOT_UNDERSTAND
         target = folder / f"{uid}.dcm"
         tmp = target.with_name(target.name + ".part")
         tmp.write_bytes(event.encoded_dataset(include_meta=True))
         tmp.replace(target)
         received.append(target)
-        return 0x0000
+        return Status.SUCCESS
 
     return on_store
 
@@ -418,9 +428,12 @@ def _fetch_tree(
             q = Dataset()
             q.SOPInstanceUID = part if len(part) > 1 else part[0]
             final = request(q)
-            if final == 0xA801:
+            if final == Status.MOVE_DESTINATION_UNKNOWN:
                 raise SCUError(f"{peer}: move destination unknown (0xA801)")
-            if final is not None and final not in (0x0000, 0xB000):
+            if final is not None and final not in (
+                Status.SUCCESS,
+                Status.COERCION_OF_DATA_ELEMENTS,
+            ):
                 raise SCUError(f"{peer}: Inventory {service} ended with 0x{final:04X}")
             # no final status (e.g. an abort): what did not arrive is named just below
         still = [u for u in missing if not (out_dir / f"{u}.dcm").exists()]

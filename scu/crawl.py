@@ -33,6 +33,7 @@ from typing import Any
 
 from dicom_inventory.encode import WrittenInstance, write_inventory
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
+from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import (
     Equipment,
     InstanceRecord,
@@ -41,7 +42,7 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 from dicom_inventory.scu.peer import Peer, nodelay
-from dicom_inventory.status import is_pending
+from dicom_inventory.status import Status, is_pending
 from dicom_inventory.uid import STUDY_ROOT_FIND, generate_uid, is_valid_uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS warnings (what TEXT NOT NULL);
 """
 
 
-class CrawlError(Exception):
+class CrawlError(InventoryError):
     """The peer cannot be queried (association refused, Study Root FIND not accepted)."""
 
 
@@ -157,7 +158,7 @@ class StudyFinder:
                 continue
             final = code
         self.last_status = final
-        complete = final == 0x0000 and (self.cap is None or len(found) < self.cap)
+        complete = final == Status.SUCCESS and (self.cap is None or len(found) < self.cap)
         if not complete:
             self.truncated += 1
         return found, complete

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pydicom
+from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import FileAccess, InstanceRecord, SeriesRecord, StudyRecord
 from dicom_inventory.read import iter_inventory
 from dicom_inventory.uid import is_valid_uid
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-class FetchError(Exception):
+class FetchError(InventoryError):
     """A linked object could not be read or is not the instance the record names."""
 
 

@@ -7,12 +7,14 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from dicom_inventory.errors import InventoryError
+
 __all__ = ["Peer", "PeerError", "nodelay", "parse_peer"]
 
 _PEER = re.compile(r"^(?P<ae>[^@\\]{1,16})@(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
 
 
-class PeerError(ValueError):
+class PeerError(InventoryError, ValueError):
     """A peer address is not ``AE@HOST:PORT``."""
 
 
