@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import copy
 import datetime
-import gzip
 import io
 import os
 import re
-import tarfile
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +35,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pydicom
+from dicom_inventory.containers import ContainerError, read_object
 from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import FileAccess, InstanceRecord, SeriesRecord, StudyRecord
 from dicom_inventory.read import iter_inventory
@@ -123,46 +121,17 @@ def _open_uri(uri: str, base: Path | None) -> tuple[str, Path | None, bytes | No
 
 
 def read_linked(fa: FileAccess, base: Path | None = None) -> bytes:
-    """The bytes of the object one File Access item points to."""
-    kind = str(getattr(fa.container_type, "value", fa.container_type) or "")
+    """The bytes of the object one File Access item points to: downloaded if the link is
+    http(s), then read by the IOD library's one container reader
+    (:func:`dicom_inventory.containers.read_object`), with its safety rule."""
     _, path, data = _open_uri(fa.uri, base)
-
-    def source() -> io.BufferedIOBase:
-        if data is not None:
-            return io.BytesIO(data)
-        assert path is not None
-        return open(path, "rb")  # noqa: SIM115 - closed by the callers' with
-
+    source: Path | bytes = data if data is not None else path  # type: ignore[assignment]
     try:
-        if kind in ("", "BLOB"):
-            with source() as f:
-                f.seek(fa.offset or 0)
-                return f.read() if fa.length is None else f.read(fa.length)
-        if kind == "GZIP":
-            with source() as f, gzip.open(f, "rb") as g:
-                return g.read()
-        if kind == "ZIP":
-            with source() as f, zipfile.ZipFile(f) as z:
-                return z.read(fa.filename_in_container or "")
-        if kind in ("TAR", "TARGZIP"):
-            with (
-                source() as f,
-                tarfile.open(fileobj=f, mode="r:gz" if kind == "TARGZIP" else "r:") as t,
-            ):
-                member = t.getmember(fa.filename_in_container or "")
-                if not member.isfile():
-                    raise FetchError(
-                        f"TAR member {member.name!r} is a {'link' if member.issym() or member.islnk() else 'non-file'}: refused"
-                    )
-                fobj = t.extractfile(member)
-                if fobj is None:
-                    raise FetchError(f"TAR member {member.name!r} cannot be read")
-                return fobj.read()
-    except KeyError as exc:
-        raise FetchError(f"{fa.uri}: no member {fa.filename_in_container!r}") from exc
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        return read_object(
+            source, fa.container_type, fa.filename_in_container, fa.offset, fa.length
+        )
+    except ContainerError as exc:
         raise FetchError(f"{fa.uri}: {exc}") from exc
-    raise FetchError(f"Container File Type {kind!r} not supported")
 
 
 def check_linked(data: bytes, inst: InstanceRecord, fa: FileAccess) -> Dataset:

@@ -1,16 +1,13 @@
 """Read a stored object back from where the archive keeps it (plain file or container).
 
-Used by the archive's C-GET/C-MOVE. Paths come from the archive's own index, never from a
-request, so nothing here can be pointed outside the archive by a peer.
+Used by the archive's C-GET/C-MOVE, through the one container reader of the IOD library
+(:func:`dicom_inventory.containers.read_object`). Paths come from the archive's own index,
+never from a request, so nothing here can be pointed outside the archive by a peer.
 """
 
 from __future__ import annotations
 
-import gzip
-import tarfile
-import zipfile
-
-from dicom_inventory.enum import ContainerFileType
+from dicom_inventory.containers import read_object
 from dicom_inventory.scp.repository import StoredFile
 
 __all__ = ["read_stored"]
@@ -22,32 +19,7 @@ def read_stored(loc: StoredFile) -> bytes:
     Raises
     ------
     OSError
-        If the file or container is missing or unreadable, or the member is absent.
+        If the file or container is missing or unreadable, or the member is absent
+        (:class:`~dicom_inventory.containers.ContainerError`, an ``OSError``).
     """
-    kind = loc.container
-    if kind is None or kind is ContainerFileType.BLOB:
-        with open(loc.path, "rb") as f:
-            f.seek(loc.offset or 0)
-            return f.read() if loc.length is None else f.read(loc.length)
-    if kind is ContainerFileType.GZIP:
-        with gzip.open(loc.path, "rb") as g:
-            return g.read()
-    if kind is ContainerFileType.ZIP:
-        with zipfile.ZipFile(loc.path) as z:
-            try:
-                return z.read(loc.member or "")
-            except KeyError as exc:
-                raise OSError(f"{loc.path}: no member {loc.member!r}") from exc
-    with (
-        tarfile.open(loc.path, "r:gz")
-        if kind is ContainerFileType.TARGZIP
-        else tarfile.open(loc.path, "r:")
-    ) as t:
-        try:
-            member = t.extractfile(loc.member or "")
-        except KeyError as exc:
-            raise OSError(f"{loc.path}: no member {loc.member!r}") from exc
-        if member is None:
-            raise OSError(f"{loc.path}: {loc.member!r} is not a file")
-        data: bytes = member.read()
-        return data
+    return read_object(loc.path, loc.container, loc.member, loc.offset, loc.length)

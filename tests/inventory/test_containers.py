@@ -1,0 +1,56 @@
+"""The one container reader (PS3.3 C.38.2.2): every Container File Type, from a file and from
+bytes, and its one safety rule (regular members only)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from dicom_inventory.containers import ContainerError, read_object
+from dicom_inventory.enum import ContainerFileType
+
+DATA = b"DICM-bytes-of-one-object"
+
+
+def _tar(path: Path, gz: bool) -> None:
+    with tarfile.open(path, "w:gz" if gz else "w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("a/1.dcm")
+        info.size = len(DATA)
+        t.addfile(info, io.BytesIO(DATA))
+        link = tarfile.TarInfo("link.dcm")
+        link.type, link.linkname = tarfile.SYMTYPE, "a/1.dcm"
+        t.addfile(link)
+
+
+def test_every_container_type_reads_the_same_object(tmp_path: Path) -> None:
+    plain = tmp_path / "1.dcm"
+    plain.write_bytes(b"xx" + DATA + b"yy")
+    assert read_object(plain, None, offset=2, length=len(DATA)) == DATA
+    assert read_object(plain, ContainerFileType.BLOB, offset=2, length=len(DATA)) == DATA
+    z = tmp_path / "s.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("a/1.dcm", DATA)
+    assert read_object(z, "ZIP", "a/1.dcm") == DATA
+    assert read_object(z.read_bytes(), "ZIP", "a/1.dcm") == DATA  # downloaded bytes
+    for kind, name in ((ContainerFileType.TAR, "s.tar"), (ContainerFileType.TARGZIP, "s.tgz")):
+        _tar(tmp_path / name, kind is ContainerFileType.TARGZIP)
+        assert read_object(tmp_path / name, kind, "a/1.dcm") == DATA
+    g = tmp_path / "1.dcm.gz"
+    g.write_bytes(gzip.compress(DATA))
+    assert read_object(g, ContainerFileType.GZIP) == DATA
+
+
+def test_a_link_member_is_refused_and_a_missing_member_named(tmp_path: Path) -> None:
+    _tar(tmp_path / "s.tar", False)
+    with pytest.raises(ContainerError, match="TAR member 'link.dcm' is a link: refused"):
+        read_object(tmp_path / "s.tar", "TAR", "link.dcm")
+    with pytest.raises(ContainerError, match="no member 'b.dcm'"):
+        read_object(tmp_path / "s.tar", "TAR", "b.dcm")
+    with pytest.raises(ContainerError, match="not one of"):
+        read_object(tmp_path / "s.tar", "RAR", "x")
+    with pytest.raises(OSError):  # ContainerError is an OSError too, for the archive's callers
+        read_object(tmp_path / "missing.zip", "ZIP", "x")
