@@ -56,6 +56,7 @@ class Section:
     sections: list[Section] = field(default_factory=list)
 
     def add(self, *blocks: Block) -> Section:
+        """Append `blocks` to this section; return it (for chaining)."""
         self.blocks.extend(blocks)
         return self
 
@@ -66,7 +67,7 @@ class Section:
         return s
 
     def walk(self) -> list[Section]:
-        """This section and all below it, depth first."""
+        """Return this section and all below it, depth first."""
         out = [self]
         for s in self.sections:
             out.extend(s.walk())

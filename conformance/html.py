@@ -143,7 +143,8 @@ class TocEntry:
 @dataclass(frozen=True)
 class Page:
     """A standalone page: title, heading, blocks before the table of contents, the table of
-    contents (none if empty), then the body blocks."""
+    contents (none if empty), then the body blocks.
+    """
 
     title: str
     heading: str

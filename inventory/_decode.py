@@ -252,7 +252,8 @@ class _ClassDecoder:
 
     def decode(self, ds: RawDataset, text: _Text) -> Any:
         """An instance of the class from raw item `ds`, in the character set `text` (or the
-        item's own Specific Character Set, PS3.5 6.1)."""
+        item's own Specific Character Set, PS3.5 6.1).
+        """
         if tags.SpecificCharacterSet in ds:
             text = text.child(ds)
         fields = self.fields
@@ -273,7 +274,8 @@ def converter(mf: ModelField) -> _Converter:
     """The function reading the value of a non-sequence model field from its raw element
     ``(VR, value bytes, offset)``, by the field's VR and VM; a Type 1 string reads as ``""``
     when empty. The typed records and the byte-level rows (:mod:`dicom_inventory.rows`) both
-    read with it."""
+    read with it.
+    """
     if mf.kind == "text":
         vr = mf.attribute.vr
         if vr in _STRIP_BOTH and vr not in CHARSET_VRS:

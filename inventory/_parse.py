@@ -176,7 +176,8 @@ class Parser:
 
     def _bounds(self, pos: int, length: int, tag: int, start: int) -> None:
         """Check a value length claim (value at `pos`, element at `start`) against the limits
-        and the end of the stream; raise :class:`NeedMore` if it is plausible."""
+        and the end of the stream; raise :class:`NeedMore` if it is plausible.
+        """
         src = self.src
         if src.size is not None and src.base + pos + length > src.size:
             raise self.error(

@@ -73,16 +73,19 @@ class ModelField:
 
     @property
     def keyword(self) -> str:
+        """The attribute's keyword (PS3.6)."""
         return self.attribute.keyword
 
     @property
     def tag(self) -> int:
+        """The attribute's tag as an int, e.g. 0x0020000D."""
         return self.attribute.tag
 
     @property
     def kind(self) -> str:
         """How the value is held: ``text``, ``multi`` (tuple of strings), ``int`` (IS kept
-        as an int), ``uint`` (binary integer), ``bytes`` or ``sequence``."""
+        as an int), ``uint`` (binary integer), ``bytes`` or ``sequence``.
+        """
         vr, vm = self.attribute.vr, self.attribute.vm
         if vr == "SQ":
             return "sequence"

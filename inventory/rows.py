@@ -98,7 +98,7 @@ _FILE = _group(FileAccess, "file_access_uri", "stored_transfer_syntax_uid")
 
 
 def _cell(value: Any) -> Any:
-    """A typed value as a row holds it: multi-values joined by ``\\``, enums as strings."""
+    r"""A typed value as a row holds it: multi-values joined by ``\``, enums as strings."""
     if type(value) is tuple:
         return "\\".join(value) or None
     return getattr(value, "value", value)
@@ -184,7 +184,8 @@ def _compile_values(
 
     Compiled from the cells (one lookup and conversion per column, as hand-written code would
     have them) like the encoder's bodies: a loop over the cells measured about 10% fewer rows
-    per second in export (``bench/bench_scu.py``)."""
+    per second in export (``bench/bench_scu.py``).
+    """
     namespace: dict[str, Any] = {}
     lines = ["def values(ds, text):", "    get = ds.get"]
     names = []
@@ -212,7 +213,8 @@ def _stale_raw(names: list[str], ds: RawDataset) -> None:
 
 class _RowPlan:
     """The compiled extractors of one selection of columns, per column group, and how the
-    concatenated groups (in :data:`ROW_COLUMNS` order) are put in the selection's order."""
+    concatenated groups (in :data:`ROW_COLUMNS` order) are put in the selection's order.
+    """
 
     def __init__(self, columns: tuple[str, ...]) -> None:
         unknown = [c for c in columns if c not in ROW_COLUMNS]

@@ -1,4 +1,4 @@
-"""Scope of Inventory in the standard's form (PS3.3 C.38.2.1, Table C.38.2-1; PS3.4 Table KK.2-1).
+r"""Scope of Inventory in the standard's form (PS3.3 C.38.2.1, Table C.38.2-1; PS3.4 Table KK.2-1).
 
 The item of Scope of Inventory Sequence (0008,0400) never holds a key attribute directly. Each
 key sits inside the matching sequence of its matching type:
@@ -33,7 +33,7 @@ C.38.2.1.1.5 could not be read):
   (0008,040F) ..." (rest not read).
 
 The flat form :attr:`ScopeOfInventory.keys` (``{keyword: query string}``, as a C-FIND
-identifier or ``--scope KEY=VALUE`` writes keys: ``A-B`` for a range, ``a\\b`` for a list of
+identifier or ``--scope KEY=VALUE`` writes keys: ``A-B`` for a range, ``a\b`` for a list of
 UIDs, an empty string for empty-value matching) is what the SCU's command line takes and what
 the SCP's matcher compiles; :meth:`ScopeOfInventory.from_keys` is the one place that maps it to
 the standard form.
@@ -88,7 +88,7 @@ def _vr(keyword: str) -> str:
 
 
 def query_text(value: Any) -> str:
-    """An element value as one query string: multiple values joined by ``\\``, none as ``""``.
+    r"""An element value as one query string: multiple values joined by ``\``, none as ``""``.
 
     The form in which flat keys, C-FIND identifiers and N-ACTION arguments are compared and
     matched (PS3.4 C.2.2.2); takes generic values (tuples) and pydicom's ``MultiValue``.
@@ -151,9 +151,9 @@ class ScopeOfInventory:
         specific_character_set: Iterable[str] = (),
         timezone_offset_from_utc: str | None = None,
     ) -> ScopeOfInventory:
-        """Place flat query keys in their matching sequences (the one mapping, module doc).
+        r"""Place flat query keys in their matching sequences (the one mapping, module doc).
 
-        A DA/DT/TM value with ``-`` is a range; a UI value with ``\\`` a list of UIDs; an empty
+        A DA/DT/TM value with ``-`` is a range; a UI value with ``\`` a list of UIDs; an empty
         value is empty-value matching (and names :attr:`ExtendedMatchingMechanism.EMPTY_VALUE`);
         anything else is single-value or wild-card matching.
         """

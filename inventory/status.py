@@ -20,6 +20,7 @@ class Status(IntEnum):
     meaning: str
 
     def __new__(cls, code: int, meaning: str) -> Status:
+        """A member with its code and its meaning."""
         member = int.__new__(cls, code)
         member._value_ = code
         member.meaning = meaning

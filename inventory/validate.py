@@ -95,7 +95,8 @@ def _nested(
     kpath: tuple[str, ...], tag: int, keyword: str
 ) -> tuple[tuple[str, ...], tuple[str, ...], _Types]:
     """Where the items of sequence `tag` inside an item at `kpath` sit, their condition
-    kinds and their Types (one cached lookup per sequence met)."""
+    kinds and their Types (one cached lookup per sequence met).
+    """
     sub = (*kpath, keyword)
     return sub, item_kinds(tag, keyword), _types_at(sub)
 
@@ -104,7 +105,8 @@ def _nested(
 def _types_at(kpath: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Tags of the Type 1 and Type 2 attributes of the items at `kpath` (the attribute table,
     PS3.3 A.88: records, references, Original Attributes, codes and every nested macro).
-    Conditional attributes are :mod:`dicom_inventory.conditions`."""
+    Conditional attributes are :mod:`dicom_inventory.conditions`.
+    """
     rows = attributes_at(kpath)
     return (
         tuple(a.tag for a in rows if a.type == "1"),
@@ -670,7 +672,8 @@ class Validator:
 
     def _file_uris(self, ds: RawDataset, path: str) -> None:
         """File and Folder Access URI syntax (PS3.3 C.38.2.2.1.1); the macro's 1C conditions
-        are :mod:`dicom_inventory.conditions`. Works on the raw bytes: once per record."""
+        are :mod:`dicom_inventory.conditions`. Works on the raw bytes: once per record.
+        """
         for tag in (tags.FileAccessURI, tags.FolderAccessURI):
             el = ds.get(tag)
             if el is not None and el[1]:

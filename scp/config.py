@@ -114,7 +114,8 @@ SUPPORTED_TRANSFER_SYNTAXES = {
 @dataclass(frozen=True)
 class Services:
     """Which services the node offers; the presentation contexts follow from this alone
-    (:mod:`dicom_inventory.scp.contexts`), for the server and for its conformance statement."""
+    (:mod:`dicom_inventory.scp.contexts`), for the server and for its conformance statement.
+    """
 
     verification: bool = True
     """C-ECHO (the health check)."""

@@ -185,7 +185,8 @@ def sop_class_extended_response(
 def scu_only_classes(config: NodeConfig) -> frozenset[str]:
     """SOP classes the node takes only the SCU role of, on associations it accepts (C-GET
     sub-operations: Inventory Storage with storage off, patient objects with the archive's
-    Storage SCP off)."""
+    Storage SCP off).
+    """
     return frozenset(
         cx.abstract_syntax for cx in accepted_contexts(config) if cx.node_scu and not cx.node_scp
     )

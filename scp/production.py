@@ -106,7 +106,8 @@ def file_access(loc: StoredFile) -> FileAccess | None:
 
 def _record(cls: type[_R], stored: Mapping[str, AttributeValue], **derived: Any) -> _R:
     """A record of `cls`: the repository's stored attributes in the model's fields
-    (:func:`~dicom_inventory.fields.field_values`), then what the archive derives itself."""
+    (:func:`~dicom_inventory.fields.field_values`), then what the archive derives itself.
+    """
     return cls(**{**field_values(cls, stored), **derived})
 
 

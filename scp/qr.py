@@ -88,6 +88,7 @@ class StoredInventory:
     header: InventoryHeader
 
     def value(self, keyword: str) -> Any:
+        """The value of `keyword` in this row, as the matcher compares it."""
         h = self.header
         return {
             "SOPInstanceUID": h.sop_instance_uid,

@@ -1,4 +1,4 @@
-"""Scope of Inventory: which studies an inventory covers (PS3.3 C.38.2.1, PS3.4 KK.2.2.1.1).
+r"""Scope of Inventory: which studies an inventory covers (PS3.3 C.38.2.1, PS3.4 KK.2.2.1.1).
 
 The item of Scope of Inventory Sequence holds Study-level keys matched like Query/Retrieve keys
 (PS3.4 C.2.2.2): a study is included only if it matches **all** keys; an empty sequence (or
@@ -13,7 +13,7 @@ PatientName,                 the same, case-insensitive (C.2.2.2.1, PN)
 StudyDescription
 StudyDate, StudyTime         single value or range ``A-B``, ``A-``, ``-B`` (C.2.2.2.5)
 StudyUpdateDateTime          DT range, the same forms
-StudyInstanceUID             single UID or a list of UIDs separated by ``\\`` (C.2.2.2.2)
+StudyInstanceUID             single UID or a list of UIDs separated by ``\`` (C.2.2.2.2)
 ModalitiesInStudy            single value: a study matches if any of its modalities does
 ===========================  =========================================================
 

@@ -1,4 +1,4 @@
-"""The archive side: Study Root Q/R of the patient objects, and Repository Query (PS3.4 C.6).
+r"""The archive side: Study Root Q/R of the patient objects, and Repository Query (PS3.4 C.6).
 
 One hierarchical query engine over any :class:`Repository` serves both:
 
@@ -12,8 +12,8 @@ One hierarchical query engine over any :class:`Repository` serves both:
   **0xB001 as its final response**, as C.6.4 specifies, never followed by 0x0000 (see
   :mod:`dicom_inventory.scp.wire`); an unusable Prior Record Key gets 0xA710 (C.6.4.5.3).
 
-Record Key: the UIDs of the entity and its parents joined by ``\\`` (ASCII, OB padded with a
-NUL to even length), e.g. ``study\\series\\sop`` at IMAGE level. Records come in ascending order of
+Record Key: the UIDs of the entity and its parents joined by ``\`` (ASCII, OB padded with a
+NUL to even length), e.g. ``study\series\sop`` at IMAGE level. Records come in ascending order of
 that key, the repository's own order, so a key stays a valid continuation point for as long as
 the entity exists, and even after it is deleted (continuation is "after this key").
 
@@ -212,7 +212,7 @@ def parse_query(identifier: Dataset) -> Query:
 
 
 def record_key(key: Sequence[str]) -> bytes:
-    """The Record Key (OB) of an entity: its UIDs and its parents', ``\\``-joined, even length."""
+    r"""The Record Key (OB) of an entity: its UIDs and its parents', ``\``-joined, even length."""
     raw = "\\".join(key).encode("ascii")
     return raw + b"\0" if len(raw) % 2 else raw
 

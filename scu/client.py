@@ -99,9 +99,11 @@ class ActionResult:
 
     @property
     def accepted(self) -> bool:
+        """Whether the SCP accepted the request (0x0000, or 0xB010 with keys dropped)."""
         return self.status in (Status.SUCCESS, Status.ATTRIBUTE_LIST_WARNING)
 
     def describe(self) -> str:
+        """The status in words, with its comment and any unsupported keys."""
         text = STATUS_TEXT.get(self.status, "failure")
         extra = f": {self.comment}" if self.comment else ""
         keys = (
@@ -124,10 +126,12 @@ class InventoryEvent:
 
     @property
     def transaction_uid(self) -> str:
+        """Transaction UID (0008,1195) of the event ('' if absent)."""
         return str(self.info.get("TransactionUID", ""))
 
     @property
     def final(self) -> bool:
+        """Whether this is a final event: 11 (complete) or 13 (canceled), PS3.4 KK.2.3."""
         return self.event_type in (11, 13)
 
 
@@ -260,6 +264,7 @@ class EventListener:
                 return ev
 
     def close(self) -> None:
+        """Stop listening."""
         self.server.shutdown()
 
 
@@ -305,6 +310,7 @@ class RepositoryPage:
 
     @property
     def partial(self) -> bool:
+        """Whether the page ended with 0xB001: more records remain (PS3.4 C.6.4)."""
         return self.status == Status.PARTIAL_RESULTS
 
 
@@ -418,7 +424,8 @@ def _fetch_tree(
 ) -> list[Path]:
     """Ask for the tree of `root_uid` level by level (PS3.3 C.38.2.3), in slices, skipping what
     `out_dir` already holds; `request` sends one C-GET or C-MOVE and returns its final status.
-    Returns the files of the whole tree."""
+    Returns the files of the whole tree.
+    """
     files: list[Path] = []
     wanted = [root_uid]
     while wanted:

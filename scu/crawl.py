@@ -164,6 +164,7 @@ class StudyFinder:
         return found, complete
 
     def close(self) -> None:
+        """Release the association, if one is open."""
         if self.assoc is not None and self.assoc.is_established:
             self.assoc.release()
 

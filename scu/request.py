@@ -59,6 +59,7 @@ class TransactionStore:
         )
 
     def add(self, uid: str, peer: Peer, level: str) -> None:
+        """Remember a transaction started with `peer` at `level`."""
         now = datetime.datetime.now().isoformat(timespec="seconds")
         with self.lock:
             self.conn.execute(
@@ -89,6 +90,7 @@ class TransactionStore:
             )
 
     def get(self, uid: str) -> dict[str, Any] | None:
+        """What is remembered of transaction `uid`, or None."""
         with self.lock:
             cur = self.conn.execute("SELECT * FROM transactions WHERE uid = ?", (uid,))
             row = cur.fetchone()
@@ -96,9 +98,11 @@ class TransactionStore:
         return None if row is None else dict(zip(names, row, strict=True))
 
     def known(self, uid: str) -> bool:
+        """Whether transaction `uid` was started here."""
         return self.get(uid) is not None
 
     def close(self) -> None:
+        """Close the state database."""
         with self.lock:
             self.conn.close()
 
@@ -115,7 +119,8 @@ class RequestOutcome:
 
 def scope_sequence(scope: Mapping[str, str] | ScopeOfInventory | None) -> list[Dataset]:
     """Scope of Inventory Sequence for an Initiate: flat keys placed in their matching
-    sequences (PS3.3 C.38.2.1, PS3.4 Table KK.2-1); no key, an empty sequence (every study)."""
+    sequences (PS3.3 C.38.2.1, PS3.4 Table KK.2-1); no key, an empty sequence (every study).
+    """
     if not isinstance(scope, ScopeOfInventory):
         scope = ScopeOfInventory.from_keys(scope)
     if scope.is_universal:

@@ -89,7 +89,8 @@ class RecordingAssociation:
 
     def find(self, query: Dataset) -> Exchange:
         """Send one C-FIND; collect its responses up to the final one, then wait `grace`
-        seconds and record (and drain) whatever else arrives."""
+        seconds and record (and drain) whatever else arrives.
+        """
         msg_id = self._next_id
         self._next_id += 1
         with self._lock:
@@ -123,6 +124,7 @@ class RecordingAssociation:
         return ex
 
     def close(self) -> None:
+        """Release the association."""
         if self.assoc.is_established:
             self.assoc.release()
 

@@ -49,14 +49,17 @@ class Verdict:
 
 
 def passed(*evidence: str, **facts: Any) -> Verdict:
+    """A PASS verdict with its evidence and the facts it establishes."""
     return Verdict(Outcome.PASS, list(evidence), facts)
 
 
 def failed(*evidence: str, **facts: Any) -> Verdict:
+    """A FAIL verdict: the evidence names what was wrong."""
     return Verdict(Outcome.FAIL, list(evidence), facts)
 
 
 def not_applicable(*evidence: str, **facts: Any) -> Verdict:
+    """A NOT APPLICABLE verdict: the evidence says why the check could not judge."""
     return Verdict(Outcome.NOT_APPLICABLE, list(evidence), facts)
 
 

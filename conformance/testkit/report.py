@@ -64,10 +64,12 @@ class Report:
     )
 
     def add(self, result: TestResult) -> TestResult:
+        """Record one result; return it."""
         self.results.append(result)
         return result
 
     def count(self, outcome: Outcome) -> int:
+        """How many results have `outcome`."""
         return sum(1 for r in self.results if r.outcome is outcome)
 
     @property
@@ -76,6 +78,7 @@ class Report:
         return not (self.count(Outcome.FAIL) or self.count(Outcome.ERROR))
 
     def result(self, test_id: str) -> TestResult:
+        """The result of the check with id `test_id` (KeyError if none)."""
         for r in self.results:
             if r.id == test_id:
                 return r
@@ -83,6 +86,7 @@ class Report:
 
     # -- formats ----------------------------------------------------------------------------
     def to_json(self) -> str:
+        """The report as JSON: kind, subject, verdict and every result with its evidence."""
         doc = {
             "kind": self.kind,
             "subject": self.subject,
@@ -99,7 +103,8 @@ class Report:
         [<section>]``, time in seconds); a failed test has ``<failure>``, an erred one
         ``<error>``, a not-applicable one ``<skipped>``, each with the first evidence line as
         its message and (but ``<skipped>``) every line as its text; a passed test has its
-        evidence in ``<system-out>``."""
+        evidence in ``<system-out>``.
+        """
         suite = junitparser.TestSuite(f"dicom-inventory testkit {self.kind}: {self.subject}")
         suite.timestamp = self.started
         for r in self.results:
@@ -128,7 +133,8 @@ class Report:
     def to_html(self) -> str:
         """The run as a standalone HTML page, made by the project's one HTML renderer
         (:mod:`dicom_inventory.conformance.html`): the verdict, the counts, and a row per test
-        whose id never wraps and whose evidence shows one line per item."""
+        whose id never wraps and whose evidence shows one line per item.
+        """
         verdict = "good" if self.passed else "bad"
         rows = [
             Row(

@@ -116,7 +116,8 @@ class ScpKit:
 
 class _Run:
     """One run of the battery: the kit's settings and the event listener it opens (once, on
-    first use). Holds resources, not results: results travel as facts."""
+    first use). Holds resources, not results: results travel as facts.
+    """
 
     def __init__(self, kit: ScpKit) -> None:
         self.kit = kit
@@ -164,7 +165,8 @@ CHECKS: Registry[_Run] = Registry(
 
 def run_scp_battery(kit: ScpKit) -> Report:
     """Run every check; return the report (checks whose service is missing are not
-    applicable)."""
+    applicable).
+    """
     run = _Run(kit)
     try:
         return CHECKS.run(run, Report("scp", str(kit.peer)))
@@ -651,7 +653,8 @@ def _rq_query(max_records: int, prior: bytes | None) -> Dataset:
 
 def _rq_pages(run: _Run, max_records: int) -> list[Exchange]:
     """Every page of a STUDY-level Repository Query with `max_records`, on one association
-    through the recording peer, continued with Prior Record Key (PS3.4 C.6.4.5.3)."""
+    through the recording peer, continued with Prior Record Key (PS3.4 C.6.4.5.3).
+    """
     kit = run.kit
     relational = SOPClassExtendedNegotiation()
     relational.sop_class_uid = REPOSITORY_QUERY
@@ -861,7 +864,8 @@ def _scope_check(kind: str) -> None:
     )
     def scoped(run: _Run, facts: Facts) -> Verdict:
         """An inventory scoped by one key lists exactly the studies of the whole-archive
-        inventory that the key matches (matched here by PS3.4 C.2.2.2 rules)."""
+        inventory that the key matches (matched here by PS3.4 C.2.2.2 rules).
+        """
         kit, listener = run.kit, run.listener()
         whole = _whole(facts)
         keys = _scope_keys(kind, whole)

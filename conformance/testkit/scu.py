@@ -168,10 +168,12 @@ class Request:
     """When it arrived (seconds since the epoch)."""
 
     def text(self, key: str) -> str:
+        """The text value of `key` in the request's data set (empty if absent)."""
         value = None if self.data is None else self.data.get(key)
         return "" if value is None else str(value).strip()
 
     def describe(self) -> str:
+        """The request in one line: command, SOP class, action and status."""
         what = f"{self.command} {self.action_type}" if self.action_type else self.command
         status = "no final response" if self.status is None else f"0x{self.status:04X}"
         return f"{what} ({UID(self.sop_class).name}) from {self.calling_ae}: {status}"
@@ -342,7 +344,8 @@ class ScuKitNode:
         followed by a retrieval, or a Repository Query page answered.
 
         :meth:`wait` adds quiet seconds after this, so that the SCU's further requests (the rest
-        of a split tree, say) still count."""
+        of a split tree, say) still count.
+        """
         with self._lock:
             requests = list(self.requests)
         if any(
