@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 _INSTALL = {
     "dcmdump": "apt-get install dcmtk",
@@ -65,3 +70,28 @@ def require_file(path: str) -> str:
     if peers_required():
         pytest.fail(f"{reason}; DICOM_INVENTORY_REQUIRE_PEERS=1 forbids skipping")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def installed_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package installed into a folder with pip (the wheel layout, folders mapped onto
+    ``dicom_inventory``), once per run, for the tools that cannot follow setuptools' editable
+    finder (mypy, import-linter)."""
+    target = tmp_path_factory.mktemp("installed") / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=target.parent,
+    )
+    return target

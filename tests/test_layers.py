@@ -10,39 +10,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import tomllib
 
+from tests.conftest import peers_required
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(installed_site: Path) -> Path:
     if shutil.which("lint-imports") is None:
-        if os.environ.get("CI"):
+        if peers_required():
             pytest.fail("import-linter is not installed (pip install '.[test]')")
         pytest.skip("import-linter not installed: pip install '.[test]'")
-    target = tmp_path_factory.mktemp("layers") / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=target.parent,
-    )
-    return target
+    return installed_site
 
 
 def _lint(site: Path) -> subprocess.CompletedProcess[str]:

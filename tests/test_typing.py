@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_mypy_strict_on_the_installed_package(tmp_path: Path) -> None:
+def test_mypy_strict_on_the_installed_package(tmp_path: Path, installed_site: Path) -> None:
     if (
         shutil.which("mypy") is None
         and subprocess.run(
@@ -28,24 +28,7 @@ def test_mypy_strict_on_the_installed_package(tmp_path: Path) -> None:
         if os.environ.get("DICOM_INVENTORY_REQUIRE_PEERS") == "1":
             pytest.fail("mypy is not installed (pip install '.[test]')")
         pytest.skip("mypy not installed: pip install '.[test]'")
-    target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=tmp_path,
-    )
-    env = dict(os.environ, MYPYPATH=str(target))
+    env = dict(os.environ, MYPYPATH=str(installed_site))
     result = subprocess.run(
         [
             sys.executable,
