@@ -1,6 +1,6 @@
 """Configuration of an Inventory node: one TOML file, one typed object.
 
-The same :class:`NodeConfig` runs ``dicom-inventory serve`` and (issue 8) feeds the PS3.2
+The same :class:`NodeConfig` runs ``dicom-inventory serve`` and feeds the PS3.2
 conformance-statement generator, so the statement cannot drift from what the node does.
 
 Example::

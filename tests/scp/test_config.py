@@ -1,0 +1,72 @@
+"""scp/config.py on its own: the TOML file, its defaults, and a clear error for each mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dicom_inventory.scp.config import ConfigError, load_config
+
+EXAMPLE = """
+ae_title = "DICOM_INV"
+port = 11112
+archive = "data/archive"
+
+[limits]
+max_jobs = 3
+
+[peers.MIGRATOR]
+ae_title = "MIGRATOR"
+host = "127.0.0.1"
+port = 11113
+
+[services]
+repository_query = false
+transfer_syntaxes = ["ImplicitVRLittleEndian"]
+"""
+
+
+def test_the_documented_example_loads_with_paths_relative_to_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "node.toml"
+    f.write_text(EXAMPLE)
+    config = load_config(f)
+    assert config.archive == (tmp_path / "data" / "archive").resolve()
+    assert config.inventories == config.archive / "inventories"
+    assert config.limits.max_jobs == 3 and config.limits.max_pending_jobs == 32  # default kept
+    assert config.peers["MIGRATOR"].port == 11113
+    assert not config.services.repository_query
+    assert config.services.transfer_syntaxes == ("1.2.840.10008.1.2",)
+
+
+def test_overrides_from_the_command_line_win(tmp_path: Path) -> None:
+    f = tmp_path / "node.toml"
+    f.write_text(EXAMPLE)
+    assert load_config(f, port=104).port == 104
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("port = 1\n", r"'archive' \(the archive folder\) is required"),
+        ('archive = "a"\n[limits]\nmax_jobz = 2\n', r"\[limits\].*max_jobz"),
+        (
+            'archive = "a"\n[services]\ntransfer_syntaxes = ["JPEGBaseline8Bit"]\n',
+            "JPEGBaseline8Bit",
+        ),
+        (
+            'archive = "a"\n[services]\ntransfer_syntaxes = ["ExplicitVRLittleEndian"]\n',
+            "PS3.5 10.1",
+        ),
+        ("archive = [\n", "not valid TOML"),
+    ],
+)
+def test_each_mistake_gets_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "node.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(f)
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        load_config(tmp_path / "absent.toml")
