@@ -31,7 +31,7 @@ def test_attribute_identifier_list_goes_into_the_matching_response_only() -> Non
     assert 0x00001005 not in other.command_set  # type: ignore[attr-defined]
     mine = _message(N_ACTION_RSP, MessageIDBeingRespondedTo=7, Status=0xB010)
     fixes.on_sent(SimpleNamespace(assoc=assoc, message=mine))
-    assert list(mine.command_set[0x00001005].value) == [0x00104000]  # type: ignore[attr-defined]
+    assert mine.command_set[0x00001005].value == 0x00104000  # type: ignore[attr-defined]
     again = _message(N_ACTION_RSP, MessageIDBeingRespondedTo=7, Status=0xB010)
     fixes.on_sent(SimpleNamespace(assoc=assoc, message=again))  # used once, then forgotten
     assert 0x00001005 not in again.command_set  # type: ignore[attr-defined]
