@@ -16,7 +16,7 @@ from dicom_inventory.scp.config import SUPPORTED_TRANSFER_SYNTAXES, NodeConfig, 
 from dicom_inventory.scp.contexts import accepted_contexts
 from dicom_inventory.scu.client import SCUError
 from dicom_inventory.scu.peer import Peer, nodelay
-from dicom_inventory.status import is_pending
+from dicom_inventory.status import Status, is_pending
 from dicom_inventory.uid import INVENTORY_FIND, REPOSITORY_QUERY, VERIFICATION
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit
@@ -329,7 +329,7 @@ def _find(peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
             bad += 1
     assoc.release()
     out = []
-    if not statuses or statuses[-1] != 0x0000:
+    if not statuses or statuses[-1] != Status.SUCCESS:
         out.append(
             Difference(
                 "Inventory FIND",

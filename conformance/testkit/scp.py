@@ -47,7 +47,7 @@ from dicom_inventory.scu.client import (
 )
 from dicom_inventory.scu.crawl import CrawlError, StudyFinder
 from dicom_inventory.scu.peer import Peer
-from dicom_inventory.status import is_failure
+from dicom_inventory.status import Status, is_failure
 from dicom_inventory.uid import (
     INVENTORY_CREATION,
     INVENTORY_FIND,
@@ -253,6 +253,17 @@ def _initiate(
     )
 
 
+def _control(kit: ScpKit, action: int, txn: str, **attributes: str) -> Any:
+    """Send control action `action` (13 Cancel, 14 Pause, 15 Resume; PS3.4 Table KK.2-1) for
+    transaction `txn`, with its other Action Information.
+    """
+    info = Dataset()
+    info.TransactionUID = txn
+    for keyword, value in attributes.items():
+        setattr(info, keyword, value)
+    return send_action(kit.peer, action, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+
+
 def _events(
     listener: EventListener, txn: str, timeout: float
 ) -> tuple[list[InventoryEvent], InventoryEvent | None]:
@@ -336,9 +347,9 @@ def _initiate_check(level: str) -> None:
             f"N-ACTION Initiate ({level}): {_status_text(result.status)} "
             f"{result.comment or ''}".rstrip()
         ]
-        if result.status == 0x0212:
+        if result.status == Status.MISTYPED_ARGUMENT:
             return not_applicable(*ev, f"level {level} not supported (0x0212)")
-        if result.status != 0x0000:
+        if result.status != Status.SUCCESS:
             return failed(*ev, "expected 0x0000 for a request without scope keys")
         seen, final = _events(listener, txn, kit.timeout)
         ev += [f"event {e.event_type} {e.info.get('TransactionStatus', '')}" for e in seen]
@@ -398,10 +409,10 @@ def unsupported_key(run: _Run, facts: Facts) -> Verdict:
     _, result = _initiate(run.kit, "STUDY", {"PatientComments": "x*"})
     ev = [f"Initiate with Patient Comments (0010,4000) as scope key: {_status_text(result.status)}"]
     listed = [f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in result.unsupported_keys]
-    if result.status == 0xB010:
+    if result.status == Status.ATTRIBUTE_LIST_WARNING:
         ev.append(f"Attribute Identifier List (0000,1005): {', '.join(listed) or 'missing'}")
         return passed(*ev) if 0x00104000 in result.unsupported_keys else failed(*ev)
-    if result.status == 0x0000:
+    if result.status == Status.SUCCESS:
         return failed(*ev, "expected 0xB010: a key not supported for matching was silently ignored")
     return failed(*ev, "expected 0xB010 (or acceptance if the key is supported)")
 
@@ -417,7 +428,7 @@ def invalid_key(run: _Run, facts: Facts) -> Verdict:
     kit, listener = run.kit, run.listener()
     txn, result = _initiate(kit, "STUDY", {"StudyDate": _INVALID_DATE})
     ev = [f"Initiate with Study Date {_INVALID_DATE} (7 digits): {_status_text(result.status)}"]
-    if result.status == 0xB010 and 0x00080020 in result.unsupported_keys:
+    if result.status == Status.ATTRIBUTE_LIST_WARNING and 0x00080020 in result.unsupported_keys:
         _events(listener, txn, kit.timeout)
         return not_applicable(*ev, "Study Date is not supported for matching")
     if is_failure(result.status):
@@ -461,7 +472,7 @@ def duplicate(run: _Run, facts: Facts) -> Verdict:
         f"first Initiate {_status_text(first.status)}, same Transaction UID again "
         f"{_status_text(again.status)}"
     )
-    if again.status not in (0x0000, 0xB010):
+    if again.status not in (Status.SUCCESS, Status.ATTRIBUTE_LIST_WARNING):
         return passed(ev)
     return failed(ev, "a reused Transaction UID was accepted")
 
@@ -476,10 +487,7 @@ def duplicate(run: _Run, facts: Facts) -> Verdict:
 def cancel(run: _Run, facts: Facts) -> Verdict:
     kit, listener = run.kit, run.listener()
     txn, result = _initiate(kit, "INSTANCE")
-    info = Dataset()
-    info.TransactionUID = txn
-    info.RetainInstances = "NO"
-    c = send_action(kit.peer, 13, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+    c = _control(kit, 13, txn, RetainInstances="NO")
     seen, final = _events(listener, txn, kit.timeout)
     ev = [
         f"Initiate {_status_text(result.status)}, Cancel {_status_text(c.status)}",
@@ -488,10 +496,10 @@ def cancel(run: _Run, facts: Facts) -> Verdict:
     if final is None:
         return failed(*ev, "no final event after Cancel")
     ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
-    if c.status == 0x0110 and final.event_type == 11:
+    if c.status == Status.PROCESSING_FAILURE and final.event_type == 11:
         return not_applicable(*ev, "the job finished before the Cancel arrived")
     if (
-        c.status == 0x0000
+        c.status == Status.SUCCESS
         and final.event_type == 13
         and final.info.get("TransactionStatus") == "CANCELED"
     ):
@@ -509,14 +517,15 @@ def cancel(run: _Run, facts: Facts) -> Verdict:
 def pause_resume(run: _Run, facts: Facts) -> Verdict:
     kit, listener = run.kit, run.listener()
     txn, result = _initiate(kit, "INSTANCE")
-    info = Dataset()
-    info.TransactionUID = txn
-    p = send_action(kit.peer, 14, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+    p = _control(kit, 14, txn)
     ev = [f"Initiate {_status_text(result.status)}, Pause {_status_text(p.status)}"]
-    if p.status in (0x0123, 0x0211):  # no such action / unrecognized operation
+    if p.status in (
+        Status.NO_SUCH_ACTION,
+        Status.UNRECOGNIZED_OPERATION,
+    ):  # no such action / unrecognized operation
         _events(listener, txn, kit.timeout)
         return not_applicable(*ev, "Pause is not supported (optional)")
-    if p.status == 0x0110:
+    if p.status == Status.PROCESSING_FAILURE:
         _events(listener, txn, kit.timeout)
         return not_applicable(*ev, "the job finished before the Pause arrived")
     paused: list[InventoryEvent] = []
@@ -527,13 +536,13 @@ def pause_resume(run: _Run, facts: Facts) -> Verdict:
         if final is not None:
             why = f"final event {final.event_type} before or while paused"
             return failed(*ev, why) if paused else not_applicable(*ev, why)
-    r = send_action(kit.peer, 15, info, calling_ae=kit.calling_ae, timeout=kit.dimse_timeout)
+    r = _control(kit, 15, txn)
     ev += [f"event 12 PAUSED: {'yes' if paused else 'no'}", f"Resume {_status_text(r.status)}"]
     seen, final = _events(listener, txn, kit.timeout)
     ev += [f"event {e.event_type} {e.info.get('TransactionStatus', '')}" for e in seen]
     if final is not None:
         ev.append(f"final event {final.event_type} {final.info.get('TransactionStatus', '')}")
-    if paused and r.status == 0x0000 and final is not None and final.event_type == 11:
+    if paused and r.status == Status.SUCCESS and final is not None and final.event_type == 11:
         return passed(*ev)
     return failed(*ev, "expected event 12 PAUSED, Resume 0x0000, then event 11")
 
@@ -671,7 +680,11 @@ def _rq_pages(run: _Run, max_records: int) -> list[Exchange]:
         while len(pages) < 1000:
             ex = assoc.find(_rq_query(max_records, prior))
             pages.append(ex)
-            if ex.final != 0xB001 or not ex.records or "RecordKey" not in ex.records[-1]:
+            if (
+                ex.final != Status.PARTIAL_RESULTS
+                or not ex.records
+                or "RecordKey" not in ex.records[-1]
+            ):
                 break
             prior = bytes(ex.records[-1].RecordKey)
     return pages
@@ -699,7 +712,7 @@ def rq_paging(run: _Run, facts: Facts) -> Verdict:
     ]
     problems: list[str] = []
     limit = _PAGE
-    if len(pages) == 1 and first.final == 0x0000 and len(first.records) <= _PAGE:
+    if len(pages) == 1 and first.final == Status.SUCCESS and len(first.records) <= _PAGE:
         # complete in one response set: page again with a smaller limit, or nothing is judged
         if len(first.records) < 2:
             return not_applicable(
@@ -714,7 +727,11 @@ def rq_paging(run: _Run, facts: Facts) -> Verdict:
             + ", ".join(_page_text(p) for p in pages[:20])
         )
         cut = pages[0]
-        if len(pages) == 1 and cut.final == 0x0000 and len(cut.records) < len(first.records):
+        if (
+            len(pages) == 1
+            and cut.final == Status.SUCCESS
+            and len(cut.records) < len(first.records)
+        ):
             problems.append(
                 f"with Maximum Number of Records {limit} the response set ended with 0x0000 "
                 f"after {len(cut.records)} records, though {len(first.records)} match: a "
@@ -734,7 +751,7 @@ def rq_paging(run: _Run, facts: Facts) -> Verdict:
                 f"page {n}: {keyless} record(s) without the Record Key (0008,041B) the query "
                 "asked for (C.6.4.1.1, C.6.4.5.1)"
             )
-        if ex.final not in (0x0000, 0xB001):
+        if ex.final not in (Status.SUCCESS, Status.PARTIAL_RESULTS):
             problems.append(
                 f"page {n} ended with {'no final response' if ex.final is None else _status_text(ex.final)}"
             )
@@ -770,7 +787,7 @@ def rq_final(run: _Run, facts: Facts) -> Verdict:
                 f"page {n}: a C-FIND-RSP {_status_text(code)} for Message ID {responded_to}, "
                 "which no open request has"
             )
-    partial = sum(1 for ex in pages if ex.final == 0xB001)
+    partial = sum(1 for ex in pages if ex.final == Status.PARTIAL_RESULTS)
     if not partial and not problems:
         return not_applicable("no response set ended with 0xB001: nothing paged")
     return judged(
@@ -792,7 +809,7 @@ def counts(run: _Run, facts: Facts) -> Verdict:
     if studies is None and STUDY_ROOT_FIND in _accepted(facts):
         studies, final = _study_root_count(run.kit)
         source = "Study Root C-FIND"
-        if final != 0x0000:
+        if final != Status.SUCCESS:
             return not_applicable(
                 f"Study Root C-FIND ended with 0x{final:04X} after {studies} studies: "
                 "the archive's count is unknown (a result cap?)"
@@ -879,12 +896,12 @@ def _scope_check(kind: str) -> None:
         txn, result = _initiate(kit, "STUDY", keys)
         shown = ", ".join(f"{k}={v}" for k, v in keys.items())
         ev = [f"Initiate STUDY with {shown}: {_status_text(result.status)}"]
-        if result.status == 0xB010:
+        if result.status == Status.ATTRIBUTE_LIST_WARNING:
             _events(listener, txn, kit.timeout)
             return not_applicable(
                 *ev, "the key is not supported for matching, and 0xB010 says so (allowed)"
             )
-        if result.status != 0x0000:
+        if result.status != Status.SUCCESS:
             return failed(*ev, "expected 0x0000, or 0xB010 naming the key")
         _, final = _events(listener, txn, kit.timeout)
         if final is None or final.event_type != 11:

@@ -49,7 +49,7 @@ from dicom_inventory.scp.qr import stored_inventories
 from dicom_inventory.scp.server import InventoryNode
 from dicom_inventory.scp.wire import B001_PLACEHOLDER
 from dicom_inventory.scu.peer import Peer
-from dicom_inventory.status import is_failure, is_pending
+from dicom_inventory.status import Status, is_failure, is_pending
 from dicom_inventory.uid import (
     INVENTORY_FIND,
     INVENTORY_GET,
@@ -697,7 +697,7 @@ def _paging(seen: _Seen, facts: Facts) -> Verdict:
     rq = [r for r in seen.requests if r.command == "C-FIND" and r.sop_class == REPOSITORY_QUERY]
     if not rq:
         return not_applicable("the SCU sent no Repository Query")
-    if not any(r.status == 0xB001 for r in rq):
+    if not any(r.status == Status.PARTIAL_RESULTS for r in rq):
         return not_applicable(
             f"{len(rq)} Repository Query request(s), none answered with a partial page "
             "(the 'partial-pages' fault makes them partial)"
@@ -728,14 +728,18 @@ def _paging(seen: _Seen, facts: Facts) -> Verdict:
                     )
                 elif prior != keys[-1]:
                     ev.append(f"  request {i + 1}: resumed from an earlier Record Key (allowed)")
-            if r.status == 0xB001 and r.data is not None and "RecordKey" not in r.data:
+            if (
+                r.status == Status.PARTIAL_RESULTS
+                and r.data is not None
+                and "RecordKey" not in r.data
+            ):
                 bad = True
                 ev.append(
                     f"  request {i + 1}: Record Key (0008,041B) not asked for, so the pages are "
                     "unordered and cannot be continued (C.6.4.5.1)"
                 )
             keys += [bytes(d.RecordKey) for d in r.returned if "RecordKey" in d]
-        if chain[-1].status == 0xB001:
+        if chain[-1].status == Status.PARTIAL_RESULTS:
             bad = True
             ev.append(
                 "  stopped after a partial page (0xB001): the rest of the repository was never "
