@@ -92,8 +92,8 @@ def fill_index(directory: Path, n_instances: int, per_series: int = 50, per_stud
 
 def child(args: argparse.Namespace) -> None:
     """In a fresh process: produce from the index; print JSON with time and peak RSS."""
-    from dicom_inventory.scp.partitioned import produce_partitioned
     from dicom_inventory.scp.production import produce
+    from dicom_inventory.scp.production.partitioned import produce_partitioned
 
     out = Path(args.child_out)
     t = time.perf_counter()

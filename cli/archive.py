@@ -249,7 +249,7 @@ def create(
     ts = DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian
     import functools
 
-    from dicom_inventory.scp.partitioned import produce_partitioned
+    from dicom_inventory.scp.production.partitioned import produce_partitioned
 
     Archive(directory).close()  # a missing archive is reported before any work
     root, parts = produce_partitioned(

@@ -28,8 +28,8 @@ from dicom_inventory.scp.creation import (
     SUPPORTED_CHARACTER_SETS,
     SUPPORTED_MECHANISMS,
 )
+from dicom_inventory.scp.production.scope import SUPPORTED_KEYS
 from dicom_inventory.scp.qr import INVENTORY_QR_STATUSES, MATCHING_KEYS, RETURN_KEYS
-from dicom_inventory.scp.scope import SUPPORTED_KEYS
 from dicom_inventory.scp.server import C_STORE_STATUSES
 from dicom_inventory.scp.studyroot import LEVEL_KEYS, REPOSITORY_QUERY_STATUSES, STUDY_ROOT_STATUSES
 from dicom_inventory.status import Status

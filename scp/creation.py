@@ -2,7 +2,7 @@
 
 Flow: an N-ACTION (:meth:`InventoryCreation.handle_n_action`) is checked and answered at once;
 an accepted Initiate becomes a durable job (:mod:`dicom_inventory.scp.jobs`) that worker
-threads produce with :func:`~dicom_inventory.scp.partitioned.produce_partitioned` into a
+threads produce with :func:`~dicom_inventory.scp.production.partitioned.produce_partitioned` into a
 staging folder; the finished inventory is moved into the node's inventories folder (where
 Inventory Q/R finds it) and the outcome is queued as an N-EVENT-REPORT, which
 :mod:`dicom_inventory.scp.notify` delivers on a new association.
@@ -36,9 +36,13 @@ from dicom_inventory.scope import (
 )
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.jobs import TERMINAL_STATES, Job, JobStore
-from dicom_inventory.scp.partitioned import STATE_FILE, close_partial, produce_partitioned
+from dicom_inventory.scp.production.partitioned import (
+    STATE_FILE,
+    close_partial,
+    produce_partitioned,
+)
+from dicom_inventory.scp.production.scope import SUPPORTED_KEYS, ScopeError, parse_scope
 from dicom_inventory.scp.repository import Repository
-from dicom_inventory.scp.scope import SUPPORTED_KEYS, ScopeError, parse_scope
 from dicom_inventory.scp.wire import WireFixes
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (

@@ -26,7 +26,7 @@ from dicom_inventory.model import InventoryHeader
 from dicom_inventory.read import read_header
 from dicom_inventory.scope import query_text
 from dicom_inventory.scp.config import NodeConfig
-from dicom_inventory.scp.scope import ScopeError, key_matcher
+from dicom_inventory.scp.production.scope import ScopeError, key_matcher
 from dicom_inventory.scp.wire import retrieve_failure
 from dicom_inventory.status import Status
 from pydicom.dataset import Dataset

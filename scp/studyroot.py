@@ -17,7 +17,7 @@ NUL to even length), e.g. ``study\series\sop`` at IMAGE level. Records come in a
 that key, the repository's own order, so a key stays a valid continuation point for as long as
 the entity exists, and even after it is deleted (continuation is "after this key").
 
-Matching is by VR as Q/R matching (PS3.4 C.2.2.2, :func:`~dicom_inventory.scp.scope.key_matcher`):
+Matching is by VR as Q/R matching (PS3.4 C.2.2.2, :func:`~dicom_inventory.scp.production.scope.key_matcher`):
 single value, wildcard (PN case-insensitive), range for DA/TM/DT, UID lists. Keys of the query
 level and the levels above it are matched.
 
@@ -51,8 +51,8 @@ from dicom_inventory.scp.archive.stored import read_stored
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import RELATIONAL_QUERIES_ACCEPTED
 from dicom_inventory.scp.production import file_access
+from dicom_inventory.scp.production.scope import ScopeError, key_matcher
 from dicom_inventory.scp.repository import InstanceEntry, Repository, SeriesEntry, StudyEntry
-from dicom_inventory.scp.scope import ScopeError, key_matcher
 from dicom_inventory.scp.wire import B001_PLACEHOLDER, retrieve_failure
 from dicom_inventory.status import Status
 from dicom_inventory.uid import REPOSITORY_QUERY, STUDY_ROOT_FIND, is_valid_uid

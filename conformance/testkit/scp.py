@@ -33,7 +33,7 @@ from dicom_inventory.conformance.testkit.registry import (
 from dicom_inventory.conformance.testkit.report import Outcome, Report
 from dicom_inventory.read import iter_inventory, read_header, resolve_tree
 from dicom_inventory.scope import ScopeOfInventory
-from dicom_inventory.scp.scope import ScopeError, parse_scope
+from dicom_inventory.scp.production.scope import ScopeError, parse_scope
 from dicom_inventory.scu.client import (
     EventListener,
     InventoryEvent,

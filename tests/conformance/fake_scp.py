@@ -30,7 +30,7 @@ from dicom_inventory import (
     write_inventory,
 )
 from dicom_inventory.scope import ScopeOfInventory
-from dicom_inventory.scp.scope import ScopeError, parse_scope
+from dicom_inventory.scp.production.scope import ScopeError, parse_scope
 from dicom_inventory.scp.wire import B001_PLACEHOLDER, WireFixes
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset

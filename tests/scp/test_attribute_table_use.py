@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
 from dicom_inventory.scp.archive import SERIES_KEYWORDS, STUDY_KEYWORDS
-from dicom_inventory.scp.scope import SUPPORTED_KEYS
+from dicom_inventory.scp.production.scope import SUPPORTED_KEYS
 from dicom_inventory.scp.studyroot import LEVEL_KEYS
 
 

@@ -15,8 +15,8 @@ from dicom_inventory import (
 )
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
-from dicom_inventory.scp.partitioned import STATE_FILE, produce_partitioned
 from dicom_inventory.scp.production import produce
+from dicom_inventory.scp.production.partitioned import STATE_FILE, produce_partitioned
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

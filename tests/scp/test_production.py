@@ -15,7 +15,7 @@ from dicom_inventory import FileAccess, InventoryLevel, iter_inventory, validate
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.production import produce
-from dicom_inventory.scp.scope import ScopeError
+from dicom_inventory.scp.production.scope import ScopeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

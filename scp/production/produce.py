@@ -46,6 +46,7 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 from dicom_inventory.scope import ScopeOfInventory
+from dicom_inventory.scp.production.scope import Scope, parse_scope
 from dicom_inventory.scp.repository import (
     InstanceEntry,
     MetadataChange,
@@ -54,7 +55,6 @@ from dicom_inventory.scp.repository import (
     StoredFile,
     StudyEntry,
 )
-from dicom_inventory.scp.scope import Scope, parse_scope
 from dicom_inventory.uid import generate_uid
 from pydicom.uid import ExplicitVRLittleEndian
 
