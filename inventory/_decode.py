@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from dicom_inventory import tags
 from dicom_inventory._parse import RawDataset, ascii_value
 from dicom_inventory._vr import CHARSET_CODECS, CHARSET_VRS, NUMERIC_FORMATS
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
-from dicom_inventory.fields import ModelField, model_fields
+from dicom_inventory.fields import ModelField, holds_other, model_fields
 from dicom_inventory.model import (
     AccessEndPoints,
     AttributeValue,
@@ -135,19 +134,7 @@ def _multi(ds: RawDataset, tag: int, text: _Text) -> tuple[str, ...] | None:
 
 def _int(ds: RawDataset, tag: int) -> int | None:
     el = ds.get(tag)
-    if el is None or not el[1]:
-        return None
-    vr, raw = el[0], el[1]
-    if vr in NUMERIC_FORMATS:
-        fmt = NUMERIC_FORMATS[vr]
-        size = struct.calcsize(fmt)
-        if len(raw) < size:
-            return None
-        return int(struct.unpack_from(f"<{fmt}", raw)[0])  # type: ignore[arg-type]
-    try:
-        return int(bytes(raw).strip(b" \x00").split(b"\\")[0])  # type: ignore[arg-type]
-    except ValueError:
-        return None
+    return None if el is None else _c_int(el, None)
 
 
 def _items(ds: RawDataset, tag: int) -> list[RawDataset] | None:
@@ -169,23 +156,27 @@ def _c_text(el: tuple[str, Any, int], text: _Text) -> str | None:
     return text.decode(el[1], el[0]) or None if el[1] else None
 
 
-def _c_int(el: tuple[str, Any, int], text: _Text) -> int | None:
+def _c_int(el: tuple[str, Any, int], text: _Text | None) -> int | None:
+    """The integer of an element: IS text (its first value) or a binary integer VR."""
     vr, raw = el[0], el[1]
     if not raw:
         return None
-    if vr != "IS":
-        return _int({0: el}, 0)
+    if vr in NUMERIC_FORMATS:
+        fmt = NUMERIC_FORMATS[vr]
+        if len(raw) < struct.calcsize(fmt):
+            return None
+        return int(struct.unpack_from(f"<{fmt}", raw)[0])
     try:
         return int(bytes(raw).strip(b" \x00").split(b"\\")[0])
     except ValueError:
         return None
 
 
-def _c_uint(el: tuple[str, Any, int], text: _Text) -> int | None:
+def _c_uint(el: tuple[str, Any, int], text: _Text | None) -> int | None:
     raw = el[1]
-    if el[0] == "UV" and len(raw) == 8:
+    if el[0] == "UV" and len(raw) == 8:  # the common case, without struct
         return int.from_bytes(raw, "little")
-    return _int({0: el}, 0)
+    return _c_int(el, text)
 
 
 def _c_multi(el: tuple[str, Any, int], text: _Text) -> tuple[str, ...] | None:
@@ -239,7 +230,7 @@ class _ClassDecoder:
                 self.initial[mf.name] = []
             self.fields[mf.tag] = (mf.name, conv)
         self.known = frozenset(self.fields)
-        self.other = "other" in {f.name for f in dataclass_fields(cls)}
+        self.other = holds_other(cls)
 
     @staticmethod
     def _converter(mf: ModelField, nested: dict[type, _ClassDecoder]) -> _Converter:
