@@ -26,7 +26,6 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from dataclasses import fields as dataclass_fields
 from functools import partial
 from io import BytesIO
 from pathlib import Path
@@ -54,7 +53,7 @@ from dicom_inventory._vr import (
 from dicom_inventory.attributes import ATTRIBUTES, STUDY_PATH, attributes_at
 from dicom_inventory.enum import InventoryCompletionStatus, InventoryLevel
 from dicom_inventory.errors import InventoryEncodeError
-from dicom_inventory.fields import MODEL_PATHS, ModelField, model_fields
+from dicom_inventory.fields import MODEL_PATHS, ModelField, holds_other, model_fields
 from dicom_inventory.model import (
     AccessEndPoints,
     Code,
@@ -178,7 +177,7 @@ class StudyEncoder:
             "_merge": self._merge_other,
         }
         # a class with `other` collects {tag: bytes} to merge into; the others a list
-        has_other = "other" in {f.name for f in dataclass_fields(cls)}
+        has_other = holds_other(cls)
         lines = ["def encode(obj):", "    e = {}" if has_other else "    e = []"]
         modelled = []
         for i, mf in enumerate(model_fields(cls)):
@@ -236,10 +235,6 @@ class StudyEncoder:
         return lambda items: sequence(kw, [body(it) for it in items])
 
     # -- value helpers ------------------------------------------------------------------
-    def _t(self, kw: str, value: Any) -> bytes:
-        """Encode a text element (any text VR); ``None`` gives an empty element."""
-        return self._enc[kw](value)
-
     def _is(self, kw: str, value: int | None) -> bytes:
         f = self._f[kw]
         if value is None:
@@ -257,9 +252,6 @@ class StudyEncoder:
             raise InventoryEncodeError(
                 f"{kw}: {value!r} is not an unsigned integer of VR {f.vr}"
             ) from exc
-
-    def _seq(self, kw: str, bodies: Iterable[bytes]) -> bytes:
-        return sequence(kw, bodies)
 
     def _records(self, kw: str, body: Callable[[Any], bytes], records: Iterable[Any]) -> bytes:
         bodies = [body(r) for r in records]
@@ -305,16 +297,6 @@ class StudyEncoder:
         n0 = self._n
         body = self._study(rec)
         return body, self._n - n0 + 1
-
-    # -- macros ---------------------------------------------------------------------------
-    def codes(self, kw: str, codes: Iterable[Code]) -> bytes:
-        """Encode a Code Sequence Macro sequence (PS3.3 Table 8.8-1)."""
-        body = self._bodies[Code]
-        return sequence(kw, [body(c) for c in codes])
-
-    def file_access_body(self, fa: FileAccess) -> bytes:
-        """Encode the Stored File Access Macro attributes (PS3.3 Table C.38.2-2)."""
-        return self._bodies[FileAccess](fa)
 
 
 def _type1_error(obj: Any, kw: str) -> InventoryEncodeError:

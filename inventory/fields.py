@@ -31,7 +31,7 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 
-__all__ = ["MODEL_PATHS", "ModelField", "field_values", "model_fields"]
+__all__ = ["MODEL_PATHS", "ModelField", "field_values", "holds_other", "model_fields"]
 
 #: Where the items a model class describes sit in the Inventory IOD (PS3.3 Table C.38.1-1).
 #: A macro used at several levels (File Set Access, Code Sequence) is read at one of them:
@@ -139,6 +139,12 @@ def model_fields(cls: type) -> tuple[ModelField, ...]:
             )
         )
     return tuple(sorted(out, key=lambda m: m.tag))
+
+
+@cache
+def holds_other(cls: type) -> bool:
+    """Whether model class `cls` keeps the attributes it does not model, in ``other``."""
+    return any(f.name == "other" for f in fields(cls))
 
 
 def _scalar(kind: str, value: Any) -> Any:
