@@ -104,11 +104,11 @@ def file_access(loc: StoredFile) -> FileAccess | None:
     )
 
 
-def _record(cls: type[_R], stored: Mapping[str, AttributeValue], **derived: Any) -> _R:
-    """A record of `cls`: the repository's stored attributes in the model's fields
+def _record(cls: type[_R], stored: Mapping[str, Any], **derived: Any) -> _R:
+    """A record of `cls`: the repository's stored attributes, already in the model's fields
     (:func:`~dicom_inventory.fields.field_values`), then what the archive derives itself.
     """
-    return cls(**{**field_values(cls, stored), **derived})
+    return cls(**{**stored, **derived})
 
 
 def _removal(entry: InstanceEntry | SeriesEntry | StudyEntry) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def _instance(entry: InstanceEntry) -> InstanceRecord:
     )
     return _record(
         InstanceRecord,
-        entry.attributes,
+        field_values(InstanceRecord, entry.attributes),
         sop_class_uid=entry.sop_class_uid,
         sop_instance_uid=entry.sop_instance_uid,
         instance_availability=availability,
@@ -139,12 +139,13 @@ def _instance(entry: InstanceEntry) -> InstanceRecord:
 
 
 def _series(repo: Repository, entry: SeriesEntry, level: InventoryLevel) -> SeriesRecord:
+    stored = field_values(SeriesRecord, entry.attributes)
     return _record(
         SeriesRecord,
-        entry.attributes,
+        stored,
         series_instance_uid=entry.series_instance_uid,
         # Type 1: a series stored without one is inventoried as OT (other)
-        modality=field_values(SeriesRecord, entry.attributes).get("modality") or "OT",
+        modality=stored.get("modality") or "OT",
         instances=(
             (_instance(i) for i in repo.iter_instances(entry.series_instance_uid))
             if level.has_instances
@@ -163,7 +164,7 @@ def _study(
 ) -> StudyRecord:
     return _record(
         StudyRecord,
-        entry.attributes,
+        field_values(StudyRecord, entry.attributes),
         study_instance_uid=entry.study_instance_uid,
         item_inventory_datetime=as_of,
         number_of_study_related_series=entry.number_of_series,
