@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import click
-from dicom_inventory.cli.exits import ExitCode
+from dicom_inventory.cli.exits import ExitCode, fail
 
 __all__ = ["conformance_statement"]
 
@@ -64,8 +64,7 @@ def conformance_statement(
     try:
         config = load_config(config_file, archive=archive_dir or Path("archive"))
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(ExitCode.USAGE)
+        fail(exc)
     if check_peer is not None:
         _check(config, check_peer, calling_ae)
         return

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from dicom_inventory.cli.exits import ExitCode, fail
@@ -48,11 +48,6 @@ def _keys(pairs: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{pair!r}: expected KEYWORD=VALUE with a DICOM keyword")
         keys[kw] = value
     return keys
-
-
-def _fail(exc: BaseException | str) -> NoReturn:
-    """End the command with one line and the exit code of `exc` (:mod:`.exits`)."""
-    fail(exc)
 
 
 _peer_option = click.option("--peer", required=True, help="The node, AE@HOST:PORT.")
@@ -138,8 +133,7 @@ def request(
         listener = EventListener(calling_ae, listen_port) if wait else None
     except SCUError as exc:
         store.close()
-        _fail(exc)
-        return
+        fail(exc)
     if listener is not None:
         listener.accept_only(store.known)
     try:
@@ -168,8 +162,7 @@ def request(
                 on_event=on_event,
             )
     except SCUError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     finally:
         if listener is not None:
             listener.close()
@@ -220,8 +213,7 @@ def _control(ctx: click.Context, uid: str, action: str, **kw: Any) -> None:
     try:
         result = control(uid, action, store=store, calling_ae=ctx.obj["calling_ae"], **kw)
     except SCUError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     finally:
         store.close()
     out.print(f"{action} {uid}: {result.describe()}", highlight=False)
@@ -263,8 +255,7 @@ def request_follow(ctx: click.Context, uid: str) -> None:
             listener = EventListener(ctx.obj["calling_ae"], ctx.obj["listen_port"])
         except SCUError as exc:
             store.close()
-            _fail(exc)
-            return
+            fail(exc)
         listener.accept_only(store.known)
     try:
         outcome = follow_remembered(
@@ -276,8 +267,7 @@ def request_follow(ctx: click.Context, uid: str) -> None:
             timeout=ctx.obj["timeout"],
         )
     except SCUError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     finally:
         if listener is not None:
             listener.close()
@@ -331,8 +321,7 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
     try:
         found = inventory_find(_peer(peer), wanted, calling_ae=calling_ae)
     except SCUError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     for ds in found:
         click.echo(  # JSON lines: data, never wrapped by rich
             json.dumps(
@@ -399,8 +388,7 @@ def repository_query_command(
                     )
                 )
     except SCUError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     err.print(f"{n} record(s) in {pages} page(s)")
     if partial:
         err.print(
@@ -435,8 +423,7 @@ def export(paths: tuple[Path, ...], fmt: str, out_file: Path, workers: int | Non
                 progress=lambda k: p.update(task, description=f"{k:,} rows"),
             )
         except InventoryError as exc:
-            _fail(exc)
-            return
+            fail(exc)
     out.print(f"{n:,} rows -> {out_file}", highlight=False)
 
 
@@ -479,8 +466,7 @@ def diff(source: str, destination: str, fmt: str) -> None:
             b = _side(destination, Path(tmp), "destination")
             report = diff_inventories(a, b, workdir=tmp)
         except (InventoryError, CrawlError) as exc:
-            _fail(exc)
-            return
+            fail(exc)
     click.echo(report.to_json() if fmt == "json" else report.to_text())
     sys.exit(ExitCode.OK if report.identical else ExitCode.FINDINGS)
 
@@ -510,8 +496,7 @@ def fetch(paths: tuple[Path, ...], out_dir: Path, apply_updates: bool, workers: 
                 paths, out_dir, apply_updates=apply_updates, workers=workers, progress=step
             )
         except InventoryError as exc:
-            _fail(exc)
-            return
+            fail(exc)
     out.print(
         f"fetched {s.fetched} ({s.bytes / 1e6:.1f} MB), already there {s.skipped}, updated {s.updated}, "
         f"no link {s.no_link}, failed {s.failed}",
@@ -548,8 +533,7 @@ def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str) -> None:
                 progress=lambda m: p.update(task, description=m),
             )
     except CrawlError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     out.print(
         f"{report.studies} studies ({len(report.undated_studies)} without Study Date), {report.series} series, "
         f"{report.instances} instances; {report.queries} queries, {report.truncated} truncated and split",
