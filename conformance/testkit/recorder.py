@@ -48,6 +48,11 @@ class RecordingAssociation:
     ----------
     grace : float
         Seconds to wait after a final response for further responses to the same request.
+    watch : int
+        Wait `grace` after each of the first `watch` requests, and after every later one once
+        anything was seen after a final response; otherwise drain without waiting, so that
+        paging through a large archive costs no sleep per page. A peer that sends a second
+        final response does so from its first page on.
     ext_neg : list
         Extended negotiation items (e.g. relational-queries for Repository Query).
     """
@@ -60,10 +65,13 @@ class RecordingAssociation:
         calling_ae: str,
         timeout: float,
         grace: float = 0.5,
+        watch: int = 3,
         ext_neg: list[Any] | None = None,
     ) -> None:
         self.sop_class = sop_class
         self.grace = grace
+        self._watch = watch
+        self._extra_seen = False
         self.received: list[tuple[int, int]] = []  # (message id responded to, status)
         self._lock = threading.Lock()
         ae = AE(ae_title=calling_ae)
@@ -88,8 +96,8 @@ class RecordingAssociation:
                 self.received.append((int(cs.MessageIDBeingRespondedTo), int(cs.Status)))
 
     def find(self, query: Dataset) -> Exchange:
-        """Send one C-FIND; collect its responses up to the final one, then wait `grace`
-        seconds and record (and drain) whatever else arrives.
+        """Send one C-FIND; collect its responses up to the final one, then (see `watch`) wait
+        `grace` seconds, and record and drain whatever else arrives.
         """
         msg_id = self._next_id
         self._next_id += 1
@@ -106,7 +114,9 @@ class RecordingAssociation:
                 continue
             ex.final = code
             break  # a non-Pending status is the last response (PS3.7 9.1.2)
-        time.sleep(self.grace)
+        if self._watch > 0 or self._extra_seen:
+            self._watch -= 1
+            time.sleep(self.grace)
         while True:  # drain: nothing here may be read as the next request's answer
             _, msg = self.assoc.dimse.get_msg(block=False)
             if msg is None:
@@ -121,6 +131,7 @@ class RecordingAssociation:
                 finals += 1
                 if finals > 1:
                     ex.after_final.append(code)
+        self._extra_seen = self._extra_seen or bool(ex.after_final or ex.stray)
         return ex
 
     def close(self) -> None:

@@ -670,6 +670,7 @@ def _rq_pages(run: _Run, max_records: int) -> list[Exchange]:
     relational.service_class_application_information = b"\x01"
     pages: list[Exchange] = []
     prior: bytes | None = None
+    asked: set[bytes] = set()  # Prior Record Keys sent: one asked again means no progress
     with RecordingAssociation(
         kit.peer,
         REPOSITORY_QUERY,
@@ -677,7 +678,7 @@ def _rq_pages(run: _Run, max_records: int) -> list[Exchange]:
         timeout=kit.dimse_timeout,
         ext_neg=[relational],
     ) as assoc:
-        while len(pages) < 1000:
+        while True:  # to the final 0x0000, however large the archive (R-COUNTS counts them)
             ex = assoc.find(_rq_query(max_records, prior))
             pages.append(ex)
             if (
@@ -687,6 +688,9 @@ def _rq_pages(run: _Run, max_records: int) -> list[Exchange]:
             ):
                 break
             prior = bytes(ex.records[-1].RecordKey)
+            if prior in asked:  # the SCP went round: its repeated records are the evidence
+                break
+            asked.add(prior)
     return pages
 
 
