@@ -212,8 +212,9 @@ def testkit_files(paths: tuple[Path, ...], open_links: bool, report_dir: Path | 
 @testkit.command("checks")
 @click.argument("kit", type=click.Choice(["scp", "scu", "all"]), default="all")
 def testkit_checks(kit: str) -> None:
-    """List what each check of a kit judges, with its section and when it applies (Markdown;
-    docs/testkit-checks.md is this output).
+    """List what each check of a kit judges, with its section and when it applies.
+
+    The list is Markdown; docs/testkit-checks.md is this output.
     """
     click.echo(checks_markdown(kit), nl=False)
 

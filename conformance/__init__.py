@@ -1,5 +1,7 @@
-"""dicom_inventory.conformance: the PS3.2 conformance statement, generated from the very
-:class:`~dicom_inventory.scp.config.NodeConfig` that ``dicom-inventory serve`` runs with.
+"""dicom_inventory.conformance: the PS3.2 conformance statement of a node.
+
+The statement is generated from the very :class:`~dicom_inventory.scp.config.NodeConfig`
+that ``dicom-inventory serve`` runs with.
 
 :func:`build_statement` makes the document; :func:`write_statement` writes it as DocBook 5,
 HTML (rendered from the DocBook) or Markdown (likewise).

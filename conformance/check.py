@@ -79,11 +79,12 @@ def _probe_contexts(
     pairs: list[tuple[str, str]],
     role_selection: bool,
 ) -> _Seen:
-    """Propose `pairs` (one context each, up to 120 per association, PS3.8 9.3.2) and record
-    what the node did with each; with `role_selection`, every class is proposed with SCP/SCU
-    Role Selection offering both roles (PS3.7 D.3.3.4), otherwise in the default roles (the
-    requester SCU, the node SCP). An association that fails is one difference; the others
-    are probed all the same.
+    """Propose `pairs` and record what the node did with each.
+
+    The pairs are proposed one context each, up to 120 per association (PS3.8 9.3.2). With
+    `role_selection`, every class is proposed with SCP/SCU Role Selection offering both roles
+    (PS3.7 D.3.3.4), otherwise in the default roles (the requester SCU, the node SCP). An
+    association that fails is one difference; the others are probed all the same.
     """
     seen = _Seen()
     for start in range(0, len(pairs), _MAX_CONTEXTS):
@@ -198,8 +199,9 @@ _MAX_PROBED_ASSOCIATIONS = 32
 
 
 def _limits(config: NodeConfig, peer: Peer, calling_ae: str, timeout: float) -> list[Difference]:
-    """The limits the statement claims, where a probe can see them without changing the
-    node: the maximum PDU it receives (A-ASSOCIATE-AC, PS3.8 D.1), the records in one
+    """The limits the statement claims, where a probe can see them without changing the node.
+
+    These are the maximum PDU it receives (A-ASSOCIATE-AC, PS3.8 D.1), the records in one
     Repository Query response set (PS3.4 C.6.4.6.2) and the associations it accepts at once.
     Job limits are not probed: that would create inventories on the node.
     """

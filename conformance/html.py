@@ -142,8 +142,10 @@ class TocEntry:
 
 @dataclass(frozen=True)
 class Page:
-    """A standalone page: title, heading, blocks before the table of contents, the table of
-    contents (none if empty), then the body blocks.
+    """A standalone page: title, heading, intro, table of contents, then the body blocks.
+
+    The intro is the blocks before the table of contents; the table of contents is none if
+    empty.
     """
 
     title: str

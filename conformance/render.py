@@ -70,8 +70,10 @@ def _rows(table: etree._Element) -> tuple[list[str], list[list[str]]]:
 
 
 def _cell(text: str) -> Cell:
-    """A table cell; one holding only UIDs is of class ``code``: kept whole while its table
-    fits, broken anywhere on a narrow screen (never a cell with ordinary words).
+    """A table cell; one holding only UIDs is of class ``code``.
+
+    Such a cell is kept whole while its table fits, broken anywhere on a narrow screen (never
+    a cell with ordinary words).
     """
     return Cell(text, "code" if _UIDS.fullmatch(text) else "")
 
@@ -81,8 +83,10 @@ def _html_blocks(
     numbers: dict[etree._Element, str],
     labels: dict[etree._Element, str],
 ) -> list[Block]:
-    """The page blocks of `parent`'s lists, tables and sections (and paragraphs, below the
-    article: the article's own paragraphs go before the table of contents).
+    """The page blocks of `parent`'s lists, tables and sections.
+
+    Paragraphs too, below the article: the article's own paragraphs go before the table of
+    contents.
     """
     out: list[Block] = []
     for child in parent:

@@ -242,8 +242,9 @@ class _ClassDecoder:
         return lambda el, text: tuple(decode(i, text) for i in el[1]) if el[0] == "SQ" else ()
 
     def decode(self, ds: RawDataset, text: _Text) -> Any:
-        """An instance of the class from raw item `ds`, in the character set `text` (or the
-        item's own Specific Character Set, PS3.5 6.1).
+        """An instance of the class from raw item `ds`, in the character set `text`.
+
+        Or in the item's own Specific Character Set, where it has one (PS3.5 6.1).
         """
         if tags.SpecificCharacterSet in ds:
             text = text.child(ds)
@@ -262,10 +263,11 @@ class _ClassDecoder:
 
 
 def converter(mf: ModelField) -> _Converter:
-    """The function reading the value of a non-sequence model field from its raw element
-    ``(VR, value bytes, offset)``, by the field's VR and VM; a Type 1 string reads as ``""``
-    when empty. The typed records and the byte-level rows (:mod:`dicom_inventory.rows`) both
-    read with it.
+    """The function reading the value of a non-sequence model field from its raw element.
+
+    The element is ``(VR, value bytes, offset)``; the value is read by the field's VR and VM,
+    and a Type 1 string reads as ``""`` when empty. The typed records and the byte-level rows
+    (:mod:`dicom_inventory.rows`) both read with it.
     """
     if mf.kind == "text":
         vr = mf.attribute.vr

@@ -175,8 +175,10 @@ class Parser:
         return InventoryReadError(msg, path=self.src.path, offset=self.src.base + pos, tag=tag)
 
     def _bounds(self, pos: int, length: int, tag: int, start: int) -> None:
-        """Check a value length claim (value at `pos`, element at `start`) against the limits
-        and the end of the stream; raise :class:`NeedMore` if it is plausible.
+        """Check a value length claim against the limits and the end of the stream.
+
+        The value is at `pos`, its element at `start`. Raise :class:`NeedMore` if the claim is
+        plausible.
         """
         src = self.src
         if src.size is not None and src.base + pos + length > src.size:

@@ -379,8 +379,9 @@ def _access_end_points(ep: AccessEndPoints) -> dict[str, Any]:
 
 
 def file_access_attributes(fa: FileAccess) -> dict[str, Any]:
-    """The Stored File Access Macro (PS3.3 Table C.38.2-2) of `fa` as ``{keyword: value}``,
-    the attributes it has a value for (enums as their strings).
+    """The Stored File Access Macro (PS3.3 Table C.38.2-2) of `fa` as ``{keyword: value}``.
+
+    It holds the attributes `fa` has a value for (enums as their strings).
 
     The macro as the Inventory Reference Macro (Table C.38.2-3) and a Repository Query response
     carry it: without Expiration DateTime, which only File Access Sequence items hold.

@@ -83,8 +83,10 @@ class ModelField:
 
     @property
     def kind(self) -> str:
-        """How the value is held: ``text``, ``multi`` (tuple of strings), ``int`` (IS kept
-        as an int), ``uint`` (binary integer), ``bytes`` or ``sequence``.
+        """How the value is held: ``text``, ``multi``, ``int``, ``uint``, ``bytes`` or ``sequence``.
+
+        ``multi`` is a tuple of strings, ``int`` an IS kept as an int, ``uint`` a binary
+        integer.
         """
         vr, vm = self.attribute.vr, self.attribute.vm
         if vr == "SQ":

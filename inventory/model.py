@@ -65,8 +65,10 @@ AttributeValue = Union[  # noqa: UP007
 
 
 def _kw(keyword: str) -> dict[str, str]:
-    """Field metadata naming the attribute a field holds: its row in the attribute table
-    (:mod:`dicom_inventory.attributes`), read by :mod:`dicom_inventory.fields`.
+    """Field metadata naming the attribute a field holds.
+
+    The metadata names the attribute's row in the attribute table
+    (:mod:`dicom_inventory.attributes`) and is read by :mod:`dicom_inventory.fields`.
     """
     return {"keyword": keyword}
 

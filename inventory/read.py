@@ -459,8 +459,9 @@ def _walk(node: TreeNode) -> Iterator[TreeNode]:
 
 
 def tree_paths(root: str | os.PathLike[str]) -> list[Path]:
-    """The files of the tree under `root` (:func:`resolve_tree`), depth first, root first:
-    the order in which their records make up the whole inventory (PS3.3 C.38.2.3).
+    """The files of the tree under `root` (:func:`resolve_tree`), depth first, root first.
+
+    This is the order in which their records make up the whole inventory (PS3.3 C.38.2.3).
     """
     return [node.path for node in _walk(resolve_tree(root))]
 

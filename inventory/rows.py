@@ -212,8 +212,10 @@ def _stale_raw(names: list[str], ds: RawDataset) -> None:
 
 
 class _RowPlan:
-    """The compiled extractors of one selection of columns, per column group, and how the
-    concatenated groups (in :data:`ROW_COLUMNS` order) are put in the selection's order.
+    """The compiled extractors of one selection of columns, per column group.
+
+    It also holds how the concatenated groups (in :data:`ROW_COLUMNS` order) are put in the
+    selection's order.
     """
 
     def __init__(self, columns: tuple[str, ...]) -> None:
@@ -248,8 +250,9 @@ def _plan(columns: tuple[str, ...]) -> _RowPlan:
 def iter_raw_rows(
     reader: InventoryReader, columns: Sequence[str] = ROW_COLUMNS
 ) -> Iterator[tuple[Any, ...]]:
-    """The rows of :func:`iter_rows` for one file, as tuples of `columns` (default: all, in
-    :data:`ROW_COLUMNS` order), straight from the reader's raw data sets.
+    """The rows of :func:`iter_rows` for one file, straight from the reader's raw data sets.
+
+    Each row is a tuple of `columns` (default: all, in :data:`ROW_COLUMNS` order).
 
     Same values as ``iter_rows(reader.studies())`` (a property test holds them equal) without
     building the typed records and a dict per row: export reads about 1.5x as many rows per

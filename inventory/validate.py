@@ -94,8 +94,9 @@ _Types = tuple[tuple[int, ...], tuple[int, ...]]
 def _nested(
     kpath: tuple[str, ...], tag: int, keyword: str
 ) -> tuple[tuple[str, ...], tuple[str, ...], _Types]:
-    """Where the items of sequence `tag` inside an item at `kpath` sit, their condition
-    kinds and their Types (one cached lookup per sequence met).
+    """Where the items of sequence `tag` inside an item at `kpath` sit.
+
+    Also their condition kinds and their Types (one cached lookup per sequence met).
     """
     sub = (*kpath, keyword)
     return sub, item_kinds(tag, keyword), _types_at(sub)
@@ -103,9 +104,11 @@ def _nested(
 
 @cache
 def _types_at(kpath: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Tags of the Type 1 and Type 2 attributes of the items at `kpath` (the attribute table,
-    PS3.3 A.88: records, references, Original Attributes, codes and every nested macro).
-    Conditional attributes are :mod:`dicom_inventory.conditions`.
+    """Tags of the Type 1 and Type 2 attributes of the items at `kpath`.
+
+    The tags come from the attribute table (PS3.3 A.88: records, references, Original
+    Attributes, codes and every nested macro). Conditional attributes are
+    :mod:`dicom_inventory.conditions`.
     """
     rows = attributes_at(kpath)
     return (
@@ -671,8 +674,10 @@ class Validator:
             seen.add(el[1])
 
     def _file_uris(self, ds: RawDataset, path: str) -> None:
-        """File and Folder Access URI syntax (PS3.3 C.38.2.2.1.1); the macro's 1C conditions
-        are :mod:`dicom_inventory.conditions`. Works on the raw bytes: once per record.
+        """File and Folder Access URI syntax (PS3.3 C.38.2.2.1.1).
+
+        The macro's 1C conditions are :mod:`dicom_inventory.conditions`. Works on the raw
+        bytes: once per record.
         """
         for tag in (tags.FileAccessURI, tags.FolderAccessURI):
             el = ds.get(tag)

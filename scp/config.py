@@ -113,8 +113,10 @@ SUPPORTED_TRANSFER_SYNTAXES = {
 
 @dataclass(frozen=True)
 class Services:
-    """Which services the node offers; the presentation contexts follow from this alone
-    (:mod:`dicom_inventory.scp.contexts`), for the server and for its conformance statement.
+    """Which services the node offers; the presentation contexts follow from this alone.
+
+    They follow in :mod:`dicom_inventory.scp.contexts`, for the server and for its conformance
+    statement.
     """
 
     verification: bool = True

@@ -183,9 +183,10 @@ def sop_class_extended_response(
 
 
 def scu_only_classes(config: NodeConfig) -> frozenset[str]:
-    """SOP classes the node takes only the SCU role of, on associations it accepts (C-GET
-    sub-operations: Inventory Storage with storage off, patient objects with the archive's
-    Storage SCP off).
+    """SOP classes the node takes only the SCU role of, on associations it accepts.
+
+    These are for C-GET sub-operations: Inventory Storage with storage off, patient objects
+    with the archive's Storage SCP off.
     """
     return frozenset(
         cx.abstract_syntax for cx in accepted_contexts(config) if cx.node_scu and not cx.node_scp
@@ -193,8 +194,10 @@ def scu_only_classes(config: NodeConfig) -> frozenset[str]:
 
 
 def restrict_roles(event: Any, scu_only: frozenset[str]) -> None:
-    """``evt.EVT_REQUESTED`` handler: accept a SOP class the node is only SCU of where the
-    requester takes the SCP role by SCP/SCU Role Selection, never in the default roles.
+    """``evt.EVT_REQUESTED`` handler: restrict the roles of SOP classes the node is only SCU of.
+
+    Such a class is accepted where the requester takes the SCP role by SCP/SCU Role Selection,
+    never in the default roles.
 
     Without a Role Selection item the requester is SCU and the acceptor SCP (PS3.7 D.3.3.4);
     pynetdicom would accept such a context even where the node does not offer the SCP role,

@@ -422,9 +422,10 @@ def _store_into(folder: Path, received: list[Path]) -> Callable[[Any], int]:
 def _fetch_tree(
     peer: Peer, root_uid: str, out_dir: Path, service: str, request: Callable[[Dataset], int | None]
 ) -> list[Path]:
-    """Ask for the tree of `root_uid` level by level (PS3.3 C.38.2.3), in slices, skipping what
-    `out_dir` already holds; `request` sends one C-GET or C-MOVE and returns its final status.
-    Returns the files of the whole tree.
+    """Ask for the tree of `root_uid` level by level (PS3.3 C.38.2.3), in slices.
+
+    What `out_dir` already holds is skipped; `request` sends one C-GET or C-MOVE and returns
+    its final status. Returns the files of the whole tree.
     """
     files: list[Path] = []
     wanted = [root_uid]

@@ -160,10 +160,12 @@ _KEYS = {
 
 
 def _raw_rows(paths: list[str]) -> Iterator[tuple[Any, ...]]:
-    """Rows of :data:`_COLUMNS` of the inventories and the trees they root, from the byte-level
-    rows of the IOD library (:func:`~dicom_inventory.rows.iter_raw_rows`, which decodes only
-    the columns asked for): the same values as :func:`~dicom_inventory.iter_rows`, read about
-    1.5x as fast as typed records (``bench/bench_scu.py``).
+    """Rows of :data:`_COLUMNS` of the inventories and the trees they root.
+
+    They come from the byte-level rows of the IOD library
+    (:func:`~dicom_inventory.rows.iter_raw_rows`, which decodes only the columns asked for):
+    the same values as :func:`~dicom_inventory.iter_rows`, read about 1.5x as fast as typed
+    records (``bench/bench_scu.py``).
     """
     for p in paths:
         for path in tree_paths(p):
@@ -172,8 +174,10 @@ def _raw_rows(paths: list[str]) -> Iterator[tuple[Any, ...]]:
 
 
 def _load(paths: list[str], db: str, level: str) -> int:
-    """Worker: rows of the inventories into table ``r`` of SQLite file `db`, indexed by the
-    keys of the comparison `level` (built here, so both sides index in parallel).
+    """Worker: rows of the inventories into table ``r`` of SQLite file `db`.
+
+    The table is indexed by the keys of the comparison `level` (built here, so both sides
+    index in parallel).
     """
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=OFF")

@@ -164,8 +164,9 @@ def _part(files: list[str], part: str, fmt: str, batch_size: int) -> int:
 
 @contextlib.contextmanager
 def _atomic(target: Path, fmt: str) -> Iterator[_Writer]:
-    """A writer on ``TARGET.part``, renamed to `target` only when the block ends normally, so a
-    failed export never leaves a truncated file that looks finished.
+    """A writer on ``TARGET.part``, renamed to `target` only when the block ends normally.
+
+    This way a failed export never leaves a truncated file that looks finished.
     """
     tmp = target.with_name(target.name + ".part")
     writer = _Writer(tmp, fmt, header=True)

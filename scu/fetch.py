@@ -121,9 +121,10 @@ def _open_uri(uri: str, base: Path | None) -> tuple[str, Path | None, bytes | No
 
 
 def read_linked(fa: FileAccess, base: Path | None = None) -> bytes:
-    """The bytes of the object one File Access item points to: downloaded if the link is
-    http(s), then read by the IOD library's one container reader
-    (:func:`dicom_inventory.containers.read_object`), with its safety rule.
+    """The bytes of the object one File Access item points to.
+
+    The object is downloaded if the link is http(s), then read by the IOD library's one
+    container reader (:func:`dicom_inventory.containers.read_object`), with its safety rule.
     """
     _, path, data = _open_uri(fa.uri, base)
     source: Path | bytes = data if data is not None else path  # type: ignore[assignment]
@@ -136,9 +137,10 @@ def read_linked(fa: FileAccess, base: Path | None = None) -> bytes:
 
 
 def check_linked(data: bytes, inst: InstanceRecord, fa: FileAccess) -> Dataset:
-    """The object read from a link, parsed and held to its record: length, SOP Instance UID
-    and transfer syntax as the File Access item says (PS3.3 C.38.2.2); :class:`FetchError`
-    names the first difference.
+    """The object read from a link, parsed and held to its record.
+
+    Its length, SOP Instance UID and transfer syntax must be as the File Access item says
+    (PS3.3 C.38.2.2); :class:`FetchError` names the first difference.
     """
     if fa.length is not None and len(data) != fa.length:
         raise FetchError(f"length {len(data)}, the record says {fa.length}")

@@ -118,8 +118,10 @@ class RequestOutcome:
 
 
 def scope_sequence(scope: Mapping[str, str] | ScopeOfInventory | None) -> list[Dataset]:
-    """Scope of Inventory Sequence for an Initiate: flat keys placed in their matching
-    sequences (PS3.3 C.38.2.1, PS3.4 Table KK.2-1); no key, an empty sequence (every study).
+    """Scope of Inventory Sequence for an Initiate: flat keys placed in their matching sequences.
+
+    The placing follows PS3.3 C.38.2.1 and PS3.4 Table KK.2-1; no key gives an empty sequence
+    (every study).
     """
     if not isinstance(scope, ScopeOfInventory):
         scope = ScopeOfInventory.from_keys(scope)

@@ -96,8 +96,9 @@ class RecordingAssociation:
                 self.received.append((int(cs.MessageIDBeingRespondedTo), int(cs.Status)))
 
     def find(self, query: Dataset) -> Exchange:
-        """Send one C-FIND; collect its responses up to the final one, then (see `watch`) wait
-        `grace` seconds, and record and drain whatever else arrives.
+        """Send one C-FIND; collect its responses up to the final one.
+
+        Then (see `watch`) wait `grace` seconds, and record and drain whatever else arrives.
         """
         msg_id = self._next_id
         self._next_id += 1

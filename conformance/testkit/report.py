@@ -98,12 +98,13 @@ class Report:
         return json.dumps(doc, indent=2)
 
     def to_junit(self) -> bytes:
-        """The run as JUnit XML, made with :mod:`junitparser`: one ``<testsuite>``, a
-        ``<testcase>`` per test (classname ``testkit.<kind>``, name ``<id> <title>
-        [<section>]``, time in seconds); a failed test has ``<failure>``, an erred one
-        ``<error>``, a not-applicable one ``<skipped>``, each with the first evidence line as
-        its message and (but ``<skipped>``) every line as its text; a passed test has its
-        evidence in ``<system-out>``.
+        """The run as JUnit XML, made with :mod:`junitparser`.
+
+        It holds one ``<testsuite>``, a ``<testcase>`` per test (classname ``testkit.<kind>``,
+        name ``<id> <title> [<section>]``, time in seconds); a failed test has ``<failure>``,
+        an erred one ``<error>``, a not-applicable one ``<skipped>``, each with the first
+        evidence line as its message and (but ``<skipped>``) every line as its text; a passed
+        test has its evidence in ``<system-out>``.
         """
         suite = junitparser.TestSuite(f"dicom-inventory testkit {self.kind}: {self.subject}")
         suite.timestamp = self.started
@@ -131,9 +132,11 @@ class Report:
         return out.getvalue()
 
     def to_html(self) -> str:
-        """The run as a standalone HTML page, made by the project's one HTML renderer
-        (:mod:`dicom_inventory.conformance.html`): the verdict, the counts, and a row per test
-        whose id never wraps and whose evidence shows one line per item.
+        """The run as a standalone HTML page, made by the project's one HTML renderer.
+
+        The renderer is :mod:`dicom_inventory.conformance.html`. The page shows the verdict, the
+        counts, and a row per test whose id never wraps and whose evidence shows one line per
+        item.
         """
         verdict = "good" if self.passed else "bad"
         rows = [

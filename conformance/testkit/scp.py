@@ -115,8 +115,10 @@ class ScpKit:
 
 
 class _Run:
-    """One run of the battery: the kit's settings and the event listener it opens (once, on
-    first use). Holds resources, not results: results travel as facts.
+    """One run of the battery: the kit's settings and the event listener it opens.
+
+    The listener is opened once, on first use. Holds resources, not results: results travel
+    as facts.
     """
 
     def __init__(self, kit: ScpKit) -> None:
@@ -164,8 +166,9 @@ CHECKS: Registry[_Run] = Registry(
 
 
 def run_scp_battery(kit: ScpKit) -> Report:
-    """Run every check; return the report (checks whose service is missing are not
-    applicable).
+    """Run every check; return the report.
+
+    Checks whose service is missing are not applicable.
     """
     run = _Run(kit)
     try:
@@ -254,8 +257,9 @@ def _initiate(
 
 
 def _control(kit: ScpKit, action: int, txn: str, **attributes: str) -> Any:
-    """Send control action `action` (13 Cancel, 14 Pause, 15 Resume; PS3.4 Table KK.2-1) for
-    transaction `txn`, with its other Action Information.
+    """Send control action `action` for transaction `txn`, with its other Action Information.
+
+    The actions are 13 Cancel, 14 Pause and 15 Resume (PS3.4 Table KK.2-1).
     """
     info = Dataset()
     info.TransactionUID = txn
@@ -661,8 +665,10 @@ def _rq_query(max_records: int, prior: bytes | None) -> Dataset:
 
 
 def _rq_pages(run: _Run, max_records: int) -> list[Exchange]:
-    """Every page of a STUDY-level Repository Query with `max_records`, on one association
-    through the recording peer, continued with Prior Record Key (PS3.4 C.6.4.5.3).
+    """Every page of a STUDY-level Repository Query with `max_records`, on one association.
+
+    The association goes through the recording peer; the query is continued with Prior Record
+    Key (PS3.4 C.6.4.5.3).
     """
     kit = run.kit
     relational = SOPClassExtendedNegotiation()
@@ -884,8 +890,10 @@ def _scope_check(kind: str) -> None:
         when=_CREATION,
     )
     def scoped(run: _Run, facts: Facts) -> Verdict:
-        """An inventory scoped by one key lists exactly the studies of the whole-archive
-        inventory that the key matches (matched here by PS3.4 C.2.2.2 rules).
+        """An inventory scoped by one key lists exactly the studies the key matches.
+
+        These are the studies of the whole-archive inventory that the key matches (matched here
+        by PS3.4 C.2.2.2 rules).
         """
         kit, listener = run.kit, run.listener()
         whole = _whole(facts)
