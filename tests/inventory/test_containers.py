@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from dicom_inventory.containers import ContainerError, read_object
+from dicom_inventory.containers import ContainerError, Member, iter_members, read_object
 from dicom_inventory.enum import ContainerFileType
 
 DATA = b"DICM-bytes-of-one-object"
@@ -54,3 +54,34 @@ def test_a_link_member_is_refused_and_a_missing_member_named(tmp_path: Path) -> 
         read_object(tmp_path / "s.tar", "RAR", "x")
     with pytest.raises(OSError):  # ContainerError is an OSError too, for the archive's callers
         read_object(tmp_path / "missing.zip", "ZIP", "x")
+
+
+def test_walking_a_container_applies_the_same_rule(tmp_path: Path) -> None:
+    """Ingest walks containers through iter_members: links are refused, folders skipped."""
+    _tar(tmp_path / "s.tgz", True)
+    members = list(iter_members(tmp_path / "s.tgz", ContainerFileType.TARGZIP))
+    assert [(m.name, m.data, m.refused is None) for m in members] == [
+        ("a/1.dcm", DATA, True),
+        ("link.dcm", b"", False),
+    ]
+    assert members[0].offset == 512 and members[0].length == len(DATA)  # in the inflated TAR
+    z = tmp_path / "s.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("a/", b"")
+        zf.writestr("a/1.dcm", DATA)
+    assert list(iter_members(z, "ZIP")) == [Member("a/1.dcm", None, None, DATA)]
+
+
+def test_a_blob_is_cut_at_each_part10_preamble(tmp_path: Path) -> None:
+    obj = b"\0" * 128 + b"DICM\x02\x00\x00\x00UL\x04\x00" + b"rest"
+    blob = tmp_path / "x.blob"
+    blob.write_bytes(b"junk" + obj + obj)
+    first, *rest = iter_members(blob, "BLOB")
+    assert first.refused and (first.offset, first.length) == (0, 4)
+    assert [(m.offset, m.length, m.data) for m in rest] == [
+        (4, len(obj), obj),
+        (4 + len(obj), len(obj), obj),
+    ]
+    (tmp_path / "empty.blob").write_bytes(b"")
+    with pytest.raises(ContainerError, match="empty BLOB"):
+        list(iter_members(tmp_path / "empty.blob", "BLOB"))
