@@ -22,16 +22,20 @@ from dicom_inventory.conformance.document import Items, Para, Section, Table
 from dicom_inventory.enum import ContainerFileType, InventoryLevel
 from dicom_inventory.scp.config import Limits, NodeConfig
 from dicom_inventory.scp.contexts import ContextSpec, accepted_contexts, proposed_contexts
-from dicom_inventory.scp.creation import (
+from dicom_inventory.scp.production.scope import SUPPORTED_KEYS
+from dicom_inventory.scp.services.creation import (
     EVENT_ATTRIBUTES,
     N_ACTION_STATUSES,
     SUPPORTED_CHARACTER_SETS,
     SUPPORTED_MECHANISMS,
 )
-from dicom_inventory.scp.production.scope import SUPPORTED_KEYS
-from dicom_inventory.scp.qr import INVENTORY_QR_STATUSES, MATCHING_KEYS, RETURN_KEYS
-from dicom_inventory.scp.server import C_STORE_STATUSES
-from dicom_inventory.scp.studyroot import LEVEL_KEYS, REPOSITORY_QUERY_STATUSES, STUDY_ROOT_STATUSES
+from dicom_inventory.scp.services.qr import INVENTORY_QR_STATUSES, MATCHING_KEYS, RETURN_KEYS
+from dicom_inventory.scp.services.storage import C_STORE_STATUSES
+from dicom_inventory.scp.services.studyroot import (
+    LEVEL_KEYS,
+    REPOSITORY_QUERY_STATUSES,
+    STUDY_ROOT_STATUSES,
+)
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (
     INVENTORY_CREATION,

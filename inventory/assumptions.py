@@ -60,20 +60,20 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "Transaction UID, a key directly in the Scope item, actions on a finished transaction)",
         "0x0115 Invalid argument value; 0x0110 Processing failure for actions on a finished "
         "transaction; each with an Error Comment",
-        "dicom_inventory.scp.creation",
+        "dicom_inventory.scp.services.creation",
     ),
     Assumption(
         "Q11",
         "Unit of Requested Status Interval (0008,0414) and the values of Retain Instances "
         "(0008,0415)",
         "seconds; YES and NO",
-        "dicom_inventory.scp.creation",
+        "dicom_inventory.scp.services.creation",
     ),
     Assumption(
         "Q12",
         "The association that carries N-EVENT-REPORTs",
         "a new association to the requester's configured address, as for Storage Commitment",
-        "dicom_inventory.scp.notify",
+        "dicom_inventory.scp.services.notify",
     ),
     Assumption(
         "Q13",

@@ -45,7 +45,6 @@ from dicom_inventory.scope import check_scope_item, dataset_mapping
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.config import NodeConfig, load_config
-from dicom_inventory.scp.qr import stored_inventories
 from dicom_inventory.scp.server import InventoryNode
 from dicom_inventory.scp.wire import B001_PLACEHOLDER
 from dicom_inventory.scu.peer import Peer
@@ -228,9 +227,9 @@ class ScuKitNode:
 
     def events(self, txn: str) -> list[dict[str, Any]]:
         """The N-EVENT-REPORTs of a transaction with their delivery state (the node's outbox)."""
-        if txn in self._kept or self.node.creation is None:
+        if txn in self._kept or self.node.jobs is None:
             return self._kept.get(txn, [])
-        return self.node.creation.store.events(txn)
+        return self.node.jobs.events(txn)
 
     def _record(
         self, event: Any, command: str, data: Dataset | None, *, track: bool = False, **kw: Any
@@ -340,8 +339,10 @@ class ScuKitNode:
             return time.monotonic() - self._last
 
     def finished(self) -> bool:
-        """Whether a scenario has reached its end: a refused Initiate, an event given up, event 11
-        followed by a retrieval, or a Repository Query page answered.
+        """Whether a scenario has reached its end.
+
+        The end is a refused Initiate, an event given up, event 11 followed by a retrieval, or
+        a Repository Query page answered.
 
         :meth:`wait` adds quiet seconds after this, so that the SCU's further requests (the rest
         of a split tree, say) still count.
@@ -388,9 +389,11 @@ class ScuKitNode:
 
     def _tree(self, txn: str) -> set[str]:
         """The SOP Instance UIDs of the inventory produced for `txn` (root and parts)."""
-        return {
-            s.header.sop_instance_uid for s in stored_inventories(self.config.inventories / txn)
-        }
+        store = self.node.inventories
+        folder = store.published(txn)
+        if folder is None:
+            return set()
+        return {s.header.sop_instance_uid for s in store.inventories() if folder in s.path.parents}
 
     @staticmethod
     def _retrieved(requests: list[Request]) -> set[str]:

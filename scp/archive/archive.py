@@ -1,6 +1,6 @@
 """The embedded archive: a folder with a SQLite index and (optionally) the stored files.
 
-It implements :class:`~dicom_inventory.scp.repository.Repository`, so production and the SCP
+It implements :class:`~dicom_inventory.scp.stores.repository.Repository`, so production and the SCP
 use it exactly as they would a vendor's database adapter.
 """
 
@@ -26,7 +26,7 @@ from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import Code
 from dicom_inventory.scp.archive.ingest import FoundObject, IngestError, find_objects
 from dicom_inventory.scp.archive.schema import create_schema
-from dicom_inventory.scp.repository import (
+from dicom_inventory.scp.stores.repository import (
     InstanceEntry,
     MetadataChange,
     SeriesEntry,

@@ -36,7 +36,7 @@ from dicom_inventory.read import read_header
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.production.produce import study_records
 from dicom_inventory.scp.production.scope import parse_scope
-from dicom_inventory.scp.repository import Repository
+from dicom_inventory.scp.stores.repository import Repository
 from dicom_inventory.uid import generate_uid
 from pydicom.uid import ExplicitVRLittleEndian
 

@@ -47,7 +47,7 @@ from dicom_inventory.model import (
 )
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.production.scope import Scope, parse_scope
-from dicom_inventory.scp.repository import (
+from dicom_inventory.scp.stores.repository import (
     InstanceEntry,
     MetadataChange,
     Repository,
@@ -105,8 +105,10 @@ def file_access(loc: StoredFile) -> FileAccess | None:
 
 
 def _record(cls: type[_R], stored: Mapping[str, Any], **derived: Any) -> _R:
-    """A record of `cls`: the repository's stored attributes, already in the model's fields
-    (:func:`~dicom_inventory.fields.field_values`), then what the archive derives itself.
+    """A record of `cls`: the repository's stored attributes, then what the archive derives itself.
+
+    The stored attributes are already in the model's fields
+    (:func:`~dicom_inventory.fields.field_values`).
     """
     return cls(**{**stored, **derived})
 

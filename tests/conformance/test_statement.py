@@ -24,9 +24,9 @@ from dicom_inventory.conformance import (
     to_markdown,
 )
 from dicom_inventory.conformance.docbook import DB
-from dicom_inventory.scp import creation, qr, server, studyroot
 from dicom_inventory.scp.config import TLS, Limits, NodeConfig, load_config
 from dicom_inventory.scp.server import InventoryNode
+from dicom_inventory.scp.services import creation, qr, storage, studyroot
 from lxml import etree
 from pynetdicom import AE
 from pynetdicom.sop_class import (
@@ -190,8 +190,8 @@ def test_status_tables_list_every_status_the_handlers_return() -> None:
     assert _statuses_used(creation, {"handle_n_action", "_initiate", "_control"}) <= names(
         creation.N_ACTION_STATUSES
     )
-    assert _statuses_used(server, {"handle_store", "_store_patient_object"}) <= names(
-        server.C_STORE_STATUSES
+    assert _statuses_used(storage, {"handle_store", "_store_patient_object"}) <= names(
+        storage.C_STORE_STATUSES
     )
     assert _statuses_used(qr) - {"PENDING"} <= names(qr.INVENTORY_QR_STATUSES)
     assert _statuses_used(studyroot) <= names(studyroot.REPOSITORY_QUERY_STATUSES) | names(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
 from dicom_inventory.scp.archive import SERIES_KEYWORDS, STUDY_KEYWORDS
 from dicom_inventory.scp.production.scope import SUPPORTED_KEYS
-from dicom_inventory.scp.studyroot import LEVEL_KEYS
+from dicom_inventory.scp.services.studyroot import LEVEL_KEYS
 
 
 def _at(path: tuple[str, ...]) -> set[str]:

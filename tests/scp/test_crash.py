@@ -14,8 +14,8 @@ from pathlib import Path
 
 from dicom_inventory import iter_inventory, read_header, validate_file
 from dicom_inventory.scp.archive import Archive
+from dicom_inventory.scp.archive.jobs import SQLiteJobStore as JobStore
 from dicom_inventory.scp.archive.synth import synthesize
-from dicom_inventory.scp.jobs import JobStore
 from dicom_inventory.uid import generate_uid
 
 from tests.scp.raw_peer import Requester, free_port, wait_listening

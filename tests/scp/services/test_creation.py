@@ -20,8 +20,8 @@ from dicom_inventory import iter_inventory, read_header, validate_file
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.config import load_config
-from dicom_inventory.scp.creation import EVENT_ATTRIBUTES
 from dicom_inventory.scp.server import InventoryNode
+from dicom_inventory.scp.services.creation import EVENT_ATTRIBUTES
 from dicom_inventory.uid import generate_uid
 from pydicom.dataset import Dataset
 

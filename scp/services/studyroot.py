@@ -47,12 +47,11 @@ from typing import Any
 import pydicom
 from dicom_inventory.encode import file_access_attributes
 from dicom_inventory.scope import query_text
-from dicom_inventory.scp.archive.stored import read_stored
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import RELATIONAL_QUERIES_ACCEPTED
 from dicom_inventory.scp.production import file_access
 from dicom_inventory.scp.production.scope import ScopeError, key_matcher
-from dicom_inventory.scp.repository import InstanceEntry, Repository, SeriesEntry, StudyEntry
+from dicom_inventory.scp.stores.repository import InstanceEntry, Repository, SeriesEntry, StudyEntry
 from dicom_inventory.scp.wire import B001_PLACEHOLDER, retrieve_failure
 from dicom_inventory.status import Status
 from dicom_inventory.uid import REPOSITORY_QUERY, STUDY_ROOT_FIND, is_valid_uid
@@ -532,7 +531,7 @@ def _datasets(instances: list[InstanceEntry], event: Any) -> Iterator[tuple[int,
             yield int(Status.CANCEL), None
             return
         try:
-            data = read_stored(inst.files[0])
+            data = inst.files[0].read()
             yield int(Status.PENDING), pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
         except (OSError, pydicom.errors.InvalidDicomError) as exc:
             LOG.warning("cannot read stored %s: %s", inst.sop_instance_uid, exc)

@@ -1,4 +1,4 @@
-"""Durable Inventory Creation transactions and their event outbox, in SQLite (PS3.4 KK.2).
+"""The job store of the embedded archive: transactions and their event outbox in SQLite (PS3.4 KK.2).
 
 A transaction's state, parameters and the N-EVENT-REPORTs still to deliver live in the
 database, never only in memory, so a node killed in the middle of a job resumes it after a
@@ -17,14 +17,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Job", "JobStore", "OutgoingEvent", "TERMINAL_STATES"]
+from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, OutgoingEvent
 
-#: Transaction Status values after which nothing changes (PS3.4 KK.2.3.2).
-TERMINAL_STATES = ("COMPLETE", "FAILURE", "CANCELED")
+__all__ = ["SQLiteJobStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory_jobs (
@@ -64,44 +62,18 @@ def _now() -> str:
     return datetime.datetime.now().isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
-class Job:
-    """One Inventory Creation transaction."""
+class SQLiteJobStore:
+    """The job store (:class:`~dicom_inventory.scp.stores.jobs.JobStore`) in one SQLite file.
 
-    transaction_uid: str
-    requester: str
-    """Calling AE title of the Initiate request: where the events go."""
-    level: str
-    scope: dict[str, str]
-    purpose: str | None
-    status_interval: int | None
-    """Requested Status Interval (0008,0414), in seconds (assumed unit, see standard-notes)."""
-    state: str
-    comment: str | None
-    root_uid: str
-    study_records: int
-    retain: bool
-    wanted: str | None
-    """An action waiting to be applied by the worker: ``PAUSE`` or ``CANCEL``."""
-    created: str
-    updated: str
-    expires: str | None
+    WAL mode, safe across threads; a state change and its event are one SQLite transaction
+    (``BEGIN IMMEDIATE``).
 
-
-@dataclass(frozen=True)
-class OutgoingEvent:
-    """An N-EVENT-REPORT waiting for delivery."""
-
-    id: int
-    transaction_uid: str
-    requester: str
-    event_type: int
-    info: dict[str, Any]
-    attempts: int
-
-
-class JobStore:
-    """The transactions and the outbox, in one SQLite file (WAL; safe across threads)."""
+    Parameters
+    ----------
+    path : str or Path
+        The database file; created with its tables if missing (the embedded archive's own
+        ``index.sqlite``, or a ``jobs.sqlite`` beside the inventories).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

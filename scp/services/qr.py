@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydicom
-from dicom_inventory.errors import InventoryReadError
-from dicom_inventory.model import InventoryHeader
-from dicom_inventory.read import read_header
 from dicom_inventory.scope import query_text
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.production.scope import ScopeError, key_matcher
+from dicom_inventory.scp.stores.inventories import InventoryStore, StoredInventory
 from dicom_inventory.scp.wire import retrieve_failure
 from dicom_inventory.status import Status
 from pydicom.dataset import Dataset
@@ -34,11 +30,9 @@ from pydicom.dataset import Dataset
 __all__ = [
     "MATCHING_KEYS",
     "RETURN_KEYS",
-    "StoredInventory",
     "handle_find",
     "handle_get",
     "handle_move",
-    "stored_inventories",
 ]
 
 LOG = logging.getLogger("dicom_inventory.scp")
@@ -80,54 +74,8 @@ INVENTORY_QR_STATUSES: tuple[tuple[Status, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class StoredInventory:
-    """An Inventory SOP Instance kept by the node."""
-
-    path: Path
-    header: InventoryHeader
-
-    def value(self, keyword: str) -> Any:
-        """The value of `keyword` in this row, as the matcher compares it."""
-        h = self.header
-        return {
-            "SOPInstanceUID": h.sop_instance_uid,
-            "SOPClassUID": h.sop_class_uid,
-            "ContentDate": h.content_date,
-            "ContentTime": h.content_time,
-            "InventoryPurpose": h.inventory_purpose,
-            "InventoryInstanceDescription": h.inventory_instance_description,
-            "InventoryLevel": getattr(h.inventory_level, "value", h.inventory_level),
-            "InventoryCompletionStatus": getattr(h.completion_status, "value", h.completion_status),
-            "TransactionUID": h.transaction_uid,
-            "TotalNumberOfStudyRecords": h.total_number_of_study_records,
-            "NumberOfStudyRecordsInInstance": h.number_of_study_records_in_instance,
-        }.get(keyword)
-
-
-def stored_inventories(folder: Path) -> Iterator[StoredInventory]:
-    """The readable Inventory files in `folder` and its subfolders (headers only).
-
-    Hidden folders (``.jobs``: inventories still in production) are not searched, so Q/R
-    never offers part of an unfinished inventory.
-    """
-    if not folder.is_dir():
-        return
-    paths = []
-    # os.walk, pruning hidden folders, rather than rglob: jobs rename their folders while a
-    # query runs, and a vanished folder must not fail the query
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        paths += [Path(root) / f for f in files if f.endswith(".dcm")]
-    for path in sorted(paths):
-        try:
-            yield StoredInventory(path, read_header(path))
-        except (InventoryReadError, OSError) as exc:  # unreadable, or removed meanwhile
-            LOG.warning("skipping unreadable inventory %s: %s", path, exc)
-
-
 def _find(
-    identifier: Dataset, config: NodeConfig
+    identifier: Dataset, store: InventoryStore
 ) -> tuple[list[StoredInventory], list[str]] | Status:
     """The stored inventories matching `identifier`, and the keys to return."""
     matchers = []
@@ -145,11 +93,7 @@ def _find(
                 return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
             if m is not None:
                 matchers.append((kw, m))
-    return [
-        inv
-        for inv in stored_inventories(config.inventories)
-        if all(m(inv.value(kw)) for kw, m in matchers)
-    ], keys
+    return [inv for inv in store.inventories() if all(m(inv.value(kw)) for kw, m in matchers)], keys
 
 
 def _response(inv: StoredInventory, keys: list[str]) -> Dataset:
@@ -166,9 +110,9 @@ def _response(inv: StoredInventory, keys: list[str]) -> Dataset:
     return ds
 
 
-def handle_find(event: Any, config: NodeConfig) -> Iterator[tuple[int, Dataset | None]]:
-    """Inventory FIND (JJ.3.1): one pending response per matching inventory."""
-    found = _find(event.identifier, config)
+def handle_find(event: Any, store: InventoryStore) -> Iterator[tuple[int, Dataset | None]]:
+    """Inventory FIND (JJ.3.1): one pending response per matching inventory in `store`."""
+    found = _find(event.identifier, store)
     if isinstance(found, Status):
         yield int(found), None
         return
@@ -235,7 +179,7 @@ def transfer_dataset(path: Path) -> Dataset:
 RETRIEVE_KEYS = ("SOPInstanceUID", "TransactionUID")
 
 
-def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
+def _retrieve(event: Any, store: InventoryStore) -> Iterator[Any]:
     identifier = event.identifier
     if not any(query_text(identifier.get(k)).strip() for k in RETRIEVE_KEYS):
         # a retrieve without its unique key fails, as the archive's own retrieve does: never
@@ -243,7 +187,7 @@ def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
         LOG.info("Inventory retrieve without SOP Instance UID or Transaction UID: 0xA900")
         yield from retrieve_failure(int(Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS))
         return
-    found = _find(identifier, config)
+    found = _find(identifier, store)
     if isinstance(found, Status):
         yield from retrieve_failure(int(found))
         return
@@ -256,12 +200,12 @@ def _retrieve(event: Any, config: NodeConfig) -> Iterator[Any]:
         yield int(Status.PENDING), transfer_dataset(inv.path)
 
 
-def handle_get(event: Any, config: NodeConfig) -> Iterator[Any]:
+def handle_get(event: Any, store: InventoryStore) -> Iterator[Any]:
     """Inventory GET (JJ.3.3): C-STORE sub-operations on the same association."""
-    yield from _retrieve(event, config)
+    yield from _retrieve(event, store)
 
 
-def handle_move(event: Any, config: NodeConfig) -> Iterator[Any]:
+def handle_move(event: Any, config: NodeConfig, store: InventoryStore) -> Iterator[Any]:
     """Inventory MOVE (JJ.3.2): C-STORE sub-operations to a configured destination."""
     dest = event.move_destination
     name = dest.decode(errors="replace").strip() if isinstance(dest, bytes) else str(dest).strip()
@@ -270,4 +214,4 @@ def handle_move(event: Any, config: NodeConfig) -> Iterator[Any]:
         yield None, None  # unknown destination: pynetdicom answers 0xA801
         return
     yield peer.host, peer.port
-    yield from _retrieve(event, config)
+    yield from _retrieve(event, store)

@@ -1,11 +1,11 @@
 """Inventory Creation SCP (Storage Management Service Class, PS3.4 KK.2): actions and jobs.
 
 Flow: an N-ACTION (:meth:`InventoryCreation.handle_n_action`) is checked and answered at once;
-an accepted Initiate becomes a durable job (:mod:`dicom_inventory.scp.jobs`) that worker
+an accepted Initiate becomes a durable job (:mod:`dicom_inventory.scp.stores.jobs`) that worker
 threads produce with :func:`~dicom_inventory.scp.production.partitioned.produce_partitioned` into a
-staging folder; the finished inventory is moved into the node's inventories folder (where
-Inventory Q/R finds it) and the outcome is queued as an N-EVENT-REPORT, which
-:mod:`dicom_inventory.scp.notify` delivers on a new association.
+staging folder of the node's inventory store (:mod:`dicom_inventory.scp.stores.inventories`);
+the finished inventory is published there (where Inventory Q/R finds it) and the outcome is queued as an N-EVENT-REPORT, which
+:mod:`dicom_inventory.scp.services.notify` delivers on a new association.
 
 Statuses (PS3.4 KK.2.2.3 and PS3.7 Annex C): :data:`N_ACTION_STATUSES`, each with the condition
 that triggers it; the conformance statement prints that table (the choices the standard leaves
@@ -15,10 +15,7 @@ open are listed in ``docs/standard-notes.md``).
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -35,14 +32,15 @@ from dicom_inventory.scope import (
     query_text,
 )
 from dicom_inventory.scp.config import NodeConfig
-from dicom_inventory.scp.jobs import TERMINAL_STATES, Job, JobStore
 from dicom_inventory.scp.production.partitioned import (
     STATE_FILE,
     close_partial,
     produce_partitioned,
 )
 from dicom_inventory.scp.production.scope import SUPPORTED_KEYS, ScopeError, parse_scope
-from dicom_inventory.scp.repository import Repository
+from dicom_inventory.scp.stores.inventories import InventoryStore
+from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, JobStore
+from dicom_inventory.scp.stores.repository import Repository
 from dicom_inventory.scp.wire import WireFixes
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (
@@ -64,7 +62,6 @@ __all__ = [
     "N_ACTION_STATUSES",
     "SUPPORTED_CHARACTER_SETS",
     "SUPPORTED_MECHANISMS",
-    "repository_factory",
 ]
 
 LOG = logging.getLogger("dicom_inventory.scp")
@@ -214,17 +211,25 @@ class InventoryCreation:
         production runs on Dask).
     wire : WireFixes
         Where the 0xB010 Attribute Identifier List is handed to the send hook.
+    jobs : JobStore
+        The transactions and their outbox (owned by the caller, who closes it).
+    inventories : InventoryStore
+        Where the produced inventories are staged and published.
     """
 
     def __init__(
-        self, config: NodeConfig, repository: Callable[[], Repository], wire: WireFixes
+        self,
+        config: NodeConfig,
+        repository: Callable[[], Repository],
+        wire: WireFixes,
+        jobs: JobStore,
+        inventories: InventoryStore,
     ) -> None:
         self.config = config
         self.repository = repository
         self.wire = wire
-        config.inventories.mkdir(parents=True, exist_ok=True)
-        index = config.archive / "index.sqlite"
-        self.store = JobStore(index if index.exists() else config.inventories / "jobs.sqlite")
+        self.store = jobs
+        self.inventories = inventories
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, config.limits.max_jobs), thread_name_prefix="inventory-job"
         )
@@ -248,7 +253,6 @@ class InventoryCreation:
             for uid in self._running:
                 self._wanted[uid] = "SHUTDOWN"
         self._executor.shutdown(wait=True, cancel_futures=True)
-        self.store.close()
 
     def sweep_expired(self) -> int:
         """Remove produced inventories past their Expiration DateTime; return how many."""
@@ -257,16 +261,9 @@ class InventoryCreation:
         now = datetime.datetime.now().isoformat(timespec="microseconds")
         removed = 0
         for job in self.store.jobs(*TERMINAL_STATES):
-            if job.expires and job.expires < now and self._final(job).exists():
-                shutil.rmtree(self._final(job), ignore_errors=True)
+            if job.expires and job.expires < now and self.inventories.remove(job.transaction_uid):
                 removed += 1
         return removed
-
-    def _staging(self, job: Job) -> Path:
-        return self.config.inventories / ".jobs" / job.transaction_uid
-
-    def _final(self, job: Job) -> Path:
-        return self.config.inventories / job.transaction_uid
 
     # -- N-ACTION -------------------------------------------------------------------------------
     def handle_n_action(self, event: Any) -> tuple[Dataset, Dataset | None]:
@@ -498,7 +495,7 @@ class InventoryCreation:
             LOG.exception("inventory job %s failed", uid)
             job = self.store.get(uid)
             if job is not None and job.state not in TERMINAL_STATES:
-                shutil.rmtree(self._staging(job), ignore_errors=True)
+                self.inventories.discard(uid)
                 self.store.transition(
                     uid,
                     "FAILURE",
@@ -520,9 +517,9 @@ class InventoryCreation:
             return
         if job.wanted:
             self._ask(uid, job.wanted)  # a wish recorded before a restart
-        staging, final = self._staging(job), self._final(job)
-        root = final / f"{job.root_uid}.dcm"
-        if not root.exists():
+        final = self.inventories.published(uid)
+        if final is None:
+            staging = self.inventories.staging(uid)
             staged_root = staging / f"{job.root_uid}.dcm"
             done_before = staged_root.exists() and not (staging / STATE_FILE).exists()
             if not done_before:
@@ -546,9 +543,8 @@ class InventoryCreation:
                 except _Stop as stop:
                     self._stopped(uid, stop.why)
                     return
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging, final)  # atomic: Q/R sees all of the inventory or none
-        self._finish(job, "COMPLETE", final, root, "inventory complete")
+            final = self.inventories.publish(uid)  # Q/R sees all of the inventory or none
+        self._finish(job, "COMPLETE", final, final / f"{job.root_uid}.dcm", "inventory complete")
 
     def _finish(self, job: Job, state: str, folder: Path, root: Path, comment: str) -> None:
         # sweep before the final event is queued: a requester that sees the event also sees
@@ -589,10 +585,10 @@ class InventoryCreation:
 
     def _cancel(self, job: Job) -> None:
         job = self.store.get(job.transaction_uid) or job
-        staging, final = self._staging(job), self._final(job)
-        kept = close_partial(staging) if job.retain else None
+        uid = job.transaction_uid
+        kept = close_partial(self.inventories.staging(uid)) if job.retain else None
         if kept is not None:
-            os.replace(staging, final)
+            final = self.inventories.publish(uid)
             self._finish(
                 job,
                 "CANCELED",
@@ -601,7 +597,7 @@ class InventoryCreation:
                 "canceled; the finished part is kept (Completion Status PARTIAL)",
             )
             return
-        shutil.rmtree(staging, ignore_errors=True)
+        self.inventories.discard(uid)
         comment = "canceled" if not job.retain else "canceled before any part was finished"
         self.store.transition(
             job.transaction_uid,
@@ -609,10 +605,3 @@ class InventoryCreation:
             comment=comment,
             event=(EVENT_TERMINATED_WITHOUT_INSTANCES, self._status_info(job, "CANCELED", comment)),
         )
-
-
-def repository_factory(config: NodeConfig) -> Callable[[], Repository]:
-    """The embedded archive of `config` as a picklable repository factory."""
-    from dicom_inventory.scp.archive import Archive
-
-    return functools.partial(Archive, config.archive)

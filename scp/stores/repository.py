@@ -1,4 +1,4 @@
-"""The Repository protocol: what an archive tells inventory production (issue 5).
+"""The Repository protocol: what an archive tells inventory production.
 
 A PACS or VNA vendor implements this small interface over its own database; the embedded
 archive (:mod:`dicom_inventory.scp.archive`) is the reference implementation. Nothing else in
@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from dicom_inventory.containers import read_object
 from dicom_inventory.enum import ContainerFileType, InstanceAvailability
 from dicom_inventory.model import Code
 
@@ -52,6 +53,17 @@ class StoredFile:
     """Byte offset of the file in the container (in the inflated TAR for TARGZIP)."""
     length: int | None = None
     """Length of the file in the container, in bytes."""
+
+    def read(self) -> bytes:
+        """Return the Part 10 bytes of the object, through the one container reader.
+
+        Raises
+        ------
+        OSError
+            If the file or container is missing or unreadable, or the member is absent or
+            refused (:class:`~dicom_inventory.containers.ContainerError`, an ``OSError``).
+        """
+        return read_object(self.path, self.container, self.member, self.offset, self.length)
 
 
 @dataclass(frozen=True, slots=True)

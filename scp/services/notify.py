@@ -1,6 +1,6 @@
 """Delivery of Inventory Creation N-EVENT-REPORTs to the requester (PS3.4 KK.2.3).
 
-The events wait in the durable outbox (:class:`~dicom_inventory.scp.jobs.JobStore`). A sender
+The events wait in the durable outbox (:class:`~dicom_inventory.scp.stores.jobs.JobStore`). A sender
 thread opens a **new association** to the requester (its AE title looked up in the configured
 peers), proposing Inventory Creation with SCP/SCU Role Selection in which the node takes the SCP
 role, as Storage Commitment does for its reports (PS3.4 J.3.3, the model of KK per PS3.17
@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from dicom_inventory.scp.config import NodeConfig, Peer
-from dicom_inventory.scp.jobs import JobStore, OutgoingEvent
+from dicom_inventory.scp.stores.jobs import JobStore, OutgoingEvent
 from dicom_inventory.uid import INVENTORY_CREATION, STORAGE_MANAGEMENT_SOP_INSTANCE
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian

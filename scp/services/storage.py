@@ -1,0 +1,141 @@
+"""Storage SCP of the node: Inventory Storage (PS3.4 GG) and the archive's own (PS3.4 B).
+
+Every received inventory is validated with the IOD validator, and a non-conformant one is
+refused with 0xA900, so it is never silently accepted; what passes goes to the node's
+:class:`~dicom_inventory.scp.stores.inventories.InventoryStore`. Patient objects go to the
+archive's receiver, when the configuration offers it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dicom_inventory.errors import InventoryReadError
+from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.stores.inventories import InventoryStore
+from dicom_inventory.status import Status
+from dicom_inventory.uid import INVENTORY_STORAGE, is_valid_uid
+from dicom_inventory.validate import Severity, Validator
+from pydicom.dataset import Dataset
+
+__all__ = ["C_STORE_STATUSES", "handle_store"]
+
+LOG = logging.getLogger("dicom_inventory.scp")
+
+
+#: Every status the C-STORE handler returns, with the condition that triggers it.
+C_STORE_STATUSES: tuple[tuple[Status, str], ...] = (
+    (Status.SUCCESS, "Stored (an Inventory: it validated without errors; warnings do not block)."),
+    (
+        Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+        "An Inventory with validator errors (PS3.3 A.88); the Error Comment names the first.",
+    ),
+    (
+        Status.CANNOT_UNDERSTAND,
+        "An object that cannot be read, or whose SOP Instance UID is not a valid UID.",
+    ),
+    (Status.OUT_OF_RESOURCES, "The object cannot be written (disk full, permissions)."),
+    (
+        Status.SOP_CLASS_NOT_SUPPORTED,
+        "A storage service the configuration does not offer ([services]); the context is "
+        "accepted only for C-GET sub-operations.",
+    ),
+)
+
+
+def _status(code: Status, comment: str | None = None) -> Dataset:
+    ds = Dataset()
+    ds.Status = int(code)
+    if comment:
+        ds.ErrorComment = comment[:64]  # LO: 64 characters (PS3.7 C.4)
+    return ds
+
+
+def handle_store(
+    event: Any,
+    config: NodeConfig,
+    inventories: InventoryStore,
+    receive: Callable[[bytes, str], None] | None = None,
+) -> Dataset | int:
+    """C-STORE: an Inventory is validated, then kept in `inventories` (PS3.4 GG, B.2.3).
+
+    A received inventory with validator *errors* is refused with 0xA900 (Data Set does not
+    match SOP Class) and an Error Comment naming the first finding; warnings do not block.
+    Any other object goes to `receive` when the node offers the archive's Storage SCP
+    (``[services] archive_storage``): it raises :class:`ValueError` for an object it refuses
+    and :class:`OSError` when it cannot write.
+    """
+    # the Storage contexts are also accepted for C-GET sub-operations (the node as SCU), so a
+    # C-STORE of a service the configuration does not offer is refused here
+    if event.request.AffectedSOPClassUID != INVENTORY_STORAGE:
+        if not config.services.archive_storage:
+            return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store objects")
+        return _store_patient_object(event, receive)
+    if not config.services.inventory_storage:
+        return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store inventories")
+    fd, tmp = tempfile.mkstemp(suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(event.encoded_dataset(include_meta=True))
+        try:
+            errors = [f for f in Validator().file(tmp) if f.severity is Severity.ERROR]
+        except InventoryReadError as exc:
+            LOG.warning("refused an unreadable inventory from %s: %s", _peer(event), exc)
+            return _status(Status.CANNOT_UNDERSTAND, f"unreadable: {exc.message}")
+        uid = str(event.request.AffectedSOPInstanceUID)
+        if errors:
+            first = errors[0]
+            LOG.warning(
+                "refused inventory %s from %s: %d error(s), first %s %s: %s",
+                uid,
+                _peer(event),
+                len(errors),
+                first.rule,
+                first.path,
+                first.message,
+            )
+            return _status(
+                Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                f"{len(errors)} IOD error(s): {first.rule} {first.path}",
+            )
+        if not is_valid_uid(uid):  # it names the stored object
+            return _status(Status.CANNOT_UNDERSTAND, "invalid SOP Instance UID")
+        try:
+            inventories.keep(Path(tmp), uid)
+        except OSError as exc:
+            LOG.error("cannot keep inventory %s from %s: %s", uid, _peer(event), exc)
+            return _status(Status.OUT_OF_RESOURCES, "cannot write the inventory")
+        tmp = ""
+        LOG.info("stored inventory %s from %s", uid, _peer(event))
+        return int(Status.SUCCESS)
+    finally:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _store_patient_object(
+    event: Any, receive: Callable[[bytes, str], None] | None
+) -> Dataset | int:
+    """C-STORE of a patient object into the archive (its Storage SCP, PS3.4 B)."""
+    if receive is None:
+        return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this archive does not receive objects")
+    uid = str(event.request.AffectedSOPInstanceUID)
+    try:
+        receive(event.encoded_dataset(include_meta=True), uid)
+    except ValueError as exc:
+        return _status(Status.CANNOT_UNDERSTAND, str(exc))
+    except OSError as exc:
+        LOG.error("cannot keep %s from %s: %s", uid, _peer(event), exc)
+        return _status(Status.OUT_OF_RESOURCES, "cannot write the object")
+    LOG.info("stored %s from %s", uid, _peer(event))
+    return int(Status.SUCCESS)
+
+
+def _peer(event: Any) -> str:
+    req = event.assoc.requestor
+    return f"{req.ae_title}@{req.address}:{req.port}"
