@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,7 @@ def send_action(
     )
     if not assoc.is_established:
         raise SCUError(f"{peer}: association refused or peer unreachable")
+    sent = time.monotonic()
     try:
         status, _ = assoc.send_n_action(
             info, action_type, INVENTORY_CREATION, STORAGE_MANAGEMENT_SOP_INSTANCE
@@ -169,7 +170,10 @@ def send_action(
         if assoc.is_established:
             assoc.release()
     if not status or "Status" not in status:
-        if assoc.is_aborted:
+        # pynetdicom aborts the association itself when its DIMSE timeout expires: an abort
+        # after the whole timeout is ours, not the peer's
+        timed_out = time.monotonic() - sent >= 0.95 * timeout
+        if assoc.is_aborted and not timed_out:
             raise PeerAborted(
                 f"{peer}: aborted the association instead of answering the N-ACTION "
                 "(Inventory Creation was accepted in negotiation)"
@@ -179,9 +183,9 @@ def send_action(
     for cs in commands:  # (0000,1005) is only in the raw command set
         if 0x00001005 in cs:
             value = cs[0x00001005].value
-            result.unsupported_keys = [
-                int(t) for t in (value if isinstance(value, list) else [value])
-            ]
+            # AT with VM > 1 comes as a pydicom MultiValue, with VM 1 as one value
+            many = isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+            result.unsupported_keys = [int(t) for t in (value if many else [value])]
     return result
 
 

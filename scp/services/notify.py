@@ -31,9 +31,15 @@ LOG = logging.getLogger("dicom_inventory.scp")
 
 
 def event_dataset(info: dict[str, Any]) -> Dataset:
-    """The Event Information data set from the stored ``{keyword: value}``."""
+    """Return the Event Information data set from the stored ``{keyword: value}``.
+
+    A sequence is stored as a list of such mappings (JSON keeps items as objects) and comes
+    back as a sequence of data sets.
+    """
     ds = Dataset()
     for keyword, value in info.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            value = [event_dataset(item) for item in value]
         setattr(ds, keyword, value)
     return ds
 
@@ -77,7 +83,11 @@ class EventSender:
                 for ev in list(self.store.due_events(time.time())):
                     if self._stop.is_set():
                         return
-                    self._deliver(ev)
+                    try:
+                        self._deliver(ev)
+                    except Exception as exc:  # recorded, so it backs off and ends
+                        LOG.exception("event %d for %s", ev.event_type, ev.transaction_uid)
+                        self._retry_later(ev, f"cannot send: {type(exc).__name__}: {exc}")
             except Exception:  # the sender must outlive any single failure
                 LOG.exception("event delivery loop")
             self._wake.wait(self.poll)
@@ -128,28 +138,29 @@ class EventSender:
             finally:
                 assoc.release()
         else:
-            error = (
-                "association rejected or aborted"
-                if assoc.is_rejected or assoc.is_aborted
-                else "unreachable"
-            )
+            # pynetdicom flags a refused connection as aborted too
+            error = "association rejected" if assoc.is_rejected else "unreachable or aborted"
         if error is not None:
-            lim = self.config.limits
-            if ev.attempts + 1 >= lim.event_attempts:
-                self.store.failed(ev.id, error, None)
-                LOG.error(
-                    "event for %s given up after %d attempts: %s",
-                    ev.transaction_uid,
-                    ev.attempts + 1,
-                    error,
-                )
-            else:
-                delay = min(lim.event_backoff * 2**ev.attempts, lim.event_max_backoff)
-                self.store.failed(ev.id, error, time.time() + delay)
-                LOG.warning(
-                    "event for %s to %s: %s; retry in %.1f s",
-                    ev.transaction_uid,
-                    ev.requester,
-                    error,
-                    delay,
-                )
+            self._retry_later(ev, error)
+
+    def _retry_later(self, ev: OutgoingEvent, error: str) -> None:
+        """Record a failed attempt: retry with doubling back-off, or give up at the limit."""
+        lim = self.config.limits
+        if ev.attempts + 1 >= lim.event_attempts:
+            self.store.failed(ev.id, error, None)
+            LOG.error(
+                "event for %s given up after %d attempts: %s",
+                ev.transaction_uid,
+                ev.attempts + 1,
+                error,
+            )
+        else:
+            delay = min(lim.event_backoff * 2**ev.attempts, lim.event_max_backoff)
+            self.store.failed(ev.id, error, time.time() + delay)
+            LOG.warning(
+                "event for %s to %s: %s; retry in %.1f s",
+                ev.transaction_uid,
+                ev.requester,
+                error,
+                delay,
+            )
