@@ -193,6 +193,17 @@ class NodeConfig:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port}: expected 0..65535")
 
+    def peer(self, ae_title: str | bytes) -> Peer | None:
+        """Return the configured peer with AE title `ae_title` (padding ignored), or ``None``.
+
+        The node knows a peer's address only from ``[peers]``: where an event goes, where a
+        C-MOVE sends its sub-operations.
+        """
+        if isinstance(ae_title, bytes):
+            ae_title = ae_title.decode(errors="replace")
+        name = ae_title.strip()
+        return next((p for p in self.peers.values() if p.ae_title == name), None)
+
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     known = {f.name for f in fields(cls)}

@@ -12,10 +12,11 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from dicom_inventory.enum import (
     ContainerFileType,
@@ -27,6 +28,9 @@ from dicom_inventory.model import Code
 from dicom_inventory.scp.archive.ingest import FoundObject, IngestError, find_objects
 from dicom_inventory.scp.archive.schema import create_schema
 from dicom_inventory.scp.stores.repository import (
+    INSTANCE_KEYWORDS,
+    SERIES_KEYWORDS,
+    STUDY_KEYWORDS,
     InstanceEntry,
     MetadataChange,
     SeriesEntry,
@@ -44,39 +48,10 @@ __all__ = [
     "ArchiveError",
     "IngestReport",
     "REJECTION_REASONS",
+    "SQLArchive",
+    "fold_changes",
 ]
 
-#: Attributes the archive keeps per level (Study Root; patient attributes with the study).
-STUDY_KEYWORDS = (
-    "PatientName",
-    "PatientID",
-    "IssuerOfPatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "StudyID",
-    "StudyDescription",
-    "ReferringPhysicianName",
-)
-SERIES_KEYWORDS = (
-    "Modality",
-    "SeriesNumber",
-    "SeriesDescription",
-    "SeriesDate",
-    "SeriesTime",
-    "BodyPartExamined",
-    "Laterality",
-)
-INSTANCE_KEYWORDS = (
-    "InstanceNumber",
-    "ContentDate",
-    "ContentTime",
-    "NumberOfFrames",
-    "Rows",
-    "Columns",
-)
 _LEVELS = {"STUDY": STUDY_KEYWORDS, "SERIES": SERIES_KEYWORDS, "INSTANCE": INSTANCE_KEYWORDS}
 _KEY_COLUMNS = {
     "PatientID": "patient_id",
@@ -115,6 +90,26 @@ def _reason(removed: str | None) -> Code | None:
     if not removed:
         return None
     return Code(removed, "DCM", REJECTION_REASONS.get(removed, "Removed from operational use"))
+
+
+def fold_changes(rows: Iterable[Sequence[Any]]) -> tuple[MetadataChange, ...]:
+    """Fold an entity's recorded changes, oldest first, into one change per attribute.
+
+    Each row is (keyword, stored value, new value, when, by whom, reason), values as JSON
+    text. The stored value is the first change's (what the file holds); the current value,
+    time, author and reason are the last change's. An attribute changed back to the stored
+    value is no change: the file is right again (PS3.17 YYYY.7.9).
+    """
+    first: dict[str, Any] = {}
+    last: dict[str, tuple[Any, str, str, str]] = {}
+    for kw, stored, new, at, by, reason in rows:
+        first.setdefault(kw, json.loads(stored))
+        last[kw] = (json.loads(new), at, by, reason)
+    return tuple(
+        MetadataChange(kw, first[kw], cur, at, by, reason)
+        for kw, (cur, at, by, reason) in last.items()
+        if cur != first[kw]
+    )
 
 
 class ArchiveError(InventoryError):
@@ -156,42 +151,44 @@ def _attrs(ds: Any, keywords: Iterable[str]) -> dict[str, Any]:
     return {kw: v for kw in keywords if (v := _json_value(ds, kw)) is not None}
 
 
-class Archive:
-    """An archive folder: ``index.sqlite`` (WAL) and ``store/`` for copied-in files.
+class SQLArchive:
+    """The archive's logic over any SQL database holding the archive schema.
 
-    Parameters
+    Ingest, database-only updates, removal and the Repository protocol are written once, in
+    SQL that SQLite and PostgreSQL both run (``?`` placeholders, ``ON CONFLICT DO NOTHING``,
+    quoted ``"offset"``). A subclass connects and supplies :meth:`_x` (execute) and
+    :meth:`_tx` (one transaction), and may override a reader with a faster query of its
+    database (:class:`Archive` for SQLite, the PostgreSQL archive in
+    :mod:`dicom_inventory.scp.postgres`).
+
+    Attributes
     ----------
-    directory : path
-        The archive folder.
-    create : bool
-        Create the folder and index if missing; otherwise a missing archive is an error.
+    directory : Path or None
+        Where received (C-STORE) and copied-in files are kept; ``None`` if the archive keeps
+        no files of its own.
     """
 
-    def __init__(self, directory: str | Path, *, create: bool = False) -> None:
-        self.directory = Path(directory)
-        index = self.directory / "index.sqlite"
-        if not index.exists():
-            if not create:
-                raise ArchiveError(
-                    f"no archive at {self.directory} (expected {index}); create one with "
-                    "'dicom-inventory archive ingest' or 'archive synth'"
-                )
-            self.directory.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = sqlite3.connect(index, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            create_schema(self.conn)
-        except sqlite3.DatabaseError as exc:
-            raise ArchiveError(f"the archive index {index} is not usable: {exc}") from exc
-        except RuntimeError as exc:
-            raise ArchiveError(str(exc)) from exc
+    directory: Path | None = None
+    #: The SQL aggregate of a study's distinct modalities, comma-separated.
+    _MODALITIES = "GROUP_CONCAT(DISTINCT modality)"
+
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Any]:
+        """Execute a query whose rows may be many; by default a lazy cursor."""
+        return self._x(sql, params)
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Execute one statement (``?`` placeholders) and return its cursor."""
+        raise NotImplementedError
+
+    def _tx(self) -> AbstractContextManager[Any]:
+        """Return a context manager that runs its block as one transaction."""
+        raise NotImplementedError
 
     def close(self) -> None:
-        """Close the index."""
-        self.conn.close()
+        """Close the connection."""
+        raise NotImplementedError
 
-    def __enter__(self) -> Archive:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -219,7 +216,7 @@ class Archive:
                     progress(found)
                 if isinstance(found, IngestError):
                     report.errors.append(found)
-                    self.conn.execute(
+                    self._x(
                         "INSERT INTO ingest_errors (source, member, message, at) VALUES (?,?,?,?)",
                         (found.source, found.member, found.message, _now()),
                     )
@@ -244,7 +241,7 @@ class Archive:
         """
         if not is_valid_uid(sop_instance_uid):
             raise ArchiveError(f"SOP Instance UID {sop_instance_uid!r} is not a valid UID")
-        folder = self.directory / "store" / "received"
+        folder = self._files() / "received"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{sop_instance_uid}.dcm"
         tmp = target.with_suffix(".part")
@@ -252,9 +249,14 @@ class Archive:
         os.replace(tmp, target)
         return self.ingest([target])
 
+    def _files(self) -> Path:
+        if self.directory is None:
+            raise ArchiveError("this archive has no folder for stored files (give it one)")
+        return self.directory / "store"
+
     def _copy_in(self, path: str, copies: dict[str, str]) -> str:
         if path not in copies:
-            store = self.directory / "store"
+            store = self._files()
             store.mkdir(exist_ok=True)
             digest = hashlib.sha1(path.encode()).hexdigest()[:12]
             target = store / f"{digest}-{Path(path).name}"
@@ -268,12 +270,12 @@ class Archive:
         study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
         sop_uid = str(ds.SOPInstanceUID)
         now = _now()
-        with self.conn:
-            self.conn.execute("BEGIN")
+        with self._tx():
             study = _attrs(ds, STUDY_KEYWORDS)
-            self.conn.execute(
-                "INSERT OR IGNORE INTO studies (study_uid, patient_id, patient_name, study_date,"
-                " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)",
+            self._x(
+                "INSERT INTO studies (study_uid, patient_id, patient_name, study_date,"
+                " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
                 (
                     study_uid,
                     study.get("PatientID"),
@@ -285,24 +287,22 @@ class Archive:
                 ),
             )
             series = _attrs(ds, SERIES_KEYWORDS)
-            self.conn.execute(
-                "INSERT OR IGNORE INTO series (series_uid, study_uid, modality, attrs)"
-                " VALUES (?,?,?,?)",
+            self._x(
+                "INSERT INTO series (series_uid, study_uid, modality, attrs)"
+                " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
                 (series_uid, study_uid, series.get("Modality"), json.dumps(series)),
             )
             inst = _attrs(ds, INSTANCE_KEYWORDS)
-            new = self.conn.execute(
-                "INSERT OR IGNORE INTO instances (sop_instance_uid, series_uid, sop_class_uid,"
-                " attrs, received_at) VALUES (?,?,?,?,?)",
+            new = self._x(
+                "INSERT INTO instances (sop_instance_uid, series_uid, sop_class_uid,"
+                " attrs, received_at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (sop_uid, series_uid, str(ds.SOPClassUID), json.dumps(inst), now),
             ).rowcount
             if new:
-                self.conn.execute(
-                    "UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid)
-                )
-            added = self.conn.execute(
-                "INSERT OR IGNORE INTO files (sop_instance_uid, path, container, member, offset,"
-                " length, transfer_syntax_uid) VALUES (?,?,?,?,?,?,?)",
+                self._x("UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid))
+            added = self._x(
+                'INSERT INTO files (sop_instance_uid, path, container, member, "offset",'
+                " length, transfer_syntax_uid) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (
                     sop_uid,
                     loc.path,
@@ -347,9 +347,8 @@ class Archive:
                 )
         reason_value = ReasonForAttributeModification(reason).value
         now = _now()
-        with self.conn:
-            self.conn.execute("BEGIN")
-            row = self.conn.execute(f"SELECT attrs FROM {table} WHERE {key} = ?", (uid,)).fetchone()
+        with self._tx():
+            row = self._x(f"SELECT attrs FROM {table} WHERE {key} = ?", (uid,)).fetchone()
             if row is None:
                 raise ArchiveError(f"no {level.lower()} {uid} in the archive")
             attrs = json.loads(row[0])
@@ -357,7 +356,7 @@ class Archive:
                 new_value: Any = value if value != "" else None
                 if new_value is not None and "\\" in value and dictionary_VR(keyword) != "LT":
                     new_value = value.split("\\")
-                self.conn.execute(
+                self._x(
                     "INSERT INTO changes (level, uid, keyword, stored_value, new_value, changed_at,"
                     " changed_by, reason) VALUES (?,?,?,?,?,?,?,?)",
                     (
@@ -377,16 +376,10 @@ class Archive:
                     attrs[keyword] = new_value
                 column = _KEY_COLUMNS.get(keyword)
                 if column is not None and (level == "STUDY" or column == "modality"):
-                    self.conn.execute(
-                        f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (new_value, uid)
-                    )
-            self.conn.execute(
-                f"UPDATE {table} SET attrs = ? WHERE {key} = ?", (json.dumps(attrs), uid)
-            )
+                    self._x(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (new_value, uid))
+            self._x(f"UPDATE {table} SET attrs = ? WHERE {key} = ?", (json.dumps(attrs), uid))
             study_uid = self._study_of(level, uid)
-            self.conn.execute(
-                "UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid)
-            )
+            self._x("UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid))
 
     def remove(self, level: str, uid: str, reason: str = "113001") -> None:
         """Flag an entity as removed from operational use (soft delete, IOCM rejection).
@@ -397,13 +390,12 @@ class Archive:
         level, table, key = _table(level)
         if reason not in REJECTION_REASONS:
             raise ArchiveError(f"reason {reason!r}: expected one of {', '.join(REJECTION_REASONS)}")
-        with self.conn:
-            self.conn.execute("BEGIN")
-            if not self.conn.execute(
+        with self._tx():
+            if not self._x(
                 f"UPDATE {table} SET removed = ? WHERE {key} = ?", (reason, uid)
             ).rowcount:
                 raise ArchiveError(f"no {level.lower()} {uid} in the archive")
-            self.conn.execute(
+            self._x(
                 "UPDATE studies SET updated_at = ? WHERE study_uid = ?",
                 (_now(), self._study_of(level, uid)),
             )
@@ -418,34 +410,24 @@ class Archive:
                 "SELECT s.study_uid FROM instances i JOIN series s USING (series_uid)"
                 " WHERE i.sop_instance_uid = ?"
             )
-        return str(self.conn.execute(sql, (uid,)).fetchone()[0])
+        return str(self._x(sql, (uid,)).fetchone()[0])
 
     def _changes(self, level: str, uid: str) -> tuple[MetadataChange, ...]:
-        rows = self.conn.execute(
-            "SELECT keyword, stored_value, new_value, changed_at, changed_by, reason FROM changes"
-            " WHERE level = ? AND uid = ? ORDER BY id",
-            (level, uid),
-        ).fetchall()
-        if not rows:
-            return ()
-        first: dict[str, Any] = {}
-        last: dict[str, tuple[Any, str, str, str]] = {}
-        for kw, stored, new, at, by, reason in rows:
-            first.setdefault(kw, json.loads(stored))
-            last[kw] = (json.loads(new), at, by, reason)
-        return tuple(
-            MetadataChange(kw, first[kw], cur, at, by, reason)
-            for kw, (cur, at, by, reason) in last.items()
-            if cur != first[kw]  # changed back: the stored file is right again
+        return fold_changes(
+            self._x(
+                "SELECT keyword, stored_value, new_value, changed_at, changed_by, reason"
+                " FROM changes WHERE level = ? AND uid = ? ORDER BY id",
+                (level, uid),
+            ).fetchall()
         )
 
     # -- Repository protocol ----------------------------------------------------------------
     def study_key_bounds(self, parts: int) -> list[str]:
         """Keys cutting the studies into `parts` similar ranges (Repository protocol)."""
-        n = int(self.conn.execute("SELECT COUNT(*) FROM studies").fetchone()[0])
+        n = int(self._x("SELECT COUNT(*) FROM studies").fetchone()[0])
         bounds: list[str] = []
         for k in range(1, max(parts, 1)):
-            row = self.conn.execute(
+            row = self._x(
                 "SELECT study_uid FROM studies ORDER BY study_uid LIMIT 1 OFFSET ?",
                 (k * n // parts - 1,),
             ).fetchone()
@@ -457,16 +439,17 @@ class Archive:
         self, *, after: str | None = None, upto: str | None = None
     ) -> Iterator[StudyEntry]:
         """Studies with `after` < key <= `upto` in ascending order (Repository protocol)."""
-        rows = self.conn.execute(
+        where, params = "study_uid > ?", [after or ""]
+        if upto is not None:
+            where, params = where + " AND study_uid <= ?", [*params, upto]
+        rows = self._stream(
             "SELECT study_uid, attrs, removed, updated_at,"
             " (SELECT COUNT(*) FROM series s WHERE s.study_uid = st.study_uid),"
             " (SELECT COUNT(*) FROM instances i JOIN series s USING (series_uid)"
             "   WHERE s.study_uid = st.study_uid),"
-            " (SELECT GROUP_CONCAT(DISTINCT modality) FROM series s"
-            "   WHERE s.study_uid = st.study_uid)"
-            " FROM studies st WHERE study_uid > ? AND (? IS NULL OR study_uid <= ?)"
-            " ORDER BY study_uid",
-            (after or "", upto, upto),
+            f" (SELECT {self._MODALITIES} FROM series s WHERE s.study_uid = st.study_uid)"
+            f" FROM studies st WHERE {where} ORDER BY study_uid",
+            params,
         )  # a lazy cursor: studies stream, whatever the archive size
         for uid, attrs, removed, updated, n_series, n_inst, modalities in rows:
             values = json.loads(attrs)
@@ -484,7 +467,7 @@ class Archive:
 
     def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:
         """Series of a study in ascending Series Instance UID (Repository protocol)."""
-        rows = self.conn.execute(
+        rows = self._x(
             "SELECT series_uid, attrs, removed FROM series WHERE study_uid = ? ORDER BY series_uid",
             (study_instance_uid,),
         ).fetchall()
@@ -499,7 +482,7 @@ class Archive:
 
     def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
         """Instances of a series in ascending SOP Instance UID (Repository protocol)."""
-        rows = self.conn.execute(
+        rows = self._x(
             "SELECT sop_instance_uid, sop_class_uid, attrs, availability, removed FROM instances"
             " WHERE series_uid = ? ORDER BY sop_instance_uid",
             (series_instance_uid,),
@@ -514,8 +497,8 @@ class Archive:
                     None if offset < 0 else offset,
                     length,
                 )
-                for path, container, member, offset, length, ts in self.conn.execute(
-                    "SELECT path, container, member, offset, length, transfer_syntax_uid"
+                for path, container, member, offset, length, ts in self._x(
+                    'SELECT path, container, member, "offset", length, transfer_syntax_uid'
                     " FROM files WHERE sop_instance_uid = ? ORDER BY id",
                     (uid,),
                 )
@@ -534,6 +517,58 @@ class Archive:
     def counts(self) -> dict[str, int]:
         """Numbers of studies, series, instances, stored locations and recorded changes."""
         return {
-            name: int(self.conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])
+            name: int(self._x(f"SELECT COUNT(*) FROM {name}").fetchone()[0])
             for name in ("studies", "series", "instances", "files", "changes")
         }
+
+
+class Archive(SQLArchive):
+    """An archive folder: ``index.sqlite`` (WAL) and ``store/`` for copied-in files.
+
+    Parameters
+    ----------
+    directory : path
+        The archive folder.
+    create : bool
+        Create the folder and index if missing; otherwise a missing archive is an error.
+    """
+
+    def __init__(self, directory: str | Path, *, create: bool = False) -> None:
+        self.directory = Path(directory)
+        index = self.directory / "index.sqlite"
+        if not index.exists():
+            if not create:
+                raise ArchiveError(
+                    f"no archive at {self.directory} (expected {index}); create one with "
+                    "'dicom-inventory archive ingest' or 'archive synth'"
+                )
+            self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(index, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            create_schema(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveError(f"the archive index {index} is not usable: {exc}") from exc
+        except RuntimeError as exc:
+            raise ArchiveError(str(exc)) from exc
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the index."""
+        self.conn.close()
+
+    def __enter__(self) -> Archive:
+        return self

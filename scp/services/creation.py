@@ -340,7 +340,7 @@ class InventoryCreation:
             parse_scope(keys)
         except ScopeError as exc:
             return _reply(Status.INVALID_ARGUMENT_VALUE, str(exc))
-        if not any(p.ae_title == requester for p in self.config.peers.values()):
+        if self.config.peer(requester) is None:
             return _reply(Status.NOT_AUTHORIZED, f"{requester} is not a configured peer for events")
         if self.store.active_count() >= self.config.limits.max_pending_jobs:
             return _reply(

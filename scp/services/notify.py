@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from dicom_inventory.scp.config import NodeConfig, Peer
+from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.stores.jobs import JobStore, OutgoingEvent
 from dicom_inventory.uid import INVENTORY_CREATION, STORAGE_MANAGEMENT_SOP_INSTANCE
 from pydicom.dataset import Dataset
@@ -93,11 +93,8 @@ class EventSender:
             self._wake.wait(self.poll)
             self._wake.clear()
 
-    def _peer(self, ae_title: str) -> Peer | None:
-        return next((p for p in self.config.peers.values() if p.ae_title == ae_title), None)
-
     def _deliver(self, ev: OutgoingEvent) -> None:
-        peer = self._peer(ev.requester)
+        peer = self.config.peer(ev.requester)
         if peer is None:
             self.store.failed(ev.id, f"{ev.requester} is not a configured peer", None)
             LOG.error(

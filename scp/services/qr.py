@@ -207,9 +207,7 @@ def handle_get(event: Any, store: InventoryStore) -> Iterator[Any]:
 
 def handle_move(event: Any, config: NodeConfig, store: InventoryStore) -> Iterator[Any]:
     """Inventory MOVE (JJ.3.2): C-STORE sub-operations to a configured destination."""
-    dest = event.move_destination
-    name = dest.decode(errors="replace").strip() if isinstance(dest, bytes) else str(dest).strip()
-    peer = next((p for p in config.peers.values() if p.ae_title == name), None)
+    peer = config.peer(event.move_destination)
     if peer is None:
         yield None, None  # unknown destination: pynetdicom answers 0xA801
         return

@@ -51,7 +51,13 @@ from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import RELATIONAL_QUERIES_ACCEPTED
 from dicom_inventory.scp.production import file_access
 from dicom_inventory.scp.production.scope import ScopeError, key_matcher
-from dicom_inventory.scp.stores.repository import InstanceEntry, Repository, SeriesEntry, StudyEntry
+from dicom_inventory.scp.stores.repository import (
+    STUDY_KEYWORDS,
+    InstanceEntry,
+    Repository,
+    SeriesEntry,
+    StudyEntry,
+)
 from dicom_inventory.scp.wire import B001_PLACEHOLDER, retrieve_failure
 from dicom_inventory.status import Status
 from dicom_inventory.uid import REPOSITORY_QUERY, STUDY_ROOT_FIND, is_valid_uid
@@ -117,22 +123,8 @@ STUDY_ROOT_STATUSES: tuple[tuple[Status, str], ...] = (
 _DEPTH = {"STUDY": 1, "SERIES": 2, "IMAGE": 3}
 #: Keys matched at each level (unique key first); others are return keys only.
 LEVEL_KEYS: dict[str, tuple[str, ...]] = {
-    "STUDY": (
-        "StudyInstanceUID",
-        "PatientID",
-        "PatientName",
-        "IssuerOfPatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "StudyDate",
-        "StudyTime",
-        "AccessionNumber",
-        "StudyID",
-        "StudyDescription",
-        "ReferringPhysicianName",
-        "ModalitiesInStudy",
-        "StudyUpdateDateTime",
-    ),
+    # every study attribute a repository gives, and two the repository computes
+    "STUDY": ("StudyInstanceUID", *STUDY_KEYWORDS, "ModalitiesInStudy", "StudyUpdateDateTime"),
     "SERIES": (
         "SeriesInstanceUID",
         "Modality",
@@ -554,9 +546,7 @@ def handle_study_move(
     event: Any, config: NodeConfig, factory: Callable[[], Repository]
 ) -> Iterator[Any]:
     """Study Root C-MOVE of the archive's objects to a configured destination (C.4.2)."""
-    dest = event.move_destination
-    name = dest.decode(errors="replace").strip() if isinstance(dest, bytes) else str(dest).strip()
-    peer = next((p for p in config.peers.values() if p.ae_title == name), None)
+    peer = config.peer(event.move_destination)
     if peer is None:
         yield None, None  # unknown destination: pynetdicom answers 0xA801
         return

@@ -28,6 +28,9 @@ from dicom_inventory.enum import ContainerFileType, InstanceAvailability
 from dicom_inventory.model import Code
 
 __all__ = [
+    "INSTANCE_KEYWORDS",
+    "SERIES_KEYWORDS",
+    "STUDY_KEYWORDS",
     "InstanceEntry",
     "MetadataChange",
     "Repository",
@@ -35,6 +38,41 @@ __all__ = [
     "StoredFile",
     "StudyEntry",
 ]
+
+
+#: The attributes an entry's ``attributes`` mapping holds, by level (Study Root: patient
+#: attributes with the study): what production, Study Root and Repository Query read. A
+#: repository gives those it has; others may be absent.
+STUDY_KEYWORDS = (
+    "PatientID",
+    "PatientName",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDescription",
+    "ReferringPhysicianName",
+)
+SERIES_KEYWORDS = (
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "SeriesDate",
+    "SeriesTime",
+    "BodyPartExamined",
+    "Laterality",
+)
+INSTANCE_KEYWORDS = (
+    "InstanceNumber",
+    "ContentDate",
+    "ContentTime",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+)
 
 
 @dataclass(frozen=True, slots=True)

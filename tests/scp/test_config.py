@@ -70,3 +70,15 @@ def test_each_mistake_gets_one_clear_error(tmp_path: Path, text: str, message: s
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read configuration"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_a_peer_is_found_by_its_ae_title_as_it_arrives_on_the_wire(tmp_path: Path) -> None:
+    """Move Destination and Calling AE titles come padded, sometimes as bytes (PS3.5 AE)."""
+    config = load_config(
+        archive=tmp_path, peers={"store": {"ae_title": "STORESCP", "host": "h", "port": 1}}
+    )
+    for name in ("STORESCP", b"STORESCP        ", " STORESCP "):
+        peer = config.peer(name)
+        assert peer is not None and peer.host == "h"
+    assert config.peer("store") is None, "the table name is not an AE title"
+    assert config.peer(b"OTHER") is None
