@@ -36,7 +36,7 @@ from dicom_inventory.read import read_header
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.production.produce import study_records
 from dicom_inventory.scp.production.scope import parse_scope
-from dicom_inventory.scp.stores.repository import Repository
+from dicom_inventory.scp.stores.repository import Repository, opened
 from dicom_inventory.uid import generate_uid
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -87,8 +87,7 @@ def _produce_partition(
     `progress` (in process only) is called with the number of study records written so far
     in this partition; it may raise to stop the partition (its files are then removed).
     """
-    repo = factory()
-    try:
+    with opened(factory) as repo:
         scope = parse_scope(header.pop("scope_keys"))
         h = InventoryHeader(**header)
         records = study_records(
@@ -119,10 +118,6 @@ def _produce_partition(
             sum(w.number_of_records for w in written),
             _refs(read_header(root.path)),
         )
-    finally:
-        close = getattr(repo, "close", None)
-        if close is not None:
-            close()
 
 
 def _counted(
@@ -188,7 +183,7 @@ def produce_partitioned(
                 f"({state['params']}); use another --out folder or remove {state_path}"
             )
     else:
-        with _opened(factory) as repo:
+        with opened(factory) as repo:
             bounds = repo.study_key_bounds(partitions)
         now = datetime.datetime.now()
         state = {
@@ -319,21 +314,6 @@ def _write_root(
                 Path(p).unlink(missing_ok=True)
     (out / STATE_FILE).unlink()
     return root_path, kept
-
-
-class _opened:
-    """Open a repository from a factory for a ``with`` block and close it after."""
-
-    def __init__(self, factory: Callable[[], Repository]) -> None:
-        self.repo = factory()
-
-    def __enter__(self) -> Repository:
-        return self.repo
-
-    def __exit__(self, *exc: object) -> None:
-        close = getattr(self.repo, "close", None)
-        if close is not None:
-            close()
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:

@@ -57,6 +57,7 @@ from dicom_inventory.scp.stores.repository import (
     Repository,
     SeriesEntry,
     StudyEntry,
+    opened,
 )
 from dicom_inventory.scp.wire import B001_PLACEHOLDER, retrieve_failure
 from dicom_inventory.status import Status
@@ -448,15 +449,12 @@ def handle_study_find(
     if isinstance(q, Status):
         yield int(q), None
         return
-    repo = factory()
-    try:
+    with opened(factory) as repo:
         for m in iter_matches(repo, q, include_removed=False):
             if event.is_cancelled:
                 yield int(Status.CANCEL), None
                 return
             yield int(Status.PENDING), _response(q, m, config, repository_query=False)
-    finally:
-        getattr(repo, "close", lambda: None)()
 
 
 def handle_repository_find(
@@ -484,8 +482,7 @@ def handle_repository_find(
     asked = identifier.get("MaximumNumberOfRecords")
     if asked:
         limit = min(limit, int(asked))
-    repo = factory()
-    try:
+    with opened(factory) as repo:
         sent = 0
         for m in iter_matches(repo, q, after=after, include_removed=True):
             if event.is_cancelled:
@@ -497,8 +494,6 @@ def handle_repository_find(
                 return
             yield int(Status.PENDING), _response(q, m, config, repository_query=True)
             sent += 1
-    finally:
-        getattr(repo, "close", lambda: None)()
 
 
 def _instances(event: Any, factory: Callable[[], Repository]) -> list[InstanceEntry] | Status:
@@ -509,11 +504,8 @@ def _instances(event: Any, factory: Callable[[], Repository]) -> list[InstanceEn
     if unique not in event.identifier or not query_text(event.identifier.get(unique)):
         return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS  # retrieve needs the unique key
     image = Query("IMAGE", ["SOPInstanceUID"], q.matchers)
-    repo = factory()
-    try:
+    with opened(factory) as repo:
         found = [m.instance for m in iter_matches(repo, image, include_removed=False)]
-    finally:
-        getattr(repo, "close", lambda: None)()
     return [i for i in found if i is not None and i.files]
 
 

@@ -22,6 +22,7 @@ from dicom_inventory.scp.stores.repository import (
     SeriesEntry,
     StoredFile,
     StudyEntry,
+    opened,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "StoredFile",
     "StoredInventory",
     "StudyEntry",
+    "opened",
 ]

@@ -19,7 +19,8 @@ The contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -37,6 +38,7 @@ __all__ = [
     "SeriesEntry",
     "StoredFile",
     "StudyEntry",
+    "opened",
 ]
 
 
@@ -185,3 +187,19 @@ class Repository(Protocol):
     def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
         """Yield the instances of a series, in ascending SOP Instance UID."""
         ...
+
+
+@contextmanager
+def opened(factory: Callable[[], Repository]) -> Iterator[Repository]:
+    """Open a repository from its factory for a ``with`` block, and close it after.
+
+    A repository need not have ``close()``; one that has it (a database connection) is
+    closed however the block ends.
+    """
+    repo = factory()
+    try:
+        yield repo
+    finally:
+        close = getattr(repo, "close", None)
+        if close is not None:
+            close()
