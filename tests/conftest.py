@@ -24,6 +24,7 @@ _INSTALL = {
     "Orthanc": "apt-get install orthanc",
     "openssl": "apt-get install openssl",
     "chromium": "apt-get install chromium",
+    "postgresql": "apt-get install postgresql",
 }
 
 #: Data files of Debian packages the tests use, with the package that installs them.
@@ -57,6 +58,13 @@ def require_tool(name: str) -> str:
     if path:
         return path
     reason = f"{name} not installed ({_INSTALL.get(name, 'install it')})"
+    if peers_required():
+        pytest.fail(f"{reason}; DICOM_INVENTORY_REQUIRE_PEERS=1 forbids skipping")
+    pytest.skip(reason)
+
+
+def missing_peer(reason: str) -> None:
+    """Skip with `reason`, or fail under CI (DICOM_INVENTORY_REQUIRE_PEERS=1)."""
     if peers_required():
         pytest.fail(f"{reason}; DICOM_INVENTORY_REQUIRE_PEERS=1 forbids skipping")
     pytest.skip(reason)

@@ -174,7 +174,8 @@ class SQLArchive:
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Any]:
         """Execute a query whose rows may be many; by default a lazy cursor."""
-        return self._x(sql, params)
+        rows: Iterable[Any] = self._x(sql, params)
+        return rows
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Execute one statement (``?`` placeholders) and return its cursor."""
@@ -241,7 +242,7 @@ class SQLArchive:
         """
         if not is_valid_uid(sop_instance_uid):
             raise ArchiveError(f"SOP Instance UID {sop_instance_uid!r} is not a valid UID")
-        folder = self._files() / "received"
+        folder = self.store_folder() / "received"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{sop_instance_uid}.dcm"
         tmp = target.with_suffix(".part")
@@ -249,14 +250,21 @@ class SQLArchive:
         os.replace(tmp, target)
         return self.ingest([target])
 
-    def _files(self) -> Path:
+    def store_folder(self) -> Path:
+        """Return the folder of the files the archive keeps itself (received, copied in).
+
+        Raises
+        ------
+        ArchiveError
+            If the archive has no folder (a database-only archive).
+        """
         if self.directory is None:
             raise ArchiveError("this archive has no folder for stored files (give it one)")
         return self.directory / "store"
 
     def _copy_in(self, path: str, copies: dict[str, str]) -> str:
         if path not in copies:
-            store = self._files()
+            store = self.store_folder()
             store.mkdir(exist_ok=True)
             digest = hashlib.sha1(path.encode()).hexdigest()[:12]
             target = store / f"{digest}-{Path(path).name}"

@@ -90,7 +90,7 @@ def synthesize(
     Modality fix. Images are `image_size` x `image_size`, 16 bits (512: a CT slice, 512 KB).
     """
     rng = random.Random(seed)
-    store = archive.directory / "store" / f"synth-{seed}"
+    store = archive.store_folder() / f"synth-{seed}"
     store.mkdir(parents=True, exist_ok=True)
     made = 0
     form_index = 0
