@@ -16,13 +16,14 @@ import datetime
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, OutgoingEvent
 
-__all__ = ["SQLiteJobStore"]
+__all__ = ["SQLJobStore", "SQLiteJobStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory_jobs (
@@ -58,35 +59,50 @@ CREATE INDEX IF NOT EXISTS inventory_events_due ON inventory_events (delivered, 
 """
 
 
+#: The columns of a Job, in its field order.
+_JOB_COLUMNS = (
+    "transaction_uid, requester, level, scope, purpose, status_interval, state, comment,"
+    " root_uid, study_records, retain, wanted, created, updated, expires"
+)
+
+
 def _now() -> str:
     return datetime.datetime.now().isoformat(timespec="seconds")
 
 
-class SQLiteJobStore:
-    """The job store (:class:`~dicom_inventory.scp.stores.jobs.JobStore`) in one SQLite file.
+class SQLJobStore:
+    """The job store (:class:`~dicom_inventory.scp.stores.jobs.JobStore`) over any SQL database.
 
-    WAL mode, safe across threads; a state change and its event are one SQLite transaction
-    (``BEGIN IMMEDIATE``).
-
-    Parameters
-    ----------
-    path : str or Path
-        The database file; created with its tables if missing (the embedded archive's own
-        ``index.sqlite``, or a ``jobs.sqlite`` beside the inventories).
+    The statements are written once, in SQL that SQLite and PostgreSQL both run; a subclass
+    connects and supplies :meth:`_x` (execute, ``?`` placeholders), :meth:`_tx` (one
+    transaction) and the exception a duplicate key raises. One connection is shared by the
+    node's threads under one lock, so a transaction never takes in another thread's
+    statements.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    #: The column that orders transactions created in the same second.
+    _INSERTION_ORDER = "rowid"
+    #: What the driver raises for a duplicate Transaction UID.
+    _DUPLICATE: tuple[type[BaseException], ...] = ()
+
+    def __init__(self) -> None:
         self._lock = threading.RLock()
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self.conn.executescript(_SCHEMA)
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Execute one statement and return its cursor."""
+        raise NotImplementedError
+
+    def _tx(self) -> AbstractContextManager[Any]:
+        """Return a context manager that runs its block as one transaction."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database connection."""
         with self._lock:
-            self.conn.close()
+            self._close()
 
     # -- transactions -----------------------------------------------------------------------
     def create(
@@ -103,7 +119,7 @@ class SQLiteJobStore:
         now = _now()
         with self._lock:
             try:
-                self.conn.execute(
+                self._x(
                     "INSERT INTO inventory_jobs (transaction_uid, requester, level, scope, purpose,"
                     " status_interval, state, root_uid, created, updated)"
                     " VALUES (?,?,?,?,?,?,'PROCESSING',?,?,?)",
@@ -119,23 +135,24 @@ class SQLiteJobStore:
                         now,
                     ),
                 )
-            except sqlite3.IntegrityError:
+            except self._DUPLICATE:
                 return False
         return True
 
     def get(self, transaction_uid: str) -> Job | None:
         """The transaction, or None."""
         with self._lock:
-            row = self.conn.execute(
-                "SELECT * FROM inventory_jobs WHERE transaction_uid = ?", (transaction_uid,)
+            row = self._x(
+                f"SELECT {_JOB_COLUMNS} FROM inventory_jobs WHERE transaction_uid = ?",
+                (transaction_uid,),
             ).fetchone()
         return None if row is None else _job(row)
 
     def jobs(self, *states: str) -> list[Job]:
         """The transactions in any of `states` (all if none given), oldest first."""
         with self._lock:
-            rows = self.conn.execute(
-                "SELECT * FROM inventory_jobs ORDER BY created, rowid"
+            rows = self._x(
+                f"SELECT {_JOB_COLUMNS} FROM inventory_jobs ORDER BY created, {self._INSERTION_ORDER}"
             ).fetchall()
         jobs = [_job(r) for r in rows]
         return [j for j in jobs if not states or j.state in states]
@@ -144,7 +161,7 @@ class SQLiteJobStore:
         """Transactions not yet in a terminal state."""
         with self._lock:
             return int(
-                self.conn.execute(
+                self._x(
                     "SELECT COUNT(*) FROM inventory_jobs WHERE state NOT IN (?,?,?)",
                     TERMINAL_STATES,
                 ).fetchone()[0]
@@ -153,7 +170,7 @@ class SQLiteJobStore:
     def want(self, transaction_uid: str, action: str | None, retain: bool = True) -> None:
         """Ask the worker to PAUSE or CANCEL at its next checkpoint (or clear the wish)."""
         with self._lock:
-            self.conn.execute(
+            self._x(
                 "UPDATE inventory_jobs SET wanted = ?, retain = ?, updated = ?"
                 " WHERE transaction_uid = ?",
                 (action, int(retain), _now(), transaction_uid),
@@ -162,7 +179,7 @@ class SQLiteJobStore:
     def set_interval(self, transaction_uid: str, seconds: int) -> None:
         """Change the Requested Status Interval (Request Status, PS3.4 KK.2.2.2)."""
         with self._lock:
-            self.conn.execute(
+            self._x(
                 "UPDATE inventory_jobs SET status_interval = ? WHERE transaction_uid = ?",
                 (seconds, transaction_uid),
             )
@@ -170,7 +187,7 @@ class SQLiteJobStore:
     def progress(self, transaction_uid: str, study_records: int) -> None:
         """Record the number of study records produced so far."""
         with self._lock:
-            self.conn.execute(
+            self._x(
                 "UPDATE inventory_jobs SET study_records = ? WHERE transaction_uid = ?",
                 (study_records, transaction_uid),
             )
@@ -187,19 +204,14 @@ class SQLiteJobStore:
         """Change state (and other columns), and queue `event` in the same SQL transaction."""
         sets = {"state": state, "comment": comment, "updated": _now(), "wanted": None, **fields}
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.conn.execute(
+            with self._tx():
+                self._x(
                     f"UPDATE inventory_jobs SET {', '.join(f'{k} = ?' for k in sets)}"
                     " WHERE transaction_uid = ?",
                     (*sets.values(), transaction_uid),
                 )
                 if event is not None:
                     self._queue(transaction_uid, *event)
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
 
     # -- outbox -----------------------------------------------------------------------------
     def queue_event(self, transaction_uid: str, event_type: int, info: dict[str, Any]) -> None:
@@ -208,7 +220,7 @@ class SQLiteJobStore:
             self._queue(transaction_uid, event_type, info)
 
     def _queue(self, transaction_uid: str, event_type: int, info: dict[str, Any]) -> None:
-        self.conn.execute(
+        self._x(
             "INSERT INTO inventory_events (transaction_uid, requester, event_type, info)"
             " SELECT transaction_uid, requester, ?, ? FROM inventory_jobs"
             " WHERE transaction_uid = ?",
@@ -218,7 +230,7 @@ class SQLiteJobStore:
     def due_events(self, now: float) -> Iterator[OutgoingEvent]:
         """For each transaction, its oldest undelivered event, if it is due (order is kept)."""
         with self._lock:
-            rows = self.conn.execute(
+            rows = self._x(
                 "SELECT id, transaction_uid, requester, event_type, info, attempts, next_attempt"
                 " FROM inventory_events WHERE id IN (SELECT MIN(id) FROM inventory_events"
                 " WHERE delivered IS NULL AND given_up IS NULL GROUP BY transaction_uid)"
@@ -231,14 +243,12 @@ class SQLiteJobStore:
     def delivered(self, event_id: int) -> None:
         """Mark an event delivered."""
         with self._lock:
-            self.conn.execute(
-                "UPDATE inventory_events SET delivered = ? WHERE id = ?", (_now(), event_id)
-            )
+            self._x("UPDATE inventory_events SET delivered = ? WHERE id = ?", (_now(), event_id))
 
     def failed(self, event_id: int, error: str, next_attempt: float | None) -> None:
         """Record a failed attempt; with `next_attempt` None, give the event up."""
         with self._lock:
-            self.conn.execute(
+            self._x(
                 "UPDATE inventory_events SET attempts = attempts + 1, last_error = ?,"
                 " next_attempt = COALESCE(?, next_attempt), given_up = ? WHERE id = ?",
                 (error, next_attempt, None if next_attempt is not None else _now(), event_id),
@@ -247,7 +257,7 @@ class SQLiteJobStore:
     def events(self, transaction_uid: str) -> list[dict[str, Any]]:
         """All events of a transaction with their delivery state (for logs and tests)."""
         with self._lock:
-            rows = self.conn.execute(
+            rows = self._x(
                 "SELECT id, event_type, info, attempts, delivered, given_up, last_error"
                 " FROM inventory_events WHERE transaction_uid = ? ORDER BY id",
                 (transaction_uid,),
@@ -276,3 +286,40 @@ def _job(row: tuple[Any, ...]) -> Job:
         updated,
         expires,
     )
+
+
+class SQLiteJobStore(SQLJobStore):
+    """The job store in one SQLite file (WAL; ``BEGIN IMMEDIATE`` for a state change).
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; created with its tables if missing (the embedded archive's own
+        ``index.sqlite``, or a ``jobs.sqlite`` beside the inventories).
+    """
+
+    _DUPLICATE = (sqlite3.IntegrityError,)
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        self.conn.executescript(_SCHEMA)
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _close(self) -> None:
+        self.conn.close()

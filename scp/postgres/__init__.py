@@ -6,6 +6,14 @@ can share it. The schema is versioned (:mod:`~dicom_inventory.scp.postgres.schem
 """
 
 from dicom_inventory.scp.postgres.archive import PostgresArchive, redacted
+from dicom_inventory.scp.postgres.jobs import PostgresJobStore
 from dicom_inventory.scp.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresArchive", "migrate", "redacted"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "PostgresArchive",
+    "PostgresJobStore",
+    "migrate",
+    "redacted",
+]

@@ -101,7 +101,8 @@ CREATE TABLE inventory_jobs (
     wanted TEXT,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    expires TEXT
+    expires TEXT,
+    seq BIGSERIAL
 );
 CREATE TABLE inventory_events (
     id BIGSERIAL PRIMARY KEY,

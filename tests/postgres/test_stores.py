@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from dicom_inventory.scp.archive import Archive, ArchiveError
 from dicom_inventory.scp.archive.synth import synthesize
-from dicom_inventory.scp.postgres import PostgresArchive
-from dicom_inventory.scp.stores.suites import RepositorySuite
+from dicom_inventory.scp.postgres import PostgresArchive, PostgresJobStore
+from dicom_inventory.scp.stores.suites import JobStoreSuite, RepositorySuite
 
 from tests.postgres.server import PostgresServer
 
@@ -33,6 +33,18 @@ class TestPostgresRepository(RepositorySuite):
     def repository(self, loaded: tuple[Archive, str]) -> Iterator[PostgresArchive]:
         with PostgresArchive(loaded[1]) as pg:
             yield pg
+
+
+class TestPostgresJobStore(JobStoreSuite):
+    @pytest.fixture
+    def job_store(self, pg_dsn: str) -> Iterator[PostgresJobStore]:
+        store = PostgresJobStore(pg_dsn)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def reopen(self, pg_dsn: str) -> Callable[[], PostgresJobStore]:
+        return lambda: PostgresJobStore(pg_dsn)
 
 
 def test_it_answers_exactly_as_the_archive_it_was_copied_from(
