@@ -6,12 +6,17 @@ Prints, in one run:
 * production rate, instance records/s, from an index of N synthetic instances whose rows are
   generated directly into SQLite (no files needed; N = 1,000,000 by default)   [< 30 s for 1M]
 * peak RSS of the production process                                            [< 300 MB]
-* the speed-up of ``--dask local`` (2 workers) over in-process, same partitions.
+* the speed-up of ``--dask local`` (2 workers) over in-process, same partitions;
+* with ``--postgres``: the same N instances loaded into a throwaway PostgreSQL server with
+  COPY (load rate), and the same production figures read from it, beside SQLite's.
+  Targets (issue 18): PostgreSQL within 1.5x of SQLite's rate, RSS < 300 MB per process,
+  Dask speed-up >= 1.6x with 2 workers.
 
 Usage::
 
     python bench/bench_production.py                      # 1,000,000 instances
     python bench/bench_production.py --instances 200000   # quicker
+    python bench/bench_production.py --postgres --instances 10000000
 """
 
 from __future__ import annotations
@@ -23,10 +28,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from dicom_inventory.enum import ContainerFileType
 from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.objects import make_image, to_part10
+from dicom_inventory.scp.backends import open_archive
+from dicom_inventory.scp.stores.repository import (
+    InstanceEntry,
+    SeriesEntry,
+    StoredFile,
+    StudyEntry,
+)
 
 
 def fill_index(directory: Path, n_instances: int, per_series: int = 50, per_study: int = 4) -> None:
@@ -90,20 +105,70 @@ def fill_index(directory: Path, n_instances: int, per_series: int = 50, per_stud
         c.execute("COMMIT")
 
 
+def synthetic_entries(
+    n_instances: int, per_series: int = 50, per_study: int = 4
+) -> Iterator[tuple[StudyEntry, Any]]:
+    """The same rows as :func:`fill_index`, as repository entries (for a bulk load)."""
+    now = "20261124120000"
+    n_series = n_instances // per_series
+    for s in range(n_series // per_study):
+        st = f"1.2.826.0.1.3680043.10.543.9.{s + 1}"
+        study = StudyEntry(
+            st,
+            {
+                "PatientID": f"P{s // 3:07d}",
+                "PatientName": "Doe^Jane",
+                "StudyDate": "20240102",
+                "AccessionNumber": f"A{s:08d}",
+            },
+            now,
+            per_study,
+            per_study * per_series,
+        )
+
+        def series(st: str = st, s: int = s) -> Iterator[tuple[SeriesEntry, Any]]:
+            for j in range(per_study):
+                se = f"{st}.{j + 1}"
+                yield (
+                    SeriesEntry(se, {"Modality": "CT", "SeriesNumber": 1}),
+                    (
+                        InstanceEntry(
+                            f"{se}.{k + 1}",
+                            "1.2.840.10008.5.1.4.1.1.2",
+                            {"InstanceNumber": k + 1},
+                            (
+                                StoredFile(
+                                    f"/archive/{s}/{j}.tar",
+                                    "1.2.840.10008.1.2.1",
+                                    ContainerFileType.TAR,
+                                    f"{k + 1}.dcm",
+                                    512 + k * 4096,
+                                    3584,
+                                ),
+                            ),
+                        )
+                        for k in range(per_series)
+                    ),
+                )
+
+        yield study, series()
+
+
 def child(args: argparse.Namespace) -> None:
     """In a fresh process: produce from the index; print JSON with time and peak RSS."""
     from dicom_inventory.scp.production import produce
     from dicom_inventory.scp.production.partitioned import produce_partitioned
 
     out = Path(args.child_out)
+    factory = functools.partial(open_archive, Path(args.child_archive), args.child_repository)
     t = time.perf_counter()
     if args.mode == "single":
-        with Archive(args.child_archive) as a:
+        with factory() as a:
             written = produce(a, out, level="INSTANCE")
         records = sum(w.number_of_records for w in written)
     else:
         _, parts = produce_partitioned(
-            functools.partial(Archive, args.child_archive),
+            factory,
             out,
             level="INSTANCE",
             partitions=4,
@@ -118,7 +183,9 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"seconds": dt, "records": records, "rss_mb": rss}))
 
 
-def run_child(mode: str, archive: Path, out: Path) -> dict[str, float]:
+def run_child(
+    mode: str, archive: Path, out: Path, repository: str | None = None
+) -> dict[str, float]:
     r = subprocess.run(
         [
             sys.executable,
@@ -129,6 +196,7 @@ def run_child(mode: str, archive: Path, out: Path) -> dict[str, float]:
             str(archive),
             "--child-out",
             str(out),
+            *(["--child-repository", repository] if repository else []),
         ],
         capture_output=True,
         text=True,
@@ -146,6 +214,8 @@ def main() -> None:
     ap.add_argument("--child", dest="mode", default=None)
     ap.add_argument("--child-archive")
     ap.add_argument("--child-out")
+    ap.add_argument("--child-repository", default=None)
+    ap.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
     args = ap.parse_args()
     if args.mode:
         child(args)
@@ -175,6 +245,7 @@ def main() -> None:
         single = run_child("single", root / "big", root / "out-single")
         local = run_child("partitions", root / "big", root / "out-parts")
         dask = run_child("dask", root / "big", root / "out-dask")
+        pg_rows = _postgres(args, root, single) if args.postgres else []
     rows = [
         ("ingest (headers only, plain files)", f"{ingest_rate:,.0f} files/s", ""),
         ("index rows generated", f"{args.instances:,} instances", f"{fill_s:.0f} s"),
@@ -191,10 +262,58 @@ def main() -> None:
             f"speed-up {local['seconds'] / dask['seconds']:.2f}x over in process",
         ),
     ]
+    rows += pg_rows
     width = max(len(r[0]) for r in rows)
     print(f"dicom-inventory production benchmark, Python {sys.version.split()[0]}")
     for name, value, note in rows:
         print(f"  {name:<{width}}  {value:>22}  {note}")
+
+
+def _postgres(
+    args: argparse.Namespace, root: Path, sqlite_single: dict[str, float]
+) -> list[tuple[str, str, str]]:
+    """Load the same instances into a throwaway PostgreSQL and measure production from it."""
+    from dicom_inventory.scp.postgres import PostgresArchive
+    from dicom_inventory.scp.postgres.throwaway import PostgresServer, find_bin
+
+    bin_dir = find_bin()
+    if bin_dir is None:
+        return [("PostgreSQL", "not installed", "apt-get install postgresql")]
+    server = PostgresServer(bin_dir)
+    server.start()
+    try:
+        url = server.url(server.new_database().rsplit("=", 1)[1])
+        t = time.perf_counter()
+        with PostgresArchive(url) as pg:
+            counts = pg.load_entries(synthetic_entries(args.instances))
+        load_s = time.perf_counter() - t
+        single = run_child("single", root / "pgfiles", root / "pg-single", url)
+        local = run_child("partitions", root / "pgfiles", root / "pg-parts", url)
+        dask = run_child("dask", root / "pgfiles", root / "pg-dask", url)
+    finally:
+        server.stop()
+    sqlite_rate = sqlite_single["records"] / sqlite_single["seconds"]
+    pg_rate = single["records"] / single["seconds"]
+    return [
+        (
+            "PostgreSQL: COPY load",
+            f"{counts['instances'] / load_s:,.0f} instances/s",
+            f"{load_s:.0f} s for {counts['instances']:,} instances and their files",
+        ),
+        (
+            "PostgreSQL: production, one pass",
+            f"{pg_rate:,.0f} rec/s",
+            f"takes {sqlite_rate / pg_rate:.2f}x SQLite's time (target <= 1.5x)",
+        ),
+        ("PostgreSQL: peak RSS, one pass", f"{single['rss_mb']:.0f} MB", "< 300 MB"),
+        ("PostgreSQL: 4 partitions in process", f"{local['seconds']:.1f} s", ""),
+        (
+            "PostgreSQL: 4 partitions on Dask local (2 workers)",
+            f"{dask['seconds']:.1f} s",
+            f"speed-up {local['seconds'] / dask['seconds']:.2f}x (target >= 1.6x); "
+            f"driver RSS {dask['rss_mb']:.0f} MB",
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -50,21 +50,42 @@ def _pairs(items: tuple[str, ...], option: str) -> dict[str, str]:
     return pairs
 
 
+def _where(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--archive DIR / --repository URL: which archive a command works on."""
+    f = click.option(
+        "--repository",
+        default=None,
+        metavar="postgresql://...",
+        help="The archive index in PostgreSQL (default: $DICOM_INVENTORY_DSN, else the "
+        "embedded archive); --archive then holds only the files it keeps.",
+    )(f)
+    return click.option(
+        "--archive",
+        "directory",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="The embedded archive's folder (index and stored files).",
+    )(f)
+
+
 @click.group()
 def archive() -> None:
-    """The embedded archive: a folder with a SQLite index and the stored files."""
+    """The archive: the embedded one (a folder with a SQLite index) or one in PostgreSQL."""
 
 
 @archive.command()
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
+@_where
 @click.option("--copy", is_flag=True, help="Copy files and containers into the archive's store/.")
-def ingest(sources: tuple[Path, ...], directory: Path, copy: bool) -> None:
+def ingest(
+    sources: tuple[Path, ...], directory: Path | None, repository: str | None, copy: bool
+) -> None:
     """Index DICOM files from folders and containers (ZIP, TAR, TAR.GZ, GZIP, BLOB)."""
-    from dicom_inventory.scp.archive import Archive, IngestError
+    from dicom_inventory.scp.archive import IngestError
+    from dicom_inventory.scp.backends import open_archive
 
     with (
-        Archive(directory, create=True) as a,
+        open_archive(directory, repository, create=True) as a,
         Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -93,7 +114,7 @@ def ingest(sources: tuple[Path, ...], directory: Path, copy: bool) -> None:
 
 
 @archive.command()
-@click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
+@_where
 @_target_options
 @click.option("--set", "assignments", multiple=True, required=True, metavar="KEYWORD=VALUE")
 @click.option(
@@ -107,7 +128,8 @@ def ingest(sources: tuple[Path, ...], directory: Path, copy: bool) -> None:
     "--reason", type=click.Choice(["CORRECT", "COERCE"]), default="CORRECT", show_default=True
 )
 def update(
-    directory: Path,
+    directory: Path | None,
+    repository: str | None,
     study_uid: str | None,
     series_uid: str | None,
     instance_uid: str | None,
@@ -116,11 +138,11 @@ def update(
     reason: str,
 ) -> None:
     """Change metadata in the database only; the stored files keep their values."""
-    from dicom_inventory.scp.archive import Archive
+    from dicom_inventory.scp.backends import open_archive
 
     values = _pairs(assignments, "--set")
     level, uid = _target(study_uid, series_uid, instance_uid)
-    with Archive(directory) as a:
+    with open_archive(directory, repository) as a:
         a.update(level, uid, values, changed_by=changed_by, reason=reason)
     out.print(
         f"updated {level.lower()} {uid}: {', '.join(values)} (stored files unchanged)",
@@ -129,7 +151,7 @@ def update(
 
 
 @archive.command()
-@click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
+@_where
 @_target_options
 @click.option(
     "--reason",
@@ -139,35 +161,41 @@ def update(
     help="Rejection reason (DCM codes: quality, patient safety, worklist, retention).",
 )
 def remove(
-    directory: Path,
+    directory: Path | None,
+    repository: str | None,
     study_uid: str | None,
     series_uid: str | None,
     instance_uid: str | None,
     reason: str,
 ) -> None:
     """Flag a study, series or instance as removed from operational use (kept, flagged Y)."""
-    from dicom_inventory.scp.archive import Archive
+    from dicom_inventory.scp.backends import open_archive
 
     level, uid = _target(study_uid, series_uid, instance_uid)
-    with Archive(directory) as a:
+    with open_archive(directory, repository) as a:
         a.remove(level, uid, reason)
     out.print(f"{level.lower()} {uid} removed from operational use ({reason})", highlight=False)
 
 
 @archive.command()
-@click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
+@_where
 @click.option("--studies", default=10, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--series-per-study", default=3, show_default=True)
 @click.option("--instances-per-series", default=4, show_default=True)
 def synth(
-    directory: Path, studies: int, seed: int, series_per_study: int, instances_per_series: int
+    directory: Path | None,
+    repository: str | None,
+    studies: int,
+    seed: int,
+    series_per_study: int,
+    instances_per_series: int,
 ) -> None:
     """Build a synthetic archive: real small images in every container type, with updates."""
-    from dicom_inventory.scp.archive import Archive
     from dicom_inventory.scp.archive.synth import synthesize
+    from dicom_inventory.scp.backends import open_archive
 
-    with Archive(directory, create=True) as a:
+    with open_archive(directory, repository, create=True) as a:
         r = synthesize(
             a,
             studies=studies,
@@ -184,18 +212,18 @@ def synth(
 
 
 @archive.command()
-@click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
-def info(directory: Path) -> None:
+@_where
+def info(directory: Path | None, repository: str | None) -> None:
     """Counts of the archive's index."""
-    from dicom_inventory.scp.archive import Archive
+    from dicom_inventory.scp.backends import open_archive
 
-    with Archive(directory) as a:
+    with open_archive(directory, repository) as a:
         for name, n in a.counts().items():
             out.print(f"{name:10} {n}", highlight=False)
 
 
 @click.command()
-@click.option("--archive", "directory", required=True, type=click.Path(path_type=Path))
+@_where
 @click.option("--level", type=click.Choice(["STUDY", "SERIES", "INSTANCE"]), required=True)
 @click.option(
     "--scope",
@@ -230,7 +258,8 @@ def info(directory: Path) -> None:
     help="Run the partitions on Dask: a local 2-worker cluster or a scheduler.",
 )
 def create(
-    directory: Path,
+    directory: Path | None,
+    repository: str | None,
     level: str,
     scope_keys: tuple[str, ...],
     max_records: int | None,
@@ -242,7 +271,7 @@ def create(
     dask_address: str | None,
 ) -> None:
     """Produce an inventory of the archive: a root incorporating one part per partition."""
-    from dicom_inventory.scp.archive import Archive
+    from dicom_inventory.scp.backends import open_archive
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
     scope = _pairs(scope_keys, "--scope")
@@ -251,9 +280,9 @@ def create(
 
     from dicom_inventory.scp.production.partitioned import produce_partitioned
 
-    Archive(directory).close()  # a missing archive is reported before any work
+    open_archive(directory, repository).close()  # a missing archive is reported before any work
     root, parts = produce_partitioned(
-        functools.partial(Archive, directory),
+        functools.partial(open_archive, directory, repository),
         out_dir,
         level=level,
         scope=scope,

@@ -30,12 +30,20 @@ __all__ = ["serve"]
 @click.option("--port", type=int, default=None, help="Port (overrides the configuration).")
 @click.option("--ae-title", default=None, help="AE title (overrides the configuration).")
 @click.option("--bind", "bind_address", default=None, help="Bind address (default 127.0.0.1).")
+@click.option(
+    "--repository",
+    default=None,
+    metavar="postgresql://...",
+    help="Serve the archive index and keep the jobs in PostgreSQL (overrides the "
+    "configuration; default $DICOM_INVENTORY_DSN, else the embedded archive).",
+)
 def serve(
     archive_dir: Path | None,
     config_file: Path | None,
     port: int | None,
     ae_title: str | None,
     bind_address: str | None,
+    repository: str | None,
 ) -> None:
     """Serve the Inventory services and the archive until SIGTERM/SIGINT.
 
@@ -50,7 +58,12 @@ def serve(
     from dicom_inventory.scp.server import InventoryNode
 
     config = load_config(
-        config_file, archive=archive_dir, port=port, ae_title=ae_title, bind_address=bind_address
+        config_file,
+        archive=archive_dir,
+        port=port,
+        ae_title=ae_title,
+        bind_address=bind_address,
+        repository=repository,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     node = InventoryNode(config)

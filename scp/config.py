@@ -9,6 +9,7 @@ Example::
     bind_address = "127.0.0.1"
     port = 11112
     archive = "/data/archive"            # the embedded archive (index + stored files)
+    # repository = "postgresql://inv@db/archive"  # the archive index in PostgreSQL instead
     inventories = "/data/inventories"    # where Inventory SOP Instances are kept
     accepted_calling_ae_titles = []      # empty: any calling AE title is accepted
 
@@ -184,8 +185,18 @@ class NodeConfig:
     limits: Limits = field(default_factory=Limits)
     services: Services = field(default_factory=Services)
     tls: TLS | None = None
+    repository: str | None = None
+    """A PostgreSQL URL: the archive index and job store live there (``archive`` then keeps
+    only files). ``None``: the embedded archive, or ``$DICOM_INVENTORY_DSN`` if set."""
 
     def __post_init__(self) -> None:
+        if self.repository is not None and not str(self.repository).startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigError(
+                f"repository {self.repository!r}: expected a PostgreSQL URL "
+                "(postgresql://user@host/database)"
+            )
         if not 1 <= len(self.ae_title) <= 16 or "\\" in self.ae_title:
             raise ConfigError(
                 f"ae_title {self.ae_title!r}: 1 to 16 characters, no backslash (PS3.5 AE)"

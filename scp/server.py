@@ -23,12 +23,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from dicom_inventory.scp.archive import (
-    FolderInventoryStore,
-    embedded_job_store,
-    embedded_receiver,
-    embedded_repository,
-)
+from dicom_inventory.scp import backends
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import (
     accepted_contexts,
@@ -161,14 +156,14 @@ class InventoryNode:
     repository : callable, optional
         Makes the :class:`~dicom_inventory.scp.stores.repository.Repository` that
         inventories are produced from (a vendor's own database adapter); by default the
-        embedded archive at ``config.archive``.
+        archive the configuration names (:mod:`dicom_inventory.scp.backends`).
     inventories : InventoryStore, optional
         Where the node keeps the inventories it produces and receives; by default the folder
         ``config.inventories``.
     jobs : JobStore, optional
         Where the node keeps its Inventory Creation transactions and their events (the caller
-        closes it); by default the embedded archive's SQLite index, or ``jobs.sqlite`` in the
-        inventories folder when `repository` is given.
+        closes it); by default the configured archive's (SQLite or PostgreSQL), or
+        ``jobs.sqlite`` in the inventories folder when `repository` is given.
     """
 
     def __init__(
@@ -179,11 +174,11 @@ class InventoryNode:
         jobs: JobStore | None = None,
     ) -> None:
         self.config = config
-        # the embedded archive receives patient objects too; a vendor's archive has its own
-        # Storage SCP, so the node offers it only over the embedded one
-        self.receive = embedded_receiver(config) if repository is None else None
-        self.repository = repository or embedded_repository(config)
-        self.inventories = inventories or FolderInventoryStore(config.inventories)
+        # our archives (embedded or PostgreSQL) receive patient objects too; a vendor's
+        # archive has its own Storage SCP, so the node offers it only over ours
+        self.receive = backends.receiver(config) if repository is None else None
+        self.repository = repository or backends.repository_factory(config)
+        self.inventories = inventories or backends.inventory_store(config)
         self._jobs = jobs
         self.jobs: JobStore | None = jobs
         self.wire = WireFixes()
@@ -225,7 +220,7 @@ class InventoryNode:
     def start(self, block: bool = False) -> Any:
         """Start listening (and resume unfinished jobs); with `block`, serve until stopped."""
         if self.jobs is None:
-            self.jobs = embedded_job_store(self.config)
+            self.jobs = backends.job_store(self.config)
         self.creation = InventoryCreation(
             self.config, self.repository, self.wire, self.jobs, self.inventories
         )

@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dicom_inventory.scp.archive.archive import Archive, IngestReport
+from dicom_inventory.scp.archive.archive import IngestReport, SQLArchive
 from dicom_inventory.scp.archive.objects import make_image, to_part10
 
 __all__ = ["SynthReport", "synthesize"]
@@ -75,7 +75,7 @@ def _write_series(store: Path, form: str, series_uid: str, objects: list[bytes])
 
 
 def synthesize(
-    archive: Archive,
+    archive: SQLArchive,
     *,
     studies: int,
     seed: int = 0,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from dicom_inventory.scp.postgres.throwaway import PostgresServer, find_bin
 
 from tests.conftest import _INSTALL, missing_peer
-from tests.postgres.server import PostgresServer, find_bin
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,8 @@ import pytest
 from dicom_inventory.scp.archive import Archive, ArchiveError
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.postgres import PostgresArchive, PostgresJobStore
+from dicom_inventory.scp.postgres.throwaway import PostgresServer
 from dicom_inventory.scp.stores.suites import JobStoreSuite, RepositorySuite
-
-from tests.postgres.server import PostgresServer
 
 
 @pytest.fixture(scope="module")

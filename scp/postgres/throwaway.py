@@ -1,4 +1,6 @@
-"""A throwaway PostgreSQL server for the tests: initdb once per session, a database per test.
+"""A throwaway PostgreSQL server: for tests, benchmarks and trying the node out.
+
+initdb once, then a database per use (the tests create one per test).
 
 PostgreSQL refuses to run as root, and tests and CI run as root here: the server binaries
 (initdb, pg_ctl, postgres) then run as the ``postgres`` user through ``runuser``, on a unix
@@ -29,7 +31,13 @@ def find_bin() -> Path | None:
 
 
 class PostgresServer:
-    """One PostgreSQL server in a temporary folder, stopped by PID."""
+    """One PostgreSQL server in a temporary folder, stopped by PID.
+
+    Parameters
+    ----------
+    bin_dir : Path
+        The folder of ``initdb`` and ``pg_ctl`` (:func:`find_bin`).
+    """
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin = bin_dir
@@ -46,6 +54,7 @@ class PostgresServer:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
 
     def start(self) -> None:
+        """Initialise the cluster and start the server (about 1.5 s)."""
         if self.as_root:
             os.chmod(self.base, 0o755)
             shutil.chown(self.base, "postgres")
@@ -60,8 +69,12 @@ class PostgresServer:
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
 
     def dsn(self, dbname: str = "postgres") -> str:
-        """A libpq connection string to `dbname` on this server's socket."""
+        """Return a libpq connection string to `dbname` on this server's socket."""
         return f"host={self.base} user=test dbname={dbname}"
+
+    def url(self, dbname: str) -> str:
+        """Return `dbname` as a ``postgresql://`` URL (the form the node's config takes)."""
+        return f"postgresql://test@/{dbname}?host={self.base}"
 
     def new_database(self, template: str | None = None) -> str:
         """Create an empty database (from `template` if given); return its DSN."""
@@ -71,7 +84,7 @@ class PostgresServer:
         name = f"t{os.getpid()}_{self._n}"
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
         return self.dsn(name)
 
     def stop(self) -> None:
