@@ -43,6 +43,7 @@ Example::
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,10 @@ class Limits:
     """How long a produced inventory is kept (its Expiration DateTime, PS3.3 C.38.3.1.3)."""
     repository_query_limit: int = 1000
     """Most records in one Repository Query response set (PS3.4 C.6.4.6.2)."""
+    job_lease: float = 30.0
+    """Seconds a node's claim on a running job lasts unless renewed (it renews twice a
+    second while producing); after a node's death, another node sharing the job store takes
+    the job over once the claim lapses."""
 
 
 #: Transfer syntaxes the Inventory services can be configured with (PS3.5 A.2, A.5): the
@@ -185,6 +190,9 @@ class NodeConfig:
     limits: Limits = field(default_factory=Limits)
     services: Services = field(default_factory=Services)
     tls: TLS | None = None
+    node_id: str | None = None
+    """This node's name among several serving one job store (PostgreSQL); default
+    ``AE_TITLE@HOST:PORT``. A restarted node with the same name takes its jobs back at once."""
     repository: str | None = None
     """A PostgreSQL URL: the archive index and job store live there (``archive`` then keeps
     only files). ``None``: the embedded archive, or ``$DICOM_INVENTORY_DSN`` if set."""
@@ -203,6 +211,11 @@ class NodeConfig:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port}: expected 0..65535")
+
+    @property
+    def owner(self) -> str:
+        """Return the name this node claims jobs and events under (``node_id``)."""
+        return self.node_id or f"{self.ae_title}@{socket.gethostname()}:{self.port}"
 
     def peer(self, ae_title: str | bytes) -> Peer | None:
         """Return the configured peer with AE title `ae_title` (padding ignored), or ``None``.

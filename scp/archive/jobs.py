@@ -25,6 +25,14 @@ from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, OutgoingEvent
 
 __all__ = ["SQLJobStore", "SQLiteJobStore"]
 
+#: Columns added after the first release of the tables: (table, column, type).
+_ADDED_COLUMNS = (
+    ("inventory_jobs", "owner", "TEXT"),
+    ("inventory_jobs", "lease_until", "REAL"),
+    ("inventory_events", "sender", "TEXT"),
+    ("inventory_events", "sending_until", "REAL"),
+)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory_jobs (
     transaction_uid TEXT PRIMARY KEY,
@@ -41,7 +49,9 @@ CREATE TABLE IF NOT EXISTS inventory_jobs (
     wanted TEXT,
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
-    expires TEXT
+    expires TEXT,
+    owner TEXT,
+    lease_until REAL
 );
 CREATE TABLE IF NOT EXISTS inventory_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -53,7 +63,9 @@ CREATE TABLE IF NOT EXISTS inventory_events (
     next_attempt REAL NOT NULL DEFAULT 0,
     delivered TEXT,
     given_up TEXT,
-    last_error TEXT
+    last_error TEXT,
+    sender TEXT,
+    sending_until REAL
 );
 CREATE INDEX IF NOT EXISTS inventory_events_due ON inventory_events (delivered, given_up, id);
 """
@@ -62,7 +74,7 @@ CREATE INDEX IF NOT EXISTS inventory_events_due ON inventory_events (delivered, 
 #: The columns of a Job, in its field order.
 _JOB_COLUMNS = (
     "transaction_uid, requester, level, scope, purpose, status_interval, state, comment,"
-    " root_uid, study_records, retain, wanted, created, updated, expires"
+    " root_uid, study_records, retain, wanted, created, updated, expires, owner, lease_until"
 )
 
 
@@ -265,10 +277,56 @@ class SQLJobStore:
         keys = ("id", "event_type", "info", "attempts", "delivered", "given_up", "last_error")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    # -- leases (several nodes on one store) --------------------------------------------------
+    def claim(self, transaction_uid: str, owner: str, lease: float, now: float) -> bool:
+        """Take or renew the transaction's lease: one conditional UPDATE, atomic."""
+        with self._lock:
+            return bool(
+                self._x(
+                    "UPDATE inventory_jobs SET owner = ?, lease_until = ?"
+                    " WHERE transaction_uid = ?"
+                    " AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)",
+                    (owner, now + lease, transaction_uid, owner, now),
+                ).rowcount
+            )
+
+    def release(self, transaction_uid: str, owner: str) -> None:
+        """Give up `owner`'s lease."""
+        with self._lock:
+            self._x(
+                "UPDATE inventory_jobs SET owner = NULL, lease_until = NULL"
+                " WHERE transaction_uid = ? AND owner = ?",
+                (transaction_uid, owner),
+            )
+
+    def orphans(self, now: float) -> list[Job]:
+        """PROCESSING transactions without a live lease, oldest first."""
+        with self._lock:
+            rows = self._x(
+                f"SELECT {_JOB_COLUMNS} FROM inventory_jobs WHERE state = 'PROCESSING'"
+                " AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?)"
+                f" ORDER BY created, {self._INSERTION_ORDER}",
+                (now,),
+            ).fetchall()
+        return [_job(r) for r in rows]
+
+    def claim_event(self, event_id: int, owner: str, lease: float, now: float) -> bool:
+        """Take the sending of an undelivered event (one sender at a time)."""
+        with self._lock:
+            return bool(
+                self._x(
+                    "UPDATE inventory_events SET sender = ?, sending_until = ?"
+                    " WHERE id = ? AND delivered IS NULL AND given_up IS NULL"
+                    " AND (sender IS NULL OR sender = ? OR sending_until IS NULL"
+                    " OR sending_until < ?)",
+                    (owner, now + lease, event_id, owner, now),
+                ).rowcount
+            )
+
 
 def _job(row: tuple[Any, ...]) -> Job:
     (uid, requester, level, scope, purpose, interval, state, comment, root, n, retain, wanted,
-     created, updated, expires) = row  # fmt: skip
+     created, updated, expires, owner, lease_until) = row  # fmt: skip
     return Job(
         uid,
         requester,
@@ -285,6 +343,8 @@ def _job(row: tuple[Any, ...]) -> Job:
         created,
         updated,
         expires,
+        owner,
+        lease_until,
     )
 
 
@@ -307,6 +367,10 @@ class SQLiteJobStore(SQLJobStore):
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.conn.executescript(_SCHEMA)
+        for table, column, kind in _ADDED_COLUMNS:  # tables made by an earlier version
+            have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

@@ -119,6 +119,15 @@ CREATE TABLE inventory_events (
 CREATE INDEX inventory_events_due ON inventory_events (delivered, given_up, id);
 """,
     ),
+    (
+        2,
+        "leases: one node works on a transaction, one node sends an event",
+        """
+ALTER TABLE inventory_jobs ADD COLUMN owner TEXT, ADD COLUMN lease_until DOUBLE PRECISION;
+ALTER TABLE inventory_events ADD COLUMN sender TEXT, ADD COLUMN sending_until DOUBLE PRECISION;
+CREATE INDEX inventory_jobs_state ON inventory_jobs (state, lease_until);
+""",
+    ),
 )
 
 #: The version this code writes and reads.

@@ -237,14 +237,39 @@ class InventoryCreation:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._closing = False
+        self.owner = config.owner
+        self._watch_stop = threading.Event()
+        self._watcher = threading.Thread(
+            target=self._watch, name="inventory-job-leases", daemon=True
+        )
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Resume the jobs a previous run left PROCESSING (after a crash or a shutdown)."""
+        """Resume the jobs a previous run left PROCESSING, and watch for orphaned ones.
+
+        A job this node (``node_id``) held before a crash is taken back at once; a job of
+        another node sharing the job store is taken over when that node's lease lapses.
+        """
         for job in self.store.jobs("PROCESSING"):
-            LOG.info("resuming inventory job %s", job.transaction_uid)
-            self._submit(job.transaction_uid)
+            if job.owner in (None, self.owner) or (job.lease_until or 0) < time.time():
+                LOG.info("resuming inventory job %s", job.transaction_uid)
+                self._submit(job.transaction_uid)
         self.sweep_expired()
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        """Take over the PROCESSING jobs whose holder stopped renewing (a dead node)."""
+        period = max(0.2, self.config.limits.job_lease / 3)
+        while not self._watch_stop.wait(period):
+            try:
+                for job in self.store.orphans(time.time()):
+                    with self._lock:
+                        mine = job.transaction_uid in self._running
+                    if not mine:
+                        LOG.info("taking over orphaned inventory job %s", job.transaction_uid)
+                        self._submit(job.transaction_uid)
+            except Exception:  # the watcher must outlive a database hiccup
+                LOG.exception("inventory job lease watcher")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Checkpoint running jobs (they resume at the next start) and stop the workers."""
@@ -252,6 +277,9 @@ class InventoryCreation:
             self._closing = True
             for uid in self._running:
                 self._wanted[uid] = "SHUTDOWN"
+        self._watch_stop.set()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def sweep_expired(self) -> int:
@@ -478,9 +506,13 @@ class InventoryCreation:
                 raise _Stop(why)
             now = time.monotonic()
             if now - last_save >= 0.5:
+                if not self.store.claim(uid, self.owner, self.config.limits.job_lease, time.time()):
+                    raise _Stop("LOST")  # stalled past the lease: another node has the job
                 self.store.progress(uid, done)
                 last_save = now
                 current = self.store.get(uid)  # the interval may change (Request Status)
+                if current is not None and current.wanted in ("PAUSE", "CANCEL"):
+                    raise _Stop(current.wanted)  # asked on another node sharing the store
                 interval = current.status_interval if current else None
                 if current and interval and now - last_status >= interval:
                     self.store.queue_event(uid, EVENT_STATUS, self._status_info(current))
@@ -506,6 +538,7 @@ class InventoryCreation:
                     ),
                 )
         finally:
+            self.store.release(uid, self.owner)
             with self._lock:
                 self._running.discard(uid)
                 if self._wanted.get(uid) != "SHUTDOWN":
@@ -514,6 +547,9 @@ class InventoryCreation:
     def _produce(self, uid: str) -> None:
         job = self.store.get(uid)
         if job is None or job.state in TERMINAL_STATES:
+            return
+        if not self.store.claim(uid, self.owner, self.config.limits.job_lease, time.time()):
+            LOG.info("inventory job %s is held by %s", uid, job.owner)
             return
         if job.wanted:
             self._ask(uid, job.wanted)  # a wish recorded before a restart
@@ -575,6 +611,9 @@ class InventoryCreation:
         assert job is not None
         if why == "SHUTDOWN":
             LOG.info("inventory job %s checkpointed for shutdown", uid)
+            return
+        if why == "LOST":
+            LOG.warning("inventory job %s: lease lost to %s; stopped here", uid, job.owner)
             return
         if why == "PAUSE":
             self.store.transition(

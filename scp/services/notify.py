@@ -5,7 +5,8 @@ thread opens a **new association** to the requester (its AE title looked up in t
 peers), proposing Inventory Creation with SCP/SCU Role Selection in which the node takes the SCP
 role, as Storage Commitment does for its reports (PS3.4 J.3.3, the model of KK per PS3.17
 YYYY.4.2), and sends the N-EVENT-REPORT with Affected SOP Instance UID = the well-known Storage
-Management SOP Instance. Events of one transaction go out in order, one after the other; an
+Management SOP Instance. Each event is claimed before it is sent, so of several nodes sharing
+one outbox exactly one sends it. Events of one transaction go out in order, one after the other; an
 unreachable requester is retried with doubling back-off (``limits.event_backoff`` up to
 ``limits.event_max_backoff``), ``limits.event_attempts`` times. A requester that answers with a
 failure status has refused the event: it is not repeated.
@@ -51,6 +52,10 @@ class EventSender:
         self.config = config
         self.store = store
         self.poll = poll
+        self.owner = config.owner
+        lim = config.limits
+        # long enough for one delivery attempt, so no other node sends it meanwhile
+        self._lease = 2 * (lim.acse_timeout + lim.dimse_timeout + lim.network_timeout)
         ae = AE(ae_title=config.ae_title)
         ae.acse_timeout = config.limits.acse_timeout
         ae.dimse_timeout = config.limits.dimse_timeout
@@ -83,6 +88,8 @@ class EventSender:
                 for ev in list(self.store.due_events(time.time())):
                     if self._stop.is_set():
                         return
+                    if not self.store.claim_event(ev.id, self.owner, self._lease, time.time()):
+                        continue  # another node sharing the outbox is sending it
                     try:
                         self._deliver(ev)
                     except Exception as exc:  # recorded, so it backs off and ends

@@ -15,7 +15,13 @@ The contract, checked by :class:`~dicom_inventory.scp.stores.suites.JobStoreSuit
 * events of one transaction leave in the order they were queued, one at a time
   (:meth:`JobStore.due_events` offers only the oldest undelivered event of each transaction);
 * a failed delivery is retried at the time the sender asks, or given up; either way it is
-  recorded (:meth:`JobStore.failed`).
+  recorded (:meth:`JobStore.failed`);
+* several nodes may share one store: a transaction is worked on by the one node holding its
+  **lease** (:meth:`JobStore.claim`, renewed while it works), and an event is sent by the one
+  node that claimed it (:meth:`JobStore.claim_event`). A node that dies stops renewing; when
+  its lease lapses another node takes the transaction over (:meth:`JobStore.orphans`) and
+  continues it, so the requester still gets exactly one final event. Leases are conditional
+  updates, not row locks: no transaction stays open for the hours a production may take.
 
 The embedded archive keeps its job store in its own SQLite index
 (:class:`~dicom_inventory.scp.archive.jobs.SQLiteJobStore`); a vendor keeps it in its own
@@ -56,6 +62,10 @@ class Job:
     created: str
     updated: str
     expires: str | None
+    owner: str | None = None
+    """The node working on the transaction (:meth:`JobStore.claim`), if any."""
+    lease_until: float | None = None
+    """POSIX time at which the owner's claim lapses unless renewed."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +203,26 @@ class JobStore(Protocol):
         Each is a dict with keys ``id``, ``event_type``, ``info``, ``attempts``,
         ``delivered``, ``given_up`` and ``last_error``.
         """
+        ...
+
+    def claim(self, transaction_uid: str, owner: str, lease: float, now: float) -> bool:
+        """Take or renew the right to work on a transaction until ``now + lease``.
+
+        Succeeds (``True``) when nobody holds it, `owner` already does, or the holder's lease
+        lapsed before `now`; atomically, so of several nodes claiming at once exactly one wins.
+        """
+        ...
+
+    def release(self, transaction_uid: str, owner: str) -> None:
+        """Give up `owner`'s claim (the transaction ended or the node stops)."""
+        ...
+
+    def orphans(self, now: float) -> list[Job]:
+        """Return the ``PROCESSING`` transactions nobody holds at `now`, oldest first."""
+        ...
+
+    def claim_event(self, event_id: int, owner: str, lease: float, now: float) -> bool:
+        """Take the sending of an undelivered event until ``now + lease`` (one sender)."""
         ...
 
     def close(self) -> None:

@@ -310,6 +310,60 @@ class JobStoreSuite:
         assert len(job_store.jobs("COMPLETE")) == 40
         assert len(list(job_store.due_events(now=1e12))) == 40
 
+    def test_a_lease_is_held_by_one_node_until_it_lapses(self, job_store: JobStore) -> None:
+        _create(job_store)
+        assert [j.transaction_uid for j in job_store.orphans(now=100.0)] == ["2.25.1"]
+        assert job_store.claim("2.25.1", "node-a", lease=30, now=100.0)
+        assert not job_store.claim("2.25.1", "node-b", lease=30, now=110.0)
+        assert job_store.claim("2.25.1", "node-a", lease=30, now=120.0), "the holder renews"
+        assert job_store.orphans(now=149.0) == []
+        job = job_store.get("2.25.1")
+        assert job is not None and job.owner == "node-a" and job.lease_until == 150.0
+        # node-a died: its lease lapses and another node takes the transaction over
+        assert [j.transaction_uid for j in job_store.orphans(now=151.0)] == ["2.25.1"]
+        assert job_store.claim("2.25.1", "node-b", lease=30, now=151.0)
+        assert not job_store.claim("2.25.1", "node-a", lease=30, now=152.0)
+        job_store.release("2.25.1", "node-a")  # not the holder: nothing changes
+        assert not job_store.claim("2.25.1", "node-a", lease=30, now=153.0)
+        job_store.release("2.25.1", "node-b")
+        assert job_store.claim("2.25.1", "node-a", lease=30, now=154.0)
+        job_store.transition("2.25.1", "COMPLETE")
+        assert job_store.orphans(now=1e12) == [], "only PROCESSING transactions are taken over"
+
+    def test_an_event_is_sent_by_one_node(self, job_store: JobStore) -> None:
+        _create(job_store)
+        job_store.queue_event("2.25.1", 11, {})
+        (event,) = job_store.due_events(now=1e12)
+        assert job_store.claim_event(event.id, "node-a", lease=30, now=100.0)
+        assert not job_store.claim_event(event.id, "node-b", lease=30, now=110.0)
+        assert job_store.claim_event(event.id, "node-b", lease=30, now=131.0), "lapsed"
+        job_store.delivered(event.id)
+        assert not job_store.claim_event(event.id, "node-b", lease=30, now=1e12)
+
+    def test_of_nodes_claiming_at_once_exactly_one_wins(
+        self, job_store: JobStore, reopen: Callable[[], JobStore] | None
+    ) -> None:
+        _create(job_store)
+        stores = [job_store] + ([reopen() for _ in range(3)] if reopen is not None else [])
+        barrier = threading.Barrier(8)
+        won: list[str] = []
+
+        def race(n: int) -> None:
+            barrier.wait()
+            if stores[n % len(stores)].claim("2.25.1", f"node-{n}", lease=30, now=100.0):
+                won.append(f"node-{n}")
+
+        threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for extra in stores[1:]:
+            extra.close()
+        assert len(won) == 1, won
+        job = job_store.get("2.25.1")
+        assert job is not None and job.owner == won[0]
+
     def test_everything_survives_a_reopen(
         self, job_store: JobStore, reopen: Callable[[], JobStore] | None
     ) -> None:
