@@ -169,6 +169,8 @@ class SQLArchive:
     """
 
     directory: Path | None = None
+    #: Objects indexed in one transaction by :meth:`ingest` (a re-run redoes at most these).
+    _INGEST_BATCH = 500
     #: The SQL aggregate of a study's distinct modalities, comma-separated.
     _MODALITIES = "GROUP_CONCAT(DISTINCT modality)"
 
@@ -211,25 +213,39 @@ class SQLArchive:
         """
         report = IngestReport()
         copies: dict[str, str] = {}
+        batch: list[FoundObject | IngestError] = []
+
+        def flush() -> None:
+            # one transaction per batch, not per object: a commit per file cost SQLite
+            # (fsync) and PostgreSQL (round trips) more than reading the header
+            with self._tx():
+                for found in batch:
+                    if isinstance(found, IngestError):
+                        self._x(
+                            "INSERT INTO ingest_errors (source, member, message, at)"
+                            " VALUES (?,?,?,?)",
+                            (found.source, found.member, found.message, _now()),
+                        )
+                    elif self._index(found):
+                        report.added += 1
+                    else:
+                        report.known += 1
+            batch.clear()
+
         for source in sources:
             for found in find_objects(Path(source)):
                 if progress is not None:
                     progress(found)
                 if isinstance(found, IngestError):
                     report.errors.append(found)
-                    self._x(
-                        "INSERT INTO ingest_errors (source, member, message, at) VALUES (?,?,?,?)",
-                        (found.source, found.member, found.message, _now()),
-                    )
-                    continue
-                if copy:
+                elif copy:
                     found.location = replace(
                         found.location, path=self._copy_in(found.location.path, copies)
                     )
-                if self._index(found):
-                    report.added += 1
-                else:
-                    report.known += 1
+                batch.append(found)
+                if len(batch) >= self._INGEST_BATCH:
+                    flush()
+        flush()
         return report
 
     def receive(self, data: bytes, sop_instance_uid: str) -> IngestReport:
@@ -274,53 +290,53 @@ class SQLArchive:
         return copies[path]
 
     def _index(self, found: FoundObject) -> bool:
+        """Index one found object (inside the caller's transaction); ``False`` if known."""
         ds, loc = found.dataset, found.location
         study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
         sop_uid = str(ds.SOPInstanceUID)
         now = _now()
-        with self._tx():
-            study = _attrs(ds, STUDY_KEYWORDS)
-            self._x(
-                "INSERT INTO studies (study_uid, patient_id, patient_name, study_date,"
-                " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    study_uid,
-                    study.get("PatientID"),
-                    study.get("PatientName"),
-                    study.get("StudyDate"),
-                    study.get("AccessionNumber"),
-                    json.dumps(study),
-                    now,
-                ),
-            )
-            series = _attrs(ds, SERIES_KEYWORDS)
-            self._x(
-                "INSERT INTO series (series_uid, study_uid, modality, attrs)"
-                " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-                (series_uid, study_uid, series.get("Modality"), json.dumps(series)),
-            )
-            inst = _attrs(ds, INSTANCE_KEYWORDS)
-            new = self._x(
-                "INSERT INTO instances (sop_instance_uid, series_uid, sop_class_uid,"
-                " attrs, received_at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (sop_uid, series_uid, str(ds.SOPClassUID), json.dumps(inst), now),
-            ).rowcount
-            if new:
-                self._x("UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid))
-            added = self._x(
-                'INSERT INTO files (sop_instance_uid, path, container, member, "offset",'
-                " length, transfer_syntax_uid) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                (
-                    sop_uid,
-                    loc.path,
-                    loc.container.value if loc.container else None,
-                    loc.member or "",
-                    -1 if loc.offset is None else loc.offset,
-                    loc.length,
-                    loc.transfer_syntax_uid,
-                ),
-            ).rowcount
+        study = _attrs(ds, STUDY_KEYWORDS)
+        self._x(
+            "INSERT INTO studies (study_uid, patient_id, patient_name, study_date,"
+            " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)"
+            " ON CONFLICT DO NOTHING",
+            (
+                study_uid,
+                study.get("PatientID"),
+                study.get("PatientName"),
+                study.get("StudyDate"),
+                study.get("AccessionNumber"),
+                json.dumps(study),
+                now,
+            ),
+        )
+        series = _attrs(ds, SERIES_KEYWORDS)
+        self._x(
+            "INSERT INTO series (series_uid, study_uid, modality, attrs)"
+            " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+            (series_uid, study_uid, series.get("Modality"), json.dumps(series)),
+        )
+        inst = _attrs(ds, INSTANCE_KEYWORDS)
+        new = self._x(
+            "INSERT INTO instances (sop_instance_uid, series_uid, sop_class_uid,"
+            " attrs, received_at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (sop_uid, series_uid, str(ds.SOPClassUID), json.dumps(inst), now),
+        ).rowcount
+        if new:
+            self._x("UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid))
+        added = self._x(
+            'INSERT INTO files (sop_instance_uid, path, container, member, "offset",'
+            " length, transfer_syntax_uid) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (
+                sop_uid,
+                loc.path,
+                loc.container.value if loc.container else None,
+                loc.member or "",
+                -1 if loc.offset is None else loc.offset,
+                loc.length,
+                loc.transfer_syntax_uid,
+            ),
+        ).rowcount
         return bool(added)
 
     # -- database-only updates --------------------------------------------------------------
