@@ -33,9 +33,17 @@ __all__ = ["serve"]
 @click.option(
     "--repository",
     default=None,
-    metavar="postgresql://...",
-    help="Serve the archive index and keep the jobs in PostgreSQL (overrides the "
-    "configuration; default $DICOM_INVENTORY_DSN, else the embedded archive).",
+    metavar="URL",
+    help="postgresql://... serves the archive index and keeps the jobs in PostgreSQL; "
+    "orthanc+http://HOST:PORT inventories that Orthanc (overrides the configuration; "
+    "default $DICOM_INVENTORY_DSN, else the embedded archive).",
+)
+@click.option(
+    "--orthanc-storage",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --repository orthanc+http://...: Orthanc's StorageDirectory, so that records "
+    "link the stored files.",
 )
 def serve(
     archive_dir: Path | None,
@@ -44,6 +52,7 @@ def serve(
     ae_title: str | None,
     bind_address: str | None,
     repository: str | None,
+    orthanc_storage: Path | None,
 ) -> None:
     """Serve the Inventory services and the archive until SIGTERM/SIGINT.
 
@@ -64,6 +73,7 @@ def serve(
         ae_title=ae_title,
         bind_address=bind_address,
         repository=repository,
+        orthanc_storage=orthanc_storage,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     node = InventoryNode(config)

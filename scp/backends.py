@@ -7,8 +7,12 @@
   (:mod:`dicom_inventory.scp.postgres`); the ``archive`` folder keeps the files the archive
   receives or copies in.
 
-Inventories are kept in the ``inventories`` folder either way
-(:class:`~dicom_inventory.scp.archive.inventories.FolderInventoryStore`).
+* ``repository = "orthanc+http://host:port"``: the content of a running Orthanc, read through
+  its REST API (:mod:`dicom_inventory.scp.orthanc`); jobs in ``jobs.sqlite`` beside the
+  inventories; patient objects are stored in Orthanc, not through the node.
+
+Inventories are files in the ``inventories`` folder either way; with PostgreSQL a table says
+which are published (:class:`~dicom_inventory.scp.postgres.PostgresInventoryStore`).
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from dicom_inventory.scp.archive.archive import SQLArchive
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.jobs import JobStore
+from dicom_inventory.scp.stores.repository import Repository
 
 __all__ = [
     "DSN_VARIABLE",
     "inventory_store",
+    "is_orthanc",
     "is_postgres",
     "job_store",
     "open_archive",
@@ -48,8 +54,16 @@ def is_postgres(url: str | None) -> bool:
     return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
 
 
+def is_orthanc(url: str | None) -> bool:
+    """Whether `url` names an Orthanc server (``orthanc+http://`` or ``orthanc+https://``)."""
+    return bool(url) and str(url).startswith(("orthanc+http://", "orthanc+https://"))
+
+
 def _url(repository: str | None) -> str | None:
+    """The PostgreSQL URL in use, if any."""
     url = repository or os.environ.get(DSN_VARIABLE) or None
+    if is_orthanc(url):
+        return None
     if url is not None and not is_postgres(url):
         raise ArchiveError(
             f"repository {url!r}: expected a PostgreSQL URL (postgresql://user@host/database) "
@@ -78,6 +92,11 @@ def open_archive(
     ArchiveError
         If neither is given, the URL is not PostgreSQL's, or the archive cannot be opened.
     """
+    if is_orthanc(repository):
+        raise ArchiveError(
+            "an Orthanc is read through its REST API, not as an archive of ours: "
+            "serve it with 'dicom-inventory serve --repository orthanc+http://...'"
+        )
     url = _url(repository)
     if url is not None:
         from dicom_inventory.scp.postgres import PostgresArchive
@@ -88,8 +107,14 @@ def open_archive(
     return Archive(directory, create=create)
 
 
-def repository_factory(config: NodeConfig) -> Callable[[], SQLArchive]:
+def repository_factory(config: NodeConfig) -> Callable[[], Repository]:
     """Return a picklable factory of the node's repository (called in each worker)."""
+    if is_orthanc(config.repository):
+        from dicom_inventory.scp.orthanc import OrthancRepository
+
+        return functools.partial(
+            OrthancRepository, str(config.repository), storage=config.orthanc_storage
+        )
     url = _url(config.repository)
     if url is not None:
         from dicom_inventory.scp.postgres import PostgresArchive
@@ -109,16 +134,28 @@ def job_store(config: NodeConfig) -> JobStore:
 
 
 def inventory_store(config: NodeConfig) -> InventoryStore:
-    """Return the node's inventory store: the ``inventories`` folder."""
+    """Return the node's inventory store: files in ``inventories``.
+
+    With the PostgreSQL repository they are indexed in its database, so nodes sharing it
+    list the same inventories.
+    """
+    url = _url(config.repository)
+    if url is not None:
+        from dicom_inventory.scp.postgres import PostgresInventoryStore
+
+        return PostgresInventoryStore(url, config.inventories)
     return FolderInventoryStore(config.inventories)
 
 
-def receiver(config: NodeConfig) -> Callable[[bytes, str], None]:
+def receiver(config: NodeConfig) -> Callable[[bytes, str], None] | None:
     """Return the archive's receiver of stored patient objects (its Storage SCP, PS3.4 B).
 
     The receiver raises :class:`ValueError` for an object the archive refuses (its first
-    problem as message) and :class:`OSError` when it cannot write.
+    problem as message) and :class:`OSError` when it cannot write. ``None`` for an Orthanc,
+    which has its own Storage SCP.
     """
+    if is_orthanc(config.repository):
+        return None
 
     def receive(data: bytes, sop_instance_uid: str) -> None:
         with open_archive(config.archive, config.repository, create=True) as archive:

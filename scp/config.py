@@ -10,6 +10,8 @@ Example::
     port = 11112
     archive = "/data/archive"            # the embedded archive (index + stored files)
     # repository = "postgresql://inv@db/archive"  # the archive index in PostgreSQL instead
+    # repository = "orthanc+http://orthanc:8042"    # or inventory a running Orthanc
+    # orthanc_storage = "/var/lib/orthanc/db"       # its StorageDirectory: link the files
     inventories = "/data/inventories"    # where Inventory SOP Instances are kept
     accepted_calling_ae_titles = []      # empty: any calling AE title is accepted
 
@@ -194,16 +196,20 @@ class NodeConfig:
     """This node's name among several serving one job store (PostgreSQL); default
     ``AE_TITLE@HOST:PORT``. A restarted node with the same name takes its jobs back at once."""
     repository: str | None = None
-    """A PostgreSQL URL: the archive index and job store live there (``archive`` then keeps
-    only files). ``None``: the embedded archive, or ``$DICOM_INVENTORY_DSN`` if set."""
+    """A PostgreSQL URL (the archive index and job store live there; ``archive`` then keeps
+    only files) or an Orthanc URL, ``orthanc+http://[user:password@]host:port`` (the node
+    inventories that Orthanc's content). ``None``: the embedded archive, or
+    ``$DICOM_INVENTORY_DSN`` if set."""
+    orthanc_storage: Path | None = None
+    """Orthanc's StorageDirectory as this node sees it: records then link the stored files."""
 
     def __post_init__(self) -> None:
         if self.repository is not None and not str(self.repository).startswith(
-            ("postgresql://", "postgres://")
+            ("postgresql://", "postgres://", "orthanc+http://", "orthanc+https://")
         ):
             raise ConfigError(
                 f"repository {self.repository!r}: expected a PostgreSQL URL "
-                "(postgresql://user@host/database)"
+                "(postgresql://user@host/database) or an Orthanc URL (orthanc+http://host:port)"
             )
         if not 1 <= len(self.ae_title) <= 16 or "\\" in self.ae_title:
             raise ConfigError(
@@ -267,7 +273,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> NodeConfig:
     data.update({k: v for k, v in overrides.items() if v is not None})
     where = str(path or "configuration")
     try:
-        for key in ("archive", "inventories"):
+        for key in ("archive", "inventories", "orthanc_storage"):
             if key in data:
                 data[key] = (base / Path(data[key])).resolve()
         if "inventories" not in data and "archive" in data:

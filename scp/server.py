@@ -178,6 +178,8 @@ class InventoryNode:
         # archive has its own Storage SCP, so the node offers it only over ours
         self.receive = backends.receiver(config) if repository is None else None
         self.repository = repository or backends.repository_factory(config)
+        self._own_inventories = inventories is None
+        self._reopen_inventories = False
         self.inventories = inventories or backends.inventory_store(config)
         self._jobs = jobs
         self.jobs: JobStore | None = jobs
@@ -221,6 +223,9 @@ class InventoryNode:
         """Start listening (and resume unfinished jobs); with `block`, serve until stopped."""
         if self.jobs is None:
             self.jobs = backends.job_store(self.config)
+        if self._reopen_inventories:  # closed by an earlier stop()
+            self.inventories = backends.inventory_store(self.config)
+            self._reopen_inventories = False
         self.creation = InventoryCreation(
             self.config, self.repository, self.wire, self.jobs, self.inventories
         )
@@ -264,3 +269,7 @@ class InventoryNode:
         if self._jobs is None and self.jobs is not None:  # ours: made at start
             self.jobs.close()
             self.jobs = None
+        close = getattr(self.inventories, "close", None)
+        if self._own_inventories and close is not None:  # ours, with a connection
+            close()
+            self._reopen_inventories = True

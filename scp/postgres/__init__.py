@@ -6,6 +6,7 @@ can share it. The schema is versioned (:mod:`~dicom_inventory.scp.postgres.schem
 """
 
 from dicom_inventory.scp.postgres.archive import PostgresArchive, redacted
+from dicom_inventory.scp.postgres.inventories import PostgresInventoryStore
 from dicom_inventory.scp.postgres.jobs import PostgresJobStore
 from dicom_inventory.scp.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
@@ -13,6 +14,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "PostgresArchive",
+    "PostgresInventoryStore",
     "PostgresJobStore",
     "migrate",
     "redacted",

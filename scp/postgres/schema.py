@@ -128,6 +128,19 @@ ALTER TABLE inventory_events ADD COLUMN sender TEXT, ADD COLUMN sending_until DO
 CREATE INDEX inventory_jobs_state ON inventory_jobs (state, lease_until);
 """,
     ),
+    (
+        3,
+        "inventory store index: the kept and published inventory instances",
+        """
+CREATE TABLE inventories (
+    sop_instance_uid TEXT PRIMARY KEY,
+    transaction_uid TEXT,
+    path TEXT NOT NULL,
+    kept_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX inventories_transaction ON inventories (transaction_uid);
+""",
+    ),
 )
 
 #: The version this code writes and reads.

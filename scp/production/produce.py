@@ -172,7 +172,9 @@ def _study(
         number_of_study_related_series=entry.number_of_series,
         number_of_study_related_instances=entry.number_of_instances,
         study_update_datetime=entry.update_datetime,
-        retrieve_ae_title=(retrieve_ae_title,) if retrieve_ae_title else None,
+        retrieve_ae_title=entry.retrieve_ae_titles
+        or ((retrieve_ae_title,) if retrieve_ae_title else None),
+        retrieve_url=entry.retrieve_url,
         series=(
             (_series(repo, s, level) for s in repo.iter_series(entry.study_instance_uid))
             if level.has_series

@@ -139,6 +139,11 @@ class StudyEntry:
     changes: tuple[MetadataChange, ...] = ()
     removal_reason: Code | None = None
     """Why it was removed from operational use (e.g. an IOCM rejection reason, CID 7011)."""
+    retrieve_ae_titles: tuple[str, ...] = ()
+    """Where the archive itself serves the study by DIMSE, when that is not the node (an
+    archive behind it, such as an Orthanc); empty: the node's own AE title."""
+    retrieve_url: str | None = None
+    """Where the study can be retrieved by DICOMweb (WADO-RS), if the archive says."""
 
 
 @dataclass(slots=True)

@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 from dicom_inventory.scp.archive import Archive, ArchiveError
 from dicom_inventory.scp.archive.synth import synthesize
-from dicom_inventory.scp.postgres import PostgresArchive, PostgresJobStore
+from dicom_inventory.scp.postgres import PostgresArchive, PostgresInventoryStore, PostgresJobStore
 from dicom_inventory.scp.postgres.throwaway import PostgresServer
-from dicom_inventory.scp.stores.suites import JobStoreSuite, RepositorySuite
+from dicom_inventory.scp.stores.suites import (
+    InventoryStoreSuite,
+    JobStoreSuite,
+    RepositorySuite,
+    _inventory_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +49,30 @@ class TestPostgresJobStore(JobStoreSuite):
     @pytest.fixture
     def reopen(self, pg_dsn: str) -> Callable[[], PostgresJobStore]:
         return lambda: PostgresJobStore(pg_dsn)
+
+
+class TestPostgresInventoryStore(InventoryStoreSuite):
+    @pytest.fixture
+    def inventory_store(self, pg_dsn: str, tmp_path: Path) -> Iterator[PostgresInventoryStore]:
+        store = PostgresInventoryStore(pg_dsn, tmp_path / "inventories")
+        yield store
+        store.close()
+
+
+def test_a_publish_interrupted_after_the_rename_is_finished(pg_dsn: str, tmp_path: Path) -> None:
+    store = PostgresInventoryStore(pg_dsn, tmp_path / "inv")
+    try:
+        _inventory_file(store.staging("2.25.77"), "2.25.771")
+        # the node died between the rename and the commit: the folder is there, no rows
+        (tmp_path / "inv" / ".jobs" / "2.25.77").rename(tmp_path / "inv" / "2.25.77")
+        assert [s.header.sop_instance_uid for s in store.inventories()] == []
+        assert store.published("2.25.77") == tmp_path / "inv" / "2.25.77"
+        assert [s.header.sop_instance_uid for s in store.inventories()] == ["2.25.771"]
+        other = PostgresInventoryStore(pg_dsn, tmp_path / "inv")  # another node, same data
+        assert [s.header.sop_instance_uid for s in other.inventories()] == ["2.25.771"]
+        other.close()
+    finally:
+        store.close()
 
 
 def test_it_answers_exactly_as_the_archive_it_was_copied_from(
