@@ -13,10 +13,15 @@ archive of N synthetic instances (index rows written straight into SQLite, as in
 The clients are raw pynetdicom in this process. ``--cfind-sample F`` lists only a fraction F of
 the studies by C-FIND and extrapolates linearly (the figure printed says so).
 
+With ``--postgres`` the same instances are COPY-loaded into a throwaway PostgreSQL server and
+the node serves them from there (``repository = "postgresql://..."``): the time to the final
+event (11) is then PostgreSQL's.
+
 Usage::
 
     python bench/bench_creation.py                        # 1,000,000 instances
     python bench/bench_creation.py --instances 100000     # quicker
+    python bench/bench_creation.py --postgres --cfind-sample 0.01
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_production import fill_index  # noqa: E402
+from bench_production import fill_index, synthetic_entries  # noqa: E402
 from dicom_inventory import iter_inventory  # noqa: E402
 from dicom_inventory.uid import generate_uid  # noqa: E402
 from pydicom.dataset import Dataset  # noqa: E402
@@ -162,17 +167,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=1_000_000)
     parser.add_argument("--cfind-sample", type=float, default=1.0)
+    parser.add_argument("--postgres", action="store_true", help="serve from PostgreSQL")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-creation-"))
+    pg = None
     try:
         archive = work / "archive"
         t = time.perf_counter()
-        fill_index(archive, args.instances)
-        print(f"archive: {args.instances:,} instances indexed in {time.perf_counter() - t:.1f} s")
+        repository = ""
+        if args.postgres:
+            from dicom_inventory.scp.postgres import PostgresArchive
+            from dicom_inventory.scp.postgres.throwaway import PostgresServer, find_bin
+
+            bin_dir = find_bin()
+            if bin_dir is None:
+                raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
+            pg = PostgresServer(bin_dir)
+            pg.start()
+            url = pg.url(pg.new_database().rsplit("=", 1)[1])
+            with PostgresArchive(url) as db:
+                db.load_entries(synthetic_entries(args.instances))
+            repository = f'repository = "{url}"\n'
+        else:
+            fill_index(archive, args.instances)
+        where = "PostgreSQL (COPY)" if args.postgres else "SQLite"
+        print(
+            f"archive: {args.instances:,} instances indexed in {where} in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
         port, listen = _free_port(), _free_port()
         config = work / "node.toml"
         config.write_text(
-            f'ae_title = "INV_SCP"\nport = {port}\narchive = "{archive}"\n'
+            f'ae_title = "INV_SCP"\nport = {port}\narchive = "{archive}"\n{repository}'
             f"[limits]\ndimse_timeout = 600\nnetwork_timeout = 600\n"
             f'[peers.BENCH]\nae_title = "BENCH"\nhost = "127.0.0.1"\nport = {listen}\n'
         )
@@ -210,6 +236,8 @@ def main() -> None:
             proc.wait(timeout=60)
             log.close()
     finally:
+        if pg is not None:
+            pg.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
