@@ -13,7 +13,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
@@ -26,7 +26,7 @@ from dicom_inventory.enum import (
 from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import Code
 from dicom_inventory.scp.archive.ingest import FoundObject, IngestError, find_objects
-from dicom_inventory.scp.archive.schema import create_schema
+from dicom_inventory.scp.archive.schema import create_schema, transaction
 from dicom_inventory.scp.stores.repository import (
     INSTANCE_KEYWORDS,
     SERIES_KEYWORDS,
@@ -171,6 +171,11 @@ class SQLArchive:
     directory: Path | None = None
     #: Objects indexed in one transaction by :meth:`ingest` (a re-run redoes at most these).
     _INGEST_BATCH = 500
+    #: Select-list templates that fetch an entity's change history and an instance's files
+    #: as JSON arrays in the entity's own row (``{level}``, ``{uid}``: its level and key
+    #: column); ``None``: one query per entity instead (SQLite, where those are cheap).
+    _HISTORY: str | None = None
+    _FILES: str | None = None
     #: The SQL aggregate of a study's distinct modalities, comma-separated.
     _MODALITIES = "GROUP_CONCAT(DISTINCT modality)"
 
@@ -459,6 +464,37 @@ class SQLArchive:
                 bounds.append(str(row[0]))
         return bounds
 
+    def _extra(self, template: str | None, **names: str) -> str:
+        """A select-list column from `template`, or NULL where the database has none."""
+        return f"({template.format(**names)})" if template else "NULL"
+
+    def _history(self, level: str, uid: str, column: Any) -> tuple[MetadataChange, ...]:
+        if self._HISTORY is None:
+            return self._changes(level, uid)
+        return fold_changes(column) if column else ()
+
+    def _files_of(self, uid: str, column: Any) -> tuple[StoredFile, ...]:
+        rows = (
+            column
+            if self._FILES is not None
+            else self._x(
+                'SELECT path, container, member, "offset", length, transfer_syntax_uid'
+                " FROM files WHERE sop_instance_uid = ? ORDER BY id",
+                (uid,),
+            )
+        )
+        return tuple(
+            StoredFile(
+                path,
+                ts,
+                ContainerFileType(container) if container else None,
+                member or None,
+                None if offset < 0 else offset,
+                length,
+            )
+            for path, container, member, offset, length, ts in rows or ()
+        )
+
     def iter_studies(
         self, *, after: str | None = None, upto: str | None = None
     ) -> Iterator[StudyEntry]:
@@ -466,16 +502,17 @@ class SQLArchive:
         where, params = "study_uid > ?", [after or ""]
         if upto is not None:
             where, params = where + " AND study_uid <= ?", [*params, upto]
+        history = self._extra(self._HISTORY, level="STUDY", uid="st.study_uid")
         rows = self._stream(
             "SELECT study_uid, attrs, removed, updated_at,"
             " (SELECT COUNT(*) FROM series s WHERE s.study_uid = st.study_uid),"
             " (SELECT COUNT(*) FROM instances i JOIN series s USING (series_uid)"
             "   WHERE s.study_uid = st.study_uid),"
-            f" (SELECT {self._MODALITIES} FROM series s WHERE s.study_uid = st.study_uid)"
-            f" FROM studies st WHERE {where} ORDER BY study_uid",
+            f" (SELECT {self._MODALITIES} FROM series s WHERE s.study_uid = st.study_uid),"
+            f" {history} FROM studies st WHERE {where} ORDER BY study_uid",
             params,
         )  # a lazy cursor: studies stream, whatever the archive size
-        for uid, attrs, removed, updated, n_series, n_inst, modalities in rows:
+        for uid, attrs, removed, updated, n_series, n_inst, modalities, changes in rows:
             values = json.loads(attrs)
             values["ModalitiesInStudy"] = sorted(modalities.split(",")) if modalities else []
             yield StudyEntry(
@@ -485,56 +522,46 @@ class SQLArchive:
                 n_series,
                 n_inst,
                 bool(removed),
-                self._changes("STUDY", uid),
+                self._history("STUDY", uid, changes),
                 _reason(removed),
             )
 
     def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:
         """Series of a study in ascending Series Instance UID (Repository protocol)."""
+        history = self._extra(self._HISTORY, level="SERIES", uid="s.series_uid")
         rows = self._x(
-            "SELECT series_uid, attrs, removed FROM series WHERE study_uid = ? ORDER BY series_uid",
+            f"SELECT series_uid, attrs, removed, {history} FROM series s"
+            " WHERE study_uid = ? ORDER BY series_uid",
             (study_instance_uid,),
         ).fetchall()
-        for uid, attrs, removed in rows:
+        for uid, attrs, removed, changes in rows:
             yield SeriesEntry(
                 uid,
                 json.loads(attrs),
                 bool(removed),
-                self._changes("SERIES", uid),
+                self._history("SERIES", uid, changes),
                 _reason(removed),
             )
 
     def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
         """Instances of a series in ascending SOP Instance UID (Repository protocol)."""
+        files = self._extra(self._FILES, uid="i.sop_instance_uid")
+        history = self._extra(self._HISTORY, level="INSTANCE", uid="i.sop_instance_uid")
         rows = self._x(
-            "SELECT sop_instance_uid, sop_class_uid, attrs, availability, removed FROM instances"
+            "SELECT sop_instance_uid, sop_class_uid, attrs, availability, removed,"
+            f" {files}, {history} FROM instances i"
             " WHERE series_uid = ? ORDER BY sop_instance_uid",
             (series_instance_uid,),
         ).fetchall()
-        for uid, cls, attrs, availability, removed in rows:
-            files = tuple(
-                StoredFile(
-                    path,
-                    ts,
-                    ContainerFileType(container) if container else None,
-                    member or None,
-                    None if offset < 0 else offset,
-                    length,
-                )
-                for path, container, member, offset, length, ts in self._x(
-                    'SELECT path, container, member, "offset", length, transfer_syntax_uid'
-                    " FROM files WHERE sop_instance_uid = ? ORDER BY id",
-                    (uid,),
-                )
-            )
+        for uid, cls, attrs, availability, removed, stored, changes in rows:
             yield InstanceEntry(
                 uid,
                 cls,
                 json.loads(attrs),
-                files,
+                self._files_of(uid, stored),
                 InstanceAvailability(availability),
                 bool(removed),
-                self._changes("INSTANCE", uid),
+                self._history("INSTANCE", uid, changes),
                 _reason(removed),
             )
 
@@ -580,15 +607,8 @@ class Archive(SQLArchive):
     def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
-    @contextmanager
-    def _tx(self) -> Iterator[None]:
-        self.conn.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[None]:
+        return transaction(self.conn)
 
     def close(self) -> None:
         """Close the index."""

@@ -17,10 +17,11 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from dicom_inventory.scp.archive.schema import transaction
 from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, OutgoingEvent
 
 __all__ = ["SQLJobStore", "SQLiteJobStore"]
@@ -375,15 +376,8 @@ class SQLiteJobStore(SQLJobStore):
     def _x(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
-    @contextmanager
-    def _tx(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[None]:
+        return transaction(self.conn, "BEGIN IMMEDIATE")
 
     def _close(self) -> None:
         self.conn.close()

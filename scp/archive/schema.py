@@ -10,8 +10,10 @@ are stale (PS3.17 YYYY.7.9). ``jobs`` is reserved for the SCP's durable jobs (is
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["SCHEMA_VERSION", "create_schema"]
+__all__ = ["SCHEMA_VERSION", "create_schema", "transaction"]
 
 SCHEMA_VERSION = 1
 
@@ -92,3 +94,19 @@ def create_schema(conn: sqlite3.Connection) -> None:
             f"archive schema version {row[0]} is newer than this dicom-inventory "
             f"({SCHEMA_VERSION}); upgrade dicom-inventory"
         )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+    """Run the block as one SQLite transaction on an autocommit connection.
+
+    `begin` may be ``BEGIN IMMEDIATE`` to take the write lock at once (a state change and
+    its event, which must not wait half-way for another writer).
+    """
+    conn.execute(begin)
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -5,10 +5,10 @@ inventory store keep the node's state in the same database, so several ``serve``
 can share it. The schema is versioned (:mod:`~dicom_inventory.scp.postgres.schema`).
 """
 
-from dicom_inventory.scp.postgres.archive import PostgresArchive, redacted
+from dicom_inventory.scp.postgres.archive import PostgresArchive
 from dicom_inventory.scp.postgres.inventories import PostgresInventoryStore
 from dicom_inventory.scp.postgres.jobs import PostgresJobStore
-from dicom_inventory.scp.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from dicom_inventory.scp.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate, redacted
 
 __all__ = [
     "MIGRATIONS",

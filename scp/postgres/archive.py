@@ -7,9 +7,9 @@ with queries made for a large database:
 
 * studies stream through a **server-side cursor** (rows arrive in batches, memory stays flat
   whatever the archive size) in the ``"C"``-collated key order, each with its counts,
-  modalities and change history in the same row;
+  modalities and change history in the same row (the ``_HISTORY`` template);
 * a series' instances come in **one** query with their files and changes aggregated as JSON
-  (not one query per instance);
+  (``_FILES``, ``_HISTORY``), not one query per instance;
 * partition bounds come from one ``ntile`` pass over the study key index;
 * :meth:`PostgresArchive.load` bulk-loads entries with ``COPY`` (an existing archive copied
   in, or synthetic records for the benchmarks).
@@ -29,32 +29,18 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.enum import ContainerFileType, InstanceAvailability
-from dicom_inventory.scp.archive.archive import ArchiveError, SQLArchive, _reason, fold_changes
-from dicom_inventory.scp.postgres.schema import migrate
+from dicom_inventory.enum import InstanceAvailability
+from dicom_inventory.scp.archive.archive import SQLArchive
+from dicom_inventory.scp.postgres.schema import connect, redacted
 from dicom_inventory.scp.stores.repository import (
     InstanceEntry,
     MetadataChange,
     Repository,
     SeriesEntry,
-    StoredFile,
     StudyEntry,
 )
 
-__all__ = ["PostgresArchive", "redacted"]
-
-
-def redacted(dsn: str) -> str:
-    """Return `dsn` with any password replaced by ``***`` (for messages and logs)."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        parts = conninfo_to_dict(dsn)
-    except Exception:  # not parseable: say nothing of it
-        return "<connection string>"
-    if "password" in parts:
-        parts["password"] = "***"
-    return make_conninfo(**parts)  # type: ignore[arg-type]
+__all__ = ["PostgresArchive"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -84,21 +70,20 @@ class PostgresArchive(SQLArchive):
     """
 
     _MODALITIES = "string_agg(DISTINCT modality, ',' ORDER BY modality)"
+    _HISTORY = (
+        "SELECT json_agg(json_build_array(c.keyword, c.stored_value, c.new_value, c.changed_at,"
+        " c.changed_by, c.reason) ORDER BY c.id) FROM changes c"
+        " WHERE c.level = '{level}' AND c.uid = {uid}"
+    )
+    _FILES = (
+        'SELECT json_agg(json_build_array(f.path, f.container, f.member, f."offset", f.length,'
+        " f.transfer_syntax_uid) ORDER BY f.id) FROM files f WHERE f.sop_instance_uid = {uid}"
+    )
 
     def __init__(self, dsn: str, *, directory: str | Path | None = None) -> None:
-        import psycopg
-
         self.dsn = dsn
         self.directory = Path(directory) if directory is not None else None
-        try:
-            self.conn = psycopg.connect(dsn, autocommit=True)
-        except psycopg.Error as exc:
-            raise ArchiveError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc
-        try:
-            migrate(self.conn)
-        except RuntimeError as exc:
-            self.conn.close()
-            raise ArchiveError(str(exc)) from exc
+        self.conn = connect(dsn)
         self._cursors = itertools.count()
 
     def __repr__(self) -> str:
@@ -133,83 +118,6 @@ class PostgresArchive(SQLArchive):
             (parts,),
         ).fetchall()
         return [str(r[0]) for r in rows[:-1]]
-
-    def iter_studies(
-        self, *, after: str | None = None, upto: str | None = None
-    ) -> Iterator[StudyEntry]:
-        """Studies with `after` < key <= `upto` in ascending order, streamed."""
-        where, params = "study_uid > ?", [after or ""]
-        if upto is not None:
-            where, params = where + " AND study_uid <= ?", [*params, upto]
-        rows = self._stream(
-            "SELECT study_uid, attrs, removed, updated_at,"
-            " (SELECT count(*) FROM series s WHERE s.study_uid = st.study_uid),"
-            " (SELECT count(*) FROM instances i JOIN series s USING (series_uid)"
-            "   WHERE s.study_uid = st.study_uid),"
-            f" (SELECT {self._MODALITIES} FROM series s WHERE s.study_uid = st.study_uid),"
-            f" ({_CHANGES_OF.format(level='STUDY', uid='st.study_uid')})"
-            f" FROM studies st WHERE {where} ORDER BY study_uid",
-            params,
-        )
-        for uid, attrs, removed, updated, n_series, n_inst, modalities, changes in rows:
-            values = json.loads(attrs)
-            values["ModalitiesInStudy"] = sorted(modalities.split(",")) if modalities else []
-            yield StudyEntry(
-                uid,
-                values,
-                updated,
-                n_series,
-                n_inst,
-                bool(removed),
-                _changes(changes),
-                _reason(removed),
-            )
-
-    def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:
-        """Series of a study in ascending Series Instance UID, with their changes."""
-        rows = self._x(
-            "SELECT series_uid, attrs, removed,"
-            f" ({_CHANGES_OF.format(level='SERIES', uid='s.series_uid')})"
-            " FROM series s WHERE study_uid = ? ORDER BY series_uid",
-            (study_instance_uid,),
-        ).fetchall()
-        for uid, attrs, removed, changes in rows:
-            yield SeriesEntry(
-                uid, json.loads(attrs), bool(removed), _changes(changes), _reason(removed)
-            )
-
-    def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
-        """Instances of a series in ascending SOP Instance UID, with files and changes."""
-        rows = self._x(
-            "SELECT sop_instance_uid, sop_class_uid, attrs, availability, removed,"
-            ' (SELECT json_agg(json_build_array(f.path, f.container, f.member, f."offset",'
-            "   f.length, f.transfer_syntax_uid) ORDER BY f.id) FROM files f"
-            "   WHERE f.sop_instance_uid = i.sop_instance_uid),"
-            f" ({_CHANGES_OF.format(level='INSTANCE', uid='i.sop_instance_uid')})"
-            " FROM instances i WHERE series_uid = ? ORDER BY sop_instance_uid",
-            (series_instance_uid,),
-        ).fetchall()
-        for uid, cls, attrs, availability, removed, files, changes in rows:
-            yield InstanceEntry(
-                uid,
-                cls,
-                json.loads(attrs),
-                tuple(
-                    StoredFile(
-                        path,
-                        ts,
-                        ContainerFileType(container) if container else None,
-                        member or None,
-                        None if offset < 0 else offset,
-                        length,
-                    )
-                    for path, container, member, offset, length, ts in files or ()
-                ),
-                InstanceAvailability(availability),
-                bool(removed),
-                _changes(changes),
-                _reason(removed),
-            )
 
     # -- bulk load ----------------------------------------------------------------------------
     def load(self, source: Repository, *, batch: int = 50_000) -> dict[str, int]:
@@ -314,18 +222,6 @@ class PostgresArchive(SQLArchive):
             flush(force=True)
         self._x("ANALYZE")
         return counts
-
-
-#: A correlated subquery: an entity's change history as a JSON array, oldest first.
-_CHANGES_OF = (
-    "SELECT json_agg(json_build_array(c.keyword, c.stored_value, c.new_value, c.changed_at,"
-    " c.changed_by, c.reason) ORDER BY c.id) FROM changes c"
-    " WHERE c.level = '{level}' AND c.uid = {uid}"
-)
-
-
-def _changes(history: list[list[Any]] | None) -> tuple[MetadataChange, ...]:
-    return fold_changes(history) if history else ()
 
 
 def _removed(removed: bool, reason: Any) -> str | None:

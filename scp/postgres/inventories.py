@@ -21,10 +21,8 @@ from pathlib import Path
 
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.read import read_header
-from dicom_inventory.scp.archive.archive import ArchiveError
 from dicom_inventory.scp.archive.inventories import FolderInventoryStore
-from dicom_inventory.scp.postgres.archive import redacted
-from dicom_inventory.scp.postgres.schema import migrate
+from dicom_inventory.scp.postgres.schema import connect, redacted
 from dicom_inventory.scp.stores.inventories import StoredInventory
 
 __all__ = ["PostgresInventoryStore"]
@@ -49,19 +47,10 @@ class PostgresInventoryStore(FolderInventoryStore):
     """
 
     def __init__(self, dsn: str, folder: str | Path) -> None:
-        import psycopg
 
         super().__init__(folder)
         self.dsn = dsn
-        try:
-            self.conn = psycopg.connect(dsn, autocommit=True)
-        except psycopg.Error as exc:
-            raise ArchiveError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc
-        try:
-            migrate(self.conn)
-        except RuntimeError as exc:
-            self.conn.close()
-            raise ArchiveError(str(exc)) from exc
+        self.conn = connect(dsn)
 
     def __repr__(self) -> str:
         return f"PostgresInventoryStore({redacted(self.dsn)!r}, {str(self.folder)!r})"

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from dicom_inventory.scp.archive.archive import ArchiveError
 from dicom_inventory.scp.archive.jobs import SQLJobStore
-from dicom_inventory.scp.postgres.archive import _pg, redacted
-from dicom_inventory.scp.postgres.schema import migrate
+from dicom_inventory.scp.postgres.archive import _pg
+from dicom_inventory.scp.postgres.schema import connect, redacted
 
 __all__ = ["PostgresJobStore"]
 
@@ -42,15 +41,7 @@ class PostgresJobStore(SQLJobStore):
         super().__init__()
         self._DUPLICATE = (psycopg.errors.UniqueViolation,)
         self.dsn = dsn
-        try:
-            self.conn = psycopg.connect(dsn, autocommit=True)
-        except psycopg.Error as exc:
-            raise ArchiveError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc
-        try:
-            migrate(self.conn)
-        except RuntimeError as exc:
-            self.conn.close()
-            raise ArchiveError(str(exc)) from exc
+        self.conn = connect(dsn)
 
     def __repr__(self) -> str:
         return f"PostgresJobStore({redacted(self.dsn)!r})"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect", "migrate", "redacted"]
 
 #: Advisory lock key taken while migrating (any constant unique to this project).
 _LOCK = 0x44494E56  # "DINV"
@@ -184,3 +184,40 @@ def migrate(conn: Any) -> int:
                 )
                 applied += 1
     return applied
+
+
+def redacted(dsn: str) -> str:
+    """Return `dsn` with any password replaced by ``***`` (for messages and logs)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        parts = conninfo_to_dict(dsn)
+    except Exception:  # not parseable: say nothing of it
+        return "<connection string>"
+    if "password" in parts:
+        parts["password"] = "***"
+    return make_conninfo(**parts)  # type: ignore[arg-type]
+
+
+def connect(dsn: str) -> Any:
+    """Open an autocommit psycopg connection to `dsn` with the schema brought up to date.
+
+    Raises
+    ------
+    ArchiveError
+        If the server cannot be reached (the message names it without its password) or the
+        database's schema is newer than this code.
+    """
+    import psycopg
+    from dicom_inventory.scp.archive.archive import ArchiveError
+
+    try:
+        conn = psycopg.connect(dsn, autocommit=True)
+    except psycopg.Error as exc:
+        raise ArchiveError(f"cannot connect to PostgreSQL at {redacted(dsn)}: {exc}") from exc
+    try:
+        migrate(conn)
+    except RuntimeError as exc:
+        conn.close()
+        raise ArchiveError(str(exc)) from exc
+    return conn

@@ -125,3 +125,33 @@ def test_an_unreachable_server_is_a_clear_error_without_the_password(tmp_path: P
     with pytest.raises(ArchiveError, match="cannot connect to PostgreSQL") as info:
         PostgresArchive(dsn)
     assert "secret" not in str(info.value) and "***" in str(info.value)
+
+
+def test_both_dialects_of_the_schema_have_the_same_columns(pg_dsn: str, tmp_path: Path) -> None:
+    """The SQL of SQLArchive and SQLJobStore runs on both: their tables must match."""
+    import psycopg
+    from dicom_inventory.scp.archive import SQLiteJobStore
+
+    with Archive(tmp_path / "a", create=True) as archive:
+        SQLiteJobStore(tmp_path / "a" / "index.sqlite").close()
+        tables = [r[0] for r in archive.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " AND name != 'meta'"
+        )]  # fmt: skip
+        sqlite = {
+            t: {r[1] for r in archive.conn.execute(f"PRAGMA table_info({t})")} for t in tables
+        }
+    PostgresArchive(pg_dsn).close()
+    with psycopg.connect(pg_dsn) as conn:
+        pg = {
+            t: {
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                    (t,),
+                )
+            }
+            for t in tables
+        }
+    pg["inventory_jobs"].discard("seq")  # PostgreSQL's insertion order (SQLite has rowid)
+    assert sqlite == pg
