@@ -18,7 +18,10 @@ on one database apply it once; a database made by a newer version is refused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect", "migrate", "redacted"]
 
@@ -199,7 +202,7 @@ def redacted(dsn: str) -> str:
     return make_conninfo(**parts)  # type: ignore[arg-type]
 
 
-def connect(dsn: str) -> Any:
+def connect(dsn: str) -> psycopg.Connection[Any]:
     """Open an autocommit psycopg connection to `dsn` with the schema brought up to date.
 
     Raises
