@@ -113,14 +113,6 @@ def _range(key: str, text: str) -> _Matcher:
     return in_range
 
 
-def _uids(text: str) -> _Matcher:
-    uids = frozenset(u.strip() for u in text.split("\\"))
-    bad = [u for u in uids if not _UID.fullmatch(u) or len(u) > 64]
-    if bad:
-        raise ScopeError(f"StudyInstanceUID: {bad[0]!r} is not a valid UID", ("StudyInstanceUID",))
-    return lambda value: value in uids
-
-
 def _empty(value: Any) -> bool:
     """Empty value matching: the attribute has no value (in the scope's Empty Value Matching)."""
     return value is None or value == "" or value == () or value == []
@@ -183,7 +175,7 @@ def parse_scope(keys: Mapping[str, str] | None) -> Scope:
         if key in _RANGE_KEYS:
             matchers[key] = _range(key, text)
         elif key == "StudyInstanceUID":
-            matchers[key] = _uids(text)
+            matchers[key] = _uid_list(key, text)
         elif key == "ModalitiesInStudy":
             matchers[key] = _modalities(text)
         else:
@@ -206,13 +198,14 @@ def key_matcher(keyword: str, text: str) -> _Matcher | None:
         return None
     vr = str(dictionary_VR(keyword))
     if vr == "UI":
-        return _uids(text) if keyword == "StudyInstanceUID" else _uid_list(keyword, text)
+        return _uid_list(keyword, text)
     if vr in _VR_UNITS:
         return _range(keyword, text)
     return _wildcard(text, fold=vr == "PN")
 
 
 def _uid_list(keyword: str, text: str) -> _Matcher:
+    """Single UID or list of UIDs matching (PS3.4 C.2.2.2.2)."""
     uids = frozenset(u.strip() for u in text.split("\\"))
     bad = [u for u in uids if not _UID.fullmatch(u) or len(u) > 64]
     if bad:
