@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,28 +52,37 @@ class PostgresInventoryStore(FolderInventoryStore):
         super().__init__(folder)
         self.dsn = dsn
         self.conn = connect(dsn)
+        # one connection for the node's threads: a transaction must never take in another
+        # thread's statements (nor nest in another thread's transaction)
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"PostgresInventoryStore({redacted(self.dsn)!r}, {str(self.folder)!r})"
 
     def close(self) -> None:
         """Close the connection."""
-        self.conn.close()
+        with self._lock:
+            self.conn.close()
 
     def keep(self, source: Path, sop_instance_uid: str) -> StoredInventory:
         """Move a received file in and record it (replacing one of the same UID)."""
         kept = super().keep(source, sop_instance_uid)
+        with self._lock:
+            self._record_kept(sop_instance_uid, kept.path)
+        return kept
+
+    def _record_kept(self, sop_instance_uid: str, path: Path) -> None:
         self.conn.execute(
             "INSERT INTO inventories (sop_instance_uid, transaction_uid, path) VALUES (%s, NULL, %s)"
             " ON CONFLICT (sop_instance_uid) DO UPDATE SET path = EXCLUDED.path,"
             " transaction_uid = NULL, kept_at = now()",
-            (sop_instance_uid, str(kept.path)),
+            (sop_instance_uid, str(path)),
         )
-        return kept
 
     def inventories(self) -> Iterator[StoredInventory]:
         """Yield the recorded instances (headers read from their files), by path."""
-        rows = self.conn.execute("SELECT path FROM inventories ORDER BY path").fetchall()
+        with self._lock:
+            rows = self.conn.execute("SELECT path FROM inventories ORDER BY path").fetchall()
         for (path,) in rows:
             try:
                 yield StoredInventory(Path(path), read_header(path))
@@ -90,7 +100,7 @@ class PostgresInventoryStore(FolderInventoryStore):
                 rows.append((read_header(path).sop_instance_uid, transaction_uid, str(path)))
             except (InventoryReadError, OSError) as exc:  # never listed, as in a folder store
                 LOG.warning("not publishing unreadable inventory %s: %s", path, exc)
-        with self.conn.transaction():
+        with self._lock, self.conn.transaction():
             for row in rows:
                 self.conn.execute(
                     "INSERT INTO inventories (sop_instance_uid, transaction_uid, path)"
@@ -102,9 +112,10 @@ class PostgresInventoryStore(FolderInventoryStore):
 
     def published(self, transaction_uid: str) -> Path | None:
         """Return the tree's folder if its files are recorded (published)."""
-        row = self.conn.execute(
-            "SELECT 1 FROM inventories WHERE transaction_uid = %s LIMIT 1", (transaction_uid,)
-        ).fetchone()
+        with self._lock:
+            row = self.conn.execute(
+                "SELECT 1 FROM inventories WHERE transaction_uid = %s LIMIT 1", (transaction_uid,)
+            ).fetchone()
         if row is None:
             final = self.folder / transaction_uid
             if final.is_dir() and not (self.folder / ".jobs" / transaction_uid).exists():
@@ -115,7 +126,7 @@ class PostgresInventoryStore(FolderInventoryStore):
 
     def remove(self, transaction_uid: str) -> bool:
         """Forget the tree in one transaction, then delete its files."""
-        with self.conn.transaction():
+        with self._lock, self.conn.transaction():
             gone = self.conn.execute(
                 "DELETE FROM inventories WHERE transaction_uid = %s", (transaction_uid,)
             ).rowcount

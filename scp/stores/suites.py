@@ -193,6 +193,28 @@ class InventoryStoreSuite:
         inventory_store.publish("2.25.10")
         assert self._uids(inventory_store) == ["2.25.401"]
 
+    def test_threads_publish_at_once(self, inventory_store: InventoryStore) -> None:
+        for n in range(8):
+            _inventory_file(inventory_store.staging(f"2.25.6{n}"), f"2.25.60{n}")
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def publish(n: int) -> None:
+            barrier.wait()
+            try:
+                inventory_store.publish(f"2.25.6{n}")
+                inventory_store.published(f"2.25.6{n}")
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=publish, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert sorted(self._uids(inventory_store)) == [f"2.25.60{n}" for n in range(8)]
+
     def test_listing_survives_a_concurrent_publish(self, inventory_store: InventoryStore) -> None:
         for n in range(20):
             _inventory_file(inventory_store.staging(f"2.25.5{n}"), f"2.25.50{n}")
