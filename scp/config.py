@@ -105,9 +105,9 @@ class Limits:
     repository_query_limit: int = 1000
     """Most records in one Repository Query response set (PS3.4 C.6.4.6.2)."""
     job_lease: float = 30.0
-    """Seconds a node's claim on a running job lasts unless renewed (it renews twice a
-    second while producing); after a node's death, another node sharing the job store takes
-    the job over once the claim lapses."""
+    """Seconds a node's claim on a running job lasts unless renewed (a heartbeat renews it
+    every third of this); after a node's death, another node sharing the job store takes the
+    job over once the claim lapses."""
 
 
 #: Transfer syntaxes the Inventory services can be configured with (PS3.5 A.2, A.5): the

@@ -442,8 +442,13 @@ class InventoryCreation:
         return _reply(Status.SUCCESS)
 
     def _ask(self, uid: str, why: str) -> None:
+        """Tell this node's worker of `uid` to stop at its next checkpoint (if it runs here).
+
+        A wish for a job another node runs is in the job store only (that node reads it).
+        """
         with self._lock:
-            self._wanted[uid] = why
+            if uid in self._running:
+                self._wanted[uid] = why
 
     # -- events -----------------------------------------------------------------------------------
     def _status_info(
@@ -490,6 +495,7 @@ class InventoryCreation:
             if uid in self._running:
                 return
             self._running.add(uid)
+            self._wanted.pop(uid, None)  # a stale wish of an earlier run
         self._executor.submit(self._run, uid)
 
     def _checkpoint(self, uid: str) -> Callable[[int], None]:
@@ -506,8 +512,6 @@ class InventoryCreation:
                 raise _Stop(why)
             now = time.monotonic()
             if now - last_save >= 0.5:
-                if not self.store.claim(uid, self.owner, self.config.limits.job_lease, time.time()):
-                    raise _Stop("LOST")  # stalled past the lease: another node has the job
                 self.store.progress(uid, done)
                 last_save = now
                 current = self.store.get(uid)  # the interval may change (Request Status)
@@ -548,9 +552,39 @@ class InventoryCreation:
         job = self.store.get(uid)
         if job is None or job.state in TERMINAL_STATES:
             return
-        if not self.store.claim(uid, self.owner, self.config.limits.job_lease, time.time()):
+        if not self._holds(uid):
             LOG.info("inventory job %s is held by %s", uid, job.owner)
             return
+        # the lease is renewed by a heartbeat, not by production progress: a scan that finds
+        # nothing in scope for minutes must not look like a dead node
+        stop_beat = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(uid, stop_beat), name="inventory-job-lease", daemon=True
+        )
+        beat.start()
+        try:
+            self._produce_held(uid, job)
+        finally:
+            stop_beat.set()
+            beat.join()
+
+    def _holds(self, uid: str) -> bool:
+        """Take or renew this node's lease on the job; False if another node holds it."""
+        return self.store.claim(uid, self.owner, self.config.limits.job_lease, time.time())
+
+    def _heartbeat(self, uid: str, stop: threading.Event) -> None:
+        while not stop.wait(max(0.1, self.config.limits.job_lease / 3)):
+            try:
+                held = self._holds(uid)
+            except Exception:  # a database hiccup: try again at the next beat
+                LOG.exception("renewing the lease of inventory job %s", uid)
+                continue
+            if not held:
+                LOG.warning("inventory job %s: lease lost; stopping here", uid)
+                self._ask(uid, "LOST")
+                return
+
+    def _produce_held(self, uid: str, job: Job) -> None:
         if job.wanted:
             self._ask(uid, job.wanted)  # a wish recorded before a restart
         final = self.inventories.published(uid)
@@ -583,6 +617,9 @@ class InventoryCreation:
         self._finish(job, "COMPLETE", final, final / f"{job.root_uid}.dcm", "inventory complete")
 
     def _finish(self, job: Job, state: str, folder: Path, root: Path, comment: str) -> None:
+        if not self._holds(job.transaction_uid):  # another node took over: it finishes
+            LOG.warning("inventory job %s: lease lost before its end", job.transaction_uid)
+            return
         # sweep before the final event is queued: a requester that sees the event also sees
         # the expired inventories gone (the event thread could otherwise overtake the sweep)
         self.sweep_expired()
@@ -623,6 +660,9 @@ class InventoryCreation:
         self._cancel(job)
 
     def _cancel(self, job: Job) -> None:
+        if not self._holds(job.transaction_uid):
+            LOG.warning("inventory job %s: lease lost before its cancel", job.transaction_uid)
+            return
         job = self.store.get(job.transaction_uid) or job
         uid = job.transaction_uid
         kept = close_partial(self.inventories.staging(uid)) if job.retain else None
