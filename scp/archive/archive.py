@@ -225,16 +225,27 @@ class SQLArchive:
             # (fsync) and PostgreSQL (round trips) more than reading the header
             with self._tx():
                 for found in batch:
+                    if not isinstance(found, IngestError):
+                        # a savepoint per object: one that cannot be indexed is reported
+                        # and the rest of the batch is kept
+                        self._x("SAVEPOINT ingest_object")
+                        try:
+                            added = self._index(found)
+                        except Exception as exc:
+                            self._x("ROLLBACK TO SAVEPOINT ingest_object")
+                            loc = found.location
+                            found = IngestError(loc.path, loc.member, f"cannot be indexed: {exc}")
+                            report.errors.append(found)
+                        else:
+                            report.added += int(added)
+                            report.known += int(not added)
+                        self._x("RELEASE SAVEPOINT ingest_object")
                     if isinstance(found, IngestError):
                         self._x(
                             "INSERT INTO ingest_errors (source, member, message, at)"
                             " VALUES (?,?,?,?)",
                             (found.source, found.member, found.message, _now()),
                         )
-                    elif self._index(found):
-                        report.added += 1
-                    else:
-                        report.known += 1
             batch.clear()
 
         for source in sources:

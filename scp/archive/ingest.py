@@ -115,10 +115,16 @@ def _ts(ds: Any) -> str:
 
 
 def _found(ds: Any, **location: Any) -> FoundObject | IngestError:
-    if "SOPInstanceUID" not in ds or "StudyInstanceUID" not in ds or "SeriesInstanceUID" not in ds:
-        where = location.get("member")
+    missing = [
+        kw
+        for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+        if not ds.get(kw)
+    ]
+    if missing:
         return IngestError(
-            location["path"], where, "not a patient object (no Study/Series/SOP Instance UID)"
+            location["path"],
+            location.get("member"),
+            f"not a patient object the archive can index: no {', '.join(missing)}",
         )
     return FoundObject(StoredFile(transfer_syntax_uid=_ts(ds), **location), ds)
 

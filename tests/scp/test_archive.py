@@ -9,6 +9,7 @@ import sqlite3
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -194,3 +195,32 @@ def test_index_is_wal_and_resume_key_order(tmp_path: Path) -> None:
         assert [s.study_instance_uid for s in a.iter_studies(after="1.2.3.10")] == ["1.2.3.2"]
     conn = sqlite3.connect(tmp_path / "arch" / "index.sqlite")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_one_bad_object_in_a_batch_loses_nothing_else(tmp_path: Path) -> None:
+    """Ingest indexes 500 objects per transaction; a failure is one object's, reported."""
+    src = tmp_path / "many"
+    src.mkdir()
+    for i, data in enumerate(_objects(f"{STUDY}.9", 600)):
+        (src / f"{i:04d}.dcm").write_bytes(data)
+    no_class = pydicom.dcmread(io.BytesIO(_objects(f"{STUDY}.8", 1)[0]))
+    del no_class.SOPClassUID
+    no_class.save_as(src / "no-class.dcm", enforce_file_format=True)
+    (src / "notes.dcm").write_bytes(b"not dicom")
+    bad_uid = f"{STUDY}.9.250"
+
+    class Faulty(Archive):  # a seeded fault: indexing one object fails
+        def _index(self, found: Any) -> bool:
+            if str(found.dataset.SOPInstanceUID) == bad_uid:
+                raise RuntimeError("disk on fire")
+            return super()._index(found)
+
+    with Faulty(tmp_path / "arch", create=True) as a:
+        report = a.ingest([src])
+        assert report.added == 599 and a.counts()["instances"] == 599
+        messages = sorted(e.message for e in report.errors)
+        assert len(messages) == 3
+        assert any("disk on fire" in m for m in messages)
+        assert any("no SOPClassUID" in m for m in messages)
+        (logged,) = a.conn.execute("SELECT COUNT(*) FROM ingest_errors").fetchone()
+        assert logged == 3
