@@ -119,7 +119,8 @@ class OrthancRepository:
         self._studies: list[tuple[str, dict[str, Any]]] | None = None
         # the series of the study production is in (iter_studies needs them for Modalities in
         # Study, iter_series and iter_instances right after): one study at a time
-        self._cached: tuple[str, list[dict[str, Any]]] = ("", [])
+        self._cached: tuple[str, list[dict[str, Any]]] = ("", [])  # (Orthanc study ID, series)
+        self._current: tuple[str, dict[str, Any]] = ("", {})
 
     def __repr__(self) -> str:
         return f"OrthancRepository({str(self._http.base_url)!r})"
@@ -145,16 +146,36 @@ class OrthancRepository:
     # -- Repository protocol ----------------------------------------------------------------
     def _study_list(self) -> list[tuple[str, dict[str, Any]]]:
         if self._studies is None:
-            found: list[tuple[str, dict[str, Any]]] = []
+            found: dict[str, dict[str, Any]] = {}
             since = 0
-            while True:
+            while True:  # expanded pages: one request per thousand studies
                 page = self._get("/studies", expand="", limit=_PAGE, since=since)
-                found += [(s["MainDicomTags"].get("StudyInstanceUID", ""), s) for s in page]
+                found.update((s["ID"], s) for s in page)
                 if len(page) < _PAGE:
                     break
                 since += _PAGE
-            self._studies = sorted(found, key=lambda x: x[0])
+            # paging is by offset: a study deleted meanwhile shifts the pages and hides another
+            # one; the plain list of identifiers shows what the pages missed
+            for missed in set(self._get("/studies")) - set(found):
+                study = self._get_or_none(f"/studies/{missed}")
+                if study is not None:
+                    found[missed] = study
+            self._studies = sorted(
+                ((s["MainDicomTags"].get("StudyInstanceUID", ""), s) for s in found.values()),
+                key=lambda x: (x[0], x[1]["ID"]),
+            )
         return self._studies
+
+    def _get_or_none(self, path: str) -> Any:
+        """GET `path`; ``None`` if Orthanc no longer has it (deleted meanwhile: 404)."""
+        try:
+            r = self._http.get(path)
+            if r.status_code == 404:
+                return None
+            r.raise_for_status()
+            return r.json()
+        except httpx.HTTPError as exc:
+            raise ArchiveError(f"Orthanc at {self._http.base_url}: GET {path}: {exc}") from exc
 
     def study_key_bounds(self, parts: int) -> list[str]:
         """Keys cutting the studies into `parts` similar ranges."""
@@ -169,7 +190,10 @@ class OrthancRepository:
         for uid, study in self._study_list():
             if (after is not None and uid <= after) or (upto is not None and uid > upto):
                 continue
-            stats = self._get(f"/studies/{study['ID']}/statistics")
+            stats = self._get_or_none(f"/studies/{study['ID']}/statistics")
+            if stats is None:
+                continue  # deleted since the list was read: not in the archive any more
+            self._current = (uid, study)
             tags = {**study.get("PatientMainDicomTags", {}), **study["MainDicomTags"]}
             yield StudyEntry(
                 uid,
@@ -186,10 +210,18 @@ class OrthancRepository:
         return sorted({m for s in series if (m := s["MainDicomTags"].get("Modality"))})
 
     def _series_of(self, study_instance_uid: str) -> list[dict[str, Any]]:
-        if self._cached[0] != study_instance_uid:
-            study = next((s for u, s in self._study_list() if u == study_instance_uid), None)
-            series = self._get(f"/studies/{study['ID']}/series", expand="") if study else []
-            self._cached = (study_instance_uid, series)
+        # the study iter_studies yields now (Orthanc may hold two studies with one UID, under
+        # two patients: each gets its own series), else the first of that UID
+        current = self._current if self._current[0] == study_instance_uid else None
+        study = (
+            current[1]
+            if current
+            else next((s for u, s in self._study_list() if u == study_instance_uid), None)
+        )
+        key = study["ID"] if study else ""
+        if self._cached[0] != key:
+            series = self._get(f"/studies/{key}/series", expand="") if study else []
+            self._cached = (key, series)
         return self._cached[1]
 
     def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:

@@ -173,3 +173,18 @@ def test_a_compressed_attachment_is_not_linked(tmp_path: Path) -> None:
         assert study.retrieve_ae_titles == ("ORTHANC",)
     finally:
         server.stop()
+
+
+def test_a_study_deleted_while_production_runs_is_skipped(tmp_path: Path) -> None:
+    """Orthanc recycles studies on its own (storage limits): gone is gone, not an error."""
+    server = Orthanc(require_tool("Orthanc"), tmp_path / "o")
+    try:
+        objects = _objects()
+        server.upload(objects[0])  # study .0
+        server.upload(objects[6])  # study .1
+        with OrthancRepository(_url(server)) as repo:
+            assert len(repo._study_list()) == 2  # the list is read once, at the start
+            server.delete_instance(f"{STUDY}.0.0.0")  # its study's only instance
+            assert [s.study_instance_uid for s in repo.iter_studies()] == [f"{STUDY}.1"]
+    finally:
+        server.stop()
