@@ -76,6 +76,10 @@ class EventSender:
         """Look at the outbox now (an event was queued)."""
         self._wake.set()
 
+    def is_alive(self) -> bool:
+        """Whether the sender thread still runs (a delivery outlived :meth:`stop`)."""
+        return self._thread.is_alive()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the delivery in progress; undelivered events stay in the outbox."""
         self._stop.set()
