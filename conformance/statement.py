@@ -79,6 +79,8 @@ LIMIT_DESCRIPTIONS: dict[str, str] = {
     "event_max_backoff": "Longest delay between delivery attempts (s).",
     "retention_days": "Days a produced inventory is kept (its Expiration DateTime).",
     "repository_query_limit": "Most records in one Repository Query response set.",
+    "job_lease": "Seconds a node's claim on a running job lasts unless renewed; nodes sharing "
+    "a job store take over a job whose claim lapsed.",
 }
 
 #: The attributes produced inventory records may carry, by record level (a test produces an
