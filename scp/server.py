@@ -35,6 +35,7 @@ from dicom_inventory.scp.contexts import (
 from dicom_inventory.scp.services.creation import InventoryCreation
 from dicom_inventory.scp.services.notify import EventSender
 from dicom_inventory.scp.services.qr import handle_find, handle_get, handle_move
+from dicom_inventory.scp.services.responses import requestor
 from dicom_inventory.scp.services.storage import handle_store
 from dicom_inventory.scp.services.studyroot import (
     handle_repository_find,
@@ -73,7 +74,7 @@ def handle_sop_extended(event: Any, config: NodeConfig) -> dict[str, bytes]:
     if answer:
         LOG.info(
             "extended negotiation from %s: relational-queries %s",
-            _peer(event),
+            requestor(event),
             ", ".join(f"{uid}={info.hex()}" for uid, info in sorted(answer.items())),
         )
     return answer
@@ -129,21 +130,16 @@ def _log_association(event: Any) -> None:
         classes = sorted({str(cx.abstract_syntax) for cx in assoc.accepted_contexts})
         LOG.info(
             "association from %s accepted: %d context(s) %s",
-            _peer(event),
+            requestor(event),
             len(classes),
             ", ".join(classes[:6]),
         )
     else:
         LOG.info(
             "association from %s %s",
-            _peer(event),
+            requestor(event),
             "released" if name == "EVT_RELEASED" else "aborted",
         )
-
-
-def _peer(event: Any) -> str:
-    req = event.assoc.requestor
-    return f"{req.ae_title}@{req.address}:{req.port}"
 
 
 class InventoryNode:

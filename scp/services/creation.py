@@ -38,6 +38,7 @@ from dicom_inventory.scp.production.partitioned import (
     produce_partitioned,
 )
 from dicom_inventory.scp.production.scope import SUPPORTED_KEYS, ScopeError, parse_scope
+from dicom_inventory.scp.services.responses import status_dataset
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, JobStore
 from dicom_inventory.scp.stores.repository import Repository
@@ -152,14 +153,6 @@ class _Stop(Exception):
         self.why = why
 
 
-def _reply(status: Status, comment: str | None = None) -> Dataset:
-    ds = Dataset()
-    ds.Status = int(status)
-    if comment:
-        ds.ErrorComment = comment[:64]  # LO (PS3.7 C.4)
-    return ds
-
-
 def _scope_refusal(item: Dataset) -> Dataset | None:
     """The failure an Initiate gets for its Scope item, or ``None`` if the item is acceptable.
 
@@ -174,12 +167,12 @@ def _scope_refusal(item: Dataset) -> Dataset | None:
     charset = query_text(item.get("SpecificCharacterSet"))
     for term in charset.split("\\"):
         if term.strip() not in SUPPORTED_CHARACTER_SETS:
-            return _reply(
+            return status_dataset(
                 Status.MISTYPED_ARGUMENT, f"Specific Character Set {term!r} not supported"
             )
     for term in query_text(item.get("ExtendedMatchingMechanisms")).split("\\"):
         if term.strip() and term.strip() not in SUPPORTED_MECHANISMS:
-            return _reply(
+            return status_dataset(
                 Status.MISTYPED_ARGUMENT,
                 f"Extended Matching Mechanisms {term.strip()!r} not supported (supported: "
                 f"{', '.join(SUPPORTED_MECHANISMS)}; PS3.4 KK.2.2.3)",
@@ -187,10 +180,12 @@ def _scope_refusal(item: Dataset) -> Dataset | None:
     try:
         problems = check_scope_item(dataset_mapping(item), values=True)
     except (AttributeError, TypeError, ValueError) as exc:
-        return _reply(Status.INVALID_ARGUMENT_VALUE, f"Scope of Inventory item unreadable: {exc}")
+        return status_dataset(
+            Status.INVALID_ARGUMENT_VALUE, f"Scope of Inventory item unreadable: {exc}"
+        )
     if problems:
         first = problems[0]
-        return _reply(Status.INVALID_ARGUMENT_VALUE, f"{first.path}: {first.message}")
+        return status_dataset(Status.INVALID_ARGUMENT_VALUE, f"{first.path}: {first.message}")
     return None
 
 
@@ -299,25 +294,27 @@ class InventoryCreation:
         req = event.request
         requester = str(event.assoc.requestor.ae_title).strip()
         if str(req.RequestedSOPInstanceUID) != STORAGE_MANAGEMENT_SOP_INSTANCE:
-            return _reply(
+            return status_dataset(
                 Status.NO_SUCH_SOP_INSTANCE,
                 f"send to the well-known instance {STORAGE_MANAGEMENT_SOP_INSTANCE}",
             ), None
         action = int(req.ActionTypeID)
         if action not in (_INITIATE, _STATUS, _CANCEL, _PAUSE, _RESUME):
-            return _reply(Status.NO_SUCH_ACTION, f"action type {action}: expected 11 to 15"), None
+            return status_dataset(
+                Status.NO_SUCH_ACTION, f"action type {action}: expected 11 to 15"
+            ), None
         try:
             info = event.action_information if req.ActionInformation is not None else Dataset()
             info.TransactionUID  # noqa: B018  (decodes: a malformed data set fails here)
         except AttributeError:
-            return _reply(
+            return status_dataset(
                 Status.INVALID_ARGUMENT_VALUE, "Transaction UID (0008,1195) missing"
             ), None
         except Exception as exc:  # a data set pydicom cannot decode
-            return _reply(Status.INVALID_ARGUMENT_VALUE, f"undecodable: {exc}"), None
+            return status_dataset(Status.INVALID_ARGUMENT_VALUE, f"undecodable: {exc}"), None
         uid = query_text(info.get("TransactionUID"))
         if not is_valid_uid(uid):
-            return _reply(
+            return status_dataset(
                 Status.INVALID_ARGUMENT_VALUE, f"Transaction UID (0008,1195) invalid: {uid!r}"
             ), None
         if action == _INITIATE:
@@ -337,18 +334,18 @@ class InventoryCreation:
     def _initiate(self, event: Any, info: Dataset, uid: str, requester: str) -> Dataset:
         level = query_text(info.get("InventoryLevel"))
         if level not in {lv.value for lv in InventoryLevel}:
-            return _reply(
+            return status_dataset(
                 Status.MISTYPED_ARGUMENT,
                 f"Inventory Level {level!r}: expected STUDY, SERIES or INSTANCE",
             )
         if "ScopeOfInventorySequence" not in info:
-            return _reply(
+            return status_dataset(
                 Status.INVALID_ARGUMENT_VALUE,
                 "Scope of Inventory Sequence (0008,0400) missing (Type 2)",
             )
         items = list(info.ScopeOfInventorySequence or [])
         if len(items) > 1:
-            return _reply(
+            return status_dataset(
                 Status.INVALID_ARGUMENT_VALUE,
                 f"Scope of Inventory Sequence has {len(items)} items; zero or one is allowed "
                 "(PS3.3 C.38.2.1.1.1)",
@@ -367,11 +364,13 @@ class InventoryCreation:
         try:
             parse_scope(keys)
         except ScopeError as exc:
-            return _reply(Status.INVALID_ARGUMENT_VALUE, str(exc))
+            return status_dataset(Status.INVALID_ARGUMENT_VALUE, str(exc))
         if self.config.peer(requester) is None:
-            return _reply(Status.NOT_AUTHORIZED, f"{requester} is not a configured peer for events")
+            return status_dataset(
+                Status.NOT_AUTHORIZED, f"{requester} is not a configured peer for events"
+            )
         if self.store.active_count() >= self.config.limits.max_pending_jobs:
-            return _reply(
+            return status_dataset(
                 Status.RESOURCE_LIMITATION,
                 f"{self.config.limits.max_pending_jobs} inventory jobs already pending",
             )
@@ -387,36 +386,36 @@ class InventoryCreation:
             generate_uid(),
         )
         if not created:
-            return _reply(Status.INVALID_ARGUMENT_VALUE, "Transaction UID already used")
+            return status_dataset(Status.INVALID_ARGUMENT_VALUE, "Transaction UID already used")
         self._submit(uid)
         if unsupported:
             # KK.2.2.3: the warning lists the keys in Attribute Identifier List (0000,1005)
             self.wire.attribute_identifier_list(event, unsupported)
-            return _reply(
+            return status_dataset(
                 Status.ATTRIBUTE_LIST_WARNING,
                 f"{len(unsupported)} scope key(s) not supported: not applied",
             )
-        return _reply(Status.SUCCESS)
+        return status_dataset(Status.SUCCESS)
 
     def _control(self, action: int, info: Dataset, uid: str, requester: str) -> Dataset:
         job = self.store.get(uid)
         if job is None:
-            return _reply(Status.INVALID_ARGUMENT_VALUE, "unknown Transaction UID")
+            return status_dataset(Status.INVALID_ARGUMENT_VALUE, "unknown Transaction UID")
         if job.requester != requester:
-            return _reply(Status.NOT_AUTHORIZED, f"transaction belongs to {job.requester}")
+            return status_dataset(Status.NOT_AUTHORIZED, f"transaction belongs to {job.requester}")
         if action == _STATUS:
             interval = info.get("RequestedStatusInterval")
             if interval not in (None, ""):
                 self.store.set_interval(uid, int(interval))
             # KK.2.3.2: every Request Status is answered by an Inventory Status event
             self.store.queue_event(uid, EVENT_STATUS, self._status_info(job))
-            return _reply(Status.SUCCESS)
+            return status_dataset(Status.SUCCESS)
         if job.state in TERMINAL_STATES:
-            return _reply(Status.PROCESSING_FAILURE, f"transaction already {job.state}")
+            return status_dataset(Status.PROCESSING_FAILURE, f"transaction already {job.state}")
         if action == _CANCEL:
             retain = query_text(info.get("RetainInstances"))
             if retain not in ("YES", "NO"):
-                return _reply(
+                return status_dataset(
                     Status.INVALID_ARGUMENT_VALUE,
                     f"Retain Instances (0008,0415) {retain!r}: expected YES or NO",
                 )
@@ -425,12 +424,12 @@ class InventoryCreation:
                 self._submit(uid)  # the worker applies the cancel at once
             else:
                 self._ask(uid, "CANCEL")
-            return _reply(Status.SUCCESS)
+            return status_dataset(Status.SUCCESS)
         if action == _PAUSE:
             if job.state == "PROCESSING":
                 self.store.want(uid, "PAUSE")
                 self._ask(uid, "PAUSE")
-            return _reply(Status.SUCCESS)
+            return status_dataset(Status.SUCCESS)
         # _RESUME
         if job.state == "PAUSED":
             self.store.transition(
@@ -439,7 +438,7 @@ class InventoryCreation:
                 event=(EVENT_STATUS, self._status_info(job, state="PROCESSING")),
             )
             self._submit(uid)
-        return _reply(Status.SUCCESS)
+        return status_dataset(Status.SUCCESS)
 
     def _ask(self, uid: str, why: str) -> None:
         """Tell this node's worker of `uid` to stop at its next checkpoint (if it runs here).

@@ -17,6 +17,7 @@ from typing import Any
 
 from dicom_inventory.errors import InventoryReadError
 from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.services.responses import requestor, status_dataset
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.status import Status
 from dicom_inventory.uid import INVENTORY_STORAGE, is_valid_uid
@@ -48,14 +49,6 @@ C_STORE_STATUSES: tuple[tuple[Status, str], ...] = (
 )
 
 
-def _status(code: Status, comment: str | None = None) -> Dataset:
-    ds = Dataset()
-    ds.Status = int(code)
-    if comment:
-        ds.ErrorComment = comment[:64]  # LO: 64 characters (PS3.7 C.4)
-    return ds
-
-
 def handle_store(
     event: Any,
     config: NodeConfig,
@@ -74,10 +67,14 @@ def handle_store(
     # C-STORE of a service the configuration does not offer is refused here
     if event.request.AffectedSOPClassUID != INVENTORY_STORAGE:
         if not config.services.archive_storage:
-            return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store objects")
+            return status_dataset(
+                Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store objects"
+            )
         return _store_patient_object(event, receive)
     if not config.services.inventory_storage:
-        return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store inventories")
+        return status_dataset(
+            Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store inventories"
+        )
     fd, tmp = tempfile.mkstemp(suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -85,33 +82,33 @@ def handle_store(
         try:
             errors = [f for f in Validator().file(tmp) if f.severity is Severity.ERROR]
         except InventoryReadError as exc:
-            LOG.warning("refused an unreadable inventory from %s: %s", _peer(event), exc)
-            return _status(Status.CANNOT_UNDERSTAND, f"unreadable: {exc.message}")
+            LOG.warning("refused an unreadable inventory from %s: %s", requestor(event), exc)
+            return status_dataset(Status.CANNOT_UNDERSTAND, f"unreadable: {exc.message}")
         uid = str(event.request.AffectedSOPInstanceUID)
         if errors:
             first = errors[0]
             LOG.warning(
                 "refused inventory %s from %s: %d error(s), first %s %s: %s",
                 uid,
-                _peer(event),
+                requestor(event),
                 len(errors),
                 first.rule,
                 first.path,
                 first.message,
             )
-            return _status(
+            return status_dataset(
                 Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
                 f"{len(errors)} IOD error(s): {first.rule} {first.path}",
             )
         if not is_valid_uid(uid):  # it names the stored object
-            return _status(Status.CANNOT_UNDERSTAND, "invalid SOP Instance UID")
+            return status_dataset(Status.CANNOT_UNDERSTAND, "invalid SOP Instance UID")
         try:
             inventories.keep(Path(tmp), uid)
         except OSError as exc:
-            LOG.error("cannot keep inventory %s from %s: %s", uid, _peer(event), exc)
-            return _status(Status.OUT_OF_RESOURCES, "cannot write the inventory")
+            LOG.error("cannot keep inventory %s from %s: %s", uid, requestor(event), exc)
+            return status_dataset(Status.OUT_OF_RESOURCES, "cannot write the inventory")
         tmp = ""
-        LOG.info("stored inventory %s from %s", uid, _peer(event))
+        LOG.info("stored inventory %s from %s", uid, requestor(event))
         return int(Status.SUCCESS)
     finally:
         if tmp:
@@ -123,19 +120,16 @@ def _store_patient_object(
 ) -> Dataset | int:
     """C-STORE of a patient object into the archive (its Storage SCP, PS3.4 B)."""
     if receive is None:
-        return _status(Status.SOP_CLASS_NOT_SUPPORTED, "this archive does not receive objects")
+        return status_dataset(
+            Status.SOP_CLASS_NOT_SUPPORTED, "this archive does not receive objects"
+        )
     uid = str(event.request.AffectedSOPInstanceUID)
     try:
         receive(event.encoded_dataset(include_meta=True), uid)
     except ValueError as exc:
-        return _status(Status.CANNOT_UNDERSTAND, str(exc))
+        return status_dataset(Status.CANNOT_UNDERSTAND, str(exc))
     except OSError as exc:
-        LOG.error("cannot keep %s from %s: %s", uid, _peer(event), exc)
-        return _status(Status.OUT_OF_RESOURCES, "cannot write the object")
-    LOG.info("stored %s from %s", uid, _peer(event))
+        LOG.error("cannot keep %s from %s: %s", uid, requestor(event), exc)
+        return status_dataset(Status.OUT_OF_RESOURCES, "cannot write the object")
+    LOG.info("stored %s from %s", uid, requestor(event))
     return int(Status.SUCCESS)
-
-
-def _peer(event: Any) -> str:
-    req = event.assoc.requestor
-    return f"{req.ae_title}@{req.address}:{req.port}"
