@@ -51,6 +51,13 @@ class FolderInventoryStore:
             raise ValueError(f"{name!r} is not a name inside {self.folder}")
         return path
 
+    def _staged(self, transaction_uid: str) -> Path:
+        return self.folder / _STAGING / transaction_uid
+
+    def incoming(self) -> Path:
+        """Return the folder itself: a received file written here is kept by a rename."""
+        return self.folder
+
     def keep(self, source: Path, sop_instance_uid: str) -> StoredInventory:
         """Move a received file in as ``<SOP Instance UID>.dcm`` (atomic on one file system)."""
         target = self._inside(f"{sop_instance_uid}.dcm")
@@ -59,19 +66,23 @@ class FolderInventoryStore:
         os.replace(part, target)
         return StoredInventory(target, read_header(target))
 
-    def inventories(self) -> Iterator[StoredInventory]:
-        """Yield the readable files of the folder and its published trees, by path.
-
-        Hidden folders (``.jobs``) are not searched, so Q/R never offers part of an unfinished
-        inventory; an unreadable file is skipped with a warning.
-        """
+    def _listed(self) -> list[Path]:
+        """The files Q/R lists: every ``*.dcm`` outside hidden folders, by path."""
         paths = []
         # os.walk, pruning hidden folders, rather than rglob: jobs rename their folders while
         # a query runs, and a vanished folder must not fail the query
         for root, dirs, files in os.walk(self.folder):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             paths += [Path(root) / f for f in files if f.endswith(".dcm")]
-        for path in sorted(paths):
+        return sorted(paths)
+
+    def inventories(self) -> Iterator[StoredInventory]:
+        """Yield the readable listed files, headers only, by path.
+
+        Hidden folders (``.jobs``) are not searched, so Q/R never offers part of an unfinished
+        inventory; an unreadable file is skipped with a warning.
+        """
+        for path in self._listed():
             try:
                 yield StoredInventory(path, read_header(path))
             except (InventoryReadError, OSError) as exc:  # unreadable, or removed meanwhile
@@ -79,14 +90,14 @@ class FolderInventoryStore:
 
     def staging(self, transaction_uid: str) -> Path:
         """Return ``.jobs/<Transaction UID>``, created if missing."""
-        path = self.folder / _STAGING / transaction_uid
+        path = self._staged(transaction_uid)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def publish(self, transaction_uid: str) -> Path:
         """Rename the staging folder to ``<Transaction UID>`` (atomic)."""
         final = self._inside(transaction_uid)
-        os.replace(self.folder / _STAGING / transaction_uid, final)
+        os.replace(self._staged(transaction_uid), final)
         return final
 
     def published(self, transaction_uid: str) -> Path | None:
@@ -96,7 +107,7 @@ class FolderInventoryStore:
 
     def discard(self, transaction_uid: str) -> None:
         """Remove ``.jobs/<Transaction UID>``."""
-        shutil.rmtree(self.folder / _STAGING / transaction_uid, ignore_errors=True)
+        shutil.rmtree(self._staged(transaction_uid), ignore_errors=True)
 
     def remove(self, transaction_uid: str) -> bool:
         """Remove the published ``<Transaction UID>`` folder."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from dicom_inventory.errors import InventoryReadError
@@ -79,20 +78,16 @@ class PostgresInventoryStore(FolderInventoryStore):
             (sop_instance_uid, str(path)),
         )
 
-    def inventories(self) -> Iterator[StoredInventory]:
-        """Yield the recorded instances (headers read from their files), by path."""
+    def _listed(self) -> list[Path]:
+        """The recorded files (kept or published), by path: the table, not a folder walk."""
         with self._lock:
             rows = self.conn.execute("SELECT path FROM inventories ORDER BY path").fetchall()
-        for (path,) in rows:
-            try:
-                yield StoredInventory(Path(path), read_header(path))
-            except (InventoryReadError, OSError) as exc:  # unreadable, or removed meanwhile
-                LOG.warning("skipping unreadable inventory %s: %s", path, exc)
+        return [Path(path) for (path,) in rows]
 
     def publish(self, transaction_uid: str) -> Path:
         """Rename the staged tree into place and record all its files in one transaction."""
         final = self.folder / transaction_uid
-        if (self.folder / ".jobs" / transaction_uid).is_dir():
+        if self._staged(transaction_uid).is_dir():
             final = super().publish(transaction_uid)
         rows = []
         for path in sorted(p for p in final.rglob("*.dcm") if p.is_file()):
@@ -118,7 +113,7 @@ class PostgresInventoryStore(FolderInventoryStore):
             ).fetchone()
         if row is None:
             final = self.folder / transaction_uid
-            if final.is_dir() and not (self.folder / ".jobs" / transaction_uid).exists():
+            if final.is_dir() and not self._staged(transaction_uid).exists():
                 # renamed, not yet recorded (interrupted): finish publishing
                 return self.publish(transaction_uid)
             return None

@@ -75,7 +75,7 @@ def handle_store(
         return status_dataset(
             Status.SOP_CLASS_NOT_SUPPORTED, "this node does not store inventories"
         )
-    fd, tmp = tempfile.mkstemp(suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=inventories.incoming(), prefix=".", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(event.encoded_dataset(include_meta=True))

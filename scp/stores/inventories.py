@@ -77,6 +77,14 @@ class InventoryStore(Protocol):
     workers).
     """
 
+    def incoming(self) -> Path:
+        """Return a local folder for a received file about to be kept.
+
+        On the store's own file system, so that :meth:`keep` is a rename, not a copy of a
+        file that may be gigabytes long.
+        """
+        ...
+
     def keep(self, source: Path, sop_instance_uid: str) -> StoredInventory:
         """Take a received Inventory file into the store (Inventory Storage, PS3.4 GG).
 

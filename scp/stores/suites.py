@@ -163,6 +163,17 @@ class InventoryStoreSuite:
         assert only.header.inventory_purpose == "second"
         assert pydicom.dcmread(only.path).SOPInstanceUID == "2.25.101"
 
+    def test_a_file_received_into_incoming_is_kept_and_not_listed_before(
+        self, inventory_store: InventoryStore
+    ) -> None:
+        incoming = inventory_store.incoming()
+        assert incoming.is_dir()
+        source = _inventory_file(incoming, "2.25.111")
+        part = source.rename(incoming / ".2.25.111.part")  # as the Storage SCP writes it
+        assert self._uids(inventory_store) == []
+        inventory_store.keep(part, "2.25.111")
+        assert not part.exists() and self._uids(inventory_store) == ["2.25.111"]
+
     def test_a_staged_tree_is_invisible_until_published_whole(
         self, inventory_store: InventoryStore
     ) -> None:
