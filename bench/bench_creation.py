@@ -1,7 +1,7 @@
 """Benchmark of the Inventory Creation path against a Study Root C-FIND listing (issue 6).
 
 One run, one server (``dicom-inventory serve`` as its own process, over loopback), one
-archive of N synthetic instances (index rows written straight into SQLite, as in
+archive of N synthetic instances (index rows bulk-loaded into SQLite, as in
 ``bench_production.py``; N = 1,000,000 by default):
 
 * **inventory path**: time from the N-ACTION (Initiate, level INSTANCE, whole archive) to the

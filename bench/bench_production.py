@@ -3,8 +3,8 @@
 Prints, in one run:
 
 * ingest rate, files/s (headers only), from a folder of real small images;
-* production rate, instance records/s, from an index of N synthetic instances whose rows are
-  generated directly into SQLite (no files needed; N = 1,000,000 by default)   [< 30 s for 1M]
+* production rate, instance records/s, from an index of N synthetic instances bulk-loaded
+  into SQLite (no files needed; N = 1,000,000 by default)                     [< 30 s for 1M]
 * peak RSS of the production process                                            [< 300 MB]
 * the speed-up of ``--dask local`` (2 workers) over in-process, same partitions;
 * with ``--postgres``: the same N instances loaded into a throwaway PostgreSQL server with
@@ -44,71 +44,10 @@ from dicom_inventory.scp.stores.repository import (
 )
 
 
-def fill_index(directory: Path, n_instances: int, per_series: int = 50, per_study: int = 4) -> None:
-    """Index rows for `n_instances` instances, written straight into SQLite."""
-    with Archive(directory, create=True) as a:
-        c = a.conn
-        c.execute("BEGIN")
-        now = "20261124120000"
-        n_series = n_instances // per_series
-        for s in range(n_series // per_study):
-            st = f"1.2.826.0.1.3680043.10.543.9.{s + 1}"
-            attrs = json.dumps(
-                {
-                    "PatientID": f"P{s // 3:07d}",
-                    "PatientName": "Doe^Jane",
-                    "StudyDate": "20240102",
-                    "AccessionNumber": f"A{s:08d}",
-                }
-            )
-            c.execute(
-                "INSERT INTO studies (study_uid, patient_id, patient_name, study_date,"
-                " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)",
-                (st, f"P{s // 3:07d}", "Doe^Jane", "20240102", f"A{s:08d}", attrs, now),
-            )
-            for j in range(per_study):
-                se = f"{st}.{j + 1}"
-                c.execute(
-                    "INSERT INTO series (series_uid, study_uid, modality, attrs) VALUES (?,?,?,?)",
-                    (se, st, "CT", '{"Modality": "CT", "SeriesNumber": 1}'),
-                )
-                c.executemany(
-                    "INSERT INTO instances (sop_instance_uid, series_uid, sop_class_uid, attrs,"
-                    " received_at) VALUES (?,?,?,?,?)",
-                    [
-                        (
-                            f"{se}.{k + 1}",
-                            se,
-                            "1.2.840.10008.5.1.4.1.1.2",
-                            f'{{"InstanceNumber": {k + 1}}}',
-                            now,
-                        )
-                        for k in range(per_series)
-                    ],
-                )
-                c.executemany(
-                    "INSERT INTO files (sop_instance_uid, path, container, member, offset, length,"
-                    " transfer_syntax_uid) VALUES (?,?,?,?,?,?,?)",
-                    [
-                        (
-                            f"{se}.{k + 1}",
-                            f"/archive/{s}/{j}.tar",
-                            "TAR",
-                            f"{k + 1}.dcm",
-                            512 + k * 4096,
-                            3584,
-                            "1.2.840.10008.1.2.1",
-                        )
-                        for k in range(per_series)
-                    ],
-                )
-        c.execute("COMMIT")
-
-
 def synthetic_entries(
     n_instances: int, per_series: int = 50, per_study: int = 4
 ) -> Iterator[tuple[StudyEntry, Any]]:
-    """The same rows as :func:`fill_index`, as repository entries (for a bulk load)."""
+    """Synthetic repository entries, 200 instances a study, one stored location each."""
     now = "20261124120000"
     n_series = n_instances // per_series
     for s in range(n_series // per_study):
@@ -152,6 +91,12 @@ def synthetic_entries(
                 )
 
         yield study, series()
+
+
+def fill_index(directory: Path, n_instances: int, per_series: int = 50, per_study: int = 4) -> None:
+    """Index rows for `n_instances` instances (no files), bulk-loaded into a SQLite archive."""
+    with Archive(directory, create=True) as a:
+        a.load_entries(synthetic_entries(n_instances, per_series, per_study))
 
 
 def child(args: argparse.Namespace) -> None:
@@ -242,31 +187,44 @@ def main() -> None:
         t = time.perf_counter()
         fill_index(root / "big", args.instances)
         fill_s = time.perf_counter() - t
-        single = run_child("single", root / "big", root / "out-single")
-        local = run_child("partitions", root / "big", root / "out-parts")
-        dask = run_child("dask", root / "big", root / "out-dask")
+        single, sqlite_rows = _production(root / "big", root / "sqlite", "")
         pg_rows = _postgres(args, root, single) if args.postgres else []
     rows = [
         ("ingest (headers only, plain files)", f"{ingest_rate:,.0f} files/s", ""),
         ("index rows generated", f"{args.instances:,} instances", f"{fill_s:.0f} s"),
-        (
-            "production, one pass",
-            f"{single['records'] / single['seconds']:,.0f} rec/s",
-            f"{single['seconds']:.1f} s for {single['records']:,} records (target < 30 s for 1M)",
-        ),
-        ("peak RSS, one pass", f"{single['rss_mb']:.0f} MB", "< 300 MB"),
-        ("production, 4 partitions in process", f"{local['seconds']:.1f} s", ""),
-        (
-            "production, 4 partitions on Dask local (2 workers)",
-            f"{dask['seconds']:.1f} s",
-            f"speed-up {local['seconds'] / dask['seconds']:.2f}x over in process",
-        ),
+        *sqlite_rows,
+        *pg_rows,
     ]
-    rows += pg_rows
     width = max(len(r[0]) for r in rows)
     print(f"dicom-inventory production benchmark, Python {sys.version.split()[0]}")
     for name, value, note in rows:
         print(f"  {name:<{width}}  {value:>22}  {note}")
+
+
+def _production(
+    archive: Path, out: Path, label: str, url: str | None = None, baseline: float | None = None
+) -> tuple[dict[str, float], list[tuple[str, str, str]]]:
+    """Produce one pass, 4 partitions in process and on Dask; the one pass and the rows."""
+    single = run_child("single", archive, out / "single", url)
+    local = run_child("partitions", archive, out / "parts", url)
+    dask = run_child("dask", archive, out / "dask", url)
+    rate = single["records"] / single["seconds"]
+    note = f"{single['seconds']:.1f} s for {single['records']:,} records (target < 30 s for 1M)"
+    if baseline is not None:
+        note = f"takes {baseline / rate:.2f}x SQLite's time (target <= 1.5x)"
+    speed_up = f"speed-up {local['seconds'] / dask['seconds']:.2f}x over in process"
+    if baseline is not None:
+        speed_up += f" (target >= 1.6x); driver RSS {dask['rss_mb']:.0f} MB"
+    return single, [
+        (f"{label}production, one pass", f"{rate:,.0f} rec/s", note),
+        (f"{label}peak RSS, one pass", f"{single['rss_mb']:.0f} MB", "< 300 MB"),
+        (f"{label}production, 4 partitions in process", f"{local['seconds']:.1f} s", ""),
+        (
+            f"{label}production, 4 partitions on Dask local (2 workers)",
+            f"{dask['seconds']:.1f} s",
+            speed_up,
+        ),
+    ]
 
 
 def _postgres(
@@ -287,32 +245,17 @@ def _postgres(
         with PostgresArchive(url) as pg:
             counts = pg.load_entries(synthetic_entries(args.instances))
         load_s = time.perf_counter() - t
-        single = run_child("single", root / "pgfiles", root / "pg-single", url)
-        local = run_child("partitions", root / "pgfiles", root / "pg-parts", url)
-        dask = run_child("dask", root / "pgfiles", root / "pg-dask", url)
+        baseline = sqlite_single["records"] / sqlite_single["seconds"]
+        _, rows = _production(root / "pgfiles", root / "pg", "PostgreSQL: ", url, baseline)
     finally:
         server.stop()
-    sqlite_rate = sqlite_single["records"] / sqlite_single["seconds"]
-    pg_rate = single["records"] / single["seconds"]
     return [
         (
             "PostgreSQL: COPY load",
             f"{counts['instances'] / load_s:,.0f} instances/s",
             f"{load_s:.0f} s for {counts['instances']:,} instances and their files",
         ),
-        (
-            "PostgreSQL: production, one pass",
-            f"{pg_rate:,.0f} rec/s",
-            f"takes {sqlite_rate / pg_rate:.2f}x SQLite's time (target <= 1.5x)",
-        ),
-        ("PostgreSQL: peak RSS, one pass", f"{single['rss_mb']:.0f} MB", "< 300 MB"),
-        ("PostgreSQL: 4 partitions in process", f"{local['seconds']:.1f} s", ""),
-        (
-            "PostgreSQL: 4 partitions on Dask local (2 workers)",
-            f"{dask['seconds']:.1f} s",
-            f"speed-up {local['seconds'] / dask['seconds']:.2f}x (target >= 1.6x); "
-            f"driver RSS {dask['rss_mb']:.0f} MB",
-        ),
+        *rows,
     ]
 
 

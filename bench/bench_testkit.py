@@ -1,7 +1,7 @@
 """Benchmark of the connectathon test kit (issue 9): the whole ``testkit scp`` battery against
 our own node on a 10,000-instance archive, in one process. Target: under 2 minutes.
 
-The archive's index is written straight into SQLite (as in ``bench_production.py``); the node
+The archive's index is bulk-loaded into SQLite (as in ``bench_production.py``); the node
 runs with its default configuration (4 partitions, no record cap) plus the kit as a peer.
 
 Usage::

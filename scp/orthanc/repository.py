@@ -35,6 +35,7 @@ from dicom_inventory.scp.stores.repository import (
     SeriesEntry,
     StoredFile,
     StudyEntry,
+    entry_value,
 )
 from pydicom.datadict import dictionary_VR
 
@@ -68,19 +69,12 @@ def _dt(orthanc_time: str | None) -> str:
 
 
 def _attrs(tags: Mapping[str, Any], keywords: tuple[str, ...]) -> dict[str, Any]:
+    """The entry attributes of Orthanc's main DICOM tags (several values joined by a backslash)."""
     out: dict[str, Any] = {}
     for kw in keywords:
-        value = tags.get(kw)
-        if value in (None, ""):
-            continue
-        if isinstance(value, str) and "\\" in value:
-            out[kw] = value.split("\\")
-        elif dictionary_VR(kw) in ("IS", "US", "UL", "SS", "SL"):
-            try:
-                out[kw] = int(value)
-            except (TypeError, ValueError):
-                out[kw] = value
-        else:
+        text = tags.get(kw)
+        values = text.split("\\") if isinstance(text, str) else [text]
+        if (value := entry_value(str(dictionary_VR(kw)), values)) is not None:
             out[kw] = value
     return out
 
@@ -109,8 +103,8 @@ class OrthancRepository:
         self.storage = Path(storage) if storage is not None else None
         self._http = httpx.Client(base_url=base, auth=auth, timeout=timeout)
         try:
-            system = self._get("/system")
-            plugins = self._get("/plugins")
+            system = self._call("/system")
+            plugins = self._call("/plugins")
         except ArchiveError:
             self._http.close()
             raise
@@ -135,13 +129,26 @@ class OrthancRepository:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, path: str, **params: Any) -> Any:
+    def _call(
+        self, path: str, *, missing: bool = False, lookup: str | None = None, **params: Any
+    ) -> Any:
+        """GET `path` (POST `lookup` to it) and return the JSON answer.
+
+        With `missing`, a 404 (gone since it was listed) gives ``None``; any other HTTP or
+        connection failure is an :class:`ArchiveError` naming the call.
+        """
+        verb = "POST" if lookup is not None else "GET"
         try:
-            r = self._http.get(path, params=params or None)
+            if lookup is not None:
+                r = self._http.post(path, content=lookup.encode())
+            else:
+                r = self._http.get(path, params=params or None)
+            if missing and r.status_code == 404:
+                return None
             r.raise_for_status()
             return r.json()
         except httpx.HTTPError as exc:
-            raise ArchiveError(f"Orthanc at {self._http.base_url}: GET {path}: {exc}") from exc
+            raise ArchiveError(f"Orthanc at {self._http.base_url}: {verb} {path}: {exc}") from exc
 
     # -- Repository protocol ----------------------------------------------------------------
     def _study_list(self) -> list[tuple[str, dict[str, Any]]]:
@@ -149,15 +156,15 @@ class OrthancRepository:
             found: dict[str, dict[str, Any]] = {}
             since = 0
             while True:  # expanded pages: one request per thousand studies
-                page = self._get("/studies", expand="", limit=_PAGE, since=since)
+                page = self._call("/studies", expand="", limit=_PAGE, since=since)
                 found.update((s["ID"], s) for s in page)
                 if len(page) < _PAGE:
                     break
                 since += _PAGE
             # paging is by offset: a study deleted meanwhile shifts the pages and hides another
             # one; the plain list of identifiers shows what the pages missed
-            for missed in set(self._get("/studies")) - set(found):
-                study = self._get_or_none(f"/studies/{missed}")
+            for missed in set(self._call("/studies")) - set(found):
+                study = self._call(f"/studies/{missed}", missing=True)
                 if study is not None:
                     found[missed] = study
             self._studies = sorted(
@@ -165,17 +172,6 @@ class OrthancRepository:
                 key=lambda x: (x[0], x[1]["ID"]),
             )
         return self._studies
-
-    def _get_or_none(self, path: str) -> Any:
-        """GET `path`; ``None`` if Orthanc no longer has it (deleted meanwhile: 404)."""
-        try:
-            r = self._http.get(path)
-            if r.status_code == 404:
-                return None
-            r.raise_for_status()
-            return r.json()
-        except httpx.HTTPError as exc:
-            raise ArchiveError(f"Orthanc at {self._http.base_url}: GET {path}: {exc}") from exc
 
     def study_key_bounds(self, parts: int) -> list[str]:
         """Keys cutting the studies into `parts` similar ranges."""
@@ -190,7 +186,7 @@ class OrthancRepository:
         for uid, study in self._study_list():
             if (after is not None and uid <= after) or (upto is not None and uid > upto):
                 continue
-            stats = self._get_or_none(f"/studies/{study['ID']}/statistics")
+            stats = self._call(f"/studies/{study['ID']}/statistics", missing=True)
             if stats is None:
                 continue  # deleted since the list was read: not in the archive any more
             self._current = (uid, study)
@@ -220,7 +216,7 @@ class OrthancRepository:
         )
         key = study["ID"] if study else ""
         if self._cached[0] != key:
-            series = self._get(f"/studies/{key}/series", expand="") if study else []
+            series = self._call(f"/studies/{key}/series", expand="") if study else []
             self._cached = (key, series)
         return self._cached[1]
 
@@ -235,21 +231,18 @@ class OrthancRepository:
         for s in self._cached[1]:
             if s["MainDicomTags"].get("SeriesInstanceUID") == series_instance_uid:
                 return str(s["ID"])
-        try:  # a series of another study than the current one
-            r = self._http.post("/tools/lookup", content=series_instance_uid.encode())
-            r.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ArchiveError(f"Orthanc at {self._http.base_url}: lookup: {exc}") from exc
-        return next((str(x["ID"]) for x in r.json() if x.get("Type") == "Series"), None)
+        # a series of another study than the current one
+        found = self._call("/tools/lookup", lookup=series_instance_uid)
+        return next((str(x["ID"]) for x in found if x.get("Type") == "Series"), None)
 
     def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
         """The series' instances in ascending SOP Instance UID, with their stored files."""
         series_id = self._series_id(series_instance_uid)
         if series_id is None:
             return
-        instances = self._get(f"/series/{series_id}/instances", expand="")
+        instances = self._call(f"/series/{series_id}/instances", expand="")
         for inst in sorted(instances, key=lambda i: i["MainDicomTags"].get("SOPInstanceUID", "")):
-            meta = self._get(f"/instances/{inst['ID']}/metadata", expand="")
+            meta = self._call(f"/instances/{inst['ID']}/metadata", expand="")
             yield InstanceEntry(
                 inst["MainDicomTags"].get("SOPInstanceUID", ""),
                 str(meta.get("SopClassUid", "")),
@@ -260,7 +253,7 @@ class OrthancRepository:
     def _files(self, instance_id: str, transfer_syntax: str) -> tuple[StoredFile, ...]:
         if self.storage is None:
             return ()
-        info = self._get(f"/instances/{instance_id}/attachments/dicom/info")
+        info = self._call(f"/instances/{instance_id}/attachments/dicom/info")
         uuid = str(info.get("Uuid", ""))
         if info.get("CompressionType", 0) not in (0, "none") or (
             info.get("CompressedSize") != info.get("UncompressedSize")

@@ -11,8 +11,8 @@ with queries made for a large database:
 * a series' instances come in **one** query with their files and changes aggregated as JSON
   (``_FILES``, ``_HISTORY``), not one query per instance;
 * partition bounds come from one ``ntile`` pass over the study key index;
-* :meth:`PostgresArchive.load` bulk-loads entries with ``COPY`` (an existing archive copied
-  in, or synthetic records for the benchmarks).
+* the bulk load of :meth:`~dicom_inventory.scp.archive.archive.SQLArchive.load` (an existing
+  archive copied in, or synthetic records for the benchmarks) writes with ``COPY``.
 
 psycopg 3 is the driver; the connection string is libpq's (``postgresql://...`` or
 ``host=... dbname=...``).
@@ -20,25 +20,15 @@ psycopg 3 is the driver; the connection string is libpq's (``postgresql://...`` 
 
 from __future__ import annotations
 
-import datetime
 import functools
 import itertools
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.enum import InstanceAvailability
 from dicom_inventory.scp.archive.archive import SQLArchive
 from dicom_inventory.scp.postgres.schema import connect, redacted
-from dicom_inventory.scp.stores.repository import (
-    InstanceEntry,
-    MetadataChange,
-    Repository,
-    SeriesEntry,
-    StudyEntry,
-)
 
 __all__ = ["PostgresArchive"]
 
@@ -47,10 +37,6 @@ __all__ = ["PostgresArchive"]
 def _pg(sql: str) -> str:
     """The archive's ``?`` placeholders as psycopg's ``%s``."""
     return sql.replace("?", "%s")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)
 
 
 class PostgresArchive(SQLArchive):
@@ -120,124 +106,8 @@ class PostgresArchive(SQLArchive):
         return [str(r[0]) for r in rows[:-1]]
 
     # -- bulk load ----------------------------------------------------------------------------
-    def load(self, source: Repository, *, batch: int = 50_000) -> dict[str, int]:
-        """Copy every study, series, instance, file and change of `source` in, with ``COPY``.
-
-        Entities already present are an error (the load is for an empty archive or new
-        keys). Each change is kept as one row with the stored and current value.
-
-        Returns
-        -------
-        dict
-            How many rows went into each table.
-        """
-        return self.load_entries(_walk(source), batch=batch)
-
-    def load_entries(
-        self,
-        studies: Iterable[tuple[StudyEntry, Iterable[tuple[SeriesEntry, Iterable[InstanceEntry]]]]],
-        *,
-        batch: int = 50_000,
-    ) -> dict[str, int]:
-        """Bulk-load studies with their series and instances (``COPY``, one transaction).
-
-        `studies` yields ``(study, [(series, [instance, ...]), ...])``; everything streams,
-        so the source may be as large as the database.
-        """
-        counts = dict.fromkeys(("studies", "series", "instances", "files", "changes"), 0)
-        now = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
-        columns = {
-            "studies": "study_uid, patient_id, patient_name, study_date, accession_number,"
-            " attrs, removed, updated_at",
-            "series": "series_uid, study_uid, modality, attrs, removed",
-            "instances": "sop_instance_uid, series_uid, sop_class_uid, attrs, availability,"
-            " removed, received_at",
-            "files": 'sop_instance_uid, path, container, member, "offset", length,'
-            " transfer_syntax_uid",
-            "changes": "level, uid, keyword, stored_value, new_value, changed_at, changed_by,"
-            " reason",
-        }
-        rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in columns}
-
-        def flush(force: bool = False) -> None:
-            # parents before children: the foreign keys hold at every flush
-            for table in columns:
-                if rows[table] and (force or sum(map(len, rows.values())) >= batch):
-                    with (
-                        self.conn.cursor() as cur,
-                        cur.copy(f"COPY {table} ({columns[table]}) FROM STDIN") as copy,
-                    ):
-                        for row in rows[table]:
-                            copy.write_row(row)
-                    counts[table] += len(rows[table])
-                    rows[table].clear()
-
-        def change_rows(level: str, uid: str, changes: Iterable[MetadataChange]) -> None:
-            for c in changes:
-                rows["changes"].append(
-                    (
-                        level,
-                        uid,
-                        c.keyword,
-                        _json(c.stored_value),
-                        _json(c.current_value),
-                        c.changed_at,
-                        c.changed_by,
-                        c.reason,
-                    )  # fmt: skip
-                )
-
-        with self.conn.transaction():
-            for study, series_list in studies:
-                a = dict(study.attributes)
-                a.pop("ModalitiesInStudy", None)  # computed from the series
-                rows["studies"].append(
-                    (study.study_instance_uid, a.get("PatientID"), a.get("PatientName"),
-                     a.get("StudyDate"), a.get("AccessionNumber"), _json(a),
-                     _removed(study.removed, study.removal_reason), study.update_datetime or now)
-                )  # fmt: skip
-                change_rows("STUDY", study.study_instance_uid, study.changes)
-                for series, instances in series_list:
-                    sa = dict(series.attributes)
-                    rows["series"].append(
-                        (series.series_instance_uid, study.study_instance_uid, sa.get("Modality"),
-                         _json(sa), _removed(series.removed, series.removal_reason))
-                    )  # fmt: skip
-                    change_rows("SERIES", series.series_instance_uid, series.changes)
-                    for inst in instances:
-                        rows["instances"].append(
-                            (inst.sop_instance_uid, series.series_instance_uid, inst.sop_class_uid,
-                             _json(dict(inst.attributes)), InstanceAvailability(inst.availability).value,
-                             _removed(inst.removed, inst.removal_reason), now)
-                        )  # fmt: skip
-                        for f in inst.files:
-                            rows["files"].append(
-                                (inst.sop_instance_uid, f.path,
-                                 f.container.value if f.container else None, f.member or "",
-                                 -1 if f.offset is None else f.offset, f.length,
-                                 f.transfer_syntax_uid)
-                            )  # fmt: skip
-                        change_rows("INSTANCE", inst.sop_instance_uid, inst.changes)
-                    flush()
-            flush(force=True)
-        self._x("ANALYZE")
-        return counts
-
-
-def _removed(removed: bool, reason: Any) -> str | None:
-    if not removed:
-        return None
-    return str(getattr(reason, "value", None) or "113001")
-
-
-def _walk(
-    source: Repository,
-) -> Iterator[tuple[StudyEntry, Iterator[tuple[SeriesEntry, Iterator[InstanceEntry]]]]]:
-    for study in source.iter_studies():
-        yield (
-            study,
-            (
-                (series, source.iter_instances(series.series_instance_uid))
-                for series in source.iter_series(study.study_instance_uid)
-            ),
-        )
+    def _bulk(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+        """Write `rows` with ``COPY`` (the bulk load of :meth:`SQLArchive.load_entries`)."""
+        with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)

@@ -19,7 +19,7 @@ The contract:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -30,6 +30,7 @@ from dicom_inventory.model import Code
 
 __all__ = [
     "INSTANCE_KEYWORDS",
+    "INTEGER_VRS",
     "SERIES_KEYWORDS",
     "STUDY_KEYWORDS",
     "InstanceEntry",
@@ -38,6 +39,7 @@ __all__ = [
     "SeriesEntry",
     "StoredFile",
     "StudyEntry",
+    "entry_value",
     "opened",
 ]
 
@@ -75,6 +77,29 @@ INSTANCE_KEYWORDS = (
     "Rows",
     "Columns",
 )
+
+
+#: VRs whose single values an entry holds as ``int`` (IS and the binary integers).
+INTEGER_VRS = frozenset({"IS", "US", "UL", "SS", "SL"})
+
+
+def entry_value(vr: str, values: Sequence[Any]) -> Any:
+    """Return an attribute's value as an entry's ``attributes`` hold it.
+
+    Several values: a list of strings (empty ones kept in place). One value: an ``int`` for
+    :data:`INTEGER_VRS` (the text itself if it is not a number), else a string. No value, or
+    only empty ones: ``None``.
+    """
+    if all(v in (None, "") for v in values):
+        return None
+    if len(values) > 1:
+        return [str(v) for v in values]
+    if vr in INTEGER_VRS:
+        try:
+            return int(values[0])
+        except (TypeError, ValueError):
+            pass
+    return str(values[0])
 
 
 @dataclass(frozen=True, slots=True)
