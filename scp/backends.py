@@ -29,7 +29,7 @@ from dicom_inventory.scp.archive import (
     embedded_job_store,
 )
 from dicom_inventory.scp.archive.archive import SQLArchive
-from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.config import NodeConfig, is_orthanc, is_postgres
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.jobs import JobStore
 from dicom_inventory.scp.stores.repository import Repository
@@ -37,8 +37,6 @@ from dicom_inventory.scp.stores.repository import Repository
 __all__ = [
     "DSN_VARIABLE",
     "inventory_store",
-    "is_orthanc",
-    "is_postgres",
     "job_store",
     "open_archive",
     "receiver",
@@ -47,16 +45,6 @@ __all__ = [
 
 #: The environment variable naming the PostgreSQL repository when no setting does.
 DSN_VARIABLE = "DICOM_INVENTORY_DSN"
-
-
-def is_postgres(url: str | None) -> bool:
-    """Whether `url` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
-    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
-
-
-def is_orthanc(url: str | None) -> bool:
-    """Whether `url` names an Orthanc server (``orthanc+http://`` or ``orthanc+https://``)."""
-    return bool(url) and str(url).startswith(("orthanc+http://", "orthanc+https://"))
 
 
 def _url(repository: str | None) -> str | None:

@@ -58,7 +58,17 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-__all__ = ["ConfigError", "Limits", "NodeConfig", "Peer", "Services", "TLS", "load_config"]
+__all__ = [
+    "ConfigError",
+    "Limits",
+    "NodeConfig",
+    "Peer",
+    "Services",
+    "TLS",
+    "is_orthanc",
+    "is_postgres",
+    "load_config",
+]
 
 
 class ConfigError(InventoryError, ValueError):
@@ -178,6 +188,16 @@ class TLS:
     ca_certificates: Path | None = None
 
 
+def is_postgres(url: str | None) -> bool:
+    """Whether `url` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
+    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
+
+
+def is_orthanc(url: str | None) -> bool:
+    """Whether `url` names an Orthanc server (``orthanc+http://`` or ``orthanc+https://``)."""
+    return bool(url) and str(url).startswith(("orthanc+http://", "orthanc+https://"))
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """Everything that decides how the node behaves on the network."""
@@ -204,8 +224,8 @@ class NodeConfig:
     """Orthanc's StorageDirectory as this node sees it: records then link the stored files."""
 
     def __post_init__(self) -> None:
-        if self.repository is not None and not str(self.repository).startswith(
-            ("postgresql://", "postgres://", "orthanc+http://", "orthanc+https://")
+        if self.repository is not None and not (
+            is_postgres(self.repository) or is_orthanc(self.repository)
         ):
             raise ConfigError(
                 f"repository {self.repository!r}: expected a PostgreSQL URL "
