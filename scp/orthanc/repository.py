@@ -188,7 +188,9 @@ class OrthancRepository:
                 continue
             stats = self._call(f"/studies/{study['ID']}/statistics", missing=True)
             if stats is None:
-                continue  # deleted since the list was read: not in the archive any more
+                # deleted since the list was read: "Studies deleted during production might not
+                # be included, at the discretion of the implementation" (PS3.17 YYYY.3.2)
+                continue
             self._current = (uid, study)
             tags = {**study.get("PatientMainDicomTags", {}), **study["MainDicomTags"]}
             yield StudyEntry(
