@@ -7,6 +7,8 @@ Prints, in one run:
   into SQLite (no files needed; N = 1,000,000 by default)                     [< 30 s for 1M]
 * peak RSS of the production process                                            [< 300 MB]
 * the speed-up of ``--dask local`` (2 workers) over in-process, same partitions;
+* the time to find the studies of a narrow scope (one patient, a worklist of 100 Study
+  Instance UIDs) with the archive's filter in its query, and by a walk over every study;
 * with ``--postgres``: the same N instances loaded into a throwaway PostgreSQL server with
   COPY (load rate), and the same production figures read from it, beside SQLite's.
   Targets (issue 18): PostgreSQL within 1.5x of SQLite's rate, RSS < 300 MB per process,
@@ -188,6 +190,8 @@ def main() -> None:
         fill_index(root / "big", args.instances)
         fill_s = time.perf_counter() - t
         single, sqlite_rows = _production(root / "big", root / "sqlite", "")
+        with Archive(root / "big") as a:
+            sqlite_rows += _scope_rows(a, "")
         pg_rows = _postgres(args, root, single) if args.postgres else []
     rows = [
         ("ingest (headers only, plain files)", f"{ingest_rate:,.0f} files/s", ""),
@@ -199,6 +203,35 @@ def main() -> None:
     print(f"dicom-inventory production benchmark, Python {sys.version.split()[0]}")
     for name, value, note in rows:
         print(f"  {name:<{width}}  {value:>22}  {note}")
+
+
+def _scope_rows(repo: Any, label: str) -> list[tuple[str, str, str]]:
+    """Time finding the studies of narrow scopes with the archive's filter and without it."""
+    from dicom_inventory.scp.production.scope import parse_scope
+
+    rows = []
+    worklist = "\\".join(f"1.2.826.0.1.3680043.10.543.9.{7 * k + 1}" for k in range(100))
+    for name, keys in (
+        ("one patient", {"PatientID": "P0000123"}),
+        ("a worklist of 100 studies", {"StudyInstanceUID": worklist}),
+    ):
+        scope = parse_scope(keys)
+        times = []
+        for walk in (
+            lambda narrowing=scope.narrowing: repo.iter_filtered_studies(narrowing),
+            lambda: repo.iter_studies(),
+        ):
+            t = time.perf_counter()
+            found = [s for s in walk() if scope.matches(s.attributes, s.study_instance_uid)]
+            times.append(time.perf_counter() - t)
+        rows.append(
+            (
+                f"{label}scope of {name}: studies found",
+                f"{len(found):,} in {times[0] * 1000:,.1f} ms",
+                f"full walk {times[1]:,.2f} s ({times[1] / times[0]:,.0f}x)",
+            )
+        )
+    return rows
 
 
 def _production(
@@ -247,6 +280,8 @@ def _postgres(
         load_s = time.perf_counter() - t
         baseline = sqlite_single["records"] / sqlite_single["seconds"]
         _, rows = _production(root / "pgfiles", root / "pg", "PostgreSQL: ", url, baseline)
+        with PostgresArchive(url) as pg:
+            rows += _scope_rows(pg, "PostgreSQL: ")
     finally:
         server.stop()
     return [

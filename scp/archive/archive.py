@@ -37,6 +37,7 @@ from dicom_inventory.scp.stores.repository import (
     SeriesEntry,
     StoredFile,
     StudyEntry,
+    StudyFilter,
     entry_value,
 )
 from dicom_inventory.uid import is_valid_uid
@@ -62,6 +63,8 @@ _KEY_COLUMNS = {
     "AccessionNumber": "accession_number",
     "Modality": "modality",
 }
+#: The study columns a :class:`StudyFilter` condition is put on (indexed, kept current).
+_STUDY_COLUMNS = {k: _KEY_COLUMNS[k] for k in ("PatientID", "StudyDate", "AccessionNumber")}
 
 
 #: Reasons for removal from operational use: the IOCM rejection titles (DCM, CID 7011 style).
@@ -172,6 +175,10 @@ class SQLArchive:
     _FILES: str | None = None
     #: The SQL aggregate of a study's distinct modalities, comma-separated.
     _MODALITIES = "GROUP_CONCAT(DISTINCT modality)"
+    #: The collation that compares text as bytes (SQLite's default, BINARY).
+    _BYTES = ""
+    #: Most UIDs of a Study Instance UID list put into one ``IN (...)`` (the rest: a walk).
+    _MAX_LISTED_UIDS = 500
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterable[Any]:
         """Execute a query whose rows may be many; by default a lazy cursor."""
@@ -504,9 +511,39 @@ class SQLArchive:
         self, *, after: str | None = None, upto: str | None = None
     ) -> Iterator[StudyEntry]:
         """Studies with `after` < key <= `upto` in ascending order (Repository protocol)."""
+        return self.iter_filtered_studies(StudyFilter(), after=after, upto=upto)
+
+    def iter_filtered_studies(
+        self, study_filter: StudyFilter, *, after: str | None = None, upto: str | None = None
+    ) -> Iterator[StudyEntry]:
+        """Studies in the key range that meet `study_filter`, in the database's query.
+
+        The conditions go into the ``WHERE`` clause where an indexed column holds the value:
+        Study Instance UID lists, PatientID and AccessionNumber values, StudyDate values and
+        ranges (:class:`~dicom_inventory.scp.stores.repository.StudyFilteringRepository`).
+        Ranges compare bytes (``_BYTES``): a prefix bound ``v[:len(hi)] <= hi`` is the same
+        as ``v < hi'`` with the last character of `hi` raised by one.
+        """
         where, params = "study_uid > ?", [after or ""]
         if upto is not None:
             where, params = where + " AND study_uid <= ?", [*params, upto]
+        uids = study_filter.study_uids
+        if uids is not None and len(uids) <= self._MAX_LISTED_UIDS:
+            where += f" AND study_uid IN ({','.join('?' * len(uids))})"
+            params += sorted(uids)
+        for keyword, value in study_filter.equal.items():
+            column = _STUDY_COLUMNS.get(keyword)
+            if column is not None:
+                where, params = where + f" AND {column} = ?", [*params, value]
+        for keyword, (lo, hi) in study_filter.ranges.items():
+            column = _STUDY_COLUMNS.get(keyword)
+            if column is not None:
+                where += f" AND {column} IS NOT NULL"
+                if lo:
+                    where, params = where + f" AND {column}{self._BYTES} >= ?", [*params, lo]
+                if hi:
+                    bound = hi[:-1] + chr(ord(hi[-1]) + 1)
+                    where, params = where + f" AND {column}{self._BYTES} < ?", [*params, bound]
         history = self._extra(self._HISTORY, level="STUDY", uid="st.study_uid")
         rows = self._stream(
             "SELECT study_uid, attrs, removed, updated_at,"

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS studies (
 );
 CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient_id);
 CREATE INDEX IF NOT EXISTS studies_date ON studies (study_date);
+CREATE INDEX IF NOT EXISTS studies_accession ON studies (accession_number);
 CREATE TABLE IF NOT EXISTS series (
     series_uid TEXT PRIMARY KEY,
     study_uid TEXT NOT NULL REFERENCES studies (study_uid),

@@ -11,6 +11,8 @@ with queries made for a large database:
 * a series' instances come in **one** query with their files and changes aggregated as JSON
   (``_FILES``, ``_HISTORY``), not one query per instance;
 * partition bounds come from one ``ntile`` pass over the study key index;
+* a scope's Patient ID, Accession Number, Study Date and Study Instance UID keys become
+  conditions of the study query on indexed columns (the ``"C"`` collation for date ranges);
 * the bulk load of :meth:`~dicom_inventory.scp.archive.archive.SQLArchive.load` (an existing
   archive copied in, or synthetic records for the benchmarks) writes with ``COPY``.
 
@@ -56,6 +58,7 @@ class PostgresArchive(SQLArchive):
     """
 
     _MODALITIES = "string_agg(DISTINCT modality, ',' ORDER BY modality)"
+    _BYTES = ' COLLATE "C"'
     _HISTORY = (
         "SELECT json_agg(json_build_array(c.keyword, c.stored_value, c.new_value, c.changed_at,"
         " c.changed_by, c.reason) ORDER BY c.id) FROM changes c"

@@ -10,7 +10,9 @@ the job store and inventory store tables. PostgreSQL-specific choices:
 * ``(study_uid, series_uid)`` and ``(series_uid, sop_instance_uid)`` indexes serve the
   keyset walk of production (``WHERE key > last ORDER BY key``, never ``OFFSET``) and
   the per-study and per-series reads;
-* attribute values stay JSON text (as in SQLite): production reads them whole.
+* attribute values stay JSON text (as in SQLite): production reads them whole; the study
+  columns a scope narrows on (Patient ID, Accession Number, Study Date) are indexed, Study
+  Date under ``"C"`` so that a date range is one index range scan.
 
 Each migration runs in one transaction holding an advisory lock, so several nodes starting
 on one database apply it once; a database made by a newer version is refused.
@@ -142,6 +144,15 @@ CREATE TABLE inventories (
     kept_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX inventories_transaction ON inventories (transaction_uid);
+""",
+    ),
+    (
+        4,
+        "scope indexes: StudyDate ranges compared as bytes, AccessionNumber values",
+        """
+DROP INDEX studies_date;
+CREATE INDEX studies_date ON studies ((study_date COLLATE "C"));
+CREATE INDEX studies_accession ON studies (accession_number);
 """,
     ),
 )

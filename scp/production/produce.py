@@ -54,6 +54,7 @@ from dicom_inventory.scp.stores.repository import (
     SeriesEntry,
     StoredFile,
     StudyEntry,
+    StudyFilteringRepository,
 )
 from dicom_inventory.uid import generate_uid
 from pydicom.uid import ExplicitVRLittleEndian
@@ -203,7 +204,12 @@ def study_records(
     inventory miss a study of its scope.
     """
     level = InventoryLevel(level)
-    for entry in repo.iter_studies(after=after, upto=upto):
+    if scope.narrowing and isinstance(repo, StudyFilteringRepository):
+        # the index skips what cannot match; each study given is still matched in full
+        entries = repo.iter_filtered_studies(scope.narrowing, after=after, upto=upto)
+    else:
+        entries = repo.iter_studies(after=after, upto=upto)
+    for entry in entries:
         if not scope.matches(entry.attributes, entry.study_instance_uid):
             continue
         yield _study(repo, entry, level, as_of, retrieve_ae_title)

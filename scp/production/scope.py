@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dicom_inventory.errors import InventoryError
+from dicom_inventory.scp.stores.repository import StudyFilter
 from pydicom.datadict import dictionary_VR
 
 __all__ = ["SUPPORTED_KEYS", "Scope", "ScopeError", "key_matcher", "parse_scope"]
@@ -85,7 +86,8 @@ def _wildcard(pattern: str, fold: bool) -> _Matcher:
     return lambda value: value is not None and rx.fullmatch(str(value)) is not None
 
 
-def _range(key: str, text: str) -> _Matcher:
+def _range(key: str, text: str) -> tuple[_Matcher, tuple[str, str] | None]:
+    """The matcher of a value or range, and the range's ``(lo, hi)`` (``None``: one value)."""
     unit = re.compile(_RANGE_KEYS.get(key) or _VR_UNITS[str(dictionary_VR(key))])
     if text.count("-") > 1:
         raise ScopeError(
@@ -100,7 +102,7 @@ def _range(key: str, text: str) -> _Matcher:
             (key,),
         )
     if not dash:
-        return lambda value: value is not None and str(value) == text
+        return (lambda value: value is not None and str(value) == text), None
     if lo and hi and lo > hi:
         raise ScopeError(f"{key}={text!r}: the range ends before it starts", (key,))
 
@@ -110,7 +112,7 @@ def _range(key: str, text: str) -> _Matcher:
         v = str(value)
         return (not lo or v[: len(lo)] >= lo) and (not hi or v[: len(hi)] <= hi)
 
-    return in_range
+    return in_range, (lo, hi)
 
 
 def _empty(value: Any) -> bool:
@@ -133,6 +135,9 @@ class Scope:
     keys: Mapping[str, str]
     """The keys, as recorded in Scope of Inventory Sequence."""
     _matchers: Mapping[str, _Matcher]
+    narrowing: StudyFilter = StudyFilter()
+    """What a repository's index can answer of the keys (:class:`StudyFilter`): necessary
+    conditions, handed to a :class:`StudyFilteringRepository` before :meth:`matches` decides."""
 
     def matches(self, attributes: Mapping[str, Any], study_instance_uid: str) -> bool:
         """Whether a study with these current attributes matches every key."""
@@ -166,6 +171,9 @@ def parse_scope(keys: Mapping[str, str] | None) -> Scope:
             unsupported,
         )
     matchers: dict[str, _Matcher] = {}
+    uids: frozenset[str] | None = None
+    equal: dict[str, str] = {}
+    ranges: dict[str, tuple[str, str]] = {}
     for key, text in keys.items():
         if text == "*":
             continue  # universal matching (C.2.2.2.3)
@@ -173,14 +181,21 @@ def parse_scope(keys: Mapping[str, str] | None) -> Scope:
             matchers[key] = _empty
             continue
         if key in _RANGE_KEYS:
-            matchers[key] = _range(key, text)
+            matchers[key], bounds = _range(key, text)
+            if bounds is None:
+                equal[key] = text
+            else:
+                ranges[key] = bounds
         elif key == "StudyInstanceUID":
             matchers[key] = _uid_list(key, text)
+            uids = _uids(text)
         elif key == "ModalitiesInStudy":
             matchers[key] = _modalities(text)
         else:
             matchers[key] = _wildcard(text, fold=key in _PN_KEYS)
-    return Scope(keys, matchers)
+            if key not in _PN_KEYS and "*" not in text and "?" not in text:
+                equal[key] = text  # single value matching, case-sensitive (C.2.2.2.1)
+    return Scope(keys, matchers, StudyFilter(uids, equal, ranges))
 
 
 def key_matcher(keyword: str, text: str) -> _Matcher | None:
@@ -200,14 +215,18 @@ def key_matcher(keyword: str, text: str) -> _Matcher | None:
     if vr == "UI":
         return _uid_list(keyword, text)
     if vr in _VR_UNITS:
-        return _range(keyword, text)
+        return _range(keyword, text)[0]
     return _wildcard(text, fold=vr == "PN")
 
 
 def _uid_list(keyword: str, text: str) -> _Matcher:
     """Single UID or list of UIDs matching (PS3.4 C.2.2.2.2)."""
-    uids = frozenset(u.strip() for u in text.split("\\"))
+    uids = _uids(text)
     bad = [u for u in uids if not _UID.fullmatch(u) or len(u) > 64]
     if bad:
         raise ScopeError(f"{keyword}: {bad[0]!r} is not a valid UID", (keyword,))
     return lambda value: value in uids
+
+
+def _uids(text: str) -> frozenset[str]:
+    return frozenset(u.strip() for u in text.split("\\"))

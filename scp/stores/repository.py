@@ -39,6 +39,8 @@ __all__ = [
     "SeriesEntry",
     "StoredFile",
     "StudyEntry",
+    "StudyFilter",
+    "StudyFilteringRepository",
     "entry_value",
     "opened",
 ]
@@ -216,6 +218,48 @@ class Repository(Protocol):
 
     def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
         """Yield the instances of a series, in ascending SOP Instance UID."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StudyFilter:
+    """Conditions every study of a scope meets, for a repository to skip the others early.
+
+    Built by production from the Scope of Inventory keys that an index can answer exactly
+    (PS3.4 C.2.2.2: single value matching of PatientID and AccessionNumber, list of UID
+    matching of StudyInstanceUID, range matching of StudyDate). It narrows, it does not
+    decide: the producer still matches every study it is given against the whole scope, so a
+    repository may apply some, all or none of these conditions, but must never leave out a
+    study that meets all of them.
+    """
+
+    study_uids: frozenset[str] | None = None
+    """The study's Study Instance UID is one of these (``None``: any)."""
+    equal: Mapping[str, str] = field(default_factory=dict)
+    """``{keyword: value}``: the study's current value is exactly this (case-sensitive)."""
+    ranges: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """``{keyword: (lo, hi)}``, either may be ``""`` (open): the current value is not empty,
+    its first ``len(lo)`` characters are >= `lo` and its first ``len(hi)`` <= `hi`, compared
+    as code points (PS3.4 C.2.2.2.5 for DA values)."""
+
+    def __bool__(self) -> bool:
+        return self.study_uids is not None or bool(self.equal) or bool(self.ranges)
+
+
+@runtime_checkable
+class StudyFilteringRepository(Repository, Protocol):
+    """A repository that can skip studies outside a scope in its own query (optional).
+
+    Production calls :meth:`iter_filtered_studies` instead of
+    :meth:`Repository.iter_studies` when the repository has it and the scope gives a
+    :class:`StudyFilter`: in a billion-instance archive, a scope of one patient or one month
+    is then an index lookup instead of a walk over every study.
+    """
+
+    def iter_filtered_studies(
+        self, study_filter: StudyFilter, *, after: str | None = None, upto: str | None = None
+    ) -> Iterator[StudyEntry]:
+        """Yield the studies that may meet `study_filter`, as :meth:`~Repository.iter_studies`."""
         ...
 
 

@@ -42,7 +42,7 @@ from dicom_inventory.model import InventoryHeader
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, JobStore
-from dicom_inventory.scp.stores.repository import Repository
+from dicom_inventory.scp.stores.repository import Repository, StudyFilteringRepository
 from dicom_inventory.synthetic import synthetic_studies
 
 __all__ = ["InventoryStoreSuite", "JobStoreSuite", "RepositorySuite"]
@@ -118,6 +118,47 @@ class RepositorySuite:
             for change in study.changes:
                 assert change.keyword and change.reason in ("COERCE", "CORRECT"), change
                 assert change.stored_value != change.current_value, change
+
+    def test_a_filtered_walk_keeps_every_study_of_the_scope(self, repository: Repository) -> None:
+        """A StudyFilteringRepository may skip studies, never one its scope matches."""
+        if not isinstance(repository, StudyFilteringRepository):
+            pytest.skip("the repository has no iter_filtered_studies (optional)")
+        from dicom_inventory.scp.production.scope import parse_scope
+
+        studies = list(repository.iter_studies())
+        one, other = studies[0], studies[-1]
+        a, b = one.attributes, other.attributes
+        dates = sorted(
+            str(s.attributes["StudyDate"]) for s in studies if s.attributes.get("StudyDate")
+        )
+        scopes: list[dict[str, str]] = [
+            {"StudyInstanceUID": f"{one.study_instance_uid}\\{other.study_instance_uid}"},
+            {"PatientID": str(a.get("PatientID") or "")},
+            {"AccessionNumber": str(b.get("AccessionNumber") or "")},
+            {
+                "PatientID": str(b.get("PatientID") or ""),
+                "StudyDate": f"{dates[0] if dates else ''}-",
+            },
+        ]
+        if dates:
+            scopes += [
+                {"StudyDate": dates[len(dates) // 2]},
+                {"StudyDate": f"{dates[0]}-{dates[len(dates) // 2]}"},
+                {"StudyDate": f"-{dates[-1]}"},
+            ]
+        for keys in scopes:
+            scope = parse_scope({k: v for k, v in keys.items() if v != "-"})
+            expected = [
+                s.study_instance_uid
+                for s in studies
+                if scope.matches(s.attributes, s.study_instance_uid)
+            ]
+            got = [
+                s.study_instance_uid
+                for s in repository.iter_filtered_studies(scope.narrowing)
+                if scope.matches(s.attributes, s.study_instance_uid)
+            ]
+            assert got == expected, f"scope {keys}: the filtered walk lost or reordered studies"
 
 
 def _inventory_file(folder: Path, uid: str, purpose: str = "suite") -> Path:
