@@ -225,8 +225,13 @@ class SQLArchive:
             # one transaction per batch, not per object: a commit per file cost SQLite
             # (fsync) and PostgreSQL (round trips) more than reading the header
             with self._tx():
+                objects = [f for f in batch if isinstance(f, FoundObject)]
+                batched = self._index_batch(objects) if objects else None
+                if batched is not None:
+                    report.added += sum(batched)
+                    report.known += len(batched) - sum(batched)
                 for found in batch:
-                    if not isinstance(found, IngestError):
+                    if batched is None and not isinstance(found, IngestError):
                         # a savepoint per object: one that cannot be indexed is reported
                         # and the rest of the batch is kept
                         self._x("SAVEPOINT ingest_object")
@@ -306,53 +311,75 @@ class SQLArchive:
             copies[path] = str(target.resolve())
         return copies[path]
 
+    def _index_batch(self, objects: Sequence[FoundObject]) -> list[bool] | None:
+        """Index a batch of found objects at once; for each, whether it was new.
+
+        ``None``: the database has no batch path, or the batch failed and was undone (then
+        :meth:`ingest` indexes object by object, so the one at fault is reported alone).
+        """
+        return None
+
+    #: The columns :meth:`_index_row` gives values for, in order (one row per object).
+    _INDEX_COLUMNS = (
+        "study_uid, patient_id, patient_name, study_date, accession_number, study_attrs,"
+        " series_uid, modality, series_attrs, sop_instance_uid, sop_class_uid, instance_attrs,"
+        ' path, container, member, "offset", length, transfer_syntax_uid'
+    )
+
+    @staticmethod
+    def _index_row(found: FoundObject) -> tuple[Any, ...]:
+        """The values one found object puts into studies, series, instances and files."""
+        ds, loc = found.dataset, found.location
+        study = _attrs(ds, STUDY_KEYWORDS)
+        series = _attrs(ds, SERIES_KEYWORDS)
+        return (
+            str(ds.StudyInstanceUID),
+            study.get("PatientID"),
+            study.get("PatientName"),
+            study.get("StudyDate"),
+            study.get("AccessionNumber"),
+            json.dumps(study),
+            str(ds.SeriesInstanceUID),
+            series.get("Modality"),
+            json.dumps(series),
+            str(ds.SOPInstanceUID),
+            str(ds.SOPClassUID),
+            json.dumps(_attrs(ds, INSTANCE_KEYWORDS)),
+            loc.path,
+            loc.container.value if loc.container else None,
+            loc.member or "",
+            -1 if loc.offset is None else loc.offset,
+            loc.length,
+            loc.transfer_syntax_uid,
+        )
+
     def _index(self, found: FoundObject) -> bool:
         """Index one found object (inside the caller's transaction); ``False`` if known."""
-        ds, loc = found.dataset, found.location
-        study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
-        sop_uid = str(ds.SOPInstanceUID)
+        row = self._index_row(found)
+        study_uid, series_uid, sop_uid = row[0], row[6], row[9]
         now = _now()
-        study = _attrs(ds, STUDY_KEYWORDS)
         self._x(
             "INSERT INTO studies (study_uid, patient_id, patient_name, study_date,"
             " accession_number, attrs, updated_at) VALUES (?,?,?,?,?,?,?)"
             " ON CONFLICT DO NOTHING",
-            (
-                study_uid,
-                study.get("PatientID"),
-                study.get("PatientName"),
-                study.get("StudyDate"),
-                study.get("AccessionNumber"),
-                json.dumps(study),
-                now,
-            ),
+            (*row[0:6], now),
         )
-        series = _attrs(ds, SERIES_KEYWORDS)
         self._x(
             "INSERT INTO series (series_uid, study_uid, modality, attrs)"
             " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-            (series_uid, study_uid, series.get("Modality"), json.dumps(series)),
+            (series_uid, study_uid, *row[7:9]),
         )
-        inst = _attrs(ds, INSTANCE_KEYWORDS)
         new = self._x(
             "INSERT INTO instances (sop_instance_uid, series_uid, sop_class_uid,"
             " attrs, received_at) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-            (sop_uid, series_uid, str(ds.SOPClassUID), json.dumps(inst), now),
+            (sop_uid, series_uid, *row[10:12], now),
         ).rowcount
         if new:
             self._x("UPDATE studies SET updated_at = ? WHERE study_uid = ?", (now, study_uid))
         added = self._x(
             'INSERT INTO files (sop_instance_uid, path, container, member, "offset",'
             " length, transfer_syntax_uid) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-            (
-                sop_uid,
-                loc.path,
-                loc.container.value if loc.container else None,
-                loc.member or "",
-                -1 if loc.offset is None else loc.offset,
-                loc.length,
-                loc.transfer_syntax_uid,
-            ),
+            (sop_uid, *row[12:]),
         ).rowcount
         return bool(added)
 

@@ -13,6 +13,8 @@ with queries made for a large database:
 * partition bounds come from one ``ntile`` pass over the study key index;
 * a scope's Patient ID, Accession Number, Study Date and Study Instance UID keys become
   conditions of the study query on indexed columns (the ``"C"`` collation for date ranges);
+* ingest indexes each batch of found files with one ``COPY`` into a staging table and
+  set-based inserts (:meth:`PostgresArchive._index_batch`);
 * the bulk load of :meth:`~dicom_inventory.scp.archive.archive.SQLArchive.load` (an existing
   archive copied in, or synthetic records for the benchmarks) writes with ``COPY``.
 
@@ -29,7 +31,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.scp.archive.archive import SQLArchive
+from dicom_inventory.scp.archive.archive import SQLArchive, _now
+from dicom_inventory.scp.archive.ingest import FoundObject
 from dicom_inventory.scp.postgres.schema import connect, redacted
 
 __all__ = ["PostgresArchive"]
@@ -107,6 +110,71 @@ class PostgresArchive(SQLArchive):
             (parts,),
         ).fetchall()
         return [str(r[0]) for r in rows[:-1]]
+
+    # -- ingest -------------------------------------------------------------------------------
+    def _index_batch(self, objects: Sequence[FoundObject]) -> list[bool] | None:
+        """Index a batch with one ``COPY`` into a staging table and four set-based inserts.
+
+        Object by object, ingest made six round trips per file and ran at 40% of SQLite's
+        rate (658 vs 1,678 files/s, 2,000 small files); the batch makes seven per 500 files.
+        The inserts keep the per-object rules: ``ON CONFLICT DO NOTHING`` in the order the
+        files were found (the first study and series values win), a study's Study Update
+        DateTime moves when it gains an instance, and an object is new if its stored
+        location is. The batch runs in a savepoint: if anything in it fails (a NUL in a
+        value, say) it is undone and :meth:`ingest` indexes object by object, reporting the
+        one at fault alone.
+        """
+        now = _now()
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                cur.execute(
+                    "CREATE TEMP TABLE ingest_stage (n INTEGER, study_uid TEXT, patient_id TEXT,"
+                    " patient_name TEXT, study_date TEXT, accession_number TEXT,"
+                    " study_attrs TEXT, series_uid TEXT, modality TEXT, series_attrs TEXT,"
+                    " sop_instance_uid TEXT, sop_class_uid TEXT, instance_attrs TEXT,"
+                    ' path TEXT, container TEXT, member TEXT, "offset" BIGINT, length BIGINT,'
+                    " transfer_syntax_uid TEXT) ON COMMIT DROP"
+                )
+                with cur.copy(f"COPY ingest_stage (n, {self._INDEX_COLUMNS}) FROM STDIN") as cp:
+                    for n, found in enumerate(objects):
+                        cp.write_row((n, *self._index_row(found)))
+                cur.execute(
+                    "INSERT INTO studies (study_uid, patient_id, patient_name, study_date,"
+                    " accession_number, attrs, updated_at) SELECT study_uid, patient_id,"
+                    " patient_name, study_date, accession_number, study_attrs, %s"
+                    " FROM ingest_stage ORDER BY n ON CONFLICT DO NOTHING",
+                    (now,),
+                )
+                cur.execute(
+                    "INSERT INTO series (series_uid, study_uid, modality, attrs)"
+                    " SELECT series_uid, study_uid, modality, series_attrs FROM ingest_stage"
+                    " ORDER BY n ON CONFLICT DO NOTHING"
+                )
+                cur.execute(
+                    "WITH new AS (INSERT INTO instances (sop_instance_uid, series_uid,"
+                    " sop_class_uid, attrs, received_at) SELECT sop_instance_uid, series_uid,"
+                    " sop_class_uid, instance_attrs, %s FROM ingest_stage ORDER BY n"
+                    " ON CONFLICT DO NOTHING RETURNING sop_instance_uid)"
+                    " UPDATE studies SET updated_at = %s WHERE study_uid IN (SELECT s.study_uid"
+                    " FROM ingest_stage s JOIN new USING (sop_instance_uid))",
+                    (now, now),
+                )
+                cur.execute(
+                    'INSERT INTO files (sop_instance_uid, path, container, member, "offset",'
+                    " length, transfer_syntax_uid) SELECT sop_instance_uid, path, container,"
+                    ' member, "offset", length, transfer_syntax_uid FROM ingest_stage'
+                    ' ORDER BY n ON CONFLICT DO NOTHING RETURNING path, member, "offset"'
+                )
+                fresh = {tuple(r) for r in cur.fetchall()}
+        except Exception:  # noqa: BLE001 - redone object by object, which reports the cause
+            return None
+        added = []
+        for found in objects:
+            loc = found.location
+            key = (loc.path, loc.member or "", -1 if loc.offset is None else loc.offset)
+            added.append(key in fresh)
+            fresh.discard(key)  # the same location found twice: new once
+        return added
 
     # -- bulk load ----------------------------------------------------------------------------
     def _bulk(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
