@@ -46,7 +46,7 @@ Example::
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,8 @@ class Services:
     repository_query: bool = True
     """Repository Query SCP (PS3.4 C.6.4)."""
     archive_storage: bool = True
-    """The embedded archive's Storage SCP for patient objects."""
+    """The embedded archive's Storage SCP for patient objects (always off over an Orthanc,
+    which receives its objects itself: neither the server nor the statement offers it)."""
     study_root_query_retrieve: bool = True
     """The embedded archive's Study Root FIND / MOVE / GET SCP."""
     transfer_syntaxes: tuple[str, ...] = (
@@ -231,6 +232,10 @@ class NodeConfig:
                 f"repository {self.repository!r}: expected a PostgreSQL URL "
                 "(postgresql://user@host/database) or an Orthanc URL (orthanc+http://host:port)"
             )
+        if is_orthanc(self.repository) and self.services.archive_storage:
+            # the node reads an Orthanc and cannot store into it: the contexts, the handler
+            # and the conformance statement all follow from this one setting
+            object.__setattr__(self, "services", replace(self.services, archive_storage=False))
         if not 1 <= len(self.ae_title) <= 16 or "\\" in self.ae_title:
             raise ConfigError(
                 f"ae_title {self.ae_title!r}: 1 to 16 characters, no backslash (PS3.5 AE)"

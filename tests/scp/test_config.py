@@ -82,3 +82,18 @@ def test_a_peer_is_found_by_its_ae_title_as_it_arrives_on_the_wire(tmp_path: Pat
         assert peer is not None and peer.host == "h"
     assert config.peer("store") is None, "the table name is not an AE title"
     assert config.peer(b"OTHER") is None
+
+
+def test_over_an_orthanc_the_archive_storage_scp_is_never_offered(tmp_path: Path) -> None:
+    """The node reads an Orthanc and cannot store into it: no patient Storage SCP context is
+    accepted as SCP, and the statement's SOP class roles (read from the same contexts) say so."""
+    from dicom_inventory.conformance.statement import sop_class_roles
+    from dicom_inventory.scp.contexts import accepted_contexts
+
+    config = load_config(None, archive=tmp_path, repository="orthanc+http://127.0.0.1:8042")
+    assert not config.services.archive_storage
+    assert not [cx for cx in accepted_contexts(config) if cx.service == "archive_storage"]
+    ct = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage: still out, by C-GET sub-operations
+    assert sop_class_roles(config)[ct] == (True, False)  # (SCU, SCP)
+    embedded = load_config(None, archive=tmp_path)
+    assert sop_class_roles(embedded)[ct] == (True, True)
