@@ -45,6 +45,12 @@ __all__ = ["serve"]
     help="With --repository orthanc+http://...: Orthanc's StorageDirectory, so that records "
     "link the stored files.",
 )
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve DICOMweb /inventories on this port too (PS3.18 12; overrides [http] port).",
+)
 def serve(
     archive_dir: Path | None,
     config_file: Path | None,
@@ -53,12 +59,14 @@ def serve(
     bind_address: str | None,
     repository: str | None,
     orthanc_storage: Path | None,
+    http_port: int | None,
 ) -> None:
     """Serve the Inventory services and the archive until SIGTERM/SIGINT.
 
     Inventory Creation (N-ACTION, N-EVENT-REPORT), Inventory FIND/GET/MOVE, Inventory Storage
     (validated), Repository Query, and the archive's Storage, Study Root FIND/GET/MOVE and
-    Verification. On SIGTERM running inventory jobs are checkpointed; they resume at the next
+    Verification; with an [http] section or --http-port, the DICOMweb /inventories resources
+    (Retrieve Capabilities, Retrieve, Search, Store) in the same process. On SIGTERM running inventory jobs are checkpointed; they resume at the next
     start.
     """
     import logging
@@ -74,6 +82,7 @@ def serve(
         bind_address=bind_address,
         repository=repository,
         orthanc_storage=orthanc_storage,
+        http_port=http_port,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     node = InventoryNode(config)
@@ -86,6 +95,8 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     click.echo(f"listening as {config.ae_title}@{config.bind_address}:{node.port}", err=False)
+    if node.web_url is not None:
+        click.echo(f"DICOMweb at {node.web_url}/inventories", err=False)
     stop.wait()
     node.stop()
     click.echo("stopped")

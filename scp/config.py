@@ -41,6 +41,19 @@ Example::
     certificate = "node.pem"
     private_key = "node.key"
     ca_certificates = "ca.pem"           # optional: require client certificates
+
+    [http]                               # optional: the DICOMweb origin server (PS3.18 12)
+    port = 8042
+    bind_address = "127.0.0.1"           # default: the node's
+    base_path = "/dicomweb"              # the service's base URI path
+    public_url = "https://pacs.example.org/dicomweb"   # what Retrieve URL names (default:
+                                         # scheme://bind_address:port/base_path)
+    certfile = "web.pem"                 # with keyfile: HTTPS only
+    keyfile = "web.key"
+    bearer_token_file = "token.txt"      # optional: every request needs this bearer token
+    store = true                         # offer the Store transaction (POST /inventories)
+    repository_query = true              # Repository Query over QIDO-RS (/studies ...)
+    max_results = 1000                   # search results per response without a limit
 """
 
 from __future__ import annotations
@@ -60,6 +73,7 @@ from pydicom.uid import (
 
 __all__ = [
     "ConfigError",
+    "HTTP",
     "Limits",
     "NodeConfig",
     "Peer",
@@ -189,6 +203,59 @@ class TLS:
     ca_certificates: Path | None = None
 
 
+@dataclass(frozen=True)
+class HTTP:
+    """The DICOMweb origin server of the node (PS3.18): where and how it listens."""
+
+    port: int = 8042
+    bind_address: str | None = None
+    """Default: the node's ``bind_address``."""
+    base_path: str = "/dicomweb"
+    """The path of the service's base URI (PS3.18 8.2); the resources are under it."""
+    public_url: str | None = None
+    """The base URI others reach the service at (behind a proxy), named in Retrieve URL
+    (0008,1190); default ``scheme://bind_address:port`` + `base_path`."""
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    """With `certfile`: the server speaks HTTPS only (TLS, BCP 195)."""
+    bearer_token_file: Path | None = None
+    """A file holding one token; every request must carry ``Authorization: Bearer <token>``
+    (RFC 6750), else 401. The token is read once, at start."""
+    store: bool = True
+    """Offer the optional Store transaction (``POST /inventories``, PS3.18 12)."""
+    repository_query: bool = True
+    """Offer Repository Query over QIDO-RS (``/studies``, ``/series``, ``/instances``)."""
+    max_results: int = 1000
+    """Most results of one search response; beyond it the response says more remain."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"[http] port {self.port}: expected 0..65535")
+        if (
+            not self.base_path.startswith("/")
+            or self.base_path.endswith("/")
+            and self.base_path != "/"
+        ):
+            raise ConfigError(
+                f"[http] base_path {self.base_path!r}: a path starting with / and not ending "
+                "with / (e.g. /dicomweb)"
+            )
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ConfigError("[http] certfile and keyfile go together (HTTPS needs both)")
+        if self.max_results < 1:
+            raise ConfigError(f"[http] max_results {self.max_results}: expected at least 1")
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when a certificate is configured, else ``http``."""
+        return "https" if self.certfile is not None else "http"
+
+    @property
+    def prefix(self) -> str:
+        """`base_path` as a route prefix ("" for the root)."""
+        return "" if self.base_path == "/" else self.base_path
+
+
 def is_postgres(url: str | None) -> bool:
     """Whether `url` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
     return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
@@ -213,6 +280,8 @@ class NodeConfig:
     limits: Limits = field(default_factory=Limits)
     services: Services = field(default_factory=Services)
     tls: TLS | None = None
+    http: HTTP | None = None
+    """The DICOMweb origin server; ``None``: the node speaks DIMSE only."""
     node_id: str | None = None
     """This node's name among several serving one job store (PostgreSQL); default
     ``AE_TITLE@HOST:PORT``. A restarted node with the same name takes its jobs back at once."""
@@ -318,6 +387,15 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> NodeConfig:
         if "tls" in data:
             tls = {k: (base / Path(v)).resolve() for k, v in dict(data["tls"]).items()}
             data["tls"] = _build(TLS, tls, f"{where} [tls]")
+        if "http" in data and not isinstance(data["http"], HTTP):
+            web = dict(data["http"])
+            for key in ("certfile", "keyfile", "bearer_token_file"):
+                if key in web:
+                    web[key] = (base / Path(web[key])).resolve()
+            data["http"] = _build(HTTP, web, f"{where} [http]")
+        if overrides.get("http_port") is not None:
+            data["http"] = replace(data.get("http") or HTTP(), port=data.pop("http_port"))
+        data.pop("http_port", None)
         data["accepted_calling_ae_titles"] = tuple(data.get("accepted_calling_ae_titles", ()))
         result: NodeConfig = _build(NodeConfig, data, where)
         return result

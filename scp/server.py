@@ -202,6 +202,9 @@ class InventoryNode:
                 ae.add_requested_context(cx.abstract_syntax, list(cx.transfer_syntaxes))
         self.ae = ae
         self.server: Any = None
+        self.web: Any = None
+        """The DICOMweb origin server (:class:`~dicom_inventory.scp.web.server.WebServer`)
+        while the node runs with an ``[http]`` section."""
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """Server-side TLS context from the configuration, if TLS is configured."""
@@ -222,8 +225,18 @@ class InventoryNode:
         if self._reopen_inventories:  # closed by an earlier stop()
             self.inventories = backends.inventory_store(self.config)
             self._reopen_inventories = False
+        if self.config.http is not None:
+            from dicom_inventory.scp.web.server import WebServer
+
+            self.web = WebServer(self.config, self.inventories)
+            self.web.start()
         self.creation = InventoryCreation(
-            self.config, self.repository, self.wire, self.jobs, self.inventories
+            self.config,
+            self.repository,
+            self.wire,
+            self.jobs,
+            self.inventories,
+            web_url=(lambda: self.web.base_url) if self.web is not None else None,
         )
         self.events = EventSender(self.config, self.jobs)
         self.creation.start()
@@ -253,11 +266,19 @@ class InventoryNode:
         """The port actually bound (useful with port 0)."""
         return int(self.server.server_address[1])
 
+    @property
+    def web_url(self) -> str | None:
+        """The DICOMweb service's base URI while it runs, else ``None``."""
+        return self.web.base_url if self.web is not None else None
+
     def stop(self) -> None:
-        """Stop accepting associations, checkpoint running jobs, stop event delivery."""
+        """Stop accepting associations and requests, checkpoint running jobs, stop events."""
         if self.server is not None:
             self.server.shutdown()
             self.server = None
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
         if self.creation is not None:
             self.creation.stop()
         if self.events is not None:

@@ -82,6 +82,7 @@ EVENT_ATTRIBUTES: dict[int, tuple[str, ...]] = {
         "ReferencedSOPClassUID",
         "ReferencedSOPInstanceUID",
         "RetrieveAETitle",
+        "RetrieveURL",
         "FileAccessURI",
         "ContainerFileType",
         "FileOffsetInContainer",
@@ -210,6 +211,9 @@ class InventoryCreation:
         The transactions and their outbox (owned by the caller, who closes it).
     inventories : InventoryStore
         Where the produced inventories are staged and published.
+    web_url : callable, optional
+        Returns the base URI of the node's DICOMweb origin server while it runs: event 11 then
+        names the root instance's resource there in Retrieve URL (0008,1190, KK.2.3.1.1).
     """
 
     def __init__(
@@ -219,8 +223,10 @@ class InventoryCreation:
         wire: WireFixes,
         jobs: JobStore,
         inventories: InventoryStore,
+        web_url: Callable[[], str] | None = None,
     ) -> None:
         self.config = config
+        self.web_url = web_url
         self.repository = repository
         self.wire = wire
         self.store = jobs
@@ -468,6 +474,9 @@ class InventoryCreation:
         """Event 11 (Table KK.2-2): the root instance and how to get it."""
         header = read_header(root)
         dt = datetime.datetime.fromisoformat(expires).strftime("%Y%m%d%H%M%S")
+        web: dict[str, Any] = {}
+        if self.web_url is not None:  # the NPI resource of the root (PS3.18 12.1.1)
+            web["RetrieveURL"] = f"{self.web_url()}/inventories/{header.sop_instance_uid}"
         return {
             "TransactionUID": job.transaction_uid,
             "TransactionStatus": state,
@@ -475,6 +484,7 @@ class InventoryCreation:
             "ReferencedSOPClassUID": str(INVENTORY_STORAGE),
             "ReferencedSOPInstanceUID": header.sop_instance_uid,
             "RetrieveAETitle": self.config.ae_title,
+            **web,
             # The root file itself, described as our inventories describe plain files: a BLOB
             # holding one object at offset 0 (standard-notes Q7)
             "FileAccessURI": root.resolve().as_uri(),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ __all__ = [
     "handle_find",
     "handle_get",
     "handle_move",
+    "inventory_response",
+    "matching_inventories",
 ]
 
 LOG = logging.getLogger("dicom_inventory.scp")
@@ -74,29 +76,53 @@ INVENTORY_QR_STATUSES: tuple[tuple[Status, str], ...] = (
 )
 
 
+def matching_inventories(
+    store: InventoryStore, criteria: Mapping[str, str]
+) -> list[StoredInventory]:
+    """The inventories in `store` matching every criterion, in the store's order.
+
+    `criteria` maps keywords to query text; keys of :data:`MATCHING_KEYS` match by their VR
+    (PS3.4 C.2.2.2: UID lists, date/time ranges, wildcards), other keys only select what is
+    returned. Inventory FIND and the DICOMweb search (PS3.18 12) both answer through this.
+
+    Raises
+    ------
+    ScopeError
+        If a value is not valid for its key's matching type (a malformed range or UID).
+    """
+    matchers = []
+    for kw, text in criteria.items():
+        if kw in MATCHING_KEYS:
+            m = key_matcher(kw, text)
+            if m is not None:
+                matchers.append((kw, m))
+    return [inv for inv in store.inventories() if all(m(inv.value(kw)) for kw, m in matchers)]
+
+
 def _find(
     identifier: Dataset, store: InventoryStore
 ) -> tuple[list[StoredInventory], list[str]] | Status:
     """The stored inventories matching `identifier`, and the keys to return."""
-    matchers = []
     keys = []
+    criteria: dict[str, str] = {}
     for elem in identifier:
         kw = elem.keyword
         if kw in ("QueryRetrieveLevel", "SpecificCharacterSet", ""):
             continue  # Q/R Level shall not be present (JJ.3.2): ignored
         keys.append(kw)
         if kw in MATCHING_KEYS and elem.VR != "SQ":
-            text = query_text(elem.value)
-            try:
-                m = key_matcher(kw, text)
-            except ScopeError:
-                return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
-            if m is not None:
-                matchers.append((kw, m))
-    return [inv for inv in store.inventories() if all(m(inv.value(kw)) for kw, m in matchers)], keys
+            criteria[kw] = query_text(elem.value)
+    try:
+        return matching_inventories(store, criteria), keys
+    except ScopeError:
+        return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
 
 
-def _response(inv: StoredInventory, keys: list[str]) -> Dataset:
+def inventory_response(inv: StoredInventory, keys: Iterable[str]) -> Dataset:
+    """The attributes `keys` of `inv`, as one Inventory FIND response or search result.
+
+    A key the store does not keep is returned empty (zero length), as C-FIND does.
+    """
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     for kw in keys:
@@ -121,7 +147,7 @@ def handle_find(event: Any, store: InventoryStore) -> Iterator[tuple[int, Datase
         if event.is_cancelled:
             yield int(Status.CANCEL), None
             return
-        yield int(Status.PENDING), _response(inv, keys)
+        yield int(Status.PENDING), inventory_response(inv, keys)
 
 
 _RECORDS = 0x00080423  # Inventoried Studies Sequence: the records, last big element

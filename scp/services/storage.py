@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dicom_inventory.errors import InventoryReadError
+from dicom_inventory.read import read_header
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.services.responses import requestor, status_dataset
 from dicom_inventory.scp.stores.inventories import InventoryStore
@@ -24,7 +25,7 @@ from dicom_inventory.uid import INVENTORY_STORAGE, is_valid_uid
 from dicom_inventory.validate import Severity, Validator
 from pydicom.dataset import Dataset
 
-__all__ = ["C_STORE_STATUSES", "handle_store"]
+__all__ = ["C_STORE_STATUSES", "handle_store", "keep_inventory"]
 
 LOG = logging.getLogger("dicom_inventory.scp")
 
@@ -79,40 +80,56 @@ def handle_store(
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(event.encoded_dataset(include_meta=True))
-        try:
-            errors = [f for f in Validator().file(tmp) if f.severity is Severity.ERROR]
-        except InventoryReadError as exc:
-            LOG.warning("refused an unreadable inventory from %s: %s", requestor(event), exc)
-            return status_dataset(Status.CANNOT_UNDERSTAND, f"unreadable: {exc.message}")
-        uid = str(event.request.AffectedSOPInstanceUID)
-        if errors:
-            first = errors[0]
-            LOG.warning(
-                "refused inventory %s from %s: %d error(s), first %s %s: %s",
-                uid,
-                requestor(event),
-                len(errors),
-                first.rule,
-                first.path,
-                first.message,
-            )
-            return status_dataset(
-                Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-                f"{len(errors)} IOD error(s): {first.rule} {first.path}",
-            )
-        if not is_valid_uid(uid):  # it names the stored object
-            return status_dataset(Status.CANNOT_UNDERSTAND, "invalid SOP Instance UID")
-        try:
-            inventories.keep(Path(tmp), uid)
-        except OSError as exc:
-            LOG.error("cannot keep inventory %s from %s: %s", uid, requestor(event), exc)
-            return status_dataset(Status.OUT_OF_RESOURCES, "cannot write the inventory")
-        tmp = ""
-        LOG.info("stored inventory %s from %s", uid, requestor(event))
-        return int(Status.SUCCESS)
+        status, comment = keep_inventory(
+            Path(tmp), str(event.request.AffectedSOPInstanceUID), inventories, requestor(event)
+        )
+        return int(status) if comment is None else status_dataset(status, comment)
     finally:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
+
+
+def keep_inventory(
+    tmp: Path, uid: str | None, inventories: InventoryStore, sender: str
+) -> tuple[Status, str | None]:
+    """Validate the received Inventory file `tmp` and keep it; the status to answer, and why.
+
+    The one acceptance rule of Inventory Storage (PS3.4 GG) and the DICOMweb Store transaction:
+    validator errors refuse it (0xA900, naming the first), warnings do not; an unreadable file
+    or an invalid SOP Instance UID is 0xC000; a store that cannot write, 0xA700. `uid` is the
+    SOP Instance UID the request names (C-STORE), ``None`` to take the file's. On success the
+    store owns the file (it is moved); otherwise the caller removes it.
+    """
+    try:
+        errors = [f for f in Validator().file(tmp) if f.severity is Severity.ERROR]
+        if uid is None:
+            uid = read_header(tmp).sop_instance_uid
+    except InventoryReadError as exc:
+        LOG.warning("refused an unreadable inventory from %s: %s", sender, exc)
+        return Status.CANNOT_UNDERSTAND, f"unreadable: {exc.message}"
+    if errors:
+        first = errors[0]
+        LOG.warning(
+            "refused inventory %s from %s: %d error(s), first %s %s: %s",
+            uid,
+            sender,
+            len(errors),
+            first.rule,
+            first.path,
+            first.message,
+        )
+        return (
+            Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+            f"{len(errors)} IOD error(s): {first.rule} {first.path}",
+        )
+    if not is_valid_uid(uid):  # it names the stored object
+        return Status.CANNOT_UNDERSTAND, "invalid SOP Instance UID"
+    try:
+        inventories.keep(tmp, uid)
+    except OSError as exc:
+        LOG.error("cannot keep inventory %s from %s: %s", uid, sender, exc)
+        return Status.OUT_OF_RESOURCES, "cannot write the inventory"
+    LOG.info("stored inventory %s from %s", uid, sender)
+    return Status.SUCCESS, None
 
 
 def _store_patient_object(
