@@ -429,7 +429,71 @@ def _networking(config: NodeConfig) -> Section:
             _configuration(config),
         ]
     )
+    if config.http is not None:
+        net.sections.append(_dicomweb(config))
     return net
+
+
+def _dicomweb(config: NodeConfig) -> Section:
+    """The DICOMweb origin server: transactions, media types, parameters, statuses.
+
+    PS3.18 12 (Non-Patient Instance service, ``/inventories``), 8.9 (Retrieve Capabilities),
+    8.3.4 (search parameters); the facts are the table the server's routes are built from.
+    """
+    from dicom_inventory.scp.web.resources import HTTP_STATUSES, SEARCH_PARAMETERS, transactions
+
+    http = config.http
+    assert http is not None
+    web = Section("dicomweb", "DICOMweb Services (PS3.18)")
+    base = (
+        http.public_url
+        or f"{http.scheme}://{http.bind_address or config.bind_address}:{http.port}{http.prefix}"
+    )
+    web.add(
+        Para(
+            f"The node is an origin server of the Non-Patient Instance service for Inventory SOP "
+            f"Instances (PS3.18 12) at {base}, in the same process and over the same inventories "
+            "as Inventory FIND/GET/MOVE. The Capabilities Description (OPTIONS, PS3.18 8.9) is a "
+            "WADL document (application/vnd.sun.wadl+xml). Bodies are streamed: an inventory is "
+            "never held in memory. Retrieve URL (0008,1190) in event 11 and in Store responses "
+            "names the instance's resource, <base>/inventories/{uid}."
+        ),
+        Table(
+            "dicomweb-transactions",
+            "DICOMweb Transactions",
+            ["Transaction", "Method", "Resource", "Media Types", "Support"],
+            [
+                [
+                    t.name,
+                    t.method,
+                    t.path,
+                    ", ".join(r.name for r in t.representations) or "application/vnd.sun.wadl+xml",
+                    "required" if t.required else "optional (offered)",
+                ]
+                for t in transactions(http)
+            ],
+        ),
+        Table(
+            "dicomweb-search-parameters",
+            "Search Query Parameters",
+            ["Parameter", "Support"],
+            [[k, v] for k, v in SEARCH_PARAMETERS.items()],
+        ),
+        Para(
+            f"A search response holds at most {http.max_results} results (limit is capped there); "
+            "when more remain, Warning: 299 says 'There are additional results that can be "
+            "requested'. application/dicom is sent in the stored transfer syntax (transfer-syntax=*) "
+            "or re-encoded into Explicit VR Little Endian (the default); other transfer syntaxes are "
+            "not offered (406). Store keeps an inventory unchanged (no coercion) once it validates."
+        ),
+        Table(
+            "dicomweb-statuses",
+            "HTTP Statuses",
+            ["Status", "Reason", "When"],
+            [[str(code), reason, when] for code, reason, when in HTTP_STATUSES],
+        ),
+    )
+    return web
 
 
 def _implementation_model(config: NodeConfig) -> Section:
@@ -771,7 +835,12 @@ def _inventory_creation_conformance(lim: Limits) -> Section:
                         12: "Inventory Status",
                         13: "Inventory Terminated without Instances",
                     }[k],
-                    ", ".join(v),
+                    ", ".join(
+                        "RetrieveURL (while the DICOMweb origin server runs)"
+                        if a == "RetrieveURL"
+                        else a
+                        for a in v
+                    ),
                 ]
                 for k, v in EVENT_ATTRIBUTES.items()
             ],
@@ -1116,6 +1185,26 @@ def _security(config: NodeConfig) -> Section:
             + " Inventory Creation events go only to configured peers. No request can make the node read or write outside its archive and inventories folders."
         )
     )
+    if config.http is not None:
+        http = config.http
+        sec.add(
+            Para(
+                "DICOMweb: "
+                + (
+                    "HTTPS only (TLS with the configured certificate, BCP 195 as the host's "
+                    "OpenSSL implements it)"
+                    if http.certfile
+                    else "plain HTTP (no [http] certfile configured)"
+                )
+                + "; "
+                + (
+                    "every request needs the configured bearer token (RFC 6750), else 401"
+                    if http.bearer_token_file
+                    else "no authentication (no [http] bearer_token_file configured)"
+                )
+                + ". Error bodies are one line of plain text, never a stack trace."
+            )
+        )
     return sec
 
 

@@ -158,6 +158,26 @@ def test_the_statement_changes_with_tls_peers_limits_and_allow_list(tmp_path: Pa
     assert a.table("remote-ae-titles").rows[0][0] == "(none configured)"
 
 
+def test_the_dicomweb_section_is_the_servers_own_table(tmp_path: Path) -> None:
+    from dicom_inventory.scp.config import HTTP
+    from dicom_inventory.scp.web.resources import HTTP_STATUSES, transactions
+
+    base = _config(tmp_path)
+    assert "dicomweb" not in {s.id for s in build_statement(base).walk()}
+    http = HTTP(port=8042, certfile=tmp_path / "c.pem", keyfile=tmp_path / "k.pem", store=False)
+    doc = build_statement(replace(base, http=http))
+    rows = doc.table("dicomweb-transactions").rows
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (t.name, t.method, t.path) for t in transactions(http)
+    ]
+    assert "Store" not in {r[0] for r in rows}  # [http] store = false
+    assert [int(r[0]) for r in doc.table("dicomweb-statuses").rows] == [
+        c for c, _, _ in HTTP_STATUSES
+    ]
+    security = " ".join(p.text for s in doc.walk() if s.id == "security" for p in s.blocks)  # type: ignore[union-attr]
+    assert "HTTPS only" in security and "no authentication" in security
+
+
 def test_every_limit_is_described_and_tabulated(tmp_path: Path) -> None:
     names = [f.name for f in fields(Limits)]
     assert set(LIMIT_DESCRIPTIONS) == set(names)
