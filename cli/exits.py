@@ -18,6 +18,7 @@ from dicom_inventory.scu.client import SCUError
 from dicom_inventory.scu.crawl import CrawlError
 from dicom_inventory.scu.fetch import FetchError
 from dicom_inventory.scu.peer import PeerError
+from dicom_inventory.scu.web import WebError
 from rich.console import Console
 
 __all__ = ["ExitCode", "exit_code_for", "fail"]
@@ -47,6 +48,7 @@ _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (PeerError, ExitCode.USAGE),  # a malformed AE@HOST:PORT, before any network
     (SCUError, ExitCode.PEER),
     (CrawlError, ExitCode.PEER),
+    (WebError, ExitCode.PEER),
     (FetchError, ExitCode.FINDINGS),
     (InventoryError, ExitCode.USAGE),
     (ConnectionError, ExitCode.PEER),

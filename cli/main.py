@@ -32,6 +32,7 @@ from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.scu import COMMANDS as SCU_COMMANDS
 from dicom_inventory.cli.serve import serve as serve_command
 from dicom_inventory.cli.testkit import testkit
+from dicom_inventory.cli.web import WEB_COMMANDS
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.uid import generate_uid
 from rich.console import Console
@@ -329,7 +330,7 @@ cli.add_command(create_command)
 cli.add_command(serve_command)
 cli.add_command(conformance_statement)
 cli.add_command(testkit)
-for _command in SCU_COMMANDS:
+for _command in [*SCU_COMMANDS, *WEB_COMMANDS]:
     cli.add_command(_command)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from dicom_inventory.cli.exits import ExitCode, fail
+from dicom_inventory.cli.web import inventory_sources, web_options
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -399,7 +400,7 @@ def repository_query_command(
 
 # ----------------------------------------------------------------------------- export
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.argument("sources", nargs=-1, required=True, metavar="INVENTORY...")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), required=True)
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True)
 @click.option(
@@ -408,28 +409,48 @@ def repository_query_command(
     default=None,
     help="Processes for split inventories [default: CPU count, at most 8].",
 )
-def export(paths: tuple[Path, ...], fmt: str, out_file: Path, workers: int | None) -> None:
-    """Export inventories (trees followed) as flat instance rows."""
+@web_options
+def export(
+    sources: tuple[str, ...],
+    fmt: str,
+    out_file: Path,
+    workers: int | None,
+    token_file: Path | None,
+    ca_cert: Path | None,
+) -> None:
+    """Export inventories (trees followed) as flat instance rows.
+
+    INVENTORY is a file or a DICOMweb URL (https://host/dicomweb/inventories/UID).
+    """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.export import export_inventory
 
-    with _progress("exporting") as (p, task):
+    with tempfile.TemporaryDirectory(prefix="dicom-inventory-export-") as tmp:
         try:
-            n = export_inventory(
-                paths,
-                out_file,
-                fmt,
-                workers=workers,
-                progress=lambda k: p.update(task, description=f"{k:,} rows"),
-            )
+            paths = inventory_sources(sources, Path(tmp), token_file, ca_cert)
         except InventoryError as exc:
             fail(exc)
+        with _progress("exporting") as (p, task):
+            try:
+                n = export_inventory(
+                    paths,
+                    out_file,
+                    fmt,
+                    workers=workers,
+                    progress=lambda k: p.update(task, description=f"{k:,} rows"),
+                )
+            except InventoryError as exc:
+                fail(exc)
     out.print(f"{n:,} rows -> {out_file}", highlight=False)
 
 
 # ----------------------------------------------------------------------------- diff
-def _side(spec: str, work: Path, name: str) -> list[Path]:
-    """Inventory files, or ``dicom:AE@HOST:PORT`` crawled now into a temporary inventory."""
+def _side(
+    spec: str, work: Path, name: str, token_file: Path | None, ca_cert: Path | None
+) -> list[Path]:
+    """An inventory file or DICOMweb URL, or ``dicom:AE@HOST:PORT`` crawled now."""
+    if spec.startswith(("http://", "https://")):
+        return inventory_sources([spec], work / name, token_file, ca_cert)
     if spec.startswith("dicom:"):
         from dicom_inventory.scu.crawl import crawl
 
@@ -441,7 +462,7 @@ def _side(spec: str, work: Path, name: str) -> list[Path]:
         return [Path(w.path) for w in report.written[:1] if w.path is not None]
     path = Path(spec)
     if not path.exists():
-        raise click.BadParameter(f"{spec}: no such file (or use dicom:AE@HOST:PORT)")
+        raise click.BadParameter(f"{spec}: no such file (or use dicom:AE@HOST:PORT or a URL)")
     return [path]
 
 
@@ -451,10 +472,13 @@ def _side(spec: str, work: Path, name: str) -> list[Path]:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def diff(source: str, destination: str, fmt: str) -> None:
-    """Compare two inventories (or one with a live archive: dicom:AE@HOST:PORT).
+@web_options
+def diff(
+    source: str, destination: str, fmt: str, token_file: Path | None, ca_cert: Path | None
+) -> None:
+    """Compare two inventories (files or DICOMweb URLs), or one with a live archive.
 
-    Exit 0: identical; 1: differences; 2: error.
+    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND). Exit 0: identical; 1: differences; 2: error.
     """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.crawl import CrawlError
@@ -462,8 +486,8 @@ def diff(source: str, destination: str, fmt: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="dicom-inventory-diff-") as tmp:
         try:
-            a = _side(source, Path(tmp), "source")
-            b = _side(destination, Path(tmp), "destination")
+            a = _side(source, Path(tmp), "source", token_file, ca_cert)
+            b = _side(destination, Path(tmp), "destination", token_file, ca_cert)
             report = diff_inventories(a, b, workdir=tmp)
         except (InventoryError, CrawlError) as exc:
             fail(exc)
@@ -473,30 +497,46 @@ def diff(source: str, destination: str, fmt: str) -> None:
 
 # ----------------------------------------------------------------------------- fetch
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.argument("sources", nargs=-1, required=True, metavar="INVENTORY...")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @click.option(
     "--apply-updates", is_flag=True, help="Write the archive's current values into the objects."
 )
 @click.option("--workers", type=int, default=4, show_default=True)
-def fetch(paths: tuple[Path, ...], out_dir: Path, apply_updates: bool, workers: int) -> None:
-    """Fetch the stored files the records link to, checked (and brought up to date)."""
+@web_options
+def fetch(
+    sources: tuple[str, ...],
+    out_dir: Path,
+    apply_updates: bool,
+    workers: int,
+    token_file: Path | None,
+    ca_cert: Path | None,
+) -> None:
+    """Fetch the stored files the records link to, checked (and brought up to date).
+
+    INVENTORY is a file or a DICOMweb URL (https://host/dicomweb/inventories/UID).
+    """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.fetch import fetch_inventory
 
-    with _progress("fetching") as (p, task):
-        count = [0]
-
-        def step(_: Any) -> None:
-            count[0] += 1
-            p.update(task, description=f"{count[0]:,} instances")
-
+    with tempfile.TemporaryDirectory(prefix="dicom-inventory-fetch-") as tmp:
         try:
-            s = fetch_inventory(
-                paths, out_dir, apply_updates=apply_updates, workers=workers, progress=step
-            )
+            paths = inventory_sources(sources, Path(tmp), token_file, ca_cert)
         except InventoryError as exc:
             fail(exc)
+        with _progress("fetching") as (p, task):
+            count = [0]
+
+            def step(_: Any) -> None:
+                count[0] += 1
+                p.update(task, description=f"{count[0]:,} instances")
+
+            try:
+                s = fetch_inventory(
+                    paths, out_dir, apply_updates=apply_updates, workers=workers, progress=step
+                )
+            except InventoryError as exc:
+                fail(exc)
     out.print(
         f"fetched {s.fetched} ({s.bytes / 1e6:.1f} MB), already there {s.skipped}, updated {s.updated}, "
         f"no link {s.no_link}, failed {s.failed}",
