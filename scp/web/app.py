@@ -70,13 +70,23 @@ def negotiated(
 ) -> tuple[Representation, dict[str, str]]:
     """The representation `request` accepts, and the parameters of the range that chose it.
 
-    The ``accept`` query parameter, when present, replaces the Accept header (PS3.18 8.3.3.1).
+    The ``accept`` query parameter, when present, replaces the Accept header (PS3.18 8.3.3.1);
+    it does not replace the need for the header: a request without an Accept header field (or
+    with an empty one) is answered 406, as PS3.18 8.7.5 and 8.7.7 require of a request whose
+    response has a payload. ``*/*`` chooses the default representation (8.7.7).
 
     Raises
     ------
     WebError
-        400 for an Accept value that does not parse; 406 when nothing offered is acceptable.
+        400 for an Accept value that does not parse; 406 without an Accept header field or when
+        nothing offered is acceptable.
     """
+    if not any(v.strip() for v in request.headers.getlist("accept")):
+        raise WebError(
+            406,
+            "the request has no Accept header field, which PS3.18 8.7.5 requires of a request "
+            f"with a response payload; send Accept: */* for the default ({offered[0].name})",
+        )
     values = request.query_params.getlist("accept") or request.headers.getlist("accept")
     try:
         ranges = parse_accept(values)

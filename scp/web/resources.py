@@ -93,7 +93,12 @@ HTTP_STATUSES: tuple[tuple[int, str, str], ...] = (
         "Method Not Allowed",
         "A method the resource does not offer (Allow names those it does).",
     ),
-    (406, "Not Acceptable", "No offered media type or transfer syntax is acceptable."),
+    (
+        406,
+        "Not Acceptable",
+        "No offered media type or transfer syntax is acceptable, or the request has no Accept "
+        "header field (PS3.18 8.7.5).",
+    ),
     (409, "Conflict", "Store: no part stored (Failed SOP Sequence says why, per part)."),
     (
         415,

@@ -166,6 +166,20 @@ def test_nothing_acceptable_is_406_and_says_what_is_offered(
     assert r.status_code == 400
 
 
+def test_a_request_without_accept_is_406(served: Served) -> None:
+    """PS3.18 8.7.5: no Accept header field, no payload; ``*/*`` asks for the default."""
+    with httpx.Client(base_url=served.base, timeout=30) as bare:
+        for path in (f"/inventories/{served.root_uid}", "/inventories"):
+            request = bare.build_request("GET", path)
+            del request.headers["accept"]
+            r = bare.send(request)
+            assert r.status_code == 406, path
+            assert "8.7.5" in r.text and "Traceback" not in r.text
+            request = bare.build_request("GET", path, params={"accept": "application/dicom+json"})
+            del request.headers["accept"]
+            assert bare.send(request).status_code == 406  # the parameter needs the header too
+
+
 def test_quality_and_server_order_choose(served: Served, client: httpx.Client) -> None:
     accept = 'application/dicom+json; q=0.5, multipart/related; type="application/dicom+xml"'
     r = client.get(f"/inventories/{served.root_uid}", headers={"Accept": accept})
