@@ -1,4 +1,4 @@
-"""``dicom-inventory testkit``: judge another vendor's Inventory SCP, SCU or files."""
+"""``dicom-inventory testkit``: judge another vendor's Inventory SCP, SCU, files or DICOMweb server."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from dicom_inventory.cli.exits import ExitCode
+from dicom_inventory.cli.web import web_options
 from dicom_inventory.conformance.testkit.scu import FAULTS
 
 __all__ = ["checks_markdown", "testkit"]
@@ -45,7 +46,7 @@ _report_option = click.option(
 
 @click.group()
 def testkit() -> None:
-    """Connectathon test kit: judge an Inventory SCP, SCU or inventory files (reports: JUnit, JSON, HTML)."""
+    """Connectathon test kit: judge an Inventory SCP, SCU, inventory files or a DICOMweb server (reports: JUnit, JSON, HTML)."""
 
 
 @testkit.command("scp")
@@ -209,8 +210,54 @@ def testkit_files(paths: tuple[Path, ...], open_links: bool, report_dir: Path | 
     _finish(check_files(paths, open_links=open_links), report_dir)
 
 
+@testkit.command("dicomweb")
+@click.option(
+    "--url",
+    required=True,
+    help="The origin server's base URI (https://host/dicomweb) or its /inventories resource.",
+)
+@click.option("--uid", default=None, help="The inventory to retrieve [default: the first listed].")
+@click.option(
+    "--store",
+    is_flag=True,
+    help="Also judge Store (POST /inventories): leaves one small synthetic inventory there.",
+)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Per request (s).")
+@web_options
+@_report_option
+def testkit_dicomweb(
+    url: str,
+    uid: str | None,
+    store: bool,
+    timeout: float,
+    token_file: Path | None,
+    ca_cert: Path | None,
+    report_dir: Path | None,
+) -> None:
+    """Judge a vendor's DICOMweb /inventories service (PS3.18 12): capabilities, search, retrieve.
+
+    Every media type's bytes are checked (Part 10 by the validator, JSON and XML against the
+    Part 10 instance); with --token-file the token is sent and checked to be required.
+    """
+    from dicom_inventory.conformance.testkit.web import WebKit, run_web_battery
+
+    token = token_file.read_text().strip() if token_file is not None else ""
+    try:
+        kit = WebKit(
+            url,
+            uid=uid,
+            token=token or None,
+            verify=str(ca_cert) if ca_cert else True,
+            timeout=timeout,
+            store=store,
+        )
+    except ValueError as exc:  # WebError too: a URL that names no /inventories resource
+        raise click.BadParameter(str(exc), param_hint="--url/--uid") from exc
+    _finish(run_web_battery(kit), report_dir)
+
+
 @testkit.command("checks")
-@click.argument("kit", type=click.Choice(["scp", "scu", "all"]), default="all")
+@click.argument("kit", type=click.Choice(["scp", "scu", "dicomweb", "all"]), default="all")
 def testkit_checks(kit: str) -> None:
     """List what each check of a kit judges, with its section and when it applies.
 
@@ -220,10 +267,15 @@ def testkit_checks(kit: str) -> None:
 
 
 def checks_markdown(kit: str = "all") -> str:
-    """The kits' registries as Markdown: ``scp``, ``scu`` or ``all``."""
+    """The kits' registries as Markdown: ``scp``, ``scu``, ``dicomweb`` or ``all``."""
     from dicom_inventory.conformance.testkit.scp import CHECKS as SCP_CHECKS
     from dicom_inventory.conformance.testkit.scu import CHECKS as SCU_CHECKS
+    from dicom_inventory.conformance.testkit.web import CHECKS as WEB_CHECKS
 
-    pages = {"scp": [SCP_CHECKS.markdown()], "scu": [SCU_CHECKS.markdown()]}
-    pages["all"] = pages["scp"] + pages["scu"]
+    pages = {
+        "scp": [SCP_CHECKS.markdown()],
+        "scu": [SCU_CHECKS.markdown()],
+        "dicomweb": [WEB_CHECKS.markdown()],
+    }
+    pages["all"] = pages["scp"] + pages["scu"] + pages["dicomweb"]
     return "\n".join(pages[kit])

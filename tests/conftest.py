@@ -103,3 +103,7 @@ def installed_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=target.parent,
     )
     return target
+
+
+# The DICOMweb node (a real ``serve`` process), one per session for every test that asks for it.
+from tests.web_node import served  # noqa: E402, F401

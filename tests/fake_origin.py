@@ -3,12 +3,14 @@
 Written on the standard library's ``http.server`` (not Starlette, not our origin server), so
 the user agent and the DICOMweb test kit are tried against a second, independent server. It
 serves the Part 10 files of one folder: Retrieve (multipart Part 10, DICOM JSON, XML parts),
-Search by SOP Instance UID with limit/offset and Warning 299, OPTIONS. Faults, each named:
+Search by SOP Instance UID (keyword or tag, UID lists) with limit/offset and Warning 299, in
+DICOM JSON or XML parts, OPTIONS; 204, 400, 404 and 406 where PS3.18 asks for them. Without a
+fault it passes every check of ``testkit dicomweb``. Faults, each named:
 
-* ``wrong_media_type`` -- Retrieve answers Part 10 bytes labelled ``application/octet-stream``;
+* ``wrong_media_type`` -- Retrieve answers multipart bodies labelled ``application/octet-stream``;
 * ``paging_without_warning`` -- a search cut by ``limit`` says nothing about the rest;
 * ``broken_boundary`` -- the closing multipart delimiter is missing;
-* ``no_406`` -- an unacceptable Accept gets 200 with the default representation;
+* ``no_406`` -- a request without an Accept header gets 200 with the default representation;
 * ``flaky`` -- the first ``flaky_count`` requests answer 503 (retries must get through);
 * ``truncated`` -- Retrieve bodies stop half way (connection closed).
 """
@@ -121,60 +123,90 @@ class FakeOrigin:
         if cut:
             h.close_connection = True
 
+    def _accept(self, h: BaseHTTPRequestHandler) -> str | None:
+        """The Accept header, or ``None`` after answering 406 for a request without one."""
+        accept = h.headers.get("Accept")
+        if accept:
+            return accept
+        if "no_406" in self.faults:
+            return "*/*"
+        self._send(h, 406, "text/plain", b"an Accept header field is required\n")
+        return None
+
     def _search(self, h: BaseHTTPRequestHandler, params: list[tuple[str, str]]) -> None:
+        accept = self._accept(h)
+        if accept is None:
+            return
         q = dict(params)
         uids = sorted(self.files)
-        if "SOPInstanceUID" in q:
-            wanted = set(q["SOPInstanceUID"].split(","))
-            uids = [u for u in uids if u in wanted]
+        wanted = q.get("SOPInstanceUID", q.get("00080018"))
+        if wanted is not None:
+            uids = [u for u in uids if u in set(wanted.split(","))]
+        if not all(q.get(k, "0").isdigit() for k in ("offset", "limit")):
+            self._send(h, 400, "text/plain", b"limit and offset are unsigned integers\n")
+            return
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 1000))
         page = uids[offset : offset + limit]
-        if not page:
-            self._send(h, 204, "application/dicom+json", b"")
-            return
-        results = []
-        for u in page:
-            ds = pydicom.dcmread(self.files[u], stop_before_pixels=True)
-            results.append(
-                {
-                    "00080016": {"vr": "UI", "Value": [str(ds.SOPClassUID)]},
-                    "00080018": {"vr": "UI", "Value": [u]},
-                    "00081190": {"vr": "UR", "Value": [f"{self.base}/inventories/{u}"]},
-                }
-            )
         headers = {}
         if offset + len(page) < len(uids) and "paging_without_warning" not in self.faults:
             headers["Warning"] = '299 fake "There are additional results that can be requested"'
-        self._send(h, 200, "application/dicom+json", json.dumps(results).encode(), headers)
+        if not page:
+            self._send(h, 204, "application/dicom+json", b"")
+            return
+        results = [self._result(u) for u in page]
+        if "application/dicom+xml" in accept:
+            from dicom_inventory.media import xml_document
+
+            parts = [xml_document(pydicom.Dataset.from_json(r)) for r in results]
+            self._multipart(h, "application/dicom+xml", parts, headers)
+            return
+        body = json.dumps(results).encode()
+        self._send(h, 200, "application/dicom+json", body, headers)
+
+    def _result(self, uid: str) -> dict[str, Any]:
+        ds = pydicom.dcmread(self.files[uid], stop_before_pixels=True)
+        return {
+            "00080016": {"vr": "UI", "Value": [str(ds.SOPClassUID)]},
+            "00080018": {"vr": "UI", "Value": [uid]},
+            "00081190": {"vr": "UR", "Value": [f"{self.base}/inventories/{uid}"]},
+        }
+
+    def _multipart(
+        self,
+        h: BaseHTTPRequestHandler,
+        ptype: str,
+        parts: list[bytes],
+        headers: dict[str, str] | None = None,
+        cut: bool = False,
+    ) -> None:
+        body = b"".join(
+            f"--{BOUNDARY}\r\nContent-Type: {ptype}\r\n\r\n".encode() + part + b"\r\n"
+            for part in parts
+        )
+        if "broken_boundary" not in self.faults:
+            body += f"--{BOUNDARY}--\r\n".encode()
+        ctype = f'multipart/related; type="{ptype}"; boundary={BOUNDARY}'
+        if "wrong_media_type" in self.faults:
+            ctype = "application/octet-stream"
+        self._send(h, 200, ctype, body, headers, cut=cut)
 
     def _retrieve(self, h: BaseHTTPRequestHandler, uid: str) -> None:
         path = self.files.get(uid)
         if path is None:
             self._send(h, 404, "text/plain", b"no such inventory\n")
             return
-        accept = h.headers.get("Accept", "application/dicom+json")
-        data = path.read_bytes()
+        accept = self._accept(h)
+        if accept is None:
+            return
         cut = "truncated" in self.faults
-        if "application/dicom+json" in accept or accept in ("*/*", ""):
+        if "application/dicom+json" in accept or accept.startswith("*/*"):
             body = json.dumps([pydicom.dcmread(path).to_json_dict()]).encode()
             self._send(h, 200, "application/dicom+json", body, cut=cut)
-            return
-        if "application/dicom+xml" in accept:
+        elif "application/dicom+xml" in accept:
             from dicom_inventory.media import iter_xml
 
-            part, ptype = b"".join(iter_xml(path)), "application/dicom+xml"
+            self._multipart(h, "application/dicom+xml", [b"".join(iter_xml(path))], cut=cut)
         elif 'type="application/dicom"' in accept or "type=application/dicom" in accept:
-            part, ptype = data, "application/dicom"
-        elif "no_406" in self.faults:
-            body = json.dumps([pydicom.dcmread(path).to_json_dict()]).encode()
-            self._send(h, 200, "application/dicom+json", body)
-            return
+            self._multipart(h, "application/dicom", [path.read_bytes()], cut=cut)
         else:
             self._send(h, 406, "text/plain", b"not acceptable\n")
-            return
-        closing = b"" if "broken_boundary" in self.faults else f"--{BOUNDARY}--\r\n".encode()
-        body = f"--{BOUNDARY}\r\nContent-Type: {ptype}\r\n\r\n".encode() + part + b"\r\n" + closing
-        ctype = f'multipart/related; type="{ptype}"; boundary={BOUNDARY}'
-        if "wrong_media_type" in self.faults:
-            ctype = "application/octet-stream"
-        self._send(h, 200, ctype, body, cut=cut)

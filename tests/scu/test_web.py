@@ -17,7 +17,7 @@ import pytest
 from dicom_inventory.scu.web import WebClient, WebError, split_url
 
 from tests.fake_origin import FakeOrigin
-from tests.scp.web.conftest import Served
+from tests.web_node import Served
 
 CLI = [
     shutil.which("dicom-inventory") or sys.executable,

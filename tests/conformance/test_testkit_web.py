@@ -1,0 +1,134 @@
+"""``testkit dicomweb`` judged: it passes our origin server and a clean fake, and fails each
+seeded fault of the fake origin server (tests/fake_origin.py) naming the check that caught it.
+
+The node is a real ``dicom-inventory serve`` process (the ``served`` fixture); the fake is an
+independent server on the standard library's ``http.server``; the kit runs as the command a
+tester types, and its JUnit report is read back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dicom_inventory.conformance.testkit import Outcome
+from dicom_inventory.conformance.testkit.web import CHECKS, WebKit, run_web_battery
+from dicom_inventory.scp.archive import Archive
+from dicom_inventory.uid import generate_uid
+from lxml import etree
+
+from tests.fake_origin import FakeOrigin
+from tests.scp.raw_peer import Requester, wait_listening
+from tests.web_node import Served, node_config, serve, stop
+
+CLI = [
+    shutil.which("dicom-inventory") or sys.executable,
+    *([] if shutil.which("dicom-inventory") else ["-m", "dicom_inventory"]),
+]
+ALWAYS_NA = {"W-STORE", "W-AUTH"}  # asked for only with --store / a token
+
+
+@pytest.fixture()
+def tree(served: Served, tmp_path: Path) -> Path:
+    """The node's tree as Inventory GET delivered it, for the fake to serve."""
+    folder = tmp_path / "src"
+    folder.mkdir()
+    for path in [served.dimse_file, *served.leaves.values()]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_our_origin_server_passes_every_check(served: Served, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*CLI, "testkit", "dicomweb", "--url", served.base, "--report", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    outcomes = {r["id"]: r["outcome"] for r in report["results"]}
+    assert set(outcomes) == {c.id for c in CHECKS.checks}
+    assert {k for k, v in outcomes.items() if v != "pass"} == ALWAYS_NA
+    junit = etree.parse(str(tmp_path / "r" / "report.xml")).getroot()
+    [suite] = junit.iter("testsuite")
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert "W-SEARCH-PAGING" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_the_clean_fake_passes_so_each_fault_is_the_fault(tree: Path) -> None:
+    with FakeOrigin(tree) as fake:
+        report = run_web_battery(WebKit(fake.base))
+    bad = [(r.id, r.evidence) for r in report.results if r.outcome is Outcome.FAIL]
+    assert report.passed, bad
+
+
+@pytest.mark.parametrize(
+    ("fault", "check", "words"),
+    [
+        ("wrong_media_type", "W-RETRIEVE-PART10", "Content-Type 'application/octet-stream'"),
+        ("paging_without_warning", "W-SEARCH-PAGING", "Warning: 299"),
+        ("broken_boundary", "W-RETRIEVE-PART10", "closing"),
+        ("no_406", "W-RETRIEVE-NO-ACCEPT", "8.7.5"),
+        ("truncated", "W-RETRIEVE-PART10", ""),
+    ],
+)
+def test_each_seeded_fault_fails_the_check_that_judges_it(
+    tree: Path, tmp_path: Path, fault: str, check: str, words: str
+) -> None:
+    with FakeOrigin(tree, {fault}) as fake:
+        done = subprocess.run(
+            [*CLI, "testkit", "dicomweb", "--url", fake.base, "--report", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"FAIL {check}" in done.stdout
+    results = {r["id"]: r for r in json.loads((tmp_path / "report.json").read_text())["results"]}
+    assert results[check]["outcome"] == "fail"
+    assert words in "\n".join(results[check]["evidence"])
+
+
+def test_the_store_check_stores_and_reads_back(tmp_path: Path) -> None:
+    """Store on a node of its own (Store is on by default), so the shared node stays as it is."""
+    archive = tmp_path / "archive"
+    with Archive(archive, create=True):
+        pass
+    requester = Requester().listen()
+    config, port, http_port = node_config(tmp_path, archive, requester)
+    proc = serve(config, tmp_path / "serve.log")
+    try:
+        wait_listening(http_port)
+        kit = WebKit(f"http://127.0.0.1:{http_port}/dicomweb/inventories", store=True)
+        report = run_web_battery(kit)
+    finally:
+        stop(proc)
+        requester.close()
+    store = report.result("W-STORE")
+    assert store.outcome is Outcome.PASS, store.evidence
+    assert any("409" in e for e in store.evidence)
+
+
+def test_a_token_is_sent_and_checked(served: Served, tmp_path: Path) -> None:
+    """Against a server that needs none, the W-AUTH check fails: the token is not required."""
+    report = run_web_battery(WebKit(served.base, token="secret", uid=served.root_uid))
+    auth = report.result("W-AUTH")
+    assert auth.outcome is Outcome.FAIL and "expected 401" in "\n".join(auth.evidence)
+
+
+def test_usage_errors_and_an_unreachable_server(tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [*CLI, "testkit", "dicomweb", "--url", "ftp://x/inventories"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "http://" in bad.stderr
+    report = run_web_battery(WebKit("http://127.0.0.1:9/dicomweb", uid=generate_uid(), timeout=2))
+    assert report.result("W-CAPABILITIES").outcome is Outcome.ERROR
+    assert not report.passed
