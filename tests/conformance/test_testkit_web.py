@@ -23,6 +23,7 @@ from lxml import etree
 
 from tests.fake_origin import FakeOrigin
 from tests.scp.raw_peer import Requester, wait_listening
+from tests.scp.test_tls import _certificate
 from tests.web_node import Served, node_config, serve, stop
 
 CLI = [
@@ -94,24 +95,58 @@ def test_each_seeded_fault_fails_the_check_that_judges_it(
     assert words in "\n".join(results[check]["evidence"])
 
 
-def test_the_store_check_stores_and_reads_back(tmp_path: Path) -> None:
-    """Store on a node of its own (Store is on by default), so the shared node stays as it is."""
-    archive = tmp_path / "archive"
-    with Archive(archive, create=True):
+def test_over_https_with_a_token_store_then_judge_then_retrieve(tmp_path: Path) -> None:
+    """A node of its own with HTTPS and a bearer token (Store is on by default): the kit
+    stores an inventory (--store), judges the server holding it, and our user agent
+    retrieves and searches it, each with --ca-cert and --token-file."""
+    cert, key = _certificate(tmp_path)
+    token = tmp_path / "token.txt"
+    token.write_text("kit-token\n")
+    with Archive(tmp_path / "archive", create=True):
         pass
-    requester = Requester().listen()
-    config, port, http_port = node_config(tmp_path, archive, requester)
+    requester = Requester()
+    config, _, http_port = node_config(
+        tmp_path,
+        tmp_path / "archive",
+        requester,
+        f'certfile = "{cert}"\nkeyfile = "{key}"\nbearer_token_file = "{token}"',
+    )
     proc = serve(config, tmp_path / "serve.log")
+    base = f"https://127.0.0.1:{http_port}/dicomweb"
+    tls = ["--ca-cert", str(cert), "--token-file", str(token)]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args, *tls], capture_output=True, text=True, timeout=300)
+
     try:
         wait_listening(http_port)
-        kit = WebKit(f"http://127.0.0.1:{http_port}/dicomweb/inventories", store=True)
-        report = run_web_battery(kit)
+        first = run(
+            "testkit", "dicomweb", "--url", base, "--store", "--report", str(tmp_path / "a")
+        )
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "PASS W-STORE" in first.stdout and "PASS W-AUTH" in first.stdout
+        second = run("testkit", "dicomweb", "--url", base, "--report", str(tmp_path / "b"))
+        assert second.returncode == 0, second.stdout + second.stderr
+        results = json.loads((tmp_path / "b" / "report.json").read_text())["results"]
+        # one inventory: nothing to page (W-SEARCH-PAGING needs 2); Store not asked for
+        not_passed = {r["id"] for r in results if r["outcome"] != "pass"}
+        assert not_passed == {"W-STORE", "W-SEARCH-PAGING"}
+        stored = next(r for r in results if r["id"] == "W-SEARCH")["evidence"]
+        assert "1 inventory listed" in stored
+        found = run("search", "--url", base, "--format", "json")
+        assert found.returncode == 0, found.stderr
+        [uid] = [d["00080018"]["Value"][0] for d in json.loads(found.stdout)]
+        got = run("retrieve", f"{base}/inventories/{uid}", "--out", str(tmp_path / "r"))
+        assert got.returncode == 0 and (tmp_path / "r" / f"{uid}.dcm").exists(), got.stderr
+        refused = subprocess.run(
+            [*CLI, "search", "--url", base, "--ca-cert", str(cert)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 4 and "401" in refused.stderr
     finally:
         stop(proc)
-        requester.close()
-    store = report.result("W-STORE")
-    assert store.outcome is Outcome.PASS, store.evidence
-    assert any("409" in e for e in store.evidence)
 
 
 def test_a_token_is_sent_and_checked(served: Served, tmp_path: Path) -> None:
