@@ -438,9 +438,15 @@ def _dicomweb(config: NodeConfig) -> Section:
     """The DICOMweb origin server: transactions, media types, parameters, statuses.
 
     PS3.18 12 (Non-Patient Instance service, ``/inventories``), 8.9 (Retrieve Capabilities),
-    8.3.4 (search parameters); the facts are the table the server's routes are built from.
+    8.3.4 (search parameters), 10.6 (Repository Query over the Search transaction, when
+    ``[http] repository_query``); the facts are the table the server's routes are built from.
     """
-    from dicom_inventory.scp.web.resources import HTTP_STATUSES, SEARCH_PARAMETERS, transactions
+    from dicom_inventory.scp.web.resources import (
+        HTTP_STATUSES,
+        REPOSITORY_QUERY_PARAMETERS,
+        SEARCH_PARAMETERS,
+        transactions,
+    )
 
     http = config.http
     assert http is not None
@@ -486,6 +492,37 @@ def _dicomweb(config: NodeConfig) -> Section:
             "or re-encoded into Explicit VR Little Endian (the default); other transfer syntaxes are "
             "not offered (406). Store keeps an inventory unchanged (no coercion) once it validates."
         ),
+    )
+    if http.repository_query:
+        web.add(
+            Table(
+                "dicomweb-repository-query-parameters",
+                "Repository Query Parameters (PS3.18 10.6, 8.3.4)",
+                ["Parameter", "Support"],
+                [[k, v] for k, v in REPOSITORY_QUERY_PARAMETERS.items()],
+            ),
+            Para(
+                "Repository Query over the Search transaction (PS3.18 10.6) is the DIMSE "
+                "Repository Query of this node (PS3.4 C.6.4), on its repository: the same "
+                "matching, the same Record Key (0008,041B) values and order, removed entities "
+                "returned with Removed From Operational Use (C.6.4.5.4). /series and /instances "
+                "are relational (PS3.18 Table 10.6.1-1). Record Key is OB, sent as InlineBinary "
+                "(base64) in DICOM JSON and the Native DICOM Model; PriorRecordKey takes that "
+                "base64 text (an assumption: the text of PS3.18 10.6.1.2.4 was not available "
+                "to us). A response holds at most "
+                f"{config.limits.repository_query_limit} records "
+                "(limits.repository_query_limit; limit, which stands for Maximum Number of "
+                "Records, is capped there); when more remain, Warning: 299 says 'There are "
+                "additional results that can be requested' and the client continues with "
+                "PriorRecordKey set to the last Record Key. offset counts the matches after "
+                "PriorRecordKey (PS3.18 8.3.4.4.1). A PriorRecordKey that is not base64 or not a "
+                "Record Key of this node at the resource's level gets 400 (PS3.4 C.6.4.5.3; "
+                "0xA710 over DIMSE). A Record Key is its entity's UIDs, so it stays a "
+                "continuation point for as long as the node runs, even after the entity is "
+                "deleted (the lifetime PS3.17 YYYY.2.2 asks the statement to give)."
+            ),
+        )
+    web.add(
         Table(
             "dicomweb-statuses",
             "HTTP Statuses",

@@ -228,7 +228,7 @@ class InventoryNode:
         if self.config.http is not None:
             from dicom_inventory.scp.web.server import WebServer
 
-            self.web = WebServer(self.config, self.inventories)
+            self.web = WebServer(self.config, self.inventories, self.repository)
             self.web.start()
         self.creation = InventoryCreation(
             self.config,

@@ -11,6 +11,10 @@ One hierarchical query engine over any :class:`Repository` serves both:
   (C.6.4.5.4). A response set that reaches the SCU's or the node's limit ends with the Warning
   **0xB001 as its final response**, as C.6.4 specifies, never followed by 0x0000 (see
   :mod:`dicom_inventory.scp.wire`); an unusable Prior Record Key gets 0xA710 (C.6.4.5.3).
+  The DICOMweb origin server offers the same query over HTTP (PS3.18 10.6,
+  :mod:`dicom_inventory.scp.web.repository`) through :func:`prior_record_key`,
+  :func:`record_limit`, :func:`iter_matches` and :func:`repository_response`: one engine, one
+  Record Key format.
 
 Record Key: the UIDs of the entity and its parents joined by ``\`` (ASCII, OB padded with a
 NUL to even length), e.g. ``study\series\sop`` at IMAGE level. Records come in ascending order of
@@ -76,8 +80,11 @@ __all__ = [
     "hierarchical_query_error",
     "iter_matches",
     "parse_query",
+    "prior_record_key",
     "record_key",
+    "record_limit",
     "relational_queries_negotiated",
+    "repository_response",
 ]
 
 LOG = logging.getLogger("dicom_inventory.scp")
@@ -224,6 +231,35 @@ def parse_record_key(value: bytes, level: str) -> tuple[str, ...]:
     if len(parts) != _DEPTH[level] or not all(is_valid_uid(p) for p in parts):
         raise ValueError(f"not a {level} record key of this node")
     return parts
+
+
+def prior_record_key(identifier: Dataset, level: str) -> tuple[str, ...] | None:
+    """Where a Repository Query continues: after its Prior Record Key (PS3.4 C.6.4.5.3).
+
+    ``None`` when the identifier has no Prior Record Key (0008,041C), or an empty one: the
+    query starts at the first record. DIMSE and DICOMweb (PS3.18 10.6, which hands the key
+    over as query parameter) both read it here, so one key format serves both.
+
+    Raises
+    ------
+    ValueError
+        If the value is not a Record Key of this node at `level` (the SCP answers 0xA710, the
+        origin server 400).
+    """
+    prior = identifier.get("PriorRecordKey")
+    return parse_record_key(prior, level) if prior else None
+
+
+def record_limit(identifier: Dataset, config: NodeConfig) -> int:
+    """Records in one Repository Query response set (PS3.4 C.6.4).
+
+    Maximum Number of Records (0008,0429) of the identifier, capped by the node's
+    ``limits.repository_query_limit``; absent or 0: the node's limit. Over DICOMweb the
+    ``limit`` query parameter is this attribute (PS3.18 8.3.4.4.1).
+    """
+    limit = config.limits.repository_query_limit
+    asked = identifier.get("MaximumNumberOfRecords")
+    return min(limit, int(asked)) if asked else limit
 
 
 def _before(uid: str) -> str:
@@ -376,6 +412,16 @@ def _response(q: Query, m: Match, config: NodeConfig, repository_query: bool) ->
     return ds
 
 
+def repository_response(q: Query, m: Match, config: NodeConfig) -> Dataset:
+    """The Repository Query response of one match (PS3.4 C.6.4.5).
+
+    The requested keys, Record Key (0008,041B) when asked for, Removed From Operational Use
+    (C.6.4.5.4) when asked for, and at IMAGE level the Stored File Access Macro of the
+    instance's first stored copy; the C-FIND SCP and the DICOMweb origin server send the same.
+    """
+    return _response(q, m, config, repository_query=True)
+
+
 _FILE_ACCESS_COMPANIONS = (
     "ContainerFileType",
     "FilenameInContainer",
@@ -468,20 +514,13 @@ def handle_repository_find(
     if isinstance(q, Status):
         yield int(q), None
         return
-    identifier = event.identifier
-    after = None
-    prior = identifier.get("PriorRecordKey")
-    if prior:
-        try:
-            after = parse_record_key(prior, q.level)
-        except ValueError as exc:
-            LOG.info("invalid Prior Record Key from %s: %s", event.assoc.requestor.ae_title, exc)
-            yield int(Status.INVALID_PRIOR_RECORD_KEY), None
-            return
-    limit = config.limits.repository_query_limit
-    asked = identifier.get("MaximumNumberOfRecords")
-    if asked:
-        limit = min(limit, int(asked))
+    try:
+        after = prior_record_key(event.identifier, q.level)
+    except ValueError as exc:
+        LOG.info("invalid Prior Record Key from %s: %s", event.assoc.requestor.ae_title, exc)
+        yield int(Status.INVALID_PRIOR_RECORD_KEY), None
+        return
+    limit = record_limit(event.identifier, config)
     with opened(factory) as repo:
         sent = 0
         for m in iter_matches(repo, q, after=after, include_removed=True):
@@ -492,7 +531,7 @@ def handle_repository_find(
                 # more records remain: end with 0xB001 as the final response (C.6.4)
                 yield B001_PLACEHOLDER, None
                 return
-            yield int(Status.PENDING), _response(q, m, config, repository_query=True)
+            yield int(Status.PENDING), repository_response(q, m, config)
             sent += 1
 
 

@@ -13,6 +13,9 @@ FIND/GET/MOVE read (:mod:`dicom_inventory.scp.services.qr`): ``/inventories`` an
   never sits in memory.
 * **Search** (``GET /inventories?...``, :mod:`~dicom_inventory.scp.web.search`).
 * **Store** (``POST /inventories``, optional, :mod:`~dicom_inventory.scp.web.store`).
+* **Repository Query** over the Search transaction of ``/studies``, ``/series``,
+  ``/instances`` and the study's and series' own (optional, PS3.18 10.6, PS3.4 C.6.4,
+  :mod:`~dicom_inventory.scp.web.repository`), over the node's repository.
 
 Errors are plain-text bodies saying what was expected (never a stack trace; the node's log has
 the details), with the status codes of PS3.18 8.5. With a bearer token configured, every
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from dicom_inventory.errors import InventoryError
@@ -39,6 +42,7 @@ from dicom_inventory.multipart import iter_multipart, new_boundary
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.services.qr import matching_inventories
 from dicom_inventory.scp.stores.inventories import InventoryStore, StoredInventory
+from dicom_inventory.scp.stores.repository import Repository
 from dicom_inventory.scp.web.capabilities import capabilities_response
 from dicom_inventory.scp.web.negotiate import Representation, choose, parse_accept
 from dicom_inventory.scp.web.resources import RETRIEVE_REPRESENTATIONS, transactions
@@ -160,6 +164,7 @@ def web_app(
     *,
     base_url: Callable[[], str],
     token: str | None = None,
+    repository: Callable[[], Repository] | None = None,
 ) -> ASGIApp:
     """The origin server's ASGI application.
 
@@ -174,7 +179,12 @@ def web_app(
         URL values.
     token : str, optional
         The bearer token every request must carry.
+    repository : callable, optional
+        Opens the node's repository, for Repository Query (``[http] repository_query``); the
+        node passes the factory its DIMSE Repository Query uses. Without it those resources
+        answer 404.
     """
+    from dicom_inventory.scp.web.repository import repository_query_response
     from dicom_inventory.scp.web.search import search_response
     from dicom_inventory.scp.web.store import store_response
 
@@ -206,6 +216,14 @@ def web_app(
     async def store(request: Request) -> Response:
         return await store_response(request, config, inventories, base_url())
 
+    def repository_query(resource: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if repository is None:
+                raise WebError(404, "Repository Query: this server was built without a repository")
+            return await repository_query_response(request, config, repository, resource)
+
+        return endpoint
+
     # the routes are the table the Capabilities Description and the statement also read
     handlers = {
         "Retrieve Capabilities": options,
@@ -217,7 +235,7 @@ def web_app(
     routes = [
         Route(
             prefix + t.path if t.path != "/" else prefix or "/",
-            handlers[t.name],
+            repository_query(t.path) if t.name == "Repository Query" else handlers[t.name],
             methods=[t.method],
         )
         for t in transactions(http)

@@ -10,6 +10,8 @@ header naming that resource's methods.
 
 from __future__ import annotations
 
+import re
+
 from dicom_inventory.scp.config import HTTP
 from dicom_inventory.scp.web.resources import transactions
 from lxml import etree
@@ -20,6 +22,14 @@ __all__ = ["WADL", "WADL_NS", "capabilities_document", "capabilities_response"]
 
 WADL = "application/vnd.sun.wadl+xml"
 WADL_NS = "http://wadl.dev.java.net/2009/02"
+#: A path template of the table (``{uid}``, ``{study}``, ``{series}``); the table's paths hold
+#: no other regular-expression characters.
+_TEMPLATE = re.compile(r"\{(\w+)\}")
+
+
+def _names(resource: str, path: str) -> bool:
+    """Whether the request `path` names `resource` (``/studies/{study}/series``: any UID)."""
+    return re.fullmatch(_TEMPLATE.sub("[^/]+", resource), path) is not None
 
 
 def capabilities_document(http: HTTP, base: str) -> bytes:
@@ -29,6 +39,7 @@ def capabilities_document(http: HTTP, base: str) -> bytes:
     doc.text = (
         "DICOM Inventory origin server: the Non-Patient Instance service for Inventory SOP "
         "Instances (PS3.18 12)"
+        + ("; Repository Query over Search (PS3.18 10.6)" if http.repository_query else "")
     )
     resources = etree.SubElement(app, f"{{{WADL_NS}}}resources", base=base + "/")
     by_path: dict[str, etree._Element] = {}
@@ -38,11 +49,11 @@ def capabilities_document(http: HTTP, base: str) -> bytes:
         res = by_path.get(path)
         if res is None:
             res = etree.SubElement(resources, f"{{{WADL_NS}}}resource", path=path)
-            if "{uid}" in path:
+            for name in _TEMPLATE.findall(path):  # {uid}, {study}, {series}
                 etree.SubElement(
                     res,
                     f"{{{WADL_NS}}}param",
-                    name="uid",
+                    name=name,
                     style="template",
                     type="xs:string",
                     required="true",
@@ -77,9 +88,7 @@ def capabilities_document(http: HTTP, base: str) -> bytes:
 def capabilities_response(request: Request, http: HTTP, base: str) -> Response:
     """Answer ``OPTIONS``: the Capabilities Description and the resource's ``Allow``."""
     path = request.url.path.removeprefix(http.prefix) or "/"
-    if path.startswith("/inventories/"):
-        path = "/inventories/{uid}"
-    methods = sorted({t.method for t in transactions(http) if t.path == path} | {"OPTIONS"})
+    methods = sorted({t.method for t in transactions(http) if _names(t.path, path)} | {"OPTIONS"})
     return Response(
         capabilities_document(http, base),
         media_type=WADL,

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 from dicom_inventory.scp.config import HTTP, NodeConfig
 from dicom_inventory.scp.stores.inventories import InventoryStore
+from dicom_inventory.scp.stores.repository import Repository
 from dicom_inventory.scp.web.app import web_app
 
 __all__ = ["WebServer", "read_token"]
@@ -49,15 +51,28 @@ class WebServer:
         With an ``[http]`` section.
     inventories : InventoryStore
         The node's inventory store.
+    repository : callable, optional
+        Opens the node's repository, for Repository Query over DICOMweb (PS3.18 10.6).
     """
 
-    def __init__(self, config: NodeConfig, inventories: InventoryStore) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        inventories: InventoryStore,
+        repository: Callable[[], Repository] | None = None,
+    ) -> None:
         if config.http is None:
             raise ValueError("WebServer needs a configuration with an [http] section")
         self.config = config
         self.http: HTTP = config.http
         token = read_token(self.http.bearer_token_file) if self.http.bearer_token_file else None
-        app = web_app(config, inventories, base_url=lambda: self.base_url, token=token)
+        app = web_app(
+            config,
+            inventories,
+            base_url=lambda: self.base_url,
+            token=token,
+            repository=repository,
+        )
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 app,
