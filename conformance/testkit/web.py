@@ -211,10 +211,8 @@ def _traces(response: httpx.Response) -> list[str]:
 
 
 def _results(response: httpx.Response) -> list[Dataset]:
-    """The DICOM JSON results of a search response (ValueError if they do not parse)."""
-    if response.status_code == 204:
-        return []
-    return dataset_from_json(response.content)
+    """The DICOM JSON results of a search response (204: none); _Unanswered otherwise."""
+    return [] if response.status_code == 204 else _datasets(response, DICOM_JSON)
 
 
 def _uids(results: list[Dataset]) -> list[str]:
@@ -234,6 +232,36 @@ def _parts(response: httpx.Response) -> Iterator[tuple[dict[str, str], bytes]]:
     reader = MultipartReader(response.iter_bytes(), boundary_of(response.headers["content-type"]))
     for headers, body in reader.parts():
         yield headers, b"".join(body)
+
+
+class _Unanswered(Exception):
+    """A response that is not the representation asked for; the message says how."""
+
+
+def _datasets(response: httpx.Response, media: str) -> list[Dataset]:
+    """The datasets of a 200 response in `media`: DICOM JSON, or Native DICOM Model parts.
+
+    Raises
+    ------
+    _Unanswered
+        For another status or media type, a body that does not parse, or a part of another type.
+    """
+    if response.status_code != 200 or _media(response) != media.split(";")[0]:
+        raise _Unanswered("; ".join([f"expected 200 {media}", *_traces(response)]))
+    try:
+        if media == DICOM_JSON:
+            return dataset_from_json(response.content)
+        found = []
+        for headers, body in _parts(response):
+            ptype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if ptype != DICOM_XML:
+                raise _Unanswered(f"a part of type {ptype!r}, expected {DICOM_XML}")
+            found.append(dataset_from_xml(body))
+        return found
+    except (MultipartError, KeyError) as exc:
+        raise _Unanswered(f"the multipart body does not parse: {exc}") from None
+    except (ValueError, etree.XMLSyntaxError) as exc:
+        raise _Unanswered(f"the body is not {media}: {exc}") from None
 
 
 def _finding(f: Finding) -> str:
@@ -336,14 +364,10 @@ def search(run: _Run, facts: Facts) -> Verdict:
     for _ in range(_MAX_PAGES):
         r = run.get("/inventories", DICOM_JSON, **({"offset": str(offset)} if offset else {}))
         ev.append(_seen(r))
-        if r.status_code not in (200, 204):
-            return failed(*ev, "expected 200 with results or 204 with none", *_traces(r))
-        if r.status_code == 200 and _media(r) != DICOM_JSON:
-            return failed(*ev, f"expected Content-Type {DICOM_JSON} (PS3.18 8.7.4)")
         try:
             page = _results(r)
-        except ValueError as exc:
-            return failed(*ev, f"the body is not a DICOM JSON array: {exc}")
+        except _Unanswered as exc:
+            return failed(*ev, f"{exc} (or 204 with no result)")
         for ds in page:
             uid = str(ds.get("SOPInstanceUID", ""))
             if not is_valid_uid(uid):
@@ -397,15 +421,12 @@ def search_match(run: _Run, facts: Facts) -> Verdict:
         r = run.get("/inventories", DICOM_JSON, **{attribute: value})
         ev.append(_seen(r))
         try:
-            got = set(_uids(_results(r))) if r.status_code in (200, 204) else None
-        except ValueError as exc:
-            problems.append(f"{attribute}={value}: the body is not DICOM JSON: {exc}")
+            got = set(_uids(_results(r)))
+        except _Unanswered as exc:
+            problems.append(f"{attribute}={value}: {exc}")
             continue
         if got != wanted:
-            problems.append(
-                f"{attribute}={value}: got {sorted(got) if got is not None else r.status_code}, "
-                f"expected {sorted(wanted)}"
-            )
+            problems.append(f"{attribute}={value}: got {sorted(got)}, expected {sorted(wanted)}")
     return judged(problems, ev)
 
 
@@ -424,7 +445,11 @@ def search_paging(run: _Run, facts: Facts) -> Verdict:
     paged: list[str] = []
     for offset in range(min(len(listed), _MAX_PAGES)):
         r = run.get("/inventories", DICOM_JSON, limit="1", offset=str(offset))
-        page = _uids(_results(r)) if r.status_code == 200 else []
+        try:
+            page = _uids(_results(r))
+        except _Unanswered as exc:
+            problems.append(f"limit=1 offset={offset}: {exc}")
+            continue
         last = offset == len(listed) - 1
         ev.append(f"{_seen(r)}: {len(page)} result(s), Warning 299 {'yes' if _more(r) else 'no'}")
         if len(page) != 1:
@@ -452,26 +477,14 @@ def search_paging(run: _Run, facts: Facts) -> Verdict:
 def search_xml(run: _Run, facts: Facts) -> Verdict:
     subject: str = facts["subject"]
     r = run.get("/inventories", _XML_PARTS, SOPInstanceUID=subject)
-    ev = [_seen(r)]
-    if r.status_code != 200 or _media(r) != MULTIPART_RELATED:
-        return failed(*ev, f"expected 200 {_XML_PARTS}", *_traces(r))
     try:
-        parts = list(_parts(r))
-    except (MultipartError, KeyError) as exc:
-        return failed(*ev, f"the multipart body does not parse: {exc}")
-    problems = []
-    uids = []
-    for headers, body in parts:
-        if headers.get("content-type", "").split(";")[0].strip().lower() != DICOM_XML:
-            problems.append(f"a part of type {headers.get('content-type')!r}, expected {DICOM_XML}")
-            continue
-        try:
-            uids.append(str(dataset_from_xml(body).get("SOPInstanceUID", "")))
-        except (ValueError, etree.XMLSyntaxError) as exc:
-            problems.append(f"a part is not a Native DICOM Model document: {exc}")
-    if uids != [subject]:
-        problems.append(f"results {uids}, expected the one inventory {subject}")
-    return judged(problems, ev)
+        uids = _uids(_datasets(r, _XML_PARTS))
+    except _Unanswered as exc:
+        return failed(_seen(r), str(exc))
+    problems = (
+        [] if uids == [subject] else [f"results {uids}, expected the one inventory {subject}"]
+    )
+    return judged(problems, [_seen(r)])
 
 
 @CHECKS.check(
@@ -539,17 +552,7 @@ def retrieve_part10(run: _Run, facts: Facts) -> Verdict:
     needs=("subject",),
 )
 def retrieve_json(run: _Run, facts: Facts) -> Verdict:
-    r = run.get(f"/inventories/{facts['subject']}", DICOM_JSON)
-    ev = [_seen(r)]
-    if r.status_code != 200 or _media(r) != DICOM_JSON:
-        return failed(*ev, f"expected 200 {DICOM_JSON}", *_traces(r))
-    try:
-        found = dataset_from_json(r.content)
-    except ValueError as exc:
-        return failed(*ev, f"the body is not a DICOM JSON array: {exc}")
-    if len(found) != 1:
-        return failed(*ev, f"{len(found)} objects in the array, expected 1")
-    return _compared(found[0], facts, ev)
+    return _retrieved_as(run, facts, DICOM_JSON)
 
 
 @CHECKS.check(
@@ -560,21 +563,20 @@ def retrieve_json(run: _Run, facts: Facts) -> Verdict:
     needs=("subject",),
 )
 def retrieve_xml(run: _Run, facts: Facts) -> Verdict:
-    r = run.get(f"/inventories/{facts['subject']}", _XML_PARTS)
+    return _retrieved_as(run, facts, _XML_PARTS)
+
+
+def _retrieved_as(run: _Run, facts: Facts, media: str) -> Verdict:
+    """Retrieve the subject in `media`: one dataset, equal to the Part 10 instance."""
+    r = run.get(f"/inventories/{facts['subject']}", media)
     ev = [_seen(r)]
-    if r.status_code != 200 or _media(r) != MULTIPART_RELATED:
-        return failed(*ev, f"expected 200 {_XML_PARTS}", *_traces(r))
     try:
-        parts = list(_parts(r))
-    except (MultipartError, KeyError) as exc:
-        return failed(*ev, f"the multipart body does not parse: {exc}")
-    if len(parts) != 1:
-        return failed(*ev, f"{len(parts)} parts, expected 1")
-    try:
-        ds = dataset_from_xml(parts[0][1])
-    except (ValueError, etree.XMLSyntaxError) as exc:
-        return failed(*ev, f"the part is not a Native DICOM Model document: {exc}")
-    return _compared(ds, facts, ev)
+        found = _datasets(r, media)
+    except _Unanswered as exc:
+        return failed(*ev, str(exc))
+    if len(found) != 1:
+        return failed(*ev, f"{len(found)} datasets in the body, expected 1")
+    return _compared(found[0], facts, ev)
 
 
 @CHECKS.check(

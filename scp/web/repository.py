@@ -68,7 +68,13 @@ from dicom_inventory.scp.services.studyroot import (
 )
 from dicom_inventory.scp.stores.repository import Repository, opened
 from dicom_inventory.scp.web.resources import REPOSITORY_QUERY_RESOURCES, SEARCH_REPRESENTATIONS
-from dicom_inventory.scp.web.search import SearchError, _count, _json_body, _keyword, warning
+from dicom_inventory.scp.web.search import (
+    SearchError,
+    attribute_keyword,
+    count_parameter,
+    json_array_body,
+    warning,
+)
 from dicom_inventory.uid import is_valid_uid
 from pydicom import config as pydicom_config
 from pydicom.datadict import dictionary_VR
@@ -176,7 +182,7 @@ def _included(value: str, level: str) -> list[str]:
     out: list[str] = []
     for item in filter(None, (v.strip() for v in value.split(","))):
         if item != "all":
-            out.append(_keyword(item, "includefield"))
+            out.append(attribute_keyword(item, "includefield"))
             continue
         out += [kw for lv in _levels(level) for kw in LEVEL_KEYS[lv]]
         out += [*_COMPUTED, *(["FileAccessURI"] if level == "IMAGE" else [])]
@@ -228,9 +234,9 @@ def parse_repository_search(
         if lname == "includefield":
             returned += _included(value, level)
         elif lname == "limit":
-            limit = _count(value, "limit")
+            limit = count_parameter(value, "limit")
         elif lname == "offset":
-            search.offset = _count(value, "offset")
+            search.offset = count_parameter(value, "offset")
         elif lname in _FLAGS:
             on = {"true": True, "false": False}.get(value.lower())
             if on is None:
@@ -241,11 +247,11 @@ def parse_repository_search(
         elif "." in name:
             raise SearchError(f"{name}: matching inside sequences is not supported here")
         else:
-            kw = _keyword(name, "attribute matching")
+            kw = attribute_keyword(name, "attribute matching")
             if kw == "PriorRecordKey":
                 prior = decode_prior_record_key(value)
             elif kw == "MaximumNumberOfRecords":  # what limit stands for (PS3.18 8.3.4.4.1)
-                limit = _count(value, name)
+                limit = count_parameter(value, name)
             elif kw == "RecordKey" and value:
                 raise SearchError(
                     f"{name}={value!r}: Record Key is returned, not matched (PS3.4 C.6.4.5.1); "
@@ -353,7 +359,7 @@ async def repository_query_response(
     if not page:
         response = Response(status_code=204)
     elif rep.media_type == DICOM_JSON:
-        response = StreamingResponse(_json_body(page), media_type=rep.content_type())
+        response = StreamingResponse(json_array_body(page), media_type=rep.content_type())
     else:
         boundary = new_boundary()
         body = iter_multipart(((_XML_PART, _xml_part(ds)) for ds in page), boundary)

@@ -38,7 +38,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-__all__ = ["DEFAULT_RETURN_KEYS", "SearchQuery", "parse_search", "search_response", "warning"]
+__all__ = [
+    "DEFAULT_RETURN_KEYS",
+    "SearchError",
+    "SearchQuery",
+    "attribute_keyword",
+    "count_parameter",
+    "json_array_body",
+    "parse_search",
+    "search_response",
+    "warning",
+]
 
 #: Returned for every result (PS3.18 12 names no NPI return keys for inventories; these are
 #: the Inventory IE keys of Inventory FIND, PS3.4 JJ.2, and the SOP Class / Instance UIDs).
@@ -80,7 +90,7 @@ class SearchQuery:
     warnings: list[str] = field(default_factory=list)
 
 
-def _keyword(name: str, where: str) -> str:
+def attribute_keyword(name: str, where: str) -> str:
     """The keyword of an attribute named by keyword or ``ggggeeee`` tag."""
     if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name):
         keyword = keyword_for_tag(int(name, 16))
@@ -92,7 +102,8 @@ def _keyword(name: str, where: str) -> str:
     return name
 
 
-def _count(value: str, name: str) -> int:
+def count_parameter(value: str, name: str) -> int:
+    """The unsigned integer of ``limit``/``offset`` (PS3.18 8.3.4.4); SearchError otherwise."""
     if not value.isdigit():
         raise SearchError(f"{name}={value!r}: expected a non-negative integer (PS3.18 8.3.4)")
     return int(value)
@@ -116,11 +127,11 @@ def parse_search(params: list[tuple[str, str]], http: HTTP) -> SearchQuery:
                 if item == "all":
                     keys += _ALL_KEYS
                 else:
-                    keys.append(_keyword(item, "includefield"))
+                    keys.append(attribute_keyword(item, "includefield"))
         elif lname == "limit":
-            q.limit = _count(value, "limit")
+            q.limit = count_parameter(value, "limit")
         elif lname == "offset":
-            q.offset = _count(value, "offset")
+            q.offset = count_parameter(value, "offset")
         elif lname in _FLAGS:
             if value.lower() not in ("true", "false"):
                 raise SearchError(f"{name}={value!r}: expected true or false (PS3.18 8.3.4)")
@@ -136,7 +147,7 @@ def parse_search(params: list[tuple[str, str]], http: HTTP) -> SearchQuery:
                 raise SearchError(
                     f"{name}: matching on attributes inside sequences is not supported here"
                 )
-            kw = _keyword(name, "attribute matching")
+            kw = attribute_keyword(name, "attribute matching")
             keys.append(kw)
             if kw in MATCHING_KEYS:
                 text = value.replace(",", "\\") if str(dictionary_VR(kw)) == "UI" else value
@@ -163,7 +174,8 @@ def _result(inv: StoredInventory, keys: list[str], base: str) -> Dataset:
     return ds
 
 
-def _json_body(results: list[Dataset]) -> Iterator[bytes]:
+def json_array_body(results: list[Dataset]) -> Iterator[bytes]:
+    """Results as one DICOM JSON array (PS3.18 F.2), written object by object."""
     yield b"["
     for i, ds in enumerate(results):
         text = json.dumps(ds.to_json_dict(), ensure_ascii=False, separators=(",", ":"))
@@ -197,7 +209,7 @@ async def search_response(
     else:
         results = [_result(inv, q.keys, base) for inv in page]
         if rep.media_type == DICOM_JSON:
-            response = StreamingResponse(_json_body(results), media_type=rep.content_type())
+            response = StreamingResponse(json_array_body(results), media_type=rep.content_type())
         else:
             boundary = new_boundary()
             parts = [
