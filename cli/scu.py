@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 from dicom_inventory.cli.exits import ExitCode, fail
-from dicom_inventory.cli.web import inventory_sources, web_options
+from dicom_inventory.cli.web import inventory_sources, web_client, web_options
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -337,7 +337,8 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
 
 
 @click.command("repository-query")
-@_peer_option
+@click.option("--peer", default=None, help="The node, AE@HOST:PORT (Repository Query C-FIND).")
+@click.option("--url", default=None, help="Or a DICOMweb service (https://host/dicomweb): QIDO-RS.")
 @click.option(
     "--level", type=click.Choice(["STUDY", "SERIES", "IMAGE"]), default="STUDY", show_default=True
 )
@@ -345,17 +346,28 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
 @click.option("--max-records", type=int, default=None, help="Maximum Number of Records per page.")
 @click.option("--one-page", is_flag=True, help="Stop after the first page.")
 @_calling_option
+@web_options
 def repository_query_command(
-    peer: str,
+    peer: str | None,
+    url: str | None,
     level: str,
     keys: tuple[str, ...],
     max_records: int | None,
     one_page: bool,
     calling_ae: str,
+    token_file: Path | None,
+    ca_cert: Path | None,
 ) -> None:
-    """Repository Query (PS3.4 C.6.4), paging with Prior Record Key (JSON lines)."""
-    from dicom_inventory.scu.client import SCUError, repository_query
+    """Repository Query (PS3.4 C.6.4), paging with Prior Record Key (JSON lines).
 
+    Over DIMSE with --peer, or over DICOMweb with --url (/studies, /series, /instances with
+    Record Key and PriorRecordKey, PS3.18 10.6).
+    """
+    from dicom_inventory.errors import InventoryError
+    from dicom_inventory.scu.client import repository_query
+
+    if (peer is None) == (url is None):
+        raise click.UsageError("give --peer AE@HOST:PORT or --url https://host/dicomweb")
     unique = {
         "STUDY": "StudyInstanceUID",
         "SERIES": "SeriesInstanceUID",
@@ -364,36 +376,53 @@ def repository_query_command(
     wanted = {unique: "", **_keys(keys)}
     n = pages = 0
     partial = False
+    found: Iterator[tuple[list[Any], bool]]
     try:
-        for page in repository_query(
-            _peer(peer),
-            level,
-            wanted,
-            max_records=max_records,
-            follow=not one_page,
-            calling_ae=calling_ae,
-        ):
-            pages += 1
-            partial = page.partial
-            for ds in page.records:
-                n += 1
-                click.echo(
-                    json.dumps(
-                        {
-                            e.keyword: (
-                                e.value.hex() if isinstance(e.value, bytes) else str(e.value)
-                            )
-                            for e in ds
-                            if e.keyword and e.VR != "SQ" and e.value is not None
-                        }
+        with contextlib.ExitStack() as stack:
+            if url is not None:  # pages are read as they are written out: memory stays flat
+                client = stack.enter_context(web_client(url, token_file, ca_cert))
+                matching = [(k, v) for k, v in wanted.items() if v]
+                includes = [("includefield", k) for k, v in wanted.items() if not v]
+                found = (
+                    (p.results, p.more)
+                    for p in client.repository_query(
+                        level, matching + includes, page_size=max_records, follow=not one_page
                     )
                 )
-    except SCUError as exc:
+            else:
+                found = (
+                    (p.records, p.partial)
+                    for p in repository_query(
+                        _peer(peer),
+                        level,
+                        wanted,
+                        max_records=max_records,
+                        follow=not one_page,
+                        calling_ae=calling_ae,
+                    )
+                )
+            for records, more in found:
+                pages += 1
+                partial = more
+                for ds in records:
+                    n += 1
+                    click.echo(
+                        json.dumps(
+                            {
+                                e.keyword: (
+                                    e.value.hex() if isinstance(e.value, bytes) else str(e.value)
+                                )
+                                for e in ds
+                                if e.keyword and e.VR != "SQ" and e.value is not None
+                            }
+                        )
+                    )
+    except InventoryError as exc:
         fail(exc)
     err.print(f"{n} record(s) in {pages} page(s)")
     if partial:
         err.print(
-            "[bold yellow]PARTIAL[/]: the last page ended with 0xB001; more records remain (drop --one-page to page through them)"
+            "[bold yellow]PARTIAL[/]: the last page said more records remain (drop --one-page to page through them)"
         )
         sys.exit(ExitCode.PARTIAL)
 

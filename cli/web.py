@@ -18,7 +18,7 @@ from dicom_inventory.cli.exits import fail
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["WEB_COMMANDS", "inventory_sources", "web_options"]
+__all__ = ["WEB_COMMANDS", "inventory_sources", "web_client", "web_options"]
 
 out = Console()
 err = Console(stderr=True)
@@ -47,7 +47,8 @@ def web_options(f: F) -> F:
     return f
 
 
-def _client(base: str, token_file: Path | None, ca_cert: Path | None) -> Any:
+def web_client(base: str, token_file: Path | None, ca_cert: Path | None) -> Any:
+    """Our user agent on the service at `base`, with the token and CA bundle given."""
     from dicom_inventory.scu.web import WebClient
 
     token = None
@@ -84,7 +85,7 @@ def retrieve_url(
     base, uid = split_url(url)
     if uid is None:
         raise WebError(f"{url}: names no inventory (expected .../inventories/{{uid}})")
-    with _client(base, token_file, ca_cert) as client, _bytes_progress(f"retrieving {uid}") as p:
+    with web_client(base, token_file, ca_cert) as client, _bytes_progress(f"retrieving {uid}") as p:
         task = p.add_task("", total=None)
         files: list[Path] = client.retrieve_tree(
             uid, out_dir, progress=lambda done: p.update(task, completed=done)
@@ -197,7 +198,7 @@ def search(
         params.append((k, v))
     params += [("includefield", f) for f in includefield]
     try:
-        with _client(base, token_file, ca_cert) as client:
+        with web_client(base, token_file, ca_cert) as client:
             results = list(client.search(params, page_size=limit))
     except InventoryError as exc:
         fail(exc)

@@ -11,10 +11,14 @@ exponential back-off (``Retry-After`` honoured); 4xx answers are not (the messag
 :func:`split_url` takes an inventory's URL apart (``https://host/dicomweb/inventories/{uid}``);
 :meth:`WebClient.retrieve_tree` follows a split inventory's references (PS3.3 C.38.1.1.5), so
 ``export``, ``diff`` and ``fetch`` accept a URL wherever they accept a file.
+:meth:`WebClient.repository_query` pages through an archive's studies, series or instances
+over QIDO-RS with Record Key / Prior Record Key (PS3.18 10.6, PS3.4 C.6.4), the HTTP twin of
+the DIMSE Repository Query.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -38,7 +42,7 @@ from dicom_inventory.read import read_header, resolve_tree
 from dicom_inventory.uid import is_valid_uid
 from pydicom.dataset import Dataset
 
-__all__ = ["WebClient", "WebError", "is_url", "split_url"]
+__all__ = ["SearchPage", "WebClient", "WebError", "is_url", "split_url"]
 
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _CHUNK = 1 << 20
@@ -198,18 +202,20 @@ class WebClient:
             items.append(("limit", str(limit)))
         if offset:
             items.append(("offset", str(offset)))
-        r = self._send(
-            "GET", "/inventories", "Search", params=items, headers={"Accept": DICOM_JSON}
-        )
+        return self._search("/inventories", items, "Search")
+
+    def _search(self, path: str, items: list[tuple[str, str]], what: str) -> SearchPage:
+        """One GET of a search resource in DICOM JSON; 204 is an empty page (PS3.18 8.3.4)."""
+        r = self._send("GET", path, what, params=items, headers={"Accept": DICOM_JSON})
         warnings = r.headers.get_list("warning")
         if r.status_code == 204:
             return SearchPage([], False, warnings)
         if r.status_code != 200:
-            raise self._fail(r, "Search")
+            raise self._fail(r, what)
         try:
             results = dataset_from_json(r.content)
         except ValueError as exc:
-            raise WebError(f"Search: {r.request.url}: the body is not DICOM JSON: {exc}") from None
+            raise WebError(f"{what}: {r.request.url}: the body is not DICOM JSON: {exc}") from None
         more = any("additional results" in w for w in warnings)
         return SearchPage(results, more, warnings)
 
@@ -225,6 +231,52 @@ class WebClient:
             if not page.more or not page.results:
                 return
             offset += len(page.results)
+
+    def repository_query(
+        self,
+        level: str,
+        params: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        *,
+        page_size: int | None = None,
+        follow: bool = True,
+    ) -> Iterator[SearchPage]:
+        """Repository Query over QIDO-RS (PS3.18 10.6; PS3.4 C.6.4), page by page.
+
+        `level` is ``STUDY``, ``SERIES`` or ``IMAGE`` (the All Studies / Series / Instances
+        resources, relational). Each page asks for Record Key (0008,041B) and at most
+        `page_size` records (``limit``, Maximum Number of Records); while the server answers
+        ``Warning: 299 ... additional results`` and `follow` is true, the next page continues
+        with ``PriorRecordKey`` = the last Record Key in base64, as its DICOM JSON
+        ``InlineBinary`` carries it (our origin server's reading of PS3.18 10.6.1.2.4).
+
+        Raises
+        ------
+        WebError
+            On an HTTP failure, a body that is not DICOM JSON, or a page that says more
+            remain but gives no Record Key to continue from.
+        """
+        resource = {"STUDY": "/studies", "SERIES": "/series", "IMAGE": "/instances"}.get(level)
+        if resource is None:
+            raise WebError(f"level {level!r}: expected STUDY, SERIES or IMAGE (PS3.4 C.6.4)")
+        items = list(params.items()) if isinstance(params, Mapping) else list(params)
+        items.append(("includefield", "RecordKey"))
+        if page_size is not None:
+            items.append(("limit", str(page_size)))
+        prior: bytes | None = None
+        while True:
+            query = items + (
+                [("PriorRecordKey", base64.b64encode(prior).decode())] if prior else []
+            )
+            page = self._search(resource, query, "Repository Query")
+            yield page
+            if not (follow and page.more and page.results):
+                return
+            prior = page.results[-1].get("RecordKey")
+            if not prior:
+                raise WebError(
+                    f"Repository Query: {self.base_url}{resource} says more results remain but "
+                    "gives no Record Key (0008,041B) to continue from (PS3.4 C.6.4.5.3)"
+                )
 
     def retrieve(
         self,

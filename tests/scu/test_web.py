@@ -7,6 +7,7 @@ fake origin server of tests/fake_origin.py with seeded faults.
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -136,3 +137,25 @@ def test_a_broken_retrieve_never_leaves_a_file(
         with pytest.raises(WebError, match=words):
             client.retrieve(served.root_uid, tmp_path / "out")
     assert not (tmp_path / "out" / f"{served.root_uid}.dcm").exists()
+
+
+def test_repository_query_over_http_lists_what_dimse_lists(served: Served) -> None:
+    """QIDO-RS Repository Query paged by PriorRecordKey (PS3.18 10.6) gives the DIMSE answer."""
+    with WebClient(served.base) as client:
+        pages = list(client.repository_query("IMAGE", page_size=7))
+    assert all(p.more for p in pages[:-1]) and not pages[-1].more
+    by_http = [(str(d.SOPInstanceUID), bytes(d.RecordKey)) for p in pages for d in p.results]
+    cmd = ["repository-query", "--level", "IMAGE", "--max-records", "7", "RecordKey"]
+    by_dimse = _run(*cmd, "--peer", f"INV_SCP@127.0.0.1:{served.dimse_port}")
+    assert by_dimse.returncode == 0, by_dimse.stderr
+    rows = [json.loads(line) for line in by_dimse.stdout.splitlines()]
+    assert by_http == [(r["SOPInstanceUID"], bytes.fromhex(r["RecordKey"])) for r in rows]
+    assert len(by_http) == 72
+    via_cli = _run(*cmd, "--url", served.base)
+    assert via_cli.returncode == 0, via_cli.stderr
+    assert [json.loads(line)["SOPInstanceUID"] for line in via_cli.stdout.splitlines()] == [
+        r["SOPInstanceUID"] for r in rows
+    ]
+    one = _run(*cmd, "--url", served.base, "--one-page")
+    assert one.returncode == 3 and "PARTIAL" in one.stderr
+    assert _run("repository-query", "--level", "IMAGE").returncode == 2
