@@ -12,11 +12,18 @@ fault it passes every check of ``testkit dicomweb``. Faults, each named:
 * ``broken_boundary`` -- the closing multipart delimiter is missing;
 * ``no_406`` -- a request without an Accept header gets 200 with the default representation;
 * ``flaky`` -- the first ``flaky_count`` requests answer 503 (retries must get through);
-* ``truncated`` -- Retrieve bodies stop half way (connection closed).
+* ``truncated`` -- Retrieve bodies stop half way (connection closed);
+* ``rq_without_record_key`` -- (with ``repository=True``) Repository Query results lack
+  Record Key, so a client cannot continue.
+
+With ``repository=True`` it also offers Repository Query on ``/studies`` (PS3.18 10.6): the
+files' SOP Instance UIDs stand in for studies, Record Key is the UID's bytes (base64 in JSON),
+``limit`` and ``PriorRecordKey`` page, ``Warning: 299`` says more remain.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +40,7 @@ FAULTS = (
     "no_406",
     "flaky",
     "truncated",
+    "rq_without_record_key",
 )
 BOUNDARY = "fake-origin-boundary"
 
@@ -40,7 +48,13 @@ BOUNDARY = "fake-origin-boundary"
 class FakeOrigin:
     """Serve the inventories in `folder` at ``http://127.0.0.1:PORT/dicomweb``."""
 
-    def __init__(self, folder: Path, faults: set[str] | None = None, flaky_count: int = 2) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        faults: set[str] | None = None,
+        flaky_count: int = 2,
+        repository: bool = False,
+    ) -> None:
         self.files = {
             pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID: p
             for p in sorted(folder.glob("*.dcm"))
@@ -49,6 +63,7 @@ class FakeOrigin:
         unknown = self.faults - set(FAULTS)
         assert not unknown, unknown
         self.flaky_left = flaky_count
+        self.repository = repository
         self.requests = 0
         origin = self
 
@@ -61,11 +76,14 @@ class FakeOrigin:
             def do_OPTIONS(self) -> None:  # noqa: N802
                 if origin._flaky(self):
                     return
+                studies = b'<resource path="studies"><method name="GET"/></resource>'
                 body = (
                     b'<?xml version="1.0"?><application xmlns="http://wadl.dev.java.net/2009/02">'
                     b'<resources base="/dicomweb/"><resource path="inventories">'
                     b'<method name="GET"/></resource><resource path="inventories/{uid}">'
-                    b'<method name="GET"/></resource></resources></application>'
+                    b'<method name="GET"/></resource>'
+                    + (studies if origin.repository else b"")
+                    + b"</resources></application>"
                 )
                 origin._send(self, 200, "application/vnd.sun.wadl+xml", body)
 
@@ -75,6 +93,8 @@ class FakeOrigin:
                 url = urlsplit(self.path)
                 if url.path.rstrip("/") == "/dicomweb/inventories":
                     origin._search(self, parse_qsl(url.query))
+                elif url.path.rstrip("/") == "/dicomweb/studies" and origin.repository:
+                    origin._studies(self, parse_qsl(url.query))
                 elif url.path.startswith("/dicomweb/inventories/"):
                     origin._retrieve(self, url.path.rsplit("/", 1)[1])
                 else:
@@ -162,6 +182,31 @@ class FakeOrigin:
             return
         body = json.dumps(results).encode()
         self._send(h, 200, "application/dicom+json", body, headers)
+
+    def _studies(self, h: BaseHTTPRequestHandler, params: list[tuple[str, str]]) -> None:
+        if self._accept(h) is None:
+            return
+        q = dict(params)
+        uids = sorted(self.files)
+        if "PriorRecordKey" in q:
+            prior = base64.b64decode(q["PriorRecordKey"]).decode()
+            uids = [u for u in uids if u > prior]
+        limit = int(q.get("limit", 1000))
+        page = uids[:limit]
+        results = []
+        for u in page:
+            result: dict[str, Any] = {"0020000D": {"vr": "UI", "Value": [u]}}
+            if "rq_without_record_key" not in self.faults:
+                key = base64.b64encode(u.encode()).decode()
+                result["0008041B"] = {"vr": "OB", "InlineBinary": key}
+            results.append(result)
+        headers = {}
+        if len(uids) > limit:
+            headers["Warning"] = '299 fake "There are additional results that can be requested"'
+        if not page:
+            self._send(h, 204, "application/dicom+json", b"")
+            return
+        self._send(h, 200, "application/dicom+json", json.dumps(results).encode(), headers)
 
     def _result(self, uid: str) -> dict[str, Any]:
         ds = pydicom.dcmread(self.files[uid], stop_before_pixels=True)

@@ -23,6 +23,8 @@ What the kit judges, and where the standard says so:
   the Native DICOM Model equal to it, ``*/*`` choosing the default (DICOM JSON, 8.7.7), 406
   for a request without an Accept header field (8.7.5), 404 for an unknown UID, and the whole
   tree of incorporated inventories (PS3.3 C.38.1.1.5) retrievable and valid as a set.
+* **Repository Query over QIDO-RS** (optional, PS3.18 10.6; PS3.4 C.6.4), when the
+  Capabilities Description offers ``studies``: Record Key / PriorRecordKey paging.
 * **Store** (optional, only with ``store=True``: the kit then leaves one small synthetic
   inventory on the server) and the **bearer token** (with a token: 401 without it, RFC 6750 3).
 
@@ -316,7 +318,7 @@ def _compared(ds: Dataset, facts: Facts, evidence: list[str]) -> Verdict:
     "Retrieve Capabilities: a WADL description naming inventories and inventories/{uid}",
     "PS3.18 8.9, Annex H, 12",
     applies="always",
-    provides=("store_offered",),
+    provides=("store_offered", "repository_query_offered"),
 )
 def capabilities(run: _Run, facts: Facts) -> Verdict:
     r = run.http.options("/", headers={"Accept": f"{_WADL}, application/xml;q=0.9"})
@@ -345,7 +347,8 @@ def capabilities(run: _Run, facts: Facts) -> Verdict:
     offered = "POST" in methods.get("inventories", set()) | set().union(
         *(methods[p] for p in uid_paths)
     )
-    return judged(problems, ev, store_offered=offered)
+    rq = "GET" in methods.get("studies", set())
+    return judged(problems, ev, store_offered=offered, repository_query_offered=rq)
 
 
 # -- Search ------------------------------------------------------------------------------------
@@ -665,6 +668,50 @@ def retrieve_tree(run: _Run, facts: Facts) -> Verdict:
             return failed(f"the tree is not whole: {exc}")
     ev.append(f"validator over the set: {len(errors)} error(s)")
     return judged((f"error: {_finding(f)}" for f in errors[:_EVIDENCE]), ev)
+
+
+# -- Repository Query over QIDO-RS (optional) -------------------------------------------------
+@CHECKS.check(
+    "W-RQ-PAGING",
+    "Repository Query on /studies: pages of limit=2 continued by PriorRecordKey list every "
+    "study once, each with its Record Key, Warning 299 on every page but the last",
+    "PS3.18 10.6, 10.6.3.3, 8.3.4.4; PS3.4 C.6.4.5.1, C.6.4.5.3",
+    applies="the Capabilities Description offers GET on studies",
+    needs=("repository_query_offered",),
+    when=lambda run, facts: (
+        None
+        if facts["repository_query_offered"]
+        else "the Capabilities Description offers no GET on studies (Repository Query is optional)"
+    ),
+)
+def repository_query_paging(run: _Run, facts: Facts) -> Verdict:
+    whole = run.get("/studies", DICOM_JSON, includefield="RecordKey")
+    ev = [_seen(whole)]
+    try:
+        everything = [str(d.get("StudyInstanceUID", "")) for d in _results(whole)]
+    except _Unanswered as exc:
+        return failed(*ev, str(exc))
+    problems: list[str] = []
+    paged: list[str] = []
+    with run.client() as client:
+        try:
+            for n, page in enumerate(client.repository_query("STUDY", page_size=2)):
+                if n == _MAX_PAGES:
+                    ev.append(f"stopped after {_MAX_PAGES} pages")
+                    break
+                if not all(d.get("RecordKey") for d in page.results):
+                    problems.append(f"page {n + 1}: a result without Record Key (0008,041B)")
+                if len(page.results) > 2:
+                    problems.append(f"page {n + 1}: {len(page.results)} results for limit=2")
+                paged += [str(d.get("StudyInstanceUID", "")) for d in page.results]
+        except WebError as exc:
+            problems.append(str(exc))
+    ev.append(f"{len(everything)} studies in one response, {len(paged)} paged by 2")
+    if len(set(paged)) != len(paged):
+        problems.append("a study is listed twice across pages (PS3.4 C.6.4.5.3)")
+    if not _more(whole) and len(paged) < _MAX_PAGES * 2 and sorted(paged) != sorted(everything):
+        problems.append("the pages do not list the studies one response lists")
+    return judged(problems, ev)
 
 
 # -- Store (optional) --------------------------------------------------------------------------

@@ -62,10 +62,15 @@ def test_our_origin_server_passes_every_check(served: Served, tmp_path: Path) ->
 
 
 def test_the_clean_fake_passes_so_each_fault_is_the_fault(tree: Path) -> None:
-    with FakeOrigin(tree) as fake:
+    with FakeOrigin(tree, repository=True) as fake:
         report = run_web_battery(WebKit(fake.base))
     bad = [(r.id, r.evidence) for r in report.results if r.outcome is Outcome.FAIL]
     assert report.passed, bad
+    assert report.result("W-RQ-PAGING").outcome is Outcome.PASS
+    with FakeOrigin(tree) as fake:  # Repository Query is optional: not offered, not judged
+        assert run_web_battery(WebKit(fake.base)).result("W-RQ-PAGING").outcome.value == (
+            "not applicable"
+        )
 
 
 @pytest.mark.parametrize(
@@ -76,12 +81,13 @@ def test_the_clean_fake_passes_so_each_fault_is_the_fault(tree: Path) -> None:
         ("broken_boundary", "W-RETRIEVE-PART10", "closing"),
         ("no_406", "W-RETRIEVE-NO-ACCEPT", "8.7.5"),
         ("truncated", "W-RETRIEVE-PART10", ""),
+        ("rq_without_record_key", "W-RQ-PAGING", "Record Key (0008,041B)"),
     ],
 )
 def test_each_seeded_fault_fails_the_check_that_judges_it(
     tree: Path, tmp_path: Path, fault: str, check: str, words: str
 ) -> None:
-    with FakeOrigin(tree, {fault}) as fake:
+    with FakeOrigin(tree, {fault}, repository=True) as fake:
         done = subprocess.run(
             [*CLI, "testkit", "dicomweb", "--url", fake.base, "--report", str(tmp_path)],
             capture_output=True,
