@@ -96,4 +96,27 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "matching sequences hold one Item with every key of their type",
         "dicom_inventory.scope",
     ),
+    Assumption(
+        "Q16",
+        "Media types of the inventories resource (PS3.18 Table 12.1.3-1 of the current edition "
+        "unread)",
+        "application/dicom+json the default; application/dicom (multipart/related or bare) and "
+        'multipart/related; type="application/dicom+xml" required, as for other NPI categories',
+        "dicom_inventory.scp.web.resources.RETRIEVE_REPRESENTATIONS",
+    ),
+    Assumption(
+        "Q17",
+        "Answer to an Accept that names no offered media type (PS3.18 8.3.3.1 asks for the "
+        "default media type; RFC 7231 and the issue ask for 406)",
+        "406 naming what is offered; no Accept header at all: 406 (PS3.18 8.7.5, read); the "
+        "test kit accepts either answer from a vendor",
+        "dicom_inventory.scp.web.negotiate.choose",
+    ),
+    Assumption(
+        "Q18",
+        "Form of Prior Record Key (0008,041C) as a QIDO-RS query parameter (PS3.18 10.6.1.2.4 "
+        "unread; 10.6.3.3 and 8.3.4.4.1 read)",
+        "the base64 text of the Record Key's InlineBinary; limit is Maximum Number of Records",
+        "dicom_inventory.scp.web.repository.decode_prior_record_key",
+    ),
 )
