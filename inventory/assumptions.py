@@ -107,7 +107,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         "Q17",
         "Answer to an Accept that names no offered media type (PS3.18 8.3.3.1 asks for the "
-        "default media type; RFC 7231 and the issue ask for 406)",
+        "default media type; RFC 7231 6.5.6 allows 406)",
         "406 naming what is offered; no Accept header at all: 406 (PS3.18 8.7.5, read); the "
         "test kit accepts either answer from a vendor",
         "dicom_inventory.scp.web.negotiate.choose",
