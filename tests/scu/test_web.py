@@ -159,3 +159,17 @@ def test_repository_query_over_http_lists_what_dimse_lists(served: Served) -> No
     one = _run(*cmd, "--url", served.base, "--one-page")
     assert one.returncode == 3 and "PARTIAL" in one.stderr
     assert _run("repository-query", "--level", "IMAGE").returncode == 2
+
+
+def test_fetch_by_url_writes_what_fetch_by_file_writes(served: Served, tmp_path: Path) -> None:
+    url = served.url(f"/inventories/{served.root_uid}")
+    by_url = _run("fetch", url, "--out", str(tmp_path / "u"))
+    by_file = _run("fetch", str(served.dimse_file), "--out", str(tmp_path / "f"))
+    assert by_url.returncode == by_file.returncode == 0, by_url.stderr + by_file.stderr
+    assert "fetched 72" in by_url.stdout
+    files_u = sorted(p.relative_to(tmp_path / "u") for p in (tmp_path / "u").rglob("*.dcm"))
+    files_f = sorted(p.relative_to(tmp_path / "f") for p in (tmp_path / "f").rglob("*.dcm"))
+    assert files_u == files_f and len(files_u) == 72
+    assert all(
+        (tmp_path / "u" / p).read_bytes() == (tmp_path / "f" / p).read_bytes() for p in files_u
+    )
