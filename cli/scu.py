@@ -390,6 +390,7 @@ def repository_query_command(
                     )
                 )
             else:
+                assert peer is not None  # one of the two, checked above
                 found = (
                     (p.records, p.partial)
                     for p in repository_query(

@@ -233,10 +233,12 @@ def dataset_json(raw: RawDataset, encodings: str | list[str], fallback: Fallback
         vr, value, _ = element
         key = f"{tag:08X}"
         try:
-            if vr == "SQ" and isinstance(value, list):
+            if isinstance(value, list):
+                if vr != "SQ":
+                    raise _NotPlain
                 out[key] = {"vr": "SQ", "Value": [dataset_json(i, own, fallback) for i in value]}
             else:
                 out[key] = writers[vr](vr, value, own)
-        except (_NotPlain, KeyError, TypeError, UnicodeDecodeError):
+        except (_NotPlain, KeyError, UnicodeDecodeError):  # KeyError: a VR with no writer
             out[key] = fallback(tag, element, own)
     return out

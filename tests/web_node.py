@@ -139,6 +139,41 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         requester.close()
 
 
+@dataclass
+class SecureNode:
+    """A node of its own, empty, with HTTPS and a bearer token ([http] certfile/keyfile/
+    bearer_token_file); started by :func:`secure_node`, stopped with :func:`stop`."""
+
+    proc: subprocess.Popen[bytes]
+    base: str
+    cert: Path
+    token: Path
+    http_port: int
+    log: Path
+
+
+def secure_node(folder: Path, token: str) -> SecureNode:
+    """Start an empty node serving DICOMweb over HTTPS with `token` (certificate by openssl)."""
+    from tests.scp.test_tls import _certificate
+
+    cert, key = _certificate(folder)
+    token_file = folder / "token.txt"
+    token_file.write_text(token + "\n")
+    Archive(folder / "archive", create=True).close()
+    config, _, http_port = node_config(
+        folder,
+        folder / "archive",
+        Requester(),
+        f'certfile = "{cert}"\nkeyfile = "{key}"\nbearer_token_file = "{token_file}"',
+    )
+    log = folder / "serve.log"
+    proc = serve(config, log)
+    wait_listening(http_port)
+    return SecureNode(
+        proc, f"https://127.0.0.1:{http_port}/dicomweb", cert, token_file, http_port, log
+    )
+
+
 def dimse_dataset(served: Served, uid: str | None = None) -> Dataset:
     """An inventory (default: the root) as Inventory GET delivered it (file meta dropped)."""
     ds = pydicom.dcmread(served.leaves[uid] if uid else served.dimse_file)

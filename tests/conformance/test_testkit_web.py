@@ -17,14 +17,11 @@ from pathlib import Path
 import pytest
 from dicom_inventory.conformance.testkit import Outcome
 from dicom_inventory.conformance.testkit.web import CHECKS, WebKit, run_web_battery
-from dicom_inventory.scp.archive import Archive
 from dicom_inventory.uid import generate_uid
 from lxml import etree
 
 from tests.fake_origin import FakeOrigin
-from tests.scp.raw_peer import Requester, wait_listening
-from tests.scp.test_tls import _certificate
-from tests.web_node import Served, node_config, serve, stop
+from tests.web_node import Served, secure_node, stop
 
 CLI = [
     shutil.which("dicom-inventory") or sys.executable,
@@ -105,27 +102,14 @@ def test_over_https_with_a_token_store_then_judge_then_retrieve(tmp_path: Path) 
     """A node of its own with HTTPS and a bearer token (Store is on by default): the kit
     stores an inventory (--store), judges the server holding it, and our user agent
     retrieves and searches it, each with --ca-cert and --token-file."""
-    cert, key = _certificate(tmp_path)
-    token = tmp_path / "token.txt"
-    token.write_text("kit-token\n")
-    with Archive(tmp_path / "archive", create=True):
-        pass
-    requester = Requester()
-    config, _, http_port = node_config(
-        tmp_path,
-        tmp_path / "archive",
-        requester,
-        f'certfile = "{cert}"\nkeyfile = "{key}"\nbearer_token_file = "{token}"',
-    )
-    proc = serve(config, tmp_path / "serve.log")
-    base = f"https://127.0.0.1:{http_port}/dicomweb"
-    tls = ["--ca-cert", str(cert), "--token-file", str(token)]
+    node = secure_node(tmp_path, "kit-token")
+    base, proc = node.base, node.proc
+    tls = ["--ca-cert", str(node.cert), "--token-file", str(node.token)]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*CLI, *args, *tls], capture_output=True, text=True, timeout=300)
 
     try:
-        wait_listening(http_port)
         first = run(
             "testkit", "dicomweb", "--url", base, "--store", "--report", str(tmp_path / "a")
         )
@@ -145,7 +129,7 @@ def test_over_https_with_a_token_store_then_judge_then_retrieve(tmp_path: Path) 
         got = run("retrieve", f"{base}/inventories/{uid}", "--out", str(tmp_path / "r"))
         assert got.returncode == 0 and (tmp_path / "r" / f"{uid}.dcm").exists(), got.stderr
         refused = subprocess.run(
-            [*CLI, "search", "--url", base, "--ca-cert", str(cert)],
+            [*CLI, "search", "--url", base, "--ca-cert", str(node.cert)],
             capture_output=True,
             text=True,
             timeout=60,

@@ -10,31 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dicom_inventory.scp.archive import Archive
 
 from tests.conftest import require_tool
-from tests.scp.raw_peer import Requester, wait_listening
-from tests.scp.test_tls import _certificate
-from tests.scp.web.conftest import node_config, serve, stop
+from tests.web_node import secure_node, stop
 
 
 def test_https_with_a_bearer_token(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
-    token = tmp_path / "token.txt"
-    token.write_text("s3cret-token\n")
-    Archive(tmp_path / "archive", create=True).close()
-    requester = Requester()
-    config, port, http_port = node_config(
-        tmp_path,
-        tmp_path / "archive",
-        requester,
-        f'certfile = "{cert}"\nkeyfile = "{key}"\nbearer_token_file = "{token}"',
-    )
-    log = tmp_path / "serve.log"
-    proc = serve(config, log)
+    node = secure_node(tmp_path, "s3cret-token")
+    base, cert, http_port, proc, log = node.base, node.cert, node.http_port, node.proc, node.log
     try:
-        wait_listening(http_port)
-        base = f"https://127.0.0.1:{http_port}/dicomweb"
         with httpx.Client(base_url=base, verify=str(cert), timeout=20) as c:
             r = c.get("/inventories")
             assert r.status_code == 401
