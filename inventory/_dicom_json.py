@@ -10,8 +10,8 @@ the raw bytes of the streaming parser (:mod:`dicom_inventory._parse`) straight i
 
 pydicom stays the reference: :func:`dataset_json` produces exactly pydicom's output (a property
 test holds the two equal), and any element whose value is not plainly one of the cases below
--- leading or inner spaces pydicom treats per VR, a person name with component groups, an
-ISO 2022 character set, a number that does not parse, an ambiguous VR -- is handed to pydicom
+-- leading or inner spaces pydicom treats per VR, a person name with component groups, text
+with ISO 2022 escapes, a number that does not parse, an ambiguous VR -- is handed to pydicom
 itself, element by element. What is written here is only the common case, not a second
 reading of F.2.
 """
@@ -47,24 +47,23 @@ _NUMBERS: dict[str, tuple[int, str, bool]] = {  # size, struct code, float
 _STRUCTS: dict[tuple[str, int], Struct] = {}
 _UIDS = re.compile(r"[0-9.\\\\]*")
 _INT = re.compile(r"[+-]?[0-9]+")
-#: Python codecs that pydicom decodes with a plain ``bytes.decode`` (no ISO 2022 escapes).
-_PLAIN_CODECS = frozenset(
-    {"iso8859", "latin_1", "utf_8", "iso_ir_6", "ascii"}
-    | {f"iso8859_{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 11, 15)}
-    | {"tis_620", "gb18030", "gbk", "shift_jis", "euc_kr"}
-)
 
 
 class _NotPlain(Exception):
     """The value is not one of the plain cases: pydicom converts it."""
 
 
-def _codec(encodings: str | list[str]) -> str:
-    if isinstance(encodings, str):
-        encodings = [encodings]
-    if len(encodings) != 1 or encodings[0] not in _PLAIN_CODECS:
+def _text(value: bytes, encodings: str | list[str]) -> str | None:
+    """A text value decoded as pydicom's ``decode_bytes`` does when no escape is present.
+
+    Without an ESC byte pydicom decodes the whole value with the first encoding of the
+    Specific Character Set; with one (ISO 2022 code extensions, PS3.5 6.1.2.5) it decodes
+    fragment by fragment, which is left to pydicom (_NotPlain). An unknown codec (LookupError)
+    or undecodable bytes (UnicodeDecodeError) go to pydicom too, which warns and replaces.
+    """
+    if b"\x1b" in value:
         raise _NotPlain
-    return encodings[0]
+    return _decoded(value, encodings if isinstance(encodings, str) else encodings[0])
 
 
 def _plain_values(text: str) -> list[str]:
@@ -98,14 +97,14 @@ def _ui(vr: str, value: bytes, encodings: str | list[str]) -> dict[str, Any]:
 
 
 def _text_multi(vr: str, value: bytes, encodings: str | list[str]) -> dict[str, Any]:
-    text = _decoded(value, _codec(encodings))
+    text = _text(value, encodings)
     if text is None:
         return {"vr": vr}
     return {"vr": vr, "Value": [v.rstrip(" ") for v in text.split("\\")]}
 
 
 def _text_single(vr: str, value: bytes, encodings: str | list[str]) -> dict[str, Any]:
-    text = _decoded(value, _codec(encodings))
+    text = _text(value, encodings)
     return {"vr": vr} if text is None else {"vr": vr, "Value": [text]}
 
 
@@ -119,7 +118,7 @@ def _ur(vr: str, value: bytes, encodings: str | list[str]) -> dict[str, Any]:
 
 
 def _pn(vr: str, value: bytes, encodings: str | list[str]) -> dict[str, Any]:
-    text = _decoded(value, _codec(encodings))
+    text = _text(value, encodings)
     if text is None:
         return {"vr": vr}
     values = _plain_values(text)
@@ -239,6 +238,6 @@ def dataset_json(raw: RawDataset, encodings: str | list[str], fallback: Fallback
                 out[key] = {"vr": "SQ", "Value": [dataset_json(i, own, fallback) for i in value]}
             else:
                 out[key] = writers[vr](vr, value, own)
-        except (_NotPlain, KeyError, UnicodeDecodeError):  # KeyError: a VR with no writer
+        except (_NotPlain, KeyError, UnicodeDecodeError, LookupError):  # KeyError: no writer
             out[key] = fallback(tag, element, own)
     return out

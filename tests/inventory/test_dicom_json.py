@@ -55,8 +55,36 @@ TAGS = {
     "OW": 0x00660023,
     "UN": 0x00191010,
 }
-ENCODINGS = ["iso8859", "utf_8", "iso8859_5", ["iso8859", "iso2022_jp"], "shift_jis"]
-_PIECES = ["", " ", "  ", "\\", "=", "^", "\0", "a", "Zé", "1", "-2", "3.5", "1e3", "x y", "東京"]
+#: Python encodings as pydicom names them for (0008,0005) terms (``pydicom.charset``): UTF8 for
+#: ISO_IR 192, GB18030, shift_jis for ISO_IR 13, a code-extension list, an unknown name.
+ENCODINGS = [
+    "iso8859",
+    "UTF8",
+    "latin_1",
+    "iso_ir_144",
+    "GB18030",
+    "shift_jis",
+    ["iso8859", "iso2022_jp"],
+    ["latin_1", "euc_kr"],
+]
+_PIECES = [
+    "",
+    " ",
+    "  ",
+    "\\",
+    "=",
+    "^",
+    "\0",
+    "\x1b$B",
+    "a",
+    "Zé",
+    "1",
+    "-2",
+    "3.5",
+    "1e3",
+    "x y",
+    "東京",
+]
 
 
 def pydicoms(tag: int, vr: str, value: bytes, encodings: Any) -> Any:
