@@ -49,12 +49,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 
-from dicom_inventory.media import DICOM_JSON, DICOM_XML, xml_document
-from dicom_inventory.multipart import iter_multipart, new_boundary
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.production.scope import ScopeError
 from dicom_inventory.scp.services.studyroot import (
@@ -69,11 +67,16 @@ from dicom_inventory.scp.services.studyroot import (
 from dicom_inventory.scp.stores.repository import Repository, opened
 from dicom_inventory.scp.web.resources import REPOSITORY_QUERY_RESOURCES, SEARCH_REPRESENTATIONS
 from dicom_inventory.scp.web.search import (
+    FLAGS,
+    LIMIT_REDUCED,
+    MORE_RESULTS,
+    NOT_LITERAL,
+    NOT_MATCHED,
     SearchError,
     attribute_keyword,
     count_parameter,
-    json_array_body,
-    warning,
+    flag_on,
+    results_response,
 )
 from dicom_inventory.uid import is_valid_uid
 from pydicom import config as pydicom_config
@@ -83,7 +86,7 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 __all__ = [
     "DEFAULT_RETURN_KEYS",
@@ -123,10 +126,7 @@ DEFAULT_RETURN_KEYS: dict[str, tuple[str, ...]] = {
 _COMPUTED = ("RetrieveAETitle", "RemovedFromOperationalUse", "RecordKey")
 #: The path's templates and the unique keys they fill in.
 _PATH_KEYS = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID"}
-_FLAGS = ("fuzzymatching", "emptyvaluematching", "multiplevaluematching")
 _SET_BY_SERVER = ("QueryRetrieveLevel", "SpecificCharacterSet")
-_MORE = "There are additional results that can be requested"
-_XML_PART = {"Content-Type": f"{DICOM_XML}; charset=utf-8"}
 
 
 @dataclass
@@ -237,11 +237,8 @@ def parse_repository_search(
             limit = count_parameter(value, "limit")
         elif lname == "offset":
             search.offset = count_parameter(value, "offset")
-        elif lname in _FLAGS:
-            on = {"true": True, "false": False}.get(value.lower())
-            if on is None:
-                raise SearchError(f"{name}={value!r}: expected true or false (PS3.18 8.3.4)")
-            flagged += [lname] if on else []
+        elif lname in FLAGS:
+            flagged += [lname] if flag_on(name, value) else []
         elif lname in ("accept", "charset"):
             continue  # content negotiation
         elif "." in name:
@@ -266,17 +263,12 @@ def parse_repository_search(
             else:
                 values[kw] = value.replace(",", "\\") if dictionary_VR(kw) == "UI" else value
     if flagged:
-        search.warnings.append(
-            f"The {', '.join(flagged)} parameter is not supported. Only literal matching has "
-            "been performed."
-        )
+        search.warnings.append(NOT_LITERAL.format(", ".join(flagged)))
     ignored = [kw for kw, v in values.items() if v and kw not in matched]
     if ignored:
-        search.warnings.append(
-            "The following attributes are not supported for matching: " + ", ".join(ignored)
-        )
+        search.warnings.append(NOT_MATCHED.format(", ".join(ignored)))
     if limit > cap:
-        search.warnings.append(f"The limit is reduced to {cap}.")
+        search.warnings.append(LIMIT_REDUCED.format(cap))
     ds = search.identifier
     ds.QueryRetrieveLevel = level
     if prior:
@@ -306,10 +298,6 @@ def _page(
         matches = iter_matches(repo, q, after=after, include_removed=True)
         window = list(islice(matches, offset, offset + limit + 1))
         return [repository_response(q, m, config) for m in window[:limit]], len(window) > limit
-
-
-def _xml_part(ds: Dataset) -> Iterator[bytes]:
-    yield xml_document(ds)  # written as the body is sent, in the response's worker thread
 
 
 async def repository_query_response(
@@ -354,16 +342,5 @@ async def repository_query_response(
     limit = record_limit(search.identifier, config)
     page, more = await run_in_threadpool(_page, factory, q, config, after, search.offset, limit)
     if more:
-        search.warnings.append(_MORE)
-    response: Response
-    if not page:
-        response = Response(status_code=204)
-    elif rep.media_type == DICOM_JSON:
-        response = StreamingResponse(json_array_body(page), media_type=rep.content_type())
-    else:
-        boundary = new_boundary()
-        body = iter_multipart(((_XML_PART, _xml_part(ds)) for ds in page), boundary)
-        response = StreamingResponse(body, media_type=rep.content_type(boundary))
-    for text in search.warnings:
-        response.headers.append("warning", warning(text, request.url.netloc))
-    return response
+        search.warnings.append(MORE_RESULTS)
+    return results_response(page, rep, search.warnings, request.url.netloc)

@@ -66,6 +66,14 @@ STORE_REPRESENTATIONS = (
     Representation(DICOM_XML),
 )
 
+#: The query parameters both searches treat alike (PS3.18 8.3.3.1, 8.3.4.2, 8.3.4.5, 8.3.4.6).
+_COMMON_PARAMETERS: dict[str, str] = {
+    "fuzzymatching": "accepted; only literal matching is performed (Warning 299 when true)",
+    "emptyvaluematching": "accepted; not applied (Warning 299 when true)",
+    "multiplevaluematching": "accepted; not applied (Warning 299 when true)",
+    "accept": "media types, instead of the Accept header (PS3.18 8.3.3.1)",
+    "charset": "character sets; only UTF-8 is sent",
+}
 #: Search query parameters besides attribute matching (PS3.18 8.3.4), with what each does.
 SEARCH_PARAMETERS: dict[str, str] = {
     "{attributeID}={value}": "attribute matching by keyword or tag (ggggeeee) on "
@@ -75,11 +83,7 @@ SEARCH_PARAMETERS: dict[str, str] = {
     "'all': " + ", ".join(RETURN_KEYS),
     "limit": "most results in the response (at most [http] max_results)",
     "offset": "results to skip",
-    "fuzzymatching": "accepted; only literal matching is performed (Warning 299 when true)",
-    "emptyvaluematching": "accepted; not applied (Warning 299 when true)",
-    "multiplevaluematching": "accepted; not applied (Warning 299 when true)",
-    "accept": "media types, instead of the Accept header (PS3.18 8.3.3.1)",
-    "charset": "character sets; only UTF-8 is sent",
+    **_COMMON_PARAMETERS,
 }
 
 #: Repository Query over QIDO-RS: each Search resource (PS3.18 Table 10.6.1-1) and the
@@ -112,11 +116,7 @@ REPOSITORY_QUERY_PARAMETERS: dict[str, str] = {
     "limits.repository_query_limit; absent or 0: that limit",
     "offset": "matches to skip, counted after PriorRecordKey when both are given "
     "(PS3.18 8.3.4.4.1)",
-    "fuzzymatching": "accepted; only literal matching is performed (Warning 299 when true)",
-    "emptyvaluematching": "accepted; not applied (Warning 299 when true)",
-    "multiplevaluematching": "accepted; not applied (Warning 299 when true)",
-    "accept": "media types, instead of the Accept header (PS3.18 8.3.3.1)",
-    "charset": "character sets; only UTF-8 is sent",
+    **_COMMON_PARAMETERS,
 }
 
 #: Every HTTP status the origin server answers with, and when (PS3.18 8.5, 10.5.3).

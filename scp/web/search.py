@@ -31,6 +31,7 @@ from dicom_inventory.scp.services.qr import (
     matching_inventories,
 )
 from dicom_inventory.scp.stores.inventories import InventoryStore, StoredInventory
+from dicom_inventory.scp.web.negotiate import Representation
 from dicom_inventory.scp.web.resources import SEARCH_REPRESENTATIONS
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
@@ -40,12 +41,19 @@ from starlette.responses import Response, StreamingResponse
 
 __all__ = [
     "DEFAULT_RETURN_KEYS",
+    "FLAGS",
+    "LIMIT_REDUCED",
+    "MORE_RESULTS",
+    "NOT_LITERAL",
+    "NOT_MATCHED",
     "SearchError",
     "SearchQuery",
     "attribute_keyword",
     "count_parameter",
+    "flag_on",
     "json_array_body",
     "parse_search",
+    "results_response",
     "search_response",
     "warning",
 ]
@@ -66,13 +74,28 @@ DEFAULT_RETURN_KEYS: tuple[str, ...] = (
     "NumberOfStudyRecordsInInstance",
 )
 _ALL_KEYS = tuple(dict.fromkeys(DEFAULT_RETURN_KEYS + tuple(MATCHING_KEYS) + RETURN_KEYS))
-_FLAGS = ("fuzzymatching", "emptyvaluematching", "multiplevaluematching")
-_CONTROL = {"includefield", "limit", "offset", "accept", "charset", *_FLAGS}
+#: Matching flags accepted and not applied (PS3.18 8.3.4.2, 8.3.4.5, 8.3.4.6).
+FLAGS = ("fuzzymatching", "emptyvaluematching", "multiplevaluematching")
+_CONTROL = {"includefield", "limit", "offset", "accept", "charset", *FLAGS}
+#: The texts of the ``Warning: 299`` headers of both searches (PS3.18 8.3.4).
+MORE_RESULTS = "There are additional results that can be requested"
+NOT_LITERAL = "The {} parameter is not supported. Only literal matching has been performed."
+NOT_MATCHED = "The following attributes are not supported for matching: {}"
+LIMIT_REDUCED = "The limit is reduced to {}."
+_XML_PART = {"Content-Type": f"{DICOM_XML}; charset=utf-8"}
 
 
 def warning(text: str, service: str) -> str:
     """A ``Warning`` header value of code 299 (PS3.18 8.3.4, RFC 7234 5.5)."""
     return f'299 {service} "{text}"'
+
+
+def flag_on(name: str, value: str) -> bool:
+    """Whether a matching flag is ``true``; SearchError for anything but true/false."""
+    on = {"true": True, "false": False}.get(value.lower())
+    if on is None:
+        raise SearchError(f"{name}={value!r}: expected true or false (PS3.18 8.3.4)")
+    return on
 
 
 class SearchError(ValueError):
@@ -132,14 +155,9 @@ def parse_search(params: list[tuple[str, str]], http: HTTP) -> SearchQuery:
             q.limit = count_parameter(value, "limit")
         elif lname == "offset":
             q.offset = count_parameter(value, "offset")
-        elif lname in _FLAGS:
-            if value.lower() not in ("true", "false"):
-                raise SearchError(f"{name}={value!r}: expected true or false (PS3.18 8.3.4)")
-            if value.lower() == "true":
-                q.warnings.append(
-                    f"The {lname} parameter is not supported. Only literal matching has been "
-                    "performed."
-                )
+        elif lname in FLAGS:
+            if flag_on(name, value):
+                q.warnings.append(NOT_LITERAL.format(lname))
         elif lname in _CONTROL:
             continue  # accept / charset: content negotiation
         else:
@@ -157,12 +175,10 @@ def parse_search(params: list[tuple[str, str]], http: HTTP) -> SearchQuery:
             else:
                 unsupported.append(kw)
     if unsupported:
-        q.warnings.append(
-            "The following attributes are not supported for matching: " + ", ".join(unsupported)
-        )
+        q.warnings.append(NOT_MATCHED.format(", ".join(unsupported)))
     if q.limit is None or q.limit > http.max_results:
         if q.limit is not None:
-            q.warnings.append(f"The limit is reduced to {http.max_results}.")
+            q.warnings.append(LIMIT_REDUCED.format(http.max_results))
         q.limit = http.max_results
     q.keys = list(dict.fromkeys(keys))
     return q
@@ -201,24 +217,33 @@ async def search_response(
     assert q.limit is not None
     page = found[q.offset : q.offset + q.limit]
     if q.offset + len(page) < len(found):
-        q.warnings.append("There are additional results that can be requested")
-    service = request.url.netloc
-    headers = [("warning", warning(w, service)) for w in q.warnings]
-    if not page:
+        q.warnings.append(MORE_RESULTS)
+    results = [_result(inv, q.keys, base) for inv in page]
+    return results_response(results, rep, q.warnings, request.url.netloc)
+
+
+def _xml_part(ds: Dataset) -> Iterator[bytes]:
+    yield xml_document(ds)  # written as the body is sent, in the response's worker thread
+
+
+def results_response(
+    results: list[Dataset], rep: Representation, warnings: list[str], service: str
+) -> Response:
+    """A search's answer: 204 without results, else DICOM JSON or Native DICOM Model parts.
+
+    Each text of `warnings` goes out as a ``Warning: 299`` header (PS3.18 8.3.4); the body is
+    written result by result as it is sent. ``/inventories`` search and Repository Query over
+    QIDO-RS (:mod:`~dicom_inventory.scp.web.repository`) answer with it.
+    """
+    response: Response
+    if not results:
         response = Response(status_code=204)
+    elif rep.media_type == DICOM_JSON:
+        response = StreamingResponse(json_array_body(results), media_type=rep.content_type())
     else:
-        results = [_result(inv, q.keys, base) for inv in page]
-        if rep.media_type == DICOM_JSON:
-            response = StreamingResponse(json_array_body(results), media_type=rep.content_type())
-        else:
-            boundary = new_boundary()
-            parts = [
-                ({"Content-Type": f"{DICOM_XML}; charset=utf-8"}, [xml_document(ds)])
-                for ds in results
-            ]
-            response = StreamingResponse(
-                iter_multipart(parts, boundary), media_type=rep.content_type(boundary)
-            )
-    for name, value in headers:
-        response.headers.append(name, value)
+        boundary = new_boundary()
+        body = iter_multipart(((_XML_PART, _xml_part(ds)) for ds in results), boundary)
+        response = StreamingResponse(body, media_type=rep.content_type(boundary))
+    for text in warnings:
+        response.headers.append("warning", warning(text, service))
     return response
