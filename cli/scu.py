@@ -479,7 +479,9 @@ def _side(
     spec: str, work: Path, name: str, token_file: Path | None, ca_cert: Path | None
 ) -> list[Path]:
     """An inventory file or DICOMweb URL, or ``dicom:AE@HOST:PORT`` crawled now."""
-    if spec.startswith(("http://", "https://")):
+    from dicom_inventory.scu.web import is_url
+
+    if is_url(spec):
         return inventory_sources([spec], work / name, token_file, ca_cert)
     if spec.startswith("dicom:"):
         from dicom_inventory.scu.crawl import crawl

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from dicom_inventory.cli.exits import ExitCode
-from dicom_inventory.cli.web import web_options
+from dicom_inventory.cli.web import bearer_token, web_options
 from dicom_inventory.conformance.testkit.scu import FAULTS
 
 __all__ = ["checks_markdown", "testkit"]
@@ -241,12 +241,11 @@ def testkit_dicomweb(
     """
     from dicom_inventory.conformance.testkit.web import WebKit, run_web_battery
 
-    token = token_file.read_text().strip() if token_file is not None else ""
     try:
         kit = WebKit(
             url,
             uid=uid,
-            token=token or None,
+            token=bearer_token(token_file),
             verify=str(ca_cert) if ca_cert else True,
             timeout=timeout,
             store=store,

@@ -18,7 +18,7 @@ from dicom_inventory.cli.exits import fail
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["WEB_COMMANDS", "inventory_sources", "web_client", "web_options"]
+__all__ = ["WEB_COMMANDS", "bearer_token", "inventory_sources", "web_client", "web_options"]
 
 out = Console()
 err = Console(stderr=True)
@@ -47,14 +47,16 @@ def web_options(f: F) -> F:
     return f
 
 
+def bearer_token(token_file: Path | None) -> str | None:
+    """The bearer token in ``--token-file`` (white space around it removed), if any."""
+    return (token_file.read_text().strip() or None) if token_file is not None else None
+
+
 def web_client(base: str, token_file: Path | None, ca_cert: Path | None) -> Any:
     """Our user agent on the service at `base`, with the token and CA bundle given."""
     from dicom_inventory.scu.web import WebClient
 
-    token = None
-    if token_file is not None:
-        token = token_file.read_text().strip() or None
-    return WebClient(base, token=token, verify=str(ca_cert) if ca_cert else True)
+    return WebClient(base, token=bearer_token(token_file), verify=str(ca_cert) if ca_cert else True)
 
 
 def _bytes_progress(description: str) -> Any:
