@@ -23,6 +23,7 @@ _INSTALL = {
     "dcmsend": "apt-get install dcmtk",
     "Orthanc": "apt-get install orthanc",
     "openssl": "apt-get install openssl",
+    "curl": "apt-get install curl",
     "chromium": "apt-get install chromium",
     "postgresql": "apt-get install postgresql",
 }
