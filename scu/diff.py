@@ -38,6 +38,7 @@ COMPARED = {
     "INSTANCE": ("sop_class_uid", "instance_number"),
 }
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _COLUMNS = (
     "study_instance_uid",
     "series_instance_uid",
@@ -173,6 +174,16 @@ def _raw_rows(paths: list[str]) -> Iterator[tuple[Any, ...]]:
                 yield from iter_raw_rows(reader, _COLUMNS)
 
 
+def _sqlite_value(v: Any) -> Any:
+    """`v`, or its decimal text where it is an integer beyond SQLite's 64-bit range.
+
+    The same value on both sides still compares equal (as text), and differs from any other.
+    """
+    if isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX:
+        return str(v)
+    return v
+
+
 def _load(paths: list[str], db: str, level: str) -> int:
     """Worker: rows of the inventories into table ``r`` of SQLite file `db`.
 
@@ -191,7 +202,10 @@ def _load(paths: list[str], db: str, level: str) -> int:
         batch = list(itertools.islice(rows, 20_000))
         if not batch:
             break
-        conn.executemany(sql, batch)
+        try:
+            conn.executemany(sql, batch)
+        except OverflowError:  # an integer beyond SQLite's int64 (a malformed IS value)
+            conn.executemany(sql, [tuple(map(_sqlite_value, row)) for row in batch])
         n += len(batch)
     conn.execute(f"CREATE INDEX r_k ON r ({', '.join(_KEYS[level])})")
     conn.commit()

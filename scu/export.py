@@ -13,7 +13,10 @@ consecutive instances of the tree into a part file; the parts are then joined in
 
 Column types: counts, numbers, offsets and lengths are integers; everything else is text;
 missing values are empty (CSV), ``null`` (JSON) or null (Parquet). The files load as they are
-in pandas, DuckDB and polars.
+in pandas, DuckDB and polars. In Parquet, File Offset and File Length in Container (VR UV,
+0 to 2^64-1, PS3.5 6.2) are ``uint64`` and the IS columns ``int64``; CSV and JSON Lines write
+every integer exactly, whatever its size. An integer that does not fit its Parquet column (an
+IS value beyond the int64 range, which is not valid IS) is written as null there.
 """
 
 from __future__ import annotations
@@ -39,19 +42,27 @@ from dicom_inventory import (
     tree_paths,
 )
 
-__all__ = ["FORMATS", "INTEGER_COLUMNS", "export_inventory", "export_rows"]
+__all__ = ["FORMATS", "INTEGER_COLUMNS", "UNSIGNED_COLUMNS", "export_inventory", "export_rows"]
 
 FORMATS = ("csv", "jsonl", "parquet")
 _BATCH = 65_536
 
+#: Integer columns of VR UV (File Offset/Length in Container, PS3.3 C.38.2.2): unsigned 64-bit
+#: values (PS3.5 6.2), so ``uint64`` in Parquet; the other integer columns are IS (``int64``).
+UNSIGNED_COLUMNS = frozenset({"file_offset_in_container", "file_length_in_container"})
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_UINT64 = (0, (1 << 64) - 1)
 
-def _int(v: Any) -> int | None:
+
+def _int(v: Any, bounds: tuple[int, int] = _INT64) -> int | None:
+    """`v` as an integer within `bounds`, else None (missing, not a number, or out of range)."""
     if v is None or v == "":
         return None
     try:
-        return int(v)
+        n = int(v)
     except (TypeError, ValueError):
         return None
+    return n if bounds[0] <= n <= bounds[1] else None
 
 
 def _text(v: Any) -> str | None:
@@ -61,6 +72,14 @@ def _text(v: Any) -> str | None:
 
 
 _INT_INDEX = frozenset(i for i, c in enumerate(ROW_COLUMNS) if c in INTEGER_COLUMNS)
+_UINT_INDEX = frozenset(i for i, c in enumerate(ROW_COLUMNS) if c in UNSIGNED_COLUMNS)
+
+
+def _arrow_type(pa: Any, column: str) -> Any:
+    """The Arrow type of a row column: ``uint64`` (UV), ``int64`` (IS) or ``string``."""
+    if column in UNSIGNED_COLUMNS:
+        return pa.uint64()
+    return pa.int64() if column in INTEGER_COLUMNS else pa.string()
 
 
 class _Writer:
@@ -75,9 +94,8 @@ class _Writer:
             import pyarrow.parquet as pq
 
             self.pa = pa
-            self.schema = pa.schema(
-                [(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in ROW_COLUMNS]
-            )
+            self.schema = pa.schema([(c, _arrow_type(pa, c)) for c in ROW_COLUMNS])
+            self.types = [_arrow_type(pa, c) for c in ROW_COLUMNS]
             self.pq = pq.ParquetWriter(path, self.schema, compression="zstd")
         else:
             self.f = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -91,16 +109,14 @@ class _Writer:
             pa = self.pa
             columns = list(zip(*batch, strict=True))
             try:
+                arrays = [pa.array(col, t) for col, t in zip(columns, self.types, strict=True)]
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                # rows from elsewhere, or an integer out of its column's range: convert each
                 arrays = [
-                    pa.array(col, pa.int64() if i in _INT_INDEX else pa.string())
-                    for i, col in enumerate(columns)
-                ]
-            except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows from elsewhere: convert each
-                arrays = [
-                    pa.array([_int(v) for v in col], pa.int64())
+                    pa.array([_int(v, _UINT64 if i in _UINT_INDEX else _INT64) for v in col], t)
                     if i in _INT_INDEX
-                    else pa.array([_text(v) for v in col], pa.string())
-                    for i, col in enumerate(columns)
+                    else pa.array([_text(v) for v in col], t)
+                    for i, (col, t) in enumerate(zip(columns, self.types, strict=True))
                 ]
             self.pq.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
         elif self.fmt == "csv":

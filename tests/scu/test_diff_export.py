@@ -25,11 +25,11 @@ from dicom_inventory import (
     synthetic_studies,
     write_inventory,
 )
-from dicom_inventory.model import StudyRecord
+from dicom_inventory.model import FileAccess, StudyRecord
 from dicom_inventory.read import InventoryReader
 from dicom_inventory.rows import iter_raw_rows
 from dicom_inventory.scu.diff import diff_inventories
-from dicom_inventory.scu.export import INTEGER_COLUMNS, export_inventory
+from dicom_inventory.scu.export import INTEGER_COLUMNS, UNSIGNED_COLUMNS, export_inventory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -211,3 +211,67 @@ def test_export_by_worker_processes_equals_one_process(tmp_path: Path, fmt: str)
     else:
         assert one.read_bytes() == many.read_bytes()
     assert not list(tmp_path.glob(".export-*"))  # part files removed
+
+
+# ----------------------------------------------------------------------------- UV beyond int64
+#: File Offset/Length in Container are UV (PS3.5 6.2: 0 to 2^64-1); these need the top bit.
+_BIG = ((1 << 63, (1 << 64) - 1), ((1 << 64) - 1, 1 << 63))
+
+
+def _uv_inventory(path: Path, uid: str) -> Path:
+    """An INSTANCE inventory whose two instances sit in a BLOB at offsets/lengths >= 2^63."""
+    (study,) = _materialize(1)
+    series = study.series[0]
+    instances = [
+        replace(
+            inst,
+            file_access=(
+                FileAccess(
+                    uri="file:///archive/blob.bin",
+                    container_type="BLOB",
+                    offset=offset,
+                    length=length,
+                    transfer_syntax_uid="1.2.840.10008.1.2.1",
+                ),
+            ),
+        )
+        for inst, (offset, length) in zip(series.instances, _BIG, strict=False)
+    ]
+    study = replace(study, series=[replace(series, instances=instances)])
+    return _write(path, [study], uid)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_export_keeps_uv_values_of_2_63_and_beyond_exactly(tmp_path: Path, fmt: str) -> None:
+    src = _uv_inventory(tmp_path / "uv.dcm", "2.25.7")
+    out = tmp_path / f"rows.{fmt}"
+    assert export_inventory([src], out, fmt, workers=1) == 2
+    if fmt == "parquet":
+        table = pq.read_table(out)
+        assert str(table.schema.field("file_offset_in_container").type) == "uint64"
+        assert str(table.schema.field("instance_number").type) == "int64"
+        rows = table.to_pylist()
+    elif fmt == "csv":
+        with open(out, newline="", encoding="utf-8") as f:
+            rows = [
+                {k: int(v) for k, v in r.items() if k in UNSIGNED_COLUMNS}
+                for r in csv.DictReader(f)
+            ]
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+    got = [(r["file_offset_in_container"], r["file_length_in_container"]) for r in rows]
+    assert got == list(_BIG)
+
+
+def test_unsigned_columns_are_the_uv_columns() -> None:
+    from dicom_inventory.rows import _FIELDS
+
+    assert {c for c, mf in _FIELDS.items() if mf.kind == "uint"} == UNSIGNED_COLUMNS
+
+
+def test_diff_reads_uv_values_beyond_int64(tmp_path: Path) -> None:
+    """diff compares no File Access attributes, but must read such records and match them."""
+    a = _uv_inventory(tmp_path / "a.dcm", "2.25.8")
+    b = _uv_inventory(tmp_path / "b.dcm", "2.25.9")
+    report = diff_inventories([a], [b], parallel=False)
+    assert report.identical and report.source_records == 2
