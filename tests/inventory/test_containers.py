@@ -59,28 +59,50 @@ def test_a_link_member_is_refused_and_a_missing_member_named(tmp_path: Path) -> 
 def test_walking_a_container_applies_the_same_rule(tmp_path: Path) -> None:
     """Ingest walks containers through iter_members: links are refused, folders skipped."""
     _tar(tmp_path / "s.tgz", True)
-    members = list(iter_members(tmp_path / "s.tgz", ContainerFileType.TARGZIP))
-    assert [(m.name, m.data, m.refused is None) for m in members] == [
-        ("a/1.dcm", DATA, True),
-        ("link.dcm", b"", False),
+    walked = []
+    for m in iter_members(tmp_path / "s.tgz", ContainerFileType.TARGZIP):
+        data = b"" if m.refused else m.open().read()  # a stream, valid while the walk is here
+        walked.append((m.name, m.offset, m.length, data, m.refused is None))
+    assert walked == [
+        ("a/1.dcm", 512, len(DATA), DATA, True),  # offsets in the inflated TAR
+        ("link.dcm", 1536, 0, b"", False),
     ]
-    assert members[0].offset == 512 and members[0].length == len(DATA)  # in the inflated TAR
+    with pytest.raises(ContainerError, match="is a link: refused"):
+        Member("link.dcm", None, None, "is a link: refused").open()
     z = tmp_path / "s.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("a/", b"")
         zf.writestr("a/1.dcm", DATA)
-    assert list(iter_members(z, "ZIP")) == [Member("a/1.dcm", None, None, DATA)]
+    walk = iter_members(z, "ZIP")
+    m = next(walk)
+    assert m == Member("a/1.dcm", None, None) and m.open().read() == DATA
+    assert next(walk, None) is None
 
 
 def test_a_blob_is_cut_at_each_part10_preamble(tmp_path: Path) -> None:
     obj = b"\0" * 128 + b"DICM\x02\x00\x00\x00UL\x04\x00" + b"rest"
     blob = tmp_path / "x.blob"
     blob.write_bytes(b"junk" + obj + obj)
-    first, *rest = iter_members(blob, "BLOB")
-    assert first.refused and (first.offset, first.length) == (0, 4)
-    assert [(m.offset, m.length, m.data) for m in rest] == [
-        (4, len(obj), obj),
-        (4 + len(obj), len(obj), obj),
+    walked = []
+    for m in iter_members(blob, "BLOB"):  # each a view of its own byte range, not a copy
+        with m.open() if m.refused is None else io.BytesIO(b"") as f:
+            walked.append((m.offset, m.length, m.refused is None, f.read(), f.seek(0, 2)))
+    assert walked == [
+        (0, 4, False, b"", 0),
+        (4, len(obj), True, obj, len(obj)),
+        (4 + len(obj), len(obj), True, obj, len(obj)),
+    ]
+
+
+def test_a_blob_magic_across_a_chunk_boundary_is_found(tmp_path: Path) -> None:
+    """The BLOB is scanned in 1 MiB chunks: a prefix cut by a chunk edge is still seen."""
+    obj = b"\0" * 128 + b"DICM\x02\x00\x00\x00UL\x04\x00" + b"rest"
+    first = obj + b"\0" * ((1 << 20) - len(obj) - 128 - 5)  # the 2nd DICM straddles 1 MiB
+    blob = tmp_path / "x.blob"
+    blob.write_bytes(first + obj)
+    assert [(m.offset, m.length) for m in iter_members(blob, "BLOB")] == [
+        (0, len(first)),
+        (len(first), len(obj)),
     ]
     (tmp_path / "empty.blob").write_bytes(b"")
     with pytest.raises(ContainerError, match="empty BLOB"):
