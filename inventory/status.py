@@ -31,6 +31,11 @@ class Status(IntEnum):
     PENDING_WARNING = 0xFF01, "Pending, optional keys not supported (C-FIND)."
     CANCEL = 0xFE00, "Sub-operations terminated due to Cancel."
     OUT_OF_RESOURCES = 0xA700, "Refused: out of resources (PS3.4 B.2.3, C.4)."
+    OUT_OF_RESOURCES_MATCHES = (
+        0xA701,
+        "Refused: out of resources, unable to calculate number of matches (PS3.4 C.4.2.1.5, "
+        "C.4.3.1.4): e.g. a deflated identifier that inflates past the node's cap.",
+    )
     DATA_SET_DOES_NOT_MATCH_SOP_CLASS = (
         0xA900,
         "Error: Data Set does not match SOP Class (PS3.4 B.2.3): e.g. a non-conformant inventory.",
@@ -76,7 +81,11 @@ class Status(IntEnum):
         0x0122,
         "Failure: refused, SOP Class not supported (PS3.7 C.5.x): a service the node does not offer.",
     )
-    UNABLE_TO_PROCESS = 0xC001, "Failure: unable to process (PS3.4 C.4.1.1.4)."
+    UNABLE_TO_PROCESS = (
+        0xC001,
+        "Failure: unable to process (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4: Cxxx assigned by "
+        "the implementation): an identifier that cannot be decoded.",
+    )
     DUPLICATE_INVOCATION = 0x0210, "Failure: duplicate invocation (PS3.7 C)."
     UNRECOGNIZED_OPERATION = 0x0211, "Failure: unrecognized operation (PS3.7 C)."
 

@@ -27,6 +27,7 @@ from dicom_inventory.uid import (
     STUDY_ROOT_MOVE,
     VERIFICATION,
 )
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pynetdicom import ALL_TRANSFER_SYNTAXES, StoragePresentationContexts
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ContextSpec",
     "accepted_contexts",
     "proposed_contexts",
+    "query_retrieve_syntaxes",
     "relational_query_classes",
     "restrict_roles",
     "scu_only_classes",
@@ -74,9 +76,26 @@ class ContextSpec:
         return {"scu_role": self.node_scp, "scp_role": self.node_scu}
 
 
+def query_retrieve_syntaxes(transfer_syntaxes: tuple[str, ...]) -> tuple[str, ...]:
+    """The configured transfer syntaxes less Deflated: those of the Query/Retrieve contexts.
+
+    pynetdicom 3.0 inflates a C-FIND / C-GET / C-MOVE identifier without a bound before any
+    handler of the node runs, so a few kilobytes of deflated zeros become gigabytes in memory;
+    an identifier is too short for deflate to gain anything. The node therefore never offers
+    Deflated Explicit VR Little Endian for FIND, MOVE, GET or Repository Query, as DCMTK's
+    dcmqrscp by default does not (the reasoning: :mod:`dicom_inventory.scp.services.decode`).
+    """
+    return tuple(t for t in transfer_syntaxes if t != DeflatedExplicitVRLittleEndian)
+
+
 def accepted_contexts(config: NodeConfig) -> list[ContextSpec]:
-    """The contexts the node accepts as association acceptor, in a stable order."""
+    """The contexts the node accepts as association acceptor, in a stable order.
+
+    Inventory Creation and the storage contexts take the configured transfer syntaxes; the
+    Query/Retrieve contexts those of :func:`query_retrieve_syntaxes` (never Deflated).
+    """
     sv, ts = config.services, config.services.transfer_syntaxes
+    qr_ts = query_retrieve_syntaxes(ts)
     out: list[ContextSpec] = []
     if sv.verification:
         out.append(ContextSpec(VERIFICATION, ts, "verification"))
@@ -96,14 +115,19 @@ def accepted_contexts(config: NodeConfig) -> list[ContextSpec]:
         )
     if sv.inventory_query_retrieve:
         for uid in (INVENTORY_FIND, INVENTORY_MOVE, INVENTORY_GET):
-            out.append(ContextSpec(uid, ts, "inventory_query_retrieve"))
+            out.append(ContextSpec(uid, qr_ts, "inventory_query_retrieve"))
     if sv.repository_query:
-        out.append(ContextSpec(REPOSITORY_QUERY, ts, "repository_query", relational_queries=True))
+        out.append(
+            ContextSpec(REPOSITORY_QUERY, qr_ts, "repository_query", relational_queries=True)
+        )
     if sv.study_root_query_retrieve:
         for uid in (STUDY_ROOT_FIND, STUDY_ROOT_MOVE, STUDY_ROOT_GET):
             out.append(
                 ContextSpec(
-                    uid, ts, "study_root_query_retrieve", relational_queries=uid == STUDY_ROOT_FIND
+                    uid,
+                    qr_ts,
+                    "study_root_query_retrieve",
+                    relational_queries=uid == STUDY_ROOT_FIND,
                 )
             )
     if sv.archive_storage or sv.study_root_query_retrieve:

@@ -38,7 +38,8 @@ from dicom_inventory.scp.production.partitioned import (
     produce_partitioned,
 )
 from dicom_inventory.scp.production.scope import SUPPORTED_KEYS, ScopeError, parse_scope
-from dicom_inventory.scp.services.responses import status_dataset
+from dicom_inventory.scp.services.decode import DecodeFailure, Service, request_dataset
+from dicom_inventory.scp.services.responses import requestor, status_dataset
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, JobStore
 from dicom_inventory.scp.stores.repository import Repository
@@ -110,11 +111,14 @@ N_ACTION_STATUSES: tuple[tuple[Status, str], ...] = (
     (
         Status.MISTYPED_ARGUMENT,
         "Inventory Level, a Specific Character Set or an Extended Matching Mechanism of the "
-        "scope is not supported.",
+        "scope is not supported, or the Action Information names a Specific Character Set "
+        "that is not a defined term.",
     ),
     (
         Status.RESOURCE_LIMITATION,
-        "Too many jobs accepted and not finished (limits.max_pending_jobs).",
+        "Too many jobs accepted and not finished (limits.max_pending_jobs), or an Action "
+        "Information past the decoder's limits (deflated past 4 MiB, over 100,000 elements "
+        "or 16 nested sequences; scp.services.decode).",
     ),
     (
         Status.NOT_AUTHORIZED,
@@ -126,8 +130,10 @@ N_ACTION_STATUSES: tuple[tuple[Status, str], ...] = (
         "Transaction UID missing, invalid, reused by an Initiate or unknown; Scope of Inventory "
         "Sequence missing or with more than one item; a key attribute directly in the Scope item "
         "or a matching sequence not as PS3.3 Table C.38.2-1 writes it; an invalid scope value or "
-        "range; Retain Instances not YES/NO; an "
-        "undecodable Action Information.",
+        "range; Retain Instances not YES/NO; an Action Information that cannot be decoded "
+        "(truncated, unknown VR, corrupt item or delimiter) or has an attribute with a VR, VM "
+        "or value its definition does not allow (PS3.7 C.5.10); the Error Comment names the "
+        "tag and what was expected.",
     ),
     (
         Status.PROCESSING_FAILURE,
@@ -304,20 +310,20 @@ class InventoryCreation:
                 Status.NO_SUCH_SOP_INSTANCE,
                 f"send to the well-known instance {STORAGE_MANAGEMENT_SOP_INSTANCE}",
             ), None
-        action = int(req.ActionTypeID)
+        action = req.ActionTypeID
         if action not in (_INITIATE, _STATUS, _CANCEL, _PAUSE, _RESUME):
             return status_dataset(
                 Status.NO_SUCH_ACTION, f"action type {action}: expected 11 to 15"
             ), None
-        try:
-            info = event.action_information if req.ActionInformation is not None else Dataset()
-            info.TransactionUID  # noqa: B018  (decodes: a malformed data set fails here)
-        except AttributeError:
+        # decoded and checked in one place, before anything here reads it (services.decode)
+        info = request_dataset(event, Service.INVENTORY_CREATION)
+        if isinstance(info, DecodeFailure):
+            LOG.warning("N-ACTION %d from %s refused: %s", action, requestor(event), info)
+            return info.response(Service.INVENTORY_CREATION), None
+        if "TransactionUID" not in info:
             return status_dataset(
                 Status.INVALID_ARGUMENT_VALUE, "Transaction UID (0008,1195) missing"
             ), None
-        except Exception as exc:  # a data set pydicom cannot decode
-            return status_dataset(Status.INVALID_ARGUMENT_VALUE, f"undecodable: {exc}"), None
         uid = query_text(info.get("TransactionUID"))
         if not is_valid_uid(uid):
             return status_dataset(

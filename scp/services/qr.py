@@ -22,6 +22,13 @@ import pydicom
 from dicom_inventory.scope import query_text
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.production.scope import ScopeError, key_matcher
+from dicom_inventory.scp.services.decode import (
+    DECODE_STATUSES,
+    DecodeFailure,
+    Service,
+    request_dataset,
+)
+from dicom_inventory.scp.services.responses import requestor
 from dicom_inventory.scp.stores.inventories import InventoryStore, StoredInventory
 from dicom_inventory.scp.wire import retrieve_failure
 from dicom_inventory.status import Status
@@ -66,13 +73,16 @@ INVENTORY_QR_STATUSES: tuple[tuple[Status, str], ...] = (
     (
         Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
         "A matching key value that is not valid for its matching type (e.g. a malformed range "
-        "or UID); a MOVE or GET without SOP Instance UID or Transaction UID.",
+        "or UID); a MOVE or GET without SOP Instance UID or Transaction UID; a key with a VR, "
+        "VM or value its definition does not allow, or an unknown Specific Character Set "
+        "(Offending Element names it).",
     ),
     (Status.CANCEL, "The SCU sent C-CANCEL."),
     (
         Status.MOVE_DESTINATION_UNKNOWN,
         "C-MOVE to an AE title that is not a configured peer (answered by pynetdicom).",
     ),
+    *DECODE_STATUSES,
 )
 
 
@@ -138,7 +148,12 @@ def inventory_response(inv: StoredInventory, keys: Iterable[str]) -> Dataset:
 
 def handle_find(event: Any, store: InventoryStore) -> Iterator[tuple[int, Dataset | None]]:
     """Inventory FIND (JJ.3.1): one pending response per matching inventory in `store`."""
-    found = _find(event.identifier, store)
+    identifier = request_dataset(event, Service.INVENTORY_FIND)
+    if isinstance(identifier, DecodeFailure):
+        LOG.warning("Inventory FIND from %s refused: %s", requestor(event), identifier)
+        yield identifier.response(Service.INVENTORY_FIND), None
+        return
+    found = _find(identifier, store)
     if isinstance(found, Status):
         yield int(found), None
         return
@@ -206,7 +221,11 @@ RETRIEVE_KEYS = ("SOPInstanceUID", "TransactionUID")
 
 
 def _retrieve(event: Any, store: InventoryStore) -> Iterator[Any]:
-    identifier = event.identifier
+    identifier = request_dataset(event, Service.INVENTORY_RETRIEVE)
+    if isinstance(identifier, DecodeFailure):
+        LOG.warning("Inventory retrieve from %s refused: %s", requestor(event), identifier)
+        yield from identifier.retrieve_responses(Service.INVENTORY_RETRIEVE)
+        return
     if not any(query_text(identifier.get(k)).strip() for k in RETRIEVE_KEYS):
         # a retrieve without its unique key fails, as the archive's own retrieve does: never
         # every inventory, never Success with zero sub-operations (PS3.4 C.4.2.1.4, JJ.3.2)

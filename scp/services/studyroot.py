@@ -55,6 +55,13 @@ from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import RELATIONAL_QUERIES_ACCEPTED
 from dicom_inventory.scp.production import file_access
 from dicom_inventory.scp.production.scope import ScopeError, key_matcher
+from dicom_inventory.scp.services.decode import (
+    DECODE_STATUSES,
+    DecodeFailure,
+    Service,
+    request_dataset,
+)
+from dicom_inventory.scp.services.responses import requestor
 from dicom_inventory.scp.stores.repository import (
     STUDY_KEYWORDS,
     InstanceEntry,
@@ -107,9 +114,11 @@ REPOSITORY_QUERY_STATUSES: tuple[tuple[Status, str], ...] = (
         Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
         "Query/Retrieve Level missing or unknown, a key value invalid for its matching type, or "
         "a query below STUDY level without a single Study (and Series) Instance UID on an "
-        "association that did not negotiate relational-queries (PS3.4 C.4.1.3.1.1, C.5.1.1.2).",
+        "association that did not negotiate relational-queries (PS3.4 C.4.1.3.1.1, C.5.1.1.2); "
+        "a key with a VR, VM or value its definition does not allow (Offending Element).",
     ),
     (Status.CANCEL, "The SCU sent C-CANCEL."),
+    *DECODE_STATUSES,
 )
 #: Statuses of the archive's Study Root FIND / MOVE / GET.
 STUDY_ROOT_STATUSES: tuple[tuple[Status, str], ...] = (
@@ -127,6 +136,7 @@ STUDY_ROOT_STATUSES: tuple[tuple[Status, str], ...] = (
         Status.MOVE_DESTINATION_UNKNOWN,
         "C-MOVE to an AE title that is not a configured peer (answered by pynetdicom).",
     ),
+    *DECODE_STATUSES,
 )
 _DEPTH = {"STUDY": 1, "SERIES": 2, "IMAGE": 3}
 #: Keys matched at each level (unique key first); others are return keys only.
@@ -463,21 +473,21 @@ def hierarchical_query_error(identifier: Dataset, level: str) -> str | None:
     return None
 
 
-def _parsed_or_status(event: Any) -> Query | Status:
+def _parsed_or_status(event: Any, identifier: Dataset) -> Query | Status:
     try:
-        return parse_query(event.identifier)
+        return parse_query(identifier)
     except ScopeError as exc:
         LOG.info("refused query from %s: %s", event.assoc.requestor.ae_title, exc)
         return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
 
 
-def _query_or_status(event: Any, sop_class_uid: str) -> Query | Status:
+def _query_or_status(event: Any, identifier: Dataset, sop_class_uid: str) -> Query | Status:
     """A C-FIND identifier parsed, and checked hierarchical unless relational was negotiated."""
-    q = _parsed_or_status(event)
+    q = _parsed_or_status(event, identifier)
     if isinstance(q, Status):
         return q
     if not relational_queries_negotiated(event.assoc, sop_class_uid):
-        why = hierarchical_query_error(event.identifier, q.level)
+        why = hierarchical_query_error(identifier, q.level)
         if why is not None:
             LOG.info("refused query from %s: %s", event.assoc.requestor.ae_title, why)
             return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
@@ -491,7 +501,12 @@ def handle_study_find(
 
     Relational only where relational-queries was negotiated, hierarchical otherwise (C.4.1.3).
     """
-    q = _query_or_status(event, STUDY_ROOT_FIND)
+    identifier = request_dataset(event, Service.STUDY_ROOT_FIND)
+    if isinstance(identifier, DecodeFailure):
+        LOG.warning("Study Root C-FIND from %s refused: %s", requestor(event), identifier)
+        yield identifier.response(Service.STUDY_ROOT_FIND), None
+        return
+    q = _query_or_status(event, identifier, STUDY_ROOT_FIND)
     if isinstance(q, Status):
         yield int(q), None
         return
@@ -510,17 +525,22 @@ def handle_repository_find(
 
     Relational only where relational-queries was negotiated, hierarchical otherwise (C.6.4.6.2).
     """
-    q = _query_or_status(event, REPOSITORY_QUERY)
+    identifier = request_dataset(event, Service.REPOSITORY_QUERY)
+    if isinstance(identifier, DecodeFailure):
+        LOG.warning("Repository Query from %s refused: %s", requestor(event), identifier)
+        yield identifier.response(Service.REPOSITORY_QUERY), None
+        return
+    q = _query_or_status(event, identifier, REPOSITORY_QUERY)
     if isinstance(q, Status):
         yield int(q), None
         return
     try:
-        after = prior_record_key(event.identifier, q.level)
+        after = prior_record_key(identifier, q.level)
     except ValueError as exc:
         LOG.info("invalid Prior Record Key from %s: %s", event.assoc.requestor.ae_title, exc)
         yield int(Status.INVALID_PRIOR_RECORD_KEY), None
         return
-    limit = record_limit(event.identifier, config)
+    limit = record_limit(identifier, config)
     with opened(factory) as repo:
         sent = 0
         for m in iter_matches(repo, q, after=after, include_removed=True):
@@ -535,12 +555,18 @@ def handle_repository_find(
             sent += 1
 
 
-def _instances(event: Any, factory: Callable[[], Repository]) -> list[InstanceEntry] | Status:
-    q = _parsed_or_status(event)  # retrieves need only the unique key of their level
+def _instances(
+    event: Any, factory: Callable[[], Repository]
+) -> list[InstanceEntry] | Status | DecodeFailure:
+    identifier = request_dataset(event, Service.STUDY_ROOT_RETRIEVE)
+    if isinstance(identifier, DecodeFailure):
+        LOG.warning("Study Root retrieve from %s refused: %s", requestor(event), identifier)
+        return identifier
+    q = _parsed_or_status(event, identifier)  # retrieves need only the unique key of their level
     if isinstance(q, Status):
         return q
     unique = _UNIQUE[q.level]
-    if unique not in event.identifier or not query_text(event.identifier.get(unique)):
+    if unique not in identifier or not query_text(identifier.get(unique)):
         return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS  # retrieve needs the unique key
     image = Query("IMAGE", ["SOPInstanceUID"], q.matchers)
     with opened(factory) as repo:
@@ -566,6 +592,9 @@ def handle_study_get(
 ) -> Iterator[Any]:
     """Study Root C-GET of the archive's objects (PS3.4 C.6.2, C.4.3)."""
     found = _instances(event, factory)
+    if isinstance(found, DecodeFailure):
+        yield from found.retrieve_responses(Service.STUDY_ROOT_RETRIEVE)
+        return
     if isinstance(found, Status):
         yield from retrieve_failure(int(found))
         return
@@ -582,6 +611,10 @@ def handle_study_move(
         yield None, None  # unknown destination: pynetdicom answers 0xA801
         return
     found = _instances(event, factory)
+    if isinstance(found, DecodeFailure):
+        yield peer.host, peer.port
+        yield from found.retrieve_responses(Service.STUDY_ROOT_RETRIEVE)
+        return
     if isinstance(found, Status):
         yield peer.host, peer.port
         yield from retrieve_failure(int(found))
