@@ -20,7 +20,7 @@ from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.objects import make_image, to_part10
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.production import produce
-from dicom_inventory.scu.fetch import fetch_inventory
+from dicom_inventory.scu.fetch import FetchPolicy, fetch_inventory
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +199,14 @@ def test_fetch_over_http_from_a_real_server(tmp_path: Path) -> None:
             transfer_syntax_uid="1.2.840.10008.1.2.1",
         )
         inv = _one_record_inventory(tmp_path, fa, "2.25.10.1.2")
-        s = fetch_inventory([inv], tmp_path / "out")
+        refused = fetch_inventory([inv], tmp_path / "refused")  # no base URI names the host
+        s = fetch_inventory(
+            [inv], tmp_path / "out", policy=FetchPolicy(allow_urls=(f"{url[: url.rindex('/')]}/",))
+        )
     finally:
         server.shutdown()
         server.server_close()
+    assert refused.failed == 1 and "outside the allowed" in (refused.failures[0].error or "")
     assert s.fetched == 1, s.failures
     got = pydicom.dcmread(tmp_path / "out" / "2.25.10" / "2.25.10.1" / "2.25.10.1.2.dcm")
     assert got.SOPInstanceUID == "2.25.10.1.2"
