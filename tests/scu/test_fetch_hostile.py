@@ -9,12 +9,12 @@ CLI in a subprocess; no mocks.
 from __future__ import annotations
 
 import functools
-import gzip
 import http.server
 import os
 import subprocess
 import sys
 import threading
+import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -436,24 +436,36 @@ def test_an_endless_http_body_stops_at_the_cap(tmp_path: Path) -> None:
 _BOMB = 512 << 20  # inflated size; the link's File Length in Container says 1 KiB
 
 
-def _gzip_bomb(path: Path) -> None:
-    z = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip wrapper
+def _bomb(path: Path, kind: str) -> FileAccess:
+    """A GZIP or a ZIP whose one object inflates to `_BOMB` zero bytes, linked as 1 KiB."""
     block = b"\0" * (1 << 20)
-    with path.open("wb") as f:
-        for _ in range(_BOMB >> 20):
-            f.write(z.compress(block))
-        f.write(z.flush())
-
-
-def test_a_gzip_bomb_keeps_fetch_small(tmp_path: Path) -> None:
-    bomb = tmp_path / "bomb.dcm.gz"
-    _gzip_bomb(bomb)
-    assert bomb.stat().st_size < 2 << 20
-    with gzip.open(bomb) as g:
-        assert len(g.read(10)) == 10
-    fa = FileAccess(
-        bomb.as_uri(), ContainerFileType.GZIP, length=1024, transfer_syntax_uid=EXPLICIT_LE
+    if kind == "GZIP":
+        z = zlib.compressobj(9, zlib.DEFLATED, 31)  # the gzip wrapper
+        with path.open("wb") as f:
+            for _ in range(_BOMB >> 20):
+                f.write(z.compress(block))
+            f.write(z.flush())
+        return FileAccess(
+            path.as_uri(), ContainerFileType.GZIP, length=1024, transfer_syntax_uid=EXPLICIT_LE
+        )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        with zf.open("bomb.dcm", "w", force_zip64=True) as m:
+            for _ in range(_BOMB >> 20):
+                m.write(block)
+    return FileAccess(
+        path.as_uri(),
+        ContainerFileType.ZIP,
+        "bomb.dcm",
+        length=1024,
+        transfer_syntax_uid=EXPLICIT_LE,
     )
+
+
+@pytest.mark.parametrize("kind", ["GZIP", "ZIP"])
+def test_a_bomb_keeps_fetch_small(tmp_path: Path, kind: str) -> None:
+    bomb = tmp_path / f"bomb.{kind.lower()}"
+    fa = _bomb(bomb, kind)
+    assert bomb.stat().st_size < 2 << 20
     inv = _inventory(tmp_path, [("2.25.10.1.50", fa), _good(tmp_path, "2.25.10.1.1")])
     code = (
         "import resource, subprocess, sys; "
@@ -465,7 +477,7 @@ def test_a_gzip_bomb_keeps_fetch_small(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     first, rest = done.stdout.split("\n", 1)
     rss_kib, rc = (int(x) for x in first.split())
-    print(f"gzip bomb ({_BOMB >> 20} MiB inflated): fetch peak RSS {rss_kib // 1024} MiB")
+    print(f"{kind} bomb ({_BOMB >> 20} MiB inflated): fetch peak RSS {rss_kib // 1024} MiB")
     assert rc == ExitCode.FINDINGS, rest
-    assert "Traceback" not in rest and "failed 2.25.10.1.50:" in rest
-    assert rss_kib < 300 * 1024, rss_kib  # generous: python + imports is ~100 MiB
+    assert "Traceback" not in rest and "failed 2.25.10.1.50:" in rest and "fetched 1 " in rest
+    assert rss_kib < 300 * 1024, rss_kib  # generous: python + imports is ~80 MiB
