@@ -146,7 +146,9 @@ def inventory_response(inv: StoredInventory, keys: Iterable[str]) -> Dataset:
     return ds
 
 
-def handle_find(event: Any, store: InventoryStore) -> Iterator[tuple[int, Dataset | None]]:
+def handle_find(
+    event: Any, store: InventoryStore
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """Inventory FIND (JJ.3.1): one pending response per matching inventory in `store`."""
     identifier = request_dataset(event, Service.INVENTORY_FIND)
     if isinstance(identifier, DecodeFailure):

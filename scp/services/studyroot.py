@@ -496,7 +496,7 @@ def _query_or_status(event: Any, identifier: Dataset, sop_class_uid: str) -> Que
 
 def handle_study_find(
     event: Any, config: NodeConfig, factory: Callable[[], Repository]
-) -> Iterator[tuple[int, Dataset | None]]:
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """Study Root C-FIND of the archive's objects (PS3.4 C.6.2); removed entities hidden.
 
     Relational only where relational-queries was negotiated, hierarchical otherwise (C.4.1.3).
@@ -520,7 +520,7 @@ def handle_study_find(
 
 def handle_repository_find(
     event: Any, config: NodeConfig, factory: Callable[[], Repository]
-) -> Iterator[tuple[int, Dataset | None]]:
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """Repository Query C-FIND (PS3.4 C.6.4): paged, ordered by Record Key, final 0xB001.
 
     Relational only where relational-queries was negotiated, hierarchical otherwise (C.6.4.6.2).
