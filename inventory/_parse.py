@@ -29,6 +29,7 @@ from pydicom import uid
 from pydicom.datadict import dictionary_VR
 
 __all__ = [
+    "MAX_DEPTH",
     "UNDEFINED",
     "ascii_value",
     "ByteSource",
@@ -43,6 +44,12 @@ RawElement = tuple[str, bytes | list["RawDataset"], int]
 RawDataset = dict[int, RawElement]
 
 UNDEFINED = 0xFFFFFFFF
+#: The deepest sequence nesting the parser accepts whatever :attr:`ReadPolicy.max_depth` says.
+#: PS3.5 7.5 sets no limit; the parser descends by recursion (three Python frames a level) and
+#: so do the decoder and validator after it: 100 levels stay well inside the interpreter's
+#: default limit of 1,000 frames, so a deeper file is refused with an error, never a
+#: RecursionError. Inventories nest five levels (study, series, instance, File Access, codes).
+MAX_DEPTH = 100
 _ITEM = tags.Item
 _ITEM_END = tags.ItemDelimitationItem
 _SEQ_END = tags.SequenceDelimitationItem
@@ -169,7 +176,7 @@ class Parser:
         self.src = src
         self.explicit = explicit
         self.max_len = src.policy.max_element_length
-        self.max_depth = src.policy.max_depth
+        self.max_depth = min(src.policy.max_depth, MAX_DEPTH)
 
     def error(self, msg: str, pos: int, tag: int | None = None) -> InventoryReadError:
         return InventoryReadError(msg, path=self.src.path, offset=self.src.base + pos, tag=tag)
@@ -330,7 +337,12 @@ class Parser:
         if tag in elems:
             raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
         if depth >= self.max_depth:
-            raise self.error(f"sequences nested deeper than {self.max_depth} levels", start, tag)
+            raise self.error(
+                f"sequences nested deeper than {self.max_depth} levels (ReadPolicy.max_depth, "
+                f"at most {MAX_DEPTH}): the file is corrupt or hostile",
+                start,
+                tag,
+            )
         items, pos = self.sequence(buf, pos, length, depth + 1, tag)
         elems[tag] = ("SQ", items, start)
         return pos

@@ -412,6 +412,12 @@ def resolve_tree(root: str | os.PathLike[str]) -> TreeNode:
     folder), then as ``<SOP Instance UID>.dcm`` beside the root or in a folder below it (the
     partitions of a partitioned production), then by reading the headers of those files.
 
+    The walk is iterative: a tree of any depth resolves (a chain of 5,000 instances, each
+    incorporating the next, is tested), in memory proportional to the number of instances.
+    Within one file, nesting is bounded by the reader (:attr:`ReadPolicy.max_depth`): a root
+    that repeats the references of a deeper tree than that in its own header, as C.38.1.1.5
+    asks, is refused with an error naming the file and tag.
+
     Raises
     ------
     InventoryReadError
@@ -421,41 +427,59 @@ def resolve_tree(root: str | os.PathLike[str]) -> TreeNode:
     base = root_path.parent
     index: dict[str, Path] | None = None
     seen: set[str] = set()
+    on_path: set[str] = set()  # the UIDs of the instances from the root down to the current one
 
-    def build(path: Path, trail: tuple[str, ...]) -> TreeNode:
-        nonlocal index
+    def visit(path: Path) -> tuple[TreeNode, Iterator[InventoryReference]]:
         header = read_header(path)
         uid = header.sop_instance_uid
-        if uid in trail:
+        if uid in on_path:
             raise InventoryReadError(f"reference cycle through {uid}", path=str(path))
         if uid in seen:
             raise InventoryReadError(
                 f"instance {uid} is incorporated twice in one tree", path=str(path)
             )
         seen.add(uid)
-        node = TreeNode(path, header)
-        for ref in header.incorporated:
-            child = _find_child(ref, base, index)
-            if child is None and index is None:
-                index = _index_dir(base)
-                child = index.get(ref.sop_instance_uid)
-            if child is None:
-                raise InventoryReadError(
-                    f"incorporated instance {ref.sop_instance_uid} not found beside the root "
-                    "(by File Access URI, by <UID>.dcm, or by reading the folder's headers)",
-                    path=str(path),
-                    tag=tags.IncorporatedInventoryInstanceSequence,
-                )
-            node.children.append(build(child, (*trail, uid)))
-        return node
+        on_path.add(uid)
+        return TreeNode(path, header), iter(header.incorporated)
 
-    return build(root_path, ())
+    root_node, refs = visit(root_path)
+    stack = [(root_node, refs)]  # depth first, each node with the references still to follow
+    while stack:
+        node, refs = stack[-1]
+        ref = next(refs, None)
+        if ref is None:
+            on_path.discard(node.header.sop_instance_uid)
+            stack.pop()
+            continue
+        child = _find_child(ref, base, index)
+        if child is None and index is None:
+            index = _index_dir(base)
+            child = index.get(ref.sop_instance_uid)
+        if child is None:
+            raise InventoryReadError(
+                f"incorporated instance {ref.sop_instance_uid} not found beside the root "
+                "(by File Access URI, by <UID>.dcm, or by reading the folder's headers)",
+                path=str(node.path),
+                tag=tags.IncorporatedInventoryInstanceSequence,
+            )
+        child_node, child_refs = visit(child)
+        node.children.append(child_node)
+        stack.append((child_node, child_refs))
+    return root_node
 
 
 def _walk(node: TreeNode) -> Iterator[TreeNode]:
-    yield node
-    for c in node.children:
-        yield from _walk(c)
+    """The nodes of a resolved tree, depth first, root first (iterative: any depth).
+
+    This is the one walk of a tree: the order in which the records of its instances make up
+    the whole inventory (PS3.3 C.38.2.3); :func:`tree_paths`, :func:`iter_inventory` and so
+    export, diff and fetch all go through it.
+    """
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
 
 
 def tree_paths(root: str | os.PathLike[str]) -> list[Path]:

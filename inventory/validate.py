@@ -760,9 +760,11 @@ class Validator:
                         f"the reference to {uid} does not repeat that instance's own "
                         "Incorporated Inventory Instance Sequence",
                     )
+        cycles = _cycles(by_uid)
+        totals = _subtree_totals(by_uid)
         for s in self.summaries:
             self._file = s.path
-            cycle = _find_cycle(s.uid, by_uid)
+            cycle = cycles.get(s.uid)
             if cycle:
                 yield self._f(
                     "chain-cycle",
@@ -770,7 +772,7 @@ class Validator:
                     "references form a cycle: " + " -> ".join(cycle),
                 )
                 continue
-            subtotal = _subtree_total(s, by_uid)
+            subtotal = totals.get(s.uid)
             if subtotal is not None and s.total is not None and subtotal != s.total:
                 yield self._f(
                     "chain-total",
@@ -779,34 +781,125 @@ class Validator:
                 )
 
 
-def _find_cycle(start: str, by_uid: Mapping[str, _Summary]) -> list[str] | None:
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    while stack:
-        uid, trail = stack.pop()
-        node = by_uid.get(uid)
-        if node is None:
+def _children(node: _Summary) -> list[str]:
+    return [uid for uid, _ in node.refs]
+
+
+def _cycles(by_uid: Mapping[str, _Summary]) -> dict[str, list[str]]:
+    """For each instance on a cycle of references: one such cycle, from it back to it.
+
+    Iterative (Tarjan's strongly connected components, then a breadth-first search inside the
+    component of each instance on a cycle), so a chain of any length is checked in linear time
+    and stack; a cycle is at most one component.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    scc_stack: list[str] = []
+    component: dict[str, int] = {}
+    components: list[list[str]] = []
+    for start in by_uid:
+        if start in index:
             continue
-        for child, _ in node.refs:
+        work = [(start, iter(_children(by_uid[start])))]
+        index[start] = low[start] = len(index)
+        scc_stack.append(start)
+        on_stack.add(start)
+        while work:
+            uid, it = work[-1]
+            child = next(it, None)
+            if child is not None:
+                if child not in by_uid:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    scc_stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(_children(by_uid[child]))))
+                elif child in on_stack:
+                    low[uid] = min(low[uid], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[uid])
+            if low[uid] == index[uid]:
+                members = []
+                while True:
+                    m = scc_stack.pop()
+                    on_stack.discard(m)
+                    component[m] = len(components)
+                    members.append(m)
+                    if m == uid:
+                        break
+                components.append(members)
+    out: dict[str, list[str]] = {}
+    for members in components:
+        if len(members) == 1 and members[0] not in _children(by_uid[members[0]]):
+            continue  # a single instance that does not reference itself: no cycle
+        for m in members:
+            out[m] = _cycle_through(m, by_uid, component)
+    return out
+
+
+def _cycle_through(
+    start: str, by_uid: Mapping[str, _Summary], component: dict[str, int]
+) -> list[str]:
+    """The shortest path of references from `start` back to `start` within its component."""
+    came_from: dict[str, str] = {}
+    queue = [start]
+    for uid in queue:  # breadth first; `queue` grows while it is read
+        for child in _children(by_uid[uid]):
             if child == start:
-                return [*trail, child]
-            if child not in trail and len(trail) < 1000:
-                stack.append((child, [*trail, child]))
-    return None
+                path = [start]
+                while uid != start:
+                    path.append(uid)
+                    uid = came_from[uid]
+                return [start, *reversed(path[1:]), start]
+            if component.get(child) == component[start] and child not in came_from:
+                came_from[child] = uid
+                queue.append(child)
+    return [start, start]  # not reached: `start` is on a cycle of its component
 
 
-def _subtree_total(s: _Summary, by_uid: Mapping[str, _Summary]) -> int | None:
-    total = s.number
-    if total is None:
-        return None
-    for uid, _ in s.refs:
-        child = by_uid.get(uid)
-        if child is None:
-            return None
-        sub = _subtree_total(child, by_uid)
-        if sub is None:
-            return None
-        total += sub
-    return total
+def _subtree_totals(by_uid: Mapping[str, _Summary]) -> dict[str, int | None]:
+    """Study records in the subtree of each instance (its own plus its descendants').
+
+    None where a descendant is missing from the set, has no count, or a cycle is met.
+    Iterative, each instance counted once (a shared subtree is not walked twice).
+    """
+    totals: dict[str, int | None] = {}
+    for start in by_uid:
+        if start in totals:
+            continue
+        visiting = {start}
+        work = [(start, iter(_children(by_uid[start])))]
+        while work:
+            uid, it = work[-1]
+            child = next(it, None)
+            if child is not None:
+                if child in totals:
+                    continue
+                if child not in by_uid or child in visiting:  # missing, or a cycle
+                    totals[child] = None
+                    continue
+                visiting.add(child)
+                work.append((child, iter(_children(by_uid[child]))))
+                continue
+            work.pop()
+            visiting.discard(uid)
+            node = by_uid[uid]
+            if uid in totals:  # marked None: a cycle runs through it
+                continue
+            total = node.number
+            for c in _children(node):
+                sub = totals.get(c)
+                if total is None or sub is None:
+                    total = None
+                    break
+                total += sub
+            totals[uid] = total
+    return totals
 
 
 def _refs(ds: RawDataset) -> tuple[tuple[str, Any], ...]:
