@@ -14,6 +14,7 @@ Example::
     # orthanc_storage = "/var/lib/orthanc/db"       # its StorageDirectory: link the files
     inventories = "/data/inventories"    # where Inventory SOP Instances are kept
     accepted_calling_ae_titles = []      # empty: any calling AE title is accepted
+    accept_any_called_ae_title = false   # true: answer whatever AE title a peer calls
 
     [limits]
     max_associations = 10
@@ -22,9 +23,9 @@ Example::
     max_pending_jobs = 32                # accepted, not finished; beyond: 0x0213
     retention_days = 30                  # produced inventories are kept this long
     event_attempts = 20                  # N-EVENT-REPORT delivery attempts (back-off doubles)
-    acse_timeout = 30
+    acse_timeout = 10                    # TLS handshake + A-ASSOCIATE-RQ, and release
     dimse_timeout = 30
-    network_timeout = 60
+    network_timeout = 60                 # idle association; a PDU stalled half-way
 
     [peers.MIGRATOR]                     # known peers (event reports, C-MOVE destinations)
     ae_title = "MIGRATOR"
@@ -40,7 +41,10 @@ Example::
     [tls]                                # optional
     certificate = "node.pem"
     private_key = "node.key"
-    ca_certificates = "ca.pem"           # optional: require client certificates
+    ca_certificates = "ca.pem"           # optional: verify client certificates against these
+    require_client_certificate = true    # with ca_certificates (default true); false: verify
+                                         # a certificate only if the client sends one
+    minimum_version = "TLSv1.2"          # or "TLSv1.3" (BCP 195: never below TLS 1.2)
 
     [http]                               # optional: the DICOMweb origin server (PS3.18 12)
     port = 8042
@@ -79,6 +83,7 @@ __all__ = [
     "Peer",
     "Services",
     "TLS",
+    "TLS_VERSIONS",
     "is_orthanc",
     "is_postgres",
     "load_config",
@@ -103,10 +108,31 @@ class Limits:
     """Resource limits and timeouts (seconds)."""
 
     max_associations: int = 10
+    """Associations at once; beyond, A-ASSOCIATE-RJ local-limit-exceeded (PS3.8 9.3.4). As many
+    connections again may wait for their A-ASSOCIATE-RQ (:mod:`~dicom_inventory.scp.guard`)."""
     max_pdu: int = 65536
-    acse_timeout: float = 30.0
+    acse_timeout: float = 10.0
+    """Seconds for a connection's TLS handshake and A-ASSOCIATE-RQ (the ARTIM timer, PS3.8
+    9.1.5) and for an A-RELEASE-RP. A requester sends its request right after connecting: 10 s
+    covers a slow WAN, while a silent or malformed peer holds its waiting place no longer."""
     dimse_timeout: float = 30.0
+    """Seconds to wait for a DIMSE response (event reports, C-MOVE/C-GET sub-operations): a
+    peer may validate and write a large inventory before answering its C-STORE."""
     network_timeout: float = 60.0
+    """Seconds an established association may stay idle, and the longest wait for the rest of
+    a PDU that stopped arriving half-way (the association is then aborted). Requests such as a
+    Repository Query over a large archive may take this long before their first response."""
+
+    def __post_init__(self) -> None:
+        for name in ("acse_timeout", "dimse_timeout", "network_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"[limits] {name} {value!r}: expected a number of seconds > 0")
+        if self.max_associations < 1:
+            raise ConfigError(
+                f"[limits] max_associations {self.max_associations}: expected at least 1"
+            )
+
     max_jobs: int = 2
     """Inventory Creation jobs producing at the same time; more wait in line."""
     max_pending_jobs: int = 32
@@ -201,6 +227,44 @@ class TLS:
     certificate: Path
     private_key: Path
     ca_certificates: Path | None = None
+    """CA certificates that client certificates are verified against."""
+    require_client_certificate: bool | None = None
+    """With `ca_certificates`: refuse a client without a valid certificate (the default);
+    ``False``: verify one only if the client sends it."""
+    minimum_version: str = "TLSv1.2"
+    """Lowest TLS version negotiated: ``TLSv1.2`` or ``TLSv1.3`` (PS3.15 B.12: servers support
+    TLS 1.2 and prefer 1.3; BCP 195 forbids older versions)."""
+
+    def __post_init__(self) -> None:
+        if self.require_client_certificate not in (None, True, False):
+            raise ConfigError(
+                f"[tls] require_client_certificate {self.require_client_certificate!r}: "
+                "expected true or false"
+            )
+        if self.minimum_version not in TLS_VERSIONS:
+            raise ConfigError(
+                f"[tls] minimum_version {self.minimum_version!r}: expected one of "
+                f"{', '.join(TLS_VERSIONS)} (BCP 195: never below TLS 1.2)"
+            )
+        if self.require_client_certificate and self.ca_certificates is None:
+            raise ConfigError(
+                "[tls] require_client_certificate needs ca_certificates (the CA certificates "
+                "client certificates are verified against)"
+            )
+
+    @property
+    def verify_clients(self) -> bool:
+        """Whether client certificates are checked at all (`ca_certificates` given)."""
+        return self.ca_certificates is not None
+
+    @property
+    def client_certificate_required(self) -> bool:
+        """Whether a client without a valid certificate is refused."""
+        return self.verify_clients and self.require_client_certificate is not False
+
+
+#: TLS versions `minimum_version` may name.
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 
 
 @dataclass(frozen=True)
@@ -276,6 +340,10 @@ class NodeConfig:
     bind_address: str = "127.0.0.1"
     port: int = 11112
     accepted_calling_ae_titles: tuple[str, ...] = ()
+    accept_any_called_ae_title: bool = False
+    """``False``: an association request must call the node by `ae_title`, else A-ASSOCIATE-RJ
+    called-AE-title-not-recognized (PS3.8 9.3.4); ``True``: any called AE title is answered
+    (for peers that cannot be configured with the node's title)."""
     peers: dict[str, Peer] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     services: Services = field(default_factory=Services)
@@ -311,6 +379,11 @@ class NodeConfig:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port}: expected 0..65535")
+        if not isinstance(self.accept_any_called_ae_title, bool):
+            raise ConfigError(
+                f"accept_any_called_ae_title {self.accept_any_called_ae_title!r}: expected "
+                "true or false"
+            )
 
     @property
     def owner(self) -> str:
@@ -327,6 +400,10 @@ class NodeConfig:
             ae_title = ae_title.decode(errors="replace")
         name = ae_title.strip()
         return next((p for p in self.peers.values() if p.ae_title == name), None)
+
+
+#: ``[tls]`` settings that name files (relative to the configuration file).
+_TLS_PATHS = ("certificate", "private_key", "ca_certificates")
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -385,7 +462,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> NodeConfig:
                 services["transfer_syntaxes"] = tuple(services["transfer_syntaxes"])
             data["services"] = _build(Services, services, f"{where} [services]")
         if "tls" in data:
-            tls = {k: (base / Path(v)).resolve() for k, v in dict(data["tls"]).items()}
+            tls = {
+                k: (base / Path(v)).resolve() if k in _TLS_PATHS else v
+                for k, v in dict(data["tls"]).items()
+            }
             data["tls"] = _build(TLS, tls, f"{where} [tls]")
         if "http" in data and not isinstance(data["http"], HTTP):
             web = dict(data["http"])

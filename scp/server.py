@@ -20,17 +20,23 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from dicom_inventory.scp import backends
-from dicom_inventory.scp.config import NodeConfig
+from dicom_inventory.scp.config import TLS, NodeConfig
 from dicom_inventory.scp.contexts import (
     accepted_contexts,
     proposed_contexts,
     restrict_roles,
     scu_only_classes,
     sop_class_extended_response,
+)
+from dicom_inventory.scp.guard import (
+    AssociationGuard,
+    GuardedAssociationServer,
+    install_peer_log_filter,
 )
 from dicom_inventory.scp.services.creation import InventoryCreation
 from dicom_inventory.scp.services.notify import EventSender
@@ -57,9 +63,37 @@ from dicom_inventory.uid import (
 )
 from pynetdicom import AE, evt
 
-__all__ = ["InventoryNode", "handle_echo", "handle_sop_extended"]
+__all__ = ["BCP195_CIPHERS", "InventoryNode", "handle_echo", "handle_sop_extended", "tls_context"]
 
 LOG = logging.getLogger("dicom_inventory.scp")
+
+#: TLS 1.2 cipher suites (OpenSSL names) the node negotiates: ephemeral ECDH key exchange with
+#: AEAD encryption only, the suites BCP 195 (RFC 9325 4.2) recommends; TLS 1.3 suites are
+#: OpenSSL's defaults, all AEAD. PS3.15 B.12/B.13 (the BCP 195 TLS profiles) defer to these.
+BCP195_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
+
+_TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def tls_context(tls: TLS) -> ssl.SSLContext:
+    """Return the server-side TLS context for `tls` (PS3.15 B.12, BCP 195).
+
+    At least ``tls.minimum_version`` (TLS 1.2 by default), :data:`BCP195_CIPHERS`, no
+    compression and no renegotiation (a client-driven CPU drain); client certificates are
+    verified against ``tls.ca_certificates`` when given, and required unless
+    ``require_client_certificate`` is false.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS_VERSIONS[tls.minimum_version]
+    ctx.set_ciphers(BCP195_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.load_cert_chain(tls.certificate, tls.private_key)
+    if tls.ca_certificates is not None:
+        ctx.load_verify_locations(tls.ca_certificates)
+        ctx.verify_mode = (
+            ssl.CERT_REQUIRED if tls.client_certificate_required else ssl.CERT_OPTIONAL
+        )
+    return ctx
 
 
 def handle_sop_extended(event: Any, config: NodeConfig) -> dict[str, bytes]:
@@ -181,6 +215,7 @@ class InventoryNode:
         self.jobs: JobStore | None = jobs
         self.wire = WireFixes()
         quiet_placeholder_warning()
+        install_peer_log_filter()  # a peer's malformed PDU: one warning line, no traceback
         self.creation: InventoryCreation | None = None
         self.events: EventSender | None = None
         lim = config.limits
@@ -192,6 +227,8 @@ class InventoryNode:
         ae.network_timeout = lim.network_timeout
         if config.accepted_calling_ae_titles:
             ae.require_calling_aet = list(config.accepted_calling_ae_titles)
+        # a request calling another AE title: A-ASSOCIATE-RJ called-AE-title-not-recognized
+        ae.require_called_aet = not config.accept_any_called_ae_title
         # exactly what the configuration offers, as the conformance statement tabulates it
         for cx in accepted_contexts(config):
             ae.add_supported_context(
@@ -208,15 +245,7 @@ class InventoryNode:
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """Server-side TLS context from the configuration, if TLS is configured."""
-        tls = self.config.tls
-        if tls is None:
-            return None
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(tls.certificate, tls.private_key)
-        if tls.ca_certificates is not None:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-            ctx.load_verify_locations(tls.ca_certificates)
-        return ctx
+        return tls_context(self.config.tls) if self.config.tls is not None else None
 
     def start(self, block: bool = False) -> Any:
         """Start listening (and resume unfinished jobs); with `block`, serve until stopped."""
@@ -256,9 +285,22 @@ class InventoryNode:
             (evt.EVT_C_MOVE, _move, [self.config, self.repository, self.inventories]),
         ]
         address = (self.config.bind_address, self.config.port)
-        self.server = self.ae.start_server(
-            address, block=block, evt_handlers=handlers, ssl_context=self.ssl_context()
+        lim = self.config.limits
+        # every connection passes the guard before pynetdicom's state machine sees it
+        guard = AssociationGuard(lim.acse_timeout, lim.network_timeout, lim.max_associations)
+        self.server = self.ae.make_server(
+            address,
+            evt_handlers=handlers,
+            ssl_context=self.ssl_context(),
+            server_class=GuardedAssociationServer,
+            guard=guard,
         )
+        if block:
+            self.server.serve_forever()
+            return None
+        threading.Thread(
+            target=self.server.serve_forever, name="inventory-acceptor", daemon=True
+        ).start()
         return self.server
 
     @property
@@ -271,11 +313,28 @@ class InventoryNode:
         """The DICOMweb service's base URI while it runs, else ``None``."""
         return self.web.base_url if self.web is not None else None
 
+    def _end_associations(self, server: Any) -> bool:
+        """Abort the associations `server` accepted, wait for their handlers; say if all ended."""
+        running = [a for a in server.active_associations if a.is_alive()]
+        for assoc in running:
+            assoc.abort()
+        wait = self.config.limits.dimse_timeout
+        for assoc in running:
+            assoc.join(wait)
+        return not any(a.is_alive() for a in running)
+
     def stop(self) -> None:
-        """Stop accepting associations and requests, checkpoint running jobs, stop events."""
+        """Stop accepting, end the associations, checkpoint jobs, stop events, close stores.
+
+        In that order: the stores close only once nothing that uses them runs any more (an
+        association's handler, a production worker, the event sender); whatever still runs
+        after its timeout keeps its store open, with a warning, rather than failing in it.
+        """
+        handlers_done = True
         if self.server is not None:
-            self.server.shutdown()
-            self.server = None
+            server, self.server = self.server, None
+            server.shutdown()  # no new connections
+            handlers_done = self._end_associations(server)
         if self.web is not None:
             self.web.stop()
             self.web = None
@@ -284,13 +343,17 @@ class InventoryNode:
         if self.events is not None:
             self.events.stop()
         sender_busy = self.events is not None and self.events.is_alive()
-        if self._jobs is None and self.jobs is not None and not sender_busy:  # ours
+        busy = sender_busy or not handlers_done
+        if self._jobs is None and self.jobs is not None and not busy:  # ours
             self.jobs.close()
             self.jobs = None
         elif sender_busy:
             # a delivery outlived the sender's stop timeout: closing the store under it would
             # lose the record of a delivered event (sent again after a restart)
             LOG.warning("event delivery still running at stop: the job store is left open")
+        elif not handlers_done:
+            LOG.warning("an association's handler still runs at stop: the stores are left open")
+            return
         close = getattr(self.inventories, "close", None)
         if self._own_inventories and close is not None:  # ours, with a connection
             close()

@@ -80,11 +80,21 @@ class EventSender:
         """Whether the sender thread still runs (a delivery outlived :meth:`stop`)."""
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the delivery in progress; undelivered events stay in the outbox."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the delivery in progress; undelivered events stay in the outbox.
+
+        An association still being negotiated is aborted (nothing was sent on it: the event
+        stays due and is retried at the next start); one that carries an event is given
+        `timeout` seconds (default: the DIMSE timeout plus the release) to finish, so that its
+        outcome is recorded before the caller closes the job store.
+        """
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout)
+        for assoc in self.ae.active_associations:
+            if not assoc.is_established:
+                assoc.abort()
+        lim = self.config.limits
+        self._thread.join(lim.dimse_timeout + lim.acse_timeout if timeout is None else timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -87,9 +87,9 @@ def test_calling_ae_allow_list(tmp_path: Path) -> None:
     n = InventoryNode(config)
     n.start()
     try:
-        bad = _client("BAD_SCU").associate("127.0.0.1", n.port)
+        bad = _client("BAD_SCU").associate("127.0.0.1", n.port, ae_title="DICOM_INV")
         assert bad.is_rejected
-        good = _client("GOOD_SCU").associate("127.0.0.1", n.port)
+        good = _client("GOOD_SCU").associate("127.0.0.1", n.port, ae_title="DICOM_INV")
         assert good.is_established
         good.release()
     finally:

@@ -57,11 +57,15 @@ def test_tls_association(tmp_path: Path) -> None:
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 5
         ae.add_requested_context(Verification)
         client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
-        assoc = ae.associate("127.0.0.1", node.port, tls_args=(client, "localhost"))
+        assoc = ae.associate(
+            "127.0.0.1", node.port, ae_title="DICOM_INV", tls_args=(client, "localhost")
+        )
         assert assoc.is_established
         assert assoc.send_c_echo().Status == 0x0000
         assoc.release()
-        plain = ae.associate("127.0.0.1", node.port)  # no TLS: the handshake never happens
+        plain = ae.associate(
+            "127.0.0.1", node.port, ae_title="DICOM_INV"
+        )  # no TLS: the handshake never happens
         assert not plain.is_established
     finally:
         node.stop()
