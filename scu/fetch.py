@@ -57,6 +57,7 @@ import shutil
 import stat
 import struct
 import tempfile
+import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -80,6 +81,7 @@ from pydicom.errors import InvalidDicomError
 __all__ = [
     "DEFAULT_MAX_OBJECT_SIZE",
     "DEFAULT_TIMEOUT",
+    "MAX_FAILURES_KEPT",
     "FetchError",
     "FetchPolicy",
     "FetchResult",
@@ -94,6 +96,8 @@ __all__ = [
 DEFAULT_MAX_OBJECT_SIZE: Final = 2 << 30
 #: Seconds to connect to an http(s) host, and between two reads of its answer.
 DEFAULT_TIMEOUT: Final = 60.0
+#: Failures a :class:`FetchSummary` keeps, with their reasons (all are counted).
+MAX_FAILURES_KEPT: Final = 1000
 #: Redirects followed for one link (each target checked against the allow-list).
 MAX_REDIRECTS: Final = 5
 
@@ -167,6 +171,7 @@ class FetchSummary:
     updated: int = 0
     bytes: int = 0
     failures: list[FetchResult] = field(default_factory=list)
+    """The first :data:`MAX_FAILURES_KEPT` failures (every one is counted in ``failed``)."""
 
 
 #: What reading one hostile link or object may raise: each becomes that record's failure.
@@ -359,6 +364,7 @@ class _Links:
         self.policy = policy
         self.stage = stage
         self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         if self._http is not None:
@@ -366,14 +372,15 @@ class _Links:
 
     @property
     def http(self) -> httpx.Client:
-        if self._http is None:  # trust_env off: no proxy, .netrc or SSL env from the caller
-            self._http = httpx.Client(
-                follow_redirects=False,
-                timeout=self.policy.timeout,
-                verify=self.policy.verify,
-                trust_env=False,
-                headers={"User-Agent": "dicom-inventory fetch", "Accept-Encoding": "identity"},
-            )
+        with self._lock:  # made on the first http(s) link, shared by the workers
+            if self._http is None:  # trust_env off: no proxy, .netrc or SSL env from the caller
+                self._http = httpx.Client(
+                    follow_redirects=False,
+                    timeout=self.policy.timeout,
+                    verify=self.policy.verify,
+                    trust_env=False,
+                    headers={"User-Agent": "dicom-inventory fetch", "Accept-Encoding": "identity"},
+                )
         return self._http
 
     def read(
@@ -745,24 +752,19 @@ def _one(
             os.close(fd)
 
 
-def _records(files: Iterable[Path]) -> Iterator[_Record]:
-    """Every instance record of the inventories (their trees followed), depth first."""
-    for root in files:
-        for path in tree_paths(root):
-            with InventoryReader(path) as r:
-                ep = r.header.study_access_end_points
-                top = ep.stored_instance_base_uri if ep is not None else None
-                folder = Path(path).parent
-                for st in r.studies():
-                    for se in st.series:
-                        chain = [
-                            b
-                            for b in (top, st.stored_instance_base_uri, se.stored_instance_base_uri)
-                            if b
-                        ]
-                        base = chain[-1] if chain else None
-                        for inst in se.instances:
-                            yield _Record(st, se, inst, base, tuple(chain), folder)
+def _records(paths: Iterable[Path]) -> Iterator[_Record]:
+    """Every instance record of the inventory files, in order."""
+    for path in paths:
+        with InventoryReader(path) as r:
+            ep = r.header.study_access_end_points
+            top = ep.stored_instance_base_uri if ep is not None else None
+            for st in r.studies():
+                for se in st.series:
+                    levels = (top, st.stored_instance_base_uri, se.stored_instance_base_uri)
+                    chain = tuple(b for b in levels if b)
+                    base = chain[-1] if chain else None
+                    for inst in se.instances:
+                        yield _Record(st, se, inst, base, chain, path.parent)
 
 
 def _seen(uid: str, seen: set[bytes]) -> bool:
@@ -813,7 +815,8 @@ def fetch_inventory(
     """
     policy = policy or FetchPolicy()
     files = [Path(p) for p in paths]
-    folders = [Path(p).parent for f in files for p in tree_paths(f)]
+    nodes = [Path(p) for f in files for p in tree_paths(f)]  # the trees, depth first
+    folders = {p.parent for p in nodes}
     allowed = _AllowList(
         tuple(_root(r) for r in (*policy.allow_roots, *folders)), any_=policy.allow_any
     ).extended(policy.allow_urls)
@@ -824,7 +827,7 @@ def fetch_inventory(
     try:
         with ThreadPoolExecutor(max(1, workers)) as pool:
             pending: list[Future[FetchResult]] = []
-            for rec in _records(files):
+            for rec in _records(nodes):
                 uid = rec.inst.sop_instance_uid
                 if rec.inst.file_access and _seen(uid, seen):
                     _collect(_duplicate(uid), summary, progress)
@@ -862,6 +865,7 @@ def _collect(
         summary.no_link += 1
     else:
         summary.failed += 1
-        summary.failures.append(r)
+        if len(summary.failures) < MAX_FAILURES_KEPT:  # memory flat on a hostile inventory
+            summary.failures.append(r)
     if progress is not None:
         progress(r)

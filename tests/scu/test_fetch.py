@@ -33,6 +33,11 @@ def produced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(root.path)
 
 
+def _archive(produced: Path) -> FetchPolicy:
+    """The links of a produced inventory name the archive's files (absolute file: URIs)."""
+    return FetchPolicy(allow_roots=(produced.parent.parent / "archive",))
+
+
 def test_fetch_every_container_type_and_resume(produced: Path, tmp_path: Path) -> None:
     kinds = {
         str(getattr(fa.container_type, "value", fa.container_type))
@@ -43,20 +48,21 @@ def test_fetch_every_container_type_and_resume(produced: Path, tmp_path: Path) -
     }
     assert {"ZIP", "TAR", "TARGZIP", "GZIP", "BLOB"} <= kinds
     out = tmp_path / "out"
-    s = fetch_inventory([produced], out)
+    s = fetch_inventory([produced], out, policy=_archive(produced))
     assert (s.fetched, s.failed, s.no_link) == (40, 0, 0), s.failures
     files = list(out.rglob("*.dcm"))
     assert len(files) == 40
     for f in files:
         ds = pydicom.dcmread(f)
         assert f.stem == ds.SOPInstanceUID and f.parent.name == ds.SeriesInstanceUID
-    again = fetch_inventory([produced], out)  # resume: nothing fetched twice
+    again = fetch_inventory([produced], out, policy=_archive(produced))  # resume
+    assert not [p for p in out.iterdir() if p.name.startswith(".fetch-")]  # staging removed
     assert (again.fetched, again.skipped) == (0, 40)
 
 
 def test_apply_updates_records_the_replaced_values(produced: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    s = fetch_inventory([produced], out, apply_updates=True)
+    s = fetch_inventory([produced], out, apply_updates=True, policy=_archive(produced))
     assert s.failed == 0 and s.updated > 0
     stale = {}
     for st in iter_inventory(produced):
