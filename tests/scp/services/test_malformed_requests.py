@@ -196,23 +196,34 @@ def node(
 
 
 # -- N-ACTION Initiate ---------------------------------------------------------------------------
+_NO_SCOPE = el(SCOPE, "SQ", b"")  # Type 2: present, empty (PS3.4 KK.2.2.2)
+
+
+def _initiate(level: bytes = _LEVEL, interval: bytes = b"", uid: bytes = _UID) -> bytes:
+    """An Initiate with its elements in ascending tag order (PS3.5 7.1)."""
+    return _NO_SCOPE + level + interval + uid
+
+
 INITIATE_CASES = {
-    "wrong VR": (el(TXN, "US", b"\1\0") + _LEVEL, "(0008,1195)"),
-    "wrong VM": (_UID + el(LEVEL, "CS", b"STUDY\\SERIES"), "(0008,0403)"),
-    "non-numeric interval": (_UID + _LEVEL + el(INTERVAL, "IS", b"abc "), "(0008,0414)"),
-    "negative interval": (_UID + _LEVEL + el(INTERVAL, "SS", b"\xfb\xff"), "(0008,0414)"),
-    "huge interval": (_UID + _LEVEL + el(INTERVAL, "UL", b"\xff\xff\xff\xff"), "(0008,0414)"),
-    "interval of 3 bytes": (_UID + _LEVEL + el(INTERVAL, "US", b"\1\0\2"), "(0008,0414)"),
-    "invalid UID": (el(TXN, "UI", b"1.02.x\0") + _LEVEL, "(0008,1195)"),
+    "wrong VR": (_initiate(uid=el(TXN, "US", b"\1\0")), "(0008,1195)"),
+    "wrong VM": (_initiate(level=el(LEVEL, "CS", b"STUDY\\SERIES")), "(0008,0403)"),
+    "non-numeric interval": (_initiate(interval=el(INTERVAL, "IS", b"abc ")), "(0008,0414)"),
+    "negative interval": (_initiate(interval=el(INTERVAL, "SS", b"\xfb\xff")), "(0008,0414)"),
+    "huge interval": (
+        _initiate(interval=el(INTERVAL, "UL", b"\xff\xff\xff\xff")),
+        "(0008,0414)",
+    ),
+    "interval of 3 bytes": (_initiate(interval=el(INTERVAL, "US", b"\1\0\2")), "(0008,0414)"),
+    "invalid UID": (_initiate(uid=el(TXN, "UI", b"1.02.x\0")), "(0008,1195)"),
     "corrupt item": (
-        _UID + _LEVEL + el(SCOPE, "SQ", struct.pack("<HHL", 0xFFFE, 0xE000, 80) + b"\0" * 8),
+        el(SCOPE, "SQ", struct.pack("<HHL", 0xFFFE, 0xE000, 80) + b"\0" * 8) + _LEVEL + _UID,
         "(0008,0400)",
     ),
     "unknown VR in the item": (
-        _UID + _LEVEL + _seq(SCOPE, el(0x00100020, "ZZ", b"P1")),
+        _seq(SCOPE, el(0x00100020, "ZZ", b"P1")) + _LEVEL + _UID,
         "(0010,0020)",
     ),
-    "truncated": ((_UID + _LEVEL)[:-3], "(0008,0403)"),
+    "truncated": (_initiate()[:-3], "(0008,1195)"),
 }
 
 
@@ -239,7 +250,7 @@ def test_malformed_initiate_is_refused_0115_naming_the_tag(node: InventoryNode, 
 def test_unknown_character_set_is_a_mistyped_argument(node: InventoryNode) -> None:
     scu = RawSCU(node.port, InventoryCreation)
     try:
-        rsp = scu.action(el(0x00080005, "CS", b"KLINGON ") + _UID + _LEVEL)
+        rsp = scu.action(el(0x00080005, "CS", b"KLINGON ") + _initiate())
         assert rsp.Status == Status.MISTYPED_ARGUMENT
         assert "(0008,0005)" in rsp.ErrorComment or "KLINGON" in rsp.ErrorComment
     finally:
