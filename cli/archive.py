@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from dicom_inventory.cli.exits import ExitCode
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
@@ -80,7 +82,12 @@ def archive() -> None:
 def ingest(
     sources: tuple[Path, ...], directory: Path | None, repository: str | None, copy: bool
 ) -> None:
-    """Index DICOM files from folders and containers (ZIP, TAR, TAR.GZ, GZIP, BLOB)."""
+    """Index DICOM files from folders and containers (ZIP, TAR, TAR.GZ, GZIP, BLOB).
+
+    One bad item never ends the run: each file or member that cannot be indexed is reported
+    on stderr, one line each (``skipped SOURCE[!MEMBER]: why``), the rest is indexed, and the
+    command exits 3 (done in part) when anything was skipped, 0 otherwise.
+    """
     from dicom_inventory.scp.archive import IngestError
     from dicom_inventory.scp.backends import open_archive
 
@@ -101,7 +108,12 @@ def ingest(
             progress.advance(task)
             if isinstance(found, IngestError):
                 where = f"{found.source}{'!' + found.member if found.member else ''}"
-                err.print(f"skipped {where}: {found.message}", highlight=False, markup=False)
+                err.print(
+                    f"skipped {where}: {found.message}",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,  # one line per failure, whatever the terminal's width
+                )
 
         report = a.ingest(sources, copy=copy, progress=tick)
         counts = a.counts()
@@ -111,6 +123,8 @@ def ingest(
         f"{counts['series']} series, {counts['instances']} instances",
         highlight=False,
     )
+    if report.errors:
+        sys.exit(ExitCode.PARTIAL)
 
 
 @archive.command()

@@ -66,6 +66,8 @@ MAX_OBJECT_SIZE = 2 << 30
 MAX_HEADER_BYTES = 16 << 20
 #: Inflated bytes read at a time.
 _CHUNK = 1 << 20
+#: Bytes a :class:`BoundedReader` keeps behind its position for short backward seeks.
+_LOOK_BEHIND = 64 << 10
 #: A Part 10 file begins 128 bytes before this: "DICM", then (0002,0000) UL length 4.
 _PART10_MAGIC = b"DICM\x02\x00\x00\x00UL\x04\x00"
 _PREAMBLE = 128
@@ -135,14 +137,17 @@ class BoundedReader(io.RawIOBase):
 
     Bytes skipped by :meth:`seek` are not counted (a header reader skips large values that
     way); reading past the budget raises :class:`ContainerError` ("`what` larger than N
-    bytes"), having held at most ``budget + 1`` bytes.
+    bytes"), having held at most ``budget + 1`` bytes. The last :data:`_LOOK_BEHIND` bytes
+    read are kept, so the short backward seeks of a DICOM parser (a tag peeked at, a
+    delimiter searched for) never rewind a compressed stream (which would inflate it again
+    from its start: quadratic).
 
     Parameters
     ----------
     raw
         The stream (a member of a container, or a file).
     budget
-        Most bytes :meth:`read` returns in all.
+        Most bytes read from `raw` in all.
     base, size
         The view is ``[base, base + size)`` of `raw` (``size=None``: to its end).
     close_raw
@@ -164,7 +169,9 @@ class BoundedReader(io.RawIOBase):
         super().__init__()
         self._raw, self._budget, self._left = raw, budget, budget
         self._base, self._size, self._close_raw, self._what = base, size, close_raw, what
-        self._pos = 0
+        self._pos = 0  # where the reader is (in the view)
+        self._rpos = 0  # where `raw` is (in the view); `_tail` holds the bytes just before
+        self._tail = b""
         raw.seek(base)
 
     def readable(self) -> bool:
@@ -187,20 +194,34 @@ class BoundedReader(io.RawIOBase):
             raise io.UnsupportedOperation("seek from the end of a stream of unknown size")
         if new < 0:
             raise ValueError(f"negative seek position {new}")
-        self._raw.seek(self._base + new)
+        if not self._rpos - len(self._tail) <= new <= self._rpos:
+            self._raw.seek(self._base + new)
+            self._rpos, self._tail = new, b""
         self._pos = new
         return new
 
     def read(self, size: int | None = -1) -> bytes:
-        want = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
+        n = -1 if size is None else size
+        kept = b""
+        if self._pos < self._rpos:  # after a short backward seek: the kept bytes first
+            at = len(self._tail) - (self._rpos - self._pos)
+            kept = self._tail[at:] if n < 0 else self._tail[at : at + n]
+            self._pos += len(kept)
+            if n >= 0:
+                n -= len(kept)
+        if n == 0:
+            return kept
+        want = self._left + 1 if n < 0 else min(n, self._left + 1)
         if self._size is not None:
-            want = max(0, min(want, self._size - self._pos))
+            want = max(0, min(want, self._size - self._rpos))
         data = self._raw.read(want)
-        self._pos += len(data)
+        self._rpos += len(data)
+        self._pos = self._rpos
         self._left -= len(data)
         if self._left < 0:
             raise ContainerError(f"{self._what} larger than {self._budget} bytes: not read")
-        return data
+        self._tail = (self._tail + data)[-_LOOK_BEHIND:]
+        return kept + data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))

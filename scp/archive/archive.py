@@ -12,15 +12,19 @@ import json
 import os
 import shutil
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
 
+from dicom_inventory.containers import MAX_HEADER_BYTES
+from dicom_inventory.encode import StudyEncoder
 from dicom_inventory.enum import (
     ContainerFileType,
     InstanceAvailability,
+    InventoryLevel,
     ReasonForAttributeModification,
 )
 from dicom_inventory.errors import InventoryError
@@ -210,12 +214,17 @@ class SQLArchive:
         *,
         copy: bool = False,
         progress: Callable[[FoundObject | IngestError], None] | None = None,
+        header_budget: int = MAX_HEADER_BYTES,
     ) -> IngestReport:
         """Index the DICOM objects in `sources` (folders, files, containers).
 
         Idempotent: an object already indexed at the same location is counted as known.
-        Unreadable files and members are reported in :attr:`IngestReport.errors` and skipped.
-        With `copy`, each file or container is copied into ``store/`` first and indexed there.
+        One bad item never ends the run: each file or member that cannot be read (see
+        :mod:`~dicom_inventory.scp.archive.ingest`), or that production could not write into
+        an inventory (:meth:`production_refusal`), is reported in
+        :attr:`IngestReport.errors` (and the ``ingest_errors`` table) and skipped; the rest
+        is indexed. With `copy`, each file or container is copied into ``store/`` first and
+        indexed there. `header_budget`: most bytes read for one object's header.
         """
         report = IngestReport()
         copies: dict[str, str] = {}
@@ -255,7 +264,12 @@ class SQLArchive:
             batch.clear()
 
         for source in sources:
-            for found in find_objects(Path(source)):
+            for found in find_objects(Path(source), header_budget=header_budget):
+                if isinstance(found, FoundObject):
+                    why = self.production_refusal(found)
+                    if why is not None:
+                        loc = found.location
+                        found = IngestError(loc.path, loc.member or _at(loc), why)
                 if progress is not None:
                     progress(found)
                 if isinstance(found, IngestError):
@@ -269,6 +283,41 @@ class SQLArchive:
                     flush()
         flush()
         return report
+
+    def production_refusal(self, found: FoundObject) -> str | None:
+        """Why production could not write `found` into an inventory, or ``None``.
+
+        The object's record is made as production makes it from the index (study, series and
+        instance entries from the values :meth:`_index_row` stores, through
+        :func:`~dicom_inventory.scp.production.produce.study_records`) and encoded by the
+        encoder production uses (Inventory Level INSTANCE, UTF-8): every check the encoder
+        makes on the values the archive copies -- UID syntax (PS3.5 9.1), VR lengths and
+        character repertoires, Type 1 values (PS3.3 C.38.1) -- is made once, at ingest, so one
+        such object never blocks ``archive create`` for the whole archive.
+        """
+        from dicom_inventory.scp.production.produce import study_records
+        from dicom_inventory.scp.production.scope import parse_scope
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydicom's on odd values: the encoder judges
+                row = self._index_row(found)
+            study = StudyEntry(row[0], json.loads(row[5]), _now(), 1, 1)
+            series = SeriesEntry(row[6], json.loads(row[8]))
+            instance = InstanceEntry(row[9], row[10], json.loads(row[11]), (found.location,))
+            level = InventoryLevel.INSTANCE
+            records = study_records(_One(study, series, instance), parse_scope(None), level,
+                                    as_of=_now())  # fmt: skip
+            if self._encoder is None:
+                self._encoder = StudyEncoder(level)
+            for record in records:
+                self._encoder.study(record)
+        except Exception as exc:  # whatever production would meet, met now, for this object
+            return f"production could not write it into an inventory: {exc}"
+        return None
+
+    #: The encoder :meth:`production_refusal` tries each object with (made once).
+    _encoder: StudyEncoder | None = None
 
     def receive(self, data: bytes, sop_instance_uid: str) -> IngestReport:
         """Keep a received Part 10 object (C-STORE) under ``store/received/`` and index it.
@@ -744,6 +793,32 @@ class SQLArchive:
             name: int(self._x(f"SELECT COUNT(*) FROM {name}").fetchone()[0])
             for name in ("studies", "series", "instances", "files", "changes")
         }
+
+
+def _at(loc: StoredFile) -> str | None:
+    """A BLOB member's name in a report: its offset."""
+    return None if loc.offset is None or loc.container is None else f"@{loc.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class _One:
+    """A repository of one object, as the index would give it back to production."""
+
+    study: StudyEntry
+    series: SeriesEntry
+    instance: InstanceEntry
+
+    def iter_studies(self, *, after: str | None = None, upto: str | None = None) -> Iterator[StudyEntry]:
+        return iter((self.study,))
+
+    def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:
+        return iter((self.series,))
+
+    def iter_instances(self, series_instance_uid: str) -> Iterator[InstanceEntry]:
+        return iter((self.instance,))
+
+    def study_key_bounds(self, parts: int) -> list[str]:
+        return []
 
 
 def _removed(removed: bool, reason: Any) -> str | None:

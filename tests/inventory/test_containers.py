@@ -107,3 +107,24 @@ def test_a_blob_magic_across_a_chunk_boundary_is_found(tmp_path: Path) -> None:
     (tmp_path / "empty.blob").write_bytes(b"")
     with pytest.raises(ContainerError, match="empty BLOB"):
         list(iter_members(tmp_path / "empty.blob", "BLOB"))
+
+
+def test_a_bounded_reader_serves_short_backward_seeks_from_what_it_read() -> None:
+    """A parser peeks and steps back: the view gives the same bytes, and the budget counts
+    what was read from the stream once."""
+    from dicom_inventory.containers import BoundedReader
+
+    raw = io.BytesIO(bytes(range(256)) * 4)
+    with BoundedReader(raw, budget=600, base=10, size=700, close_raw=False) as r:
+        assert r.read(4) == bytes(range(10, 14))
+        r.seek(-3, io.SEEK_CUR)
+        assert r.read(5) == bytes(range(11, 16)) and r.tell() == 6
+        r.seek(300)  # forward: skipped, not counted
+        assert r.read(2) == bytes([(310) % 256, 311 % 256])
+        r.seek(0)  # far back: the stream itself is rewound
+        assert r.read(3) == bytes(range(10, 13))
+        r.seek(0, io.SEEK_END)
+        assert r.tell() == 700 and r.read() == b""
+        r.seek(100)
+        with pytest.raises(ContainerError, match="header larger than 600 bytes"):
+            r.read()
