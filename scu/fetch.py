@@ -342,7 +342,8 @@ def _read(source: str, fa: FileAccess, policy: FetchPolicy, *, downloaded: bool 
             max_size=policy.max_object_size,
         )
     except ContainerError as exc:
-        raise FetchError(f"{fa.uri}: {exc}") from exc
+        why = str(exc)  # named by the link, not by the real (or staging) path
+        raise FetchError(f"{fa.uri}: {why.removeprefix(f'{source}: ')}") from exc
 
 
 def _content_start(rsp: httpx.Response, url: str, offset: int) -> int:
