@@ -528,6 +528,19 @@ def diff(
 
 
 # ----------------------------------------------------------------------------- fetch
+def _http_prefixes(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The --allow-url values, each an http(s)://host[:port][/path] prefix."""
+    from urllib.parse import urlsplit
+
+    for url in value:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{url!r} is not an http(s)://host[:port][/path] prefix")
+    return value
+
+
 @click.command()
 @click.argument("sources", nargs=-1, required=True, metavar="INVENTORY...")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
@@ -547,6 +560,7 @@ def diff(
     "allow_urls",
     multiple=True,
     metavar="URL",
+    callback=_http_prefixes,
     help="An http(s)://host[:port][/path] prefix links may start with (repeatable).",
 )
 @click.option(

@@ -276,6 +276,24 @@ def test_the_cli_finishes_reports_each_failure_and_exits_1(tmp_path: Path) -> No
 
 
 # ----------------------------------------------------------------- trust boundaries
+def test_the_cli_allow_list_options(tmp_path: Path) -> None:
+    store, inv_dir = tmp_path / "store", tmp_path / "inv"
+    store.mkdir()
+    inv_dir.mkdir()
+    inv = _inventory(inv_dir, [_good(store, "2.25.10.1.1")])
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "dicom_inventory", "fetch", str(inv), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    refused = run("--out", str(tmp_path / "a"))
+    assert refused.returncode == ExitCode.FINDINGS and "outside the allowed" in refused.stderr
+    allowed = run("--out", str(tmp_path / "b"), "--allow-root", str(store))
+    assert allowed.returncode == ExitCode.OK and "fetched 1 " in allowed.stdout, allowed.stderr
+    bad = run("--out", str(tmp_path / "c"), "--allow-url", "store.example.org")
+    assert bad.returncode == ExitCode.USAGE and "--allow-url" in bad.stderr
+
+
 def test_a_link_outside_the_allowed_roots_is_refused(tmp_path: Path) -> None:
     inv_dir = tmp_path / "inv"
     inv_dir.mkdir()
