@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from dicom_inventory.cli.testkit import testkit
 from dicom_inventory.cli.web import WEB_COMMANDS
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.uid import generate_uid
+from dicom_inventory.validate import Finding, Severity
 from rich.console import Console
 from rich.table import Table
 
@@ -51,63 +54,159 @@ def cli() -> None:
 
 
 # ----------------------------------------------------------------------------- validate
-def _validate(paths: Sequence[Path]) -> dict[str, Any]:
-    """Validate files one by one, then the set; unreadable files are listed, not raised."""
+#: Findings of one rule printed before the rest of that rule are only counted.
+MAX_PER_RULE = 20
+
+
+@dataclass
+class _Tally:
+    """What a validation run found, kept as counts: memory does not grow with the findings."""
+
+    max_per_rule: int | None
+    errors: int = 0
+    warnings: int = 0
+    unreadable: list[dict[str, str]] = field(default_factory=list)  # one per unreadable file
+    per_rule: Counter[str] = field(default_factory=Counter)
+
+    def admit(self, finding: Finding) -> bool:
+        """Count `finding`; True if it is among the first `max_per_rule` of its rule."""
+        n = self.per_rule[finding.rule] = self.per_rule[finding.rule] + 1
+        if finding.severity is Severity.ERROR:
+            self.errors += 1
+        else:
+            self.warnings += 1
+        return self.max_per_rule is None or n <= self.max_per_rule
+
+    @property
+    def omitted(self) -> dict[str, int]:
+        """Per rule, the findings counted but not shown."""
+        limit = self.max_per_rule
+        if limit is None:
+            return {}
+        return {rule: n - limit for rule, n in sorted(self.per_rule.items()) if n > limit}
+
+
+def _validate(
+    paths: Sequence[Path],
+    emit: Callable[[Finding], None] | None = None,
+    *,
+    max_per_rule: int | None = None,
+    on_unreadable: Callable[[dict[str, str]], None] | None = None,
+) -> _Tally:
+    """Validate files one by one, then the set, streaming; unreadable files are listed.
+
+    Each finding is counted and, if among the first `max_per_rule` of its rule (all if None),
+    passed to `emit` as it is found: nothing is collected.
+    """
     from dicom_inventory.validate import Validator
 
     v = Validator()
-    findings: list[Any] = []
-    unreadable: list[dict[str, str]] = []
-    for p in paths:
-        try:
-            findings.extend(v.file(p))
-        except InventoryReadError as exc:
-            unreadable.append({"file": str(p), "message": str(exc)})
-    findings.extend(v.cross_file())
-    errors = sum(1 for f in findings if f.severity.value == "error")
-    return {
-        "files": [str(p) for p in paths],
-        "findings": findings,
-        "errors": errors,
-        "warnings": len(findings) - errors,
-        "unreadable": unreadable,
-    }
+    tally = _Tally(max_per_rule)
+
+    def findings() -> Iterator[Finding]:
+        for p in paths:
+            try:
+                yield from v.file(p)
+            except InventoryReadError as exc:
+                u = {"file": str(p), "message": str(exc)}
+                tally.unreadable.append(u)
+                if on_unreadable is not None:
+                    on_unreadable(u)
+        yield from v.cross_file()
+
+    for f in findings():
+        if tally.admit(f) and emit is not None:
+            emit(f)
+    return tally
+
+
+def _text_line(f: Finding, color: bool) -> str:
+    sev = f.severity.value
+    if color:
+        sev = click.style(sev, fg="red" if f.severity is Severity.ERROR else "yellow")
+    where = f"{Path(f.file).name if f.file else ''} {f.path}".strip()
+    return f"{sev} {f.rule} {where}: {f.message} ({f.section})\n"
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="jsonl: one JSON object per finding, then one summary object.",
 )
-def validate(paths: tuple[Path, ...], fmt: str) -> None:
+@click.option(
+    "--max-per-rule",
+    type=click.IntRange(min=0),
+    default=MAX_PER_RULE,
+    show_default=True,
+    help="Findings of each rule shown; the rest are counted in the summary.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Show every finding (no --max-per-rule).")
+def validate(paths: tuple[Path, ...], fmt: str, max_per_rule: int, show_all: bool) -> None:
     """Validate Inventory files against the IOD (PS3.3 A.88, C.38).
 
-    Exit 0: no errors (warnings allowed); 1: errors found; 2: a file is not readable as an
-    Inventory SOP Instance.
+    Findings are printed as they are found, the first --max-per-rule of each rule; a count per
+    rule ends the output. Exit 0: no errors (warnings allowed); 1: errors found; 2: a file is
+    not readable as an Inventory SOP Instance.
     """
-    result = _validate(paths)
-    if fmt == "json":
-        doc = dict(result, findings=[f.to_dict() for f in result["findings"]])
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        for u in result["unreadable"]:
+    stdout = click.get_text_stream("stdout")
+    write = stdout.write
+    color = fmt == "text" and stdout.isatty()
+    first = [True]
+
+    def emit(f: Finding) -> None:
+        if fmt == "text":
+            write(_text_line(f, color))
+        elif fmt == "jsonl":
+            write(json.dumps(f.to_dict()) + "\n")
+        else:  # a JSON document, its findings array written item by item
+            write(("\n  " if first[0] else ",\n  ") + json.dumps(f.to_dict()))
+            first[0] = False
+
+    def on_unreadable(u: dict[str, str]) -> None:
+        if fmt == "jsonl":
+            write(json.dumps({"file": u["file"], "unreadable": u["message"]}) + "\n")
+        elif fmt == "text":
+            stdout.flush()
             err.print(f"[bold red]unreadable[/] {u['message']}", markup=True, highlight=False)
-        if result["findings"]:
-            table = Table("severity", "rule", "where", "message", "section", show_lines=False)
-            for f in result["findings"]:
-                sev = f.severity.value
-                where = f"{Path(f.file).name if f.file else ''} {f.path}".strip()
-                style = "red" if sev == "error" else "yellow"
-                table.add_row(f"[{style}]{sev}[/]", f.rule, where, f.message, f.section)
-            out.print(table)
-        out.print(
-            f"{len(paths)} file(s): {result['errors']} error(s), {result['warnings']} warning(s), "
-            f"{len(result['unreadable'])} unreadable",
-            highlight=False,
+
+    if fmt == "json":
+        write(f'{{"files": {json.dumps([str(p) for p in paths])},\n "findings": [')
+    tally = _validate(
+        paths, emit, max_per_rule=None if show_all else max_per_rule, on_unreadable=on_unreadable
+    )
+    summary = {
+        "errors": tally.errors,
+        "warnings": tally.warnings,
+        "unreadable": tally.unreadable,
+        "rules": dict(sorted(tally.per_rule.items())),
+        "omitted": tally.omitted,
+    }
+    if fmt == "json":
+        tail = json.dumps(summary, indent=1)[1:]  # the summary's members close the document
+        write(("\n ]," if not first[0] else "],") + tail + "\n")
+    elif fmt == "jsonl":
+        write(json.dumps({"summary": dict(summary, files=len(paths))}) + "\n")
+    else:
+        if tally.omitted:
+            write(
+                f"not shown: {sum(tally.omitted.values())} finding(s) past the first "
+                f"{max_per_rule} of their rule (--max-per-rule N, or --all):\n"
+            )
+            for rule, n in tally.omitted.items():
+                write(f"  {rule}: {n} more ({tally.per_rule[rule]} in all)\n")
+        write(
+            f"{len(paths)} file(s): {tally.errors} error(s), {tally.warnings} warning(s), "
+            f"{len(tally.unreadable)} unreadable\n"
         )
-    if result["unreadable"]:
+    stdout.flush()
+    if tally.unreadable:
         sys.exit(ExitCode.USAGE)
-    sys.exit(ExitCode.FINDINGS if result["errors"] else ExitCode.OK)
+    sys.exit(ExitCode.FINDINGS if tally.errors else ExitCode.OK)
 
 
 # ----------------------------------------------------------------------------- show
@@ -298,8 +397,8 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
         out.rule("3. validate every instance and the tree")
         result = _validate([w.path for w in written if w.path is not None])
         out.print(
-            f"  {result['errors']} error(s), {result['warnings']} warning(s), "
-            f"{len(result['unreadable'])} unreadable",
+            f"  {result.errors} error(s), {result.warnings} warning(s), "
+            f"{len(result.unreadable)} unreadable",
             highlight=False,
         )
         out.rule("4. show the root and the first leaf; count the stale stored files")
@@ -316,7 +415,7 @@ def demo(ctx: click.Context, work_dir: Path | None) -> None:
             f"archive has since changed ({', '.join(sorted({r['stale_attributes'] for r in stale}))})",
             highlight=False,
         )
-        if result["errors"] or result["unreadable"]:
+        if result.errors or result.unreadable:
             err.print("demo failed: the inventory did not validate")
             sys.exit(ExitCode.FINDINGS)
         out.print("[bold green]demo ok[/]")
