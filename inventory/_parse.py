@@ -337,9 +337,15 @@ class Parser:
         if tag in elems:
             raise self.error("the same tag appears twice in one data set (PS3.5 7.1)", start, tag)
         if depth >= self.max_depth:
+            why = (
+                "each level of a tree of incorporated instances nests the references once more "
+                "(PS3.3 C.38.1.1.5)"
+                if tag == tags.IncorporatedInventoryInstanceSequence
+                else "the file is corrupt or hostile"
+            )
             raise self.error(
                 f"sequences nested deeper than {self.max_depth} levels (ReadPolicy.max_depth, "
-                f"at most {MAX_DEPTH}): the file is corrupt or hostile",
+                f"at most {MAX_DEPTH}): {why}",
                 start,
                 tag,
             )

@@ -26,7 +26,9 @@ from dicom_inventory import (
     InventoryLevel,
     InventoryReadError,
     InventoryWriter,
+    encode_inventory,
     iter_inventory,
+    read_header,
     synthetic_studies,
     tree_paths,
 )
@@ -197,3 +199,20 @@ def test_every_command_refuses_a_1000_deep_sequence_with_one_line(tmp_path: Path
         assert done.returncode == 2, (args[0], done.stdout[-500:], done.stderr[-500:])
         assert "nested deeper than 16 levels" in " ".join(done.stderr.split()), args[0]
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_a_deep_tree_that_repeats_its_references_is_refused_past_the_policy(
+    tmp_path: Path,
+) -> None:
+    """C.38.1.1.5: each reference repeats the child's own, so the root nests the whole tree."""
+    ref: tuple[InventoryReference, ...] = ()
+    for k in range(20, 0, -1):
+        ref = (InventoryReference(_uid(k), incorporated=ref),)
+    header = InventoryHeader(
+        _uid(0), InventoryLevel.STUDY, content_date="20261124", content_time="100000"
+    )
+    path = tmp_path / "root.dcm"
+    path.write_bytes(encode_inventory(replace(header, incorporated=ref), []))
+    with pytest.raises(InventoryReadError, match=r"nested deeper than 16 .*C\.38\.1\.1\.5"):
+        read_header(path)
+    assert len(read_header(path, policy=ReadPolicy(max_depth=40)).incorporated) == 1
