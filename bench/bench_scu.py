@@ -132,18 +132,19 @@ def bench_fetch(work: Path, studies: int) -> None:
     from dicom_inventory.scp.archive import Archive
     from dicom_inventory.scp.archive.synth import synthesize
     from dicom_inventory.scp.production import produce
-    from dicom_inventory.scu.fetch import fetch_inventory
+    from dicom_inventory.scu.fetch import FetchPolicy, fetch_inventory
 
     with Archive(work / "archive", create=True) as arch:
         synthesize(
             arch, studies=studies, series_per_study=2, instances_per_series=10, image_size=256
         )
         (root,) = produce(arch, work / "finv", level="INSTANCE")
+    policy = FetchPolicy(allow_roots=(work / "archive",))  # links are absolute file: URIs
     assert root.path is not None
     for workers in (1, 4):
         out = work / f"fetched{workers}"
         t = time.perf_counter()
-        s = fetch_inventory([root.path], out, workers=workers)
+        s = fetch_inventory([root.path], out, workers=workers, policy=policy)
         dt = time.perf_counter() - t
         print(
             f"fetch ({workers} worker(s)): {s.fetched:,} objects, {s.bytes / 1e6:,.1f} MB in"
@@ -152,7 +153,7 @@ def bench_fetch(work: Path, studies: int) -> None:
         )
     out = work / "updated"
     t = time.perf_counter()
-    s = fetch_inventory([root.path], out, workers=4, apply_updates=True)
+    s = fetch_inventory([root.path], out, workers=4, apply_updates=True, policy=policy)
     dt = time.perf_counter() - t
     print(
         f"fetch --apply-updates: {s.fetched:,} objects ({s.updated:,} updated) in {dt:.1f} s:"

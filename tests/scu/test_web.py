@@ -163,8 +163,9 @@ def test_repository_query_over_http_lists_what_dimse_lists(served: Served) -> No
 
 def test_fetch_by_url_writes_what_fetch_by_file_writes(served: Served, tmp_path: Path) -> None:
     url = served.url(f"/inventories/{served.root_uid}")
-    by_url = _run("fetch", url, "--out", str(tmp_path / "u"))
-    by_file = _run("fetch", str(served.dimse_file), "--out", str(tmp_path / "f"))
+    allow = ("--allow-root", str(served.folder / "archive"))  # links are absolute file: URIs
+    by_url = _run("fetch", url, "--out", str(tmp_path / "u"), *allow)
+    by_file = _run("fetch", str(served.dimse_file), "--out", str(tmp_path / "f"), *allow)
     assert by_url.returncode == by_file.returncode == 0, by_url.stderr + by_file.stderr
     assert "fetched 72" in by_url.stdout
     files_u = sorted(p.relative_to(tmp_path / "u") for p in (tmp_path / "u").rglob("*.dcm"))
