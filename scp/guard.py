@@ -240,6 +240,9 @@ def check_associate_rq(data: bytes) -> None:
         ) from None
 
 
+_SILENT = "connection closed with 0 of the 6 bytes"
+
+
 def _recv_exactly(sock: socket.socket, size: int, deadline: float, what: str) -> bytes:
     buf = bytearray()
     while len(buf) < size:
@@ -252,7 +255,9 @@ def _recv_exactly(sock: socket.socket, size: int, deadline: float, what: str) ->
         except TimeoutError:
             raise Refusal(None, f"{what} not received within the ACSE timeout (ARTIM)") from None
         if not chunk:
-            raise Refusal(None, f"connection closed after {len(buf)} bytes of the {what}")
+            raise Refusal(
+                None, f"connection closed with {len(buf)} of the {size} bytes of the {what} sent"
+            )
         buf += chunk
     return bytes(buf)
 
@@ -282,7 +287,7 @@ def read_associate_rq(sock: socket.socket, deadline: float) -> bytes:
             AbortReason.INVALID_PDU_PARAMETER_VALUE,
             f"A-ASSOCIATE-RQ of {length} bytes, more than the {MAX_ASSOCIATE_RQ} this node reads",
         )
-    return header + _recv_exactly(sock, length, deadline, "A-ASSOCIATE-RQ")
+    return header + _recv_exactly(sock, length, deadline, "A-ASSOCIATE-RQ's body")
 
 
 class _ReplaySocket(AssociationSocket):
@@ -372,7 +377,9 @@ class _GuardedRequestHandler(RequestHandler):
         try:
             self._first = self.server.guard.admit(self.request)
         except Refusal as refusal:
-            LOG.warning("connection from %s refused: %s", peer, refusal.reason)
+            # a connection closed before a byte (a port probe, a health check) is no incident
+            level = logging.INFO if refusal.reason.startswith(_SILENT) else logging.WARNING
+            LOG.log(level, "connection from %s refused: %s", peer, refusal.reason)
             if refusal.answer is not None:
                 try:
                     self.request.settimeout(1.0)

@@ -25,6 +25,7 @@ from dicom_inventory.uid import INVENTORY_CREATION, STORAGE_MANAGEMENT_SOP_INSTA
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_role
+from pynetdicom.dul import DULServiceProvider
 
 __all__ = ["EventSender", "event_dataset"]
 
@@ -90,9 +91,17 @@ class EventSender:
         """
         self._stop.set()
         self._wake.set()
-        for assoc in self.ae.active_associations:
-            if not assoc.is_established:
-                assoc.abort()
+        # pynetdicom negotiates in the calling thread (AE.associate) for up to the ACSE
+        # timeout; closing the connection ends the wait at once (PS3.8 state Sta5 + Evt17:
+        # A-P-ABORT indication)
+        for thread in threading.enumerate():
+            if (
+                isinstance(thread, DULServiceProvider)
+                and thread.assoc.ae is self.ae
+                and not thread.assoc.is_established
+                and thread.socket is not None
+            ):
+                thread.socket.close()
         lim = self.config.limits
         self._thread.join(lim.dimse_timeout + lim.acse_timeout if timeout is None else timeout)
 
