@@ -144,12 +144,13 @@ def test_a_cycle_of_references_is_refused_or_reported(tmp_path: Path) -> None:
 
 
 def test_export_diff_fetch_and_validate_a_tree_1000_deep(chain1000: Path, tmp_path: Path) -> None:
-    for args, code in (
+    runs: tuple[tuple[tuple[str | Path, ...], int], ...] = (
         (("export", "--format", "jsonl", "--out", tmp_path / "r.jsonl", chain1000), 0),
         (("diff", chain1000, chain1000), 0),
         (("fetch", "--out", tmp_path / "fetched", chain1000), 0),
         (("validate", "--format", "json", *sorted(chain1000.parent.iterdir())), 1),
-    ):
+    )
+    for args, code in runs:
         done = _cli(*args)
         assert done.returncode == code, (args[0], done.stdout[-500:], done.stderr[-500:])
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr

@@ -221,7 +221,7 @@ _BIG = ((1 << 63, (1 << 64) - 1), ((1 << 64) - 1, 1 << 63))
 def _uv_inventory(path: Path, uid: str) -> Path:
     """An INSTANCE inventory whose two instances sit in a BLOB at offsets/lengths >= 2^63."""
     (study,) = _materialize(1)
-    series = study.series[0]
+    series = list(study.series)[0]
     instances = [
         replace(
             inst,
