@@ -329,7 +329,7 @@ def _value(tag: int, vr: str, raw: bytes, little: bool, codecs: list[str]) -> An
         return None
     if vr in _NUMBERS:
         fmt = _NUMBERS[vr]
-        size = struct.calcsize(fmt)
+        size = struct.calcsize(f"<{fmt}")
         if len(raw) % size:
             raise _Bad(
                 FailureKind.INVALID,
@@ -615,6 +615,8 @@ def decode_request(raw: bytes, transfer_syntax: str, service: Service) -> Datase
         return _walk(data, implicit, little, _SCHEMA[service])
     except _Bad as bad:
         return DecodeFailure(bad.kind, bad.message, bad.tag, bad.path)
+    except struct.error as exc:  # a length check missed: still no traceback for the peer
+        return DecodeFailure(FailureKind.UNDECODABLE, f"bytes not a data set: {exc}")
     except (ValueError, TypeError, OverflowError, LookupError) as exc:  # a converter's refusal
         return DecodeFailure(FailureKind.INVALID, f"value not convertible: {exc}")
 

@@ -354,6 +354,56 @@ def test_decoder_never_raises_and_bounds_inflation() -> None:
         decode_request(raw, ExplicitVRLittleEndian, Service.STUDY_ROOT_FIND)
 
 
+def test_decoder_answers_every_mutation_of_good_requests() -> None:
+    """A few hundred byte mutations (flips, cuts, insertions, planted delimiters and lengths)
+    of good requests in every transfer syntax: a Dataset or a DecodeFailure, never an
+    exception or a warning (the long run is the fuzz harness's, tests/fuzz)."""
+    import random
+
+    initiate = Dataset()
+    initiate.SpecificCharacterSet = "ISO_IR 192"
+    initiate.TransactionUID = "1.2.3"
+    initiate.InventoryLevel = "STUDY"
+    initiate.RequestedStatusInterval = 5
+    initiate.ScopeOfInventorySequence = [Dataset()]
+    initiate.ScopeOfInventorySequence[0].PatientID = "P*"
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ["1.2", "1.3"]
+    query.MaximumNumberOfRecords = 10
+    seeds = []
+    for ds in (initiate, query):
+        for implicit, syntax in ((True, "1.2.840.10008.1.2"), (False, ExplicitVRLittleEndian)):
+            seeds.append((bytes(encode(ds, implicit, True) or b""), syntax))
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        raw = bytes(encode(ds, False, True) or b"")
+        seeds.append((deflate.compress(raw) + deflate.flush(), DeflatedExplicitVRLittleEndian))
+    planted = (b"\xff\xff\xff\xff", b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0", b"\0\0\0\0")
+    rng = random.Random(20)
+    for _ in range(300):
+        raw, syntax = rng.choice(seeds)
+        b = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(b))
+            op = rng.randrange(4)
+            if op == 0:
+                b[at] = rng.randrange(256)
+            elif op == 1:
+                del b[at : at + rng.randint(1, 8)]
+            elif op == 2:
+                b[at:at] = rng.randbytes(rng.randint(1, 8))
+            else:
+                b[at : at + 4] = rng.choice(planted)
+            if not b:
+                b = bytearray(raw)
+        for service in Service:
+            out = decode_request(bytes(b), syntax, service)
+            if isinstance(out, DecodeFailure):
+                assert out.response(service).Status == out.status(service)
+            else:
+                assert all(repr(e) for e in out.iterall())
+
+
 # -- deflate bombs against a node in a child process -------------------------------------------
 _CHILD = textwrap.dedent(
     """
