@@ -39,7 +39,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
@@ -73,6 +73,8 @@ _PART10_MAGIC = b"DICM\x02\x00\x00\x00UL\x04\x00"
 _PREAMBLE = 128
 #: Where the rules on File Offset / Length in Container come from.
 _SECTION = "PS3.3 C.38.2.2"
+#: A stream read through: a file, a container member, an inflating reader.
+_Stream = IO[bytes] | io.BufferedIOBase
 #: What the container libraries raise for a corrupt or truncated container.
 _CORRUPT = (
     OSError,
@@ -88,8 +90,11 @@ _CORRUPT = (
 
 
 class ContainerError(InventoryError, OSError):
-    """A stored object cannot be read: missing file or member, refused member, bad container,
-    or a limit reached (declared length, ``max_size``, header budget)."""
+    """A stored object cannot be read.
+
+    A missing file or member, a refused member, a corrupt container, or a limit reached
+    (declared length, ``max_size``, header budget).
+    """
 
 
 def _kind_of(st_mode: int) -> str:
@@ -158,7 +163,7 @@ class BoundedReader(io.RawIOBase):
 
     def __init__(
         self,
-        raw: IO[bytes],
+        raw: _Stream,
         *,
         budget: int,
         base: int = 0,
@@ -175,15 +180,19 @@ class BoundedReader(io.RawIOBase):
         raw.seek(base)
 
     def readable(self) -> bool:
+        """Return ``True``: the view is readable."""
         return True
 
     def seekable(self) -> bool:
+        """Return ``True``: the view seeks (a compressed stream by inflating)."""
         return True
 
     def tell(self) -> int:
+        """Return the position in the view."""
         return self._pos
 
     def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        """Move to `pos` (``whence`` as :meth:`io.IOBase.seek`); skipped bytes are not counted."""
         if whence == io.SEEK_SET:
             new = pos
         elif whence == io.SEEK_CUR:
@@ -201,6 +210,13 @@ class BoundedReader(io.RawIOBase):
         return new
 
     def read(self, size: int | None = -1) -> bytes:
+        """Return up to `size` bytes (all, to the end of the view, if negative).
+
+        Raises
+        ------
+        ContainerError
+            If the read would take more than the budget from the stream.
+        """
         n = -1 if size is None else size
         kept = b""
         if self._pos < self._rpos:  # after a short backward seek: the kept bytes first
@@ -224,11 +240,13 @@ class BoundedReader(io.RawIOBase):
         return kept + data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        """Read into `buffer`; return the number of bytes read."""
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
+        """Close the view (and the stream, if it was given with ``close_raw``)."""
         if not self.closed and self._close_raw:
             self._raw.close()
         super().close()
@@ -259,15 +277,15 @@ def _too_big(what: str, length: int | None, max_size: int) -> ContainerError:
     )
 
 
-def _read_bounded(stream: IO[bytes], what: str, length: int | None, max_size: int) -> bytes:
+def _read_bounded(stream: _Stream, what: str, length: int | None, max_size: int) -> bytes:
     """Read `stream` to its end in chunks, holding at most the limit + 1 bytes."""
     limit = _limit(length, max_size)
-    out = bytearray()
-    while len(out) <= limit:
-        chunk = stream.read(min(_CHUNK, limit + 1 - len(out)))
+    out, held = io.BytesIO(), 0  # getvalue() hands over its buffer: no second copy
+    while held <= limit:
+        chunk = stream.read(min(_CHUNK, limit + 1 - held))
         if not chunk:
-            return bytes(out)
-        out += chunk
+            return out.getvalue()
+        held += out.write(chunk)
     raise _too_big(what, length, max_size)
 
 
@@ -307,6 +325,11 @@ def _open(source: str | os.PathLike[str] | bytes) -> tuple[BinaryIO, int]:
     return f, os.fstat(f.fileno()).st_size
 
 
+def _forget_headers(t: tarfile.TarFile) -> None:
+    """Drop the headers `t` has read: a TAR of millions of members stays small in memory."""
+    t.members.clear()  # type: ignore[attr-defined]  # a TarFile attribute typeshed omits
+
+
 def _tar_member(t: tarfile.TarFile, name: str) -> tarfile.TarInfo:
     """The last member called `name` (as tar extraction would leave it), in constant memory.
 
@@ -317,7 +340,7 @@ def _tar_member(t: tarfile.TarFile, name: str) -> tarfile.TarInfo:
     """
     found = None
     while (entry := t.next()) is not None:
-        t.members.clear()  # the headers seen are not kept: a TAR of millions stays small
+        _forget_headers(t)
         if entry.name == name.rstrip("/"):
             found = entry
     if found is None:
@@ -446,9 +469,7 @@ class Member:
     offset: int | None
     length: int | None
     refused: str | None = None
-    opener: Callable[[int], BoundedReader] | None = field(
-        default=None, compare=False, repr=False
-    )
+    opener: Callable[[int], BoundedReader] | None = field(default=None, compare=False, repr=False)
 
     def open(self, budget: int = MAX_HEADER_BYTES) -> BoundedReader:
         """A stream of the member's bytes that refuses to read more than `budget` of them.
@@ -465,7 +486,7 @@ class Member:
 
 def iter_members(
     path: str | os.PathLike[str], container: ContainerFileType | str
-) -> Iterator[Member]:
+) -> Generator[Member, None, None]:
     """Yield every object in the container at `path`, in stored order, without reading it.
 
     A GZIP holds one object; a BLOB holds Part 10 files back to back, each found by its
@@ -505,7 +526,7 @@ def iter_members(
 
 
 def _view(
-    raw: IO[bytes], *, close: bool, base: int = 0, size: int | None = None
+    raw: _Stream, *, close: bool, base: int = 0, size: int | None = None
 ) -> Callable[[int], BoundedReader]:
     def opener(budget: int) -> BoundedReader:
         return BoundedReader(raw, budget=budget, base=base, size=size, close_raw=close)
@@ -527,7 +548,7 @@ def _zip_members(f: BinaryIO) -> Iterator[Member]:
 def _tar_members(f: BinaryIO, *, gz: bool) -> Iterator[Member]:
     with tarfile.open(fileobj=f, mode="r:gz" if gz else "r:") as t:
         while (entry := t.next()) is not None:
-            t.members.clear()  # the headers seen are not kept: a TAR of millions stays small
+            _forget_headers(t)
             if entry.isdir():
                 continue
             why = _refused(entry)

@@ -808,7 +808,9 @@ class _One:
     series: SeriesEntry
     instance: InstanceEntry
 
-    def iter_studies(self, *, after: str | None = None, upto: str | None = None) -> Iterator[StudyEntry]:
+    def iter_studies(
+        self, *, after: str | None = None, upto: str | None = None
+    ) -> Iterator[StudyEntry]:
         return iter((self.study,))
 
     def iter_series(self, study_instance_uid: str) -> Iterator[SeriesEntry]:

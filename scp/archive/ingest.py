@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pydicom
 from dicom_inventory.containers import (
@@ -84,8 +84,11 @@ class IngestError:
 
 
 def printable(name: str) -> str:
-    """`name` as UTF-8 text: bytes a file system name holds that are not UTF-8 (Python's
-    ``surrogateescape``) are shown as ``\\udcXX`` escapes."""
+    r"""Return `name` as UTF-8 text that can always be printed and stored.
+
+    Bytes of a file system name that are not UTF-8 (held by Python as ``surrogateescape``
+    surrogates) are shown as ``\udcXX`` escapes.
+    """
     return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -113,7 +116,7 @@ def container_type_of(path: Path) -> ContainerFileType | None:
     return None
 
 
-def _header(stream: IO[bytes]) -> Any:
+def _header(stream: BoundedReader) -> Any:
     """The data set up to Pixel Data; large values skipped (read from `stream` only)."""
     return pydicom.dcmread(stream, stop_before_pixels=True, defer_size=DEFER_BYTES)
 

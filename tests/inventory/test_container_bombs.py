@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -111,7 +111,7 @@ def peak_rss_kib(code: str, *args: str) -> tuple[int, str]:
     return int(rss[-1].split()[1]), done.stdout + done.stderr
 
 
-def _read(args: dict[str, object]) -> tuple[int, str]:
+def _read(args: Mapping[str, object]) -> tuple[int, str]:
     code = (
         "import json\n"
         "from dicom_inventory.containers import ContainerError, read_object\n"

@@ -127,7 +127,7 @@ def _not_utf8(folder: Path) -> str:
 BAD = {
     "not-utf8-name": (_not_utf8, "not UTF-8"),
     "truncated-group-length": (_bad_file("t1.dcm", _meta_cut(b"\x02\x00\x00\x00UL", 10)), "t1"),
-    "truncated-meta-element": (_bad_file("t2.dcm", _meta_cut(b"\x02\x00\x01\x00OB", 5)), "t2"),
+    "truncated-meta-element": (_bad_file("t2.dcm", _meta_cut(b"\x02\x00\x01\x00OB", 10)), "t2"),
     "unknown-vr": (_bad_file("vr.dcm", _unknown_vr()), "Unknown Value Representation"),
     "no-sop-class": (_bad_file("noclass.dcm", _without("SOPClassUID")), "no SOPClassUID"),
     "fifo": (_fifo, "not a regular file (a FIFO)"),
