@@ -117,8 +117,8 @@ N_ACTION_STATUSES: tuple[tuple[Status, str], ...] = (
     (
         Status.RESOURCE_LIMITATION,
         "Too many jobs accepted and not finished (limits.max_pending_jobs), or an Action "
-        "Information past the decoder's limits (deflated past 4 MiB, over 100,000 elements "
-        "or 16 nested sequences; scp.services.decode).",
+        "Information past the decoder's limits (deflated past 4 MiB, over 100,000 elements and "
+        "items, or 16 nested sequences; scp.services.decode).",
     ),
     (
         Status.NOT_AUTHORIZED,

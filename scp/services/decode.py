@@ -98,7 +98,7 @@ __all__ = [
 #: Largest data set a request may inflate to (Deflated Explicit VR Little Endian). An Action
 #: Information or identifier is small; 4 MiB holds a Scope of Inventory with ~60,000 UIDs.
 MAX_INFLATED_BYTES = 4 * 1024 * 1024
-#: Most elements (all levels together) a request data set may hold.
+#: Most elements and sequence items (all levels together) a request data set may hold.
 MAX_ELEMENTS = 100_000
 #: Deepest nesting of sequences a request data set may have (the Scope of Inventory needs 2).
 MAX_DEPTH = 16
@@ -124,7 +124,7 @@ class Service(enum.Enum):
     REPOSITORY_QUERY = "C-FIND"
 
     def __new__(cls, operation: str) -> Service:
-        """A member whose value is its name (distinct), with the DIMSE operation it serves."""
+        """A member with a distinct value, and the DIMSE operation it serves."""
         member = object.__new__(cls)
         member._value_ = len(cls.__members__)
         member.operation = operation
@@ -240,8 +240,8 @@ DECODE_STATUSES: tuple[tuple[Status, str], ...] = (
     ),
     (
         Status.OUT_OF_RESOURCES,
-        "C-FIND: an identifier past the decoder's limits (over 100,000 elements or 16 nested "
-        "sequences).",
+        "C-FIND: an identifier past the decoder's limits (over 100,000 elements and items, or 16 "
+        "nested sequences).",
     ),
     (Status.OUT_OF_RESOURCES_MATCHES, "C-GET, C-MOVE: an identifier past the same limits."),
 )
@@ -435,6 +435,9 @@ def _walk_from(
                     f"{_name(top.tag)}: expected an item (FFFE,E000), found {_name(tag)}",
                     top.tag,
                 )
+            count += 1  # items count as elements: a million empty items is no request
+            if count > MAX_ELEMENTS:
+                raise _Bad(FailureKind.TOO_LARGE, f"more than {MAX_ELEMENTS} elements and items")
             item = Dataset()
             top.items.append(item)
             path = f"{top.path}{_name(top.tag).split(' ')[0]}[{len(top.items) - 1}] > "
@@ -459,7 +462,7 @@ def _walk_from(
             raise _Bad(FailureKind.UNDECODABLE, f"{_name(tag)} appears twice", tag)
         count += 1
         if count > MAX_ELEMENTS:
-            raise _Bad(FailureKind.TOO_LARGE, f"more than {MAX_ELEMENTS} elements")
+            raise _Bad(FailureKind.TOO_LARGE, f"more than {MAX_ELEMENTS} elements and items")
         known = _dictionary_vr(tag)
         if implicit:
             need(8, f"{_name(tag)} header", limit, tag)
