@@ -159,14 +159,23 @@ def _write_files(
     done: int = 0,
 ) -> int:
     n = 0
+    for batch in _batches(_file_rows(files), batch_size):
+        writer.write(batch)
+        n += len(batch)
+        if progress:
+            progress(done + n)
+    return n
+
+
+def _file_rows(files: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of `files`, one file after the other.
+
+    Batches span files, so the many small instances of a deep or wide tree make a few Parquet
+    row groups, not one each (5,000 one-record instances: 136 MB instead of 439 MB).
+    """
     for f in files:
         with InventoryReader(f) as reader:
-            for batch in _batches(iter_raw_rows(reader), batch_size):
-                writer.write(batch)
-                n += len(batch)
-                if progress:
-                    progress(done + n)
-    return n
+            yield from iter_raw_rows(reader)
 
 
 def _part(files: list[str], part: str, fmt: str, batch_size: int) -> int:
