@@ -12,6 +12,21 @@ import click
 __all__ = ["serve"]
 
 
+def _log_thread_death(args: threading.ExceptHookArgs) -> None:
+    """A thread that dies of an exception is one error line in the log, not a traceback.
+
+    The node's own threads catch what they expect; a thread of the protocol library that dies
+    on a peer's input must not flood the log (issue 20). The line names the thread and the
+    exception, enough to find the cause.
+    """
+    import logging
+
+    name = args.thread.name if args.thread is not None else "a thread"
+    logging.getLogger("dicom_inventory.scp").error(
+        "%s ended by %s: %s", name, args.exc_type.__name__, args.exc_value
+    )
+
+
 @click.command()
 @click.option(
     "--archive",
@@ -66,8 +81,10 @@ def serve(
     Inventory Creation (N-ACTION, N-EVENT-REPORT), Inventory FIND/GET/MOVE, Inventory Storage
     (validated), Repository Query, and the archive's Storage, Study Root FIND/GET/MOVE and
     Verification; with an [http] section or --http-port, the DICOMweb /inventories resources
-    (Retrieve Capabilities, Retrieve, Search, Store) in the same process. On SIGTERM running inventory jobs are checkpointed; they resume at the next
-    start.
+    (Retrieve Capabilities, Retrieve, Search, Store) in the same process. Every connection
+    passes the association-request guard (dicom_inventory.scp.guard) first. On SIGTERM the
+    node stops accepting, ends its associations, checkpoints running inventory jobs (they
+    resume at the next start), stops event delivery, and only then closes its stores.
     """
     import logging
 
@@ -85,6 +102,7 @@ def serve(
         http_port=http_port,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    threading.excepthook = _log_thread_death
     node = InventoryNode(config)
     node.start(block=False)
     stop = threading.Event()
