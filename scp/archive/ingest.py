@@ -82,6 +82,12 @@ class IngestError:
     member: str | None
     message: str
 
+    def __post_init__(self) -> None:
+        # a name or an exception's text may hold bytes that are not UTF-8: the report is
+        # printed and stored, so it is made printable here, once
+        self.source, self.message = printable(self.source), printable(self.message)
+        self.member = None if self.member is None else printable(self.member)
+
 
 def printable(name: str) -> str:
     r"""Return `name` as UTF-8 text that can always be printed and stored.
@@ -129,8 +135,8 @@ def find_objects(
     Parameters
     ----------
     source
-        A folder (walked in name order, symbolic links to folders not followed), a plain
-        Part 10 file or a container.
+        A folder (walked in name order; a symbolic link to a folder is reported, not
+        followed), a plain Part 10 file or a container.
     header_budget
         Most bytes read for one object's header; a larger header is an :class:`IngestError`.
     """
@@ -138,6 +144,9 @@ def find_objects(
         unreadable: list[OSError] = []
         for root, dirs, files in os.walk(source, onerror=unreadable.append):
             dirs.sort()
+            for name in [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+                where = os.path.join(root, name)
+                yield IngestError(where, None, "symbolic link to a folder: not followed")
             for name in sorted(files):
                 yield from _from_file(Path(root) / name, header_budget)
             while unreadable:

@@ -123,6 +123,13 @@ def _not_utf8(folder: Path) -> str:
     return "bad-\\udcff\\udcfe.dcm"
 
 
+def _folder_link(folder: Path) -> str:
+    (folder.parent / "elsewhere").mkdir()
+    (folder.parent / "elsewhere" / "far.dcm").write_bytes(_object(97))
+    os.symlink(folder.parent / "elsewhere", folder / "linked")
+    return "linked"
+
+
 #: Bad items: how each is planted, and a word its reported failure must hold.
 BAD = {
     "not-utf8-name": (_not_utf8, "not UTF-8"),
@@ -132,6 +139,7 @@ BAD = {
     "no-sop-class": (_bad_file("noclass.dcm", _without("SOPClassUID")), "no SOPClassUID"),
     "fifo": (_fifo, "not a regular file (a FIFO)"),
     "symlink-loop": (_loop, "loop"),
+    "folder-link": (_folder_link, "symbolic link to a folder: not followed"),
     "truncated-zip": (_bad_file("t.zip", _truncated_zip()), "unreadable ZIP"),
     "truncated-tar": (_bad_file("t.tar", _truncated_tar()), "unexpected end of data"),
     "invalid-uid": (_bad_file("uid.dcm", _object(3, SOPInstanceUID="1.2.03")), "PS3.5 9.1"),
