@@ -69,6 +69,7 @@ from typing import Any
 
 import tomllib
 from dicom_inventory.errors import InventoryError
+from dicom_inventory.scp.tls import TLS_VERSIONS
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
@@ -83,7 +84,6 @@ __all__ = [
     "Peer",
     "Services",
     "TLS",
-    "TLS_VERSIONS",
     "is_orthanc",
     "is_postgres",
     "load_config",
@@ -261,10 +261,6 @@ class TLS:
     def client_certificate_required(self) -> bool:
         """Whether a client without a valid certificate is refused."""
         return self.verify_clients and self.require_client_certificate is not False
-
-
-#: TLS versions `minimum_version` may name.
-TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 
 
 @dataclass(frozen=True)

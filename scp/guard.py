@@ -396,7 +396,9 @@ class _GuardedRequestHandler(RequestHandler):
 
     def _create_association(self) -> Association:
         assoc = super()._create_association()
-        assoc.dul.socket = _ReplaySocket.adopt(assoc.dul.socket, self._first)
+        made = assoc.dul.socket
+        if made is not None:  # always: pynetdicom wraps the accepted socket
+            assoc.dul.socket = _ReplaySocket.adopt(made, self._first)
         return assoc
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dicom_inventory.scp import backends
-from dicom_inventory.scp.config import TLS, NodeConfig
+from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.contexts import (
     accepted_contexts,
     proposed_contexts,
@@ -52,6 +52,7 @@ from dicom_inventory.scp.services.studyroot import (
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.jobs import JobStore
 from dicom_inventory.scp.stores.repository import Repository
+from dicom_inventory.scp.tls import server_context
 from dicom_inventory.scp.wire import WireFixes, quiet_placeholder_warning
 from dicom_inventory.status import Status
 from dicom_inventory.uid import (
@@ -63,37 +64,9 @@ from dicom_inventory.uid import (
 )
 from pynetdicom import AE, evt
 
-__all__ = ["BCP195_CIPHERS", "InventoryNode", "handle_echo", "handle_sop_extended", "tls_context"]
+__all__ = ["InventoryNode", "handle_echo", "handle_sop_extended"]
 
 LOG = logging.getLogger("dicom_inventory.scp")
-
-#: TLS 1.2 cipher suites (OpenSSL names) the node negotiates: ephemeral ECDH key exchange with
-#: AEAD encryption only, the suites BCP 195 (RFC 9325 4.2) recommends; TLS 1.3 suites are
-#: OpenSSL's defaults, all AEAD. PS3.15 B.12/B.13 (the BCP 195 TLS profiles) defer to these.
-BCP195_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
-
-_TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
-
-
-def tls_context(tls: TLS) -> ssl.SSLContext:
-    """Return the server-side TLS context for `tls` (PS3.15 B.12, BCP 195).
-
-    At least ``tls.minimum_version`` (TLS 1.2 by default), :data:`BCP195_CIPHERS`, no
-    compression and no renegotiation (a client-driven CPU drain); client certificates are
-    verified against ``tls.ca_certificates`` when given, and required unless
-    ``require_client_certificate`` is false.
-    """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = _TLS_VERSIONS[tls.minimum_version]
-    ctx.set_ciphers(BCP195_CIPHERS)
-    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
-    ctx.load_cert_chain(tls.certificate, tls.private_key)
-    if tls.ca_certificates is not None:
-        ctx.load_verify_locations(tls.ca_certificates)
-        ctx.verify_mode = (
-            ssl.CERT_REQUIRED if tls.client_certificate_required else ssl.CERT_OPTIONAL
-        )
-    return ctx
 
 
 def handle_sop_extended(event: Any, config: NodeConfig) -> dict[str, bytes]:
@@ -245,7 +218,16 @@ class InventoryNode:
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """Server-side TLS context from the configuration, if TLS is configured."""
-        return tls_context(self.config.tls) if self.config.tls is not None else None
+        tls = self.config.tls
+        if tls is None:
+            return None
+        return server_context(
+            tls.certificate,
+            tls.private_key,
+            ca_certificates=tls.ca_certificates,
+            client_certificate_required=tls.client_certificate_required,
+            minimum_version=tls.minimum_version,
+        )
 
     def start(self, block: bool = False) -> Any:
         """Start listening (and resume unfinished jobs); with `block`, serve until stopped."""
