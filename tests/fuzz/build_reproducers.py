@@ -66,7 +66,7 @@ def _write(target: str, name: str, data: bytes, why: str) -> None:
 def _tar(members: list[tuple[str | bytes, bytes | str]], gz: bool = False) -> bytes:
     """A tar of files (bytes) and FIFOs (the string ``"fifo"``); names may be raw bytes."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w", format=tarfile.PAX_FORMAT) as t:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
         for name, content in members:
             info = tarfile.TarInfo(
                 os.fsdecode(name) if isinstance(name, bytes) else name
@@ -79,7 +79,7 @@ def _tar(members: list[tuple[str | bytes, bytes | str]], gz: bool = False) -> by
                 assert isinstance(content, bytes)
                 info.size = len(content)
                 t.addfile(info, io.BytesIO(content))
-    return buf.getvalue()
+    return gzip.compress(buf.getvalue(), 9, mtime=0) if gz else buf.getvalue()
 
 
 def deep_tree(depth: int = 1000) -> bytes:
@@ -227,8 +227,61 @@ def found_by_fuzzing() -> None:
     )
 
 
+def _el(tag: int, vr: str, value: bytes) -> bytes:
+    """One Explicit VR Little Endian element, byte by byte (PS3.5 7.1.2)."""
+    if vr in ("OB", "OW", "SQ", "UC", "UN", "UR", "UT", "UV"):
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode(), 0, len(value)) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+
+
+_SCOPE, _PURPOSE, _LEVEL, _INTERVAL, _TXN = 0x00080400, 0x00080401, 0x00080403, 0x00080414, 0x00081195
+
+
+def initiate_requests() -> None:
+    """Inventory Creation Initiate (N-ACTION 11, PS3.4 KK.2.2.2) Action Information with the
+    malformed attributes issue 20 lists: each reached handler code on main."""
+    txn = _el(_TXN, "UI", b"2.25.4711\0")
+    scope = _el(_SCOPE, "SQ", b"")
+    level = _el(_LEVEL, "CS", b"STUDY ")
+    cases = {
+        "level-wrong-vr": (
+            scope + _el(_LEVEL, "US", b"\x01\x00") + txn,
+            "Inventory Level with VR US",
+        ),
+        "level-wrong-vm": (
+            scope + _el(_LEVEL, "CS", b"STUDY\\SERIES ") + txn,
+            "Inventory Level with two values (VM 1 expected)",
+        ),
+        "interval-is-text": (
+            scope + level + _el(_INTERVAL, "IS", b"abc ") + txn,
+            "Requested Status Interval as IS 'abc' (US expected)",
+        ),
+        "interval-four-bytes": (
+            scope + level + _el(_INTERVAL, "US", b"\xff\xff\xff\xff") + txn,
+            "Requested Status Interval US of 4 bytes (VM 2): out of range",
+        ),
+        "corrupt-scope-item": (
+            _el(_SCOPE, "SQ", struct.pack("<HHI", 0xFFFE, 0xE000, 4000) + b"\x10\x00") + level + txn,
+            "Scope of Inventory item whose length runs past the data set",
+        ),
+        "txn-as-sequence": (
+            scope + level + _el(_TXN, "SQ", b""),
+            "Transaction UID with VR SQ",
+        ),
+    }
+    for name, (data, what) in cases.items():
+        outcome = (
+            "reaches handler code on main (issue 20, malformed requests)"
+            if name.startswith("interval")
+            else "answered without a traceback on main; a guard for issue 20's "
+            "malformed-request class"
+        )
+        _write("dimse-action", f"{name}.11.bin", data, f"Initiate with {what}: {outcome}")
+
+
 def main() -> None:
     """Write every hand-made reproducer."""
+    initiate_requests()
     found_by_fuzzing()
     tree = deep_tree()
     why = "a chain of 1,000 incorporated inventories: RecursionError on main (issue 20, deep trees)"

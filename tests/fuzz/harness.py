@@ -90,7 +90,7 @@ class Findings:
                 self._save(outcome.target, data, signature, failure, _found_dir(), suffix)
             return
         if signature not in self.unknown:
-            folder = _found_dir() if LONG else self.save_to
+            folder = _found_dir() if LONG or "DICOM_INVENTORY_FUZZ_FOUND" in os.environ else self.save_to
             self.unknown[signature] = self._save(
                 outcome.target, data, signature, failure, folder, suffix
             )

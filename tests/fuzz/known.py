@@ -45,7 +45,45 @@ _INGEST_BAD_ITEMS = (
     "ingest/unknown-vr.dcm",
 )
 
+_DIMSE_MALFORMED = (
+    "dimse-action/interval-four-bytes.11.bin",
+    "dimse-action/interval-is-text.11.bin",
+    "dimse-find/bad-length.bin",
+    "dimse-find/nesting.bin.gz",
+    "dimse-find/unknown-vr.bin",
+    "dimse-get/nesting.bin.gz",
+    "dimse-move/nesting.bin.gz",
+    "dimse-repository-query/nesting.bin.gz",
+    "dimse-studyroot-find/nesting.bin.gz",
+    "dimse-studyroot-find/no-tag.bin.gz",
+    "dimse-studyroot-get/nesting.bin.gz",
+    "dimse-studyroot-get/no-tag.bin.gz",
+    "dimse-studyroot-move/nesting.bin.gz",
+    "dimse-studyroot-move/no-tag.bin.gz",
+)
+_DIMSE_TARGETS = tuple(
+    f"dimse-{s}"
+    for s in (
+        "action",
+        "find",
+        "get",
+        "move",
+        "repository-query",
+        "store",
+        "studyroot-find",
+        "studyroot-get",
+        "studyroot-move",
+    )
+)
+
 KNOWN: tuple[Known, ...] = (
+    Known(
+        "malformed requests reach handler code",
+        "pydicom decoding errors and int() of odd values raise in our handlers: 0xC311/0x0110",
+        _DIMSE_MALFORMED,
+        (r"with traceback", r"generic failure"),
+        _DIMSE_TARGETS,
+    ),
     Known(
         "deep trees",
         "RecursionError following 1,000 incorporated instances",
