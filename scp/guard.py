@@ -55,6 +55,10 @@ __all__ = [
 
 LOG = logging.getLogger("dicom_inventory.scp")
 
+#: Set in a guard thread while pynetdicom's decoder tries a request: what pynetdicom logs then
+#: (with tracebacks) is dropped by :class:`PeerLogFilter`; the guard logs one line itself.
+_TRYING = threading.local()
+
 #: Largest first PDU read (bytes). The standard sets no bound on an A-ASSOCIATE-RQ; 128
 #: presentation contexts of 64-character UIDs with 30 transfer syntaxes each take about
 #: 270 KB, so 1 MiB leaves room for User Identity items and stays a small, fixed cost.
@@ -63,6 +67,7 @@ MAX_ASSOCIATE_RQ = 1 << 20
 _HEADER = struct.Struct(">BBL")  # PDU-type, reserved, PDU-length (PS3.8 9.3.1)
 _ITEM = struct.Struct(">BBH")  # item-type, reserved, item-length (PS3.8 9.3.2.1)
 _RQ_FIXED = 68  # protocol version .. reserved, before the variable items (PS3.8 Table 9-11)
+_UID_MAX = 64  # PS3.5 9.1
 
 
 class PDUType(IntEnum):
@@ -86,6 +91,7 @@ class ItemType(IntEnum):
     TRANSFER_SYNTAX = 0x40
     USER_INFORMATION = 0x50
     MAXIMUM_LENGTH = 0x51
+    IMPLEMENTATION_CLASS_UID = 0x52
 
 
 class RejectReason(IntEnum):
@@ -158,6 +164,20 @@ def _items(data: bytes, start: int, end: int, where: str) -> list[tuple[int, int
     return out
 
 
+def _uid(raw: bytes, where: str) -> None:
+    """A UID in an item (PS3.8 9.3.2.2.1, PS3.5 9.1): digits and dots, at most 64 characters.
+
+    Trailing NUL or space padding is tolerated on reading; leading zeros are left to
+    pynetdicom, which accepts them with a warning.
+    """
+    text = raw.rstrip(b"\x00 ")
+    if not 0 < len(text) <= _UID_MAX or text.strip(b"0123456789.") or b".." in text:
+        raise _reject(
+            RejectReason.NO_REASON_GIVEN,
+            f"{where} {raw[:80]!r} is not a UID (digits and dots, at most 64; PS3.5 9.1)",
+        )
+
+
 def _presentation_context(data: bytes, start: int, end: int, seen: set[int]) -> None:
     """PS3.8 9.3.2.2: an odd, unused ID; one Abstract Syntax, one or more Transfer Syntaxes."""
     if end - start < 4:
@@ -175,7 +195,11 @@ def _presentation_context(data: bytes, start: int, end: int, seen: set[int]) -> 
             f"presentation context ID {cx_id} proposed twice (PS3.8 7.1.1.13: unused identifier)",
         )
     seen.add(cx_id)
-    kinds = [k for k, _, _ in _items(data, start + 4, end, f"presentation context {cx_id}")]
+    subs = _items(data, start + 4, end, f"presentation context {cx_id}")
+    kinds = [k for k, _, _ in subs]
+    for kind, s, e in subs:
+        if kind in (ItemType.ABSTRACT_SYNTAX, ItemType.TRANSFER_SYNTAX):
+            _uid(data[s:e], f"presentation context {cx_id}: {ItemType(kind).name.lower()}")
     if kinds.count(ItemType.ABSTRACT_SYNTAX) != 1 or ItemType.TRANSFER_SYNTAX not in kinds:
         raise _reject(
             RejectReason.NO_REASON_GIVEN,
@@ -219,17 +243,23 @@ def check_associate_rq(data: bytes) -> None:
         )
     seen: set[int] = set()
     for kind, start, end in items:
-        if kind == ItemType.PRESENTATION_CONTEXT:
+        if kind == ItemType.APPLICATION_CONTEXT:
+            _uid(data[start:end], "application context name")
+        elif kind == ItemType.PRESENTATION_CONTEXT:
             _presentation_context(data, start, end, seen)
         elif kind == ItemType.USER_INFORMATION:
-            sub = [k for k, _, _ in _items(data, start, end, "User Information")]
-            if ItemType.MAXIMUM_LENGTH not in sub:
+            subs = _items(data, start, end, "User Information")
+            for sub_kind, s, e in subs:
+                if sub_kind == ItemType.IMPLEMENTATION_CLASS_UID:
+                    _uid(data[s:e], "implementation class UID")
+            if ItemType.MAXIMUM_LENGTH not in [k for k, _, _ in subs]:
                 raise _reject(
                     RejectReason.NO_REASON_GIVEN,
                     "User Information without a Maximum Length sub-item (PS3.8 D.1)",
                 )
     # whatever else pynetdicom's decoder cannot turn into a primitive would kill its reactor
     # the same way (action AE-6): refuse it here instead
+    _TRYING.active = True
     try:
         pdu = A_ASSOCIATE_RQ()
         pdu.decode(data)
@@ -238,6 +268,8 @@ def check_associate_rq(data: bytes) -> None:
         raise _reject(
             RejectReason.NO_REASON_GIVEN, f"undecodable: {type(exc).__name__}: {exc}"
         ) from None
+    finally:
+        _TRYING.active = False
 
 
 _SILENT = "connection closed with 0 of the 6 bytes"
@@ -472,6 +504,8 @@ class PeerLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite (or hold back, to join it with its traceback) a pynetdicom error record."""
+        if getattr(_TRYING, "active", False):
+            return False  # the guard refuses the request with one line of its own
         if record.levelno < logging.ERROR:
             return True
         peer = _peer()
