@@ -66,7 +66,8 @@ MAX_OBJECT_SIZE = 2 << 30
 MAX_HEADER_BYTES = 16 << 20
 #: Inflated bytes read at a time.
 _CHUNK = 1 << 20
-#: Bytes a :class:`BoundedReader` keeps behind its position for short backward seeks.
+#: Bytes a :class:`BoundedReader` keeps behind its position for short backward seeks (at
+#: least; up to twice as many between trims).
 _LOOK_BEHIND = 64 << 10
 #: A Part 10 file begins 128 bytes before this: "DICM", then (0002,0000) UL length 4.
 _PART10_MAGIC = b"DICM\x02\x00\x00\x00UL\x04\x00"
@@ -176,7 +177,7 @@ class BoundedReader(io.RawIOBase):
         self._base, self._size, self._close_raw, self._what = base, size, close_raw, what
         self._pos = 0  # where the reader is (in the view)
         self._rpos = 0  # where `raw` is (in the view); `_tail` holds the bytes just before
-        self._tail = b""
+        self._tail = bytearray()
         raw.seek(base)
 
     def readable(self) -> bool:
@@ -205,7 +206,8 @@ class BoundedReader(io.RawIOBase):
             raise ValueError(f"negative seek position {new}")
         if not self._rpos - len(self._tail) <= new <= self._rpos:
             self._raw.seek(self._base + new)
-            self._rpos, self._tail = new, b""
+            self._rpos = new
+            self._tail.clear()
         self._pos = new
         return new
 
@@ -221,12 +223,12 @@ class BoundedReader(io.RawIOBase):
         kept = b""
         if self._pos < self._rpos:  # after a short backward seek: the kept bytes first
             at = len(self._tail) - (self._rpos - self._pos)
-            kept = self._tail[at:] if n < 0 else self._tail[at : at + n]
+            kept = bytes(self._tail[at:] if n < 0 else self._tail[at : at + n])
             self._pos += len(kept)
             if n >= 0:
                 n -= len(kept)
-        if n == 0:
-            return kept
+            if n == 0:
+                return kept
         want = self._left + 1 if n < 0 else min(n, self._left + 1)
         if self._size is not None:
             want = max(0, min(want, self._size - self._rpos))
@@ -236,8 +238,10 @@ class BoundedReader(io.RawIOBase):
         self._left -= len(data)
         if self._left < 0:
             raise ContainerError(f"{self._what} larger than {self._budget} bytes: not read")
-        self._tail = (self._tail + data)[-_LOOK_BEHIND:]
-        return kept + data
+        self._tail += data
+        if len(self._tail) > 2 * _LOOK_BEHIND:  # trimmed now and then: O(1) a byte
+            del self._tail[:-_LOOK_BEHIND]
+        return kept + data if kept else data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         """Read into `buffer`; return the number of bytes read."""

@@ -152,6 +152,26 @@ def _attrs(ds: Any, keywords: Iterable[str]) -> dict[str, Any]:
     return {kw: v for kw in keywords if (v := _json_value(ds, kw)) is not None}
 
 
+def _dataset_values(ds: Any) -> tuple[Any, ...]:
+    """The data set's part of an index row (see :meth:`SQLArchive._index_row`)."""
+    study = _attrs(ds, STUDY_KEYWORDS)
+    series = _attrs(ds, SERIES_KEYWORDS)
+    return (
+        str(ds.StudyInstanceUID),
+        study.get("PatientID"),
+        study.get("PatientName"),
+        study.get("StudyDate"),
+        study.get("AccessionNumber"),
+        json.dumps(study),
+        str(ds.SeriesInstanceUID),
+        series.get("Modality"),
+        json.dumps(series),
+        str(ds.SOPInstanceUID),
+        str(ds.SOPClassUID),
+        json.dumps(_attrs(ds, INSTANCE_KEYWORDS)),
+    )
+
+
 class SQLArchive:
     """The archive's logic over any SQL database holding the archive schema.
 
@@ -377,23 +397,16 @@ class SQLArchive:
 
     @staticmethod
     def _index_row(found: FoundObject) -> tuple[Any, ...]:
-        """The values one found object puts into studies, series, instances and files."""
-        ds, loc = found.dataset, found.location
-        study = _attrs(ds, STUDY_KEYWORDS)
-        series = _attrs(ds, SERIES_KEYWORDS)
+        """The values one found object puts into studies, series, instances and files.
+
+        The data set's part is computed once per object (:attr:`FoundObject.values`): ingest
+        uses it twice, for :meth:`production_refusal` and to index.
+        """
+        if found.values is None:
+            found.values = _dataset_values(found.dataset)
+        loc = found.location
         return (
-            str(ds.StudyInstanceUID),
-            study.get("PatientID"),
-            study.get("PatientName"),
-            study.get("StudyDate"),
-            study.get("AccessionNumber"),
-            json.dumps(study),
-            str(ds.SeriesInstanceUID),
-            series.get("Modality"),
-            json.dumps(series),
-            str(ds.SOPInstanceUID),
-            str(ds.SOPClassUID),
-            json.dumps(_attrs(ds, INSTANCE_KEYWORDS)),
+            *found.values,
             loc.path,
             loc.container.value if loc.container else None,
             loc.member or "",

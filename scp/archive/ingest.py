@@ -69,6 +69,8 @@ class FoundObject:
 
     location: StoredFile
     dataset: Any  # pydicom Dataset, read up to Pixel Data
+    values: tuple[Any, ...] | None = None
+    """The data set's values the archive indexes, once computed (by the archive)."""
 
 
 @dataclass(slots=True)
