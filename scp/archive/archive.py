@@ -31,6 +31,8 @@ from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import Code
 from dicom_inventory.scp.archive.ingest import FoundObject, IngestError, find_objects
 from dicom_inventory.scp.archive.schema import create_schema, transaction
+from dicom_inventory.scp.production.produce import study_records
+from dicom_inventory.scp.production.scope import parse_scope
 from dicom_inventory.scp.stores.repository import (
     INSTANCE_KEYWORDS,
     SERIES_KEYWORDS,
@@ -315,9 +317,6 @@ class SQLArchive:
         character repertoires, Type 1 values (PS3.3 C.38.1) -- is made once, at ingest, so one
         such object never blocks ``archive create`` for the whole archive.
         """
-        from dicom_inventory.scp.production.produce import study_records
-        from dicom_inventory.scp.production.scope import parse_scope
-
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # pydicom's on odd values: the encoder judges
@@ -326,8 +325,8 @@ class SQLArchive:
             series = SeriesEntry(row[6], json.loads(row[8]))
             instance = InstanceEntry(row[9], row[10], json.loads(row[11]), (found.location,))
             level = InventoryLevel.INSTANCE
-            records = study_records(_One(study, series, instance), parse_scope(None), level,
-                                    as_of=_now())  # fmt: skip
+            one = _One(study, series, instance)
+            records = study_records(one, parse_scope(None), level, as_of=_now())
             if self._encoder is None:
                 self._encoder = StudyEncoder(level)
             for record in records:
