@@ -102,6 +102,7 @@ class RejectReason(IntEnum):
     APPLICATION_CONTEXT_NOT_SUPPORTED = 0x010102  # permanent, service-user
     CALLING_AE_TITLE_NOT_RECOGNIZED = 0x010103  # permanent, service-user
     CALLED_AE_TITLE_NOT_RECOGNIZED = 0x010107  # permanent, service-user
+    TEMPORARY_CONGESTION = 0x020301  # transient, service-provider (presentation)
     LOCAL_LIMIT_EXCEEDED = 0x020302  # transient, service-provider (presentation)
 
     def pdu(self) -> bytes:
@@ -424,7 +425,16 @@ class _GuardedRequestHandler(RequestHandler):
             LOG.warning("connection from %s lost before its association: %s", peer, exc)
             self.server.shutdown_request(self.request)
             return
-        super().handle()
+        with self.server.admitting:
+            if not self.server.closing:  # the association starts before the node can stop
+                super().handle()
+                return
+        LOG.info("connection from %s refused: the node is stopping", peer)
+        try:
+            self.request.sendall(RejectReason.TEMPORARY_CONGESTION.pdu())
+        except OSError:
+            pass
+        self.server.shutdown_request(self.request)
 
     def _create_association(self) -> Association:
         assoc = super()._create_association()
@@ -444,6 +454,9 @@ class GuardedAssociationServer(ThreadedAssociationServer):
 
     def __init__(self, *args: Any, guard: AssociationGuard, **kwargs: Any) -> None:
         self.guard = guard
+        self.closing = False
+        """Set by :meth:`shutdown`: a request the guard admits afterwards is turned away."""
+        self.admitting = threading.Lock()
         kwargs.setdefault("request_handler", _GuardedRequestHandler)
         super().__init__(*args, **kwargs)
         self.daemon_threads = True
@@ -462,6 +475,8 @@ class GuardedAssociationServer(ThreadedAssociationServer):
         """Stop serving and close the listening socket."""
         # not pynetdicom's shutdown(): it also unlists the server from AE.start_server's list,
         # which AE.make_server never put it in
+        with self.admitting:
+            self.closing = True
         socketserver.BaseServer.shutdown(self)
         self.server_close()
 

@@ -278,6 +278,23 @@ def test_limit_exceeded_is_rejected_at_once_and_the_slot_comes_back(tmp_path: Pa
         n.stop()
 
 
+# -- 5. shutdown: a request that completes after stop, an event delivery in flight ---------------
+def test_a_request_completed_after_stop_is_turned_away(tmp_path: Path) -> None:
+    """The guard may still hold a connection when the node stops; its association must not
+    start on closed stores: A-ASSOCIATE-RJ transient, temporary-congestion (PS3.8 9.3.4)."""
+    n = InventoryNode(
+        load_config(archive=tmp_path / "a", port=0, ae_title=NODE_AE, limits={"acse_timeout": 5})
+    )
+    n.start()
+    pdu = associate_rq()
+    with socket.create_connection(("127.0.0.1", n.port), timeout=10) as s:
+        s.sendall(pdu[:40])
+        time.sleep(0.5)  # accepted: the guard waits for the rest
+        n.stop()
+        s.sendall(pdu[40:])
+        assert answer(s) == rj(2, 3, 1)
+
+
 # -- 5. shutdown with an event delivery in flight ------------------------------------------------
 @pytest.fixture(scope="module")
 def synth_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
