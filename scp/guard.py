@@ -68,6 +68,7 @@ _HEADER = struct.Struct(">BBL")  # PDU-type, reserved, PDU-length (PS3.8 9.3.1)
 _ITEM = struct.Struct(">BBH")  # item-type, reserved, item-length (PS3.8 9.3.2.1)
 _RQ_FIXED = 68  # protocol version .. reserved, before the variable items (PS3.8 Table 9-11)
 _UID_MAX = 64  # PS3.5 9.1
+_PDV_SLACK = 4096  # room for PDV item headers and the A-RELEASE/A-ABORT PDUs above Max Length
 
 
 class PDUType(IntEnum):
@@ -327,14 +328,16 @@ class _ReplaySocket(AssociationSocket):
     """pynetdicom's socket wrapper, reading first the request the guard has already read."""
 
     _replay: bytearray
+    _limit: int
 
     @classmethod
-    def adopt(cls, sock: AssociationSocket, first: bytes) -> _ReplaySocket:
+    def adopt(cls, sock: AssociationSocket, first: bytes, limit: int) -> _ReplaySocket:
         # take over the state of the wrapper pynetdicom made (its "transport connection
         # indication", Evt5, is already queued: a second __init__ would queue it twice)
         replay = cls.__new__(cls)
         replay.__dict__.update(vars(sock))
         replay._replay = bytearray(first)
+        replay._limit = limit
         return replay
 
     @property
@@ -342,6 +345,14 @@ class _ReplaySocket(AssociationSocket):
         return bool(self._replay) or bool(AssociationSocket.ready.fget(self))  # type: ignore[attr-defined]
 
     def recv(self, nr_bytes: int) -> bytearray:
+        # pynetdicom reads a PDU's whole length as declared, into memory: a peer could declare
+        # 4 GiB. Beyond the node's Maximum Length (PS3.8 D.1: the largest P-DATA-TF it takes;
+        # other PDUs after the request are tiny) the connection ends instead.
+        if self._limit and nr_bytes > self._limit and not self._replay:
+            raise ConnectionError(
+                f"a PDU of {nr_bytes} bytes, more than the Maximum Length {self._limit} this "
+                "node declared (PS3.8 D.1)"
+            )
         if not self._replay:
             return super().recv(nr_bytes)
         out = self._replay[:nr_bytes]
@@ -440,7 +451,11 @@ class _GuardedRequestHandler(RequestHandler):
         assoc = super()._create_association()
         made = assoc.dul.socket
         if made is not None:  # always: pynetdicom wraps the accepted socket
-            assoc.dul.socket = _ReplaySocket.adopt(made, self._first)
+            # the PDU header's 6 bytes are read apart; P-DATA-TF's length counts the PDV
+            # headers, which Maximum Length (the PDVs' payload) leaves out: allow a few
+            limit = self.ae.maximum_pdu_size
+            slack = max(len(self._first), _PDV_SLACK)
+            assoc.dul.socket = _ReplaySocket.adopt(made, self._first, limit and limit + slack)
         return assoc
 
 

@@ -404,3 +404,54 @@ def test_mutated_associate_requests(tmp_path: Path, caplog: pytest.LogCaptureFix
         n.stop()
     assert len(caplog.records) <= cases + 5
     assert [r for r in caplog.records if r.exc_info or r.exc_text] == []
+
+
+_NODE_CHILD = """
+import resource, sys, tempfile
+from pathlib import Path
+from dicom_inventory.scp.config import load_config
+from dicom_inventory.scp.server import InventoryNode
+node = InventoryNode(load_config(archive=Path(tempfile.mkdtemp()) / "a", port=0, ae_title="INV_SCP"))
+node.start()
+print(node.port, flush=True)
+sys.stdin.readline()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, flush=True)
+node.stop()
+"""
+
+
+def test_a_pdu_declared_beyond_the_maximum_length_ends_the_association() -> None:
+    """pynetdicom reads a PDU's declared length into memory as it arrives: a P-DATA-TF header
+    claiming 4 GiB followed by a stream of zeros grew the node by what was sent (1 GiB sent:
+    1,091 MiB peak RSS on main). The node now ends the association at the header, beyond
+    the Maximum Length it declared (65536; PS3.8 D.1): peak RSS stays at the node's base."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _NODE_CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        port = int(child.stdout.readline())
+        sent = 0
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(associate_rq())
+            assert answer(s)[0] == A_ASSOCIATE_AC
+            s.sendall(struct.pack(">BBL", 0x04, 0, 0xFFFFFFF0))
+            chunk = bytes(1 << 20)
+            try:
+                for _ in range(256):
+                    s.sendall(chunk)
+                    sent += 1
+            except OSError:  # the node closed the connection
+                pass
+        child.stdin.write("\n")
+        child.stdin.flush()
+        peak_mib = int(child.stdout.readline())
+    finally:
+        child.kill()
+        child.communicate()
+    assert sent < 256, "the node kept reading the oversized PDU"
+    assert peak_mib < 200, peak_mib
