@@ -1119,7 +1119,10 @@ def _configuration(config: NodeConfig) -> Section:
                     "Yes",
                     ", ".join(_name(t) for t in sv.transfer_syntaxes),
                     "Explicit VR Little Endian, Implicit VR Little Endian, Deflated Explicit VR Little Endian",
-                    "Transfer syntaxes of the Inventory, Verification and query contexts, preferred first.",
+                    "Transfer syntaxes of the Inventory, Verification and query contexts, preferred first. "
+                    "The Query/Retrieve contexts (Inventory FIND/MOVE/GET, Repository Query, Study Root "
+                    "FIND/MOVE/GET) never take Deflated Explicit VR Little Endian: pynetdicom inflates "
+                    "their identifiers without a bound before the node sees them.",
                 ]
             ]
             + [

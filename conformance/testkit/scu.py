@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dicom_inventory.conformance.testkit.registry import (
     Facts,
@@ -46,6 +46,12 @@ from dicom_inventory.scp.archive import Archive
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.scp.config import NodeConfig, load_config
 from dicom_inventory.scp.server import InventoryNode
+from dicom_inventory.scp.services.decode import (
+    DecodeFailure,
+    FailureKind,
+    Service,
+    request_dataset,
+)
 from dicom_inventory.scp.wire import B001_PLACEHOLDER
 from dicom_inventory.scu.peer import Peer
 from dicom_inventory.status import Status, is_failure, is_pending
@@ -60,6 +66,12 @@ from dicom_inventory.uid import (
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import evt
+from pynetdicom.sop_class import (
+    RepositoryQuery,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
 
 __all__ = ["CHECKS", "FAULTS", "Request", "ScuKit", "ScuKitNode"]
 
@@ -178,6 +190,39 @@ class Request:
         return f"{what} ({UID(self.sop_class).name}) from {self.calling_ae}: {status}"
 
 
+def _decoded(event: Any, service: Service) -> Dataset | None:
+    """The request data set as the node's one decoder reads it; ``None`` if it cannot be read.
+
+    Never pynetdicom's lazy ``event.identifier``, which inflates a deflated data set unbounded;
+    the node's own handler answers an undecodable request.
+    """
+    service = _SERVICE_OF_CLASS.get(str(event.context.abstract_syntax), service)
+    ds = request_dataset(event, service)
+    if not isinstance(ds, DecodeFailure):
+        return ds
+    if ds.kind not in (FailureKind.INVALID, FailureKind.CHARSET):
+        return None
+    # Well-formed bytes (inflated within the decoder's bound) with a value the node refuses:
+    # the kit reads them as sent, to judge the client's request by its own rules.
+    try:
+        lazy = (
+            event.action_information if service is Service.INVENTORY_CREATION else event.identifier
+        )
+        lazy.walk(lambda _ds, _elem: None)  # every value converted now, inside the try
+        return cast(Dataset, lazy)
+    except Exception:  # noqa: BLE001 - anything pydicom raises: judged as undecodable
+        return None
+
+
+#: Classes other than the Inventory ones a client may use on the kit's node, by service.
+_SERVICE_OF_CLASS = {
+    str(RepositoryQuery): Service.REPOSITORY_QUERY,
+    str(StudyRootQueryRetrieveInformationModelFind): Service.STUDY_ROOT_FIND,
+    str(StudyRootQueryRetrieveInformationModelGet): Service.STUDY_ROOT_RETRIEVE,
+    str(StudyRootQueryRetrieveInformationModelMove): Service.STUDY_ROOT_RETRIEVE,
+}
+
+
 class ScuKitNode:
     """The kit's SCP on the network: records what the SCU does, then judges it."""
 
@@ -274,10 +319,7 @@ class ScuKitNode:
 
     def _n_action(self, event: Any, handler: Callable[..., Any], args: list[Any]) -> Any:
         req = event.request
-        try:
-            info = event.action_information if req.ActionInformation is not None else None
-        except Exception:  # undecodable: the node's own handler answers it
-            info = None
+        info = _decoded(event, Service.INVENTORY_CREATION) if req.ActionInformation else None
         rec = self._record(
             event,
             "N-ACTION",
@@ -299,7 +341,7 @@ class ScuKitNode:
         return reply
 
     def _c_find(self, event: Any, handler: Callable[..., Any], args: list[Any]) -> Iterator[Any]:
-        rec = self._record(event, "C-FIND", event.identifier)
+        rec = self._record(event, "C-FIND", _decoded(event, Service.INVENTORY_FIND))
         for status, ident in handler(event, *args):
             code = int(status) if isinstance(status, int) else int(status.Status)
             if is_pending(code):
@@ -315,7 +357,7 @@ class ScuKitNode:
 
     def _retrieve(self, event: Any, handler: Callable[..., Any], args: list[Any]) -> Iterator[Any]:
         command = "C-MOVE" if event.event.name == "EVT_C_MOVE" else "C-GET"
-        self._record(event, command, event.identifier, track=True)
+        self._record(event, command, _decoded(event, Service.INVENTORY_RETRIEVE), track=True)
         yield from handler(event, *args)  # the final status comes in _sent
 
     def _sent(self, event: Any) -> None:
