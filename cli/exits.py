@@ -34,7 +34,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     """Not done: bad arguments, configuration or input files (unreadable, not an Inventory)."""
     PARTIAL = 3
-    """Done in part: the answer is incomplete (a partial Repository Query page)."""
+    """Done in part: the answer is incomplete (a partial Repository Query page), or an archive
+    ingest skipped items."""
     PEER = 4
     """Not done: the peer refused, aborted or could not be reached."""
     INTERNAL = 5
