@@ -52,7 +52,13 @@ from dicom_inventory.read import (
     resolve_tree,
     tree_paths,
 )
-from dicom_inventory.rows import INTEGER_COLUMNS, ROW_COLUMNS, iter_raw_rows, iter_rows
+from dicom_inventory.rows import (
+    INTEGER_COLUMNS,
+    ROW_COLUMNS,
+    UNSIGNED_COLUMNS,
+    iter_raw_rows,
+    iter_rows,
+)
 from dicom_inventory.scope import ScopeOfInventory, check_scope_item
 from dicom_inventory.status import Status, is_failure, is_pending
 from dicom_inventory.synthetic import synthetic_studies
@@ -105,6 +111,7 @@ __all__ = [
     "Status",
     "StudyEncoder",
     "StudyRecord",
+    "UNSIGNED_COLUMNS",
     "Validator",
     "WrittenInstance",
     "check_scope_item",

@@ -22,7 +22,7 @@ from pydicom.datadict import keyword_for_tag
 if TYPE_CHECKING:  # read.py re-exports this module's names
     from dicom_inventory.read import InventoryReader
 
-__all__ = ["INTEGER_COLUMNS", "ROW_COLUMNS", "iter_raw_rows", "iter_rows"]
+__all__ = ["INTEGER_COLUMNS", "ROW_COLUMNS", "UNSIGNED_COLUMNS", "iter_raw_rows", "iter_rows"]
 
 #: The row's columns: name, the record (or File Access item) holding it, its keyword. Grouped
 #: by where the value comes from, in row order; the study's access end points follow the
@@ -80,6 +80,9 @@ _FIELDS: dict[str, ModelField] = {c: _field(cls, kw) for c, cls, kw in _COLUMNS}
 
 #: Columns holding integers (IS, UV ...): export writes them as numbers.
 INTEGER_COLUMNS = frozenset(c for c, mf in _FIELDS.items() if mf.kind in ("int", "uint"))
+#: Integer columns of VR UV (File Offset/Length in Container, PS3.3 C.38.2.2): unsigned 64-bit
+#: values (PS3.5 6.2, ``0 <= n < 2**64``); the other integer columns are IS.
+UNSIGNED_COLUMNS = frozenset(c for c, mf in _FIELDS.items() if mf.kind == "uint")
 
 
 def _group(cls: type, first: str, last: str) -> tuple[tuple[str, ModelField], ...]:

@@ -37,6 +37,7 @@ from typing import Any
 from dicom_inventory import (
     INTEGER_COLUMNS,
     ROW_COLUMNS,
+    UNSIGNED_COLUMNS,
     InventoryReader,
     iter_raw_rows,
     tree_paths,
@@ -47,9 +48,6 @@ __all__ = ["FORMATS", "INTEGER_COLUMNS", "UNSIGNED_COLUMNS", "export_inventory",
 FORMATS = ("csv", "jsonl", "parquet")
 _BATCH = 65_536
 
-#: Integer columns of VR UV (File Offset/Length in Container, PS3.3 C.38.2.2): unsigned 64-bit
-#: values (PS3.5 6.2), so ``uint64`` in Parquet; the other integer columns are IS (``int64``).
-UNSIGNED_COLUMNS = frozenset({"file_offset_in_container", "file_length_in_container"})
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _UINT64 = (0, (1 << 64) - 1)
 

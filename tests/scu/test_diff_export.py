@@ -264,9 +264,8 @@ def test_export_keeps_uv_values_of_2_63_and_beyond_exactly(tmp_path: Path, fmt: 
 
 
 def test_unsigned_columns_are_the_uv_columns() -> None:
-    from dicom_inventory.rows import _FIELDS
-
-    assert {c for c, mf in _FIELDS.items() if mf.kind == "uint"} == UNSIGNED_COLUMNS
+    """File Offset/Length in Container are the row's UV attributes (PS3.3 C.38.2.2, PS3.5 6.2)."""
+    assert UNSIGNED_COLUMNS == {"file_offset_in_container", "file_length_in_container"}
 
 
 def test_diff_reads_uv_values_beyond_int64(tmp_path: Path) -> None:
