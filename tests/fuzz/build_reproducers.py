@@ -94,9 +94,7 @@ def deep_tree(depth: int = 1000) -> bytes:
                     f"2.25.9{i + 1:05d}", file_access=FileAccess(uri=f"./{i + 1}.dcm")
                 ),
             )
-        h = dataclasses.replace(
-            header(InventoryLevel.STUDY, f"2.25.9{i:05d}"), incorporated=refs
-        )
+        h = dataclasses.replace(header(InventoryLevel.STUDY, f"2.25.9{i:05d}"), incorporated=refs)
         rec = StudyRecord(
             study_instance_uid=f"2.25.8{i:05d}", item_inventory_datetime="20261124120000"
         )
@@ -191,7 +189,9 @@ def found_by_fuzzing() -> None:
         "(fuzz, ingest validates what production needs)",
     )
     at = _element(good, b"\x10\x00\x10\x00")  # before Patient's Name: a nesting bomb
-    bomb = good[: boundaries(good)[at].start] + nesting_bomb(5000) + good[boundaries(good)[at].start :]
+    bomb = (
+        good[: boundaries(good)[at].start] + nesting_bomb(5000) + good[boundaries(good)[at].start :]
+    )
     _write(
         "ingest",
         "nesting-5000.dcm",
@@ -216,7 +216,9 @@ def found_by_fuzzing() -> None:
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(zipfile.ZipInfo("1.dcm", date_time=(2026, 1, 1, 0, 0, 0)), good, zipfile.ZIP_DEFLATED)
+        z.writestr(
+            zipfile.ZipInfo("1.dcm", date_time=(2026, 1, 1, 0, 0, 0)), good, zipfile.ZIP_DEFLATED
+        )
     zdata = bytearray(buf.getvalue())
     zdata[30 + len("1.dcm") + 40] ^= 0x55  # inside the member's deflate data
     _write(
@@ -234,7 +236,13 @@ def _el(tag: int, vr: str, value: bytes) -> bytes:
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
 
 
-_SCOPE, _PURPOSE, _LEVEL, _INTERVAL, _TXN = 0x00080400, 0x00080401, 0x00080403, 0x00080414, 0x00081195
+_SCOPE, _PURPOSE, _LEVEL, _INTERVAL, _TXN = (
+    0x00080400,
+    0x00080401,
+    0x00080403,
+    0x00080414,
+    0x00081195,
+)
 
 
 def initiate_requests() -> None:
@@ -261,7 +269,9 @@ def initiate_requests() -> None:
             "Requested Status Interval US of 4 bytes (VM 2): out of range",
         ),
         "corrupt-scope-item": (
-            _el(_SCOPE, "SQ", struct.pack("<HHI", 0xFFFE, 0xE000, 4000) + b"\x10\x00") + level + txn,
+            _el(_SCOPE, "SQ", struct.pack("<HHI", 0xFFFE, 0xE000, 4000) + b"\x10\x00")
+            + level
+            + txn,
             "Scope of Inventory item whose length runs past the data set",
         ),
         "txn-as-sequence": (

@@ -60,7 +60,12 @@ def inventory_seeds() -> tuple[tuple[str, bytes], ...]:
                 3, series_per_study=2, instances_per_series=2, level=level, seed=7
             )
             tag = "deflated" if ts == SYNTAXES[1] else "explicit"
-            out.append((f"{level.value.lower()}-{tag}", encode_inventory(header(level), recs, transfer_syntax=ts)))
+            out.append(
+                (
+                    f"{level.value.lower()}-{tag}",
+                    encode_inventory(header(level), recs, transfer_syntax=ts),
+                )
+            )
     return tuple(out)
 
 

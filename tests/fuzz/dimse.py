@@ -26,7 +26,6 @@ from typing import Any
 
 from dicom_inventory import InventoryLevel, encode_inventory, synthetic_studies
 from dicom_inventory.status import Status
-from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE, N_ACTION
@@ -113,7 +112,9 @@ def _rq_seeds(uids: dict[str, str]) -> list[bytes]:
                 "ModalitiesInStudy": "",
             }
         ),
-        encoded({"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": "", "PriorRecordKey": b"\0\0\0\1"}),
+        encoded(
+            {"QueryRetrieveLevel": "STUDY", "StudyInstanceUID": "", "PriorRecordKey": b"\0\0\0\1"}
+        ),
     ]
 
 
@@ -128,7 +129,14 @@ def _study_root_seeds(uids: dict[str, str]) -> list[bytes]:
                 "Modality": "",
             }
         ),
-        encoded({"QueryRetrieveLevel": "IMAGE", "SOPInstanceUID": "", "StudyInstanceUID": uids["study"], "SeriesInstanceUID": ""}),
+        encoded(
+            {
+                "QueryRetrieveLevel": "IMAGE",
+                "SOPInstanceUID": "",
+                "StudyInstanceUID": uids["study"],
+                "SeriesInstanceUID": "",
+            }
+        ),
     ]
 
 
@@ -163,9 +171,13 @@ SERVICES: dict[str, Service] = {
         Service("get", str(InventoryGet), _get_seeds),
         Service("move", str(InventoryMove), _get_seeds),
         Service("repository-query", str(RepositoryQuery), _rq_seeds),
-        Service("studyroot-find", str(StudyRootQueryRetrieveInformationModelFind), _study_root_seeds),
+        Service(
+            "studyroot-find", str(StudyRootQueryRetrieveInformationModelFind), _study_root_seeds
+        ),
         Service("studyroot-get", str(StudyRootQueryRetrieveInformationModelGet), _study_root_seeds),
-        Service("studyroot-move", str(StudyRootQueryRetrieveInformationModelMove), _study_root_seeds),
+        Service(
+            "studyroot-move", str(StudyRootQueryRetrieveInformationModelMove), _study_root_seeds
+        ),
         Service("action", str(InventoryCreation), _action_seeds),
         Service("store", str(InventoryStorage), _store_seeds),
     )
@@ -183,7 +195,11 @@ class TracebackWatch(logging.Handler):
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
             where = traceback.extract_tb(exc.__traceback__)
-            at = f" (at {where[-1].filename.rsplit('/', 2)[-2:]}:{where[-1].lineno})" if where else ""
+            at = (
+                f" (at {where[-1].filename.rsplit('/', 2)[-2:]}:{where[-1].lineno})"
+                if where
+                else ""
+            )
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()[:300]
             self.lines.append(f"{last}{at}")
         elif "Traceback (most recent call last)" in record.getMessage():

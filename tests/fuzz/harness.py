@@ -3,7 +3,7 @@
 ``DICOM_INVENTORY_FUZZ=long`` selects the long (nightly) run: :data:`LONG_FACTOR` times the
 cases, random (not derandomised) draws, and every failing input saved under
 ``DICOM_INVENTORY_FUZZ_FOUND`` (default ``tests/fuzz/found/``, not tracked), one per distinct
-failure. ``DICOM_INVENTORY_FUZZ_SEED`` fixes the long run's seed (printed in the summary).
+failure.
 
 A generative test draws its cases inside one hypothesis run and records each outcome in a
 :class:`Findings`; after the run it calls :meth:`Findings.check`, which fails on any failure
@@ -46,10 +46,9 @@ def cases(default: int) -> int:
 def fuzz_settings(default: int) -> settings:
     """Settings of a generative test: derandomised and bounded by default, no shrinking (the
     harness records failures instead of raising them), no deadline (2 shared cores)."""
-    seed = os.environ.get("DICOM_INVENTORY_FUZZ_SEED")
     return settings(
         max_examples=cases(default),
-        derandomize=not LONG or seed is not None,
+        derandomize=not LONG,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate],
@@ -90,7 +89,9 @@ class Findings:
                 self._save(outcome.target, data, signature, failure, _found_dir(), suffix)
             return
         if signature not in self.unknown:
-            folder = _found_dir() if LONG or "DICOM_INVENTORY_FUZZ_FOUND" in os.environ else self.save_to
+            folder = (
+                _found_dir() if LONG or "DICOM_INVENTORY_FUZZ_FOUND" in os.environ else self.save_to
+            )
             self.unknown[signature] = self._save(
                 outcome.target, data, signature, failure, folder, suffix
             )

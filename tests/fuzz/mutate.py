@@ -41,7 +41,21 @@ Mutation = tuple[str, int, int]
 
 KINDS = ("flip", "insert", "delete", "truncate", "length", "vr", "dup", "drop", "value", "nest")
 
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
 _ITEM_TAGS = {0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD}
 _UNDEFINED = 0xFFFFFFFF
 _INTERESTING_LENGTHS = (
@@ -147,7 +161,7 @@ def boundaries(data: bytes, start: int | None = None, limit: int = 4096) -> list
 def _meta_end(data: bytes, found: Sequence[Boundary]) -> int | None:
     for b in found:
         if _tag(data, b.start) == 0x00020000 and b.end is not None:
-            return b.end + struct.unpack_from("<I", data, b.value_at)[0]
+            return b.end + int(struct.unpack_from("<I", data, b.value_at)[0])
     return None
 
 

@@ -58,7 +58,9 @@ class Measured:
     timed_out: bool
 
 
-def run_measured(cmd: list[str], timeout: float = CHILD_TIMEOUT, cwd: Path | None = None) -> Measured:
+def run_measured(
+    cmd: list[str], timeout: float = CHILD_TIMEOUT, cwd: Path | None = None
+) -> Measured:
     """Run `cmd`, killing it after `timeout`; its own peak RSS comes from ``wait4``."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd)
@@ -90,9 +92,7 @@ def reproducers(prefix: str = "") -> list[Path]:
     """Every reproducer file (``reproducers/<target>/<name>``, its ``.txt`` excluded) of the
     targets whose name starts with `prefix`."""
     return sorted(
-        p
-        for p in REPRODUCERS.glob(f"{prefix}*/*")
-        if p.is_file() and not p.name.endswith(".txt")
+        p for p in REPRODUCERS.glob(f"{prefix}*/*") if p.is_file() and not p.name.endswith(".txt")
     )
 
 

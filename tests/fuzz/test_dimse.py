@@ -66,7 +66,9 @@ def requester() -> Iterator[Requester]:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory, requester: Requester) -> Iterator[dict[str, Any]]:
+def node(
+    tmp_path_factory: pytest.TempPathFactory, requester: Requester
+) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("dimse")
     archive = base / "archive"
     with Archive(archive, create=True) as a:
@@ -96,7 +98,10 @@ def node(tmp_path_factory: pytest.TempPathFactory, requester: Requester) -> Iter
     )
     n = InventoryNode(config)
     n.start()
-    yield {"node": n, "uids": {"inventory": INVENTORY_UID, "transaction": "2.25.31", "study": study}}
+    yield {
+        "node": n,
+        "uids": {"inventory": INVENTORY_UID, "transaction": "2.25.31", "study": study},
+    }
     n.stop()
     shutil.rmtree(base, ignore_errors=True)
 

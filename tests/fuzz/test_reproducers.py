@@ -10,6 +10,7 @@ replayed by ``tests/fuzz/test_dimse.py``, against its node.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,8 @@ from tests.fuzz.replay import REPRODUCERS, replay, reproducers
 from tests.fuzz.targets import FILE_TARGETS
 
 
-def _params() -> list[object]:
-    out = []
+def _params() -> list[Any]:
+    out: list[Any] = []
     for path in reproducers():
         if path.parent.name.startswith("dimse-"):
             continue
@@ -38,7 +39,9 @@ def test_reproducer(path: Path, tmp_path: Path) -> None:
 
 
 def test_every_reproducer_says_what_it_broke_and_names_a_target() -> None:
-    targets = {*FILE_TARGETS, "cli-validate"} | {p.parent.name for p in REPRODUCERS.glob("dimse-*/*")}
+    targets = {*FILE_TARGETS, "cli-validate"} | {
+        p.parent.name for p in REPRODUCERS.glob("dimse-*/*")
+    }
     for path in reproducers():
         assert path.parent.name in targets, path
         text = path.with_name(path.name + ".txt").read_text()
