@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from dicom_inventory import tags
+from dicom_inventory._parse import MAX_DEPTH
 from dicom_inventory._vr import (
     _UID_RE,
     CHARSET_CODECS,
@@ -400,6 +401,25 @@ _REFERENCE_FILE_ACCESS = frozenset(
 )
 
 
+def _check_reference_depth(refs: Iterable[InventoryReference]) -> None:
+    """Refuse references nested deeper than any reader of ours reads (iteratively, no recursion).
+
+    Each reference repeats the referenced instance's own references (PS3.3 C.38.1.1.5), so a
+    root nests as deep as its tree; past :data:`~dicom_inventory._parse.MAX_DEPTH` sequence
+    levels the parser refuses the file, so the encoder never writes it.
+    """
+    stack = [(r, 1) for r in refs]
+    while stack:
+        ref, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            raise InventoryEncodeError(
+                f"Incorporated Inventory Instance Sequence (0008,0422) nested {depth} levels "
+                f"deep: readers refuse sequences nested deeper than {MAX_DEPTH} levels, and each "
+                "reference repeats the referenced instance's own (PS3.3 C.38.1.1.5)"
+            )
+        stack.extend((r, depth + 1) for r in ref.incorporated)
+
+
 def _reference_attrs(ref: InventoryReference) -> dict[str, Any]:
     """Inventory Reference Macro (PS3.3 Table C.38.2-3) as ``{keyword: value}``."""
     attrs: dict[str, Any] = {
@@ -420,6 +440,7 @@ def _reference_attrs(ref: InventoryReference) -> dict[str, Any]:
 def _header_attrs(h: InventoryHeader) -> dict[str, Any]:
     """All top-level attributes of the header except the studies sequence and counts."""
     eq = h.equipment
+    _check_reference_depth(h.incorporated)
     attrs: dict[str, Any] = {
         "SpecificCharacterSet": h.specific_character_set or None,
         "SOPClassUID": h.sop_class_uid,

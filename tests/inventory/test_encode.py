@@ -184,3 +184,27 @@ def test_a_study_without_series_and_a_series_without_instances_are_written() -> 
         "InventoriedInstancesSequence" in series and len(series.InventoriedInstancesSequence) == 0
     )
     assert not [f for f in validate_dataset(ds) if f.rule.startswith("level")]
+
+
+@pytest.mark.parametrize("depth", [100, 5_000])
+def test_references_nested_past_what_readers_read_are_refused(depth: int, tmp_path: Path) -> None:
+    """PS3.3 C.38.1.1.5: each reference repeats the child's own, so the root nests its tree.
+
+    Past the parser's hard limit the encoder refuses with an error, never a RecursionError, and
+    one level less is written and read back.
+    """
+    from dicom_inventory import InventoryReference, ReadPolicy
+    from dicom_inventory._parse import MAX_DEPTH
+
+    def chain(n: int) -> tuple[InventoryReference, ...]:
+        ref: tuple[InventoryReference, ...] = ()
+        for k in range(n, 0, -1):
+            ref = (InventoryReference(f"2.25.{k + 10}", incorporated=ref),)
+        return ref
+
+    with pytest.raises(InventoryEncodeError, match=r"nested \d+ levels .*C\.38\.1\.1\.5"):
+        encode_inventory(header(incorporated=chain(depth)), [])
+    path = tmp_path / "root.dcm"
+    path.write_bytes(encode_inventory(header(incorporated=chain(MAX_DEPTH - 1)), []))
+    ref = read_header(path, policy=ReadPolicy(max_depth=MAX_DEPTH)).incorporated[0]
+    assert ref.sop_instance_uid == "2.25.11"
