@@ -436,6 +436,10 @@ class _GuardedRequestHandler(RequestHandler):
             LOG.warning("connection from %s lost before its association: %s", peer, exc)
             self.server.shutdown_request(self.request)
             return
+        except Exception as exc:  # one line, never socketserver's traceback on stderr
+            LOG.warning("connection from %s refused: %s: %s", peer, type(exc).__name__, exc)
+            self.server.shutdown_request(self.request)
+            return
         with self.server.admitting:
             if not self.server.closing:  # the association starts before the node can stop
                 super().handle()
