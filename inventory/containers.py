@@ -8,8 +8,8 @@ object of a container, for the archive's ingest, with the same rule.
 
 The archive's retrieve (:meth:`dicom_inventory.scp.stores.repository.StoredFile.read`) and the SCU's ``fetch``
 (:mod:`dicom_inventory.scu.fetch`) both read through :func:`read_object`, so a link the
-inventory gives is followed the same way on both sides. No network here: ``fetch`` downloads an
-http(s) link and hands the bytes over.
+inventory gives is followed the same way on both sides. No network here: ``fetch`` streams an
+http(s) link to a staging file and hands the path over.
 
 Safety rules, for every container and every caller:
 

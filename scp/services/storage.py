@@ -22,7 +22,7 @@ from dicom_inventory.scp.services.responses import requestor, status_dataset
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.status import Status
 from dicom_inventory.uid import INVENTORY_STORAGE, is_valid_uid
-from dicom_inventory.validate import Severity, Validator
+from dicom_inventory.validate import Finding, Severity, Validator
 from pydicom.dataset import Dataset
 
 __all__ = ["C_STORE_STATUSES", "handle_store", "keep_inventory"]
@@ -99,27 +99,31 @@ def keep_inventory(
     SOP Instance UID the request names (C-STORE), ``None`` to take the file's. On success the
     store owns the file (it is moved); otherwise the caller removes it.
     """
+    errors = 0  # counted, not kept: memory stays flat whatever the number of findings
+    first: Finding | None = None
     try:
-        errors = [f for f in Validator().file(tmp) if f.severity is Severity.ERROR]
+        for finding in Validator().file(tmp):
+            if finding.severity is Severity.ERROR:
+                errors += 1
+                first = first or finding
         if uid is None:
             uid = read_header(tmp).sop_instance_uid
     except InventoryReadError as exc:
         LOG.warning("refused an unreadable inventory from %s: %s", sender, exc)
         return Status.CANNOT_UNDERSTAND, f"unreadable: {exc.message}"
-    if errors:
-        first = errors[0]
+    if first is not None:
         LOG.warning(
             "refused inventory %s from %s: %d error(s), first %s %s: %s",
             uid,
             sender,
-            len(errors),
+            errors,
             first.rule,
             first.path,
             first.message,
         )
         return (
             Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-            f"{len(errors)} IOD error(s): {first.rule} {first.path}",
+            f"{errors} IOD error(s): {first.rule} {first.path}",
         )
     if not is_valid_uid(uid):  # it names the stored object
         return Status.CANNOT_UNDERSTAND, "invalid SOP Instance UID"
