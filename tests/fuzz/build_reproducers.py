@@ -291,6 +291,15 @@ def initiate_requests() -> None:
 
 def main() -> None:
     """Write every hand-made reproducer."""
+    from tests.fuzz.test_dimse_bombs import INFLATED, deflated_bomb
+
+    _write(
+        "dimse-deflated-find",
+        "identifier-256mb.bin.gz",
+        gzip.compress(deflated_bomb(), 9, mtime=0),
+        f"deflated C-FIND identifier inflating to {INFLATED >> 20} MB: serve peaks at 857 MB "
+        "on main (issue 20, bombs)",
+    )
     initiate_requests()
     found_by_fuzzing()
     tree = deep_tree()

@@ -85,6 +85,13 @@ KNOWN: tuple[Known, ...] = (
         _DIMSE_TARGETS,
     ),
     Known(
+        "deflated identifier bombs",
+        "serve inflates a deflated C-FIND identifier whole: 857 MB for 256 MB",
+        ("dimse-deflated-find/identifier-256mb.bin.gz",),
+        (r"^rss",),
+        ("dimse-deflated-find",),
+    ),
+    Known(
         "deep trees",
         "RecursionError following 1,000 incorporated instances",
         tuple(
