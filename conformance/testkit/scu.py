@@ -61,17 +61,14 @@ from dicom_inventory.uid import (
     INVENTORY_MOVE,
     REPOSITORY_QUERY,
     STORAGE_MANAGEMENT_SOP_INSTANCE,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
     is_valid_uid,
 )
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import evt
-from pynetdicom.sop_class import (
-    RepositoryQuery,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-)
 
 __all__ = ["CHECKS", "FAULTS", "Request", "ScuKit", "ScuKitNode"]
 
@@ -216,10 +213,10 @@ def _decoded(event: Any, service: Service) -> Dataset | None:
 
 #: Classes other than the Inventory ones a client may use on the kit's node, by service.
 _SERVICE_OF_CLASS = {
-    str(RepositoryQuery): Service.REPOSITORY_QUERY,
-    str(StudyRootQueryRetrieveInformationModelFind): Service.STUDY_ROOT_FIND,
-    str(StudyRootQueryRetrieveInformationModelGet): Service.STUDY_ROOT_RETRIEVE,
-    str(StudyRootQueryRetrieveInformationModelMove): Service.STUDY_ROOT_RETRIEVE,
+    str(REPOSITORY_QUERY): Service.REPOSITORY_QUERY,
+    str(STUDY_ROOT_FIND): Service.STUDY_ROOT_FIND,
+    str(STUDY_ROOT_GET): Service.STUDY_ROOT_RETRIEVE,
+    str(STUDY_ROOT_MOVE): Service.STUDY_ROOT_RETRIEVE,
 }
 
 
