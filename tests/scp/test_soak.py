@@ -319,6 +319,8 @@ def test_repeated_sigkill_during_production_and_event_delivery(
     log = node.log.read_text()
     assert node.kills > DELIVERY_KILLS  # at least one kill in the middle of production
     assert "resuming inventory job" in log
+    # no traceback in any run of the node, the SIGTERM stop included (issue 20, shutdown)
+    assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:4000]
 
     store = SQLiteJobStore(archive / "index.sqlite")
     try:
@@ -391,6 +393,9 @@ def test_concurrent_associations_at_the_configured_limit(
     _wait(lambda: associate_ok(associate), 10, "a slot after release", node.log)
     # the node itself stayed sound: the inventory is served whole
     assert _check_served(node.port, requester, tmp_path / "got") == len(results[0]) - 1
+    node.stop()
+    log = node.log.read_text()
+    assert "Traceback" not in log, log[log.index("Traceback") - 2000 :][:4000]
 
 
 def associate_ok(associate: Any) -> bool:
