@@ -9,15 +9,18 @@ stops both servers.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from dicom_inventory.scp.config import HTTP, NodeConfig
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.repository import Repository
+from dicom_inventory.scp.tls import server_context
 from dicom_inventory.scp.web.app import web_app
 
 __all__ = ["WebServer", "read_token"]
@@ -78,8 +81,8 @@ class WebServer:
                 app,
                 host=self.http.bind_address or config.bind_address,
                 port=self.http.port,
-                ssl_certfile=str(self.http.certfile) if self.http.certfile else None,
-                ssl_keyfile=str(self.http.keyfile) if self.http.keyfile else None,
+                # the node's one BCP 195 TLS context (PS3.15 B.12), not uvicorn's defaults
+                ssl_context_factory=self._tls_context if self.http.certfile else None,
                 lifespan="off",
                 log_level="warning",
                 access_log=False,
@@ -88,6 +91,11 @@ class WebServer:
             )
         )
         self._thread: threading.Thread | None = None
+
+    def _tls_context(self, _config: Any, _default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        """The server's TLS context: :func:`dicom_inventory.scp.tls.server_context`."""
+        assert self.http.certfile is not None
+        return server_context(self.http.certfile, self.http.keyfile)
 
     def start(self, timeout: float = 10.0) -> None:
         """Start listening; return once the socket is bound.

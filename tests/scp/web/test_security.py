@@ -5,6 +5,8 @@ The certificate is made with the openssl command line; the clients are httpx and
 
 from __future__ import annotations
 
+import socket
+import ssl
 import subprocess
 from pathlib import Path
 
@@ -51,6 +53,23 @@ def test_https_with_a_bearer_token(tmp_path: Path) -> None:
             timeout=30,
         )
         assert done.stdout == "204", done.stderr
+        # the node's BCP 195 context (PS3.15 B.12), not uvicorn's defaults: TLS 1.2 without an
+        # AEAD suite is refused, ECDHE with AES-GCM is taken
+        assert _tls12_handshake(http_port, cert, "ECDHE-RSA-AES128-GCM-SHA256")
+        assert not _tls12_handshake(http_port, cert, "ECDHE-RSA-AES128-SHA256")  # CBC
     finally:
         stop(proc)
     assert "s3cret-token" not in log.read_text()
+
+
+def _tls12_handshake(port: int, cert: Path, ciphers: str) -> bool:
+    """Whether a TLS 1.2 client offering only `ciphers` completes a handshake with the node."""
+    ctx = ssl.create_default_context(cafile=str(cert))
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return True
+        except ssl.SSLError:
+            return False
