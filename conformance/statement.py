@@ -66,9 +66,9 @@ APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 LIMIT_DESCRIPTIONS: dict[str, str] = {
     "max_associations": "Simultaneous associations accepted.",
     "max_pdu": "Maximum PDU length received (bytes).",
-    "acse_timeout": "Association request/release timeout (s).",
+    "acse_timeout": "Association request (ARTIM, TLS handshake included) and release timeout (s).",
     "dimse_timeout": "DIMSE message timeout (s).",
-    "network_timeout": "Idle network (ARTIM) timeout (s).",
+    "network_timeout": "Idle association, or a PDU stalled half-way, timeout (s).",
     "max_jobs": "Inventory Creation jobs producing at the same time.",
     "max_pending_jobs": "Jobs accepted and not finished; beyond it an Initiate gets 0x0213.",
     "production_pace": "Rest after each study record (s): low-priority production.",
@@ -752,7 +752,13 @@ def _association_acceptance(config: NodeConfig) -> Section:
                 if config.accepted_calling_ae_titles
                 else "from any calling AE title"
             )
-            + f", when called as {config.ae_title}, up to {config.limits.max_associations} at a time."
+            + (
+                ", whatever AE title they call"
+                if config.accept_any_called_ae_title
+                else f", only when called as {config.ae_title} (otherwise A-ASSOCIATE-RJ "
+                "called-AE-title-not-recognized, PS3.8 9.3.4)"
+            )
+            + f", up to {config.limits.max_associations} at a time."
         ),
         Table(
             "accepted-contexts",
@@ -1197,12 +1203,16 @@ def _security(config: NodeConfig) -> Section:
     if config.tls is not None:
         sec.add(
             Para(
-                "TLS is required on every association (PS3.15 B.1 secure transport, BCP 195 TLS "
-                "profile as implemented by the host's OpenSSL defaults); the node presents its "
-                "certificate"
+                "TLS is required on every association (PS3.15 B.1 secure transport, B.12 BCP 195: "
+                f"TLS {config.tls.minimum_version[4:]} or later; TLS 1.2 cipher suites ECDHE with "
+                "AES-GCM or ChaCha20-Poly1305; no compression, no renegotiation); the handshake "
+                "must end within the ACSE timeout; the node presents its certificate"
                 + (
                     " and requires a client certificate signed by the configured CA."
-                    if config.tls.ca_certificates
+                    if config.tls.client_certificate_required
+                    else " and verifies a client certificate against the configured CA when the "
+                    "client sends one."
+                    if config.tls.verify_clients
                     else "; client certificates are not required."
                 )
             )
