@@ -5,7 +5,7 @@ C-STORE data set) is given as bytes, exactly as mutated: pynetdicom's own ``send
 re-encode a ``Dataset``. Every request waits for its final response at most the peer's DIMSE
 timeout (no response is a hang). The node's log is watched for tracebacks: a handler that
 raises is answered by pynetdicom with a generic failure (0xC311, 0xC411, 0xC511, 0xC211, 0x0110)
-and a logged traceback, which the oracle counts as a failure.
+without an Error Comment and a logged traceback, which the oracle counts as a failure.
 
 Services (one per bound handler, :mod:`dicom_inventory.scp.contexts`): ``find``, ``get`` and
 ``move`` (Inventory FIND/GET/MOVE, PS3.4 JJ), ``repository-query`` (PS3.4 C.6.4), ``studyroot-
@@ -220,6 +220,8 @@ class Answer:
     statuses: list[int] = field(default_factory=list)
     problem: str | None = None
     """``hang`` (no final response within the timeout) or ``abort`` (association gone)."""
+    comment: str | None = None
+    """Error Comment (0000,0902) of the final response."""
 
 
 class RawPeer:
@@ -300,6 +302,7 @@ class RawPeer:
                     continue
                 answer.statuses.append(int(status))
                 if int(status) not in _FINAL_PENDING:
+                    answer.comment = getattr(rsp, "ErrorComment", None) or None
                     break
         finally:
             assoc._reactor_checkpoint.set()
@@ -331,6 +334,8 @@ def judge_answer(target: str, answer: Answer, tracebacks: list[str]) -> Outcome:
             failure=f"0x{final or 0:04X} with traceback: {tracebacks[-1]}",
             kind="traceback",
         )
-    if final in GENERIC_FAILURES:
+    if final in GENERIC_FAILURES and not answer.comment:
+        # a deliberate status says why (e.g. 0x0110 for Cancel of a finished transaction,
+        # PS3.4 KK.2.2.3); pynetdicom's answer for a handler that raised says nothing
         return Outcome(target, failure=f"0x{final:04X} (generic failure)", kind="generic")
     return Outcome(target, refused=None if final is None else f"0x{final:04X}")
