@@ -97,11 +97,17 @@ def part10_head(pixel_bytes: int) -> bytes:
 
 
 def peak_rss_kib(code: str, *args: str) -> tuple[int, str]:
-    """Run `code` in a fresh Python; return its peak RSS (KiB) and what it printed."""
+    """Run `code` in a fresh Python; return its peak RSS (KiB) and what it printed.
+
+    The peak is ``VmHWM`` of ``/proc/self/status``, not ``ru_maxrss``: on Linux the latter
+    keeps the forking parent's high-water mark across ``exec``, so a child of a large pytest
+    process would report the parent's size.
+    """
     probe = (
-        "import resource, sys\n"
+        "import sys\n"
         "try:\n" + "".join(f"    {line}\n" for line in code.splitlines()) + "finally:\n"
-        "    print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+        "    print('RSS', int(hwm[0].split()[1]), file=sys.stderr)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120
