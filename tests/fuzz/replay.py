@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from tests.fuzz.oracle import Outcome, judge
@@ -58,32 +58,48 @@ class Measured:
     timed_out: bool
 
 
+#: Forks and execs the command given after the result file, then writes the command's peak RSS
+#: (KiB) there. On Linux a process's ``ru_maxrss`` keeps the high-water mark of the process it
+#: was forked from across ``exec``, so a command forked straight from a large pytest would
+#: report pytest's size; forked from this small interpreter, it reports its own.
+_LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "with open(sys.argv[1], 'w') as f:\n"
+    "    f.write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def run_measured(
     cmd: list[str], timeout: float = CHILD_TIMEOUT, cwd: Path | None = None
 ) -> Measured:
     """Run `cmd`, killing it after `timeout`; its own peak RSS comes from ``wait4``."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd)
-        deadline = time.monotonic() + timeout
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        peak = Path(tmp) / "rss"
+        launched = [sys.executable, "-c", _LAUNCHER, str(peak), *cmd]
+        proc = subprocess.Popen(launched, stdout=out, stderr=err, cwd=cwd, start_new_session=True)
         timed_out = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                timed_out = True
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: tell Popen
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the command
+            proc.wait()
+            timed_out = True
         out.seek(0)
         err.seek(0)
         return Measured(
             None if timed_out else proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
-            usage.ru_maxrss / 1024,
+            int(peak.read_text() or 0) / 1024 if peak.exists() else 0.0,
             timed_out,
         )
 
