@@ -153,7 +153,7 @@ def validate(paths: tuple[Path, ...], fmt: str, max_per_rule: int, show_all: boo
     rule ends the output. Exit 0: no errors (warnings allowed); 1: errors found; 2: a file is
     not readable as an Inventory SOP Instance.
     """
-    stdout = click.get_text_stream("stdout")
+    stdout = sys.stdout  # click.get_text_stream is deprecated in click 8.5
     write = stdout.write
     color = fmt == "text" and stdout.isatty()
     first = [True]
