@@ -11,7 +11,11 @@ in parallel.
 Comparison level: the finer level both inventories have (INSTANCE, SERIES or STUDY). At that
 level an entity is **missing** (in the source only), **extra** (in the destination only) or
 **different** (in both, with differing values of :data:`COMPARED`); at STUDY and SERIES level
-the numbers of related instances are compared as well (**count mismatch**).
+the numbers of related instances are compared as well (**count mismatch**). An entity in both
+whose Removed from Operational Use (0008,0405) flag differs, at its own level or a coarser one
+(a study flagged in one and not the other), is a **removed** change: an entity removed from
+operational use is kept by the archive but no longer offered for use (PS3.17 YYYY.2.3.1,
+PS3.4 C.6.4), so the change matters to a migration as much as a missing entity does.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from dicom_inventory import InventoryLevel, InventoryReader, iter_raw_rows, read_header, tree_paths
 
-__all__ = ["COMPARED", "DiffReport", "EntityDiff", "diff_inventories"]
+__all__ = ["COMPARED", "REMOVED", "DiffReport", "EntityDiff", "diff_inventories"]
 
 #: Attributes compared between the two sides, by level.
 COMPARED = {
@@ -37,6 +41,11 @@ COMPARED = {
     "SERIES": ("modality", "series_number"),
     "INSTANCE": ("sop_class_uid", "instance_number"),
 }
+#: The row column of Removed from Operational Use (0008,0405), by level (PS3.3 C.38.1).
+REMOVED = {"STUDY": "study_removed", "SERIES": "series_removed", "INSTANCE": "instance_removed"}
+#: The value of Removed from Operational Use that flags an entity (CS ``Y``); no value or ``N``
+#: is not flagged.
+_FLAGGED = "Y"
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _COLUMNS = (
@@ -47,6 +56,7 @@ _COLUMNS = (
     *COMPARED["SERIES"],
     *COMPARED["INSTANCE"],
     "number_of_study_related_instances",
+    *REMOVED.values(),
 )
 
 
@@ -55,14 +65,16 @@ class EntityDiff:
     """One difference."""
 
     kind: str
-    """``missing``, ``extra``, ``different`` or ``count``."""
+    """``missing``, ``extra``, ``different``, ``count`` or ``removed``."""
     level: str
     patient_id: str | None
     study_instance_uid: str
     series_instance_uid: str | None = None
     sop_instance_uid: str | None = None
     attributes: dict[str, list[Any]] = field(default_factory=dict)
-    """For ``different`` and ``count``: attribute -> [source value, destination value]."""
+    """For ``different``, ``count`` and ``removed``: attribute -> [source value, destination
+    value]; for ``removed``, the columns of :data:`REMOVED` that differ, as booleans (flagged
+    removed from operational use or not)."""
 
 
 def _entity(
@@ -88,12 +100,20 @@ class DiffReport:
     extra: int = 0
     different: int = 0
     count_mismatches: int = 0
+    removed_changes: int = 0
+    """Entities in both whose Removed from Operational Use flag differs."""
     differences: list[EntityDiff] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
-        """True when nothing is missing, extra or different."""
-        return not (self.missing or self.extra or self.different or self.count_mismatches)
+        """True when nothing is missing, extra, different or changed in removal."""
+        return not (
+            self.missing
+            or self.extra
+            or self.different
+            or self.count_mismatches
+            or self.removed_changes
+        )
 
     def to_json(self) -> str:
         """The machine-readable report (stable keys; differences grouped by patient, study)."""
@@ -106,6 +126,7 @@ class DiffReport:
             "extra": self.extra,
             "different": self.different,
             "count_mismatches": self.count_mismatches,
+            "removed_changes": self.removed_changes,
             "patients": {},
         }
         for d in self.differences:
@@ -123,7 +144,8 @@ class DiffReport:
             f"compared at {self.level} level: {self.source_records} source record(s), "
             f"{self.destination_records} destination record(s)",
             f"missing {self.missing}, extra {self.extra}, different {self.different}, "
-            f"count mismatches {self.count_mismatches}"
+            f"count mismatches {self.count_mismatches}, "
+            f"removed from operational use changed {self.removed_changes}"
             + ("  -> IDENTICAL" if self.identical else "  -> DIFFERENT"),
         ]
         for d in self.differences[:limit]:
@@ -146,6 +168,7 @@ _COUNTERS = {
     "extra": "extra",
     "different": "different",
     "count": "count_mismatches",
+    "removed": "removed_changes",
 }
 
 
@@ -247,8 +270,9 @@ def diff_inventories(
 
 def _compare(conn: sqlite3.Connection, level: str) -> Iterator[EntityDiff]:
     keys = _KEYS[level]
-    compared = [c for lv in _LEVELS[: _LEVELS.index(level) + 1] for c in COMPARED[lv]]
-    cols = ", ".join([*keys, *compared])
+    levels = _LEVELS[: _LEVELS.index(level) + 1]
+    compared = [c for lv in levels for c in COMPARED[lv]]
+    cols = ", ".join([*keys, *compared, *(REMOVED[lv] for lv in levels)])
     group = ", ".join(keys)
     sides = []
     for schema, name in (("main", "sa"), ("d", "sb")):
@@ -304,3 +328,28 @@ def _compare(conn: sqlite3.Connection, level: str) -> Iterator[EntityDiff]:
                 k,
                 {"number_of_study_related_instances": [ni_a, ni_b]},
             )
+    for lv in levels:
+        yield from _removed_changes(conn, sa, sb, lv)
+
+
+def _removed_changes(
+    conn: sqlite3.Connection, sa: str, sb: str, level: str
+) -> Iterator[EntityDiff]:
+    """Entities of `level` in both sides whose Removed from Operational Use flag differs.
+
+    One change per entity at its own level (a study flagged on one side is one change, not one
+    per instance row); an entity is flagged if any of its rows says ``Y``.
+    """
+    keys = _KEYS[level]
+    group = ", ".join(keys)
+    flag = f"MAX(IFNULL({REMOVED[level]}, '') = '{_FLAGGED}')"
+    side = f"SELECT {group}, MAX(patient_id) AS patient_id, {flag} AS f FROM {{}} GROUP BY {group}"
+    on = " AND ".join(f"a.{k} = b.{k}" for k in keys)
+    rows = conn.execute(
+        f"WITH a AS ({side.format(sa)}), b AS ({side.format(sb)}) "
+        f"SELECT {', '.join(f'a.{k}' for k in keys)}, a.patient_id, a.f, b.f FROM a JOIN b ON {on} "
+        f"WHERE a.f != b.f ORDER BY a.patient_id, {', '.join(f'a.{k}' for k in keys)}"
+    )
+    for r in rows:
+        flags = [bool(r[-2]), bool(r[-1])]
+        yield _entity("removed", level, r[len(keys)], r[: len(keys)], {REMOVED[level]: flags})
