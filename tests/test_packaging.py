@@ -9,9 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from email.message import Message
+from email.parser import Parser
 from pathlib import Path
 
 import dicom_inventory
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,24 +27,21 @@ FOLDERS = {
 }
 
 
-def test_wheel_has_one_top_level_name(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel pip builds from the checkout (isolated, as a user's install would)."""
+    out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
         check=True,
         capture_output=True,
-        cwd=tmp_path,
+        cwd=out,
     )
-    (wheel,) = tmp_path.glob("dicom_inventory-*.whl")
+    (built,) = out.glob("dicom_inventory-*.whl")
+    return built
+
+
+def test_wheel_has_one_top_level_name(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"dicom_inventory"}
@@ -53,6 +53,33 @@ def test_wheel_has_one_top_level_name(tmp_path: Path) -> None:
         "dicom-inventory = dicom_inventory.cli.main:main"
         in zipfile.ZipFile(wheel).read(entry).decode()
     )
+
+
+def _metadata(wheel: Path) -> Message:
+    with zipfile.ZipFile(wheel) as z:
+        name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        return Parser().parsestr(z.read(name).decode())
+
+
+def test_wheel_metadata_names_the_license_authors_and_classifiers(wheel: Path) -> None:
+    """A real package: SPDX license with its file (PEP 639), authors, classifiers, keywords."""
+    meta = _metadata(wheel)
+    assert meta["License-Expression"] == "MIT"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    assert meta["Author"] == "the dicom-inventory developers"
+    classifiers = set(meta.get_all("Classifier") or [])
+    assert {
+        "Intended Audience :: Healthcare Industry",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Programming Language :: Python :: 3.11",
+        "Typing :: Typed",
+    } <= classifiers
+    # the license is said once, as the SPDX expression: no "License ::" classifier beside it
+    assert not [c for c in classifiers if c.startswith("License ::")]
+    assert {"DICOM", "Supplement 223"} <= set(meta["Keywords"].split(","))
+    with zipfile.ZipFile(wheel) as z:
+        (licence,) = [n for n in z.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert z.read(licence).decode().startswith("MIT License")
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:
