@@ -32,6 +32,7 @@ __all__ = [
     "TEXT_VRS",
     "VALUE_FORMATS",
     "Field",
+    "value_problem",
     "encode_attributes",
     "field_for",
     "sequence",
@@ -102,6 +103,90 @@ VALUE_FORMATS: dict[str, re.Pattern[bytes]] = {
     "CS": re.compile(rb"[A-Z0-9_ ]*"),
     "AE": re.compile(rb"[\x20-\x5b\x5d-\x7e]*"),
 }
+#: The parts of a DA, TM or DT value (PS3.5 Table 6.2-1), for the calendar and clock checks of
+#: :func:`value_problem`; a value that :data:`VALUE_FORMATS` accepts always matches.
+_DATE_TIME_PARTS: dict[str, re.Pattern[bytes]] = {
+    "DA": re.compile(rb"(?P<Y>[0-9]{4})(?P<M>[0-9]{2})(?P<D>[0-9]{2})"),
+    "TM": re.compile(rb"(?P<h>[0-9]{2})((?P<m>[0-9]{2})((?P<s>[0-9]{2})(\.[0-9]+)?)?)?"),
+    "DT": re.compile(
+        rb"(?P<Y>[0-9]{4})((?P<M>[0-9]{2})((?P<D>[0-9]{2})((?P<h>[0-9]{2})((?P<m>[0-9]{2})"
+        rb"((?P<s>[0-9]{2})(\.[0-9]+)?)?)?)?)?)?((?P<zs>[+-])(?P<zh>[0-9]{2})(?P<zm>[0-9]{2}))?"
+    ),
+}
+#: The ranges of each part (PS3.5 Table 6.2-1: hours 00-23, minutes 00-59, seconds 00-60 for
+#: a leap second); the day's upper bound is the month's length (Gregorian calendar).
+_PART_RANGES = {"M": ("month", 1, 12), "h": ("hour", 0, 23), "m": ("minute", 0, 59)}
+_SECONDS = ("second", 0, 60)
+#: The offset from UTC of a DT value, &ZZXX, lies in -1200 to +1400 (PS3.5 Table 6.2-1).
+_UTC_OFFSET_RANGE = (-1200, 1400)
+_VR_NAMES = {"DA": "date", "TM": "time", "DT": "date-time"}
+
+
+def _days_in_month(year: int, month: int) -> int:
+    """The length of a month of the Gregorian calendar (any year, 0000 included)."""
+    if month == 2:
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        return 29 if leap else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def value_problem(vr: str, value: bytes) -> str | None:
+    """Why one value is not valid for its VR (PS3.5 6.2, Table 6.2-1), or ``None``.
+
+    The one check of a single value's syntax: the pattern of :data:`VALUE_FORMATS`, and for
+    DA, TM and DT the calendar and the clock as well (a DA is a date of the Gregorian
+    calendar, so ``20211301`` is not one; TM hours are 00-23, minutes 00-59, seconds 00-60;
+    a DT offset from UTC lies in -1200 to +1400). VRs without a syntax pass.
+
+    Parameters
+    ----------
+    vr : str
+        The value representation.
+    value : bytes
+        One value (no backslash), its padding removed.
+
+    Returns
+    -------
+    str or None
+        A phrase such as ``"month 13 is not in 01-12"``, fit to follow the value in a message
+        (callers add the value, the attribute and where it was found).
+    """
+    fmt = VALUE_FORMATS.get(vr)
+    if fmt is None:
+        return None
+    if not fmt.fullmatch(value):
+        return f"is not valid for VR {vr} (PS3.5 Table 6.2-1)"
+    parts = _DATE_TIME_PARTS.get(vr)
+    match = parts.fullmatch(value) if parts is not None else None
+    if match is None:
+        return None
+    found = {k: int(v) for k, v in match.groupdict().items() if v is not None and k != "zs"}
+    what = _VR_NAMES[vr]
+    for key, (name, low, high) in (*_PART_RANGES.items(), ("s", _SECONDS)):
+        if key in found and not low <= found[key] <= high:
+            return (
+                f"is not a valid {what}: {name} {found[key]:02d} is not in {low:02d}-{high:02d} "
+                "(PS3.5 Table 6.2-1)"
+            )
+    if "D" in found:
+        days = _days_in_month(found["Y"], found["M"])
+        if not 1 <= found["D"] <= days:
+            return (
+                f"is not a valid {what}: day {found['D']:02d} is not in 01-{days} for month "
+                f"{found['M']:02d} of {found['Y']:04d} (a date of the Gregorian calendar, "
+                "PS3.5 Table 6.2-1)"
+            )
+    if "zh" in found:
+        offset = (-1 if match["zs"] == b"-" else 1) * (found["zh"] * 100 + found["zm"])
+        low, high = _UTC_OFFSET_RANGE
+        if found["zm"] > _PART_RANGES["m"][2] or not low <= offset <= high:
+            return (
+                f"is not a valid {what}: the offset from UTC {match[0][-5:].decode()} is not in "
+                "-1200 to +1400 (PS3.5 Table 6.2-1)"
+            )
+    return None
+
+
 #: ``struct`` formats of the binary numeric VRs (PS3.5 Table 6.2-1), little endian.
 NUMERIC_FORMATS = {
     "US": "H",

@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dicom_inventory._vr import VALUE_FORMATS
+from dicom_inventory._vr import value_problem
 from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
 from dicom_inventory.enum import ExtendedMatchingMechanism
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -358,8 +358,9 @@ def check_scope_item(
 
     One place for these rules: the validator reports them for files, the SCP refuses an
     Initiate that breaks them, the test kit judges an SCU's Initiate by them. With `values`,
-    the DA/TM/DT and UI keys are also checked for the syntax of their VR (rule
-    ``value-format``, PS3.5 6.2): the validator's element checks do that for files; the SCP
+    the DA/TM/DT and UI keys are also checked for the syntax of their VR, dates and times
+    against the calendar and the clock too (rule ``value-format``, PS3.5 6.2,
+    :func:`~dicom_inventory._vr.value_problem`): the validator's element checks do that for files; the SCP
     and the test kit, which get a data set over DIMSE, ask for it here.
     """
     found = list(_scope_findings(item, path))
@@ -381,17 +382,19 @@ def _value_findings(item: Mapping[str, Any], path: str) -> list[ScopeFinding]:
                 vr = _vr(kw)
                 if vr not in _CHECKED_VALUE_VRS:
                     continue
-                syntax = VALUE_FORMATS[vr]
-                bad = [v for v in _values(value) if not syntax.fullmatch(v.encode("utf-8"))]
-                if bad:
-                    found.append(
-                        ScopeFinding(
-                            "value-format",
-                            f"{path}.{name}[{i}].{kw}",
-                            f"value {bad[0][:80]!r} is not valid for VR {_vr(kw)} (PS3.5 6.2; a "
-                            "range is written in Range Matching Sequence, PS3.3 C.38.2.1)",
+                for v in _values(value):
+                    problem = value_problem(vr, v.encode("utf-8"))
+                    if problem is not None:
+                        found.append(
+                            ScopeFinding(
+                                "value-format",
+                                f"{path}.{name}[{i}].{kw}",
+                                f"value {v[:80]!r} {problem}; a range is written in Range "
+                                "Matching Sequence, its ends in two Items (PS3.3 C.38.2.1, "
+                                "PS3.4 C.2.2.2.5)",
+                            )
                         )
-                    )
+                        break
     return found
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dicom_inventory._vr import value_problem
 from dicom_inventory.errors import InventoryError
 from dicom_inventory.scp.stores.repository import StudyFilter
 from pydicom.datadict import dictionary_VR
@@ -101,6 +102,11 @@ def _range(key: str, text: str) -> tuple[_Matcher, tuple[str, str] | None]:
             f"{'dates' if key == 'StudyDate' else 'times'} (PS3.4 C.2.2.2.5)",
             (key,),
         )
+    vr = str(dictionary_VR(key))
+    for part in (lo, hi):
+        problem = value_problem(vr, part.encode("ascii")) if part else None
+        if problem is not None:
+            raise ScopeError(f"{key}={text!r}: {part!r} {problem}; PS3.4 C.2.2.2.5", (key,))
     if not dash:
         return (lambda value: value is not None and str(value) == text), None
     if lo and hi and lo > hi:
