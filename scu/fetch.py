@@ -72,7 +72,13 @@ import pydicom
 from dicom_inventory.containers import ContainerError, read_object
 from dicom_inventory.enum import ContainerFileType
 from dicom_inventory.errors import InventoryError
-from dicom_inventory.model import FileAccess, InstanceRecord, SeriesRecord, StudyRecord
+from dicom_inventory.model import (
+    FileAccess,
+    InstanceRecord,
+    OriginalAttributes,
+    SeriesRecord,
+    StudyRecord,
+)
 from dicom_inventory.read import InventoryReader, tree_paths
 from dicom_inventory.uid import is_valid_uid
 from pydicom.dataset import Dataset
@@ -82,6 +88,7 @@ __all__ = [
     "DEFAULT_MAX_OBJECT_SIZE",
     "DEFAULT_TIMEOUT",
     "MAX_FAILURES_KEPT",
+    "MODIFYING_SYSTEM",
     "FetchError",
     "FetchPolicy",
     "FetchResult",
@@ -548,17 +555,56 @@ def _current(keyword: str, *records: Any) -> tuple[bool, Any]:
     return False, None
 
 
+#: Modifying System (0400,0563) of an item whose change the inventory does not attribute to a
+#: system: this tool, which applies it to the object.
+MODIFYING_SYSTEM: Final = "dicom-inventory fetch"
+#: Reason for the Attribute Modification (0400,0565) when the inventory gives none: the object's
+#: values are coerced to the archive's (PS3.3 C.12.1.1.9.2 Defined Term ``COERCE``).
+_DEFAULT_REASON: Final = "COERCE"
+
+
+def _provenance(oa: OriginalAttributes | None, now: str) -> Dataset:
+    """An Original Attributes item without Modified Attributes, from the record's item `oa`.
+
+    It carries the change as the archive recorded it, ours where `oa` gives nothing. Attribute Modification DateTime, Modifying System and Reason for the Attribute Modification
+    are Type 1, Source of Previous Values Type 2 (PS3.3 Table C.12.1.1.9-1).
+    """
+
+    def given(value: Any) -> str:
+        return str(getattr(value, "value", value) or "").strip()
+
+    item = Dataset()
+    item.AttributeModificationDateTime = given(oa and oa.modification_datetime) or now
+    item.ModifyingSystem = given(oa and oa.modifying_system) or MODIFYING_SYSTEM
+    item.SourceOfPreviousValues = given(oa and oa.source_of_previous_values)
+    item.ReasonForTheAttributeModification = given(oa and oa.reason) or _DEFAULT_REASON
+    return item
+
+
 def _apply(
     ds: Dataset, st: StudyRecord, se: SeriesRecord | None, inst: InstanceRecord
 ) -> tuple[str, ...]:
-    """Set the stale attributes to their current values; record the replaced ones (C.12.1.1.9)."""
-    stale: list[str] = []
+    """Set the stale attributes to their current values; record the replaced ones (C.12.1.1.9).
+
+    The record's Original Attributes items say who changed which attributes, when and why; the
+    object gets one new item per such change, carrying that item's Attribute Modification
+    DateTime, Modifying System, Source of Previous Values and Reason, and the object's values
+    that were replaced. An attribute named by several items goes with the latest (the change
+    that gave its current value). Where the inventory gives no value, ours is used: now, this
+    tool, ``COERCE``.
+    """
+    owner: dict[str, OriginalAttributes] = {}
     for rec in (st, se, inst):
         for oa in getattr(rec, "original_attributes", ()) or ():
-            stale += [k for k in oa.modified if k not in stale]
-    modified = Dataset()
+            for k in oa.modified:
+                held = owner.get(k)
+                if held is None or str(oa.modification_datetime or "") >= str(
+                    held.modification_datetime or ""
+                ):
+                    owner[k] = oa
+    groups: dict[int, tuple[OriginalAttributes, Dataset]] = {}
     changed = []
-    for kw in stale:
+    for kw, oa in owner.items():
         found, value = _current(kw, st, se, inst)
         if not found:
             continue
@@ -569,6 +615,7 @@ def _apply(
             value if not isinstance(value, list) else "\\".join(map(str, value))
         ):
             continue
+        modified = groups.setdefault(id(oa), (oa, Dataset()))[1]
         if kw in ds:
             modified[kw] = copy.deepcopy(ds[kw])  # the element is changed in place below
         else:
@@ -576,14 +623,14 @@ def _apply(
         setattr(ds, kw, value)
         changed.append(kw)
     if changed:
-        item = Dataset()
-        item.ModifiedAttributesSequence = [modified]
-        item.AttributeModificationDateTime = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
-        item.ModifyingSystem = "dicom-inventory fetch"
-        item.SourceOfPreviousValues = ""
-        item.ReasonForTheAttributeModification = "COERCE"
+        now = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
         seq = list(ds.get("OriginalAttributesSequence", []))
-        seq.append(item)
+        for oa, modified in sorted(
+            groups.values(), key=lambda g: str(g[0].modification_datetime or "")
+        ):
+            item = _provenance(oa, now)
+            item.ModifiedAttributesSequence = [modified]
+            seq.append(item)
         ds.OriginalAttributesSequence = seq
     return tuple(changed)
 

@@ -92,6 +92,63 @@ def test_apply_updates_records_the_replaced_values(produced: Path, tmp_path: Pat
             assert old[kw].value != ds[kw].value
 
 
+def test_apply_updates_names_the_archives_recorded_change(produced: Path, tmp_path: Path) -> None:
+    """Each new Original Attributes item carries who changed what, when and why as the archive
+    recorded it in the record's item (PS3.3 C.12.1.1.9), not this tool and the time of fetch."""
+    out = tmp_path / "out"
+    s = fetch_inventory([produced], out, apply_updates=True, policy=_archive(produced))
+    assert s.failed == 0 and s.updated > 0
+    recorded = {}  # SOP Instance UID -> {keyword: the record's Original Attributes item}
+    for st in iter_inventory(produced):
+        for se in st.series:
+            for inst in se.instances:
+                for r in (st, se, inst):
+                    for oa in r.original_attributes:
+                        for kw in oa.modified:
+                            recorded.setdefault(inst.sop_instance_uid, {})[kw] = oa
+    checked = 0
+    for f in out.rglob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        for item in ds.get("OriginalAttributesSequence", []):
+            for kw in item.ModifiedAttributesSequence[0].keys():
+                oa = recorded[ds.SOPInstanceUID][pydicom.datadict.keyword_for_tag(kw)]
+                assert item.ModifyingSystem == oa.modifying_system != "dicom-inventory fetch"
+                assert item.AttributeModificationDateTime == oa.modification_datetime
+                assert item.ReasonForTheAttributeModification == str(
+                    getattr(oa.reason, "value", oa.reason)
+                )
+                assert item.SourceOfPreviousValues == (oa.source_of_previous_values or "")
+                checked += 1
+    assert checked > 0
+
+
+def test_apply_updates_falls_back_to_ours_where_the_inventory_says_nothing(
+    tmp_path: Path,
+) -> None:
+    """An item the inventory gives without Modifying System, DateTime or Reason: ours fill in."""
+    from dicom_inventory.model import (
+        InstanceRecord,
+        OriginalAttributes,
+        SeriesRecord,
+        StudyRecord,
+    )
+    from dicom_inventory.scu.fetch import MODIFYING_SYSTEM, _apply
+
+    ds = make_image(study_uid="2.25.20", series_uid="2.25.20.1", sop_uid="2.25.20.1.1")
+    ds.PatientID = "OLD"
+    oa = OriginalAttributes({"PatientID": "OLD"}, "", "", "", "ARCHIVE-A")
+    inst = InstanceRecord("1.2.840.10008.5.1.4.1.1.2", "2.25.20.1.1")
+    se = SeriesRecord("2.25.20.1", "CT", instances=[inst])
+    st = StudyRecord("2.25.20", "20261124100000", patient_id="NEW", original_attributes=(oa,))
+    assert _apply(ds, st, se, inst) == ("PatientID",)
+    (item,) = ds.OriginalAttributesSequence
+    assert ds.PatientID == "NEW" and item.ModifiedAttributesSequence[0].PatientID == "OLD"
+    assert item.ModifyingSystem == MODIFYING_SYSTEM
+    assert item.ReasonForTheAttributeModification == "COERCE"
+    assert len(item.AttributeModificationDateTime) == 14
+    assert item.SourceOfPreviousValues == "ARCHIVE-A"
+
+
 def _one_record_inventory(tmp_path: Path, fa: FileAccess, sop: str) -> Path:
     from dicom_inventory.model import InstanceRecord, SeriesRecord, StudyRecord
 
