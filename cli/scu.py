@@ -16,6 +16,7 @@ from typing import Any
 import click
 from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.web import inventory_sources, web_client, web_options
+from dicom_inventory.status import Status
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -25,6 +26,20 @@ out = Console()
 err = Console(stderr=True)
 
 DEFAULT_STATE = Path.home() / ".dicom-inventory"
+
+
+#: What to do when the node refuses a request as not authorized (0x0124): the usual cause is
+#: that it does not know where to send the events, which go out on a new association to a
+#: configured peer (PS3.4 KK.2.2.2); the association does not tell the node our event port.
+_PEER_HINT = """hint: the node sends the events to this client on a new association, so its
+config file must name this client; add (host: this machine's address as the node sees it):
+
+[peers.{ae}]
+ae_title = "{ae}"
+host = "127.0.0.1"
+port = {port}
+
+then start it with dicom-inventory serve --config node.toml (the node's log names the host)."""
 
 
 def _peer(text: str) -> Any:
@@ -169,8 +184,12 @@ def request(
             listener.close()
         store.close()
     out.print(
-        f"transaction {outcome.transaction_uid}: {outcome.action.describe()}", highlight=False
+        f"transaction {outcome.transaction_uid}: {outcome.action.describe()}",
+        highlight=False,
+        markup=False,  # the node's Error Comment is text, never Rich markup
     )
+    if outcome.action.status == Status.NOT_AUTHORIZED:
+        err.print(_PEER_HINT.format(ae=calling_ae, port=listen_port), highlight=False, markup=False)
     if not outcome.action.accepted:
         sys.exit(ExitCode.FINDINGS)
     _report_outcome(outcome, out_dir)

@@ -15,6 +15,7 @@ open are listed in ``docs/standard-notes.md``).
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import threading
 import time
@@ -378,8 +379,19 @@ class InventoryCreation:
         except ScopeError as exc:
             return status_dataset(Status.INVALID_ARGUMENT_VALUE, str(exc))
         if self.config.peer(requester) is None:
+            # the events go out on a new association (PS3.4 KK.2.2.2 / KK.2.3): the node must
+            # know the requester's port, which its association does not tell; say what to add
+            LOG.warning(
+                "N-ACTION from %s refused: no peer to send its events to; add to the node's "
+                "config file: [peers.%s] ae_title = %s, host = %s, port = <its event port, "
+                "e.g. the --listen-port of dicom-inventory request, default 11113>",
+                requestor(event),
+                requester,
+                json.dumps(requester),
+                json.dumps(str(event.assoc.requestor.address)),
+            )
             return status_dataset(
-                Status.NOT_AUTHORIZED, f"{requester} is not a configured peer for events"
+                Status.NOT_AUTHORIZED, f"no [peers.{requester}] in the node's config for events"
             )
         if self.store.active_count() >= self.config.limits.max_pending_jobs:
             return status_dataset(
