@@ -22,6 +22,7 @@ Decoding raw items into the model lives in :mod:`dicom_inventory._decode`.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 STUDIES_TAG = tags.InventoriedStudiesSequence
+_log = logging.getLogger(__name__)
+_NOT_IN_A_NAME = frozenset("/\\*?[]")  # a UID with these is no file name (nor a glob)
 _SEQ_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 
 
@@ -369,25 +372,50 @@ class TreeNode:
 
 
 def _find_child(ref: InventoryReference, base: Path, index: dict[str, Path] | None) -> Path | None:
-    if ref.file_access is not None and ref.file_access.uri:
-        uri = ref.file_access.uri
+    uri = ref.file_access.uri if ref.file_access is not None else None
+    found = _find_by_name(ref.sop_instance_uid, uri, base)
+    if found is None and index is not None:
+        return index.get(ref.sop_instance_uid)
+    return found
+
+
+def _find_by_name(uid: str, uri: str | None, base: Path) -> Path | None:
+    """The file of instance `uid` by its File Access URI, then as ``<uid>.dcm`` under `base`."""
+    if uri:
         parts = urlsplit(uri)
         if parts.scheme == "file":
-            candidate = Path(unquote(parts.path))
+            candidate: Path | None = Path(unquote(parts.path))
         elif not parts.scheme and uri.startswith("./"):
             candidate = base / unquote(uri[2:])
         else:
             candidate = None
         if candidate is not None and candidate.is_file():
             return candidate
-    guess = base / f"{ref.sop_instance_uid}.dcm"
+    if not uid or any(c in uid for c in _NOT_IN_A_NAME):  # not a file name to look for
+        return None
+    guess = base / f"{uid}.dcm"
     if guess.is_file():
         return guess
-    for found in base.rglob(f"{ref.sop_instance_uid}.dcm"):  # e.g. partitions in subfolders
+    for found in base.rglob(f"{uid}.dcm"):  # e.g. partitions in subfolders
         return found
-    if index is not None:
-        return index.get(ref.sop_instance_uid)
     return None
+
+
+def _locate_incorporated(
+    uid: str, uri: str | None, base: str | os.PathLike[str], *, read_headers: bool = True
+) -> Path | None:
+    """The file that holds incorporated instance `uid`, found as :func:`resolve_tree` finds it.
+
+    By its File Access URI `uri` (``file:`` or ``./`` relative to `base`, the folder of the
+    referencing root), then as ``<uid>.dcm`` in `base` or a folder below it, then (with
+    `read_headers`) by reading the headers of the files there. None if it is nowhere: the
+    reference dangles (PS3.3 C.38.1.1.5: the referenced instance's records are part of the
+    inventory, so an inventory whose reference cannot be followed is incomplete).
+    """
+    found = _find_by_name(uid, uri, Path(base))
+    if found is None and read_headers:
+        found = _index_dir(Path(base)).get(uid)
+    return found
 
 
 def _index_dir(base: Path) -> dict[str, Path]:
@@ -482,12 +510,73 @@ def _walk(node: TreeNode) -> Iterator[TreeNode]:
         stack.extend(reversed(n.children))
 
 
-def tree_paths(root: str | os.PathLike[str]) -> list[Path]:
-    """The files of the tree under `root` (:func:`resolve_tree`), depth first, root first.
+def _trees(roots: Iterable[str | os.PathLike[str]]) -> Iterator[TreeNode]:
+    """The nodes of the trees under `roots`, each instance once, in the order of the roots.
+
+    The one place where inventory files named together are turned into trees (so export,
+    diff, fetch and :func:`iter_inventory` count every record once). A file named again is
+    skipped, with a warning (logger ``dicom_inventory.read``, one line naming the file and
+    the root that already covers it): a leaf (or subtree) also reached through a root given
+    in the same call, wherever it comes in the list (``inv/*.dcm`` names the leaves and their
+    root in any order), or the same instance named twice. Instances are told apart by SOP
+    Instance UID (by the file's real path where it has none). The trees are walked root first,
+    depth first (PS3.3 C.38.2.3), each root in its place in `roots`.
+    """
+
+    def key(node: TreeNode) -> str:
+        return node.header.sop_instance_uid or f"file:{os.path.realpath(node.path)}"
+
+    trees: list[TreeNode] = []
+    first: dict[str, int] = {}  # instance -> the first tree that holds it
+    for given in roots:
+        tree = resolve_tree(given)
+        held = first.get(key(tree))
+        if held is not None:  # named again: already in a tree read
+            _skipped(tree.path, trees[held].path)
+            continue
+        for node in _walk(tree):
+            first.setdefault(key(node), len(trees))
+        trees.append(tree)
+    below: dict[str, int] = {}  # instance -> a tree that holds it below its root
+    for i, tree in enumerate(trees):
+        for node in tree.children:
+            for n in _walk(node):
+                below.setdefault(key(n), i)
+    read: dict[str, Path] = {}  # instance -> the root of the tree it was read through
+    for tree in trees:
+        cover = below.get(key(tree))
+        if cover is not None:  # a leaf or subtree named before the root that covers it
+            _skipped(tree.path, trees[cover].path)
+            continue
+        for node in _walk(tree):
+            k = key(node)
+            if k in read:  # shared by two trees given: read through the first
+                _skipped(node.path, read[k])
+                continue
+            read[k] = tree.path
+            yield node
+
+
+def _skipped(path: Path, root: Path) -> None:
+    if Path(path) == Path(root):
+        _log.warning("%s: named twice; read once", path)
+    else:
+        _log.warning("%s: skipped, already read through the tree of root %s", path, root)
+
+
+def tree_paths(
+    roots: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> list[Path]:
+    """The files of the trees under `roots` (:func:`resolve_tree`), depth first, root first.
 
     This is the order in which their records make up the whole inventory (PS3.3 C.38.2.3).
+    Given several files (a root and its leaves, say), each instance comes once: a file
+    already reached through another root given, or named twice, is skipped with a warning
+    (see :func:`_trees`).
     """
-    return [node.path for node in _walk(resolve_tree(root))]
+    if isinstance(roots, (str, os.PathLike)):
+        roots = [roots]
+    return [node.path for node in _trees(roots)]
 
 
 def iter_inventory(
@@ -502,12 +591,12 @@ def iter_inventory(
     ----------
     paths : path or iterable of paths
         Inventory files. With `follow`, each is treated as a root and the instances it
-        incorporates are read too (depth first).
+        incorporates are read too (depth first); each instance is read once, however often
+        it is named or reached (:func:`tree_paths`).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    for p in paths:
-        nodes = _walk(resolve_tree(p)) if follow else [TreeNode(Path(p), read_header(p))]
-        for node in nodes:
-            with InventoryReader(node.path, policy=policy) as r:
-                yield from r.studies()
+    files = tree_paths(paths) if follow else [Path(p) for p in paths]
+    for path in files:
+        with InventoryReader(path, policy=policy) as r:
+            yield from r.studies()

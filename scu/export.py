@@ -250,12 +250,8 @@ def export_inventory(
         The number of rows written. The output appears only when complete (written as
         ``OUT.part``, then renamed).
     """
-    files: list[str] = []
-    for p in paths:
-        if follow:
-            files.extend(str(path) for path in tree_paths(p))
-        else:
-            files.append(str(p))
+    # each instance once, however often named or reached (a root and its leaves, inv/*.dcm)
+    files = [str(path) for path in tree_paths(paths)] if follow else [str(p) for p in paths]
     workers = min(8, os.cpu_count() or 1) if workers is None else max(1, workers)
     target = Path(out)
     n = 0
