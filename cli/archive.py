@@ -86,10 +86,22 @@ def ingest(
 
     One bad item never ends the run: each file or member that cannot be indexed is reported
     on stderr, one line each (``skipped SOURCE[!MEMBER]: why``), the rest is indexed, and the
-    command exits 3 (done in part) when anything was skipped, 0 otherwise.
+    command exits 3 (done in part) when anything was skipped, 0 otherwise. A SOURCE that does
+    not exist is a usage error: the command names every missing one on one line and exits 2
+    before it indexes anything or creates the archive (a mistyped path is fixed and the
+    command run again; indexing is idempotent).
     """
+    from dicom_inventory.cli.exits import fail
     from dicom_inventory.scp.archive import IngestError
     from dicom_inventory.scp.backends import open_archive
+
+    missing = [str(s) for s in sources if not s.exists()]
+    if missing:
+        fail(
+            f"no such file or folder: {', '.join(missing)} (nothing ingested; expected DICOM "
+            "files, folders or containers)",
+            ExitCode.USAGE,
+        )
 
     with (
         open_archive(directory, repository, create=True) as a,

@@ -66,6 +66,12 @@ def _log_thread_death(args: threading.ExceptHookArgs) -> None:
     default=None,
     help="Serve DICOMweb /inventories on this port too (PS3.18 12; overrides [http] port).",
 )
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Create the embedded archive if the folder holds none (a new, empty archive that "
+    "fills through Storage); without it a missing archive is an error.",
+)
 def serve(
     archive_dir: Path | None,
     config_file: Path | None,
@@ -75,6 +81,7 @@ def serve(
     repository: str | None,
     orthanc_storage: Path | None,
     http_port: int | None,
+    create: bool,
 ) -> None:
     """Serve the Inventory services and the archive until SIGTERM/SIGINT.
 
@@ -85,9 +92,13 @@ def serve(
     passes the association-request guard (dicom_inventory.scp.guard) first. On SIGTERM the
     node stops accepting, ends its associations, checkpoints running inventory jobs (they
     resume at the next start), stops event delivery, and only then closes its stores.
+
+    The embedded archive must exist (made by ``archive ingest`` or ``archive synth``): a
+    folder without one is refused with exit code 2, unless --create asks for an empty one.
     """
     import logging
 
+    from dicom_inventory.scp.backends import require_archive
     from dicom_inventory.scp.config import load_config
     from dicom_inventory.scp.server import InventoryNode
 
@@ -101,6 +112,7 @@ def serve(
         orthanc_storage=orthanc_storage,
         http_port=http_port,
     )
+    require_archive(config, create=create)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     threading.excepthook = _log_thread_death
     node = InventoryNode(config)

@@ -41,6 +41,7 @@ __all__ = [
     "open_archive",
     "receiver",
     "repository_factory",
+    "require_archive",
 ]
 
 #: The environment variable naming the PostgreSQL repository when no setting does.
@@ -93,6 +94,32 @@ def open_archive(
     if directory is None:
         raise ArchiveError("no archive: give --archive DIR or --repository postgresql://...")
     return Archive(directory, create=create)
+
+
+def require_archive(config: NodeConfig, *, create: bool = False) -> None:
+    """Check, before serving, that the node's embedded archive exists (or create it).
+
+    A node started on a folder that holds no archive would serve an empty one and answer every
+    query with nothing, which looks like success; so a missing ``index.sqlite`` is an error
+    unless `create` asks for a new, empty archive. A PostgreSQL index or an Orthanc is checked
+    when first used, not here (PostgreSQL creates its schema; Orthanc is reached over HTTP).
+
+    Raises
+    ------
+    ArchiveError
+        If the embedded archive does not exist and `create` is false, or cannot be opened.
+    """
+    if is_orthanc(config.repository) or _url(config.repository) is not None:
+        return
+    index = config.archive / "index.sqlite"
+    if not create and not index.exists():
+        raise ArchiveError(
+            f"no archive at {config.archive} (no {index.name} there): give the folder of an "
+            "existing archive, make one with 'dicom-inventory archive ingest --archive DIR "
+            "SOURCE...' or 'archive synth --archive DIR', or start with an empty archive "
+            "with 'serve --create'"
+        )
+    Archive(config.archive, create=create).close()
 
 
 def repository_factory(config: NodeConfig) -> Callable[[], Repository]:
