@@ -217,7 +217,11 @@ def synth(
     series_per_study: int,
     instances_per_series: int,
 ) -> None:
-    """Build a synthetic archive: real small images in every container type, with updates."""
+    """Build a synthetic archive: real small images in every container type, with updates.
+
+    The same seed gives the same archive; running it again on the same archive adds nothing
+    and records no database-only update twice.
+    """
     from dicom_inventory.scp.archive.synth import synthesize
     from dicom_inventory.scp.backends import open_archive
 
@@ -231,8 +235,9 @@ def synth(
         )
         counts = a.counts()
     out.print(
-        f"made {r.studies} studies, {r.instances} instances, {r.updates} database-only "
-        f"updates; archive holds {counts['instances']} instances",
+        f"made {r.studies} studies, {r.instances} instances ({r.ingest.added} new, "
+        f"{r.ingest.known} already indexed), {r.updates} database-only updates "
+        f"({r.already} already made); archive holds {counts['instances']} instances",
         highlight=False,
     )
 
@@ -265,6 +270,12 @@ def info(directory: Path | None, repository: str | None) -> None:
     help="Split into instances of at most this many records.",
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the inventory --out already holds: the new tree is produced beside it and "
+    "swapped in only when complete (without it, such a folder is refused).",
+)
 @click.option("--purpose", default=None, help="Inventory Purpose (0008,0401).")
 @click.option("--retrieve-ae-title", default=None, help="Retrieve AE Title of the archive.")
 @click.option("--deflate", is_flag=True, help="Deflated Explicit VR Little Endian.")
@@ -290,13 +301,25 @@ def create(
     scope_keys: tuple[str, ...],
     max_records: int | None,
     out_dir: Path,
+    replace: bool,
     purpose: str | None,
     retrieve_ae_title: str | None,
     deflate: bool,
     partitions: int,
     dask_address: str | None,
 ) -> None:
-    """Produce an inventory of the archive: a root incorporating one part per partition."""
+    """Produce an inventory of the archive: a root incorporating one part per partition.
+
+    An --out folder that already holds a finished inventory is refused (usage error) unless
+    --replace is given. An inventory is the record of what an archive held at one time (a
+    migration is proven against it), so it is never overwritten by accident; and a root
+    left beside the leaves of another production would point at instances that no longer
+    exist (PS3.3 C.38.1.1.5). With --replace the new tree is produced in a staging folder
+    beside --out (``.NAME.replacing``, resumed if the run is interrupted), and only once it
+    is complete is it swapped in and the old tree removed: at no moment does --out hold a
+    root whose leaves are missing. A folder holding an unfinished production (its
+    ``production.json``) is resumed, as before.
+    """
     from dicom_inventory.scp.backends import open_archive
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
@@ -307,9 +330,10 @@ def create(
     from dicom_inventory.scp.production.partitioned import produce_partitioned
 
     open_archive(directory, repository).close()  # a missing archive is reported before any work
+    target = _create_target(out_dir, replace)
     root, parts = produce_partitioned(
         functools.partial(open_archive, directory, repository),
-        out_dir,
+        target,
         level=level,
         scope=scope,
         partitions=partitions,
@@ -319,10 +343,62 @@ def create(
         retrieve_ae_title=retrieve_ae_title,
         transfer_syntax=ts,
     )
+    if target != out_dir:
+        _swap_in(target, out_dir)
     click.echo(
-        f"{root}  root of {len(parts)} partition(s), "
+        f"{_moved(root, target, out_dir)}  root of {len(parts)} partition(s), "
         f"{sum(p.study_records for p in parts)} study records"
     )
     for p in parts:
         for path in p.paths:
-            click.echo(path)
+            click.echo(_moved(Path(path), target, out_dir))
+
+
+def _holds_tree(folder: Path) -> bool:
+    """True if `folder` holds a finished inventory (files, and no unfinished production)."""
+    from dicom_inventory.scp.production.partitioned import STATE_FILE
+
+    if not folder.is_dir() or (folder / STATE_FILE).exists():
+        return False
+    return any(folder.glob("*.dcm")) or any(folder.glob("part-*"))
+
+
+def _staging(out_dir: Path, what: str) -> Path:
+    return out_dir.parent / f".{out_dir.name}.{what}"
+
+
+def _create_target(out_dir: Path, replace: bool) -> Path:
+    """Where ``create`` produces: `out_dir`, or (replacing a tree) a staging folder beside it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise click.UsageError(f"--out {out_dir} is a file, not a folder")
+    staging = _staging(out_dir, "replacing")
+    if replace and not out_dir.exists() and _holds_tree(staging):
+        _swap_in(staging, out_dir)  # a run stopped between the two renames of the swap
+    if not _holds_tree(out_dir):
+        return out_dir
+    if not replace:
+        raise click.UsageError(
+            f"--out {out_dir} already holds an inventory; give --replace to replace it "
+            "(the new one is produced beside it and swapped in when complete), "
+            "or choose another folder"
+        )
+    return staging
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    """Put the complete tree in `staging` at `out_dir`; the old tree is removed only then."""
+    import shutil
+
+    old = _staging(out_dir, "replaced")
+    shutil.rmtree(old, ignore_errors=True)  # left by a run stopped before its clean-up
+    if out_dir.exists():
+        out_dir.rename(old)
+    staging.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _moved(path: Path, staging: Path, out_dir: Path) -> Path:
+    """`path` (written under `staging`) where it is now, under `out_dir`."""
+    if staging == out_dir:
+        return path
+    return out_dir / Path(path).relative_to(staging)
