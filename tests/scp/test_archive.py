@@ -224,3 +224,33 @@ def test_one_bad_object_in_a_batch_loses_nothing_else(tmp_path: Path) -> None:
         assert any("no SOPClassUID" in m for m in messages)
         (logged,) = a.conn.execute("SELECT COUNT(*) FROM ingest_errors").fetchone()
         assert logged == 3
+
+
+def _synth_state(archive: Archive) -> list[tuple[str, Any, tuple[Any, ...], list[Any]]]:
+    """Every study's current attributes and recorded changes, and its series' (issue 21)."""
+    return [
+        (
+            study.study_instance_uid,
+            dict(study.attributes),
+            study.changes,
+            [
+                (series.series_instance_uid, dict(series.attributes), series.changes)
+                for series in archive.iter_series(study.study_instance_uid)
+            ],
+        )
+        for study in archive.iter_studies()
+    ]
+
+
+def test_synth_run_again_on_the_same_archive_changes_nothing(tmp_path: Path) -> None:
+    """Same seed, same archive: a re-run indexes nothing new and records no update twice."""
+    from dicom_inventory.scp.archive.synth import synthesize
+
+    with Archive(tmp_path / "a", create=True) as a:
+        first = synthesize(a, studies=10, series_per_study=2, instances_per_series=1)
+        counts, state = a.counts(), _synth_state(a)
+        again = synthesize(a, studies=10, series_per_study=2, instances_per_series=1)
+        assert a.counts() == counts and counts["changes"] == first.updates > 0
+        assert _synth_state(a) == state
+    assert (again.updates, again.already) == (0, first.updates)
+    assert (again.ingest.added, again.ingest.known) == (0, first.instances)
