@@ -123,3 +123,40 @@ def test_key_matcher_follows_the_vr_of_other_services_keys() -> None:
     assert name is not None and name("DOE^JANE")
     with pytest.raises(ScopeError, match="SOPInstanceUID"):
         key_matcher("SOPInstanceUID", "not-a-uid")
+
+
+@pytest.mark.parametrize(
+    ("vr", "value", "problem"),
+    [
+        ("DA", b"20211301", "month 13 is not in 01-12"),
+        ("DA", b"20210229", "day 29 is not in 01-28"),
+        ("DA", b"20000229", None),  # a leap year (divisible by 400)
+        ("DA", b"19000229", "day 29"),  # not one (divisible by 100)
+        ("TM", b"2400", "hour 24 is not in 00-23"),
+        ("TM", b"235960.123456", None),  # a leap second: SS 00-60
+        ("TM", b"2359601", "is not valid for VR TM"),
+        ("DT", b"202113", "month 13"),
+        ("DT", b"20211231235960+1400", None),
+        ("DT", b"20211231-1201", "offset from UTC -1201"),
+        ("UI", b"1.2.3", None),
+    ],
+)
+def test_dates_and_times_are_checked_against_the_calendar(
+    vr: str, value: bytes, problem: str | None
+) -> None:
+    """PS3.5 Table 6.2-1, in the one place (``_vr.value_problem``) the scope checks use."""
+    from dicom_inventory._vr import value_problem
+
+    found = value_problem(vr, value)
+    assert found is None if problem is None else found is not None and problem in found
+
+
+def test_the_scope_item_check_refuses_a_range_end_off_the_calendar() -> None:
+    """What the SCP's Initiate check and the test kit see (PS3.3 C.38.2.1, PS3.4 C.2.2.2.5)."""
+    from dicom_inventory.scope import ScopeOfInventory, check_scope_item
+
+    item = ScopeOfInventory.from_keys({"StudyDate": "20211301-"}).to_item()
+    (finding,) = check_scope_item(item, values=True)
+    assert finding.rule == "value-format" and "RangeMatchingSequence[0].StudyDate" in finding.path
+    assert "month 13" in finding.message and "PS3.4 C.2.2.2.5" in finding.message
+    assert check_scope_item(ScopeOfInventory.from_keys({"StudyDate": "20211201-"}).to_item()) == []
