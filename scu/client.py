@@ -241,6 +241,11 @@ class EventListener:
             raise SCUError(f"cannot listen for events on {bind}:{port}")
         self.server = server
 
+    @property
+    def port(self) -> int:
+        """The port the events are received on."""
+        return int(self.server.server_address[1])
+
     def accept_only(self, known: Callable[[str], bool]) -> None:
         """Answer events of unknown transactions with a failure (0x0110)."""
         self._known = known

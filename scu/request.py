@@ -41,6 +41,10 @@ __all__ = [
 ]
 
 
+#: Columns later versions added to the state file, created on open when missing.
+_ADDED_COLUMNS = {"calling_ae": "TEXT", "listen_port": "INTEGER"}
+
+
 class TransactionStore:
     """The transactions this client started, in ``<state>/transactions.sqlite``."""
 
@@ -55,18 +59,43 @@ class TransactionStore:
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS transactions (uid TEXT PRIMARY KEY, peer TEXT NOT NULL,"
             " level TEXT, started TEXT, state TEXT, final_event INTEGER, root_uid TEXT,"
-            " retrieve_ae TEXT, study_records INTEGER, updated TEXT)"
+            " retrieve_ae TEXT, study_records INTEGER, updated TEXT, calling_ae TEXT,"
+            " listen_port INTEGER)"
         )
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(transactions)")}
+        for column, kind in _ADDED_COLUMNS.items():  # state files of earlier versions
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE transactions ADD COLUMN {column} {kind}")
 
-    def add(self, uid: str, peer: Peer, level: str) -> None:
-        """Remember a transaction started with `peer` at `level`."""
+    def add(
+        self,
+        uid: str,
+        peer: Peer,
+        level: str,
+        *,
+        calling_ae: str | None = None,
+        listen_port: int | None = None,
+    ) -> None:
+        """Remember a transaction started with `peer` at `level`.
+
+        With the `calling_ae` it was started as and the `listen_port` its events are expected
+        on, so that later commands need not be told them again.
+        """
         now = datetime.datetime.now().isoformat(timespec="seconds")
         with self.lock:
             self.conn.execute(
-                "INSERT INTO transactions (uid, peer, level, started, state, updated)"
-                " VALUES (?,?,?,?,'REQUESTED',?)",
-                (uid, str(peer), level, now, now),
+                "INSERT INTO transactions (uid, peer, level, started, state, updated,"
+                " calling_ae, listen_port) VALUES (?,?,?,?,'REQUESTED',?,?,?)",
+                (uid, str(peer), level, now, now, calling_ae, listen_port),
             )
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every transaction remembered here, oldest first."""
+        with self.lock:
+            cur = self.conn.execute("SELECT * FROM transactions ORDER BY started, uid")
+            rows = cur.fetchall()
+            names = [c[0] for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def update(self, uid: str, ev: InventoryEvent) -> None:
         """Record what an event says (PS3.4 KK.2.3.1: status, counts, the root instance)."""
@@ -146,8 +175,13 @@ def request_inventory(
     calling_ae: str = "DICOM_INV_SCU",
     timeout: float | None = None,
     on_event: Callable[[InventoryEvent], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> RequestOutcome:
-    """Initiate an inventory; with a `listener`, follow it; with `out`, retrieve it."""
+    """Initiate an inventory; with a `listener`, follow it; with `out`, retrieve it.
+
+    `on_start` is called with the Transaction UID once it is remembered in `store` and before
+    anything is sent, so a caller can show it before anything can block.
+    """
     uid = new_transaction_uid()
     info = Dataset()
     info.TransactionUID = uid
@@ -160,7 +194,15 @@ def request_inventory(
         info.InventoryPurpose = purpose
     if status_interval:
         info.RequestedStatusInterval = status_interval
-    store.add(uid, peer, level)
+    store.add(
+        uid,
+        peer,
+        level,
+        calling_ae=calling_ae,
+        listen_port=None if listener is None else listener.port,
+    )
+    if on_start is not None:
+        on_start(uid)
     result = send_action(peer, 11, info, calling_ae=calling_ae)
     outcome = RequestOutcome(uid, result)
     if not result.accepted or listener is None:

@@ -194,12 +194,18 @@ def test_cli_request_query_and_repository_query(node: InventoryNode, tmp_path: P
     assert done.returncode == 0, done.stdout + done.stderr
     assert "final event 11: COMPLETE" in done.stdout
     txn = done.stdout.split("transaction ", 1)[1].split(":", 1)[0]
+    # the Transaction UID is shown before anything can block (Ctrl-C never loses it)
+    assert f"transaction {txn}: requested from" in " ".join(done.stderr.split())
     files = list((tmp_path / "inv").glob("*.dcm"))
     referenced = {r.sop_instance_uid for p in files for r in read_header(p).incorporated}
     roots = [p for p in files if p.stem not in referenced]
     assert len(roots) == 1 and read_header(roots[0]).inventory_level.value == "STUDY"
+    assert f"root of the tree: {roots[0]}" in done.stdout
 
-    status = _cli("request", *common, "status", txn)
+    listed = _cli("request", "--state", str(tmp_path / "state"), "list")
+    assert listed.returncode == 0 and txn[:20] in listed.stdout, listed.stdout + listed.stderr
+    # status without the first call's --calling-ae and --listen-port: they are remembered
+    status = _cli("request", "--state", str(tmp_path / "state"), "status", txn)
     assert status.returncode == 0, status.stdout + status.stderr
     assert json.loads(status.stdout[: status.stdout.rindex("}") + 1])["final_event"] == 11
 
