@@ -265,6 +265,13 @@ RULES: dict[str, Rule] = {
             "PS3.3 C.38.1.1.5",
             "a referenced instance is in the set of files validated",
         ),
+        Rule(
+            "chain-dangling",
+            _E,
+            "PS3.3 C.38.1.1.5",
+            "a referenced instance exists: among the files validated, or where the reference "
+            "points (File Access URI, <UID>.dcm beside the referencing file)",
+        ),
         Rule("chain-cycle", _E, "PS3.3 C.38.1.1.5", "references form a tree, not a cycle"),
         Rule("chain-shared", _W, "PS3.3 C.38.1.1.5", "an instance is incorporated by one parent"),
     )

@@ -402,19 +402,28 @@ def _find_by_name(uid: str, uri: str | None, base: Path) -> Path | None:
 
 
 def _locate_incorporated(
-    uid: str, uri: str | None, base: str | os.PathLike[str], *, read_headers: bool = True
+    uid: str,
+    uri: str | None,
+    base: str | os.PathLike[str],
+    *,
+    indexes: dict[Path, dict[str, Path]] | None = None,
 ) -> Path | None:
     """The file that holds incorporated instance `uid`, found as :func:`resolve_tree` finds it.
 
     By its File Access URI `uri` (``file:`` or ``./`` relative to `base`, the folder of the
-    referencing root), then as ``<uid>.dcm`` in `base` or a folder below it, then (with
-    `read_headers`) by reading the headers of the files there. None if it is nowhere: the
+    referencing root), then as ``<uid>.dcm`` in `base` or a folder below it, then by reading
+    the headers of the files there (read once per folder: `indexes` keeps them between
+    calls). None if it is nowhere: the
     reference dangles (PS3.3 C.38.1.1.5: the referenced instance's records are part of the
     inventory, so an inventory whose reference cannot be followed is incomplete).
     """
-    found = _find_by_name(uid, uri, Path(base))
-    if found is None and read_headers:
-        found = _index_dir(Path(base)).get(uid)
+    folder = Path(base)
+    found = _find_by_name(uid, uri, folder)
+    if found is None:
+        indexes = {} if indexes is None else indexes
+        if folder not in indexes:
+            indexes[folder] = _index_dir(folder)
+        found = indexes[folder].get(uid)
     return found
 
 

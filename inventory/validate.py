@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from dicom_inventory import tags
@@ -44,7 +45,7 @@ from dicom_inventory.enum import (
     RemovedFromOperationalUse,
 )
 from dicom_inventory.policy import ReadPolicy
-from dicom_inventory.read import InventoryReader, dataset_file
+from dicom_inventory.read import InventoryReader, _locate_incorporated, dataset_file
 from dicom_inventory.scope import check_scope_item
 from dicom_inventory.uid import INVENTORY_STORAGE
 from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
@@ -237,6 +238,7 @@ class _Summary:
     number: int | None
     total: int | None
     refs: tuple[tuple[str, Any], ...]  # (uid, nested refs) as in the file
+    uris: dict[str, str] = field(default_factory=dict)  # uid -> its File Access URI, if any
 
 
 @dataclass
@@ -315,6 +317,7 @@ class Validator:
                     _int(head.get(tags.NumberOfStudyRecordsInInstance)),
                     _int(head.get(tags.TotalNumberOfStudyRecords)),
                     _refs(head),
+                    _uris(head),
                 )
             )
 
@@ -727,6 +730,7 @@ class Validator:
         """Checks over every file validated so far: the tree of incorporated instances."""
         by_uid = {s.uid: s for s in self.summaries}
         parents: dict[str, str] = {}
+        indexes: dict[Path, dict[str, Path]] = {}  # folder -> its files' headers, read once
         for s in self.summaries:
             self._file = s.path
             for uid, nested in s.refs:
@@ -740,12 +744,22 @@ class Validator:
                     )
                 parents[uid] = s.uid
                 if child is None:
-                    yield self._f(
-                        "chain-missing",
-                        where,
-                        f"{uid} is not among the files validated; its part of the "
-                        "tree was not checked",
-                    )
+                    base = Path(s.path).parent
+                    if _locate_incorporated(uid, s.uris.get(uid), base, indexes=indexes):
+                        yield self._f(
+                            "chain-missing",
+                            where,
+                            f"{uid} is not among the files validated; its part of the "
+                            "tree was not checked",
+                        )
+                    else:
+                        yield self._f(
+                            "chain-dangling",
+                            where,
+                            f"{uid} is neither among the files validated nor found from "
+                            f"{base} (by File Access URI, as <UID>.dcm, or by the headers of "
+                            "the files there): the records it holds are lost to the inventory",
+                        )
                     continue
                 if child.level != s.level:
                     yield self._f(
@@ -907,6 +921,15 @@ def _refs(ds: RawDataset) -> tuple[tuple[str, Any], ...]:
         (ascii_value(it.get(tags.ReferencedSOPInstanceUID)), _refs(it))
         for it in _items(ds, tags.IncorporatedInventoryInstanceSequence) or ()
     )
+
+
+def _uris(ds: RawDataset) -> dict[str, str]:
+    """The File Access URI of each incorporated instance that has one (PS3.3 C.38.2.3)."""
+    return {
+        ascii_value(it.get(tags.ReferencedSOPInstanceUID)): ascii_value(it.get(tags.FileAccessURI))
+        for it in _items(ds, tags.IncorporatedInventoryInstanceSequence) or ()
+        if it.get(tags.FileAccessURI) is not None
+    }
 
 
 def _items(ds: RawDataset, tag: int) -> list[RawDataset] | None:

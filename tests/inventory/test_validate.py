@@ -476,6 +476,8 @@ SET_RULES: dict[str, Callable[[list[Path]], list[Path]]] = {
         1
     ],
     "chain-missing": lambda ps: ps[:-1],
+    # a root left pointing at a deleted leaf (issue 21: create into a folder holding a tree)
+    "chain-dangling": lambda ps: (ps[-1].unlink(), ps[:-1])[1],
     "chain-shared": _second_root,
 }
 
