@@ -11,6 +11,12 @@ is said, never hidden:
 * **Studies without a Study Date** match no date range. When the universal listing was
   truncated they are listed separately, by Patient ID prefix (``A*``, ``B*``, ... split further
   while truncated), keeping the studies with an empty Study Date.
+* **A scope.** Given the Scope of Inventory of an inventory to compare with (``scope``, flat
+  Study-level keys, :attr:`~dicom_inventory.scope.ScopeOfInventory.keys`), every study query
+  carries its keys, so the peer lists only the studies in that scope (PS3.4 C.2.2.2 matching,
+  the peer's); the Study Date and Study Time splits stay inside the scope's range, and the
+  crawled inventory records the scope. Keys of empty value matching (which a C-FIND identifier
+  cannot ask for: an empty key there is a return key) are matched here on the answers.
 * **Anything still truncated** (a single second with more studies than the cap, a series with
   more instances than the image-level cap) is reported, and the inventory's Completion Status is
   PARTIAL instead of COMPLETE.
@@ -26,7 +32,7 @@ import datetime
 import json
 import sqlite3
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,7 @@ from dicom_inventory.model import (
     SeriesRecord,
     StudyRecord,
 )
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scu.peer import Peer, nodelay
 from dicom_inventory.status import Status, is_pending
 from dicom_inventory.uid import STUDY_ROOT_FIND, generate_uid, is_valid_uid
@@ -69,6 +76,8 @@ PREFIX_ALPHABET = "".join(c for c in string.printable[:95] if c not in "*?\\")
 #: A truncated range is cut into this many parts (fewer round trips than halving).
 SPLIT = 8
 _FIRST_DAY = datetime.date(1900, 1, 1)
+#: Universal matching of a key (PS3.4 C.2.2.2.3).
+_UNIVERSAL = "*"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (uid TEXT PRIMARY KEY, attrs TEXT NOT NULL, done INTEGER DEFAULT 0);
@@ -192,8 +201,21 @@ def crawl(
     timeout: float = 60.0,
     max_records: int | None = None,
     progress: Callable[[str], None] | None = None,
+    scope: Mapping[str, str] | None = None,
 ) -> CrawlReport:
-    """List the archive at `peer` by Study Root C-FIND and write an Inventory into `out`."""
+    """List the archive at `peer` by Study Root C-FIND and write an Inventory into `out`.
+
+    `scope` (flat Study-level keys, ``{keyword: query string}``) restricts the listing to the
+    studies the peer matches to it, and is recorded as the inventory's Scope of Inventory
+    (PS3.3 C.38.2.1); a re-run (resume) must give the same scope.
+
+    Raises
+    ------
+    CrawlError
+        If the peer cannot be queried, or a Study Date/Time key of `scope` is not a DICOM date or
+        time, single or range (PS3.4 C.2.2.2.5).
+    """
+    keys = _Scope.of(scope)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(out_dir / "crawl.sqlite", isolation_level=None)
@@ -205,7 +227,7 @@ def crawl(
         if db.execute("SELECT value FROM state WHERE key='listed'").fetchone() is None:
             db.execute("DELETE FROM problems")
             db.execute("DELETE FROM warnings")
-            _list_studies(finder, db, report, say)
+            _list_studies(finder, db, keys, say)
             db.execute("INSERT OR REPLACE INTO state VALUES ('listed', '1')")
         todo = [r[0] for r in db.execute("SELECT uid FROM studies WHERE done = 0 ORDER BY uid")]
         for i, uid in enumerate(todo):
@@ -245,6 +267,7 @@ def crawl(
             else None
         ),
         equipment=Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",)),
+        scope=ScopeOfInventory.from_keys(scope) if scope else None,
     )
     for old in out_dir.glob("*.dcm"):
         old.unlink()
@@ -262,12 +285,64 @@ def _problem(db: sqlite3.Connection, what: str) -> None:
     db.execute("INSERT INTO problems VALUES (?)", (what,))
 
 
-def _keep(db: sqlite3.Connection, found: list[Dataset], only_undated: bool = False) -> int:
+def _date(text: str, key: str) -> datetime.date:
+    try:
+        return datetime.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise CrawlError(
+            f"scope {key}={text!r}: expected a DICOM date YYYYMMDD, single or range A-B, A- or "
+            f"-B (PS3.4 C.2.2.2.5)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The scope's keys as the study queries use them."""
+
+    keys: dict[str, str]
+    """Keys every study query carries (those with a value other than ``*``)."""
+    empty: tuple[str, ...] = ()
+    """Keys of empty value matching, matched here on the answers (returned, not matched)."""
+    first: datetime.date = _FIRST_DAY
+    last: datetime.date = field(
+        default_factory=lambda: datetime.date.today() + datetime.timedelta(days=366)
+    )
+    """The Study Date range the date splits stay in."""
+
+    @classmethod
+    def of(cls, scope: Mapping[str, str] | None) -> _Scope:
+        keys = {k: str(v) for k, v in (scope or {}).items() if str(v) != _UNIVERSAL}
+        empty = tuple(k for k, v in keys.items() if v == "")
+        keys = {k: v for k, v in keys.items() if v != ""}
+        out = cls(keys, empty)
+        date = keys.get("StudyDate")
+        if date is None:
+            return out
+        lo, dash, hi = date.partition("-")
+        first = _date(lo, "StudyDate") if lo else out.first
+        last = _date(hi, "StudyDate") if hi else (out.last if dash else first)
+        if not (lo or hi):
+            raise CrawlError(f"scope StudyDate={date!r}: an open range on both ends")
+        return cls(keys, empty, max(first, out.first), min(last, out.last))
+
+    def query(self, **split: str) -> dict[str, str]:
+        """The keys of a study query: the scope's, with a split's keys (inside the scope)."""
+        return {**self.keys, **split}
+
+    def returns(self) -> tuple[str, ...]:
+        return _STUDY_KEYS + tuple(k for k in self.empty if k not in _STUDY_KEYS)
+
+
+def _keep(
+    db: sqlite3.Connection, found: list[Dataset], scope: _Scope, only_undated: bool = False
+) -> int:
     n = 0
     for ds in found:
         uid = str(ds.get("StudyInstanceUID", ""))
         if not is_valid_uid(uid):
             continue
+        if any(ds.get(k) not in (None, "") for k in scope.empty):
+            continue  # outside the scope: the key must have no value (empty value matching)
         attrs = _attrs(ds, _STUDY_KEYS)
         if only_undated and attrs.get("StudyDate"):
             continue
@@ -278,38 +353,48 @@ def _keep(db: sqlite3.Connection, found: list[Dataset], only_undated: bool = Fal
 
 
 def _list_studies(
-    f: StudyFinder, db: sqlite3.Connection, report: CrawlReport, say: Callable[[str], None]
+    f: StudyFinder, db: sqlite3.Connection, scope: _Scope, say: Callable[[str], None]
 ) -> None:
-    found, complete = f.find("STUDY", {}, _STUDY_KEYS)
-    _keep(db, found)
+    found, complete = f.find("STUDY", scope.query(), scope.returns())
+    _keep(db, found, scope)
     if complete:
         return
-    say("the study listing is truncated: splitting by Study Date")
-    _by_date(f, db, _FIRST_DAY, datetime.date.today() + datetime.timedelta(days=366), say)
+    if "StudyDate" not in scope.empty:
+        say("the study listing is truncated: splitting by Study Date")
+        if scope.first <= scope.last:
+            _by_date(f, db, scope, scope.first, scope.last, say)
+    if "StudyDate" in scope.keys:
+        return  # studies without a Study Date match no date, single or range (C.2.2.2.5)
+    if "PatientID" in scope.keys:
+        _problem(db, "studies without a Study Date in the scope: response set truncated")
+        return
     say("listing studies without a Study Date by Patient ID prefix")
-    _undated(f, db, "")
+    _undated(f, db, scope, "")
 
 
 def _by_date(
     f: StudyFinder,
     db: sqlite3.Connection,
+    scope: _Scope,
     lo: datetime.date,
     hi: datetime.date,
     say: Callable[[str], None],
 ) -> None:
-    found, complete = f.find("STUDY", {"StudyDate": f"{_day(lo)}-{_day(hi)}"}, _STUDY_KEYS)
-    _keep(db, found)
+    found, complete = f.find(
+        "STUDY", scope.query(StudyDate=f"{_day(lo)}-{_day(hi)}"), scope.returns()
+    )
+    _keep(db, found, scope)
     if complete:
         return
     if lo == hi:
-        _by_time(f, db, lo, 0, 86399)
+        _by_time(f, db, scope, lo, 0, 86399)
         return
     days = (hi - lo).days + 1
     step = max(1, -(-days // SPLIT))
     start = lo
     while start <= hi:
         end = min(hi, start + datetime.timedelta(days=step - 1))
-        _by_date(f, db, start, end, say)
+        _by_date(f, db, scope, start, end, say)
         start = end + datetime.timedelta(days=1)
 
 
@@ -317,10 +402,15 @@ def _hms(s: int) -> str:
     return f"{s // 3600:02d}{s // 60 % 60:02d}{s % 60:02d}"
 
 
-def _by_time(f: StudyFinder, db: sqlite3.Connection, day: datetime.date, lo: int, hi: int) -> None:
-    keys = {"StudyDate": _day(day), "StudyTime": f"{_hms(lo)}-{_hms(hi)}"}
-    found, complete = f.find("STUDY", keys, _STUDY_KEYS)
-    _keep(db, found)
+def _by_time(
+    f: StudyFinder, db: sqlite3.Connection, scope: _Scope, day: datetime.date, lo: int, hi: int
+) -> None:
+    if "StudyTime" in scope.keys:  # the scope's own time key: a split would leave it
+        _problem(db, f"more studies on {_day(day)} in the scope than the peer returns at once")
+        return
+    keys = scope.query(StudyDate=_day(day), StudyTime=f"{_hms(lo)}-{_hms(hi)}")
+    found, complete = f.find("STUDY", keys, scope.returns())
+    _keep(db, found, scope)
     if complete:
         return
     if lo == hi:
@@ -328,13 +418,13 @@ def _by_time(f: StudyFinder, db: sqlite3.Connection, day: datetime.date, lo: int
         return
     step = max(1, -(-(hi - lo + 1) // SPLIT))
     for start in range(lo, hi + 1, step):
-        _by_time(f, db, day, start, min(hi, start + step - 1))
+        _by_time(f, db, scope, day, start, min(hi, start + step - 1))
 
 
-def _undated(f: StudyFinder, db: sqlite3.Connection, prefix: str) -> None:
+def _undated(f: StudyFinder, db: sqlite3.Connection, scope: _Scope, prefix: str) -> None:
     for ch in PREFIX_ALPHABET:
-        found, complete = f.find("STUDY", {"PatientID": f"{prefix}{ch}*"}, _STUDY_KEYS)
-        _keep(db, found, only_undated=True)
+        found, complete = f.find("STUDY", scope.query(PatientID=f"{prefix}{ch}*"), scope.returns())
+        _keep(db, found, scope, only_undated=True)
         if complete:
             continue
         ids = [str(ds.get("PatientID", "")) for ds in found]
@@ -355,7 +445,7 @@ def _undated(f: StudyFinder, db: sqlite3.Connection, prefix: str) -> None:
         elif len(prefix) >= 63:  # PS3.5 6.2: LO is at most 64 characters
             _problem(db, f"Patient IDs starting {prefix + ch!r}: still truncated")
         else:
-            _undated(f, db, prefix + ch)
+            _undated(f, db, scope, prefix + ch)
 
 
 def _list_study(f: StudyFinder, db: sqlite3.Connection, uid: str) -> None:

@@ -6,10 +6,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from dicom_inventory import iter_inventory, read_header, validate_file
+from dicom_inventory import (
+    InventoryHeader,
+    InventoryLevel,
+    iter_inventory,
+    read_header,
+    validate_file,
+    write_inventory,
+)
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scp.archive.objects import make_image, to_part10
 from dicom_inventory.scu.crawl import crawl
 from dicom_inventory.scu.peer import Peer
@@ -126,3 +135,61 @@ def test_diff_against_the_live_archive(orthanc: Orthanc, tmp_path: Path) -> None
     report = json.loads(changed.stdout)
     assert report["missing"] == 1 and report["extra"] == 0
     assert "2.25.5000.3" in report["patients"]["F003"]
+
+
+SCOPE = {"StudyDate": "20100101-20151231"}  # studies 0 to 5 of the fixture (2010 to 2015)
+
+
+def _in_scope(study_date: str | None) -> bool:
+    return bool(study_date) and "20100101" <= str(study_date) <= "20151231"
+
+
+def test_crawl_within_a_scope(orthanc: Orthanc, tmp_path: Path) -> None:
+    """The listing stays inside the scope, splits included (the limit of 4 is hit)."""
+    report = crawl(Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port), tmp_path / "inv", scope=SCOPE)
+    assert report.complete, report.problems
+    assert report.truncated > 0 and report.undated_studies == []
+    (root,) = report.written
+    assert root.path is not None
+    header = read_header(root.path)
+    assert header.scope is not None and header.scope.keys == SCOPE
+    studies = {st.study_instance_uid: st.study_date for st in iter_inventory(root.path)}
+    assert len(studies) == 6 and all(_in_scope(d) for d in studies.values())
+
+
+def test_diff_against_the_live_archive_keeps_to_the_old_inventorys_scope(
+    orthanc: Orthanc, tmp_path: Path
+) -> None:
+    """The node's studies outside the old inventory's Scope of Inventory are neither extra nor
+    missing: the live side is listed within that scope (PS3.3 C.38.2.1)."""
+    full = crawl(Peer("ORTHANC", "127.0.0.1", orthanc.dicom_port), tmp_path / "all").written[0]
+    assert full.path is not None
+    kept = [
+        replace(st, series=[replace(se, instances=list(se.instances)) for se in st.series])
+        for st in iter_inventory(full.path)
+        if _in_scope(st.study_date)
+    ]
+    assert 0 < len(kept) < N_DATED + N_UNDATED
+    header = InventoryHeader(
+        "2.25.5000999",
+        InventoryLevel.INSTANCE,
+        content_date="20261207",
+        content_time="100000",
+        scope=ScopeOfInventory.from_keys(SCOPE),
+    )
+    (old,) = write_inventory(tmp_path / "old", header, kept)
+    assert old.path is not None
+    cmd = [
+        sys.executable,
+        "-m",
+        "dicom_inventory",
+        "diff",
+        str(old.path),
+        f"dicom:ORTHANC@127.0.0.1:{orthanc.dicom_port}",
+        "--format",
+        "json",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    report = json.loads(done.stdout)
+    assert report["identical"] and report["source_records"] == len(kept) * 4
