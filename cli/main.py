@@ -8,8 +8,10 @@ exit code 2, never a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,16 +43,71 @@ from dicom_inventory.validate import Finding, Severity
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["cli", "main"]
+__all__ = ["WARNINGS_LOGGER", "cli", "main", "quiet_warnings"]
 
 out = Console()
 err = Console(stderr=True)
 
 
+#: The logger Python warnings are written to (the name :func:`logging.captureWarnings` uses).
+WARNINGS_LOGGER = "py.warnings"
+
+
+class _PydicomLogged(logging.Filter):
+    """Remember the last message pydicom logged: its ``warn_and_log`` also warns the same text."""
+
+    last = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _PydicomLogged.last = record.getMessage()
+        return True
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Write a Python warning as one INFO line of the log, never as a traceback-like block."""
+    text = str(message)
+    if text == _PydicomLogged.last:
+        return  # pydicom logged it already (shown with -v as its WARNING line)
+    logging.getLogger(WARNINGS_LOGGER).info("%s: %s", category.__name__, text)
+
+
+def quiet_warnings(verbose: bool = False) -> None:
+    """Route warnings from dependencies into the log, shown only with ``-v``.
+
+    pydicom warns about odd values in data the user reads (a UV out of range, an invalid UI):
+    these are findings for the validator, not the terminal. The CLI process alone sets this;
+    the library never filters warnings. With `verbose`, the log goes to stderr at INFO.
+    """
+    warnings.showwarning = _log_warning
+    pydicom_log = logging.getLogger("pydicom")
+    if not any(isinstance(f, _PydicomLogged) for f in pydicom_log.filters):
+        pydicom_log.addFilter(_PydicomLogged())
+    if verbose:
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
+        # pynetdicom's INFO is a dump of every PDU and data set: its warnings only
+        logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dicom-inventory")
-def cli() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log to stderr at INFO, warnings from dependencies (e.g. pydicom's) included.",
+)
+def cli(verbose: bool) -> None:
     """dicom-inventory: the DICOM Inventory standard (PS3.3 A.88, PS3.4 KK/JJ)."""
+    quiet_warnings(verbose)
 
 
 # ----------------------------------------------------------------------------- validate
