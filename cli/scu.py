@@ -176,6 +176,13 @@ def request(
                 calling_ae=calling_ae,
                 timeout=timeout,
                 on_event=on_event,
+                on_start=lambda uid: progress.console.print(
+                    f"transaction {uid}: requested from {target} (remembered in {state_dir}; "
+                    f"dicom-inventory request status {uid})",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,  # a UID to copy: never cut by wrapping
+                ),
             )
     except SCUError as exc:
         fail(exc)
@@ -211,6 +218,12 @@ def _report_outcome(outcome: Any, out_dir: Path | None) -> None:
             f"retrieved {len(outcome.files)} inventory instance(s) into {out_dir}",
             highlight=False,
         )
+        root = info.get("ReferencedSOPInstanceUID")  # the root of the tree (KK.2.3.1)
+        found = [f for f in outcome.files if root and Path(f).stem == str(root)]
+        if found:
+            out.print(
+                f"root of the tree: {found[0]}", highlight=False, markup=False, soft_wrap=True
+            )
     if outcome.final.event_type != 11 or info.get("TransactionStatus") != "COMPLETE":
         sys.exit(ExitCode.FINDINGS)
 
@@ -225,10 +238,35 @@ def _progress(description: str, *, bar: bool = False) -> Iterator[tuple[Progress
         yield p, p.add_task(description, total=None)
 
 
+def _remembered(ctx: click.Context, uid: str) -> None:
+    """Take --calling-ae and --listen-port from what was remembered of `uid` when not given.
+
+    So ``request status UID`` (and follow, pause, resume, cancel) work without repeating the
+    options of the first call.
+    """
+    from dicom_inventory.scu.request import TransactionStore
+
+    parent = ctx.parent
+    if parent is None:
+        return
+    store = TransactionStore(ctx.obj["state_dir"])
+    try:
+        row = store.get(uid)
+    finally:
+        store.close()
+    if row is None:
+        return
+    for name in ("calling_ae", "listen_port"):
+        source = parent.get_parameter_source(name)
+        if row.get(name) is not None and source is click.core.ParameterSource.DEFAULT:
+            ctx.obj[name] = row[name]
+
+
 def _control(ctx: click.Context, uid: str, action: str, **kw: Any) -> None:
     from dicom_inventory.scu.client import SCUError
     from dicom_inventory.scu.request import TransactionStore, control
 
+    _remembered(ctx, uid)
     store = TransactionStore(ctx.obj["state_dir"])
     try:
         result = control(uid, action, store=store, calling_ae=ctx.obj["calling_ae"], **kw)
@@ -238,6 +276,26 @@ def _control(ctx: click.Context, uid: str, action: str, **kw: Any) -> None:
         store.close()
     out.print(f"{action} {uid}: {result.describe()}", highlight=False)
     sys.exit(ExitCode.OK if result.accepted else ExitCode.FINDINGS)
+
+
+@request.command("list")
+@click.pass_context
+def request_list(ctx: click.Context) -> None:
+    """The transactions this client started (from the --state folder), oldest first."""
+    from dicom_inventory.scu.request import TransactionStore
+
+    store = TransactionStore(ctx.obj["state_dir"])
+    try:
+        rows = store.list()
+    finally:
+        store.close()
+    if not rows:
+        err.print(f"no transaction remembered in {ctx.obj['state_dir']}", highlight=False)
+        return
+    columns = ("uid", "peer", "level", "started", "state", "final_event", "root_uid")
+    click.echo("\t".join(columns))  # data, tab-separated: UIDs are never cut to fit a table
+    for r in rows:
+        click.echo("\t".join("" if r[k] is None else str(r[k]) for k in columns))
 
 
 @request.command("status")
@@ -267,6 +325,7 @@ def request_follow(ctx: click.Context, uid: str) -> None:
     from dicom_inventory.scu.client import EventListener, SCUError
     from dicom_inventory.scu.request import TransactionStore, follow_remembered
 
+    _remembered(ctx, uid)
     store = TransactionStore(ctx.obj["state_dir"])
     row = store.get(uid)
     listener = None
@@ -519,9 +578,18 @@ def export(
 
 # ----------------------------------------------------------------------------- diff
 def _side(
-    spec: str, work: Path, name: str, token_file: Path | None, ca_cert: Path | None
+    spec: str,
+    work: Path,
+    name: str,
+    token_file: Path | None,
+    ca_cert: Path | None,
+    scope: dict[str, str] | None = None,
 ) -> list[Path]:
-    """An inventory file or DICOMweb URL, or ``dicom:AE@HOST:PORT`` crawled now."""
+    """An inventory file or DICOMweb URL, or ``dicom:AE@HOST:PORT`` crawled now.
+
+    A live archive is listed within `scope` (the other side's Scope of Inventory, flat keys):
+    studies it holds under another scope are then neither extra nor missing.
+    """
     from dicom_inventory.scu.web import is_url
 
     if is_url(spec):
@@ -529,7 +597,7 @@ def _side(
     if spec.startswith("dicom:"):
         from dicom_inventory.scu.crawl import crawl
 
-        report = crawl(_peer(spec.removeprefix("dicom:")), work / name)
+        report = crawl(_peer(spec.removeprefix("dicom:")), work / name, scope=scope)
         if not report.complete:
             err.print(
                 f"[yellow]warning[/] {spec}: listing incomplete: {'; '.join(report.problems)}"
@@ -539,6 +607,33 @@ def _side(
     if not path.exists():
         raise click.BadParameter(f"{spec}: no such file (or use dicom:AE@HOST:PORT or a URL)")
     return [path]
+
+
+def _scope_keys(paths: list[Path], spec: str) -> dict[str, str] | None:
+    """The Scope of Inventory of the first inventory in `paths`, as flat Study-level keys.
+
+    ``None`` for universal matching; a RELATIONAL scope below the study level cannot be asked
+    of a live archive by study queries, so it is named in a warning and not applied.
+    """
+    from dicom_inventory import read_header
+    from rich.markup import escape
+
+    scope = read_header(paths[0]).scope if paths else None
+    if scope is None or scope.is_universal:
+        return None
+    if scope.query_retrieve_level not in (None, "STUDY"):
+        err.print(
+            f"[yellow]warning[/] {escape(spec)}: its scope ({escape(scope.describe())}) is at "
+            f"{scope.query_retrieve_level} level: the live archive is listed whole",
+            highlight=False,
+        )
+        return None
+    err.print(
+        f"listing the live archive within the scope of {spec}: {scope.describe()}",
+        highlight=False,
+        markup=False,
+    )
+    return {**scope.direct, **scope.keys}
 
 
 @click.command()
@@ -553,7 +648,8 @@ def diff(
 ) -> None:
     """Compare two inventories (files or DICOMweb URLs), or one with a live archive.
 
-    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND). Exit 0: identical; 1: differences; 2: error.
+    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND), listed within the
+    other side's Scope of Inventory. Exit 0: identical; 1: differences; 2: error.
     """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.crawl import CrawlError
@@ -561,8 +657,16 @@ def diff(
 
     with tempfile.TemporaryDirectory(prefix="dicom-inventory-diff-") as tmp:
         try:
-            a = _side(source, Path(tmp), "source", token_file, ca_cert)
-            b = _side(destination, Path(tmp), "destination", token_file, ca_cert)
+            live_a, live_b = (x.startswith("dicom:") for x in (source, destination))
+            if live_a and not live_b:  # the file side first: its scope restricts the crawl
+                b = _side(destination, Path(tmp), "destination", token_file, ca_cert)
+                a = _side(
+                    source, Path(tmp), "source", token_file, ca_cert, _scope_keys(b, destination)
+                )
+            else:
+                a = _side(source, Path(tmp), "source", token_file, ca_cert)
+                scope = _scope_keys(a, source) if live_b and not live_a else None
+                b = _side(destination, Path(tmp), "destination", token_file, ca_cert, scope)
             report = diff_inventories(a, b, workdir=tmp)
         except (InventoryError, CrawlError) as exc:
             fail(exc)
