@@ -73,3 +73,15 @@ def test_replace_swaps_in_a_complete_tree(archive: Path, tmp_path: Path) -> None
     assert reached == files  # no stale file of the old tree is left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inv"]  # no staging left
     assert run("validate", *map(str, sorted(files))).returncode == ExitCode.OK
+
+
+def test_validate_fails_a_root_whose_leaves_are_gone(archive: Path, tmp_path: Path) -> None:
+    """What the unguarded re-run left behind: a root beside a deleted partition (exit 0 before)."""
+    out = tmp_path / "inv"
+    assert _create(archive, out, "--partitions", "3").returncode == 0
+    gone = sorted(out.glob("part-*"))[0]
+    for f in gone.rglob("*.dcm"):
+        f.unlink()
+    r = run("validate", *map(str, sorted(out.rglob("*.dcm"))))
+    assert r.returncode == ExitCode.FINDINGS, r.stdout + r.stderr
+    assert "chain-dangling" in r.stdout and "PS3.3 C.38.1.1.5" in r.stdout
