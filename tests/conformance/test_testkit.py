@@ -166,7 +166,7 @@ def test_files_kit_passes_a_good_tree_and_names_a_missing_part(tmp_path: Path) -
     leaf.unlink()
     broken = check_files([tmp_path / "inv"])
     assert _outcomes(broken)["S-TREE"] is Outcome.FAIL
-    assert any("chain-missing" in e for e in broken.result("S-TREE").evidence)
+    assert any("chain-dangling" in e for e in broken.result("S-TREE").evidence)
     assert written
 
 
