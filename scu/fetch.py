@@ -863,7 +863,7 @@ def fetch_inventory(
     """
     policy = policy or FetchPolicy()
     files = [Path(p) for p in paths]
-    nodes = [Path(p) for f in files for p in tree_paths(f)]  # the trees, depth first
+    nodes = [Path(p) for p in tree_paths(files)]  # the trees, depth first, each instance once
     folders = {p.parent for p in nodes}
     allowed = _AllowList(
         tuple(_root(r) for r in (*policy.allow_roots, *folders)), any_=policy.allow_any

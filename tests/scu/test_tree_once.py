@@ -107,11 +107,6 @@ def test_cli_export_root_and_leaves(tmp_path: Path) -> None:
     assert all(str(root) in line for line in warned)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scu/fetch.py still resolves each file on its own (tree_paths(f) per file); the "
-    "one-line change 'nodes = tree_paths(files)' is left to its owner (issue 21 report)",
-)
 def test_fetch_counts_each_instance_once(tmp_path: Path) -> None:
     from dicom_inventory.scu.fetch import fetch_inventory
 
