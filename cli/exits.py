@@ -87,5 +87,5 @@ def fail(exc: BaseException | str, code: ExitCode | None = None) -> NoReturn:
             message += " (set DICOM_INVENTORY_DEBUG=1 for the traceback)"
     if code is ExitCode.INTERRUPTED:
         message = "interrupted"
-    _err.print(f"error: {message}", highlight=False, markup=False)
+    _err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)  # one line
     sys.exit(int(code))

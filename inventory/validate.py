@@ -32,7 +32,14 @@ from dicom_inventory import tags
 from dicom_inventory._decode import scope_item
 from dicom_inventory._parse import RawDataset, RawElement, ascii_value
 from dicom_inventory._rules import RULES, Rule, Severity
-from dicom_inventory._vr import BINARY_SIZES, MAX_CHARS, SINGLE_VALUE_VRS, TEXT_VRS, VALUE_FORMATS
+from dicom_inventory._vr import (
+    BINARY_SIZES,
+    MAX_CHARS,
+    SINGLE_VALUE_VRS,
+    TEXT_VRS,
+    VALUE_FORMATS,
+    value_problem,
+)
 from dicom_inventory.attributes import STUDY_PATH, attributes_at
 from dicom_inventory.conditions import BY_KIND, item_kinds
 from dicom_inventory.enum import (
@@ -511,13 +518,9 @@ class Validator:
                         off,
                     )
                     return
-                if fmt is not None and v and not fmt.fullmatch(v):
-                    self._report(
-                        "value-format",
-                        where,
-                        f"value {v[:80]!r} is not valid for VR {vr}",
-                        off,
-                    )
+                problem = value_problem(vr, v) if fmt is not None and v else None
+                if problem is not None:  # the one syntax check, calendar and clock included
+                    self._report("value-format", where, f"value {v[:80]!r} {problem}", off)
                     return
             enum = _ENUMS.get(tag)
             if enum is not None:

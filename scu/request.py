@@ -156,7 +156,7 @@ def scope_sequence(scope: Mapping[str, str] | ScopeOfInventory | None) -> list[D
         scope = ScopeOfInventory.from_keys(scope)
     if scope.is_universal:
         return []
-    problems = check_scope_item(scope.to_item())
+    problems = check_scope_item(scope.to_item(), values=True)  # refused before it is sent
     if problems:
         raise InventoryEncodeError(f"scope: {problems[0].message}")
     return [scope.to_dataset()]

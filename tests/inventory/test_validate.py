@@ -569,3 +569,24 @@ def test_bad_record_uids_are_found(tmp_path: Path, uid: str) -> None:
     (f,) = validate_file(p)
     assert f.rule == ("value-length" if len(uid) > 64 else "value-format")
     assert f.path.endswith("InventoriedInstancesSequence[0].SOPInstanceUID")
+
+
+@pytest.mark.parametrize(
+    ("date", "time", "why"),
+    [
+        ("20211301", "100000", "month 13"),
+        ("20230229", "100000", "day 29"),
+        ("20211201", "246000", "hour 24"),
+    ],
+)
+def test_dates_and_times_off_the_calendar_are_value_format_errors(
+    tmp_path: Path, date: str, time: str, why: str
+) -> None:
+    """PS3.5 Table 6.2-1: a DA is a Gregorian date, TM hours 00-23 — not the pattern alone."""
+    from dicom_inventory import InventoryHeader, InventoryLevel, encode_inventory, validate_file
+
+    path = tmp_path / "x.dcm"
+    header = InventoryHeader("2.25.5", InventoryLevel.STUDY, content_date=date, content_time=time)
+    path.write_bytes(encode_inventory(header, []))
+    found = [f.message for f in validate_file(path) if f.rule == "value-format"]
+    assert len(found) == 1 and why in found[0] and "PS3.5 Table 6.2-1" in found[0], found

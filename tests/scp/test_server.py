@@ -127,6 +127,7 @@ def test_serve_process_answers_dcmtk_echoscu_and_stops_on_sigterm(tmp_path: Path
             "serve",
             "--archive",
             str(tmp_path / "arch"),
+            "--create",
             "--port",
             str(port),
             "--ae-title",
