@@ -509,17 +509,9 @@ def repository_query_command(
                 partial = more
                 for ds in records:
                     n += 1
-                    click.echo(
-                        json.dumps(
-                            {
-                                e.keyword: (
-                                    e.value.hex() if isinstance(e.value, bytes) else str(e.value)
-                                )
-                                for e in ds
-                                if e.keyword and e.VR != "SQ" and e.value is not None
-                            }
-                        )
-                    )
+                    # DICOM text as query prints it, never Python reprs; empty values left out
+                    item = {k: v for k, v in _json_item(ds).items() if v is not None}
+                    click.echo(json.dumps(item))
     except InventoryError as exc:
         fail(exc)
     err.print(f"{n} record(s) in {pages} page(s)")

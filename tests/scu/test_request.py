@@ -222,8 +222,14 @@ def test_cli_request_query_and_repository_query(node: InventoryNode, tmp_path: P
     assert roots[0].stem in {d["SOPInstanceUID"] for d in listed}
 
     # Repository Query: the node's own limit is 7 records per response set; 12 studies
-    rq = _cli("repository-query", "--peer", peer, "--calling-ae", SCU_AE, "--max-records", "5")
+    rq = _cli(
+        "repository-query",
+        *("--peer", peer, "--calling-ae", SCU_AE, "--max-records", "5", "ModalitiesInStudy"),
+    )
     assert rq.returncode == 0, rq.stderr
+    # values as DICOM text (several joined with a backslash), never Python reprs
+    assert "['" not in rq.stdout and "MultiValue" not in rq.stdout, rq.stdout[:500]
+    assert any("\\" in line for line in rq.stdout.splitlines()), rq.stdout[:500]
     uids = [json.loads(line)["StudyInstanceUID"] for line in rq.stdout.splitlines()]
     assert len(uids) == N_STUDIES == len(set(uids))  # every record exactly once
     assert "3 page(s)" in rq.stderr, rq.stderr
