@@ -25,7 +25,7 @@ from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.uid import generate_uid
 from pydicom.dataset import Dataset
 
-from tests.scp.raw_peer import Requester, free_port, wait_listening
+from tests.scp.raw_peer import Requester, free_port, wait_listening, write_node_toml
 
 
 @dataclass
@@ -67,23 +67,13 @@ def node_config(
     folder: Path, archive: Path, requester: Requester, extra: str = ""
 ) -> tuple[Path, int, int]:
     port, http_port = free_port(), free_port()
-    config = folder / "node.toml"
-    config.write_text(
-        f"""
-ae_title = "INV_SCP"
-port = {port}
-archive = "{archive}"
-[limits]
-max_records = 40
-event_backoff = 0.2
-[peers.REQ]
-ae_title = "{requester.ae_title}"
-host = "127.0.0.1"
-port = {requester.port}
-[http]
-port = {http_port}
-{extra}
-"""
+    config = write_node_toml(
+        folder,
+        archive,
+        port,
+        (requester.ae_title, requester.port),
+        {"max_records": 40, "event_backoff": 0.2},
+        f"[http]\nport = {http_port}\n{extra}\n",
     )
     return config, port, http_port
 

@@ -43,6 +43,30 @@ def raw_item(attrs: dict[str, Any]) -> Dataset:
     return ds
 
 
+def write_node_toml(
+    folder: Path,
+    archive: Path,
+    port: int,
+    requester: tuple[str, int],
+    limits: dict[str, float],
+    extra: str = "",
+) -> Path:
+    """Write ``folder/node.toml`` for a ``dicom-inventory serve`` child and return its path.
+
+    The node is ``INV_SCP`` on `port` over `archive`, with the `limits` given and one peer,
+    ``REQ``: the test's requester (AE title, port on 127.0.0.1) its events go to; `extra` is
+    appended (more sections).
+    """
+    config = folder / "node.toml"
+    config.write_text(
+        f'ae_title = "INV_SCP"\nport = {port}\narchive = "{archive}"\n[limits]\n'
+        + "".join(f"{k} = {v}\n" for k, v in limits.items())
+        + f'[peers.REQ]\nae_title = "{requester[0]}"\nhost = "127.0.0.1"\nport = {requester[1]}\n'
+        + extra
+    )
+    return config
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

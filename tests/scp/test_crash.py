@@ -18,7 +18,7 @@ from dicom_inventory.scp.archive.jobs import SQLiteJobStore as JobStore
 from dicom_inventory.scp.archive.synth import synthesize
 from dicom_inventory.uid import generate_uid
 
-from tests.scp.raw_peer import Requester, free_port, wait_listening
+from tests.scp.raw_peer import Requester, free_port, wait_listening, write_node_toml
 
 
 def _serve(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -34,21 +34,12 @@ def test_sigkill_in_the_middle_of_a_job_then_restart(tmp_path: Path) -> None:
         synthesize(a, studies=32, series_per_study=1, instances_per_series=2)
     requester = Requester().listen()
     port = free_port()
-    config = tmp_path / "node.toml"
-    config.write_text(
-        f"""
-ae_title = "INV_SCP"
-port = {port}
-archive = "{archive}"
-[limits]
-production_pace = 0.12
-partitions = 8
-event_backoff = 0.2
-[peers.REQ]
-ae_title = "{requester.ae_title}"
-host = "127.0.0.1"
-port = {requester.port}
-"""
+    config = write_node_toml(
+        tmp_path,
+        archive,
+        port,
+        (requester.ae_title, requester.port),
+        {"production_pace": 0.12, "partitions": 8, "event_backoff": 0.2},
     )
     log = tmp_path / "serve.log"
     proc = _serve(config, log)

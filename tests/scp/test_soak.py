@@ -46,7 +46,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import InventoryCreation, InventoryFind
 
-from tests.scp.raw_peer import Requester, free_port, wait_listening
+from tests.scp.raw_peer import Requester, free_port, wait_listening, write_node_toml
 
 LONG = os.environ.get("DICOM_INVENTORY_FUZZ") == "long"
 #: Kills while inventories are produced, then kills while events are delivered.
@@ -239,27 +239,22 @@ def soak(tmp_path: Path) -> Iterator[tuple[Node, Listener, Path]]:
         synthesize(a, studies=STUDIES, series_per_study=1, instances_per_series=1)
     listener = Listener().start()
     port = free_port()
-    config = tmp_path / "node.toml"
-    config.write_text(
-        f"""
-ae_title = "INV_SCP"
-port = {port}
-archive = "{archive}"
-[limits]
-production_pace = 0.1
-partitions = {PARTITIONS}
-max_jobs = {JOBS}
-max_associations = {MAX_ASSOCIATIONS}
-event_backoff = 0.2
-event_max_backoff = 1.0
-acse_timeout = 3
-dimse_timeout = 3
-network_timeout = 5
-[peers.REQ]
-ae_title = "{listener.ae_title}"
-host = "127.0.0.1"
-port = {listener.port}
-"""
+    config = write_node_toml(
+        tmp_path,
+        archive,
+        port,
+        (listener.ae_title, listener.port),
+        {
+            "production_pace": 0.1,
+            "partitions": PARTITIONS,
+            "max_jobs": JOBS,
+            "max_associations": MAX_ASSOCIATIONS,
+            "event_backoff": 0.2,
+            "event_max_backoff": 1.0,
+            "acse_timeout": 3,
+            "dimse_timeout": 3,
+            "network_timeout": 5,
+        },
     )
     node = Node(config, port, tmp_path / "serve.log")
     try:
