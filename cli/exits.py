@@ -17,7 +17,7 @@ from dicom_inventory.errors import InventoryError
 from dicom_inventory.scu.client import SCUError
 from dicom_inventory.scu.crawl import CrawlError
 from dicom_inventory.scu.fetch import FetchError
-from dicom_inventory.scu.peer import PeerError
+from dicom_inventory.scu.peer import AssociationError, PeerError
 from dicom_inventory.scu.web import WebError
 from rich.console import Console
 
@@ -47,6 +47,7 @@ class ExitCode(IntEnum):
 #: Error classes and their codes, most specific first.
 _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (PeerError, ExitCode.USAGE),  # a malformed AE@HOST:PORT, before any network
+    (AssociationError, ExitCode.PEER),
     (SCUError, ExitCode.PEER),
     (CrawlError, ExitCode.PEER),
     (WebError, ExitCode.PEER),

@@ -26,7 +26,7 @@ from typing import Any
 
 from dicom_inventory.errors import InventoryError
 from dicom_inventory.read import read_header, resolve_tree
-from dicom_inventory.scu.peer import Peer, nodelay
+from dicom_inventory.scu.peer import Peer
 from dicom_inventory.status import Status, is_pending
 from dicom_inventory.uid import (
     INVENTORY_CREATION,
@@ -153,14 +153,12 @@ def send_action(
     ae = _ae(calling_ae, timeout)
     ae.add_requested_context(INVENTORY_CREATION)
     commands: list[Dataset] = []
-    assoc = ae.associate(
-        peer.host,
-        peer.port,
-        ae_title=peer.ae_title,
+    assoc = peer.associate(
+        ae,
+        error=SCUError,
+        what="Inventory Creation",
         evt_handlers=[(evt.EVT_DIMSE_RECV, lambda e: commands.append(e.message.command_set))],
     )
-    if not assoc.is_established:
-        raise SCUError(f"{peer}: association refused or peer unreachable")
     sent = time.monotonic()
     try:
         status, _ = assoc.send_n_action(
@@ -283,9 +281,7 @@ def inventory_find(
     """Inventory FIND (PS3.4 JJ): the matching inventories' return keys."""
     ae = _ae(calling_ae, timeout)
     ae.add_requested_context(INVENTORY_FIND)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
-    if not assoc.is_established:
-        raise SCUError(f"{peer}: association refused or Inventory FIND not supported")
+    assoc = peer.associate(ae, error=SCUError, what="Inventory FIND")
     q = Dataset()
     for k, v in keys.items():
         setattr(q, k, v)
@@ -347,11 +343,7 @@ def repository_query(
     relational.service_class_application_information = b"\x01"
 
     def associate() -> Any:
-        assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=[relational])
-        if not assoc.is_established:
-            raise SCUError(f"{peer}: association refused or Repository Query not supported")
-        nodelay(assoc)
-        return assoc
+        return peer.associate(ae, error=SCUError, what="Repository Query", ext_neg=[relational])
 
     assoc = associate()
     prior: bytes | None = None
@@ -499,15 +491,13 @@ def retrieve_inventory(
     ae = _ae(calling_ae, timeout)
     ae.add_requested_context(INVENTORY_GET)
     ae.add_requested_context(INVENTORY_STORAGE)
-    assoc = ae.associate(
-        peer.host,
-        peer.port,
-        ae_title=peer.ae_title,
+    assoc = peer.associate(
+        ae,
+        error=SCUError,
+        what="Inventory GET",
         ext_neg=[build_role(INVENTORY_STORAGE, scp_role=True)],
         evt_handlers=[(evt.EVT_C_STORE, _store_into(out_dir, got))],
     )
-    if not assoc.is_established:
-        raise SCUError(f"{peer}: association refused or Inventory GET not supported")
     try:
         _fetch_tree(
             peer, root_uid, out_dir, "GET", lambda q: _final(assoc.send_c_get(q, INVENTORY_GET))
@@ -538,9 +528,7 @@ def move_inventory(
         raise SCUError(f"{root_uid!r} is not a valid SOP Instance UID (PS3.5 9.1)")
     ae = _ae(calling_ae, timeout)
     ae.add_requested_context(INVENTORY_MOVE)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
-    if not assoc.is_established:
-        raise SCUError(f"{peer}: association refused or Inventory MOVE not supported")
+    assoc = peer.associate(ae, error=SCUError, what="Inventory MOVE")
     try:
         return _fetch_tree(
             peer,

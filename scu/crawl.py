@@ -48,7 +48,7 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 from dicom_inventory.scope import ScopeOfInventory
-from dicom_inventory.scu.peer import Peer, nodelay
+from dicom_inventory.scu.peer import Peer
 from dicom_inventory.status import Status, is_pending
 from dicom_inventory.uid import STUDY_ROOT_FIND, generate_uid, is_valid_uid
 from pydicom.dataset import Dataset
@@ -136,11 +136,7 @@ class StudyFinder:
 
     def _associate(self) -> Any:
         if self.assoc is None or not self.assoc.is_established:
-            assoc = self.ae.associate(self.peer.host, self.peer.port, ae_title=self.peer.ae_title)
-            if not assoc.is_established:
-                raise CrawlError(f"{self.peer}: association refused or peer unreachable")
-            nodelay(assoc)
-            self.assoc = assoc
+            self.assoc = self.peer.associate(self.ae, error=CrawlError, what="Study Root FIND")
         return self.assoc
 
     def find(

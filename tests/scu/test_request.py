@@ -156,7 +156,7 @@ def test_unknown_transaction_and_failure_statuses_are_explained(
     assert not result.accepted
     assert result.status in (0x0212, 0x0115) and result.describe()
     assert "0x" in result.describe() or "invalid" in result.describe()
-    with pytest.raises(SCUError, match="association refused or peer unreachable"):
+    with pytest.raises(SCUError, match="connection refused, or no answer within"):
         send_action(Peer("INV_SCP", "127.0.0.1", free_port()), 11, info, timeout=2)
 
 
