@@ -32,8 +32,14 @@ from dicom_inventory import (
 from dicom_inventory.cli.archive import archive as archive_group
 from dicom_inventory.cli.archive import create as create_command
 from dicom_inventory.cli.conformance import conformance_statement
+from dicom_inventory.cli.crawl import crawl as crawl_command
+from dicom_inventory.cli.diff import diff as diff_command
 from dicom_inventory.cli.exits import ExitCode, fail
-from dicom_inventory.cli.scu import COMMANDS as SCU_COMMANDS
+from dicom_inventory.cli.export import export as export_command
+from dicom_inventory.cli.fetch import fetch as fetch_command
+from dicom_inventory.cli.query import query as query_command
+from dicom_inventory.cli.query import repository_query_command
+from dicom_inventory.cli.request import request as request_command
 from dicom_inventory.cli.serve import serve as serve_command
 from dicom_inventory.cli.testkit import testkit
 from dicom_inventory.cli.web import WEB_COMMANDS
@@ -486,7 +492,16 @@ cli.add_command(create_command)
 cli.add_command(serve_command)
 cli.add_command(conformance_statement)
 cli.add_command(testkit)
-for _command in [*SCU_COMMANDS, *WEB_COMMANDS]:
+_SCU_COMMANDS = [
+    request_command,
+    query_command,
+    repository_query_command,
+    export_command,
+    diff_command,
+    fetch_command,
+    crawl_command,
+]
+for _command in [*_SCU_COMMANDS, *WEB_COMMANDS]:
     cli.add_command(_command)
 
 

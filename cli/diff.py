@@ -1,0 +1,111 @@
+"""The ``diff`` command: two inventories, or one and a live archive (``dicom:AE@HOST:PORT``)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from dicom_inventory.cli.exits import ExitCode, fail
+from dicom_inventory.cli.options import err, to_peer
+from dicom_inventory.cli.web import inventory_sources, web_options
+
+__all__ = ["diff"]
+
+
+def _side(
+    spec: str,
+    work: Path,
+    name: str,
+    token_file: Path | None,
+    ca_cert: Path | None,
+    scope: dict[str, str] | None = None,
+) -> list[Path]:
+    """An inventory file or DICOMweb URL, or ``dicom:AE@HOST:PORT`` crawled now.
+
+    A live archive is listed within `scope` (the other side's Scope of Inventory, flat keys):
+    studies it holds under another scope are then neither extra nor missing.
+    """
+    from dicom_inventory.scu.web import is_url
+
+    if is_url(spec):
+        return inventory_sources([spec], work / name, token_file, ca_cert)
+    if spec.startswith("dicom:"):
+        from dicom_inventory.scu.crawl import crawl
+
+        report = crawl(to_peer(spec.removeprefix("dicom:")), work / name, scope=scope)
+        if not report.complete:
+            err.print(
+                f"[yellow]warning[/] {spec}: listing incomplete: {'; '.join(report.problems)}"
+            )
+        return [Path(w.path) for w in report.written[:1] if w.path is not None]
+    path = Path(spec)
+    if not path.exists():
+        raise click.BadParameter(f"{spec}: no such file (or use dicom:AE@HOST:PORT or a URL)")
+    return [path]
+
+
+def _scopekeys(paths: list[Path], spec: str) -> dict[str, str] | None:
+    """The Scope of Inventory of the first inventory in `paths`, as flat Study-level keys.
+
+    ``None`` for universal matching; a RELATIONAL scope below the study level cannot be asked
+    of a live archive by study queries, so it is named in a warning and not applied.
+    """
+    from dicom_inventory import read_header
+    from rich.markup import escape
+
+    scope = read_header(paths[0]).scope if paths else None
+    if scope is None or scope.is_universal:
+        return None
+    if scope.query_retrieve_level not in (None, "STUDY"):
+        err.print(
+            f"[yellow]warning[/] {escape(spec)}: its scope ({escape(scope.describe())}) is at "
+            f"{scope.query_retrieve_level} level: the live archive is listed whole",
+            highlight=False,
+        )
+        return None
+    err.print(
+        f"listing the live archive within the scope of {spec}: {scope.describe()}",
+        highlight=False,
+        markup=False,
+    )
+    return {**scope.direct, **scope.keys}
+
+
+@click.command()
+@click.argument("source")
+@click.argument("destination")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@web_options
+def diff(
+    source: str, destination: str, fmt: str, token_file: Path | None, ca_cert: Path | None
+) -> None:
+    """Compare two inventories (files or DICOMweb URLs), or one with a live archive.
+
+    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND), listed within the
+    other side's Scope of Inventory. Exit 0: identical; 1: differences; 2: error.
+    """
+    from dicom_inventory.errors import InventoryError
+    from dicom_inventory.scu.crawl import CrawlError
+    from dicom_inventory.scu.diff import diff_inventories
+
+    with tempfile.TemporaryDirectory(prefix="dicom-inventory-diff-") as tmp:
+        try:
+            live_a, live_b = (x.startswith("dicom:") for x in (source, destination))
+            if live_a and not live_b:  # the file side first: its scope restricts the crawl
+                b = _side(destination, Path(tmp), "destination", token_file, ca_cert)
+                a = _side(
+                    source, Path(tmp), "source", token_file, ca_cert, _scopekeys(b, destination)
+                )
+            else:
+                a = _side(source, Path(tmp), "source", token_file, ca_cert)
+                scope = _scopekeys(a, source) if live_b and not live_a else None
+                b = _side(destination, Path(tmp), "destination", token_file, ca_cert, scope)
+            report = diff_inventories(a, b, workdir=tmp)
+        except (InventoryError, CrawlError) as exc:
+            fail(exc)
+    click.echo(report.to_json() if fmt == "json" else report.to_text())
+    sys.exit(ExitCode.OK if report.identical else ExitCode.FINDINGS)

@@ -1,0 +1,134 @@
+"""The ``fetch`` command: the stored files an inventory links to, checked and brought up to date."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from dicom_inventory.cli.exits import ExitCode, fail
+from dicom_inventory.cli.options import err, out, progress
+from dicom_inventory.cli.web import inventory_sources, web_options
+
+__all__ = ["fetch"]
+
+
+def _http_prefixes(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The --allow-url values, each an http(s)://host[:port][/path] prefix."""
+    from urllib.parse import urlsplit
+
+    for url in value:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{url!r} is not an http(s)://host[:port][/path] prefix")
+    return value
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, metavar="INVENTORY...")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--apply-updates", is_flag=True, help="Write the archive's current values into the objects."
+)
+@click.option("--workers", type=int, default=4, show_default=True)
+@click.option(
+    "--allow-root",
+    "allow_roots",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A folder links may name files in (repeatable). Always allowed: the inventory's folder.",
+)
+@click.option(
+    "--allow-url",
+    "allow_urls",
+    multiple=True,
+    metavar="URL",
+    callback=_http_prefixes,
+    help="An http(s)://host[:port][/path] prefix links may start with (repeatable).",
+)
+@click.option(
+    "--allow-any", is_flag=True, help="Follow every link: no allow-list (trusted inventories only)."
+)
+@click.option(
+    "--ignore-base-uris",
+    is_flag=True,
+    help="Do not allow what the inventory's own Stored Instance Base URIs name (untrusted inventories).",
+)
+@click.option(
+    "--max-object-size",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="BYTES",
+    help="Most bytes read for an object without a declared length, or a container over http "
+    "[default: 2 GiB].",
+)
+@web_options
+def fetch(
+    sources: tuple[str, ...],
+    out_dir: Path,
+    apply_updates: bool,
+    workers: int,
+    allow_roots: tuple[Path, ...],
+    allow_urls: tuple[str, ...],
+    allow_any: bool,
+    ignore_base_uris: bool,
+    max_object_size: int | None,
+    token_file: Path | None,
+    ca_cert: Path | None,
+) -> None:
+    """Fetch the stored files the records link to, checked (and brought up to date).
+
+    INVENTORY is a file or a DICOMweb URL (https://host/dicomweb/inventories/UID).
+
+    Links are followed only under the inventory's folder, its Stored Instance Base URIs and
+    the --allow-root/--allow-url given (see docs/migration-vendors.md, "What an untrusted
+    inventory can make fetch touch"). No token is sent with a link.
+    """
+    from dicom_inventory.errors import InventoryError
+    from dicom_inventory.scu.fetch import DEFAULT_MAX_OBJECT_SIZE, FetchPolicy, fetch_inventory
+
+    policy = FetchPolicy(
+        allow_roots=allow_roots,
+        allow_urls=allow_urls,
+        allow_any=allow_any,
+        trust_base_uris=not ignore_base_uris,
+        max_object_size=max_object_size or DEFAULT_MAX_OBJECT_SIZE,
+        verify=str(ca_cert) if ca_cert is not None else True,
+    )
+    with tempfile.TemporaryDirectory(prefix="dicom-inventory-fetch-") as tmp:
+        try:
+            paths = inventory_sources(sources, Path(tmp), token_file, ca_cert)
+        except InventoryError as exc:
+            fail(exc)
+        with progress("fetching") as (p, task):
+            count = [0]
+
+            def step(_: Any) -> None:
+                count[0] += 1
+                p.update(task, description=f"{count[0]:,} instances")
+
+            try:
+                s = fetch_inventory(
+                    paths,
+                    out_dir,
+                    apply_updates=apply_updates,
+                    workers=workers,
+                    progress=step,
+                    policy=policy,
+                )
+            except (InventoryError, OSError) as exc:
+                fail(exc)
+    out.print(
+        f"fetched {s.fetched} ({s.bytes / 1e6:.1f} MB), already there {s.skipped}, updated {s.updated}, "
+        f"no link {s.no_link}, failed {s.failed}",
+        highlight=False,
+    )
+    for f in s.failures[:50]:
+        err.print(f"  failed {f.sop_instance_uid}: {f.error}", highlight=False, markup=False)
+    if s.failed > 50:
+        err.print(f"  ... and {s.failed - 50} more failures", highlight=False)
+    sys.exit(ExitCode.FINDINGS if s.failed else ExitCode.OK)

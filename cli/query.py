@@ -1,0 +1,162 @@
+"""The ``query`` (Inventory FIND) and ``repository-query`` (PS3.4 C.6.4) commands.
+
+Both print JSON lines of DICOM text values, never Python reprs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from dicom_inventory.cli.exits import ExitCode, fail
+from dicom_inventory.cli.options import calling_option, err, peer_option, to_keys, to_peer
+from dicom_inventory.cli.web import web_client, web_options
+
+__all__ = ["query", "repository_query_command"]
+
+
+def _json_item(ds: Any) -> dict[str, Any]:
+    """A data set as a JSON object of DICOM text values, by keyword (tag for unnamed ones)."""
+    return {e.keyword or f"{e.tag:08X}": _json_value(e) for e in ds}
+
+
+def _json_value(elem: Any) -> Any:
+    r"""One element's value as DICOM text, the form a user types and a PACS shows.
+
+    Multiple values are joined with ``\`` (PS3.5 6.4), person names written in their
+    ``^``-separated form, sequences as a list of their items, binary values as hex, and an empty
+    value as ``null``; never Python reprs (``MultiValue([...])``, quotes, brackets).
+    """
+    from pydicom.multival import MultiValue
+
+    value = elem.value
+    if elem.VR == "SQ":
+        return [_json_item(item) for item in value]
+    if value is None or value == "":
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join("" if v is None else str(v) for v in value)
+    return str(value)
+
+
+@click.command()
+@peer_option
+@click.argument("keys", nargs=-1, metavar="KEYWORD[=VALUE]...")
+@calling_option
+def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
+    r"""Inventory FIND: list the inventories a node holds (JSON lines).
+
+    One JSON object per inventory, values as DICOM text: multiple values joined with ``\``,
+    sequences (e.g. ScopeOfInventorySequence, asked for by naming it) as lists of items.
+    """
+    from dicom_inventory.scu.client import SCUError, inventory_find
+
+    wanted = {
+        "SOPInstanceUID": "",
+        "ContentDate": "",
+        "ContentTime": "",
+        "InventoryLevel": "",
+        "InventoryCompletionStatus": "",
+        "TotalNumberOfStudyRecords": "",
+        **to_keys(keys),
+    }
+    # a return key is sent empty (None): "" cannot be a UV or US value, nor a sequence
+    identifier = {kw: (value if value != "" else None) for kw, value in wanted.items()}
+    try:
+        found = inventory_find(to_peer(peer), identifier, calling_ae=calling_ae)
+    except SCUError as exc:
+        fail(exc)
+    for ds in found:
+        click.echo(json.dumps(_json_item(ds)))  # JSON lines: data, never wrapped by rich
+    err.print(f"{len(found)} inventory instance(s)")
+
+
+@click.command("repository-query")
+@click.option("--peer", default=None, help="The node, AE@HOST:PORT (Repository Query C-FIND).")
+@click.option("--url", default=None, help="Or a DICOMweb service (https://host/dicomweb): QIDO-RS.")
+@click.option(
+    "--level", type=click.Choice(["STUDY", "SERIES", "IMAGE"]), default="STUDY", show_default=True
+)
+@click.argument("keys", nargs=-1, metavar="KEYWORD[=VALUE]...")
+@click.option("--max-records", type=int, default=None, help="Maximum Number of Records per page.")
+@click.option("--one-page", is_flag=True, help="Stop after the first page.")
+@calling_option
+@web_options
+def repository_query_command(
+    peer: str | None,
+    url: str | None,
+    level: str,
+    keys: tuple[str, ...],
+    max_records: int | None,
+    one_page: bool,
+    calling_ae: str,
+    token_file: Path | None,
+    ca_cert: Path | None,
+) -> None:
+    """Repository Query (PS3.4 C.6.4), paging with Prior Record Key (JSON lines).
+
+    Over DIMSE with --peer, or over DICOMweb with --url (/studies, /series, /instances with
+    Record Key and PriorRecordKey, PS3.18 10.6).
+    """
+    from dicom_inventory.errors import InventoryError
+    from dicom_inventory.scu.client import repository_query
+
+    if (peer is None) == (url is None):
+        raise click.UsageError("give --peer AE@HOST:PORT or --url https://host/dicomweb")
+    unique = {
+        "STUDY": "StudyInstanceUID",
+        "SERIES": "SeriesInstanceUID",
+        "IMAGE": "SOPInstanceUID",
+    }[level]
+    wanted = {unique: "", **to_keys(keys)}
+    n = pages = 0
+    partial = False
+    found: Iterator[tuple[list[Any], bool]]
+    try:
+        with contextlib.ExitStack() as stack:
+            if url is not None:  # pages are read as they are written out: memory stays flat
+                client = stack.enter_context(web_client(url, token_file, ca_cert))
+                matching = [(k, v) for k, v in wanted.items() if v]
+                includes = [("includefield", k) for k, v in wanted.items() if not v]
+                found = (
+                    (p.results, p.more)
+                    for p in client.repository_query(
+                        level, matching + includes, page_size=max_records, follow=not one_page
+                    )
+                )
+            else:
+                assert peer is not None  # one of the two, checked above
+                found = (
+                    (p.records, p.partial)
+                    for p in repository_query(
+                        to_peer(peer),
+                        level,
+                        wanted,
+                        max_records=max_records,
+                        follow=not one_page,
+                        calling_ae=calling_ae,
+                    )
+                )
+            for records, more in found:
+                pages += 1
+                partial = more
+                for ds in records:
+                    n += 1
+                    # DICOM text as query prints it, never Python reprs; empty values left out
+                    item = {k: v for k, v in _json_item(ds).items() if v is not None}
+                    click.echo(json.dumps(item))
+    except InventoryError as exc:
+        fail(exc)
+    err.print(f"{n} record(s) in {pages} page(s)")
+    if partial:
+        err.print(
+            "[bold yellow]PARTIAL[/]: the last page said more records remain (drop --one-page to page through them)"
+        )
+        sys.exit(ExitCode.PARTIAL)
