@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Final
 
 import click
 from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.options import err, out, progress
 from dicom_inventory.cli.web import inventory_sources, web_options
+from rich.progress import Progress, TaskID
+
+if TYPE_CHECKING:
+    from dicom_inventory.scu.fetch import FetchResult
 
 __all__ = ["fetch"]
+
+_MB: Final = 1e6
 
 
 def _http_prefixes(
@@ -26,6 +33,29 @@ def _http_prefixes(
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise click.BadParameter(f"{url!r} is not an http(s)://host[:port][/path] prefix")
     return value
+
+
+class _Shown:
+    """What the progress display shows: instances done of the total, and the MB/s fetched.
+
+    The display's own rate column counts instances; the bytes rate goes in the description.
+    """
+
+    def __init__(self, p: Progress, task: TaskID) -> None:
+        self.p, self.task = p, task
+        self.start = time.monotonic()
+        self.done = self.of = self.bytes = 0
+
+    def total(self, n: int) -> None:
+        self.of = n
+        self.p.update(self.task, total=n, description="fetching")
+
+    def step(self, r: FetchResult) -> None:
+        self.done += 1
+        self.bytes += r.size if r.status == "fetched" else 0
+        mb = self.bytes / _MB
+        rate = mb / max(time.monotonic() - self.start, 1e-3)
+        self.p.update(self.task, advance=1, description=f"fetching {mb:,.1f} MB, {rate:,.1f} MB/s")
 
 
 @click.command()
@@ -104,26 +134,31 @@ def fetch(
             paths = inventory_sources(sources, Path(tmp), token_file, ca_cert)
         except InventoryError as exc:
             fail(exc)
-        with progress("fetching") as (p, task):
-            count = [0]
-
-            def step(_: Any) -> None:
-                count[0] += 1
-                p.update(task, description=f"{count[0]:,} instances")
-
+        # total=0 until the records are counted: the display has its M/N and ETA columns
+        with progress("counting records", total=0, unit="instances") as (p, task):
+            shown = _Shown(p, task)
             try:
                 s = fetch_inventory(
                     paths,
                     out_dir,
                     apply_updates=apply_updates,
                     workers=workers,
-                    progress=step,
+                    progress=shown.step,
                     policy=policy,
+                    total=shown.total,
                 )
             except (InventoryError, OSError) as exc:
                 fail(exc)
+            except KeyboardInterrupt:
+                p.stop()
+                err.print(
+                    f"{shown.done:,} of {shown.of:,} instances done before the interrupt; "
+                    "run the same command again to fetch the rest",
+                    highlight=False,
+                )
+                raise
     out.print(
-        f"fetched {s.fetched} ({s.bytes / 1e6:.1f} MB), already there {s.skipped}, updated {s.updated}, "
+        f"fetched {s.fetched} ({s.bytes / _MB:.1f} MB), already there {s.skipped}, updated {s.updated}, "
         f"no link {s.no_link}, failed {s.failed}",
         highlight=False,
     )

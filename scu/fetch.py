@@ -69,6 +69,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import pydicom
+from dicom_inventory import tags
 from dicom_inventory.containers import ContainerError, read_object
 from dicom_inventory.enum import ContainerFileType
 from dicom_inventory.errors import InventoryError
@@ -114,6 +115,7 @@ _DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
 _DEFAULT_PORT: Final = {"http": 80, "https": 443}
 _BLOB: Final = ("", ContainerFileType.BLOB.value)  # a byte range of the file (all of it)
 _HINT: Final = "outside the allowed roots/hosts (use --allow-root/--allow-url)"
+_STOPPED: Final = "interrupted: not written"
 
 
 class FetchError(InventoryError):
@@ -368,9 +370,13 @@ def _content_start(rsp: httpx.Response, url: str, offset: int) -> int:
 class _Links:
     """Reads the object a link names, within a policy; http(s) bodies go to `stage`."""
 
-    def __init__(self, policy: FetchPolicy, stage: Path) -> None:
+    def __init__(
+        self, policy: FetchPolicy, stage: Path, stop: threading.Event | None = None
+    ) -> None:
         self.policy = policy
         self.stage = stage
+        self.stop = stop or threading.Event()
+        """Set when the run is interrupted: a download in progress ends at its next chunk."""
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -455,6 +461,8 @@ class _Links:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
+                if self.stop.is_set():
+                    raise FetchError(f"{url}: {_STOPPED}")
                 if skip:
                     dropped = min(skip, len(chunk))
                     chunk, skip = chunk[dropped:], skip - dropped
@@ -651,8 +659,11 @@ class _Out:
         self.stage_fd = os.open(self.stage, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
 
     def close(self) -> None:
-        os.close(self.stage_fd)
-        os.close(self.fd)
+        """Close the folders and remove the staging folder; safe to call again."""
+        for fd in (self.stage_fd, self.fd):
+            if fd >= 0:
+                os.close(fd)
+        self.stage_fd = self.fd = -1
         shutil.rmtree(self.stage, ignore_errors=True)
 
     def folder(self, names: tuple[str, ...], create: bool) -> int | None:
@@ -758,6 +769,8 @@ def _one(
     uid = rec.inst.sop_instance_uid
     if not rec.inst.file_access:
         return FetchResult(uid, "no-link")
+    if links.stop.is_set():  # interrupted while this record waited for a worker
+        return FetchResult(uid, "failed", error=_STOPPED)
     fd: int | None = None
     try:
         names = _names(rec.st, rec.se, rec.inst)
@@ -785,6 +798,8 @@ def _one(
                 updated = _apply(ds, rec.st, rec.se, rec.inst)
             except _PYDICOM_ERRORS as exc:
                 raise FetchError(f"cannot be brought up to date: {_why(exc)}") from exc
+        if links.stop.is_set():  # nothing new under a final name once interrupted
+            raise FetchError(_STOPPED)
         if fd is None:
             fd = out.folder(names[:-1], create=True)
             assert fd is not None
@@ -815,6 +830,22 @@ def _records(paths: Iterable[Path]) -> Iterator[_Record]:
                         yield _Record(st, se, inst, base, chain, path.parent)
 
 
+def _items(ds: Any, tag: int) -> list[Any]:
+    el = ds.get(tag)
+    return el[1] if el is not None and el[0] == "SQ" else []
+
+
+def _count(nodes: Iterable[Path]) -> int:
+    """The instance records of the files `nodes`, counted in the raw items (not built)."""
+    n = 0
+    for path in nodes:
+        with InventoryReader(path) as r:
+            for st in r.raw_studies():
+                for se in _items(st, tags.InventoriedSeriesSequence):
+                    n += len(_items(se, tags.InventoriedInstancesSequence))
+    return n
+
+
 def _seen(uid: str, seen: set[bytes]) -> bool:
     """Whether `uid` was listed before in this run (kept as a 16-byte digest: memory is flat-ish)."""
     key = hashlib.blake2b(uid.encode(), digest_size=16).digest()
@@ -832,6 +863,7 @@ def fetch_inventory(
     workers: int = 4,
     progress: Callable[[FetchResult], None] | None = None,
     policy: FetchPolicy | None = None,
+    total: Callable[[int], None] | None = None,
 ) -> FetchSummary:
     """Fetch every linked instance of the inventories (roots followed) into `out`.
 
@@ -847,6 +879,11 @@ def fetch_inventory(
         Records fetched at once.
     progress
         Called with each record's result.
+    total
+        Called once before the first record with the number of instance records in the
+        trees (each counted once; a progress display's total). The records are counted in a
+        first pass over the raw items (Inventoried Series and Instances Sequences, PS3.3
+        C.38.1.2), without building them; without `total` there is no such pass.
     policy
         What links may be followed and how much is read (:class:`FetchPolicy`); by default
         the folders of the inventory files and the inventory's Stored Instance Base URIs.
@@ -860,6 +897,10 @@ def fetch_inventory(
     ------
     InventoryError
         If an inventory file cannot be read.
+    KeyboardInterrupt
+        On Ctrl-C (or raised by `progress`): the queued records are dropped, the ones in
+        progress stop at their next chunk and write nothing, the staging folder is removed.
+        Every object already under its final name is whole, so a re-run continues.
     """
     policy = policy or FetchPolicy()
     files = [Path(p) for p in paths]
@@ -868,27 +909,59 @@ def fetch_inventory(
     allowed = _AllowList(
         tuple(_root(r) for r in (*policy.allow_roots, *folders)), any_=policy.allow_any
     ).extended(policy.allow_urls)
+    if total is not None:
+        total(_count(nodes))
     summary = FetchSummary()
     seen: set[bytes] = set()
     box = _Out(Path(out))
     links = _Links(policy, box.stage)
+    pool = ThreadPoolExecutor(max(1, workers))
     try:
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            pending: list[Future[FetchResult]] = []
-            for rec in _records(nodes):
-                uid = rec.inst.sop_instance_uid
-                if rec.inst.file_access and _seen(uid, seen):
-                    _collect(_duplicate(uid), summary, progress)
-                    continue
-                pending.append(pool.submit(_one, rec, box, links, allowed, apply_updates))
-                if len(pending) >= workers * 8:  # bounded: the inventory may be huge
-                    _collect(pending.pop(0).result(), summary, progress)
-            for fut in pending:
-                _collect(fut.result(), summary, progress)
+        pending: list[Future[FetchResult]] = []
+        for rec in _records(nodes):
+            uid = rec.inst.sop_instance_uid
+            if rec.inst.file_access and _seen(uid, seen):
+                _collect(_duplicate(uid), summary, progress)
+                continue
+            pending.append(pool.submit(_one, rec, box, links, allowed, apply_updates))
+            if len(pending) >= workers * _QUEUED_PER_WORKER:  # bounded: the inventory may be huge
+                _collect(pending.pop(0).result(), summary, progress)
+        for fut in pending:
+            _collect(fut.result(), summary, progress)
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) or an unreadable inventory
+        links.stop.set()  # queued records are dropped, downloads end at their next chunk
+        raise
     finally:
-        links.close()
-        box.close()
+        _uninterrupted(
+            functools.partial(pool.shutdown, wait=True, cancel_futures=True),
+            links.close,
+            box.close,
+        )
     return summary
+
+
+#: Records submitted ahead per worker: enough to keep them busy, few to drop on Ctrl-C.
+_QUEUED_PER_WORKER: Final = 8
+
+
+def _uninterrupted(*steps: Callable[[], object]) -> None:
+    """Run the clean-up `steps` to their end even if Ctrl-C is pressed again meanwhile.
+
+    The workers are waited for (each stops at its next chunk once interrupted) before the
+    staging folder is removed, so nothing writes into it afterwards and no worker is left
+    to print a traceback at exit. A KeyboardInterrupt during a step restarts that step (each
+    is safe to repeat) and is raised once all are done.
+    """
+    interrupted = False
+    for step in steps:
+        while True:
+            try:
+                step()
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _duplicate(uid: str) -> FetchResult:
