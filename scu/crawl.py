@@ -21,19 +21,36 @@ is said, never hidden:
   more instances than the image-level cap) is reported, and the inventory's Completion Status is
   PARTIAL instead of COMPLETE.
 
+A peer that refuses or stays silent ends the crawl at once, with the reason, never query after
+query: an association rejected (the A-ASSOCIATE-RJ result, source and reason, PS3.8 7.1.1.9),
+no connection, no answer to a C-FIND within the DIMSE timeout, an A-ABORT, or a C-FIND failure
+status other than Out of Resources (PS3.4 C.4.1.1.4) all raise :class:`CrawlError`. One
+`timeout` serves as the connection, ACSE, DIMSE and network timeout.
+
 Progress lives in ``crawl.sqlite`` in the output folder: a re-run skips the studies already
-listed (resume). The result is an INSTANCE-level Inventory written by the streaming encoder,
-with the peer's AE title as Retrieve AE Title.
+listed (resume); a re-run after a finished crawl lists the archive afresh. While it runs, a
+`progress` callback receives a :class:`CrawlProgress` (queries sent, answers received, the
+current window) after every query sent and every answer received.
+
+The result is an INSTANCE-level Inventory written by the streaming encoder, with the peer's AE
+title as Retrieve AE Title. It is written into a staging folder first and moved into the
+output folder only when whole, leaves before the root, so an interrupted crawl never leaves
+files that look like a finished inventory.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import shutil
+import signal
 import sqlite3
 import string
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +66,31 @@ from dicom_inventory.model import (
 )
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scu.peer import Peer
-from dicom_inventory.status import Status, is_pending
+from dicom_inventory.status import Status, is_failure, is_pending
 from dicom_inventory.uid import STUDY_ROOT_FIND, generate_uid, is_valid_uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
-__all__ = ["CrawlError", "CrawlReport", "StudyFinder", "crawl"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "CrawlError",
+    "CrawlInterrupted",
+    "CrawlProgress",
+    "CrawlReport",
+    "StudyFinder",
+    "crawl",
+]
+
+#: Seconds to wait for a connection, an association answer or the next C-FIND response.
+DEFAULT_TIMEOUT = 30.0
+#: The folder, inside the output folder, the inventory is written to before it is moved in.
+STAGING = ".crawl-writing"
+#: Out of Resources, the failure statuses (PS3.4 C.4.1.1.4: A700-A7FF) a narrower query may
+#: avoid: split like a truncated answer. Any other failure ends the crawl.
+_OUT_OF_RESOURCES = range(0xA700, 0xA800)
+#: The part of the DIMSE timeout after which a C-FIND left without a final response is taken
+#: as timed out rather than aborted by the peer (pynetdicom reports both as an empty status).
+_TIMED_OUT = 0.9
 
 _STUDY_KEYS = (
     "StudyInstanceUID",
@@ -90,7 +126,37 @@ CREATE TABLE IF NOT EXISTS warnings (what TEXT NOT NULL);
 
 
 class CrawlError(InventoryError):
-    """The peer cannot be queried (association refused, Study Root FIND not accepted)."""
+    """The peer cannot be queried.
+
+    Association refused, Study Root FIND not accepted, no connection, no answer within the
+    timeout, an abort, or a C-FIND failure status.
+    """
+
+
+class CrawlInterrupted(KeyboardInterrupt):
+    """The user stopped the crawl (Ctrl-C); the message says how to resume it."""
+
+
+@dataclass
+class CrawlProgress:
+    """Where a crawl is; the one object handed to the `progress` callback, updated in place."""
+
+    queries: int = 0
+    """C-FIND requests sent."""
+    answers: int = 0
+    """Matches received (pending responses), at every level."""
+    window: str = ""
+    """What the current query lists: a Study Date range, a study of the listing, ..."""
+    timeout: float = DEFAULT_TIMEOUT
+    """The DIMSE timeout the current query runs under."""
+    waiting: bool = False
+    """True while a query awaits its next response."""
+    since: float = field(default_factory=time.monotonic)
+    """:func:`time.monotonic` of the last request sent or response received."""
+
+    def waited(self) -> float:
+        """Seconds the current query has waited for its next response (0 when not waiting)."""
+        return time.monotonic() - self.since if self.waiting else 0.0
 
 
 @dataclass
@@ -120,19 +186,34 @@ class StudyFinder:
     """Study Root C-FIND on one kept association; counts queries and truncated answers.
 
     `cap` treats a response set of that many matches as truncated (a peer's silent limit).
+    `timeout` is the connection, ACSE, DIMSE and network timeout; `progress` is called with
+    :attr:`state` after every request sent and every response received.
     """
 
-    def __init__(self, peer: Peer, calling_ae: str, cap: int | None, timeout: float) -> None:
-        self.peer, self.cap = peer, cap
+    def __init__(
+        self,
+        peer: Peer,
+        calling_ae: str,
+        cap: int | None,
+        timeout: float,
+        progress: Callable[[CrawlProgress], None] | None = None,
+    ) -> None:
+        self.peer, self.cap, self.timeout = peer, cap, timeout
         ae = AE(ae_title=calling_ae)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+        ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
         ae.add_requested_context(STUDY_ROOT_FIND)
         self.ae = ae
         self.assoc: Any = None
-        self.queries = 0
         self.truncated = 0
         self.last_status: int | None = None
         """Final status of the last query (None: no final response)."""
+        self.state = CrawlProgress(timeout=timeout)
+        self._notify = progress or (lambda _: None)
+
+    @property
+    def queries(self) -> int:
+        """C-FIND requests sent."""
+        return self.state.queries
 
     def _associate(self) -> Any:
         if self.assoc is None or not self.assoc.is_established:
@@ -140,38 +221,91 @@ class StudyFinder:
         return self.assoc
 
     def find(
-        self, level: str, keys: dict[str, str], returns: tuple[str, ...]
+        self, level: str, keys: dict[str, str], returns: tuple[str, ...], window: str = ""
     ) -> tuple[list[Dataset], bool]:
-        """Matches, and whether the response set is complete."""
+        """Matches, and whether the response set is complete.
+
+        `window` names the query in progress reports and errors.
+
+        Raises
+        ------
+        CrawlError
+            If the peer gives no final response (no answer within the DIMSE timeout, or an
+            abort), or a failure status other than Out of Resources (PS3.4 C.4.1.1.4).
+        """
         q = Dataset()
         q.QueryRetrieveLevel = level
         for kw in returns:
             setattr(q, kw, keys.get(kw, ""))
         for kw, v in keys.items():
             setattr(q, kw, v)
-        self.queries += 1
+        assoc = self._associate()
+        state = self.state
+        state.queries += 1
+        state.window = window or f"{level} {keys}"
+        state.waiting, state.since = True, time.monotonic()
+        self._notify(state)
         found: list[Dataset] = []
         final = None
-        for status, ident in self._associate().send_c_find(q, STUDY_ROOT_FIND):
+        for status, ident in assoc.send_c_find(q, STUDY_ROOT_FIND):
             if not status:  # no response: the association was aborted or timed out
                 final = None
                 break
             code = int(status.Status)
             if is_pending(code):
+                state.since = time.monotonic()
                 if ident is not None:
                     found.append(ident)
+                    state.answers += 1
+                self._notify(state)
                 continue
             final = code
+        state.waiting = False
+        self._notify(state)
         self.last_status = final
+        if final is None:
+            raise CrawlError(self._no_final(state, len(found)))
+        if is_failure(final) and final not in _OUT_OF_RESOURCES:
+            raise CrawlError(
+                f"{self.peer}: the C-FIND ({state.window}) failed with status "
+                f"0x{final:04X}{_meaning(final)} (PS3.4 C.4.1.1.4)"
+            )
         complete = final == Status.SUCCESS and (self.cap is None or len(found) < self.cap)
         if not complete:
             self.truncated += 1
         return found, complete
 
+    def _no_final(self, state: CrawlProgress, answers: int) -> str:
+        """Why a C-FIND ended without a final response, for the error message."""
+        what = f"{self.peer}: {{}} the C-FIND ({state.window}) after {answers} answers"
+        if time.monotonic() - state.since >= _TIMED_OUT * self.timeout:
+            return (
+                what.format("no answer to")
+                + f" within {self.timeout:g} s (the DIMSE timeout): the peer accepted the "
+                "association but stopped answering; a busy archive may need a longer --timeout"
+            )
+        return what.format("the peer aborted the association during")
+
     def close(self) -> None:
         """Release the association, if one is open."""
         if self.assoc is not None and self.assoc.is_established:
             self.assoc.release()
+
+    def abort(self) -> None:
+        """Abort the association, if one is open (A-ABORT).
+
+        For a crawl that ends on an error or Ctrl-C: it must not wait for a silent peer to
+        answer a release.
+        """
+        if self.assoc is not None and self.assoc.is_established:
+            self.assoc.abort()
+
+
+def _meaning(code: int) -> str:
+    try:
+        return f" ({Status(code).meaning.rstrip('.')})"
+    except ValueError:
+        return ""
 
 
 def _attrs(ds: Dataset, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -192,11 +326,11 @@ def crawl(
     peer: Peer,
     out: str | Path,
     *,
-    calling_ae: str = "DICOM_INV",
+    calling_ae: str = "DICOM_INV_SCU",
     cap: int | None = None,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_TIMEOUT,
     max_records: int | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[CrawlProgress], None] | None = None,
     scope: Mapping[str, str] | None = None,
 ) -> CrawlReport:
     """List the archive at `peer` by Study Root C-FIND and write an Inventory into `out`.
@@ -205,34 +339,73 @@ def crawl(
     studies the peer matches to it, and is recorded as the inventory's Scope of Inventory
     (PS3.3 C.38.2.1); a re-run (resume) must give the same scope.
 
+    Parameters
+    ----------
+    timeout : float
+        Seconds to wait for a connection, an association answer and each C-FIND response.
+    progress : callable, optional
+        Called with the crawl's :class:`CrawlProgress` after every request and response.
+
     Raises
     ------
     CrawlError
-        If the peer cannot be queried, or a Study Date/Time key of `scope` is not a DICOM date or
-        time, single or range (PS3.4 C.2.2.2.5).
+        If the peer cannot be queried (the first refusal, silence or failure ends the crawl), or
+        a Study Date/Time key of `scope` is not a DICOM date or time, single or range
+        (PS3.4 C.2.2.2.5).
+    CrawlInterrupted
+        On Ctrl-C: the association is aborted, no inventory file is left in `out`, and what was
+        listed is kept in ``crawl.sqlite`` for a re-run to resume.
     """
     keys = _Scope.of(scope)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(out_dir / "crawl.sqlite", isolation_level=None)
+    try:
+        return _crawl(
+            peer, out_dir, db, keys, scope, calling_ae, cap, timeout, max_records, progress
+        )
+    except KeyboardInterrupt:
+        listed = _count(db, "studies WHERE done = 1")
+        raise CrawlInterrupted(
+            f"{listed} studies listed so far are kept in {out_dir / 'crawl.sqlite'}: the same "
+            "command resumes from there"
+        ) from None
+    finally:
+        db.close()
+
+
+def _crawl(
+    peer: Peer,
+    out_dir: Path,
+    db: sqlite3.Connection,
+    keys: _Scope,
+    scope: Mapping[str, str] | None,
+    calling_ae: str,
+    cap: int | None,
+    timeout: float,
+    max_records: int | None,
+    progress: Callable[[CrawlProgress], None] | None,
+) -> CrawlReport:
     db.executescript(_SCHEMA)
-    finder = StudyFinder(peer, calling_ae, cap, timeout)
+    if db.execute("SELECT value FROM state WHERE key='written'").fetchone() is not None:
+        for table in ("studies", "series", "instances", "state", "problems", "warnings"):
+            db.execute(f"DELETE FROM {table}")  # a finished crawl: list the archive afresh
+    finder = StudyFinder(peer, calling_ae, cap, timeout, progress)
     report = CrawlReport()
-    say = progress or (lambda _: None)
     try:
         if db.execute("SELECT value FROM state WHERE key='listed'").fetchone() is None:
             db.execute("DELETE FROM problems")
             db.execute("DELETE FROM warnings")
-            _list_studies(finder, db, keys, say)
+            _list_studies(finder, db, keys)
             db.execute("INSERT OR REPLACE INTO state VALUES ('listed', '1')")
         todo = [r[0] for r in db.execute("SELECT uid FROM studies WHERE done = 0 ORDER BY uid")]
         for i, uid in enumerate(todo):
-            _list_study(finder, db, uid)
-            if i % 50 == 0:
-                say(f"studies {i + 1}/{len(todo)}")
+            _list_study(finder, db, uid, f"study {i + 1}/{len(todo)}")
         report.queries, report.truncated = finder.queries, finder.truncated
-    finally:
-        finder.close()
+    except BaseException:
+        finder.abort()  # a refusal, silence or Ctrl-C: waiting for a release helps no one
+        raise
+    finder.close()
     report.problems = [r[0] for r in db.execute("SELECT what FROM problems ORDER BY rowid")]
     report.warnings = [r[0] for r in db.execute("SELECT what FROM warnings ORDER BY rowid")]
     report.undated_studies = [
@@ -242,8 +415,7 @@ def crawl(
         )
     ]
     report.studies, report.series, report.instances = (
-        int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-        for t in ("studies", "series", "instances")
+        _count(db, t) for t in ("studies", "series", "instances")
     )
     now = datetime.datetime.now()
     header = InventoryHeader(
@@ -265,16 +437,56 @@ def crawl(
         equipment=Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",)),
         scope=ScopeOfInventory.from_keys(scope) if scope else None,
     )
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # left by a crawl killed while writing
+    try:
+        written = write_inventory(
+            staging,
+            header,
+            _records(db, peer, now.strftime("%Y%m%d%H%M%S")),
+            max_records=max_records,
+        )
+        with _uninterrupted():
+            report.written = _move_in(written, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    db.execute("INSERT OR REPLACE INTO state VALUES ('written', '1')")
+    return report
+
+
+def _count(db: sqlite3.Connection, table: str) -> int:
+    return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def _move_in(written: list[WrittenInstance], out_dir: Path) -> list[WrittenInstance]:
+    """Replace the inventory in `out_dir` by the `written` one.
+
+    Old files go first, then the new leaves come in, the root last: no root ever names a leaf
+    that is not there.
+    """
     for old in out_dir.glob("*.dcm"):
         old.unlink()
-    report.written = write_inventory(
-        out_dir,
-        header,
-        _records(db, peer, now.strftime("%Y%m%d%H%M%S")),
-        max_records=max_records,
-    )
-    db.close()
-    return report
+    moved = {}
+    for w in [*written[1:], *written[:1]]:
+        assert w.path is not None  # written to files, not to a stream
+        moved[w.sop_instance_uid] = replace(w, path=w.path.replace(out_dir / w.path.name))
+    return [moved[w.sop_instance_uid] for w in written]
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block ends (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _problem(db: sqlite3.Connection, what: str) -> None:
@@ -348,23 +560,19 @@ def _keep(
     return n
 
 
-def _list_studies(
-    f: StudyFinder, db: sqlite3.Connection, scope: _Scope, say: Callable[[str], None]
-) -> None:
-    found, complete = f.find("STUDY", scope.query(), scope.returns())
+def _list_studies(f: StudyFinder, db: sqlite3.Connection, scope: _Scope) -> None:
+    found, complete = f.find("STUDY", scope.query(), scope.returns(), "studies")
     _keep(db, found, scope)
     if complete:
         return
-    if "StudyDate" not in scope.empty:
-        say("the study listing is truncated: splitting by Study Date")
+    if "StudyDate" not in scope.empty:  # truncated: split by Study Date
         if scope.first <= scope.last:
-            _by_date(f, db, scope, scope.first, scope.last, say)
+            _by_date(f, db, scope, scope.first, scope.last)
     if "StudyDate" in scope.keys:
         return  # studies without a Study Date match no date, single or range (C.2.2.2.5)
     if "PatientID" in scope.keys:
         _problem(db, "studies without a Study Date in the scope: response set truncated")
         return
-    say("listing studies without a Study Date by Patient ID prefix")
     _undated(f, db, scope, "")
 
 
@@ -374,10 +582,10 @@ def _by_date(
     scope: _Scope,
     lo: datetime.date,
     hi: datetime.date,
-    say: Callable[[str], None],
 ) -> None:
+    dates = f"{_day(lo)}-{_day(hi)}"
     found, complete = f.find(
-        "STUDY", scope.query(StudyDate=f"{_day(lo)}-{_day(hi)}"), scope.returns()
+        "STUDY", scope.query(StudyDate=dates), scope.returns(), f"studies of {dates}"
     )
     _keep(db, found, scope)
     if complete:
@@ -390,7 +598,7 @@ def _by_date(
     start = lo
     while start <= hi:
         end = min(hi, start + datetime.timedelta(days=step - 1))
-        _by_date(f, db, scope, start, end, say)
+        _by_date(f, db, scope, start, end)
         start = end + datetime.timedelta(days=1)
 
 
@@ -405,7 +613,8 @@ def _by_time(
         _problem(db, f"more studies on {_day(day)} in the scope than the peer returns at once")
         return
     keys = scope.query(StudyDate=_day(day), StudyTime=f"{_hms(lo)}-{_hms(hi)}")
-    found, complete = f.find("STUDY", keys, scope.returns())
+    window = f"studies of {_day(day)} {keys['StudyTime']}"
+    found, complete = f.find("STUDY", keys, scope.returns(), window)
     _keep(db, found, scope)
     if complete:
         return
@@ -419,7 +628,10 @@ def _by_time(
 
 def _undated(f: StudyFinder, db: sqlite3.Connection, scope: _Scope, prefix: str) -> None:
     for ch in PREFIX_ALPHABET:
-        found, complete = f.find("STUDY", scope.query(PatientID=f"{prefix}{ch}*"), scope.returns())
+        window = f"undated studies of Patient ID {prefix}{ch}*"
+        found, complete = f.find(
+            "STUDY", scope.query(PatientID=f"{prefix}{ch}*"), scope.returns(), window
+        )
         _keep(db, found, scope, only_undated=True)
         if complete:
             continue
@@ -444,8 +656,8 @@ def _undated(f: StudyFinder, db: sqlite3.Connection, scope: _Scope, prefix: str)
             _undated(f, db, scope, prefix + ch)
 
 
-def _list_study(f: StudyFinder, db: sqlite3.Connection, uid: str) -> None:
-    series, complete = f.find("SERIES", {"StudyInstanceUID": uid}, _SERIES_KEYS)
+def _list_study(f: StudyFinder, db: sqlite3.Connection, uid: str, window: str) -> None:
+    series, complete = f.find("SERIES", {"StudyInstanceUID": uid}, _SERIES_KEYS, window)
     if not complete:
         _problem(db, f"series of study {uid}: response set truncated")
     rows_se, rows_inst = [], []
@@ -455,7 +667,7 @@ def _list_study(f: StudyFinder, db: sqlite3.Connection, uid: str) -> None:
             continue
         rows_se.append((se_uid, uid, json.dumps(_attrs(se, _SERIES_KEYS))))
         images, ok = f.find(
-            "IMAGE", {"StudyInstanceUID": uid, "SeriesInstanceUID": se_uid}, _IMAGE_KEYS
+            "IMAGE", {"StudyInstanceUID": uid, "SeriesInstanceUID": se_uid}, _IMAGE_KEYS, window
         )
         if not ok:
             _problem(db, f"instances of series {se_uid}: response set truncated")
