@@ -37,6 +37,7 @@ from dicom_inventory.cli.diff import diff as diff_command
 from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.export import export as export_command
 from dicom_inventory.cli.fetch import fetch as fetch_command
+from dicom_inventory.cli.options import ENVIRONMENT, err, out, set_quiet
 from dicom_inventory.cli.query import query as query_command
 from dicom_inventory.cli.query import repository_query_command
 from dicom_inventory.cli.request import request as request_command
@@ -46,13 +47,9 @@ from dicom_inventory.cli.web import WEB_COMMANDS
 from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.uid import generate_uid
 from dicom_inventory.validate import Finding, Severity
-from rich.console import Console
 from rich.table import Table
 
-__all__ = ["WARNINGS_LOGGER", "cli", "main", "quiet_warnings"]
-
-out = Console()
-err = Console(stderr=True)
+__all__ = ["LOG_LEVELS", "WARNINGS_LOGGER", "cli", "configure_logging", "main", "quiet_warnings"]
 
 
 #: The logger Python warnings are written to (the name :func:`logging.captureWarnings` uses).
@@ -96,24 +93,123 @@ def quiet_warnings(verbose: bool = False) -> None:
     if not any(isinstance(f, _PydicomLogged) for f in pydicom_log.filters):
         pydicom_log.addFilter(_PydicomLogged())
     if verbose:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-        )
-        # pynetdicom's INFO is a dump of every PDU and data set: its warnings only
-        logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+        _log_to_stderr(logging.INFO)
+
+
+#: The levels ``--log-level`` takes (Python's).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The CLI's one log handler (so that setting the level twice adds no second one)."""
+
+
+def _log_to_stderr(level: int) -> None:
+    """Log at `level` and above to stderr, one line per record."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    # pynetdicom's INFO is a dump of every PDU and data set: shown at DEBUG only
+    pynetdicom = logging.DEBUG if level <= logging.DEBUG else max(level, logging.WARNING)
+    logging.getLogger("pynetdicom").setLevel(pynetdicom)
+    # pydicom's own WARNING lines (odd values in data read) are dependency warnings: -v only
+    logging.getLogger("pydicom").setLevel(level if level <= logging.INFO else logging.ERROR)
+
+
+def configure_logging(
+    *, verbose: bool = False, quiet: bool = False, level: str | None = None
+) -> None:
+    """What ``-v``, ``-q`` and ``--log-level`` ask for, on any command.
+
+    Warnings from dependencies go to the log at INFO (:func:`quiet_warnings`), so they show
+    with ``-v`` (INFO) or ``--log-level INFO|DEBUG`` only. ``-q`` logs errors only and turns
+    off progress displays and information lines on stderr; data on stdout and the error line
+    of a failed command stay. ``--log-level`` wins over ``-v`` and ``-q`` for the log level.
+
+    Raises
+    ------
+    click.UsageError
+        For ``-v`` with ``-q``.
+    """
+    if verbose and quiet:
+        raise click.UsageError("-v/--verbose and -q/--quiet contradict each other: give one")
+    quiet_warnings()
+    set_quiet(quiet)
+    name = level or ("INFO" if verbose else "ERROR" if quiet else None)
+    if name is not None:
+        _log_to_stderr(logging.getLevelNamesMapping()[name.upper()])
+
+
+#: Where the logging options keep their values in ``click.Context.meta`` (shared by a group
+#: and its subcommands: ``-v`` given to the group holds for the subcommand too).
+_LOGGING = "dicom_inventory.logging"
+
+
+def _logging_option(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    settings = ctx.meta.setdefault(_LOGGING, {})
+    if value:  # an option not given to a subcommand keeps what its group was given
+        settings[param.name] = value
+    configure_logging(
+        verbose=settings.get("verbose", False),
+        quiet=settings.get("quiet", False),
+        level=settings.get("log_level"),
+    )
+
+
+def _logging_params() -> list[click.Parameter]:
+    """``-v``, ``-q`` and ``--log-level``, new objects for one command."""
+    return [
+        click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            expose_value=False,
+            callback=_logging_option,
+            help="Log to stderr at INFO, warnings from dependencies (e.g. pydicom's) included.",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_logging_option,
+            help="No progress display and no information lines on stderr; errors only.",
+        ),
+        click.Option(
+            ["--log-level"],
+            type=click.Choice(LOG_LEVELS, case_sensitive=False),
+            default=None,
+            expose_value=False,
+            callback=_logging_option,
+            envvar=ENVIRONMENT["log_level"],
+            show_envvar=True,
+            help="Log to stderr from this level on (DEBUG adds pynetdicom's PDU dumps).",
+        ),
+    ]
+
+
+def with_logging_options(command: click.Command) -> None:
+    """Give `command`, and every subcommand below it, ``-v``, ``-q`` and ``--log-level``.
+
+    Done once, after every command is registered, so that each command takes them wherever
+    they are written (``dicom-inventory query -v ...`` as well as ``dicom-inventory -v query``)
+    and no command module has to remember them.
+    """
+    taken = {name for p in command.params for name in getattr(p, "opts", [])}
+    for param in _logging_params():
+        if not taken & set(param.opts):
+            command.params.append(param)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_logging_options(sub)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dicom-inventory")
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help="Log to stderr at INFO, warnings from dependencies (e.g. pydicom's) included.",
-)
-def cli(verbose: bool) -> None:
+def cli() -> None:
     """dicom-inventory: the DICOM Inventory standard (PS3.3 A.88, PS3.4 KK/JJ)."""
-    quiet_warnings(verbose)
+    quiet_warnings()
 
 
 # ----------------------------------------------------------------------------- validate
@@ -503,6 +599,7 @@ _SCU_COMMANDS = [
 ]
 for _command in [*_SCU_COMMANDS, *WEB_COMMANDS]:
     cli.add_command(_command)
+with_logging_options(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

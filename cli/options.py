@@ -1,17 +1,24 @@
 """The options and helpers every client command shares: one spelling, one place.
 
-A peer is ``AE@HOST:PORT``; a calling AE title is ``--calling-ae``; a progress display goes to
-stderr. Commands import these rather than declare their own, so the vocabulary stays one.
+A peer is ``AE@HOST:PORT`` (``--peer``; DCMTK's ``-aec`` names the called AE title apart);
+a calling AE title is ``--calling-ae`` (DCMTK's ``-aet``); client TLS is
+``--tls-ca/--tls-cert/--tls-key``; a progress display goes to stderr. Every setting may also
+come from one environment variable, ``DICOM_INVENTORY_<SETTING>`` (:data:`ENVIRONMENT`), which
+the command line overrides. Commands import these rather than declare their own, so the
+vocabulary stays one.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import ssl
+import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+import platformdirs
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,35 +35,262 @@ from rich.progress import (
 from rich.text import Text
 
 __all__ = [
+    "DEFAULT_CALLING_AE",
     "DEFAULT_STATE",
+    "ENVIRONMENT",
+    "LEGACY_STATE",
     "calling_option",
+    "client_tls",
+    "connection_options",
     "err",
-    "to_keys",
+    "optional_peer_option",
     "out",
-    "to_peer",
     "peer_option",
     "progress",
+    "set_quiet",
+    "state_folder",
+    "state_option",
+    "to_keys",
+    "to_peer",
 ]
 
 out = Console()
 err = Console(stderr=True)
 
-DEFAULT_STATE = Path.home() / ".dicom-inventory"
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The program's name in the platform's folders.
+APP_NAME = "dicom-inventory"
+
+#: The environment variable of each setting: the one documented name, set in one place.
+ENVIRONMENT = {
+    "peer": "DICOM_INVENTORY_PEER",
+    "calling_ae": "DICOM_INVENTORY_CALLING_AE",
+    "called_ae": "DICOM_INVENTORY_CALLED_AE",
+    "state": "DICOM_INVENTORY_STATE",
+    "listen_port": "DICOM_INVENTORY_LISTEN_PORT",
+    "tls": "DICOM_INVENTORY_TLS",
+    "tls_ca": "DICOM_INVENTORY_TLS_CA",
+    "tls_cert": "DICOM_INVENTORY_TLS_CERT",
+    "tls_key": "DICOM_INVENTORY_TLS_KEY",
+    "log_level": "DICOM_INVENTORY_LOG_LEVEL",
+    "token_file": "DICOM_INVENTORY_TOKEN_FILE",
+}
+
+#: The calling AE title of every client command unless told otherwise.
+DEFAULT_CALLING_AE = "DICOM_INV_SCU"
+
+#: Where this client keeps what it remembers (the transactions it started): the platform's
+#: place for state, e.g. ``$XDG_STATE_HOME/dicom-inventory`` (``~/.local/state/...``) on
+#: Linux, ``~/Library/Application Support/dicom-inventory`` on macOS, ``%LOCALAPPDATA%`` on
+#: Windows. State rather than data: it lets a restarted client go on with its requests, but it
+#: is not a document of the user's (XDG Base Directory Specification, ``XDG_STATE_HOME``).
+DEFAULT_STATE = platformdirs.user_state_path(APP_NAME, appauthor=False)
+
+#: Where versions before 0.x kept it; still read when the new place holds nothing yet.
+LEGACY_STATE = Path.home() / ".dicom-inventory"
+
+#: The file whose presence makes a state folder one in use.
+_STATE_FILE = "transactions.sqlite"
+
+#: Where the connection options keep their values in ``click.Context.meta`` (shared by a
+#: group and its subcommands).
+_META = "dicom_inventory.connection"
+
+
+def set_quiet(quiet: bool = True) -> None:
+    """``-q``: no progress display and no information lines on stderr (:data:`err`).
+
+    Data on stdout and error lines (printed by :func:`dicom_inventory.cli.exits.fail`) stay.
+    """
+    err.quiet = quiet
+
+
+def state_folder() -> Path:
+    """The default ``--state`` folder: the platform's place, or the legacy one if only it is used.
+
+    An existing ``~/.dicom-inventory`` (from earlier versions) with a transactions file is
+    still read while the platform's folder holds none, so requests started before an upgrade
+    can still be followed; it is not moved (another client may have it open).
+    """
+    new = platformdirs.user_state_path(APP_NAME, appauthor=False)
+    legacy = Path.home() / ".dicom-inventory"
+    if not (new / _STATE_FILE).exists() and (legacy / _STATE_FILE).exists():
+        return legacy
+    return new
 
 
 def to_peer(text: str) -> Any:
-    """The :class:`~dicom_inventory.scu.peer.Peer` of ``AE@HOST:PORT``; a usage error if not."""
+    """The :class:`~dicom_inventory.scu.peer.Peer` of ``AE@HOST:PORT``; a usage error if not.
+
+    The called AE title (``-aec``) and the client TLS context of the command being run, if
+    given (:func:`connection_options`), are applied: ``-aec`` replaces the AE part of `text`,
+    which may then be ``HOST:PORT``.
+    """
     from dicom_inventory.scu.peer import PeerError, parse_peer
 
+    ctx = click.get_current_context(silent=True)
+    settings: dict[str, Any] = {} if ctx is None else ctx.meta.get(_META, {})
     try:
-        return parse_peer(text)
+        return parse_peer(text, called_ae=settings.get("called_ae"), tls=client_tls())
     except PeerError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="--peer") from exc
+
+
+def client_tls() -> ssl.SSLContext | None:
+    """The client TLS context the command line (or environment) asks for, or None.
+
+    Built once per command from ``--tls-ca``, ``--tls-cert``, ``--tls-key`` and ``--tls``
+    (:func:`~dicom_inventory.scu.peer.client_tls_context`: the node's BCP 195 settings).
+
+    Raises
+    ------
+    click.UsageError
+        A TLS file that cannot be used (exit 2).
+    """
+    from dicom_inventory.scu.peer import PeerError, client_tls_context
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    settings = ctx.meta.get(_META, {})
+    if "context" in settings:
+        return settings["context"]  # type: ignore[no-any-return]
+    ca, cert, key = (settings.get(k) for k in ("tls_ca", "tls_cert", "tls_key"))
+    context = None
+    if settings.get("tls") or ca or cert or key:
+        try:
+            context = client_tls_context(ca, cert, key)
+        except PeerError as exc:
+            raise click.UsageError(str(exc)) from exc
+    settings["context"] = context
+    return context
+
+
+def _keep(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Keep a connection option's value in the context's meta (shared with subcommands)."""
+    settings = ctx.meta.setdefault(_META, {})
+    if value is not None and value is not False:  # a subcommand's unset option keeps the group's
+        settings[param.name] = value
+        settings.pop("context", None)
+
+
+def _env(setting: str) -> dict[str, Any]:
+    return {"envvar": ENVIRONMENT[setting], "show_envvar": True}
+
+
+def connection_options(f: F) -> F:
+    """``-aec/--called-ae`` and client TLS (``--tls``, ``--tls-ca``, ``--tls-cert``, ``--tls-key``).
+
+    For every command that opens DIMSE associations; the values are read by :func:`to_peer`,
+    so a command's own code does not change. TLS follows PS3.15 B.1 with the node's BCP 195
+    settings (TLS 1.2 at least, AEAD cipher suites).
+    """
+    pem = click.Path(path_type=Path, exists=True, dir_okay=False)
+    options = [
+        click.option(
+            "-aec",
+            "--called-ae",
+            "called_ae",
+            default=None,
+            expose_value=False,
+            callback=_keep,
+            help="The called AE title (DCMTK's -aec); replaces the AE part of --peer, which "
+            "may then be HOST:PORT.",
+            **_env("called_ae"),
+        ),
+        click.option(
+            "--tls",
+            "tls",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_keep,
+            help="Associate over TLS, the peer's certificate checked against the system's CAs "
+            "(implied by --tls-ca/--tls-cert).",
+            **_env("tls"),
+        ),
+        click.option(
+            "--tls-ca",
+            "tls_ca",
+            type=pem,
+            default=None,
+            expose_value=False,
+            callback=_keep,
+            help="TLS: CA certificates (PEM) that sign the peer's certificate.",
+            **_env("tls_ca"),
+        ),
+        click.option(
+            "--tls-cert",
+            "tls_cert",
+            type=pem,
+            default=None,
+            expose_value=False,
+            callback=_keep,
+            help="TLS: this client's certificate (PEM), for a peer that requires one.",
+            **_env("tls_cert"),
+        ),
+        click.option(
+            "--tls-key",
+            "tls_key",
+            type=pem,
+            default=None,
+            expose_value=False,
+            callback=_keep,
+            help="TLS: the private key of --tls-cert (PEM, no passphrase; default: in it).",
+            **_env("tls_key"),
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def peer_option(f: F) -> F:
+    """``--peer AE@HOST:PORT`` (required), with :func:`connection_options`."""
+    f = connection_options(f)
+    return click.option("--peer", required=True, help="The node, AE@HOST:PORT.", **_env("peer"))(f)
+
+
+def optional_peer_option(help: str = "The node, AE@HOST:PORT.") -> Callable[[F], F]:
+    """``--peer`` for commands where it is one choice of several, with the same vocabulary."""
+
+    def decorate(f: F) -> F:
+        f = connection_options(f)
+        return click.option("--peer", default=None, help=help, **_env("peer"))(f)
+
+    return decorate
+
+
+calling_option = click.option(
+    "--calling-ae",
+    "-aet",
+    "calling_ae",
+    default=DEFAULT_CALLING_AE,
+    show_default=True,
+    help="This client's AE title (DCMTK's -aet).",
+    **_env("calling_ae"),
+)
+
+state_option = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=state_folder,
+    show_default=f"{DEFAULT_STATE} (or ~/.dicom-inventory if only it is in use)",
+    help="Folder of what this client remembers (the transactions it started).",
+    **_env("state"),
+)
 
 
 def to_keys(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``KEYWORD=VALUE`` pairs as a dict; a bare ``KEYWORD`` is a return key (empty value)."""
-    from pydicom.datadict import tag_for_keyword
+    """``KEYWORD=VALUE`` pairs as a dict; a bare ``KEYWORD`` is a return key (empty value).
+
+    A value is checked against its attribute's VR as a matching key (PS3.4 C.2.2.2: a date
+    or range of dates, a UID list, wildcards where the VR allows them): a bad one is a usage
+    error naming the key.
+    """
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
 
     keys = {}
     for pair in pairs:
@@ -64,14 +298,85 @@ def to_keys(pairs: tuple[str, ...]) -> dict[str, str]:
         if not sep and kw and tag_for_keyword(kw) is not None:
             keys[kw] = ""  # a return key
             continue
-        if tag_for_keyword(kw) is None:
+        tag = tag_for_keyword(kw)
+        if tag is None:
             raise click.BadParameter(f"{pair!r}: expected KEYWORD=VALUE with a DICOM keyword")
+        problem = _matching_problem(dictionary_VR(tag), value)
+        if problem:
+            raise click.BadParameter(f"{kw}={value!r}: {problem}")
         keys[kw] = value
     return keys
 
 
-peer_option = click.option("--peer", required=True, help="The node, AE@HOST:PORT.")
-calling_option = click.option("--calling-ae", default="DICOM_INV_SCU", show_default=True)
+def _matching_problem(vr: str, value: str) -> str | None:
+    """Why `value` cannot be a matching key of `vr` (PS3.4 C.2.2.2), or None.
+
+    Single values are checked by the one value check (:func:`dicom_inventory._vr.value_problem`,
+    calendar and clock included); ranges, UID lists and wildcards as PS3.4 C.2.2.2 allows.
+    """
+    from dicom_inventory._vr import SINGLE_VALUE_VRS
+
+    if value == "" or vr == "SQ":
+        return None
+    if "\\" in value and vr not in SINGLE_VALUE_VRS:  # values or a list of UIDs (C.2.2.2.2)
+        for one in value.split("\\"):
+            problem = _matching_problem(vr, one) if one else "is an empty value in a list"
+            if problem:
+                return f"{one!r} {problem}"
+        return None
+    if vr in ("DA", "TM", "DT") and "-" in value:  # Range Matching, C.2.2.2.5
+        if _one_value_problem(vr, value) is None:
+            return None  # a DT whose "-" is its offset from UTC
+        problems = []
+        for at in (i for i, c in enumerate(value) if c == "-"):
+            begin, end = value[:at], value[at + 1 :]
+            found = [
+                p
+                for p in (
+                    begin and _one_value_problem(vr, begin),
+                    end and _one_value_problem(vr, end),
+                )
+                if p
+            ]
+            if not found and (begin or end):
+                if begin and end and vr != "DT" and begin > end:
+                    return "the range begins after it ends (PS3.4 C.2.2.2.5)"
+                return None
+            problems += found
+        what = problems[0] if problems else "an empty range"
+        return f"{what} (a range is BEGIN-, -END or BEGIN-END, PS3.4 C.2.2.2.5)"
+    if vr == "UI":  # Single Value or List of UID Matching, C.2.2.2.1-2
+        problem = _one_value_problem("UI", value)
+        return f"{problem} (a UID or a list of UIDs, PS3.4 C.2.2.2.2)" if problem else None
+    if ("*" in value or "?" in value) and vr in _WILDCARD_VRS:  # Wild Card Matching, C.2.2.2.4
+        return None
+    return _one_value_problem(vr, value)
+
+
+def _one_value_problem(vr: str, value: str) -> str | None:
+    """Why one value is not valid for `vr`: its syntax, calendar and clock, length, range."""
+    from dicom_inventory._vr import MAX_CHARS, NUMERIC_FORMATS, value_problem
+
+    if vr in NUMERIC_FORMATS and vr not in ("FL", "FD"):
+        bits = 8 * struct.calcsize(NUMERIC_FORMATS[vr])
+        low, high = (
+            (0, 2**bits - 1) if vr.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        )
+        try:
+            number = int(value)
+        except ValueError:
+            return f"is not an integer (VR {vr}, PS3.5 Table 6.2-1)"
+        if not low <= number <= high:
+            return f"is not in {low}..{high} (VR {vr}, PS3.5 Table 6.2-1)"
+        return None
+    limit = MAX_CHARS.get(vr)
+    if limit is not None and len(value) > limit:
+        return f"is longer than {limit} characters (VR {vr}, PS3.5 Table 6.2-1)"
+    return value_problem(vr, value.encode("utf-8", "replace"))
+
+
+#: The VRs whose matching keys may hold ``*`` and ``?`` (PS3.4 C.2.2.2.4).
+_WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 
 
 class _RateColumn(ProgressColumn):
@@ -97,7 +402,7 @@ def progress(
 
     Every long job shows the same columns: what it is doing, a bar and ``done/total`` with the
     time left when `total` is known, the rate in `unit` per second when a `unit` is given,
-    and the time elapsed. Rich redraws it ten times a second, so the elapsed time moves even
+    and the time elapsed. With ``-q`` (:func:`set_quiet`) nothing is drawn. Rich redraws it ten times a second, so the elapsed time moves even
     while a peer is silent. Nothing is drawn when stderr is not a terminal.
 
     Parameters
@@ -121,5 +426,5 @@ def progress(
     columns.append(TimeElapsedColumn())
     if total is not None:
         columns.append(TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as p:
+    with Progress(*columns, console=err, transient=True, disable=err.quiet) as p:
         yield p, p.add_task(description, total=total, unit=unit)

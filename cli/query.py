@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from dicom_inventory.cli.exits import ExitCode, fail
-from dicom_inventory.cli.options import calling_option, err, peer_option, to_keys, to_peer
+from dicom_inventory.cli.options import (
+    calling_option,
+    err,
+    optional_peer_option,
+    peer_option,
+    to_keys,
+    to_peer,
+)
 from dicom_inventory.cli.web import web_client, web_options
 
 __all__ = ["query", "repository_query_command"]
@@ -79,7 +87,7 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
 
 
 @click.command("repository-query")
-@click.option("--peer", default=None, help="The node, AE@HOST:PORT (Repository Query C-FIND).")
+@optional_peer_option("The node, AE@HOST:PORT (Repository Query C-FIND).")
 @click.option("--url", default=None, help="Or a DICOMweb service (https://host/dicomweb): QIDO-RS.")
 @click.option(
     "--level", type=click.Choice(["STUDY", "SERIES", "IMAGE"]), default="STUDY", show_default=True
@@ -107,6 +115,10 @@ def repository_query_command(
     """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.client import repository_query
+
+    ctx = click.get_current_context()
+    if url is not None and ctx.get_parameter_source("peer") is ParameterSource.ENVIRONMENT:
+        peer = None  # --url given: $DICOM_INVENTORY_PEER is for the DIMSE commands
 
     if (peer is None) == (url is None):
         raise click.UsageError("give --peer AE@HOST:PORT or --url https://host/dicomweb")

@@ -13,11 +13,14 @@ from typing import Any
 import click
 from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.options import (
-    DEFAULT_STATE,
+    ENVIRONMENT,
     calling_option,
+    client_tls,
     err,
+    optional_peer_option,
     out,
     progress,
+    state_option,
     to_keys,
     to_peer,
 )
@@ -41,7 +44,7 @@ then start it with dicom-inventory serve --config node.toml (the node's log name
 
 
 @click.group(invoke_without_command=True)
-@click.option("--peer", help="The Inventory SCP, AE@HOST:PORT.")
+@optional_peer_option("The Inventory SCP, AE@HOST:PORT (subcommands: the one remembered).")
 @click.option(
     "--level",
     type=click.Choice(["STUDY", "SERIES", "INSTANCE"]),
@@ -63,15 +66,15 @@ then start it with dicom-inventory serve --config node.toml (the node's log name
 )
 @calling_option
 @click.option(
-    "--listen-port", type=int, default=11113, show_default=True, help="Port for the events."
-)
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_STATE,
+    "--listen-port",
+    type=click.IntRange(0, 65535),
+    default=11113,
     show_default=True,
+    help="Port for the events (plain DICOM: the node opens these associations).",
+    envvar=ENVIRONMENT["listen_port"],
+    show_envvar=True,
 )
+@state_option
 @click.option("--purpose", default=None)
 @click.option("--interval", type=int, default=None, help="Requested Status Interval, seconds.")
 @click.option(
@@ -113,6 +116,7 @@ def request(
     from dicom_inventory.scu.request import TransactionStore, request_inventory
 
     target = to_peer(peer)
+    scope_keys = to_keys(scope)  # checked before anything is sent or remembered
     store = TransactionStore(state_dir)
     try:
         listener = EventListener(calling_ae, listen_port) if wait else None
@@ -136,7 +140,7 @@ def request(
             outcome = request_inventory(
                 target,
                 level,
-                scope=to_keys(scope),
+                scope=scope_keys,
                 store=store,
                 listener=listener,
                 out=out_dir,
@@ -145,12 +149,11 @@ def request(
                 calling_ae=calling_ae,
                 timeout=timeout,
                 on_event=on_event,
-                on_start=lambda uid: display.console.print(
+                # the handle of the request, shown even with -q: a UID to copy, never wrapped
+                on_start=lambda uid: click.echo(
                     f"transaction {uid}: requested from {target} (remembered in {state_dir}; "
                     f"dicom-inventory request status {uid})",
-                    highlight=False,
-                    markup=False,
-                    soft_wrap=True,  # a UID to copy: never cut by wrapping
+                    err=True,
                 ),
             )
     except SCUError as exc:
@@ -228,7 +231,9 @@ def _control(ctx: click.Context, uid: str, action: str, **kw: Any) -> None:
     _remembered(ctx, uid)
     store = TransactionStore(ctx.obj["state_dir"])
     try:
-        result = control(uid, action, store=store, calling_ae=ctx.obj["calling_ae"], **kw)
+        result = control(
+            uid, action, store=store, calling_ae=ctx.obj["calling_ae"], tls=client_tls(), **kw
+        )
     except SCUError as exc:
         fail(exc)
     finally:
@@ -249,7 +254,12 @@ def request_list(ctx: click.Context) -> None:
     finally:
         store.close()
     if not rows:
-        err.print(f"no transaction remembered in {ctx.obj['state_dir']}", highlight=False)
+        err.print(
+            f"no transaction remembered in {ctx.obj['state_dir']}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,  # a path to copy: never cut by wrapping
+        )
         return
     columns = ("uid", "peer", "level", "started", "state", "final_event", "root_uid")
     click.echo("\t".join(columns))  # data, tab-separated: UIDs are never cut to fit a table
@@ -303,6 +313,7 @@ def request_follow(ctx: click.Context, uid: str) -> None:
             out=ctx.obj["out_dir"],
             calling_ae=ctx.obj["calling_ae"],
             timeout=ctx.obj["timeout"],
+            tls=client_tls(),
         )
     except SCUError as exc:
         fail(exc)

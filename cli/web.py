@@ -14,19 +14,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from dicom_inventory.cli.exits import fail
-from rich.console import Console
+from dicom_inventory.cli.options import (
+    ENVIRONMENT,
+    calling_option,
+    err,
+    optional_peer_option,
+    out,
+    to_peer,
+)
 from rich.table import Table
 
 __all__ = ["WEB_COMMANDS", "bearer_token", "inventory_sources", "web_client", "web_options"]
 
-out = Console()
-err = Console(stderr=True)
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The environment variable a bearer token file may be named in (instead of --token-file).
-TOKEN_FILE_ENV = "DICOM_INVENTORY_TOKEN_FILE"
+TOKEN_FILE_ENV = ENVIRONMENT["token_file"]
 
 
 def web_options(f: F) -> F:
@@ -41,8 +46,9 @@ def web_options(f: F) -> F:
         "--token-file",
         type=click.Path(path_type=Path, exists=True, dir_okay=False),
         envvar=TOKEN_FILE_ENV,
+        show_envvar=True,
         default=None,
-        help=f"File with the bearer token for DICOMweb requests [env {TOKEN_FILE_ENV}].",
+        help="File with the bearer token for DICOMweb requests.",
     )(f)
     return f
 
@@ -123,10 +129,8 @@ def inventory_sources(
 @click.command()
 @click.argument("source")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-@click.option(
-    "--peer", default=None, help="With SOURCE a UID: the node, AE@HOST:PORT (Inventory GET)."
-)
-@click.option("--calling-ae", default="DICOM_INV_SCU", show_default=True)
+@optional_peer_option("With SOURCE a UID: the node, AE@HOST:PORT (Inventory GET).")
+@calling_option
 @web_options
 def retrieve(
     source: str,
@@ -144,6 +148,9 @@ def retrieve(
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.web import is_url
 
+    ctx = click.get_current_context()
+    if is_url(source) and ctx.get_parameter_source("peer") is ParameterSource.ENVIRONMENT:
+        peer = None  # a URL: $DICOM_INVENTORY_PEER is for the DIMSE commands
     try:
         if is_url(source):
             if peer is not None:
@@ -155,9 +162,8 @@ def retrieve(
                     "SOURCE is not a URL: give --peer AE@HOST:PORT for Inventory GET"
                 )
             from dicom_inventory.scu.client import retrieve_inventory
-            from dicom_inventory.scu.peer import parse_peer
 
-            retrieve_inventory(parse_peer(peer), source, out_dir, calling_ae=calling_ae)
+            retrieve_inventory(to_peer(peer), source, out_dir, calling_ae=calling_ae)
             from dicom_inventory.read import tree_paths
 
             files = tree_paths(out_dir / f"{source}.dcm")

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import re
 import socket
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dicom_inventory.errors import InventoryError
 
-__all__ = ["AssociationError", "Peer", "PeerError", "nodelay", "parse_peer"]
+__all__ = [
+    "BCP195_CIPHERS",
+    "AssociationError",
+    "Peer",
+    "PeerError",
+    "client_tls_context",
+    "nodelay",
+    "parse_peer",
+]
 
 _PEER = re.compile(r"^(?P<ae>[^@\\]{1,16})@(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
+_ADDRESS = re.compile(r"^(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
+
+#: TLS 1.2 cipher suites a client offers (OpenSSL names): ECDHE with AES-GCM or
+#: ChaCha20-Poly1305, the AEAD suites of RFC 9325 4.2 (BCP 195); TLS 1.3 suites are all AEAD.
+#: The same list as the node's (``dicom_inventory.scp.tls``), which the SCU may not import.
+BCP195_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
 
 class PeerError(InventoryError, ValueError):
@@ -24,11 +40,17 @@ class AssociationError(InventoryError):
 
 @dataclass(frozen=True)
 class Peer:
-    """A remote node: its AE title, host and port."""
+    """A remote node: its AE title, host and port, and how to reach it over TLS if it must be.
+
+    With `tls` (a client context, :func:`client_tls_context`) every association with the
+    peer is made over TLS (PS3.15 B.1), the peer's certificate checked against `host`; the
+    functions that take a Peer need not know.
+    """
 
     ae_title: str
     host: str
     port: int
+    tls: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
@@ -63,27 +85,107 @@ class Peer:
 
         received: list[Any] = []
         handlers = [*kwargs.pop("evt_handlers", []), (evt.EVT_ACSE_RECV, _keep(received))]
+        if self.tls is not None:
+            kwargs["tls_args"] = (self.tls, self.host)
         assoc = ae.associate(
             self.host, self.port, ae_title=self.ae_title, evt_handlers=handlers, **kwargs
         )
         if assoc.is_established:
             nodelay(assoc)
             return assoc
-        raise error(f"{self}: {_refusal(assoc, received, ae, what)}")
+        if not received:  # no A-ASSOCIATE-AC/RJ at all: the connection or TLS failed
+            why = _no_connection(self, getattr(ae, "acse_timeout", None))
+        else:
+            why = _refusal(assoc, received, ae, what)
+        raise error(f"{self}: {why}")
 
 
-def parse_peer(text: str) -> Peer:
+def parse_peer(
+    text: str, *, called_ae: str | None = None, tls: ssl.SSLContext | None = None
+) -> Peer:
     """Parse ``AE@HOST:PORT`` (IPv6 hosts in brackets).
+
+    Parameters
+    ----------
+    text : str
+        ``AE@HOST:PORT``; or ``HOST:PORT`` when `called_ae` is given.
+    called_ae : str, optional
+        The called AE title (DCMTK's ``-aec``): it replaces the AE part of `text`, if any.
+    tls : ssl.SSLContext, optional
+        A client TLS context for every association with the peer.
 
     Raises
     ------
     PeerError
         With what was expected.
     """
-    m = _PEER.match(text.strip())
+    text = text.strip()
+    m = _PEER.match(text) or (_ADDRESS.match(text) if called_ae else None)
     if not m or not 0 < int(m["port"]) < 65536:
-        raise PeerError(f"peer {text!r}: expected AE@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242")
-    return Peer(m["ae"], m["host"].strip("[]"), int(m["port"]))
+        also = " (or HOST:PORT with a called AE title)" if called_ae is None else ""
+        raise PeerError(f"peer {text!r}: expected AE@HOST:PORT{also}, e.g. ORTHANC@127.0.0.1:4242")
+    ae = called_ae if called_ae else m["ae"]
+    if not 0 < len(ae.strip()) <= _AE_MAX or "\\" in ae:
+        raise PeerError(f"called AE title {ae!r}: expected 1 to 16 characters, no backslash")
+    return Peer(ae, m["host"].strip("[]"), int(m["port"]), tls)
+
+
+#: The longest AE title (PS3.5 Table 6.2-1, VR AE: 16 characters).
+_AE_MAX = 16
+
+
+def client_tls_context(
+    ca_certificates: Path | None = None,
+    certificate: Path | None = None,
+    private_key: Path | None = None,
+) -> ssl.SSLContext:
+    """A client-side TLS context with the node's BCP 195 settings (PS3.15 B.12, RFC 9325).
+
+    TLS 1.2 at least, ECDHE with AEAD cipher suites only, no compression, no renegotiation;
+    the peer's certificate is always verified, and its name checked against the host.
+
+    Parameters
+    ----------
+    ca_certificates : Path, optional
+        CA certificates (PEM) the peer's certificate is verified against (default: the
+        system's trust store).
+    certificate, private_key : Path, optional
+        This client's certificate chain (PEM) and key (``None``: in the certificate file),
+        for a peer that requires client certificates.
+
+    Raises
+    ------
+    PeerError
+        A file that cannot be read or used (not PEM, a key that does not match, an encrypted
+        key: no passphrase is asked for).
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the peer and its host name
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(BCP195_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    try:
+        if ca_certificates is not None:
+            ctx.load_verify_locations(ca_certificates)
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        if certificate is not None:
+            ctx.load_cert_chain(certificate, private_key, password=_no_passphrase)
+        elif private_key is not None:
+            raise PeerError("TLS: a private key without its certificate (give --tls-cert)")
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        if isinstance(exc, PeerError):
+            raise
+        files = _tls_files(ca_certificates, certificate, private_key)
+        raise PeerError(f"TLS: {files}: {exc}") from exc
+    return ctx
+
+
+def _no_passphrase() -> bytes:
+    raise ValueError("the private key is encrypted: give a key file without a passphrase")
+
+
+def _tls_files(*paths: Path | None) -> str:
+    return ", ".join(str(p) for p in paths if p is not None)
 
 
 def nodelay(assoc: Any) -> None:
@@ -109,15 +211,57 @@ def _keep(into: list[Any]) -> Any:
     return handler
 
 
-def _refusal(assoc: Any, received: list[Any], ae: Any, what: str) -> str:
-    """Why an association was not established, in the peer's own terms where it gave them."""
-    calling = getattr(ae, "ae_title", "")
-    if not received:  # pynetdicom marks a failed connection as aborted too
-        timeout = getattr(ae, "acse_timeout", None)
+def _no_connection(peer: Peer, timeout: float | None) -> str:
+    """Why no association answer came, found by connecting once more (pynetdicom only logs it).
+
+    A refused or timed-out connection, a TLS handshake that failed (with OpenSSL's reason,
+    e.g. the peer's certificate not verified, or a client certificate the peer requires), or
+    a peer that took the connection and closed it without a word: usually one that wants TLS
+    from a client that spoke plain DICOM.
+    """
+    wait = timeout or _PROBE_WAIT
+    try:
+        raw = socket.create_connection((peer.host, peer.port), timeout=wait)
+    except OSError:
         return (
             f"no association: connection refused, or no answer within {timeout} s "
             "(is the peer running on that host and port?)"
         )
+    with raw:
+        if peer.tls is None:
+            return (
+                "no association: the peer took the connection but did not answer the "
+                f"association request within {timeout} s (does it require TLS? give --tls-ca)"
+            )
+        try:
+            with peer.tls.wrap_socket(raw, server_hostname=peer.host) as tls:
+                # TLS 1.3 servers refuse a client certificate after the client's handshake:
+                # their alert is the first thing read (or nothing, until their ARTIM timer)
+                tls.settimeout(min(wait, _PROBE_WAIT))
+                tls.recv(1)
+        except ssl.SSLCertVerificationError as exc:
+            return (
+                f"TLS: the peer's certificate was not accepted ({exc.verify_message}): "
+                "give the CA that signed it with --tls-ca"
+            )
+        except ssl.SSLError as exc:
+            reason = exc.reason or str(exc)
+            return (
+                f"TLS handshake failed ({reason}): the peer may require a client certificate "
+                "(--tls-cert/--tls-key signed by a CA it trusts), or not speak TLS"
+            )
+        except OSError:
+            pass
+    return f"no answer to the association request within {timeout} s (over TLS)"
+
+
+#: Seconds the diagnosis of a failed connection waits for the peer's TLS alert.
+_PROBE_WAIT = 3.0
+
+
+def _refusal(assoc: Any, received: list[Any], ae: Any, what: str) -> str:
+    """Why an association was not established, in the peer's own terms where it gave them."""
+    calling = getattr(ae, "ae_title", "")
     if assoc.is_rejected:
         rj = next((p for p in reversed(received) if getattr(p, "result", None) in (1, 2)), None)
         if rj is None:

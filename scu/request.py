@@ -9,8 +9,10 @@ small SQLite file (``transactions.sqlite`` in the state folder) with its peer an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import sqlite3
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -245,7 +247,7 @@ def follow(
     if final.event_type == 11 and out is not None:
         root = str(final.info.ReferencedSOPInstanceUID)
         ae_title = str(final.info.get("RetrieveAETitle") or peer.ae_title)
-        source = Peer(ae_title, peer.host, peer.port)  # the Retrieve AE at the same node
+        source = dataclasses.replace(peer, ae_title=ae_title)  # the Retrieve AE, same node
         outcome.files = retrieve_inventory(source, root, out, calling_ae=calling_ae)
     return outcome
 
@@ -259,17 +261,19 @@ def follow_remembered(
     calling_ae: str = "DICOM_INV_SCU",
     timeout: float | None = None,
     on_event: Callable[[InventoryEvent], None] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> RequestOutcome:
     """Go on with a transaction started earlier, perhaps by a client that was restarted since.
 
     If its final event was already received, the inventory is retrieved at once (instances
     already in `out` are kept); otherwise the events are awaited on `listener` (the SCP retries
-    the ones it could not deliver while this client was down, PS3.4 KK.2.3).
+    the ones it could not deliver while this client was down, PS3.4 KK.2.3). With `tls`, the
+    retrieval is over TLS (the remembered peer is only its address).
     """
     row = store.get(uid)
     if row is None:
         raise SCUError(f"transaction {uid} is not one this client started (state folder)")
-    peer = parse_peer(row["peer"])
+    peer = parse_peer(row["peer"], tls=tls)
     if row["final_event"] == 11 and row["root_uid"]:
         info = Dataset()
         info.TransactionUID = uid
@@ -280,7 +284,7 @@ def follow_remembered(
         final = InventoryEvent(11, info, 0.0)
         outcome = RequestOutcome(uid, ActionResult(0), final)
         if out is not None:
-            source = Peer(row["retrieve_ae"] or peer.ae_title, peer.host, peer.port)
+            source = dataclasses.replace(peer, ae_title=row["retrieve_ae"] or peer.ae_title)
             outcome.files = retrieve_inventory(source, row["root_uid"], out, calling_ae=calling_ae)
         return outcome
     if row["final_event"] is not None or listener is None:
@@ -305,12 +309,16 @@ def control(
     calling_ae: str = "DICOM_INV_SCU",
     retain: bool = False,
     status_interval: int | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> ActionResult:
-    """Request Status (12), Cancel (13), Pause (14) or Resume (15) of a remembered transaction."""
+    """Request Status (12), Cancel (13), Pause (14) or Resume (15) of a remembered transaction.
+
+    With `tls`, the N-ACTION goes over TLS (the remembered peer is only its address).
+    """
     row = store.get(uid)
     if row is None:
         raise SCUError(f"transaction {uid} is not one this client started (state folder)")
-    peer = parse_peer(row["peer"])
+    peer = parse_peer(row["peer"], tls=tls)
     types = {"status": 12, "cancel": 13, "pause": 14, "resume": 15}
     info = Dataset()
     info.TransactionUID = uid
