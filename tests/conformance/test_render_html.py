@@ -242,7 +242,7 @@ def test_templates_are_package_data_found_through_importlib_resources() -> None:
     assert {"page.html.j2", "blocks.html.j2", "style.css"} <= set(names)
     assert [n for n in names if n.endswith(".css")] == ["style.css"]  # one stylesheet
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    globs = pyproject["tool"]["setuptools"]["package-data"]["dicom_inventory.conformance"]
+    globs = pyproject["tool"]["setuptools"]["package-data"]["dicom_inventory.scu"]
     for name in names:
         assert any(fnmatch(f"templates/{name}", g) for g in globs), (name, globs)
     assert any(d.lower().startswith("jinja2") for d in pyproject["project"]["dependencies"])
@@ -258,7 +258,7 @@ def test_the_built_wheel_carries_the_templates_and_renders_from_them(tmp_path: P
     (wheel,) = tmp_path.glob("dicom_inventory-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for template in sorted(p.name for p in templates().iterdir() if p.is_file()):
-        assert f"dicom_inventory/conformance/templates/{template}" in names
+        assert f"dicom_inventory/scu/templates/{template}" in names
     # import the package from the wheel itself (zipimport), not from the work tree
     code = (
         "import dicom_inventory.conformance.html as h; "
