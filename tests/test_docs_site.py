@@ -53,10 +53,8 @@ def _ids(page: Path) -> set[str]:
 
 
 def _make_id(text: str) -> str:
-    """An HTML id as docutils and Sphinx make it (lower case, runs of other characters to ``-``)."""
-    from docutils.nodes import make_id
-
-    return str(make_id(text))
+    """An HTML id as docutils and Sphinx make it: lower case, other characters runs of ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _commands(
