@@ -1,0 +1,386 @@
+"""What an inventory holds, in figures: counts, the largest studies, records that disagree.
+
+:func:`summarize` reads inventories (trees followed from their roots, each instance once:
+:func:`~dicom_inventory.read.tree_paths`) in one pass over the byte-level rows of the IOD
+library (:func:`~dicom_inventory.rows.iter_raw_rows`, which decodes only the columns asked
+for), and keeps counters only: memory does not grow with the number of records, so a summary
+of hundreds of millions of records runs in the memory of one study. The largest studies are a
+bounded heap (top N); of the studies whose counts disagree, the count and the first N.
+
+A *row* is a record at the inventory's level (PS3.3 C.38.1.1.1 Inventory Level): an instance
+record at INSTANCE, a series record at SERIES, a study record at STUDY, as in ``export`` (a
+series listed without instances, or a study without series, is not one). The figures:
+
+- rows per Modality (0008,0060) of their series, and series per modality;
+- studies and rows per year of Study Date (0008,0020) (``unknown`` without a valid date);
+- rows per Instance Availability (0008,0056) of the instance record (PS3.3 C.4.23.1.1);
+- rows per Container File Type (0008,040A) of the first File Access Sequence item
+  (PS3.3 C.38.2.2): ZIP, TAR, GZIP, TARGZIP, BLOB; ``plain file`` for a File Access URI
+  without a container, ``no file access`` for a record without the sequence;
+- stale metadata: rows per attribute whose stored file still carries a prior value, i.e. the
+  attribute is in the Modified Attributes Sequence of an Original Attributes Sequence item of
+  the record or of its study or series (PS3.3 C.12.1.1.9, PS3.17 YYYY.7.9);
+- the largest studies, by instance records listed (at INSTANCE level) or else by Number of
+  Study Related Instances (0020,1208);
+- incomplete studies: those whose Number of Study Related Series (0020,1206) or Number of
+  Study Related Instances (0020,1208) differs from the series or instance records listed
+  (PS3.3 Table C.38.1-1; the same check as the validator's ``count-related``), and series
+  listed without any instance record at INSTANCE level.
+
+The Inventory's series record has no Number of Series Related Instances (0020,1209) (PS3.3
+Table C.38.1-1), so an incomplete series is found through its study's counts.
+
+A study is a run of rows with one Study Instance UID in one file; a study recorded in two
+files of a tree (a baseline and an increment, PS3.17 YYYY.3.3.2.2) counts twice, as in export.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dicom_inventory import InventoryReader, iter_raw_rows, tree_paths
+
+__all__ = [
+    "NO_FILE_ACCESS",
+    "PLAIN_FILE",
+    "UNKNOWN",
+    "IncompleteStudy",
+    "StudySize",
+    "Summary",
+    "summarize",
+]
+
+#: Container label of a record whose File Access item has a URI but no Container File Type.
+PLAIN_FILE = "plain file"
+#: Container label of a record without File Access Sequence (0008,041A).
+NO_FILE_ACCESS = "no file access"
+#: The key of a count whose attribute has no (valid) value.
+UNKNOWN = "unknown"
+#: How many of the largest studies, and of the incomplete ones, are kept by default.
+DEFAULT_TOP = 10
+#: Rows between two calls of the progress callback.
+_PROGRESS_EVERY = 20_000
+#: The row columns read (:data:`~dicom_inventory.rows.ROW_COLUMNS`), in this order.
+_COLUMNS = (
+    "study_instance_uid",
+    "patient_id",
+    "study_date",
+    "accession_number",
+    "study_description",
+    "number_of_study_related_series",
+    "number_of_study_related_instances",
+    "series_instance_uid",
+    "modality",
+    "sop_instance_uid",
+    "instance_availability",
+    "file_access_uri",
+    "container_file_type",
+    "stale_attributes",
+)
+_DATE_LEN = 8  # DA is YYYYMMDD (PS3.5 Table 6.2-1)
+#: Index in a row of the UID that makes it a record at the level (no entry: STUDY, every row).
+_LEVEL_KEY = {
+    "INSTANCE": _COLUMNS.index("sop_instance_uid"),
+    "SERIES": _COLUMNS.index("series_instance_uid"),
+}
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """A study among the largest: who, when, what, and how many records it has."""
+
+    study_instance_uid: str
+    patient_id: str | None
+    study_date: str | None
+    accession_number: str | None
+    study_description: str | None
+    modalities: tuple[str, ...]
+    series: int
+    """Series records listed (at SERIES and INSTANCE level) or else stated (0020,1206)."""
+    instances: int
+    """Instance records listed (at INSTANCE level) or else stated (0020,1208)."""
+
+
+@dataclass(frozen=True)
+class IncompleteStudy:
+    """A study whose records disagree with its own counts, or with a series left empty.
+
+    The stated counts are Number of Study Related Series (0020,1206) and Number of Study
+    Related Instances (0020,1208) (``None`` when absent or empty, Type 2); the listed ones are
+    the series and instance records in the inventory (``None`` where the Inventory Level does
+    not list them).
+    """
+
+    study_instance_uid: str
+    patient_id: str | None
+    stated_series: int | None
+    listed_series: int | None
+    stated_instances: int | None
+    listed_instances: int | None
+    empty_series: tuple[str, ...] = ()
+    """Series Instance UIDs listed without any instance record (at INSTANCE level)."""
+
+    @property
+    def problems(self) -> list[str]:
+        """What disagrees, one sentence each."""
+        out = []
+        if _differs(self.stated_series, self.listed_series):
+            out.append(
+                f"Number of Study Related Series (0020,1206) says {self.stated_series}, "
+                f"{self.listed_series} series records listed"
+            )
+        if _differs(self.stated_instances, self.listed_instances):
+            out.append(
+                f"Number of Study Related Instances (0020,1208) says {self.stated_instances}, "
+                f"{self.listed_instances} instance records listed"
+            )
+        for uid in self.empty_series:
+            out.append(f"series {uid} lists no instance records")
+        return out
+
+
+def _differs(stated: int | None, listed: int | None) -> bool:
+    return stated is not None and listed is not None and stated != listed
+
+
+@dataclass
+class Summary:
+    """The figures of one or more inventories (see the module docstring for each)."""
+
+    files: int = 0
+    levels: list[str] = field(default_factory=list)
+    """The Inventory Levels of the files read, each once, in the order first met."""
+    studies: int = 0
+    series: int = 0
+    instances: int = 0
+    rows: int = 0
+    modality_rows: Counter[str] = field(default_factory=Counter)
+    modality_series: Counter[str] = field(default_factory=Counter)
+    year_studies: Counter[str] = field(default_factory=Counter)
+    year_rows: Counter[str] = field(default_factory=Counter)
+    availability: Counter[str] = field(default_factory=Counter)
+    containers: Counter[str] = field(default_factory=Counter)
+    stale: Counter[str] = field(default_factory=Counter)
+    stale_rows: int = 0
+    """Rows with at least one stale attribute."""
+    largest: list[StudySize] = field(default_factory=list)
+    """The largest studies, largest first (ties: the first read first)."""
+    incomplete_studies: int = 0
+    """Studies whose stated series or instance count differs from those listed."""
+    empty_series: int = 0
+    """Series listed without any instance record, at INSTANCE level."""
+    incomplete: list[IncompleteStudy] = field(default_factory=list)
+    """The first incomplete studies read (at most the `top` given)."""
+
+    def to_json(self) -> str:
+        """The figures as JSON: stable keys, each count table largest first."""
+
+        def table(c: Counter[str]) -> dict[str, int]:
+            return dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+
+        data: dict[str, Any] = {
+            "files": self.files,
+            "levels": self.levels,
+            "studies": self.studies,
+            "series": self.series,
+            "instances": self.instances,
+            "rows": self.rows,
+            "modality_rows": table(self.modality_rows),
+            "modality_series": table(self.modality_series),
+            "year_studies": dict(sorted(self.year_studies.items())),
+            "year_rows": dict(sorted(self.year_rows.items())),
+            "availability": table(self.availability),
+            "containers": table(self.containers),
+            "stale": table(self.stale),
+            "stale_rows": self.stale_rows,
+            "largest": [asdict(s) for s in self.largest],
+            "incomplete_studies": self.incomplete_studies,
+            "empty_series": self.empty_series,
+            "incomplete": [{**asdict(m), "problems": m.problems} for m in self.incomplete],
+        }
+        return json.dumps(data, indent=1)
+
+
+def _year(date: Any) -> str:
+    if isinstance(date, str) and len(date) == _DATE_LEN and date.isdigit():
+        return date[:4]
+    return UNKNOWN
+
+
+class _Study:
+    """The running figures of the study being read (one at a time)."""
+
+    __slots__ = ("first", "instances", "modalities", "empty", "series", "last_series")
+
+    def __init__(self, first: tuple[Any, ...]) -> None:
+        self.first = first
+        self.series = 0
+        self.instances = 0
+        self.modalities: dict[str, None] = {}
+        self.empty: list[str] = []
+        self.last_series: Any = None
+
+
+class _Summarizer:
+    """Folds rows into a :class:`Summary`, one study at a time."""
+
+    def __init__(self, top: int) -> None:
+        self.s = Summary()
+        self.top = top
+        self.heap: list[tuple[int, int, StudySize]] = []
+        self.seq = 0
+
+    def close(self, st: _Study, level: str) -> None:
+        s = self.s
+        (uid, pid, date, acc, desc, n_series, n_inst) = st.first[:7]
+        s.studies += 1
+        year = _year(date)
+        s.year_studies[year] += 1
+        listed_series = level in ("SERIES", "INSTANCE")
+        listed_inst = level == "INSTANCE"
+        entry = IncompleteStudy(
+            uid,
+            pid,
+            n_series if isinstance(n_series, int) else None,
+            st.series if listed_series else None,
+            n_inst if isinstance(n_inst, int) else None,
+            st.instances if listed_inst else None,
+            tuple(st.empty),
+        )
+        if (
+            entry.empty_series
+            or _differs(entry.stated_series, entry.listed_series)
+            or _differs(entry.stated_instances, entry.listed_instances)
+        ):
+            s.incomplete_studies += 1
+            s.empty_series += len(st.empty)
+            if len(s.incomplete) < self.top:
+                s.incomplete.append(entry)
+        size = StudySize(
+            uid,
+            pid,
+            date,
+            acc,
+            desc,
+            tuple(st.modalities),
+            st.series if listed_series else (n_series if isinstance(n_series, int) else 0),
+            st.instances if listed_inst else (n_inst if isinstance(n_inst, int) else 0),
+        )
+        self.seq += 1
+        ranked = (size.instances, -self.seq, size)
+        if len(self.heap) < self.top:
+            heapq.heappush(self.heap, ranked)
+        elif ranked[:2] > self.heap[0][:2]:
+            heapq.heapreplace(self.heap, ranked)
+
+    def read(self, rows: Iterable[tuple[Any, ...]], level: str, tick: Callable[[], None]) -> None:
+        s = self.s
+        modality_rows, modality_series = s.modality_rows, s.modality_series
+        year_rows, availability, containers, stale = (
+            s.year_rows,
+            s.availability,
+            s.containers,
+            s.stale,
+        )
+        study: _Study | None = None
+        year = UNKNOWN
+        n = 0
+        # the column whose value makes a row a record at the level (None: every row, STUDY)
+        key = _LEVEL_KEY.get(level)
+        for row in rows:
+            (uid, _, date, _, _, _, _, se_uid, modality, sop, avail, uri, ctype, stale_kw) = row
+            if study is None or uid != study.first[0]:
+                if study is not None:
+                    self.close(study, level)
+                study = _Study(row)
+                year = _year(date)
+            if se_uid is not None and se_uid != study.last_series:
+                study.last_series = se_uid
+                study.series += 1
+                s.series += 1
+                modality_series[modality or UNKNOWN] += 1
+                if modality:
+                    study.modalities[modality] = None
+                if level == "INSTANCE" and sop is None:
+                    study.empty.append(se_uid)
+            if key is not None and row[key] is None:
+                continue  # a study without series or a series without instances: no record
+            n += 1
+            year_rows[year] += 1
+            if se_uid is not None:
+                modality_rows[modality or UNKNOWN] += 1
+            if sop is not None:
+                study.instances += 1
+                availability[avail or UNKNOWN] += 1
+                containers[ctype or (PLAIN_FILE if uri else NO_FILE_ACCESS)] += 1
+            if stale_kw:
+                s.stale_rows += 1
+                for kw in stale_kw.split("\\"):
+                    stale[kw] += 1
+            if n % _PROGRESS_EVERY == 0:
+                s.rows += _PROGRESS_EVERY
+                tick()
+        s.rows += n % _PROGRESS_EVERY
+        if study is not None:
+            self.close(study, level)
+
+    def result(self) -> Summary:
+        self.s.largest = [e[2] for e in sorted(self.heap, key=lambda e: e[:2], reverse=True)]
+        self.s.instances = sum(self.s.availability.values())
+        return self.s
+
+
+def summarize(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    top: int = DEFAULT_TOP,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """The figures of the inventories at `paths` and the trees they root, in one pass.
+
+    Parameters
+    ----------
+    paths : path or iterable of paths
+        Inventory files; each is a root whose tree is followed, each instance read once
+        (:func:`~dicom_inventory.read.tree_paths`).
+    top : int
+        How many of the largest studies, and of the incomplete ones, to keep.
+    progress : callable, optional
+        Called with the number of rows read so far, every 20,000 rows and at the end.
+
+    Returns
+    -------
+    Summary
+        The counts, the largest studies and the incomplete ones.
+
+    Raises
+    ------
+    dicom_inventory.errors.InventoryError
+        If a file is not a readable inventory (the reader's error, naming file and offset).
+    ValueError
+        If `top` is negative.
+    """
+    if top < 0:
+        raise ValueError(f"top {top}: expected 0 or more studies to list")
+    folder = _Summarizer(top)
+    s = folder.s
+
+    def tick() -> None:
+        if progress is not None:
+            progress(s.rows)
+
+    for path in tree_paths(paths):
+        with InventoryReader(path) as reader:
+            level = str(reader.level.value) if reader.level is not None else UNKNOWN
+            s.files += 1
+            if level not in s.levels:
+                s.levels.append(level)
+            folder.read(iter_raw_rows(reader, _COLUMNS), level, tick)
+    tick()
+    return folder.result()
