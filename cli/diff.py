@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from dicom_inventory.cli.crawl import crawl_progress, timeout_option
 from dicom_inventory.cli.exits import ExitCode, fail
-from dicom_inventory.cli.options import err, to_peer
+from dicom_inventory.cli.options import calling_option, err, to_peer
 from dicom_inventory.cli.web import inventory_sources, web_options
 
 __all__ = ["diff"]
+
+
+@dataclass(frozen=True)
+class _Access:
+    """How the sides are reached: DICOMweb credentials, and the DIMSE settings of a crawl."""
+
+    token_file: Path | None
+    ca_cert: Path | None
+    calling_ae: str
+    timeout: float
 
 
 def _side(
     spec: str,
     work: Path,
     name: str,
-    token_file: Path | None,
-    ca_cert: Path | None,
+    access: _Access,
     scope: dict[str, str] | None = None,
 ) -> list[Path]:
     """An inventory file or DICOMweb URL, or ``dicom:AE@HOST:PORT`` crawled now.
@@ -30,11 +41,19 @@ def _side(
     from dicom_inventory.scu.web import is_url
 
     if is_url(spec):
-        return inventory_sources([spec], work / name, token_file, ca_cert)
+        return inventory_sources([spec], work / name, access.token_file, access.ca_cert)
     if spec.startswith("dicom:"):
         from dicom_inventory.scu.crawl import crawl
 
-        report = crawl(to_peer(spec.removeprefix("dicom:")), work / name, scope=scope)
+        with crawl_progress(f"{name} {spec}: ") as show:
+            report = crawl(
+                to_peer(spec.removeprefix("dicom:")),
+                work / name,
+                scope=scope,
+                calling_ae=access.calling_ae,
+                timeout=access.timeout,
+                progress=show,
+            )
         if not report.complete:
             err.print(
                 f"[yellow]warning[/] {spec}: listing incomplete: {'; '.join(report.problems)}"
@@ -80,30 +99,39 @@ def _scopekeys(paths: list[Path], spec: str) -> dict[str, str] | None:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @web_options
+@calling_option
+@timeout_option
 def diff(
-    source: str, destination: str, fmt: str, token_file: Path | None, ca_cert: Path | None
+    source: str,
+    destination: str,
+    fmt: str,
+    token_file: Path | None,
+    ca_cert: Path | None,
+    calling_ae: str,
+    timeout: float,
 ) -> None:
     """Compare two inventories (files or DICOMweb URLs), or one with a live archive.
 
-    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND), listed within the
-    other side's Scope of Inventory. Exit 0: identical; 1: differences; 2: error.
+    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND as --calling-ae),
+    listed within the other side's Scope of Inventory. Exit 0: identical; 1: differences;
+    2: bad input; 4: the live archive refused, could not be reached or stayed silent for
+    --timeout seconds; 130: interrupted.
     """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.crawl import CrawlError
     from dicom_inventory.scu.diff import diff_inventories
 
+    access = _Access(token_file, ca_cert, calling_ae, timeout)
     with tempfile.TemporaryDirectory(prefix="dicom-inventory-diff-") as tmp:
         try:
             live_a, live_b = (x.startswith("dicom:") for x in (source, destination))
             if live_a and not live_b:  # the file side first: its scope restricts the crawl
-                b = _side(destination, Path(tmp), "destination", token_file, ca_cert)
-                a = _side(
-                    source, Path(tmp), "source", token_file, ca_cert, _scopekeys(b, destination)
-                )
+                b = _side(destination, Path(tmp), "destination", access)
+                a = _side(source, Path(tmp), "source", access, _scopekeys(b, destination))
             else:
-                a = _side(source, Path(tmp), "source", token_file, ca_cert)
+                a = _side(source, Path(tmp), "source", access)
                 scope = _scopekeys(a, source) if live_b and not live_a else None
-                b = _side(destination, Path(tmp), "destination", token_file, ca_cert, scope)
+                b = _side(destination, Path(tmp), "destination", access, scope)
             report = diff_inventories(a, b, workdir=tmp)
         except (InventoryError, CrawlError) as exc:
             fail(exc)
