@@ -6,7 +6,8 @@ Written with raw pynetdicom (not our SCP) so the crawl meets a foreign peer:
   permanent, service user, calling AE title not recognised: PS3.8 7.1.1.9);
 * :func:`mute_listener`: a TCP socket that accepts and never sends a byte;
 * :func:`silent_find_scp`: accepts the association, then never answers a C-FIND;
-* :func:`listing_scp`: answers Study Root C-FIND from a small fixed archive, at every level.
+* :func:`listing_scp`: answers Study Root C-FIND from a small fixed archive, at every level;
+* :func:`failing_scp`: answers every C-FIND with a failure status.
 """
 
 from __future__ import annotations
@@ -97,6 +98,20 @@ def silent_find_scp() -> Iterator[tuple[int, threading.Event]]:
         yield port, asked
     finally:
         release.set()
+        server.shutdown()
+
+
+@contextmanager
+def failing_scp(status: int) -> Iterator[int]:
+    """An SCP that answers every C-FIND with the final `status` and no match; yields its port."""
+
+    def handle(event: Any) -> Iterator[tuple[int, Dataset | None]]:
+        yield status, None
+
+    server, port = _scp([(evt.EVT_C_FIND, handle)])
+    try:
+        yield port
+    finally:
         server.shutdown()
 
 

@@ -24,6 +24,7 @@ from dicom_inventory.scu.peer import Peer
 from tests.scp.raw_peer import free_port
 from tests.scu.find_peers import (
     ARCHIVE,
+    failing_scp,
     listing_scp,
     mute_listener,
     rejecting_scp,
@@ -80,6 +81,24 @@ def test_the_library_stops_at_the_first_silent_query(tmp_path: Path) -> None:
     with silent_find_scp() as (port, _asked), pytest.raises(CrawlError, match="C-FIND"):
         crawl(Peer("PACS", "127.0.0.1", port), tmp_path / "inv", timeout=1, progress=seen.append)
     assert seen[-1].queries == 1  # no second query, no new association per date window
+
+
+def test_a_failure_status_ends_the_crawl_instead_of_splitting_it(tmp_path: Path) -> None:
+    """0xC000 (Unable to process) is no truncation: a narrower query does not help."""
+    seen: list[CrawlProgress] = []
+    with failing_scp(0xC000) as port, pytest.raises(CrawlError, match="0xC000"):
+        crawl(Peer("PACS", "127.0.0.1", port), tmp_path / "inv", progress=seen.append)
+    assert seen[-1].queries == 1
+
+
+def test_a_finished_crawl_run_again_asks_the_archive_again(tmp_path: Path) -> None:
+    """crawl.sqlite resumes an unfinished crawl only: a finished one is not replayed."""
+    with listing_scp() as port:
+        first = crawl(Peer("PACS", "127.0.0.1", port), tmp_path / "inv")
+    assert first.complete
+    with pytest.raises(CrawlError, match="connection refused"):  # the archive is gone
+        crawl(Peer("PACS", "127.0.0.1", free_port()), tmp_path / "inv", timeout=2)
+    assert first.written[0].path is not None and first.written[0].path.exists()  # kept
 
 
 def test_progress_counts_queries_answers_and_names_the_window(tmp_path: Path) -> None:
