@@ -93,10 +93,16 @@ class Peer:
         if assoc.is_established:
             nodelay(assoc)
             return assoc
+        timeout = getattr(ae, "acse_timeout", None)
         if not received:  # no A-ASSOCIATE-AC/RJ at all: the connection or TLS failed
-            why = _no_connection(self, getattr(ae, "acse_timeout", None))
+            why = _no_connection(self, timeout)
         else:
             why = _refusal(assoc, received, ae, what)
+            answered = any(getattr(p, "result", None) in (0, 1, 2) for p in received)
+            if not answered and self.tls is None and _speaks_tls(self, timeout):
+                why += ": the peer speaks TLS (give --tls-ca with the CA of its certificate)"
+            elif not answered and self.tls is not None:
+                why = _tls_problem(self, timeout) or why
         raise error(f"{self}: {why}")
 
 
@@ -233,26 +239,55 @@ def _no_connection(peer: Peer, timeout: float | None) -> str:
                 "no association: the peer took the connection but did not answer the "
                 f"association request within {timeout} s (does it require TLS? give --tls-ca)"
             )
-        try:
+    return _tls_problem(peer, timeout) or (
+        f"no answer to the association request within {timeout} s (over TLS)"
+    )
+
+
+def _tls_problem(peer: Peer, timeout: float | None) -> str | None:
+    """What goes wrong in a TLS handshake with `peer` (this client's context), or None."""
+    assert peer.tls is not None
+    wait = min(timeout or _PROBE_WAIT, _PROBE_WAIT)
+    try:
+        with socket.create_connection((peer.host, peer.port), timeout=wait) as raw:
             with peer.tls.wrap_socket(raw, server_hostname=peer.host) as tls:
                 # TLS 1.3 servers refuse a client certificate after the client's handshake:
                 # their alert is the first thing read (or nothing, until their ARTIM timer)
-                tls.settimeout(min(wait, _PROBE_WAIT))
                 tls.recv(1)
-        except ssl.SSLCertVerificationError as exc:
-            return (
-                f"TLS: the peer's certificate was not accepted ({exc.verify_message}): "
-                "give the CA that signed it with --tls-ca"
-            )
-        except ssl.SSLError as exc:
-            reason = exc.reason or str(exc)
-            return (
-                f"TLS handshake failed ({reason}): the peer may require a client certificate "
-                "(--tls-cert/--tls-key signed by a CA it trusts), or not speak TLS"
-            )
-        except OSError:
-            pass
-    return f"no answer to the association request within {timeout} s (over TLS)"
+    except ssl.SSLCertVerificationError as exc:
+        return (
+            f"TLS: the peer's certificate was not accepted ({exc.verify_message}): "
+            "give the CA that signed it with --tls-ca"
+        )
+    except ssl.SSLError as exc:
+        reason = exc.reason or str(exc)
+        return (
+            f"TLS handshake failed ({reason}): the peer may require a client certificate "
+            "(--tls-cert/--tls-key signed by a CA it trusts), or not speak TLS"
+        )
+    except OSError:
+        pass
+    return None
+
+
+def _speaks_tls(peer: Peer, timeout: float | None) -> bool:
+    """Whether `peer` answers a TLS handshake (it aborted our plain association request).
+
+    The handshake is only a probe: no certificate is checked and nothing is sent after it.
+    A TLS alert (e.g. a client certificate required) is an answer in TLS too.
+    """
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    probe.check_hostname = False
+    probe.verify_mode = ssl.CERT_NONE
+    try:
+        wait = min(timeout or _PROBE_WAIT, _PROBE_WAIT)
+        with socket.create_connection((peer.host, peer.port), timeout=wait) as raw:
+            with probe.wrap_socket(raw, server_hostname=peer.host):
+                return True
+    except ssl.SSLError as exc:
+        return "ALERT" in str(exc.reason or "").upper()
+    except OSError:
+        return False
 
 
 #: Seconds the diagnosis of a failed connection waits for the peer's TLS alert.
