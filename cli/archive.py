@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from dicom_inventory.cli.exits import ExitCode
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from dicom_inventory.cli.options import err, out, progress
 
 __all__ = ["archive", "create"]
-
-out = Console()
-err = Console(stderr=True)
 
 
 def _target(study: str | None, series: str | None, instance: str | None) -> tuple[str, str]:
@@ -90,9 +89,15 @@ def ingest(
     not exist is a usage error: the command names every missing one on one line and exits 2
     before it indexes anything or creates the archive (a mistyped path is fixed and the
     command run again; indexing is idempotent).
+
+    On a terminal a progress bar counts the files read (a first pass lists the folders to
+    know their number), with the objects indexed, the rate and the time left. Stopped with
+    Ctrl-C, the index keeps every batch committed before (it is never left half-written):
+    the same command run again indexes the rest.
     """
     from dicom_inventory.cli.exits import fail
     from dicom_inventory.scp.archive import IngestError
+    from dicom_inventory.scp.archive.ingest import count_files
     from dicom_inventory.scp.backends import open_archive
 
     missing = [str(s) for s in sources if not s.exists()]
@@ -103,31 +108,27 @@ def ingest(
             ExitCode.USAGE,
         )
 
-    with (
-        open_archive(directory, repository, create=True) as a,
-        Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err,
-            transient=True,
-        ) as progress,
-    ):
-        task = progress.add_task("ingesting", total=None)
+    with open_archive(directory, repository, create=True) as a:
+        total = None
+        if err.is_terminal:  # the first pass is only worth its cost for a bar to show
+            with progress("counting files"):
+                total = count_files(sources)
+        found_so_far = skipped = 0
+        with progress("indexing", total=total, unit="files") as (display, task):
 
-        def tick(found: object) -> None:
-            progress.advance(task)
-            if isinstance(found, IngestError):
-                where = f"{found.source}{'!' + found.member if found.member else ''}"
-                err.print(
-                    f"skipped {where}: {found.message}",
-                    highlight=False,
-                    markup=False,
-                    soft_wrap=True,  # one line per failure, whatever the terminal's width
+            def tick(found: object) -> None:
+                nonlocal found_so_far, skipped
+                found_so_far += 1
+                skipped += isinstance(found, IngestError)
+                display.update(
+                    task, description=f"indexing: {found_so_far:,} objects, {skipped:,} skipped"
                 )
+                if isinstance(found, IngestError):
+                    _skipped_line(found)
 
-        report = a.ingest(sources, copy=copy, progress=tick)
+            report = a.ingest(
+                sources, copy=copy, progress=tick, on_file=lambda: display.advance(task)
+            )
         counts = a.counts()
     out.print(
         f"added {report.added}, already indexed {report.known}, skipped "
@@ -137,6 +138,17 @@ def ingest(
     )
     if report.errors:
         sys.exit(ExitCode.PARTIAL)
+
+
+def _skipped_line(found: Any) -> None:
+    """One line on stderr for an item ingest skipped: ``skipped SOURCE[!MEMBER]: why``."""
+    where = f"{found.source}{'!' + found.member if found.member else ''}"
+    err.print(
+        f"skipped {where}: {found.message}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,  # one line per failure, whatever the terminal's width
+    )
 
 
 @archive.command()
@@ -220,18 +232,36 @@ def synth(
     """Build a synthetic archive: real small images in every container type, with updates.
 
     The same seed gives the same archive; running it again on the same archive adds nothing
-    and records no database-only update twice.
+    and records no database-only update twice. On a terminal a progress bar follows each
+    step (images written, indexed, updates made) with its rate and time left. Stopped with
+    Ctrl-C, it leaves complete files only and a consistent index: run it again to finish.
     """
     from dicom_inventory.scp.archive.synth import synthesize
     from dicom_inventory.scp.backends import open_archive
 
-    with open_archive(directory, repository, create=True) as a:
+    total = studies * series_per_study * instances_per_series
+    steps = {"writing": "writing images", "indexing": "indexing", "updating": "updating"}
+    with (
+        open_archive(directory, repository, create=True) as a,
+        progress(steps["writing"], total=total, unit="instances") as (display, task),
+    ):
+        shown = ["writing"]
+
+        def step(name: str, done: int, of: int) -> None:
+            if name != shown[0]:  # a new step: its own count, total, rate and time left
+                shown[0] = name
+                unit = "updates" if name == "updating" else "instances"
+                display.reset(task, total=of, completed=done, description=steps[name], unit=unit)
+            else:
+                display.update(task, completed=done)
+
         r = synthesize(
             a,
             studies=studies,
             seed=seed,
             series_per_study=series_per_study,
             instances_per_series=instances_per_series,
+            progress=step,
         )
         counts = a.counts()
     out.print(
@@ -319,30 +349,47 @@ def create(
     is complete is it swapped in and the old tree removed: at no moment does --out hold a
     root whose leaves are missing. A folder holding an unfinished production (its
     ``production.json``) is resumed, as before.
+
+    On a terminal a progress bar counts the study records written against the archive's
+    number of studies (without --scope; with one, the count and rate only), with the rate
+    and time left; on Dask it moves as each partition finishes. Stopped with Ctrl-C, the
+    command exits 130: an --out folder being produced keeps its finished partitions, marked
+    unfinished by its ``production.json`` (the same command resumes them), and a --replace
+    run removes its staging folder and leaves the inventory it was replacing untouched.
     """
+    import functools
+
     from dicom_inventory.scp.backends import open_archive
+    from dicom_inventory.scp.production.partitioned import produce_partitioned
+    from dicom_inventory.scp.production.scope import parse_scope
     from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
     scope = _pairs(scope_keys, "--scope")
+    parse_scope(scope)  # a bad scope is refused before anything is shown or written
     ts = DeflatedExplicitVRLittleEndian if deflate else ExplicitVRLittleEndian
-    import functools
 
-    from dicom_inventory.scp.production.partitioned import produce_partitioned
-
-    open_archive(directory, repository).close()  # a missing archive is reported before any work
+    with open_archive(directory, repository) as a:  # a missing archive: reported before work
+        total = None if scope else a.counts()["studies"]
     target = _create_target(out_dir, replace)
-    root, parts = produce_partitioned(
-        functools.partial(open_archive, directory, repository),
-        target,
-        level=level,
-        scope=scope,
-        partitions=partitions,
-        max_records=max_records,
-        dask=dask_address,
-        purpose=purpose,
-        retrieve_ae_title=retrieve_ae_title,
-        transfer_syntax=ts,
-    )
+    try:
+        with progress("creating", total=total, unit="studies") as (display, task):
+            root, parts = produce_partitioned(
+                functools.partial(open_archive, directory, repository),
+                target,
+                level=level,
+                scope=scope,
+                partitions=partitions,
+                max_records=max_records,
+                dask=dask_address,
+                purpose=purpose,
+                retrieve_ae_title=retrieve_ae_title,
+                transfer_syntax=ts,
+                progress=lambda n: display.update(task, completed=n),
+            )
+    except KeyboardInterrupt:
+        if target != out_dir:
+            _abandon(target)
+        raise
     if target != out_dir:
         _swap_in(target, out_dir)
     click.echo(
@@ -385,16 +432,34 @@ def _create_target(out_dir: Path, replace: bool) -> Path:
     return staging
 
 
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    """Put the complete tree in `staging` at `out_dir`; the old tree is removed only then."""
-    import shutil
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Run the block with SIGINT ignored: a file-system step that Ctrl-C must not cut in two."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
+
+def _abandon(staging: Path) -> None:
+    """Remove the staging folder of a --replace run the user stopped (Ctrl-C)."""
+    with _uninterrupted():  # a second Ctrl-C must not leave half of it behind
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
+    """Put the complete tree in `staging` at `out_dir`; the old tree is removed only then.
+
+    Ctrl-C waits for the swap: --out never stays without a tree between the two renames.
+    """
     old = _staging(out_dir, "replaced")
-    shutil.rmtree(old, ignore_errors=True)  # left by a run stopped before its clean-up
-    if out_dir.exists():
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    with _uninterrupted():
+        shutil.rmtree(old, ignore_errors=True)  # left by a run stopped before its clean-up
+        if out_dir.exists():
+            out_dir.rename(old)
+        staging.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _moved(path: Path, staging: Path, out_dir: Path) -> Path:

@@ -237,6 +237,7 @@ class SQLArchive:
         copy: bool = False,
         progress: Callable[[FoundObject | IngestError], None] | None = None,
         header_budget: int = MAX_HEADER_BYTES,
+        on_file: Callable[[], None] | None = None,
     ) -> IngestReport:
         """Index the DICOM objects in `sources` (folders, files, containers).
 
@@ -247,6 +248,15 @@ class SQLArchive:
         :attr:`IngestReport.errors` (and the ``ingest_errors`` table) and skipped; the rest
         is indexed. With `copy`, each file or container is copied into ``store/`` first and
         indexed there. `header_budget`: most bytes read for one object's header.
+
+        `progress` is called with each object or error as found, `on_file` once each file or
+        container is read (see :func:`~dicom_inventory.scp.archive.ingest.count_files` for
+        the total): plain callables, for a display the caller owns.
+
+        Interrupted (``KeyboardInterrupt`` or any error), the index keeps every batch
+        committed before, and nothing of the batch in progress: a re-run indexes the rest
+        (what is indexed already is counted as known). A copy into ``store/`` is made under
+        a temporary name and renamed once complete, so a copy cut short is never indexed.
         """
         report = IngestReport()
         copies: dict[str, str] = {}
@@ -286,7 +296,8 @@ class SQLArchive:
             batch.clear()
 
         for source in sources:
-            for found in find_objects(Path(source), header_budget=header_budget):
+            found_in = find_objects(Path(source), header_budget=header_budget, on_file=on_file)
+            for found in found_in:
                 if isinstance(found, FoundObject):
                     why = self.production_refusal(found)
                     if why is not None:
@@ -374,8 +385,16 @@ class SQLArchive:
             store.mkdir(exist_ok=True)
             digest = hashlib.sha1(path.encode()).hexdigest()[:12]
             target = store / f"{digest}-{Path(path).name}"
-            if not target.exists():
-                shutil.copy2(path, target)
+            if not target.exists() or target.stat().st_size != os.stat(path).st_size:
+                # a partial copy is never under the final name (an earlier version of this
+                # copy, cut short, left one there: the size check replaces it)
+                partial = target.with_name(f".{target.name}.partial")
+                try:
+                    shutil.copy2(path, partial)
+                    os.replace(partial, target)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
             copies[path] = str(target.resolve())
         return copies[path]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import random
 import tarfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ from dicom_inventory.scp.archive.archive import IngestReport, SQLArchive
 from dicom_inventory.scp.archive.objects import make_image, to_part10
 from dicom_inventory.scp.stores.repository import StudyFilter
 
-__all__ = ["SynthReport", "synthesize"]
+__all__ = ["SynthProgress", "SynthReport", "synthesize"]
+
+#: What :func:`synthesize` reports as it goes: ``(step, done, total)``, where `step` is
+#: ``"writing"`` (instances written), ``"indexing"`` (objects indexed) or ``"updating"``
+#: (database-only updates), each counted from 0 up to its own `total`.
+SynthProgress = Callable[[str, int, int], None]
 
 _ROOT = "1.2.826.0.1.3680043.10.543"
 _NAMES = [
@@ -57,32 +63,64 @@ class SynthReport:
 
 
 def _write_series(store: Path, form: str, series_uid: str, objects: list[bytes]) -> None:
+    """Write one series in `form`; each file appears under its name only once complete.
+
+    Every file is written under a hidden temporary name in the same folder and renamed: a run
+    stopped half-way (Ctrl-C) leaves no truncated container for a later ingest to refuse.
+    """
     base = store / series_uid
+    try:
+        _write_forms(base, form, objects)
+    except BaseException:
+        for partial in store.glob(f".{series_uid}*.partial"):
+            partial.unlink(missing_ok=True)
+        for partial in base.glob(".*.partial") if base.is_dir() else ():
+            partial.unlink(missing_ok=True)
+        raise
+
+
+def _atomic(path: str | Path) -> Path:
+    """The temporary name `path` is written under before :func:`_commit` renames it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial")
+
+
+def _commit(path: str | Path) -> None:
+    os.replace(_atomic(path), path)
+
+
+def _write_forms(base: Path, form: str, objects: list[bytes]) -> None:
     if form == "plain":
         base.mkdir(parents=True, exist_ok=True)
         for i, data in enumerate(objects):
-            (base / f"{i + 1}.dcm").write_bytes(data)
+            _atomic(base / f"{i + 1}.dcm").write_bytes(data)
+            _commit(base / f"{i + 1}.dcm")
     elif form == "zip":
-        with zipfile.ZipFile(f"{base}.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        with zipfile.ZipFile(_atomic(f"{base}.zip"), "w", zipfile.ZIP_DEFLATED) as z:
             for i, data in enumerate(objects):
                 z.writestr(f"{i + 1}.dcm", data)
+        _commit(f"{base}.zip")
     elif form in ("tar", "targzip"):
-        opened = (
-            tarfile.open(f"{base}.tar", "w", format=tarfile.USTAR_FORMAT)
-            if form == "tar"
-            else tarfile.open(f"{base}.tar.gz", "w:gz", format=tarfile.USTAR_FORMAT)
-        )
-        with opened as t:
+        name = f"{base}.tar" if form == "tar" else f"{base}.tar.gz"
+        mode = "w" if form == "tar" else "w:gz"
+        # the final name, not the temporary one, goes into the GZIP header (RFC 1952 FNAME)
+        with (
+            open(_atomic(name), "wb") as f,
+            tarfile.open(name, mode, fileobj=f, format=tarfile.USTAR_FORMAT) as t,
+        ):
             for i, data in enumerate(objects):
                 info = tarfile.TarInfo(f"{i + 1}.dcm")
                 info.size = len(data)
                 t.addfile(info, io.BytesIO(data))
+        _commit(name)
     elif form == "gzip":
         base.mkdir(parents=True, exist_ok=True)
         for i, data in enumerate(objects):
-            (base / f"{i + 1}.dcm.gz").write_bytes(gzip.compress(data))
+            _atomic(base / f"{i + 1}.dcm.gz").write_bytes(gzip.compress(data))
+            _commit(base / f"{i + 1}.dcm.gz")
     else:
-        Path(f"{base}.blob").write_bytes(b"".join(objects))
+        _atomic(f"{base}.blob").write_bytes(b"".join(objects))
+        _commit(f"{base}.blob")
 
 
 def _current_values(
@@ -120,6 +158,7 @@ def synthesize(
     series_per_study: int = 3,
     instances_per_series: int = 4,
     image_size: int = 8,
+    progress: SynthProgress | None = None,
 ) -> SynthReport:
     """Write `studies` synthetic studies into ``<archive>/store``, ingest them, apply updates.
 
@@ -127,8 +166,20 @@ def synthesize(
     every fifth study gets a database-only Patient ID correction and every seventh series a
     Modality fix. Deterministic and idempotent: the same seed gives the same archive, and a
     re-run on it adds no instance and records no update twice (an update whose value the
-    entity holds already is not made again). Images are `image_size` x `image_size`, 16 bits (512: a CT slice, 512 KB).
+    entity holds already is not made again). Images are `image_size` x `image_size`, 16
+    bits (512: a CT slice, 512 KB).
+
+    `progress`, when given, is called as each instance is written, indexed and each update
+    made (see :data:`SynthProgress`). Stopped half-way (Ctrl-C), a run leaves complete files
+    only, an index consistent up to its last committed batch and the updates made so far: the
+    same command run again finishes the archive.
     """
+    total = studies * series_per_study * instances_per_series
+
+    def report_step(step: str, done: int, of: int) -> None:
+        if progress is not None:
+            progress(step, done, of)
+
     rng = random.Random(seed)
     store = archive.store_folder() / f"synth-{seed}"
     store.mkdir(parents=True, exist_ok=True)
@@ -168,7 +219,15 @@ def synthesize(
             _write_series(store, _FORMS[form_index % len(_FORMS)], series_uid, objects)
             form_index += 1
             made += len(objects)
-    report = archive.ingest([store])
+            report_step("writing", made, total)
+    indexed = 0
+
+    def one_indexed(found: object) -> None:
+        nonlocal indexed
+        indexed += 1
+        report_step("indexing", indexed, total)
+
+    report = archive.ingest([store], progress=one_indexed if progress is not None else None)
     wanted: list[tuple[str, str, str, str, str]] = [
         ("STUDY", uid, "PatientID", f"P{seed}-{i // 2:05d}-CORR", "SYNTH-RIS")
         for i, uid in enumerate(study_uids)
@@ -180,10 +239,12 @@ def synthesize(
             wanted.append(("SERIES", uid, "Modality", "MR" if was_ct else "CT", "SYNTH-QC"))
     current = _current_values(archive, wanted, study_of)
     updates = already = 0
-    for level, uid, keyword, value, by in wanted:
+    for n, (level, uid, keyword, value, by) in enumerate(wanted):
+        report_step("updating", n, len(wanted))
         if current.get((uid, keyword)) == value:
             already += 1  # a re-run: the change is in the archive already, not recorded twice
             continue
         archive.update(level, uid, {keyword: value}, changed_by=by, reason="CORRECT")
         updates += 1
+    report_step("updating", len(wanted), len(wanted))
     return SynthReport(studies, made, updates, report, already)

@@ -19,6 +19,7 @@ Workers open their own repository from a picklable factory (e.g.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -160,9 +161,18 @@ def produce_partitioned(
         SOP Instance UID of the root (a caller that must find the root after a crash chooses
         it in advance); a fresh UID otherwise.
     progress : callable, optional
-        In process only: called with the number of study records written so far (finished
-        partitions plus the current one). It may raise to interrupt production; the run then
-        resumes later from the finished partitions.
+        Called with the number of study records written so far: first with those of the
+        partitions an earlier run finished, then in process after each record (finished
+        partitions plus the current one), on Dask as each partition finishes. A plain
+        callable (the caller's display, never this module's). In process, it may raise to
+        interrupt production; the run then resumes later from the finished partitions.
+
+    Interrupted (``KeyboardInterrupt``, Ctrl-C), production stops where it is: finished
+    partitions stay recorded in ``production.json`` (the folder is marked unfinished, and the
+    same call resumes it), the partition in progress leaves no file. Dask workers of a
+    ``"local"`` cluster ignore SIGINT (a terminal sends it to the whole process group):
+    they are stopped by this process, so that their tracebacks never reach the terminal;
+    on a scheduler, the run's tasks are cancelled.
     """
     level = InventoryLevel(level)
     parsed = parse_scope(scope)  # refuse a bad scope before anything is written
@@ -245,13 +255,24 @@ def produce_partitioned(
         ):
             raise InventoryError(f"stopped after {fail_after} partitions (fail_after)")
 
+    finished = sum(int(d["study_records"]) for d in state["done"].values())
+    if progress is not None:
+        progress(finished)
     if dask is None:
         for i, rng in todo:
             before = sum(int(d["study_records"]) for d in state["done"].values())
             step = None if progress is None else (lambda n, b=before: progress(b + n))
             record(_produce_partition(*args(i, rng), progress=step))
     else:
-        _run_on_dask(dask, [args(i, rng) for i, rng in todo], record)
+
+        def record_and_count(result: PartitionResult) -> None:
+            nonlocal finished
+            record(result)
+            finished += result.study_records
+            if progress is not None:
+                progress(finished)
+
+        _run_on_dask(dask, [args(i, rng) for i, rng in todo], record_and_count)
 
     results = [PartitionResult(**state["done"][str(i)]) for i in range(n_ranges)]
     return _write_root(out, state, results, InventoryCompletionStatus.COMPLETE)
@@ -325,19 +346,79 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 def _run_on_dask(
     address: str, jobs: list[tuple[Any, ...]], record: Callable[[PartitionResult], None]
 ) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
-    cluster = (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        if address == "local"
-        else None
-    )
+    cluster = _local_cluster() if address == "local" else None
     client = Client(cluster if cluster is not None else address)
+    futures = []
     try:
         futures = [client.submit(_produce_partition, *job, pure=False) for job in jobs]
         for fut in as_completed(futures):
             record(fut.result())
+    except BaseException:
+        # interrupted (or a partition failed): what the workers still run is of no use
+        with _quiet_dask():
+            if cluster is not None:  # our own workers: stopped mid-task, and not to say so
+                client.run(_quiet_dask_logs, on_error="ignore")
+            client.cancel(futures)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        raise
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _local_cluster() -> Any:
+    """A LocalCluster of two worker processes that ignore SIGINT.
+
+    Ctrl-C in a terminal sends SIGINT to every process of the foreground group, the worker
+    processes included: each would print its own ``KeyboardInterrupt`` traceback. Started
+    with SIGINT ignored (a disposition kept through fork and exec, and Python then installs
+    no handler of its own), they leave it to this process, which stops them. The price: a
+    Ctrl-C during the cluster's start (a second or two) is ignored; one after it is not. (A
+    blocked signal would not be lost, but the signal mask is reset for spawned processes.)
+    """
+    import signal
+    import threading
+
+    from dask.distributed import LocalCluster
+
+    def start() -> Any:
+        return LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+
+    if threading.current_thread() is not threading.main_thread():
+        return start()  # signal handlers are the main thread's (a node's job runs elsewhere)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start()
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        signal.signal(signal.SIGINT, previous)
+
+
+def _quiet_dask_logs() -> None:
+    """In a worker of our own cluster being stopped: no log of the stop (lost heartbeats)."""
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Stop a cluster after an interruption without its warnings (tasks lost, workers killed).
+
+    Those warnings are the expected consequences of the stop the user asked for; errors are
+    still logged.
+    """
+    import logging
+
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
