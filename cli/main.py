@@ -7,6 +7,7 @@ exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -602,6 +603,32 @@ for _command in [*_SCU_COMMANDS, *WEB_COMMANDS]:
 with_logging_options(cli)
 
 
+#: Seconds an interrupted command gives its open associations to abort before it exits.
+_ABORT_WAIT = 2.0
+
+
+def _end_associations() -> None:
+    """Abort every association still open when the user interrupts a command (Ctrl-C).
+
+    Ctrl-C may land while pynetdicom negotiates or waits for an answer; its connection thread
+    is not a daemon, so without this the program would print "interrupted" and never exit.
+    Each is sent an A-ABORT (PS3.8 7.3) and its thread stopped.
+    """
+    import threading
+
+    from pynetdicom.association import Association
+    from pynetdicom.dul import DULServiceProvider
+
+    for thread in threading.enumerate():
+        if isinstance(thread, Association) and thread.is_alive():
+            with contextlib.suppress(Exception):
+                thread.abort(block=False)
+    for thread in threading.enumerate():
+        if isinstance(thread, DULServiceProvider) and thread.is_alive():
+            thread.kill_dul()
+            thread.join(_ABORT_WAIT)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``dicom-inventory`` console script."""
     try:
@@ -616,10 +643,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(ExitCode.USAGE)
     except click.exceptions.Abort:
+        _end_associations()
         fail(KeyboardInterrupt())
     except Exception as exc:  # every error ends as one line and its documented exit code
         fail(exc)
     except KeyboardInterrupt as exc:
+        _end_associations()
         fail(exc)
 
 
