@@ -1,4 +1,10 @@
-"""The ``export`` command: inventories as flat instance rows (CSV, JSON Lines, Parquet)."""
+"""The ``export`` command: inventories as flat instance rows (CSV, JSON Lines, Parquet).
+
+The progress display counts study records against the total the tree's instances declare
+(Number of Study Records in Instance, PS3.3 C.38.1.1), with the rows written so far, the
+rate and the time left. Ctrl-C ends the export with one line and exit code 130; nothing is
+left at ``--out`` (see :mod:`dicom_inventory.scu.export`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,14 @@ __all__ = ["export"]
 
 @click.command()
 @click.argument("sources", nargs=-1, required=True, metavar="INVENTORY...")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "parquet"]),
+    required=True,
+    help="parquet and jsonl: typed values (dates, times, UTC date-times, booleans, lists); "
+    "csv: the values as written (text, leading zeros kept).",
+)
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True)
 @click.option(
     "--workers",
@@ -36,22 +49,25 @@ def export(
 
     INVENTORY is a file or a DICOMweb URL (https://host/dicomweb/inventories/UID).
     """
+    from dicom_inventory import tree_paths
     from dicom_inventory.errors import InventoryError
-    from dicom_inventory.scu.export import export_inventory
+    from dicom_inventory.scu.export import count_study_records, export_inventory
 
     with tempfile.TemporaryDirectory(prefix="dicom-inventory-export-") as tmp:
         try:
             paths = inventory_sources(sources, Path(tmp), token_file, ca_cert)
+            files = tree_paths(paths)  # each tree once, from its root
+            total = count_study_records(files)
         except InventoryError as exc:
             fail(exc)
-        with progress("exporting") as (p, task):
+        with progress("exporting", total=total, unit="studies") as (p, task):
+
+            def advance(rows: int, studies: int) -> None:
+                p.update(task, completed=studies, description=f"exporting {rows:,} rows")
+
             try:
                 n = export_inventory(
-                    paths,
-                    out_file,
-                    fmt,
-                    workers=workers,
-                    progress=lambda k: p.update(task, description=f"{k:,} rows"),
+                    files, out_file, fmt, follow=False, workers=workers, progress=advance
                 )
             except InventoryError as exc:
                 fail(exc)

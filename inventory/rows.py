@@ -1,20 +1,28 @@
-"""Flat rows: one row per record at the inventory's level, for export and comparison.
+r"""Flat rows: one row per record at the inventory's level, for export and comparison.
 
 The columns are chosen here, once, as ``(column, record class, keyword)``; what each holds
 (its tag, VR and how it is decoded) comes from the attribute table through the model's fields
-(:mod:`dicom_inventory.fields`), for the typed rows and the byte-level rows alike.
+(:mod:`dicom_inventory.fields`), for the typed rows and the byte-level rows alike. The kind
+of each column (:data:`COLUMN_KINDS`: text, integer, date, time, date-time, flag, list ...)
+is derived from the same fields, so export types its columns from this one table.
+
+Row values are the attribute values as the inventory holds them (text, integers, multi-values
+joined by ``\``); typing them (dates, booleans, lists) is the exporter's business
+(:mod:`dicom_inventory.scu.export`), so comparison (:mod:`dicom_inventory.scu.diff`) reads the
+values unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from enum import Enum
 from functools import cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from dicom_inventory import tags
-from dicom_inventory._decode import _items, _Text, converter
-from dicom_inventory._parse import RawDataset
+from dicom_inventory import enum, tags
+from dicom_inventory._decode import _items, _Text, _value, converter
+from dicom_inventory._parse import RawDataset, ascii_value
 from dicom_inventory.fields import ModelField, model_fields
 from dicom_inventory.model import FileAccess, InstanceRecord, SeriesRecord, StudyRecord
 from pydicom.datadict import keyword_for_tag
@@ -22,7 +30,17 @@ from pydicom.datadict import keyword_for_tag
 if TYPE_CHECKING:  # read.py re-exports this module's names
     from dicom_inventory.read import InventoryReader
 
-__all__ = ["INTEGER_COLUMNS", "ROW_COLUMNS", "UNSIGNED_COLUMNS", "iter_raw_rows", "iter_rows"]
+__all__ = [
+    "CHANGE_FIELDS",
+    "COLUMN_KINDS",
+    "EXPORT_COLUMNS",
+    "FLAG_VALUES",
+    "INTEGER_COLUMNS",
+    "ROW_COLUMNS",
+    "UNSIGNED_COLUMNS",
+    "iter_raw_rows",
+    "iter_rows",
+]
 
 #: The row's columns: name, the record (or File Access item) holding it, its keyword. Grouped
 #: by where the value comes from, in row order; the study's access end points follow the
@@ -83,6 +101,69 @@ INTEGER_COLUMNS = frozenset(c for c, mf in _FIELDS.items() if mf.kind in ("int",
 #: Integer columns of VR UV (File Offset/Length in Container, PS3.3 C.38.2.2): unsigned 64-bit
 #: values (PS3.5 6.2, ``0 <= n < 2**64``); the other integer columns are IS.
 UNSIGNED_COLUMNS = frozenset(c for c, mf in _FIELDS.items() if mf.kind == "uint")
+
+
+#: Columns :func:`iter_raw_rows` adds on request to :data:`ROW_COLUMNS` (export writes them):
+#: ``stale_changes``, one entry per attribute of each Original Attributes Sequence item at any
+#: level of the row (the fields of :data:`CHANGE_FIELDS`), and ``source_inventory``, the SOP
+#: Instance UID of the Inventory instance (the file or tree part) the row was read from.
+EXPORT_COLUMNS: tuple[str, ...] = (*ROW_COLUMNS, "stale_changes", "source_inventory")
+
+#: The fields of an entry of ``stale_changes`` (PS3.3 Table C.12.1.1.9-1): the attribute, its
+#: value recorded in Modified Attributes Sequence (0400,0550) (the prior value, which the
+#: stored file may still hold), its current value in the record (``None`` where the record no
+#: longer has it), Attribute Modification DateTime (0400,0562) as written (DT), Modifying
+#: System (0400,0563), Reason for the Attribute Modification (0400,0565), and the level of the
+#: record holding the Original Attributes item (STUDY, SERIES or INSTANCE).
+CHANGE_FIELDS: tuple[str, ...] = (
+    "keyword",
+    "stored_value",
+    "current_value",
+    "modified_at",
+    "modifying_system",
+    "reason",
+    "level",
+)
+
+#: A flag attribute's values (Removed from Operational Use (0008,0405), PS3.4 C.6.4.5.4) as
+#: booleans: a column whose keyword names an enum of :mod:`dicom_inventory.enum` with exactly
+#: these values is a flag.
+FLAG_VALUES: dict[str, bool] = {
+    enum.RemovedFromOperationalUse.Y.value: True,
+    enum.RemovedFromOperationalUse.N.value: False,
+}
+
+#: The VRs with a typed form of their own (PS3.5 Table 6.2-1), single-valued.
+_TEMPORAL = {"DA": "date", "TM": "time", "DT": "datetime"}
+
+
+def _is_flag(keyword: str) -> bool:
+    values = getattr(enum, keyword, None)
+    if not (isinstance(values, type) and issubclass(values, Enum)):
+        return False
+    return {m.value for m in values} == set(FLAG_VALUES)
+
+
+def _kind(mf: ModelField) -> str:
+    """The column kind of a model field: its field kind, refined by VR and defined terms."""
+    if mf.kind == "text":
+        if mf.attribute.vr in _TEMPORAL:
+            return _TEMPORAL[mf.attribute.vr]
+        if _is_flag(mf.keyword):
+            return "flag"
+    return mf.kind
+
+
+#: The kind of each column of :data:`EXPORT_COLUMNS`: ``text``, ``int`` (IS), ``uint`` (UV),
+#: ``multi`` (multi-valued, a list of text), ``date`` (DA), ``time`` (TM), ``datetime`` (DT),
+#: ``flag`` (Y/N, :data:`FLAG_VALUES`) or ``changes`` (``stale_changes``). Derived from the
+#: attribute table (VR, VM) through the model fields; ``stale_attributes`` lists keywords.
+COLUMN_KINDS: dict[str, str] = {
+    **{c: _kind(mf) for c, mf in _FIELDS.items()},
+    "stale_attributes": "multi",
+    "stale_changes": "changes",
+    "source_inventory": "text",
+}
 
 
 def _group(cls: type, first: str, last: str) -> tuple[tuple[str, ModelField], ...]:
@@ -214,17 +295,80 @@ def _stale_raw(names: list[str], ds: RawDataset) -> None:
                 names.append(kw)
 
 
+def _text_of(value: Any) -> str | None:
+    r"""A generic attribute value as text: multi-values joined by ``\``, numbers in decimal.
+
+    Binary values as hexadecimal; a sequence has no text form (``None``).
+    """
+    if value is None or isinstance(value, list):
+        return None
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        return "\\".join(str(v) for v in value)
+    return str(value) if value != "" else None
+
+
+#: A record's raw item with its character set, innermost (the record itself) first.
+_Chain = tuple[tuple[RawDataset, _Text], ...]
+
+
+def _changes_raw(out: list[dict[str, Any]], chain: _Chain, level: str) -> None:
+    """Add the entries of ``stale_changes`` for the Original Attributes items of ``chain[0]``.
+
+    One entry per attribute of each item's Modified Attributes Sequence (0400,0550), in the
+    order recorded (PS3.3 C.12.1.1.9): its prior value, and its current value in the record
+    or, where the record does not hold it, in the enclosing records.
+    """
+    ds, text = chain[0]
+    for oa in _items(ds, tags.OriginalAttributesSequence) or ():
+        oa_text = text.child(oa) if tags.SpecificCharacterSet in oa else text
+        when = oa.get(tags.AttributeModificationDateTime)
+        system = oa.get(tags.ModifyingSystem)
+        reason = oa.get(tags.ReasonForTheAttributeModification)
+        common = {
+            "modified_at": ascii_value(when) or None,
+            "modifying_system": oa_text.decode(system[1], system[0]) or None
+            if system is not None and isinstance(system[1], bytes)
+            else None,
+            "reason": ascii_value(reason) or None,
+            "level": level,
+        }
+        mod = _items(oa, tags.ModifiedAttributesSequence) or [{}]
+        item = mod[0] if mod else {}
+        item_text = oa_text.child(item) if tags.SpecificCharacterSet in item else oa_text
+        for tag, el in item.items():
+            if tag >> 16 & 1 or tag == tags.SpecificCharacterSet:  # private: no keyword
+                continue
+            kw = keyword_for_tag(tag)
+            if not kw:
+                continue
+            current = None
+            for rec, rec_text in chain:
+                if tag in rec:
+                    current = _text_of(_value(rec[tag], tag, rec_text))
+                    break
+            out.append(
+                {
+                    "keyword": kw,
+                    "stored_value": _text_of(_value(el, tag, item_text)),
+                    "current_value": current,
+                    **common,
+                }
+            )
+
+
 class _RowPlan:
     """The compiled extractors of one selection of columns, per column group.
 
-    It also holds how the concatenated groups (in :data:`ROW_COLUMNS` order) are put in the
+    It also holds how the concatenated groups (in :data:`EXPORT_COLUMNS` order) are put in the
     selection's order.
     """
 
     def __init__(self, columns: tuple[str, ...]) -> None:
-        unknown = [c for c in columns if c not in ROW_COLUMNS]
+        unknown = [c for c in columns if c not in EXPORT_COLUMNS]
         if unknown:
-            raise ValueError(f"unknown row column(s) {', '.join(unknown)}; see ROW_COLUMNS")
+            raise ValueError(f"unknown row column(s) {', '.join(unknown)}; see EXPORT_COLUMNS")
         chosen = set(columns)
 
         def part(group: tuple[tuple[str, ModelField], ...], name: str) -> Any:
@@ -237,7 +381,9 @@ class _RowPlan:
         self.access, _, _ = part(_ACCESS, "access")
         self.file, self.no_file, self.any_file = part(_FILE, "file")
         self.stale = "stale_attributes" in chosen
-        natural = [c for c in ROW_COLUMNS if c in chosen]
+        self.changes = "stale_changes" in chosen
+        self.source = "source_inventory" in chosen
+        natural = [c for c in EXPORT_COLUMNS if c in chosen]
         order = [natural.index(c) for c in columns]
         self.reorder: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
         if order != list(range(len(natural))) or len(order) != len(natural):
@@ -250,12 +396,44 @@ def _plan(columns: tuple[str, ...]) -> _RowPlan:
     return _RowPlan(columns)
 
 
+class _Derived:
+    """The derived cells of a row at one level: stale keywords and changes, built on demand."""
+
+    __slots__ = ("changes", "names", "plan", "source")
+
+    def __init__(self, plan: _RowPlan, source: tuple[str | None, ...]) -> None:
+        self.plan, self.source = plan, source
+        self.names: list[str] = []
+        self.changes: list[dict[str, Any]] = []
+
+    def below(self, chain: _Chain, level: str) -> _Derived:
+        """The cells of a record inside this one (``chain[0]``), adding its own changes."""
+        ds = chain[0][0]
+        if tags.OriginalAttributesSequence not in ds or not (self.plan.stale or self.plan.changes):
+            return self
+        d = _Derived(self.plan, self.source)
+        if self.plan.stale:
+            d.names = list(self.names)
+            _stale_raw(d.names, ds)
+        if self.plan.changes:
+            d.changes = list(self.changes)
+            _changes_raw(d.changes, chain, level)
+        return d
+
+    def cells(self) -> tuple[Any, ...]:
+        stale = ("\\".join(self.names) or None,) if self.plan.stale else ()
+        changes = ((self.changes or None),) if self.plan.changes else ()
+        return (*stale, *changes, *self.source)
+
+
 def iter_raw_rows(
     reader: InventoryReader, columns: Sequence[str] = ROW_COLUMNS
 ) -> Iterator[tuple[Any, ...]]:
     """The rows of :func:`iter_rows` for one file, straight from the reader's raw data sets.
 
-    Each row is a tuple of `columns` (default: all, in :data:`ROW_COLUMNS` order).
+    Each row is a tuple of `columns` (default: all of :data:`ROW_COLUMNS`, in that order);
+    the derived columns of :data:`EXPORT_COLUMNS` are added when asked for (a
+    ``stale_changes`` cell is a list of dicts of :data:`CHANGE_FIELDS`, or ``None``).
 
     Same values as ``iter_rows(reader.studies())`` (a property test holds them equal) without
     building the typed records and a dict per row: export reads about 1.5x as many rows per
@@ -265,19 +443,21 @@ def iter_raw_rows(
     Raises
     ------
     ValueError
-        If a column is not one of :data:`ROW_COLUMNS`.
+        If a column is not one of :data:`EXPORT_COLUMNS`.
     """
     plan = _plan(tuple(columns))
     reorder = plan.reorder
-    stale_on = plan.stale
     text0 = reader.text
+    source: tuple[str | None, ...] = ()
+    if plan.source:
+        uid = reader.raw_header.get(tags.SOPInstanceUID)
+        source = (ascii_value(uid) or None if uid is not None else None,)
+    top = _Derived(plan, source)
     for st in reader.raw_studies():
         t = text0.child(st) if tags.SpecificCharacterSet in st else text0
         study = plan.study(st, t)
         access = plan.access(st, t)
-        stale_st: list[str] = []
-        if stale_on:
-            _stale_raw(stale_st, st)
+        d_st = top.below(((st, t),), "STUDY")
         series_items = _items(st, tags.InventoriedSeriesSequence) or []
         if not series_items:
             row = (
@@ -286,17 +466,14 @@ def iter_raw_rows(
                 *plan.no_instance,
                 *access,
                 *plan.no_file,
-                *_stale_cell(stale_on, stale_st),
+                *d_st.cells(),
             )
             yield reorder(row) if reorder else row
             continue
         for se in series_items:
             ts = t.child(se) if tags.SpecificCharacterSet in se else t
             series = plan.series(se, ts)
-            stale_se = stale_st
-            if stale_on:
-                stale_se = list(stale_st)
-                _stale_raw(stale_se, se)
+            d_se = d_st.below(((se, ts), (st, t)), "SERIES")
             instances = _items(se, tags.InventoriedInstancesSequence) or []
             if not instances:
                 row = (
@@ -305,10 +482,11 @@ def iter_raw_rows(
                     *plan.no_instance,
                     *access,
                     *plan.no_file,
-                    *_stale_cell(stale_on, stale_se),
+                    *d_se.cells(),
                 )
                 yield reorder(row) if reorder else row
                 continue
+            cells = d_se.cells()
             for it in instances:
                 ti = ts.child(it) if tags.SpecificCharacterSet in it else ts
                 file = plan.no_file
@@ -316,20 +494,15 @@ def iter_raw_rows(
                     fa_items = _items(it, tags.FileAccessSequence)
                     if fa_items:
                         file = plan.file(fa_items[0], ti)
-                stale = stale_se
-                if stale_on and tags.OriginalAttributesSequence in it:
-                    stale = list(stale_se)
-                    _stale_raw(stale, it)
+                own = cells
+                if tags.OriginalAttributesSequence in it:
+                    own = d_se.below(((it, ti), (se, ts), (st, t)), "INSTANCE").cells()
                 row = (
                     *study,
                     *series,
                     *plan.instance(it, ti),
                     *access,
                     *file,
-                    *_stale_cell(stale_on, stale),
+                    *own,
                 )
                 yield reorder(row) if reorder else row
-
-
-def _stale_cell(on: bool, names: list[str]) -> tuple[str | None, ...]:
-    return ("\\".join(names) or None,) if on else ()

@@ -8,6 +8,7 @@ must report exactly those. export: every format reads back (pyarrow, csv, json) 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import tempfile
 from dataclasses import replace
@@ -135,8 +136,24 @@ def test_diff_in_two_processes_and_at_the_coarser_level(tmp_path: Path) -> None:
     assert report.differences[0].attributes["patient_name"][1] == "Other^Name"
 
 
+def _as_written(v: object) -> object:
+    """A typed export value back in the DICOM text of the row (dates, times, flags, lists)."""
+    if isinstance(v, bool):
+        return "Y" if v else "N"
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y%m%d%H%M%S")
+    if isinstance(v, dt.date):
+        return v.strftime("%Y%m%d")
+    if isinstance(v, dt.time):
+        return v.strftime("%H%M%S")
+    if isinstance(v, list):
+        return "\\".join(v)
+    return v
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
 def test_export_round_trip(tmp_path: Path, fmt: str) -> None:
+    """The exported rows hold iter_rows' values (typed in Parquet and JSON Lines, issue 21)."""
     src = _write(tmp_path / "a.dcm", _materialize(5), "2.25.1")
     out = tmp_path / f"rows.{fmt}"
     n = export_inventory([src], out, fmt)
@@ -144,8 +161,8 @@ def test_export_round_trip(tmp_path: Path, fmt: str) -> None:
     assert n == len(expected) == 30
     if fmt == "parquet":
         table = pq.read_table(out)
-        assert table.column_names == list(ROW_COLUMNS)
-        got = table.to_pylist()
+        assert table.column_names[: len(ROW_COLUMNS)] == list(ROW_COLUMNS)
+        got = [{k: _as_written(v) for k, v in r.items()} for r in table.to_pylist()]
     elif fmt == "csv":
         with open(out, newline="", encoding="utf-8") as f:
             got = [
@@ -156,7 +173,16 @@ def test_export_round_trip(tmp_path: Path, fmt: str) -> None:
                 for r in csv.DictReader(f)
             ]
     else:
-        got = [json.loads(line) for line in out.read_text().splitlines()]
+        got = []
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            for k in ("patient_birth_date", "study_date"):
+                r[k] = r[k] and dt.date.fromisoformat(r[k])
+            r["study_time"] = r["study_time"] and dt.time.fromisoformat(r["study_time"])
+            for k in ("item_inventory_datetime", "study_update_datetime"):
+                r[k] = r[k] and dt.datetime.fromisoformat(r[k])
+            got.append({k: _as_written(v) for k, v in r.items()})
+    assert all(r["source_inventory"] == "2.25.1" for r in got)
     norm = [
         {
             k: (None if v is None else int(v) if k in INTEGER_COLUMNS else str(v))
@@ -164,7 +190,7 @@ def test_export_round_trip(tmp_path: Path, fmt: str) -> None:
         }
         for r in expected
     ]
-    assert got == norm
+    assert [{k: r[k] for k in ROW_COLUMNS} for r in got] == norm
     assert not (tmp_path / f"rows.{fmt}.part").exists()
 
 
