@@ -236,8 +236,12 @@ def _incomplete(s: Summary) -> PageSection:
 def _write(html: str, path: str | os.PathLike[str]) -> Path:
     out = Path(path)
     tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)  # never a half-written page under the name asked for
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)  # never a half-written page under the name asked for
+    except BaseException:  # a full disk, Ctrl-C: no partial page left behind either
+        tmp.unlink(missing_ok=True)
+        raise
     return out
 
 

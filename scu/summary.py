@@ -276,7 +276,7 @@ class _Summarizer:
         ranked = (size.instances, -self.seq, size)
         if len(self.heap) < self.top:
             heapq.heappush(self.heap, ranked)
-        elif ranked[:2] > self.heap[0][:2]:
+        elif self.heap and ranked[:2] > self.heap[0][:2]:
             heapq.heapreplace(self.heap, ranked)
 
     def read(self, rows: Iterable[tuple[Any, ...]], level: str, tick: Callable[[], None]) -> None:

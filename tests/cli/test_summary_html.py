@@ -250,16 +250,24 @@ def test_summary_command_prints_tables_and_writes_the_page(tmp_path: Path) -> No
 
 
 def test_summary_command_bad_input_is_one_line_and_usage_code(tmp_path: Path) -> None:
-    code = "from dicom_inventory.cli.summary import summary; summary(prog_name='summary')"
+    from click.testing import CliRunner
+    from dicom_inventory.cli.summary import summary
+
     junk = tmp_path / "junk.dcm"
     junk.write_bytes(b"\0" * 300)
-    for args in ([str(tmp_path / "nosuch.dcm")], [str(junk)]):
-        done = subprocess.run(
-            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode != 0, args
-        assert "Traceback" not in done.stderr, done.stderr
-        assert ("nosuch.dcm" in done.stderr) or ("junk.dcm" in done.stderr), done.stderr
+    inv = _write(tmp_path / "inv.dcm", _studies(1), "2.25.84")
+    nowhere = tmp_path / "no" / "such" / "dir" / "summary.html"
+    cases = [
+        ([str(tmp_path / "nosuch.dcm")], "nosuch.dcm: no such file"),
+        ([str(junk)], "junk.dcm"),
+        ([str(inv), "--html", str(nowhere)], f"{nowhere}: cannot write the HTML page"),
+        ([str(inv), "--top", "-1"], "--top"),
+    ]
+    for args, said in cases:
+        done = CliRunner().invoke(summary, args)
+        assert done.exit_code == 2, (args, done.output)
+        assert done.exception is None or isinstance(done.exception, SystemExit), done.exception
+        assert said in done.stderr.replace("\n", " "), (args, done.stderr)
 
 
 def _diff_fixture(tmp_path: Path) -> tuple[Path, Path, list[StudyRecord]]:

@@ -206,6 +206,8 @@ def test_largest_studies_are_the_top_n_largest_first(tmp_path: Path) -> None:
         (studies[5].study_instance_uid, 18, 3),
     ]
     assert s.incomplete_studies == 0
+    none = summarize([tmp_path / "inv.dcm"], top=0)  # counts only, no study listed
+    assert (none.largest, none.studies) == ([], 6)
 
 
 def _n(se: SeriesRecord, k: int) -> list[InstanceRecord]:
