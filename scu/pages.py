@@ -336,9 +336,11 @@ def diff_page(report: DiffReport, *, title: str = "Inventory comparison") -> Pag
     ]
     counts_blocks: list[Block] = [DataTable("diff-counts", "Differences per level", head, rows)]
     if not report.identical:
+        kinds = [k for k in DIFF_KINDS if per_level[k]]  # drawn: the kinds found, their levels
+        levels = [lv for lv in _LEVELS if any(per_level[k][lv] for k in kinds)]
         svg = bar_chart(
-            list(_LEVELS),
-            {DIFF_KINDS[k]: [per_level[k][lv] for lv in _LEVELS] for k in DIFF_KINDS},
+            levels,
+            {DIFF_KINDS[k]: [per_level[k][lv] for lv in levels] for k in kinds},
             title="Differences per level",
             value_label="entities",
         )
