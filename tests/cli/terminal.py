@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 __all__ = ["Terminal"]
 
@@ -30,7 +29,7 @@ _ESCAPES = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 class Terminal:
     """``python -m dicom_inventory ARGS...`` on a pty; its output read as it comes."""
 
-    def __init__(self, *args: str | Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: object, env: dict[str, str] | None = None) -> None:
         master, slave = pty.openpty()
         self.master = master
         self.proc = subprocess.Popen(
