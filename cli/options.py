@@ -51,6 +51,7 @@ __all__ = [
     "state_folder",
     "state_option",
     "to_keys",
+    "tls_options",
     "to_peer",
 ]
 
@@ -179,26 +180,15 @@ def _env(setting: str) -> dict[str, Any]:
     return {"envvar": ENVIRONMENT[setting], "show_envvar": True}
 
 
-def connection_options(f: F) -> F:
-    """``-aec/--called-ae`` and client TLS (``--tls``, ``--tls-ca``, ``--tls-cert``, ``--tls-key``).
+def tls_options(f: F) -> F:
+    """Client TLS: ``--tls``, ``--tls-ca``, ``--tls-cert``, ``--tls-key``.
 
-    For every command that opens DIMSE associations; the values are read by :func:`to_peer`,
-    so a command's own code does not change. TLS follows PS3.15 B.1 with the node's BCP 195
-    settings (TLS 1.2 at least, AEAD cipher suites).
+    For every command that opens DIMSE associations; the values are read by :func:`to_peer`
+    (:func:`client_tls`), so a command's own code does not change. TLS follows PS3.15 B.1
+    with the node's BCP 195 settings (TLS 1.2 at least, AEAD cipher suites).
     """
     pem = click.Path(path_type=Path, exists=True, dir_okay=False)
     options = [
-        click.option(
-            "-aec",
-            "--called-ae",
-            "called_ae",
-            default=None,
-            expose_value=False,
-            callback=_keep,
-            help="The called AE title (DCMTK's -aec); replaces the AE part of --peer, which "
-            "may then be HOST:PORT.",
-            **_env("called_ae"),
-        ),
         click.option(
             "--tls",
             "tls",
@@ -244,6 +234,22 @@ def connection_options(f: F) -> F:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def connection_options(f: F) -> F:
+    """``-aec/--called-ae`` and :func:`tls_options`: what ``--peer`` comes with."""
+    f = tls_options(f)
+    return click.option(
+        "-aec",
+        "--called-ae",
+        "called_ae",
+        default=None,
+        expose_value=False,
+        callback=_keep,
+        help="The called AE title (DCMTK's -aec); replaces the AE part of --peer, which "
+        "may then be HOST:PORT.",
+        **_env("called_ae"),
+    )(f)
 
 
 def peer_option(f: F) -> F:

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import pytest
 from dicom_inventory.cli.main import cli
-from dicom_inventory.cli.options import ENVIRONMENT
+from dicom_inventory.cli.options import ENVIRONMENT, to_keys
 
 from tests.cli.test_query_output import Node, start_node
 from tests.scp.raw_peer import free_port
@@ -64,6 +64,9 @@ def test_every_command_takes_verbose_quiet_and_log_level() -> None:
 #: Commands with a --peer of their own meaning (the testkits: the system under test; the
 #: statement's --check), not yet on the shared options.
 _OWN_PEER = ("testkit scp", "testkit scu", "conformance-statement")
+#: Commands whose peers are arguments (``diff``'s ``dicom:AE@HOST:PORT`` sides): no --peer,
+#: so no -aec; they should take the TLS options (``@tls_options``).
+_PEER_IN_ARGUMENTS = ("diff",)
 
 
 def test_every_peer_command_takes_the_same_connection_flags() -> None:
@@ -75,10 +78,12 @@ def test_every_peer_command_takes_the_same_connection_flags() -> None:
         if name in _OWN_PEER or not opts & {"--peer", "--calling-ae"}:
             continue
         checked.append(name)
-        assert {"-aet", "-aec", "--tls-ca", "--tls-cert", "--tls-key"} <= opts, name
-        assert envs["calling_ae"] == ENVIRONMENT["calling_ae"], name
+        assert "-aet" in opts and envs["calling_ae"] == ENVIRONMENT["calling_ae"], name
+        if name in _PEER_IN_ARGUMENTS:
+            continue
+        assert {"-aec", "--tls-ca", "--tls-cert", "--tls-key"} <= opts, name
         assert envs["peer"] == ENVIRONMENT["peer"], name
-    assert {"query", "repository-query", "request", "retrieve", "crawl"} <= set(checked)
+    assert {"query", "repository-query", "request", "retrieve", "crawl", "diff"} <= set(checked)
 
 
 def test_aet_aec_and_the_environment(node: Node) -> None:
@@ -105,22 +110,21 @@ def test_a_peer_without_ae_title_and_no_aec_is_a_usage_error() -> None:
     assert "AE@HOST:PORT" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_quiet_leaves_the_data_and_drops_the_information_lines(node: Node) -> None:
-    loud = _run("query", "--peer", node.peer)
-    quiet = _run("query", "--peer", node.peer, "-q")
+def test_quiet_verbose_and_log_level_on_the_command(node: Node) -> None:
+    """``query -q``: the data, nothing else; ``query -v`` (after the command name as well as
+    before it): the dependency warning as one log line, which ``--log-level WARNING`` leaves out
+    (dependency warnings only at -v)."""
+    loud = _run("query", "--peer", node.peer, "TransactionUID")
+    quiet = _run("query", "--peer", node.peer, "TransactionUID", "-q")
     assert loud.returncode == quiet.returncode == 0, loud.stderr + quiet.stderr
     assert "2 inventory instance(s)" in loud.stderr
     assert quiet.stderr == "" and quiet.stdout == loud.stdout
-
-
-def test_verbose_after_the_command_name(node: Node) -> None:
-    """``query -v`` as well as ``-v query``: the dependency warning as one log line."""
-    done = _run("query", "--peer", node.peer, "TransactionUID", "-v")
-    assert done.returncode == 0, done.stderr
-    assert "WARNING pydicom: Invalid value for VR UI" in done.stderr
-    assert "UserWarning" not in done.stderr
-    quiet = _run("query", "--peer", node.peer, "TransactionUID", "--log-level", "WARNING")
-    assert "Invalid value" not in quiet.stderr  # dependency warnings only at -v (INFO)
+    verbose = _run("query", "--peer", node.peer, "TransactionUID", "-v")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "WARNING pydicom: Invalid value for VR UI" in verbose.stderr
+    assert "UserWarning" not in verbose.stderr
+    level = _run("query", "--peer", node.peer, "TransactionUID", "--log-level", "WARNING")
+    assert level.returncode == 0 and "Invalid value" not in level.stderr, level.stderr
     both = _run("query", "--peer", node.peer, "-v", "-q")
     assert both.returncode == 2 and "contradict" in both.stderr
 
@@ -139,15 +143,25 @@ def test_log_level_from_the_environment_on_a_local_command(tmp_path: Path) -> No
     [
         ("StudyDate=20211301-", "month 13"),
         ("StudyDate=20211231-20210101", "begins after it ends"),
+        ("StudyDate=-", "an empty range"),
         ("StudyInstanceUID=1.2.3a", "VR UI"),
+        ("StudyInstanceUID=1.2.3\\1.2.x", "'1.2.x'"),
         ("StudyTime=2500", "hour 25"),
+        ("ModalitiesInStudy=CT\\mr", "VR CS"),
         ("TotalNumberOfStudyRecords=many", "not an integer"),
+        ("TotalNumberOfStudyRecords=-1", "not in 0.."),
     ],
 )
-def test_query_values_are_checked_before_anything_is_sent(key: str, said: str) -> None:
-    done = _run("query", "--peer", f"NOBODY@127.0.0.1:{free_port()}", key)
+def test_matching_values_are_checked_against_their_vr(key: str, said: str) -> None:
+    with pytest.raises(click.BadParameter) as bad:
+        to_keys((key,))
+    assert key.split("=")[0] in bad.value.message and said in bad.value.message
+
+
+def test_a_bad_query_value_is_a_usage_error_before_anything_is_sent() -> None:
+    done = _run("query", "--peer", f"NOBODY@127.0.0.1:{free_port()}", "StudyDate=20211301-")
     assert done.returncode == 2, done.stderr
-    assert key.split("=")[0] in done.stderr and said in done.stderr, done.stderr
+    assert "StudyDate" in done.stderr and "month 13" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
 
