@@ -37,28 +37,42 @@ identifier or ``--scope KEY=VALUE`` writes keys: ``A-B`` for a range, ``a\b`` fo
 UIDs, an empty string for empty-value matching) is what the SCU's command line takes and what
 the SCP's matcher compiles; :meth:`ScopeOfInventory.from_keys` is the one place that maps it to
 the standard form.
+
+Matching a study against the keys (PS3.4 C.2.2.2) lives here too, so that the node's producer,
+its Query/Retrieve services and the client's ``diff`` judge a study the same way:
+:func:`key_matcher` compiles one Query/Retrieve key by its VR, :func:`scope_matchers` compiles
+the keys of a scope (empty value matching included), :meth:`ScopeOfInventory.matches` judges a
+study's attributes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dicom_inventory._vr import value_problem
 from dicom_inventory.attributes import INSTANCE_PATH, SERIES_PATH, STUDY_PATH, attributes_at
 from dicom_inventory.enum import ExtendedMatchingMechanism
+from dicom_inventory.errors import InventoryError
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.multival import MultiValue
 
 __all__ = [
     "CONTROL_ATTRIBUTES",
     "MATCHING_SEQUENCES",
+    "Matcher",
+    "ScopeError",
     "ScopeFinding",
     "ScopeOfInventory",
     "check_scope_item",
     "dataset_mapping",
+    "key_matcher",
     "query_text",
+    "range_bounds",
+    "scope_matchers",
+    "uid_set",
 ]
 
 
@@ -201,6 +215,19 @@ class ScopeOfInventory:
             out[kw] = ""
         out.update(self.general)
         return out
+
+    def matches(self, attributes: Mapping[str, Any]) -> bool:
+        """Whether a study with these attributes (``{keyword: value}``) matches every key.
+
+        Keys are matched as :func:`scope_matchers` compiles them (PS3.4 C.2.2.2); a key the
+        study's attributes do not hold is matched against no value.
+
+        Raises
+        ------
+        ScopeError
+            If a key's value is not valid for its matching type.
+        """
+        return all(m(attributes.get(k)) for k, m in scope_matchers(self.keys).items())
 
     @property
     def is_universal(self) -> bool:
@@ -516,3 +543,172 @@ def _scope_findings(item: Mapping[str, Any], path: str) -> Iterator[ScopeFinding
 
 def _tag_text(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+# -- matching (PS3.4 C.2.2.2) --------------------------------------------------------------
+class ScopeError(InventoryError, ValueError):
+    """A scope key is unsupported, or its value is not valid for its matching type."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+#: A compiled key: whether an attribute value matches it.
+Matcher = Callable[[Any], bool]
+
+#: Range units of the Study-level range keys (PS3.4 C.2.2.2.5); StudyUpdateDateTime may carry
+#: a UTC offset.
+_STUDY_RANGE_UNITS = {
+    "StudyDate": r"\d{8}",
+    "StudyTime": r"\d{2,6}(\.\d{1,6})?",
+    "StudyUpdateDateTime": r"\d{4,14}(\.\d{1,6})?([+-]\d{4})?",
+}
+#: The value forms of range matching by VR (PS3.4 C.2.2.2.5), for the other keys.
+_VR_UNITS = {"DA": r"\d{8}", "TM": r"\d{2,6}(\.\d{1,6})?", "DT": r"\d{4,14}(\.\d{1,6})?"}
+#: Keys matched case-insensitively besides PN (this implementation's choice, C.2.2.2.1).
+_FOLDED = frozenset({"StudyDescription"})
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+
+
+def _wildcard(pattern: str, fold: bool) -> Matcher:
+    if "*" not in pattern and "?" not in pattern:
+        want = pattern.casefold() if fold else pattern
+
+        def exact(value: Any) -> bool:
+            v = "" if value is None else str(value)
+            return (v.casefold() if fold else v) == want
+
+        return exact
+    rx = re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+        re.IGNORECASE | re.DOTALL if fold else re.DOTALL,
+    )
+    return lambda value: value is not None and rx.fullmatch(str(value)) is not None
+
+
+def _range(key: str, text: str) -> tuple[Matcher, tuple[str, str] | None]:
+    """The matcher of a value or range, and the range's ``(lo, hi)`` (``None``: one value)."""
+    unit = re.compile(_STUDY_RANGE_UNITS.get(key) or _VR_UNITS[_vr(key)])
+    if text.count("-") > 1:
+        raise ScopeError(
+            f"{key}={text!r}: one '-' at most (time zone offsets are not supported in ranges)",
+            (key,),
+        )
+    lo, dash, hi = text.partition("-")
+    if any(p and not unit.fullmatch(p) for p in (lo, hi)) or not (lo or hi):
+        raise ScopeError(
+            f"{key}={text!r}: expected a value or a range A-B, A- or -B of DICOM "
+            f"{'dates' if key == 'StudyDate' else 'times'} (PS3.4 C.2.2.2.5)",
+            (key,),
+        )
+    vr = _vr(key)
+    for part in (lo, hi):
+        problem = value_problem(vr, part.encode("ascii")) if part else None
+        if problem is not None:
+            raise ScopeError(f"{key}={text!r}: {part!r} {problem}; PS3.4 C.2.2.2.5", (key,))
+    if not dash:
+        return (lambda value: value is not None and str(value) == text), None
+    if lo and hi and lo > hi:
+        raise ScopeError(f"{key}={text!r}: the range ends before it starts", (key,))
+
+    def in_range(value: Any) -> bool:
+        if not value:
+            return False  # an empty value does not match a range (C.2.2.2.5)
+        v = str(value)
+        return (not lo or v[: len(lo)] >= lo) and (not hi or v[: len(hi)] <= hi)
+
+    return in_range, (lo, hi)
+
+
+def range_bounds(key: str, text: str) -> tuple[str, str] | None:
+    """The ``(lo, hi)`` of a range key's value (``""`` an open end), ``None`` for one value.
+
+    Raises
+    ------
+    ScopeError
+        If `text` is not a DICOM date/time value or range of `key` (PS3.4 C.2.2.2.5).
+    """
+    return _range(key, text)[1]
+
+
+def _empty(value: Any) -> bool:
+    """Empty value matching: the attribute has no value (in the scope's Empty Value Matching)."""
+    return value is None or value == "" or value == () or value == []
+
+
+def _modalities(text: str) -> Matcher:
+    def any_of(value: Any) -> bool:
+        if isinstance(value, str):
+            value = value.split("\\")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        return text in values
+
+    return any_of
+
+
+def uid_set(text: str) -> frozenset[str]:
+    r"""The UIDs of a single UID or a list of UIDs separated by ``\`` (PS3.4 C.2.2.2.2)."""
+    return frozenset(u.strip() for u in text.split("\\"))
+
+
+def _uid_list(keyword: str, text: str) -> Matcher:
+    """Single UID or list of UIDs matching (PS3.4 C.2.2.2.2)."""
+    uids = uid_set(text)
+    bad = [u for u in uids if not _UID.fullmatch(u) or len(u) > 64]
+    if bad:
+        raise ScopeError(f"{keyword}: {bad[0]!r} is not a valid UID", (keyword,))
+    return lambda value: value in uids
+
+
+def key_matcher(keyword: str, text: str) -> Matcher | None:
+    """A matcher for one query key by its VR (PS3.4 C.2.2.2), for keys of other services.
+
+    UI: single UID or UID list; DA/TM/DT: single value or range; other text: single value or
+    wildcard (PN case-insensitive). ``None`` for universal matching (empty or ``*``).
+
+    Raises
+    ------
+    ScopeError
+        If the value is not valid for the key's matching type.
+    """
+    if text in ("", "*"):
+        return None
+    vr = _vr(keyword)
+    if vr == "UI":
+        return _uid_list(keyword, text)
+    if vr in _VR_UNITS:
+        return _range(keyword, text)[0]
+    return _wildcard(text, fold=vr == "PN")
+
+
+def scope_matchers(keys: Mapping[str, str]) -> dict[str, Matcher]:
+    r"""Compile flat scope keys (:attr:`ScopeOfInventory.keys`) into one matcher per key.
+
+    ``*`` is universal matching (no matcher, C.2.2.2.3); ``""`` empty value matching (only a
+    study without a value matches, C.2.2.2.7); Modalities in Study matches when any of the
+    study's modalities is the value; a UI key a UID or list of UIDs (C.2.2.2.2); a DA, DT or
+    TM key a value or range (C.2.2.2.5); any other key a single value or wild card
+    (C.2.2.2.1, C.2.2.2.4), case-insensitive for PN keys and Study Description.
+
+    Raises
+    ------
+    ScopeError
+        If a value is not valid for its key's matching type (the first such key, in order).
+    """
+    matchers: dict[str, Matcher] = {}
+    for key, text in keys.items():
+        vr = _vr(key)
+        if text == "*":
+            continue  # universal matching (C.2.2.2.3)
+        if text == "":
+            matchers[key] = _empty
+        elif key in _STUDY_RANGE_UNITS or vr in _VR_UNITS:
+            matchers[key] = _range(key, text)[0]
+        elif vr == "UI":
+            matchers[key] = _uid_list(key, text)
+        elif key == "ModalitiesInStudy":
+            matchers[key] = _modalities(text)
+        else:
+            matchers[key] = _wildcard(text, fold=vr == "PN" or key in _FOLDED)
+    return matchers

@@ -302,10 +302,8 @@ class StudyFinder:
 
 
 def _meaning(code: int) -> str:
-    try:
-        return f" ({Status(code).meaning.rstrip('.')})"
-    except ValueError:
-        return ""
+    known = {int(s): s for s in Status}.get(code)
+    return f" ({known.meaning.rstrip('.')})" if known is not None else ""
 
 
 def _attrs(ds: Dataset, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -16,6 +16,15 @@ whose Removed from Operational Use (0008,0405) flag differs, at its own level or
 (a study flagged in one and not the other), is a **removed** change: an entity removed from
 operational use is kept by the archive but no longer offered for use (PS3.17 YYYY.2.3.1,
 PS3.4 C.6.4), so the change matters to a migration as much as a missing entity does.
+
+Scopes: each inventory covers the studies of its Scope of Inventory (PS3.3 C.38.2.1; that of
+the first file of each side is taken). The comparison is restricted to the overlap of the two
+scopes: an entity one side lists whose study does not match the other side's scope (matched on
+the study's attributes as recorded, PS3.4 C.2.2.2, :func:`dicom_inventory.scope.scope_matchers`)
+is neither missing nor extra but counted as **outside the other side's scope**. A scope key the
+rows do not carry (not in :data:`SCOPE_COLUMNS`), a RELATIONAL scope below the study level, or
+keys found directly in the Scope item (not the standard's form) cannot be judged here: the
+report names them in ``scope_notes`` and compares without them.
 """
 
 from __future__ import annotations
@@ -32,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from dicom_inventory import InventoryLevel, InventoryReader, iter_raw_rows, read_header, tree_paths
+from dicom_inventory.scope import Matcher, ScopeError, scope_matchers
 
-__all__ = ["COMPARED", "REMOVED", "DiffReport", "EntityDiff", "diff_inventories"]
+__all__ = ["COMPARED", "REMOVED", "SCOPE_COLUMNS", "DiffReport", "EntityDiff", "diff_inventories"]
 
 #: Attributes compared between the two sides, by level.
 COMPARED = {
@@ -46,6 +56,22 @@ REMOVED = {"STUDY": "study_removed", "SERIES": "series_removed", "INSTANCE": "in
 #: The value of Removed from Operational Use that flags an entity (CS ``Y``); no value or ``N``
 #: is not flagged.
 _FLAGGED = "Y"
+#: The Study-level scope keys whose values the rows carry: keyword -> row column
+#: (:data:`dicom_inventory.rows.ROW_COLUMNS`).
+SCOPE_COLUMNS = {
+    "PatientID": "patient_id",
+    "PatientName": "patient_name",
+    "PatientBirthDate": "patient_birth_date",
+    "PatientSex": "patient_sex",
+    "StudyInstanceUID": "study_instance_uid",
+    "StudyDate": "study_date",
+    "StudyTime": "study_time",
+    "AccessionNumber": "accession_number",
+    "StudyID": "study_id",
+    "StudyDescription": "study_description",
+    "ModalitiesInStudy": "modalities_in_study",
+    "StudyUpdateDateTime": "study_update_datetime",
+}
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _COLUMNS = (
@@ -102,6 +128,12 @@ class DiffReport:
     count_mismatches: int = 0
     removed_changes: int = 0
     """Entities in both whose Removed from Operational Use flag differs."""
+    source_outside: int = 0
+    """Entities in the source only whose study is outside the destination's scope: not missing."""
+    destination_outside: int = 0
+    """Entities in the destination only whose study is outside the source's scope: not extra."""
+    scope_notes: list[str] = field(default_factory=list)
+    """Scope keys that could not be judged, and why (the comparison went on without them)."""
     differences: list[EntityDiff] = field(default_factory=list)
 
     @property
@@ -127,6 +159,11 @@ class DiffReport:
             "different": self.different,
             "count_mismatches": self.count_mismatches,
             "removed_changes": self.removed_changes,
+            "outside_other_scope": {
+                "source": self.source_outside,
+                "destination": self.destination_outside,
+            },
+            "scope_notes": self.scope_notes,
             "patients": {},
         }
         for d in self.differences:
@@ -148,6 +185,12 @@ class DiffReport:
             f"removed from operational use changed {self.removed_changes}"
             + ("  -> IDENTICAL" if self.identical else "  -> DIFFERENT"),
         ]
+        if self.source_outside or self.destination_outside:
+            lines.append(
+                f"not compared, outside the other side's scope: {self.source_outside} in the "
+                f"source only, {self.destination_outside} in the destination only"
+            )
+        lines += [f"scope: {note}" for note in self.scope_notes]
         for d in self.differences[:limit]:
             where = " / ".join(
                 x for x in (d.study_instance_uid, d.series_instance_uid, d.sop_instance_uid) if x
@@ -183,8 +226,8 @@ _KEYS = {
 }
 
 
-def _raw_rows(paths: list[str]) -> Iterator[tuple[Any, ...]]:
-    """Rows of :data:`_COLUMNS` of the inventories and the trees they root.
+def _raw_rows(paths: list[str], extra: tuple[str, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Rows of :data:`_COLUMNS`, then of the `extra` columns, of the inventories and their trees.
 
     They come from the byte-level rows of the IOD library
     (:func:`~dicom_inventory.rows.iter_raw_rows`, which decodes only the columns asked for):
@@ -193,7 +236,7 @@ def _raw_rows(paths: list[str]) -> Iterator[tuple[Any, ...]]:
     """
     for path in tree_paths(paths):  # each instance once, however often named or reached
         with InventoryReader(path) as reader:
-            yield from iter_raw_rows(reader, _COLUMNS)
+            yield from iter_raw_rows(reader, (*_COLUMNS, *extra))
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -206,20 +249,41 @@ def _sqlite_value(v: Any) -> Any:
     return v
 
 
-def _load(paths: list[str], db: str, level: str) -> int:
+def _outside(rows: Iterator[tuple[Any, ...]], keys: dict[str, str]) -> Iterator[tuple[Any, ...]]:
+    """`rows` cut to :data:`_COLUMNS`, each with a last cell saying if its study is outside.
+
+    The rows hold the columns of `keys` (the other side's scope) after :data:`_COLUMNS`; the
+    last cell is 1 if the study does not match `keys`, else 0. Rows come study by study: a
+    study is judged once.
+    """
+    matchers: dict[str, Matcher] = scope_matchers(keys)
+    width = len(_COLUMNS)
+    last: tuple[Any, ...] | None = None
+    verdict = 0
+    for row in rows:
+        values = row[width:]
+        if values != last:
+            last = values
+            verdict = int(not all(m(v) for m, v in zip(matchers.values(), values, strict=True)))
+        yield (*row[:width], verdict)
+
+
+def _load(paths: list[str], db: str, level: str, other_scope: dict[str, str]) -> int:
     """Worker: rows of the inventories into table ``r`` of SQLite file `db`.
 
-    The table is indexed by the keys of the comparison `level` (built here, so both sides
-    index in parallel).
+    Each row's column ``outside`` says whether its study is outside `other_scope` (the other
+    side's scope keys, :data:`SCOPE_COLUMNS` keywords). The table is indexed by the keys of the
+    comparison `level` (built here, so both sides index in parallel).
     """
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-32768")  # 32 MB for the index build
-    conn.execute(f"CREATE TABLE r ({', '.join(_COLUMNS)})")
+    conn.execute(f"CREATE TABLE r ({', '.join(_COLUMNS)}, outside)")
     n = 0
-    sql = f"INSERT INTO r VALUES ({', '.join('?' * len(_COLUMNS))})"
-    rows = _raw_rows(paths)
+    sql = f"INSERT INTO r VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
+    scope_columns = tuple(SCOPE_COLUMNS[k] for k in other_scope)
+    rows = _outside(_raw_rows(paths, scope_columns), other_scope)
     while True:
         batch = list(itertools.islice(rows, 20_000))
         if not batch:
@@ -246,19 +310,23 @@ def diff_inventories(
     src = [str(p) for p in source]
     dst = [str(p) for p in destination]
     level = min(_level(src), _level(dst), key=_LEVELS.index)
+    notes: list[str] = []
+    scope_a = _judged_scope(src, "source", notes)
+    scope_b = _judged_scope(dst, "destination", notes)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="diff-") as tmp:
         a, b = str(Path(tmp) / "a.sqlite"), str(Path(tmp) / "b.sqlite")
         if parallel:
             with ProcessPoolExecutor(2) as pool:
-                fa, fb = pool.submit(_load, src, a, level), pool.submit(_load, dst, b, level)
+                fa = pool.submit(_load, src, a, level, scope_b)
+                fb = pool.submit(_load, dst, b, level, scope_a)
                 na, nb = fa.result(), fb.result()
         else:
-            na, nb = _load(src, a, level), _load(dst, b, level)
+            na, nb = _load(src, a, level, scope_b), _load(dst, b, level, scope_a)
         conn = sqlite3.connect(a)
         try:
             conn.execute("ATTACH DATABASE ? AS d", (b,))
-            report = DiffReport(level, na, nb)
-            for d in _compare(conn, level):
+            report = DiffReport(level, na, nb, scope_notes=notes)
+            for d in _compare(conn, level, report):
                 report.differences.append(d)
                 counter = _COUNTERS[d.kind]
                 setattr(report, counter, getattr(report, counter) + 1)
@@ -267,7 +335,42 @@ def diff_inventories(
     return report
 
 
-def _compare(conn: sqlite3.Connection, level: str) -> Iterator[EntityDiff]:
+def _judged_scope(paths: list[str], side: str, notes: list[str]) -> dict[str, str]:
+    """The Scope of Inventory of the first of `paths` as flat keys this comparison can judge.
+
+    Keys it cannot judge are left out, each with a line in `notes`: a key the rows do not
+    carry, a RELATIONAL scope below the study level, keys directly in the item, a value that is
+    not valid for its matching type.
+    """
+    scope = read_header(paths[0]).scope if paths else None
+    if scope is None or scope.is_universal:
+        return {}
+    if scope.query_retrieve_level not in (None, "STUDY"):
+        notes.append(
+            f"the {side}'s scope is at {scope.query_retrieve_level} level (RELATIONAL): "
+            "compared whole"
+        )
+        return {}
+    if scope.direct:
+        notes.append(
+            f"the {side}'s scope holds {', '.join(scope.direct)} directly in its item (not in a "
+            "matching sequence, PS3.3 C.38.2.1): those keys are not judged"
+        )
+    keys = {}
+    for key, text in scope.keys.items():
+        if key not in SCOPE_COLUMNS:
+            notes.append(f"the {side}'s scope key {key} is not in the rows: not judged")
+            continue
+        try:
+            scope_matchers({key: text})
+        except ScopeError as exc:
+            notes.append(f"the {side}'s scope key {exc}: not judged")
+            continue
+        keys[key] = text
+    return keys
+
+
+def _compare(conn: sqlite3.Connection, level: str, report: DiffReport) -> Iterator[EntityDiff]:
     keys = _KEYS[level]
     levels = _LEVELS[: _LEVELS.index(level) + 1]
     compared = [c for lv in levels for c in COMPARED[lv]]
@@ -281,8 +384,8 @@ def _compare(conn: sqlite3.Connection, level: str) -> Iterator[EntityDiff]:
         if fine:  # rows finer than the level (or repeated): one row per entity, folded
             conn.execute(
                 f"CREATE TEMP TABLE {name} AS SELECT {cols}, COUNT(*) AS n, "
-                f"MAX(number_of_study_related_instances) AS number_of_study_related_instances "
-                f"FROM {schema}.r GROUP BY {group}"
+                f"MAX(number_of_study_related_instances) AS number_of_study_related_instances, "
+                f"MAX(outside) AS outside FROM {schema}.r GROUP BY {group}"
             )
             conn.execute(f"CREATE INDEX temp.{name}_k ON {name} ({group})")
             sides.append(name)
@@ -291,10 +394,15 @@ def _compare(conn: sqlite3.Connection, level: str) -> Iterator[EntityDiff]:
     sa, sb = sides
     on = " AND ".join(f"x.{k} = y.{k}" for k in keys)
     sel = ", ".join(f"x.{k}" for k in keys)
-    for side, other, kind in ((sa, sb, "missing"), (sb, sa, "extra")):
+    for side, other, kind, outside in (
+        (sa, sb, "missing", "source_outside"),
+        (sb, sa, "extra", "destination_outside"),
+    ):
+        only = f"FROM {side} x WHERE NOT EXISTS (SELECT 1 FROM {other} y WHERE {on})"
+        (n,) = conn.execute(f"SELECT COUNT(*) {only} AND x.outside").fetchone()
+        setattr(report, outside, int(n))
         rows = conn.execute(
-            f"SELECT {sel}, x.patient_id FROM {side} x WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {other} y WHERE {on}) ORDER BY x.patient_id, {sel}"
+            f"SELECT {sel}, x.patient_id {only} AND NOT x.outside ORDER BY x.patient_id, {sel}"
         )
         for r in rows:
             yield _entity(kind, level, r[-1], r[:-1], {})
