@@ -449,3 +449,45 @@ def test_ctrl_c_ends_export_cleanly(tmp_path: Path, workers: int) -> None:
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert list(out.parent.iterdir()) == []  # no output, no .part, no worker parts
+
+
+# ----------------------------------------------------------------------------- VR forms
+@pytest.mark.parametrize(
+    ("parse", "text", "expected"),
+    [
+        (_date, "2026.11.24", dt.date(2026, 11, 24)),  # ACR-NEMA form, tolerated (PS3.5 6.2)
+        (_date, "20260230", None),
+        (_date, "2026112", None),
+        (_time, "08", dt.time(8)),  # trailing null components
+        (_time, "0830", dt.time(8, 30)),
+        (_time, "08:30:00.5", dt.time(8, 30, 0, 500000)),  # pre-3.0 form, tolerated
+        (_time, "235960", dt.time(23, 59, 59, 999999)),  # a leap second
+        (_time, "2400", None),
+        (lambda t: _datetime(t, None), "2026", dt.datetime(2026, 1, 1, tzinfo=UTC)),
+        (
+            lambda t: _datetime(t, None),
+            "202611241230",
+            dt.datetime(2026, 11, 24, 12, 30, tzinfo=UTC),
+        ),
+        (lambda t: _datetime(t, "+0100"), "2026-0500", dt.datetime(2026, 1, 1, 5, tzinfo=UTC)),
+        (lambda t: _datetime(t, None), "20261124+2500", None),  # offset out of range
+        (lambda t: _datetime(t, None), "20261124 1200", None),
+    ],
+)
+def test_vr_forms(parse: Any, text: str, expected: Any) -> None:
+    """Partial values, legacy forms and invalid ones (PS3.5 Table 6.2-1)."""
+    got = parse(text)
+    assert (got if isinstance(got, dt.date | dt.time) else None) == expected
+
+
+def test_raw_rows_give_derived_columns_in_any_order(exported: Path) -> None:
+    from dicom_inventory import InventoryReader
+    from dicom_inventory.rows import iter_raw_rows
+
+    with InventoryReader(exported / "inv.dcm") as reader:
+        rows = list(iter_raw_rows(reader, ["source_inventory", "study_date", "stale_changes"]))
+    assert [r[:2] for r in rows] == [(SOURCE, "20211301")] * 2 + [(SOURCE, rows[2][1])] * 2
+    assert rows[0][2][0]["modified_at"] == "20251301120000"  # as written; typed by export
+    assert rows[3][2] is None
+    with pytest.raises(ValueError, match="unknown row column"):
+        next(iter_raw_rows(reader, ["unparsed_values"]))
