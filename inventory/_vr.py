@@ -32,7 +32,10 @@ __all__ = [
     "TEXT_VRS",
     "VALUE_FORMATS",
     "Field",
+    "matching_problem",
     "value_problem",
+    "RANGE_VRS",
+    "WILDCARD_VRS",
     "encode_attributes",
     "field_for",
     "sequence",
@@ -120,6 +123,8 @@ _SECONDS = ("second", 0, 60)
 #: The offset from UTC of a DT value, &ZZXX, lies in -1200 to +1400 (PS3.5 Table 6.2-1).
 _UTC_OFFSET_RANGE = (-1200, 1400)
 _VR_NAMES = {"DA": "date", "TM": "time", "DT": "date-time"}
+#: The range of an IS value (PS3.5 Table 6.2-1).
+_IS_RANGE = (-(2**31), 2**31 - 1)
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -136,7 +141,9 @@ def value_problem(vr: str, value: bytes) -> str | None:
     The one check of a single value's syntax: the pattern of :data:`VALUE_FORMATS`, and for
     DA, TM and DT the calendar and the clock as well (a DA is a date of the Gregorian
     calendar, so ``20211301`` is not one; TM hours are 00-23, minutes 00-59, seconds 00-60;
-    a DT offset from UTC lies in -1200 to +1400). VRs without a syntax pass.
+    a DT offset from UTC lies in -1200 to +1400); an IS lies in -2^31..2^31-1. VRs without
+    a syntax pass. A query key's other forms (ranges, lists, wild cards) are checked by
+    :func:`matching_problem`, on top of this one.
 
     Parameters
     ----------
@@ -156,6 +163,8 @@ def value_problem(vr: str, value: bytes) -> str | None:
         return None
     if not fmt.fullmatch(value):
         return f"is not valid for VR {vr} (PS3.5 Table 6.2-1)"
+    if vr == "IS" and not _IS_RANGE[0] <= int(value) <= _IS_RANGE[1]:
+        return "is not in -2^31..2^31-1 (VR IS, PS3.5 Table 6.2-1)"
     parts = _DATE_TIME_PARTS.get(vr)
     match = parts.fullmatch(value) if parts is not None else None
     if match is None:
@@ -185,6 +194,72 @@ def value_problem(vr: str, value: bytes) -> str | None:
                 "-1200 to +1400 (PS3.5 Table 6.2-1)"
             )
     return None
+
+
+#: The VRs whose matching keys may hold ``*`` and ``?`` (PS3.4 C.2.2.2.4).
+WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+#: The VRs whose keys may be a range, ``BEGIN-END``, ``BEGIN-`` or ``-END`` (PS3.4 C.2.2.2.5).
+RANGE_VRS = frozenset({"DA", "TM", "DT"})
+
+
+def _single_problem(vr: str, value: str) -> str | None:
+    """Why one text value is not valid for `vr`: its length, then :func:`value_problem`."""
+    limit = MAX_CHARS.get(vr)
+    if limit is not None and len(value) > limit:
+        return f"is longer than {limit} characters (VR {vr}, PS3.5 Table 6.2-1)"
+    return value_problem(vr, value.encode("utf-8", "replace"))
+
+
+def matching_problem(vr: str, value: str) -> str | None:
+    """Why `value` cannot be a matching key of `vr` (PS3.4 C.2.2.2), or ``None``.
+
+    The one check of a query key's text against its VR, layered on :func:`value_problem`
+    (syntax, calendar and clock) and :data:`MAX_CHARS`, with the forms a key may take besides
+    a single value: empty (Universal Matching, C.2.2.2.3); values separated by a backslash, a
+    list of UIDs among them (C.2.2.2.2), each checked; a range ``BEGIN-END``, ``BEGIN-`` or
+    ``-END`` of DA, TM or DT values (C.2.2.2.5; a DT whose ``-`` is its offset from UTC is one
+    value), each end checked; ``*`` and ``?`` in the VRs of :data:`WILDCARD_VRS` (C.2.2.2.4).
+    Whether a range begins after it ends is the caller's concern (it matches nothing).
+
+    Parameters
+    ----------
+    vr : str
+        The value representation of the key (a text VR).
+    value : str
+        The key's value, its padding removed.
+
+    Returns
+    -------
+    str or None
+        A phrase fit to follow the value in a message, as :func:`value_problem` gives.
+    """
+    if value == "":
+        return None
+    if "\\" in value and vr not in SINGLE_VALUE_VRS:  # values or a list of UIDs (C.2.2.2.2)
+        for one in value.split("\\"):
+            problem = matching_problem(vr, one) if one else "is an empty value in a list"
+            if problem:
+                return f"{one!r} {problem}"
+        return None
+    if vr in RANGE_VRS and "-" in value:  # Range Matching, C.2.2.2.5
+        if _single_problem(vr, value) is None:
+            return None  # a DT whose "-" is its offset from UTC
+        problems = []
+        for at in (i for i, c in enumerate(value) if c == "-"):
+            begin, end = value[:at], value[at + 1 :]
+            found = [
+                f"{one!r} {problem}"
+                for one in (begin, end)
+                if one and (problem := _single_problem(vr, one))
+            ]
+            if not found and (begin or end):
+                return None
+            problems += found
+        what = problems[0] if problems else "is an empty range"
+        return f"{what} (a range is BEGIN-, -END or BEGIN-END, PS3.4 C.2.2.2.5)"
+    if ("*" in value or "?" in value) and vr in WILDCARD_VRS:  # Wild Card Matching, C.2.2.2.4
+        return None
+    return _single_problem(vr, value)
 
 
 #: ``struct`` formats of the binary numeric VRs (PS3.5 Table 6.2-1), little endian.

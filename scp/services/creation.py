@@ -39,7 +39,7 @@ from dicom_inventory.scp.production.partitioned import (
     produce_partitioned,
 )
 from dicom_inventory.scp.production.scope import SUPPORTED_KEYS, ScopeError, parse_scope
-from dicom_inventory.scp.services.decode import DecodeFailure, Service, request_dataset
+from dicom_inventory.scp.services.decode import DecodeFailure, Service, decoded
 from dicom_inventory.scp.services.responses import requestor, status_dataset
 from dicom_inventory.scp.stores.inventories import InventoryStore
 from dicom_inventory.scp.stores.jobs import TERMINAL_STATES, Job, JobStore
@@ -317,9 +317,8 @@ class InventoryCreation:
                 Status.NO_SUCH_ACTION, f"action type {action}: expected 11 to 15"
             ), None
         # decoded and checked in one place, before anything here reads it (services.decode)
-        info = request_dataset(event, Service.INVENTORY_CREATION)
+        info = decoded(event, Service.INVENTORY_CREATION, f"N-ACTION {action}")
         if isinstance(info, DecodeFailure):
-            LOG.warning("N-ACTION %d from %s refused: %s", action, requestor(event), info)
             return info.response(Service.INVENTORY_CREATION), None
         if "TransactionUID" not in info:
             return status_dataset(

@@ -59,7 +59,7 @@ before the handler, and this decoder inflates it with the cap.
 from __future__ import annotations
 
 import enum
-import re
+import logging
 import struct
 import zlib
 from collections.abc import Iterator
@@ -67,7 +67,8 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
-from dicom_inventory.scp.services.responses import status_dataset
+from dicom_inventory._vr import matching_problem
+from dicom_inventory.scp.services.responses import requestor, status_dataset
 from dicom_inventory.status import Status
 from pydicom import config as pydicom_config
 from pydicom.charset import decode_bytes, python_encoding
@@ -81,7 +82,6 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ImplicitVRLittleEndian,
 )
-from pydicom.valuerep import MAX_VALUE_LEN, STR_VR_REGEXES
 
 __all__ = [
     "DECODE_STATUSES",
@@ -92,8 +92,11 @@ __all__ = [
     "FailureKind",
     "Service",
     "decode_request",
+    "decoded",
     "request_dataset",
 ]
+
+LOG = logging.getLogger("dicom_inventory.scp")
 
 #: Largest data set a request may inflate to (Deflated Explicit VR Little Endian). An Action
 #: Information or identifier is small; 4 MiB holds a Scope of Inventory with ~60,000 UIDs.
@@ -116,21 +119,23 @@ class FailureKind(enum.Enum):
 class Service(enum.Enum):
     """The DIMSE request kinds the decoder serves; each has its key schema and statuses."""
 
-    INVENTORY_CREATION = "N-ACTION"
-    INVENTORY_FIND = "C-FIND"
-    INVENTORY_RETRIEVE = "C-GET/C-MOVE"
-    STUDY_ROOT_FIND = "C-FIND"
-    STUDY_ROOT_RETRIEVE = "C-GET/C-MOVE"
-    REPOSITORY_QUERY = "C-FIND"
+    INVENTORY_CREATION = "N-ACTION", "Inventory Creation N-ACTION"
+    INVENTORY_FIND = "C-FIND", "Inventory FIND"
+    INVENTORY_RETRIEVE = "C-GET/C-MOVE", "Inventory retrieve"
+    STUDY_ROOT_FIND = "C-FIND", "Study Root C-FIND"
+    STUDY_ROOT_RETRIEVE = "C-GET/C-MOVE", "Study Root retrieve"
+    REPOSITORY_QUERY = "C-FIND", "Repository Query"
 
-    def __new__(cls, operation: str) -> Service:
-        """A member with a distinct value, and the DIMSE operation it serves."""
+    def __new__(cls, operation: str, title: str) -> Service:
+        """A member with a distinct value, the DIMSE operation it serves and its log name."""
         member = object.__new__(cls)
         member._value_ = len(cls.__members__)
         member.operation = operation
+        member.title = title
         return member
 
     operation: str
+    title: str
 
 
 #: Keys each service reads, with the VM it accepts: ``"1"`` one value, ``"n"`` a list (a UID
@@ -220,6 +225,17 @@ class DecodeFailure:
             ds.OffendingElement = [self.tag]
         return ds
 
+    def answers(self, service: Service) -> Iterator[Any]:
+        """What a C-FIND, C-GET or C-MOVE handler yields to answer this failure.
+
+        C-FIND: the failure response (PS3.4 C.4.1.1.4); C-GET, C-MOVE:
+        :meth:`retrieve_responses`.
+        """
+        if service.operation == "C-FIND":
+            yield self.response(service), None
+        else:
+            yield from self.retrieve_responses(service)
+
     def retrieve_responses(self, service: Service) -> Iterator[Any]:
         """What a C-GET / C-MOVE handler yields to answer this failure, no sub-operation sent.
 
@@ -273,22 +289,20 @@ _SHORT_VRS = {
 _NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "UV": "Q", "SV": "q", "FL": "f", "FD": "d"}
 _ASCII_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
 _SINGLE_TEXT = {"LT", "ST", "UT", "UR"}
-_IS_RANGE = (-(2**31), 2**31 - 1)  # PS3.5 Table 6.2-1, IS
 _CHECKED_SYNTAX = ("UI", "IS", "DS", "DA", "TM", "DT")
-_WILDCARD = re.compile(r"[*?]")
 
 
 def _check_text(vr: str, value: str) -> None:
-    """Raise :class:`_Bad` if one value of an ASCII VR breaks its syntax (PS3.5 6.2)."""
-    if vr not in _CHECKED_SYNTAX or not value:
+    """Raise :class:`_Bad` if one value of a key breaks its VR (PS3.5 6.2; PS3.4 C.2.2.2).
+
+    The one check of a key's text, :func:`~dicom_inventory._vr.matching_problem` (ranges
+    of dates and times allowed); here for the VRs whose syntax the decoder holds a request to.
+    """
+    if vr not in _CHECKED_SYNTAX:
         return
-    limit = MAX_VALUE_LEN.get(vr)
-    if vr in ("UI", "IS", "DS") and limit is not None and len(value) > limit:
-        raise _Bad(FailureKind.INVALID, f"{vr} value longer than {limit} characters")
-    if not STR_VR_REGEXES[vr].match(value if vr != "UI" else value.rstrip("\0 ")):
-        raise _Bad(FailureKind.INVALID, f"{value[:24]!r} is not a valid {vr} value")
-    if vr == "IS" and not _IS_RANGE[0] <= int(value) <= _IS_RANGE[1]:
-        raise _Bad(FailureKind.INVALID, f"IS value {value.strip()} outside -2^31..2^31-1")
+    problem = matching_problem(vr, value)
+    if problem is not None:
+        raise _Bad(FailureKind.INVALID, f"{value[:24]!r} {problem}")
 
 
 def _codecs(value: Any) -> list[str]:
@@ -561,12 +575,6 @@ def _check_schema(tag: int, vr: str, value: Any, schema: dict[str, str], depth: 
             f"{_name(tag)}: {len(value)} values, expected VM {dictionary_VM(tag)}",
             tag,
         )
-    if vr == "UI" and value is not None and any(_WILDCARD.search(v) for v in _as_list(value)):
-        raise _Bad(FailureKind.INVALID, f"{_name(tag)}: wildcards in a UID (PS3.4 C.2.2.2)", tag)
-
-
-def _as_list(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def _inflate(raw: bytes) -> bytes:
@@ -629,6 +637,20 @@ _REQUEST_PARAMETER: dict[str, str] = {
     "C-FIND": "Identifier",
     "C-GET/C-MOVE": "Identifier",
 }
+
+
+def decoded(event: Any, service: Service, what: str | None = None) -> Dataset | DecodeFailure:
+    """The request data set of `event` (:func:`request_dataset`); a refusal logged here, once.
+
+    The one prelude of every handler that reads a request data set: the failure is logged as
+    ``<what> from AE@host:port refused: <why>`` (`what` defaults to the service's title) and
+    returned, for the handler to answer with :meth:`DecodeFailure.answers` (C-services) or
+    :meth:`DecodeFailure.response` (N-ACTION).
+    """
+    ds = request_dataset(event, service)
+    if isinstance(ds, DecodeFailure):
+        LOG.warning("%s from %s refused: %s", what or service.title, requestor(event), ds)
+    return ds
 
 
 def request_dataset(event: Any, service: Service) -> Dataset | DecodeFailure:

@@ -26,9 +26,8 @@ from dicom_inventory.scp.services.decode import (
     DECODE_STATUSES,
     DecodeFailure,
     Service,
-    request_dataset,
+    decoded,
 )
-from dicom_inventory.scp.services.responses import requestor
 from dicom_inventory.scp.stores.inventories import InventoryStore, StoredInventory
 from dicom_inventory.scp.wire import retrieve_failure
 from dicom_inventory.status import Status
@@ -150,10 +149,9 @@ def handle_find(
     event: Any, store: InventoryStore
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """Inventory FIND (JJ.3.1): one pending response per matching inventory in `store`."""
-    identifier = request_dataset(event, Service.INVENTORY_FIND)
+    identifier = decoded(event, Service.INVENTORY_FIND)
     if isinstance(identifier, DecodeFailure):
-        LOG.warning("Inventory FIND from %s refused: %s", requestor(event), identifier)
-        yield identifier.response(Service.INVENTORY_FIND), None
+        yield from identifier.answers(Service.INVENTORY_FIND)
         return
     found = _find(identifier, store)
     if isinstance(found, Status):
@@ -223,10 +221,9 @@ RETRIEVE_KEYS = ("SOPInstanceUID", "TransactionUID")
 
 
 def _retrieve(event: Any, store: InventoryStore) -> Iterator[Any]:
-    identifier = request_dataset(event, Service.INVENTORY_RETRIEVE)
+    identifier = decoded(event, Service.INVENTORY_RETRIEVE)
     if isinstance(identifier, DecodeFailure):
-        LOG.warning("Inventory retrieve from %s refused: %s", requestor(event), identifier)
-        yield from identifier.retrieve_responses(Service.INVENTORY_RETRIEVE)
+        yield from identifier.answers(Service.INVENTORY_RETRIEVE)
         return
     if not any(query_text(identifier.get(k)).strip() for k in RETRIEVE_KEYS):
         # a retrieve without its unique key fails, as the archive's own retrieve does: never

@@ -59,9 +59,8 @@ from dicom_inventory.scp.services.decode import (
     DECODE_STATUSES,
     DecodeFailure,
     Service,
-    request_dataset,
+    decoded,
 )
-from dicom_inventory.scp.services.responses import requestor
 from dicom_inventory.scp.stores.repository import (
     STUDY_KEYWORDS,
     InstanceEntry,
@@ -501,10 +500,9 @@ def handle_study_find(
 
     Relational only where relational-queries was negotiated, hierarchical otherwise (C.4.1.3).
     """
-    identifier = request_dataset(event, Service.STUDY_ROOT_FIND)
+    identifier = decoded(event, Service.STUDY_ROOT_FIND)
     if isinstance(identifier, DecodeFailure):
-        LOG.warning("Study Root C-FIND from %s refused: %s", requestor(event), identifier)
-        yield identifier.response(Service.STUDY_ROOT_FIND), None
+        yield from identifier.answers(Service.STUDY_ROOT_FIND)
         return
     q = _query_or_status(event, identifier, STUDY_ROOT_FIND)
     if isinstance(q, Status):
@@ -525,10 +523,9 @@ def handle_repository_find(
 
     Relational only where relational-queries was negotiated, hierarchical otherwise (C.6.4.6.2).
     """
-    identifier = request_dataset(event, Service.REPOSITORY_QUERY)
+    identifier = decoded(event, Service.REPOSITORY_QUERY)
     if isinstance(identifier, DecodeFailure):
-        LOG.warning("Repository Query from %s refused: %s", requestor(event), identifier)
-        yield identifier.response(Service.REPOSITORY_QUERY), None
+        yield from identifier.answers(Service.REPOSITORY_QUERY)
         return
     q = _query_or_status(event, identifier, REPOSITORY_QUERY)
     if isinstance(q, Status):
@@ -558,9 +555,8 @@ def handle_repository_find(
 def _instances(
     event: Any, factory: Callable[[], Repository]
 ) -> list[InstanceEntry] | Status | DecodeFailure:
-    identifier = request_dataset(event, Service.STUDY_ROOT_RETRIEVE)
+    identifier = decoded(event, Service.STUDY_ROOT_RETRIEVE)
     if isinstance(identifier, DecodeFailure):
-        LOG.warning("Study Root retrieve from %s refused: %s", requestor(event), identifier)
         return identifier
     q = _parsed_or_status(event, identifier)  # retrieves need only the unique key of their level
     if isinstance(q, Status):
@@ -593,7 +589,7 @@ def handle_study_get(
     """Study Root C-GET of the archive's objects (PS3.4 C.6.2, C.4.3)."""
     found = _instances(event, factory)
     if isinstance(found, DecodeFailure):
-        yield from found.retrieve_responses(Service.STUDY_ROOT_RETRIEVE)
+        yield from found.answers(Service.STUDY_ROOT_RETRIEVE)
         return
     if isinstance(found, Status):
         yield from retrieve_failure(int(found))
@@ -613,7 +609,7 @@ def handle_study_move(
     found = _instances(event, factory)
     if isinstance(found, DecodeFailure):
         yield peer.host, peer.port
-        yield from found.retrieve_responses(Service.STUDY_ROOT_RETRIEVE)
+        yield from found.answers(Service.STUDY_ROOT_RETRIEVE)
         return
     if isinstance(found, Status):
         yield peer.host, peer.port
