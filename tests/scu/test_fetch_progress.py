@@ -14,10 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
@@ -25,19 +22,12 @@ import pytest
 from dicom_inventory.cli.exits import ExitCode
 from dicom_inventory.scu.fetch import FetchPolicy, fetch_inventory
 
-from tests.scu.test_fetch_hostile import SERIES, STUDY, _blob, _inventory, _obj
+from tests.scu.test_fetch_hostile import SERIES, STUDY, _blob, _inventory, _obj, _serve
 
 #: Seconds the slow server waits before each answer: a few records are always in flight.
 _DELAY = 0.3
 _N = 40
 _WORKERS = 4
-
-
-class _Quiet(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
-        pass
 
 
 def _slow(objects: dict[str, bytes]) -> type[http.server.BaseHTTPRequestHandler]:
@@ -59,20 +49,19 @@ def _slow(objects: dict[str, bytes]) -> type[http.server.BaseHTTPRequestHandler]
     return Slow
 
 
-@contextmanager
-def _serve(objects: dict[str, bytes]) -> Iterator[str]:
-    server = _Quiet(("127.0.0.1", 0), _slow(objects))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def _sops() -> list[str]:
     return [f"2.25.10.1.{k}" for k in range(1, _N + 1)]
+
+
+def _local(folder: Path, n: int) -> Path:
+    """An inventory in `folder` of `n` records, each linking to an object in ``files/``."""
+    (folder / "files").mkdir()
+    records = []
+    for sop in _sops()[:n]:
+        obj = _obj(sop)
+        (folder / "files" / f"{sop}.dcm").write_bytes(obj)
+        records.append((sop, _blob(f"./files/{sop}.dcm", len(obj))))
+    return _inventory(folder, records)
 
 
 def _fetch_cmd(inv: Path, out: Path, url: str) -> list[str]:
@@ -100,7 +89,7 @@ def _objects(out: Path) -> list[Path]:
 def test_ctrl_c_ends_cleanly_and_a_rerun_continues(tmp_path: Path, signals: int) -> None:
     objects = {f"{sop}.dcm": _obj(sop) for sop in _sops()}
     out = tmp_path / "out"
-    with _serve(objects) as url:
+    with _serve(_slow(objects)) as url:
         inv = _inventory(
             tmp_path,
             [(sop, _blob(f"{url}/{sop}.dcm", len(objects[f"{sop}.dcm"]))) for sop in _sops()],
@@ -154,7 +143,7 @@ def test_an_interrupted_run_raises_and_leaves_no_staging_folder(tmp_path: Path) 
         if len(seen) == 2:
             raise KeyboardInterrupt
 
-    with _serve(objects) as url:
+    with _serve(_slow(objects)) as url:
         inv = _inventory(
             tmp_path,
             [(sop, _blob(f"{url}/{sop}", len(objects[sop]))) for sop in objects],
@@ -172,13 +161,7 @@ def test_an_interrupted_run_raises_and_leaves_no_staging_folder(tmp_path: Path) 
 
 
 def test_the_total_counts_each_instance_record_of_the_tree_once(tmp_path: Path) -> None:
-    folder = tmp_path / "files"
-    folder.mkdir()
-    records = []
-    for sop in _sops()[:7]:
-        (folder / f"{sop}.dcm").write_bytes(_obj(sop))
-        records.append((sop, _blob(f"./files/{sop}.dcm", len(_obj(sop)))))
-    inv = _inventory(tmp_path, records)
+    inv = _local(tmp_path, 7)
     totals: list[int] = []
     s = fetch_inventory([inv, inv], tmp_path / "out", total=totals.append)
     assert totals == [7] and s.fetched == 7  # a file named twice is one tree, counted once
@@ -188,13 +171,7 @@ def test_the_progress_display_shows_the_total_and_rates(tmp_path: Path) -> None:
     """On a terminal, the display names instances, their rate, MB/s and the total."""
     import pty
 
-    folder = tmp_path / "files"
-    folder.mkdir()
-    records = []
-    for sop in _sops()[:5]:
-        (folder / f"{sop}.dcm").write_bytes(_obj(sop))
-        records.append((sop, _blob(f"./files/{sop}.dcm", len(_obj(sop)))))
-    inv = _inventory(tmp_path, records)
+    inv = _local(tmp_path, 5)
     parent, child_end = pty.openpty()
     cmd = [sys.executable, "-m", "dicom_inventory", "fetch", str(inv), "--out", str(tmp_path / "o")]
     env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
