@@ -168,7 +168,8 @@ def request(
         markup=False,  # the node's Error Comment is text, never Rich markup
     )
     if outcome.action.status == Status.NOT_AUTHORIZED:
-        err.print(_PEER_HINT.format(ae=calling_ae, port=listen_port), highlight=False, markup=False)
+        # why it failed and what to do: shown even with -q
+        click.echo(_PEER_HINT.format(ae=calling_ae, port=listen_port), err=True)
     if not outcome.action.accepted:
         sys.exit(ExitCode.FINDINGS)
     _report_outcome(outcome, out_dir)

@@ -81,6 +81,7 @@ def _bytes_progress(description: str) -> Any:
         TransferSpeedColumn(),
         console=err,
         transient=True,
+        disable=err.quiet,  # -q
     )
 
 
