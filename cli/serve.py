@@ -92,6 +92,8 @@ def serve(
     passes the association-request guard (dicom_inventory.scp.guard) first. On SIGTERM the
     node stops accepting, ends its associations, checkpoints running inventory jobs (they
     resume at the next start), stops event delivery, and only then closes its stores.
+    Ctrl-C (SIGINT) stops it the same way, with exit code 0: it is how a node in a
+    terminal is meant to stop.
 
     The embedded archive must exist (made by ``archive ingest`` or ``archive synth``): a
     folder without one is refused with exit code 2, unless --create asks for an empty one.
@@ -115,15 +117,17 @@ def serve(
     require_archive(config, create=create)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     threading.excepthook = _log_thread_death
-    node = InventoryNode(config)
-    node.start(block=False)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # before the node starts its threads: a Ctrl-C while it starts stops it once started,
+    # never leaves its threads running behind a KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    node = InventoryNode(config)
+    node.start(block=False)
     click.echo(f"listening as {config.ae_title}@{config.bind_address}:{node.port}", err=False)
     if node.web_url is not None:
         click.echo(f"DICOMweb at {node.web_url}/inventories", err=False)
