@@ -47,6 +47,7 @@ from typing import Any
 from dicom_inventory import InventoryReader, iter_raw_rows, tree_paths
 
 __all__ = [
+    "DEFAULT_TOP",
     "NO_FILE_ACCESS",
     "PLAIN_FILE",
     "UNKNOWN",
