@@ -46,9 +46,9 @@ other DT columns, its values are text (multi-values joined by ``\``, a sequence 
 
 **Date-times** (DT, PS3.5 Table 6.2-1) are instants in UTC: a value's own offset suffix
 (``&ZZXX``) is applied; a value without one is in the offset of Timezone Offset From UTC
-(0008,0201) of its Inventory instance (PS3.3 C.12.1.1.8) when the instance has it, and is
-taken as UTC otherwise (the creator's local zone is then unknown: the digits are kept as
-written). Missing trailing components read as their start (``2026`` is 2026-01-01T00:00Z);
+(0008,0201) of its Inventory instance (SOP Common Module, PS3.3 Table C.12-1) when the
+instance has it, and is taken as UTC otherwise (the creator's local zone is then unknown:
+the digits are kept as written). Missing trailing components read as their start (``2026`` is 2026-01-01T00:00Z);
 a leap second (``60``) reads as ``59.999999``. DA and TM also accept the pre-3.0 forms
 ``YYYY.MM.DD`` and ``HH:MM:SS.frac`` (PS3.5 6.2, tolerant reading).
 
