@@ -245,40 +245,38 @@ class _Summarizer:
         s.year_studies[year] += 1
         listed_series = level in ("SERIES", "INSTANCE")
         listed_inst = level == "INSTANCE"
-        entry = IncompleteStudy(
-            uid,
-            pid,
-            n_series if isinstance(n_series, int) else None,
-            st.series if listed_series else None,
-            n_inst if isinstance(n_inst, int) else None,
-            st.instances if listed_inst else None,
-            tuple(st.empty),
-        )
-        if (
-            entry.empty_series
-            or _differs(entry.stated_series, entry.listed_series)
-            or _differs(entry.stated_instances, entry.listed_instances)
-        ):
+        stated_series = n_series if isinstance(n_series, int) else None
+        stated_inst = n_inst if isinstance(n_inst, int) else None
+        series = st.series if listed_series else None
+        instances = st.instances if listed_inst else None
+        if st.empty or _differs(stated_series, series) or _differs(stated_inst, instances):
             s.incomplete_studies += 1
             s.empty_series += len(st.empty)
             if len(s.incomplete) < self.top:
-                s.incomplete.append(entry)
-        size = StudySize(
-            uid,
-            pid,
-            date,
-            acc,
-            desc,
-            tuple(st.modalities),
-            st.series if listed_series else (n_series if isinstance(n_series, int) else 0),
-            st.instances if listed_inst else (n_inst if isinstance(n_inst, int) else 0),
-        )
+                s.incomplete.append(
+                    IncompleteStudy(
+                        uid, pid, stated_series, series, stated_inst, instances, tuple(st.empty)
+                    )
+                )
+        # the size that ranks it: the records listed, or else the count the record states
+        size = instances if instances is not None else (stated_inst or 0)
         self.seq += 1
-        ranked = (size.instances, -self.seq, size)
-        if len(self.heap) < self.top:
-            heapq.heappush(self.heap, ranked)
-        elif self.heap and ranked[:2] > self.heap[0][:2]:
-            heapq.heapreplace(self.heap, ranked)
+        rank = (size, -self.seq)
+        if len(self.heap) < self.top or (self.heap and rank > self.heap[0][:2]):
+            entry = StudySize(
+                uid,
+                pid,
+                date,
+                acc,
+                desc,
+                tuple(st.modalities),
+                series if series is not None else (stated_series or 0),
+                size,
+            )  # built only for a study that enters the top N
+            if len(self.heap) < self.top:
+                heapq.heappush(self.heap, (*rank, entry))
+            else:
+                heapq.heapreplace(self.heap, (*rank, entry))
 
     def read(self, rows: Iterable[tuple[Any, ...]], level: str, tick: Callable[[], None]) -> None:
         s = self.s
