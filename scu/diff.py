@@ -279,11 +279,15 @@ def _load(paths: list[str], db: str, level: str, other_scope: dict[str, str]) ->
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-32768")  # 32 MB for the index build
-    conn.execute(f"CREATE TABLE r ({', '.join(_COLUMNS)}, outside)")
+    conn.execute(f"CREATE TABLE r ({', '.join(_COLUMNS)}, outside INTEGER DEFAULT 0)")
     n = 0
-    sql = f"INSERT INTO r VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
-    scope_columns = tuple(SCOPE_COLUMNS[k] for k in other_scope)
-    rows = _outside(_raw_rows(paths, scope_columns), other_scope)
+    if other_scope:  # judged row by row; without a scope, no step per row (the default 0)
+        columns = (*_COLUMNS, "outside")
+        scope_columns = tuple(SCOPE_COLUMNS[k] for k in other_scope)
+        rows = _outside(_raw_rows(paths, scope_columns), other_scope)
+    else:
+        columns, rows = _COLUMNS, _raw_rows(paths)
+    sql = f"INSERT INTO r ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     while True:
         batch = list(itertools.islice(rows, 20_000))
         if not batch:
