@@ -274,11 +274,13 @@ def _diff_fixture(tmp_path: Path) -> tuple[Path, Path, list[StudyRecord]]:
     old = _studies(5)
     new = _studies(5)
     del new[4]  # a study missing at the destination: 12 instances missing
-    se = new[0].series[0]
-    new[0].series[0] = replace(se, instances=list(se.instances)[:3])  # one instance missing
+    series0 = list(new[0].series)
+    series0[0] = replace(series0[0], instances=list(series0[0].instances)[:3])  # one missing
+    new[0] = replace(new[0], series=series0)
     new[1] = replace(new[1], patient_id="OTHER")  # different at study level
-    se = new[2].series[1]
-    new[2].series[1] = replace(se, removed_from_operational_use="Y")  # removed changed
+    series2 = list(new[2].series)
+    series2[1] = replace(series2[1], removed_from_operational_use="Y")  # removed changed
+    new[2] = replace(new[2], series=series2)
     return (
         _write(tmp_path / "a.dcm", old, "2.25.91"),
         _write(tmp_path / "b.dcm", new, "2.25.92"),
