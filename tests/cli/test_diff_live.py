@@ -71,7 +71,7 @@ def test_diff_names_the_rejection_of_its_calling_ae_title(inventory: Path) -> No
 
 
 def test_diff_ends_when_the_archive_never_answers_the_association(inventory: Path) -> None:
-    with mute_listener() as port:
+    with mute_listener() as (port, _connected):
         message = _peer_error(_diff(inventory, port, "--timeout", "2"))
     assert "within 2" in message
 

@@ -51,13 +51,17 @@ def rejecting_scp() -> Iterator[int]:
 
 
 @contextmanager
-def mute_listener() -> Iterator[int]:
-    """A TCP listener that accepts connections and never answers; yields its port."""
+def mute_listener() -> Iterator[tuple[int, threading.Event]]:
+    """A TCP listener that accepts connections and never answers.
+
+    Yields its port and an event set when a connection has been accepted (the client is then
+    waiting for its association to be answered).
+    """
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
     accepted: list[socket.socket] = []
-    stop = threading.Event()
+    stop, connected = threading.Event(), threading.Event()
 
     def accept() -> None:
         sock.settimeout(0.2)
@@ -66,11 +70,12 @@ def mute_listener() -> Iterator[int]:
                 accepted.append(sock.accept()[0])
             except OSError:
                 continue
+            connected.set()
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1]), connected
     finally:
         stop.set()
         thread.join()

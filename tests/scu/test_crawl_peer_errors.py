@@ -14,6 +14,7 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_a_rejected_calling_ae_title_ends_the_crawl_with_the_reason(tmp_path: Pa
 
 
 def test_a_listener_that_never_answers_ends_the_crawl_after_the_timeout(tmp_path: Path) -> None:
-    with mute_listener() as port:
+    with mute_listener() as (port, _connected):
         message = _ends_with_peer_error(_crawl_cli(port, tmp_path / "inv"))
     assert "within 2" in message
 
@@ -152,23 +153,36 @@ def test_the_terminal_shows_what_the_crawl_waits_for(tmp_path: Path) -> None:
     assert "1 queries" in text and "waiting" in text, text
 
 
+def _interrupt(port: int, waiting: threading.Event, out: Path) -> tuple[int, str, str]:
+    """Run crawl, SIGINT it once `waiting` is set (it waits for the peer); its exit and output."""
+    cmd = [sys.executable, "-m", "dicom_inventory", "crawl", "--timeout", "60"]
+    proc = subprocess.Popen(
+        [*cmd, "--peer", f"PACS@127.0.0.1:{port}", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiting.wait(HANG), "the crawl never reached the peer"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=HANG)
+    finally:
+        proc.kill()
+    return proc.returncode, stdout, stderr
+
+
+def test_ctrl_c_while_the_association_is_pending_ends_cleanly(tmp_path: Path) -> None:
+    with mute_listener() as (port, connected):
+        code, stdout, stderr = _interrupt(port, connected, tmp_path / "inv")
+    assert code == ExitCode.INTERRUPTED, stdout + stderr
+    assert "Traceback" not in stderr and "Exception" not in stderr, stderr
+
+
 def test_ctrl_c_ends_the_crawl_cleanly_and_leaves_no_inventory(tmp_path: Path) -> None:
     out = tmp_path / "inv"
-    cmd = [sys.executable, "-m", "dicom_inventory", "crawl", "--timeout", "60"]
     with silent_find_scp() as (port, asked):
-        proc = subprocess.Popen(
-            [*cmd, "--peer", f"PACS@127.0.0.1:{port}", "--out", str(out)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert asked.wait(HANG), "the crawl never sent its C-FIND"
-            proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=HANG)
-        finally:
-            proc.kill()
-    assert proc.returncode == ExitCode.INTERRUPTED, stdout + stderr
+        code, stdout, stderr = _interrupt(port, asked, out)
+    assert code == ExitCode.INTERRUPTED, stdout + stderr
     assert "Traceback" not in stderr and "Exception" not in stderr, stderr
     assert "interrupted" in stderr and "crawl.sqlite" in stderr  # how to resume
     assert not list(out.glob("*.dcm"))  # nothing that looks like a finished inventory
