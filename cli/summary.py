@@ -96,6 +96,24 @@ def summary_tables(s: Summary) -> list[tuple[str, Table | None]]:
     return tables
 
 
+def _study_total(paths: list[Path]) -> int | None:
+    """The study records a single root announces (Total Number of Study Records), if any.
+
+    The bar's total: with several files named (a root and its leaves, or several roots) there
+    is no one header to trust, and the display shows the rate without a bar.
+    """
+    from dicom_inventory import read_header
+    from dicom_inventory.errors import InventoryError
+
+    if len(paths) != 1:
+        return None
+    try:
+        total = read_header(paths[0]).total_number_of_study_records
+    except InventoryError:
+        return None  # summarize names the problem
+    return total if isinstance(total, int) and total > 0 else None
+
+
 @click.command()
 @click.argument("sources", nargs=-1, required=True, metavar="INVENTORY...")
 @click.option(
@@ -144,9 +162,14 @@ def summary(
             paths = inventory_sources(sources, Path(tmp), token_file, ca_cert)
         except InventoryError as exc:
             fail(exc)
-        with progress("summarizing", unit="rows") as (p, task):
+        total = _study_total(paths)
+        with progress("summarizing", total=total, unit="studies") as (p, task):
+
+            def moved(rows: int, studies: int) -> None:
+                p.update(task, completed=studies, description=f"{rows:,} rows")
+
             try:
-                result = summarize(paths, top=top, progress=lambda n: p.update(task, completed=n))
+                result = summarize(paths, top=top, progress=moved)
             except InventoryError as exc:
                 fail(exc)
     if fmt == "json":

@@ -278,7 +278,10 @@ class _Summarizer:
             else:
                 heapq.heapreplace(self.heap, (*rank, entry))
 
-    def read(self, rows: Iterable[tuple[Any, ...]], level: str, tick: Callable[[], None]) -> None:
+    def read(
+        self, rows: Iterable[tuple[Any, ...]], level: str, tick: Callable[[int], None]
+    ) -> None:
+        """Fold the rows of one file in; `tick` is given the rows read so far, now and then."""
         s = self.s
         modality_rows, modality_series = s.modality_rows, s.modality_series
         year_rows, availability, containers, stale = (
@@ -323,9 +326,8 @@ class _Summarizer:
                 for kw in stale_kw.split("\\"):
                     stale[kw] += 1
             if n % _PROGRESS_EVERY == 0:
-                s.rows += _PROGRESS_EVERY
-                tick()
-        s.rows += n % _PROGRESS_EVERY
+                tick(s.rows + n)
+        s.rows += n
         if study is not None:
             self.close(study, level)
 
@@ -339,7 +341,7 @@ def summarize(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     top: int = DEFAULT_TOP,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """The figures of the inventories at `paths` and the trees they root, in one pass.
 
@@ -351,7 +353,8 @@ def summarize(
     top : int
         How many of the largest studies, and of the incomplete ones, to keep.
     progress : callable, optional
-        Called with the number of rows read so far, every 20,000 rows and at the end.
+        Called with the rows and the studies read so far, every 20,000 rows within a file
+        and after each file (the same arguments as export's).
 
     Returns
     -------
@@ -370,9 +373,9 @@ def summarize(
     folder = _Summarizer(top)
     s = folder.s
 
-    def tick() -> None:
+    def tick(rows: int) -> None:
         if progress is not None:
-            progress(s.rows)
+            progress(rows, s.studies)
 
     for path in tree_paths(paths):
         with InventoryReader(path) as reader:
@@ -381,5 +384,5 @@ def summarize(
             if level not in s.levels:
                 s.levels.append(level)
             folder.read(iter_raw_rows(reader, _COLUMNS), level, tick)
-    tick()
+        tick(s.rows)  # after each file too: a split inventory's files are small
     return folder.result()

@@ -252,10 +252,19 @@ def test_a_tree_given_with_its_leaves_counts_each_record_once(tmp_path: Path) ->
     assert s.studies == 12
 
 
-def test_progress_is_called_with_the_rows_read(tmp_path: Path) -> None:
-    seen: list[int] = []
-    s = summarize([_write(tmp_path / "inv.dcm", _studies())], progress=seen.append)
-    assert seen and seen[-1] == s.rows == 60
+def test_progress_is_called_with_the_rows_and_studies_read(tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    path = _write(tmp_path / "inv.dcm", _studies())
+    s = summarize([path], progress=lambda rows, studies: seen.append((rows, studies)))
+    assert seen and seen[-1] == (s.rows, s.studies) == (60, 5)
+
+
+def test_progress_moves_with_each_file_of_a_split_inventory(tmp_path: Path) -> None:
+    """Files of a split inventory hold fewer rows than a progress step: a call per file."""
+    paths = [_write(tmp_path / f"part{i}.dcm", _studies(2), uid=f"2.25.7{i}") for i in range(3)]
+    seen: list[tuple[int, int]] = []
+    summarize(paths, progress=lambda rows, studies: seen.append((rows, studies)))
+    assert seen == [(24, 2), (48, 4), (72, 6)]
 
 
 def test_to_json_has_the_figures(tmp_path: Path) -> None:
