@@ -283,7 +283,9 @@ state_option = click.option(
     "state_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=state_folder,
-    show_default=f"{DEFAULT_STATE} (or ~/.dicom-inventory if only it is in use)",
+    show_default="the platform's state folder: ~/.local/state/dicom-inventory on Linux, "
+    "~/Library/Application Support/dicom-inventory on macOS, %LOCALAPPDATA%\\dicom-inventory on "
+    "Windows; ~/.dicom-inventory while only it holds transactions",
     help="Folder of what this client remembers (the transactions it started).",
     **_env("state"),
 )
