@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["fetch"]
 
 _MB: Final = 1e6
+_TICK: Final = 1e-3  # seconds: the shortest time a rate is divided by
 
 
 def _http_prefixes(
@@ -44,17 +45,16 @@ class _Shown:
     def __init__(self, p: Progress, task: TaskID) -> None:
         self.p, self.task = p, task
         self.start = time.monotonic()
-        self.done = self.of = self.bytes = 0
+        self.bytes = 0
 
     def total(self, n: int) -> None:
-        self.of = n
+        self.start = time.monotonic()  # the records are counted: fetching starts
         self.p.update(self.task, total=n, description="fetching")
 
     def step(self, r: FetchResult) -> None:
-        self.done += 1
         self.bytes += r.size if r.status == "fetched" else 0
         mb = self.bytes / _MB
-        rate = mb / max(time.monotonic() - self.start, 1e-3)
+        rate = mb / max(time.monotonic() - self.start, _TICK)
         self.p.update(self.task, advance=1, description=f"fetching {mb:,.1f} MB, {rate:,.1f} MB/s")
 
 
@@ -152,9 +152,9 @@ def fetch(
             except KeyboardInterrupt:
                 p.stop()
                 err.print(
-                    f"{shown.done:,} of {shown.of:,} instances done before the interrupt; "
-                    "run the same command again to fetch the rest",
+                    f"the objects in {out_dir} are whole; the same command again fetches the rest",
                     highlight=False,
+                    markup=False,
                 )
                 raise
     out.print(

@@ -61,7 +61,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -917,16 +917,18 @@ def fetch_inventory(
     links = _Links(policy, box.stage)
     pool = ThreadPoolExecutor(max(1, workers))
     try:
-        pending: list[Future[FetchResult]] = []
+        pending: set[Future[FetchResult]] = set()
         for rec in _records(nodes):
             uid = rec.inst.sop_instance_uid
             if rec.inst.file_access and _seen(uid, seen):
                 _collect(_duplicate(uid), summary, progress)
                 continue
-            pending.append(pool.submit(_one, rec, box, links, allowed, apply_updates))
+            pending.add(pool.submit(_one, rec, box, links, allowed, apply_updates))
             if len(pending) >= workers * _QUEUED_PER_WORKER:  # bounded: the inventory may be huge
-                _collect(pending.pop(0).result(), summary, progress)
-        for fut in pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:  # as they end: the progress display moves with the workers
+                    _collect(fut.result(), summary, progress)
+        for fut in as_completed(pending):
             _collect(fut.result(), summary, progress)
     except BaseException:  # Ctrl-C (KeyboardInterrupt) or an unreadable inventory
         links.stop.set()  # queued records are dropped, downloads end at their next chunk

@@ -10,7 +10,6 @@ and fetch the rest.
 from __future__ import annotations
 
 import http.server
-import os
 import signal
 import subprocess
 import sys
@@ -22,11 +21,12 @@ import pytest
 from dicom_inventory.cli.exits import ExitCode
 from dicom_inventory.scu.fetch import FetchPolicy, fetch_inventory
 
+from tests.cli.terminal import Terminal
 from tests.scu.test_fetch_hostile import SERIES, STUDY, _blob, _inventory, _obj, _serve
 
 #: Seconds the slow server waits before each answer: a few records are always in flight.
 _DELAY = 0.3
-_N = 40
+_N = 24
 _WORKERS = 4
 
 
@@ -169,26 +169,29 @@ def test_the_total_counts_each_instance_record_of_the_tree_once(tmp_path: Path) 
 
 def test_the_progress_display_shows_the_total_and_rates(tmp_path: Path) -> None:
     """On a terminal, the display names instances, their rate, MB/s and the total."""
-    import pty
-
     inv = _local(tmp_path, 5)
-    parent, child_end = pty.openpty()
-    cmd = [sys.executable, "-m", "dicom_inventory", "fetch", str(inv), "--out", str(tmp_path / "o")]
-    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=child_end, env=env)
-    os.close(child_end)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(parent, 65536)
-        except OSError:  # the child closed its end
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(parent)
-    stdout, _ = proc.communicate(timeout=60)
-    assert proc.returncode == ExitCode.OK, stdout
-    text = shown.decode(errors="replace")
-    assert "/5" in text, text  # done/total
-    assert "instances/s" in text and "MB/s" in text, text
+    term = Terminal("fetch", inv, "--out", tmp_path / "o")
+    assert term.finish() == ExitCode.OK, term.text
+    assert "/5" in term.text, term.text  # done/total
+    assert "instances/s" in term.text and "MB/s" in term.text, term.text
+    assert "fetched 5 " in term.text, term.text
+
+
+def test_ctrl_c_at_a_terminal_while_the_display_draws(tmp_path: Path) -> None:
+    """SIGINT to the process group, as the terminal sends it, with the progress bar drawn."""
+    objects = {f"{sop}.dcm": _obj(sop) for sop in _sops()}
+    out = tmp_path / "out"
+    with _serve(_slow(objects)) as url:
+        inv = _inventory(
+            tmp_path,
+            [(sop, _blob(f"{url}/{sop}.dcm", len(objects[f"{sop}.dcm"]))) for sop in _sops()],
+        )
+        term = Terminal(*_fetch_cmd(inv, out, url)[3:])
+        term.wait_for(term.shows(f"/{_N}"), "the bar with its total")
+        term.wait_for(lambda: bool(_objects(out)), "a first object")
+        term.ctrl_c()
+        code = term.finish()
+    assert code == ExitCode.INTERRUPTED, term.text
+    assert "Traceback" not in term.text and "error: interrupted" in term.text, term.text
+    assert "the same command again fetches the rest" in term.text, term.text
+    assert not list(out.glob(".fetch-*")), list(out.iterdir())
