@@ -39,6 +39,11 @@ An inventory is untrusted input; what it can make fetch touch is bounded here:
   :class:`FetchResult` ``failed``, with the reason; a SOP Instance UID listed by more than one
   record is fetched once, the others fail.
 
+* **Ctrl-C ends cleanly**: the records still queued are dropped, a download in progress
+  stops at its next chunk and nothing new is renamed into place; the workers are waited for,
+  then the staging folder is removed and the KeyboardInterrupt goes on to the caller. Every
+  object under its final name is whole, so the same run again skips them and fetches the rest.
+
 TAR members that are links (symbolic or hard) are refused by the container reader.
 """
 
