@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from dicom_inventory.cli.crawl import crawl_progress, timeout_option
 from dicom_inventory.cli.exits import ExitCode, fail
-from dicom_inventory.cli.options import calling_option, err, to_peer
+from dicom_inventory.cli.options import calling_option, err, tls_options, to_peer
 from dicom_inventory.cli.web import inventory_sources, web_options
 
 __all__ = ["diff"]
@@ -100,6 +100,7 @@ def _scopekeys(paths: list[Path], spec: str) -> dict[str, str] | None:
 )
 @web_options
 @calling_option
+@tls_options
 @timeout_option
 def diff(
     source: str,
@@ -112,8 +113,9 @@ def diff(
 ) -> None:
     """Compare two inventories (files or DICOMweb URLs), or one with a live archive.
 
-    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND as --calling-ae),
-    listed within the other side's Scope of Inventory. Exit 0: identical; 1: differences;
+    A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND as --calling-ae,
+    over TLS with --tls/--tls-ca), listed within the other side's Scope of Inventory; two
+    inventories are compared within the overlap of their scopes. Exit 0: identical; 1: differences;
     2: bad input; 4: the live archive refused, could not be reached or stayed silent for
     --timeout seconds; 130: interrupted.
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from dicom_inventory.scu.crawl import crawl
 from dicom_inventory.scu.peer import Peer
 
 from tests.scp.raw_peer import free_port
+from tests.scp.test_tls import _certificate
 from tests.scu.find_peers import (
     KNOWN_CALLER,
     listing_scp,
@@ -85,6 +87,17 @@ def test_diff_ends_when_the_archive_never_answers_a_c_find(inventory: Path) -> N
 def test_diff_ends_when_nothing_listens(inventory: Path) -> None:
     message = _peer_error(_diff(inventory, free_port(), "--timeout", "2"))
     assert "connection refused" in message
+
+
+def test_diff_crawls_a_tls_archive_with_the_tls_options(inventory: Path, tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    with listing_scp(tls=server) as port:
+        plain = _diff(inventory, port, "--timeout", "5")
+        done = _diff(inventory, port, "--timeout", "10", "--tls-ca", str(cert))
+    assert done.returncode == ExitCode.OK, done.stdout + done.stderr
+    assert "TLS" in _peer_error(plain)  # the hint: the archive speaks TLS
 
 
 def test_ctrl_c_ends_diff_cleanly(inventory: Path) -> None:

@@ -13,6 +13,7 @@ Written with raw pynetdicom (not our SCP) so the crawl meets a foreign peer:
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,13 +34,17 @@ KNOWN_CALLER = "SOMEONE_ELSE"
 SLEEP_LIMIT = 120.0
 
 
-def _scp(handlers: list[Any], **ae_settings: Any) -> tuple[Any, int]:
+def _scp(
+    handlers: list[Any], tls: ssl.SSLContext | None = None, **ae_settings: Any
+) -> tuple[Any, int]:
     ae = AE(ae_title="PACS")
     ae.add_supported_context(FIND)
     for name, value in ae_settings.items():
         setattr(ae, name, value)
     port = free_port()
-    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=handlers)
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=handlers, ssl_context=tls
+    )
     return server, port
 
 
@@ -138,10 +143,13 @@ ARCHIVE = {
 
 
 @contextmanager
-def listing_scp(known_callers: list[str] | None = None) -> Iterator[int]:
+def listing_scp(
+    known_callers: list[str] | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[int]:
     """A Study Root FIND SCP listing :data:`ARCHIVE` (every study query matches all studies).
 
-    With `known_callers`, it rejects any other calling AE title.
+    With `known_callers`, it rejects any other calling AE title; with `tls` (a server
+    context), it speaks TLS only.
     """
 
     def handle(event: Any) -> Iterator[tuple[int, Dataset | None]]:
@@ -166,7 +174,7 @@ def listing_scp(known_callers: list[str] | None = None) -> Iterator[int]:
         yield 0x0000, None
 
     settings = {"require_calling_aet": known_callers} if known_callers else {}
-    server, port = _scp([(evt.EVT_C_FIND, handle)], **settings)
+    server, port = _scp([(evt.EVT_C_FIND, handle)], tls, **settings)
     try:
         yield port
     finally:
