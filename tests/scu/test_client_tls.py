@@ -33,11 +33,16 @@ class TLSNode:
 
 def _serve(folder: Path, tls: str) -> Iterator[TLSNode]:
     Archive(folder / "archive", create=True).close()
+    yield from _serve_existing(folder, tls)
+
+
+def _serve_existing(folder: Path, tls: str, more: str = "") -> Iterator[TLSNode]:
+    """``serve`` the archive in `folder` with the `tls` settings (and `more` sections)."""
     port = free_port()
     config = folder / "node.toml"
     config.write_text(
         f'ae_title = "INV_SCP"\nport = {port}\narchive = "{folder / "archive"}"\n'
-        f"[limits]\nacse_timeout = 3\n[tls]\n{tls}"
+        f"[limits]\nacse_timeout = 3\n{more}[tls]\n{tls}"
     )
     log = (folder / "serve.log").open("w")
     process = subprocess.Popen(
@@ -156,3 +161,39 @@ def test_the_client_context_keeps_bcp195(tmp_path: Path) -> None:
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
     tls12 = [c for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.2"]
     assert tls12 and all(c["aead"] and c["kea"] == "kx-ecdhe" for c in tls12)
+
+
+def test_request_over_tls_follows_and_retrieves(tmp_path: Path) -> None:
+    """The Initiate and the Inventory GET go over TLS; the events come back in plain DICOM to
+    the listener (the node opens those associations: see docs, "Client TLS")."""
+    from dicom_inventory.scp.archive.synth import synthesize
+
+    folder = tmp_path / "node"
+    folder.mkdir()
+    _certificate(folder)
+    with Archive(folder / "archive", create=True) as archive:
+        synthesize(archive, studies=2, series_per_study=1, instances_per_series=1)
+    listen = free_port()
+    peers = f'[peers.TLS_SCU]\nae_title = "TLS_SCU"\nhost = "127.0.0.1"\nport = {listen}\n'
+    tls = 'certificate = "node.pem"\nprivate_key = "node.key"\n'
+    for node in _serve_existing(folder, tls, peers):
+        done = _run(
+            "request",
+            "--peer",
+            node.peer,
+            "--tls-ca",
+            str(folder / "node.pem"),
+            "-aet",
+            "TLS_SCU",
+            "--listen-port",
+            str(listen),
+            "--state",
+            str(tmp_path / "state"),
+            "--out",
+            str(tmp_path / "inv"),
+            "--timeout",
+            "60",
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "root of the tree:" in done.stdout, done.stdout
+        assert list((tmp_path / "inv").glob("*.dcm"))
