@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from dicom_inventory import validate_file
 from dicom_inventory.cli.exits import ExitCode
 from dicom_inventory.scu.crawl import CrawlError, CrawlProgress, crawl
 from dicom_inventory.scu.peer import Peer
@@ -100,6 +101,27 @@ def test_a_finished_crawl_run_again_asks_the_archive_again(tmp_path: Path) -> No
     with pytest.raises(CrawlError, match="connection refused"):  # the archive is gone
         crawl(Peer("PACS", "127.0.0.1", free_port()), tmp_path / "inv", timeout=2)
     assert first.written[0].path is not None and first.written[0].path.exists()  # kept
+
+
+def test_the_inventory_replaces_the_last_one_and_any_half_written_one(tmp_path: Path) -> None:
+    """What a crawl killed while writing (SIGKILL: nothing could clean up) left is not kept."""
+    out = tmp_path / "inv"
+    (out / ".crawl-writing").mkdir(parents=True)
+    (out / ".crawl-writing" / "2.25.1.dcm").write_bytes(b"half")
+    (out / "2.25.2.dcm").write_bytes(b"an older inventory")
+    with listing_scp() as port:
+        report = crawl(Peer("PACS", "127.0.0.1", port), out)
+    assert [w.path for w in report.written] == sorted(out.glob("*.dcm"))
+    assert not (out / ".crawl-writing").exists()
+
+
+def test_a_tree_is_moved_in_whole(tmp_path: Path) -> None:
+    with listing_scp() as port:
+        report = crawl(Peer("PACS", "127.0.0.1", port), tmp_path / "inv", max_records=4)
+    root = report.written[0].path
+    assert len(report.written) > 1 and root is not None
+    assert sorted(w.path for w in report.written) == sorted((tmp_path / "inv").glob("*.dcm"))
+    assert [f for f in validate_file(root) if f.severity.name == "ERROR"] == []
 
 
 def test_progress_counts_queries_answers_and_names_the_window(tmp_path: Path) -> None:
