@@ -9,7 +9,10 @@ process whose peak RSS (VmHWM, from ``/proc/self/status``) is printed:
   the reader's ceiling for these columns;
 * **summary**: :func:`~dicom_inventory.scu.summary.summarize`, the figures only;
 * **summary + HTML**: the figures and the self-contained page with its charts
-  (:func:`~dicom_inventory.scu.pages.render_summary_html`).
+  (:func:`~dicom_inventory.scu.pages.render_summary_html`);
+* **summary, N workers**: the files of the tree read by N processes (``--workers``, default 2)
+  and the runs merged; its peak RSS is the parent's (each worker's is about the one-process
+  figure).
 
 Memory must not grow with the records (counters and a top-N heap): run it at two sizes and
 compare the peaks.
@@ -48,6 +51,9 @@ if mode == "read":
         with InventoryReader(path) as r:
             for _ in iter_raw_rows(r, _COLUMNS):
                 n += 1
+elif mode.startswith("workers"):
+    s = summarize([root], workers=int(mode[len("workers"):]))
+    n = s.rows
 else:
     s = summarize([root])
     n = s.rows
@@ -75,6 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", type=int, default=200_000)
     ap.add_argument("--max-records", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     studies = max(1, args.instances // (SERIES * PER_SERIES))
     with tempfile.TemporaryDirectory(prefix="bench-summary-") as tmp:
@@ -96,11 +103,16 @@ def main() -> None:
             f"setup: {studies * SERIES * PER_SERIES:,} instances, {len(files)} files, "
             f"{size / 1e6:,.0f} MB, written in {time.perf_counter() - t:.1f} s"
         )
-        modes = (("read", "read rows only"), ("summary", "summary"), ("html", "summary + HTML"))
+        modes = (
+            ("read", "read rows only"),
+            ("summary", "summary"),
+            ("html", "summary + HTML"),
+            (f"workers{args.workers}", f"summary, {args.workers} workers"),
+        )
         for mode, label in modes:
             r = _run(mode, root, work / "summary.html")
             print(
-                f"{label:<16} {r['rows']:>12,.0f} rows  {r['rows'] / r['seconds']:>10,.0f} rows/s"
+                f"{label:<20} {r['rows']:>12,.0f} rows  {r['rows'] / r['seconds']:>10,.0f} rows/s"
                 f"  {r['seconds']:>7.1f} s  peak RSS {r['vmhwm_kb'] / 1024:>6.0f} MB"
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from dicom_inventory.scu.summary import Summary
 
 __all__ = ["summary", "summary_tables"]
+
+#: Worker processes by default: one per CPU, at most 8 (as export).
+_WORKERS = min(8, os.cpu_count() or 1)
 
 
 def _counts(
@@ -138,12 +142,19 @@ def _study_total(paths: list[Path]) -> int | None:
     show_default=True,
     help="How many of the largest and of the incomplete studies to list.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes for split inventories [default: CPU count, at most 8].",
+)
 @web_options
 def summary(
     sources: tuple[str, ...],
     html_file: Path | None,
     fmt: str,
     top: int,
+    workers: int | None,
     token_file: Path | None,
     ca_cert: Path | None,
 ) -> None:
@@ -169,7 +180,7 @@ def summary(
                 p.update(task, completed=studies, description=f"{rows:,} rows")
 
             try:
-                result = summarize(paths, top=top, progress=moved)
+                result = summarize(paths, top=top, progress=moved, workers=workers or _WORKERS)
             except InventoryError as exc:
                 fail(exc)
     if fmt == "json":
