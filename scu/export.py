@@ -236,6 +236,7 @@ class _Typer:
             if COLUMN_KINDS[c] in by_kind
         ]
         self.changes = EXPORT_COLUMNS.index("stale_changes")
+        self.last: tuple[Any, list[dict[str, Any]], dict[str, str] | None] = (None, [], None)
 
     def _datetime(self, text: str) -> dt.datetime | _Bad:
         return _datetime(text, self.default)
@@ -261,13 +262,20 @@ class _Typer:
                 out[i] = t
         changes = out[self.changes]
         if changes:
-            out[self.changes], bad = self._changes(changes, bad)
+            # the rows of a record share its list: convert it once
+            if changes is not self.last[0]:
+                self.last = (changes, *self._changes(changes))
+            out[self.changes] = self.last[1]
+            if self.last[2]:
+                bad = {**(bad or {}), **self.last[2]}
         out.append(bad)
         return out
 
     def _changes(
-        self, changes: list[dict[str, Any]], bad: dict[str, str] | None
+        self, changes: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """The entries with ``modified_at`` typed, and the text of those that do not parse."""
+        bad: dict[str, str] | None = None
         typed = []
         for n, change in enumerate(changes):
             entry = {f: change.get(f) for f in CHANGE_FIELDS}
@@ -380,6 +388,7 @@ class _Writer:
                 ensure_ascii=False, separators=(",", ":"), default=_json_default
             ).encode
             self.changes = CSV_COLUMNS.index("stale_changes")
+            self.last: tuple[Any, str] = (None, "")
 
     def write(self, batch: list[Any]) -> None:
         if self.fmt == "parquet":
@@ -398,13 +407,19 @@ class _Writer:
                     arrays.append(pa.array([_int(v, bounds) for v in col], t))
             self.pq.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
         elif self.fmt == "csv":
-            i, dumps = self.changes, self.dumps
+            i = self.changes
             self.csv.writerows(
-                r if r[i] is None else (*r[:i], dumps(r[i]), *r[i + 1 :]) for r in batch
+                r if r[i] is None else (*r[:i], self._json(r[i]), *r[i + 1 :]) for r in batch
             )  # None is written as an empty field
         else:
             dumps, cols = self.dumps, TYPED_COLUMNS
             self.f.write("".join(dumps(dict(zip(cols, r, strict=True))) + "\n" for r in batch))
+
+    def _json(self, changes: list[dict[str, Any]]) -> str:
+        """``stale_changes`` as JSON text; the rows of a record share the list: dumped once."""
+        if changes is not self.last[0]:
+            self.last = (changes, self.dumps(changes))
+        return self.last[1]
 
     def append(self, part: Path) -> None:
         """Append a part file written (without header) by another writer of this format."""
