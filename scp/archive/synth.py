@@ -102,11 +102,14 @@ def _write_forms(base: Path, form: str, objects: list[bytes]) -> None:
         _commit(f"{base}.zip")
     elif form in ("tar", "targzip"):
         name = f"{base}.tar" if form == "tar" else f"{base}.tar.gz"
-        mode = "w" if form == "tar" else "w:gz"
         # the final name, not the temporary one, goes into the GZIP header (RFC 1952 FNAME)
         with (
             open(_atomic(name), "wb") as f,
-            tarfile.open(name, mode, fileobj=f, format=tarfile.USTAR_FORMAT) as t,
+            (
+                tarfile.open(name, "w", fileobj=f, format=tarfile.USTAR_FORMAT)
+                if form == "tar"
+                else tarfile.open(name, "w:gz", fileobj=f, format=tarfile.USTAR_FORMAT)
+            ) as t,
         ):
             for i, data in enumerate(objects):
                 info = tarfile.TarInfo(f"{i + 1}.dcm")
