@@ -405,6 +405,7 @@ def _pool_workers(parent: int) -> list[int]:
     return found
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds workers in /proc")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_ends_export_cleanly(tmp_path: Path, workers: int) -> None:
     """SIGINT to the process group (as a terminal sends it): exit 130, one line, no files."""
