@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicom_inventory.scu.html import (
     Block,
+    BulletList,
     Cell,
     DataTable,
     Figure,
@@ -326,6 +327,16 @@ def diff_page(report: DiffReport, *, title: str = "Inventory comparison") -> Pag
             f"{report.destination_records:,} destination rows."
         ),
     ]
+    if report.source_outside or report.destination_outside:
+        intro.append(
+            Paragraph(
+                "Not compared, outside the other side's Scope of Inventory (neither missing "
+                f"nor extra): {report.source_outside:,} in the source only, "
+                f"{report.destination_outside:,} in the destination only."
+            )
+        )
+    if report.scope_notes:
+        intro.append(BulletList([f"Scope: {note}" for note in report.scope_notes]))
     head = [Cell("Difference"), *(Cell(lv) for lv in _LEVELS), Cell("Total")]
     rows = [
         Row(

@@ -26,6 +26,7 @@ import pytest
 from dicom_inventory import InventoryHeader, InventoryLevel, encode_inventory, synthetic_studies
 from dicom_inventory.enum import ReasonForAttributeModification
 from dicom_inventory.model import OriginalAttributes, StudyRecord
+from dicom_inventory.scope import ScopeOfInventory
 from dicom_inventory.scu.diff import diff_inventories
 from dicom_inventory.scu.pages import DIFF_KINDS, render_diff_html, render_summary_html
 from dicom_inventory.scu.summary import summarize
@@ -337,3 +338,32 @@ def test_identical_diff_page_says_so_without_a_chart(tmp_path: Path) -> None:
     verdict = dom.xpath('//p[contains(@class, "verdict")]')[0].text_content()
     assert verdict.startswith("IDENTICAL")
     assert all(v[-1] == 0 for v in _table(dom, "diff-counts").values())
+
+
+def test_diff_page_says_what_was_outside_the_other_scope(tmp_path: Path) -> None:
+    """Studies outside the other side's Scope of Inventory: named, neither missing nor extra."""
+    studies = _studies(4)
+    dates = ["20200601", "20210301", "20210901", "20220601"]
+    dated = [replace(st, study_date=d) for st, d in zip(studies, dates, strict=True)]
+
+    def scoped(path: Path, sts: list[StudyRecord], uid: str, dates: str) -> Path:
+        header = InventoryHeader(
+            uid,
+            InventoryLevel.INSTANCE,
+            content_date="20261207",
+            content_time="100000",
+            scope=ScopeOfInventory.from_keys({"StudyDate": dates}),
+        )
+        path.write_bytes(encode_inventory(header, sts))
+        return path
+
+    a = scoped(tmp_path / "a.dcm", dated[:3], "2.25.95", "20200101-20211231")
+    b = scoped(tmp_path / "b.dcm", dated[1:], "2.25.96", "20210101-20221231")
+    report = diff_inventories([a], [b], workdir=tmp_path, parallel=False)
+    assert report.identical and report.source_outside == report.destination_outside == 12
+    html = render_diff_html(report, tmp_path / "diff.html").read_text(encoding="utf-8")
+    dom = lxml.html.fromstring(html.encode())
+    said = " ".join(p.text_content() for p in dom.xpath("//p"))
+    assert "IDENTICAL" in said
+    assert "outside the other side's Scope of Inventory" in said
+    assert "12 in the source only, 12 in the destination only" in said
