@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +45,8 @@ from pydicom.uid import ExplicitVRLittleEndian
 __all__ = ["PartitionResult", "close_partial", "produce_partitioned"]
 
 STATE_FILE = "production.json"
+#: Seconds between two progress reports of a partition running on Dask.
+PROGRESS_EVERY = 1.0
 _EQUIPMENT = Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",))
 
 
@@ -85,8 +88,9 @@ def _produce_partition(
 ) -> PartitionResult:
     """Write one partition; runs in a worker (arguments are plain, picklable values).
 
-    `progress` (in process only) is called with the number of study records written so far
-    in this partition; it may raise to stop the partition (its files are then removed).
+    `progress` is called with the number of study records written so far in this partition
+    (on Dask, a :class:`_ProgressFile`); it may raise to stop the partition (its files are
+    then removed).
     """
     with opened(factory) as repo:
         scope = parse_scope(header.pop("scope_keys"))
@@ -163,7 +167,9 @@ def produce_partitioned(
     progress : callable, optional
         Called with the number of study records written so far: first with those of the
         partitions an earlier run finished, then in process after each record (finished
-        partitions plus the current one), on Dask as each partition finishes. A plain
+        partitions plus the current one), on Dask about once a second (finished partitions
+        plus what the running ones wrote, which they report in small files beside their
+        folders, ``.part-NNNNN.progress``, removed at the end). A plain
         callable (the caller's display, never this module's). In process, it may raise to
         interrupt production; the run then resumes later from the finished partitions.
 
@@ -269,10 +275,12 @@ def produce_partitioned(
             nonlocal finished
             record(result)
             finished += result.study_records
-            if progress is not None:
-                progress(finished)
 
-        _run_on_dask(dask, [args(i, rng) for i, rng in todo], record_and_count)
+        def running(n: int) -> None:  # records written so far by the unfinished partitions
+            if progress is not None:
+                progress(finished + n)
+
+        _run_on_dask(dask, [args(i, rng) for i, rng in todo], record_and_count, running)
 
     results = [PartitionResult(**state["done"][str(i)]) for i in range(n_ranges)]
     return _write_root(out, state, results, InventoryCompletionStatus.COMPLETE)
@@ -343,18 +351,73 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written state
 
 
+class _ProgressFile:
+    """A partition's progress on a Dask worker: its record count, in a file beside its folder.
+
+    Picklable (a path), and written at most once per :data:`PROGRESS_EVERY` seconds, by
+    rename (never half-written): the driver reads it while the partition runs. The output
+    folder is shared with the workers already, since they write the partitions into it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last = 0.0
+
+    def __call__(self, n: int) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_EVERY:
+            return
+        self._last = now
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(str(n))
+        os.replace(tmp, self.path)
+
+    def read(self) -> int:
+        """The count last written; 0 before the first."""
+        try:
+            return int(self.path.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
+
+def _progress_file(out_dir: str, index: int) -> _ProgressFile:
+    return _ProgressFile(Path(out_dir) / f".part-{index:05d}.progress")
+
+
 def _run_on_dask(
-    address: str, jobs: list[tuple[Any, ...]], record: Callable[[PartitionResult], None]
+    address: str,
+    jobs: list[tuple[Any, ...]],
+    record: Callable[[PartitionResult], None],
+    running: Callable[[int], None],
 ) -> None:
-    from dask.distributed import Client, as_completed
+    """Run the partition `jobs` on Dask; `record` each result, report `running` counts.
+
+    `running` is called about once a second with the records the unfinished partitions have
+    written so far (read from their :class:`_ProgressFile`), and after each result.
+    """
+    from dask.distributed import Client, wait
 
     cluster = _local_cluster() if address == "local" else None
     client = Client(cluster if cluster is not None else address)
-    futures = []
+    futures: list[Any] = []
+    files = {job[3]: _progress_file(job[1], job[3]) for job in jobs}  # job[3]: the index
     try:
-        futures = [client.submit(_produce_partition, *job, pure=False) for job in jobs]
-        for fut in as_completed(futures):
-            record(fut.result())
+        for job in jobs:
+            files[job[3]].path.unlink(missing_ok=True)
+            futures.append(
+                client.submit(_produce_partition, *job, progress=files[job[3]], pure=False)
+            )
+        pending = set(futures)
+        while pending:
+            try:
+                done, pending = wait(pending, timeout=PROGRESS_EVERY, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+            for fut in done:
+                result = fut.result()
+                record(result)
+                files.pop(result.index).path.unlink(missing_ok=True)
+            running(sum(f.read() for f in files.values()))
     except BaseException:
         # interrupted (or a partition failed): what the workers still run is of no use
         with _quiet_dask():
@@ -365,6 +428,9 @@ def _run_on_dask(
             if cluster is not None:
                 cluster.close()
         raise
+    finally:
+        for f in files.values():
+            f.path.unlink(missing_ok=True)
     client.close()
     if cluster is not None:
         cluster.close()

@@ -93,6 +93,24 @@ def test_partitioned_production_reports_growing_study_counts(
     assert sum(p.study_records for p in parts) == STUDIES
 
 
+def test_partitioned_production_on_dask_reports_growing_study_counts(
+    synthesized: tuple[Path, dict[str, list[int]]], tmp_path: Path
+) -> None:
+    folder, _ = synthesized
+    seen: list[int] = []
+    out = tmp_path / "inv"
+    produce_partitioned(
+        functools.partial(Archive, folder),
+        out,
+        level="INSTANCE",
+        partitions=3,
+        dask="local",
+        progress=seen.append,
+    )
+    _growing(seen, STUDIES)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no progress file
+
+
 # -- the CLI on a terminal -----------------------------------------------------------------
 def _drawn(t: Terminal, description: str, unit: str, total: int) -> None:
     """The command ended well, having drawn a bar with done/total and a rate in `unit`."""
