@@ -53,6 +53,10 @@ from dicom_inventory.read import (
     tree_paths,
 )
 from dicom_inventory.rows import (
+    CHANGE_FIELDS,
+    COLUMN_KINDS,
+    EXPORT_COLUMNS,
+    FLAG_VALUES,
     INTEGER_COLUMNS,
     ROW_COLUMNS,
     UNSIGNED_COLUMNS,
@@ -78,10 +82,14 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessEndPoints",
     "AttributeValue",
+    "CHANGE_FIELDS",
+    "COLUMN_KINDS",
     "Code",
     "ContainerFileType",
+    "EXPORT_COLUMNS",
     "Equipment",
     "ExtendedMatchingMechanism",
+    "FLAG_VALUES",
     "FileAccess",
     "FileSetAccess",
     "Finding",

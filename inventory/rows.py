@@ -30,9 +30,17 @@ from pydicom.datadict import keyword_for_tag
 if TYPE_CHECKING:  # read.py re-exports this module's names
     from dicom_inventory.read import InventoryReader
 
-# EXPORT_COLUMNS, COLUMN_KINDS, CHANGE_FIELDS and FLAG_VALUES are public too (the exporter's
-# column table); they join __all__ once the package root re-exports them (issue 21 note).
-__all__ = ["INTEGER_COLUMNS", "ROW_COLUMNS", "UNSIGNED_COLUMNS", "iter_raw_rows", "iter_rows"]
+__all__ = [
+    "CHANGE_FIELDS",
+    "COLUMN_KINDS",
+    "EXPORT_COLUMNS",
+    "FLAG_VALUES",
+    "INTEGER_COLUMNS",
+    "ROW_COLUMNS",
+    "UNSIGNED_COLUMNS",
+    "iter_raw_rows",
+    "iter_rows",
+]
 
 #: The row's columns: name, the record (or File Access item) holding it, its keyword. Grouped
 #: by where the value comes from, in row order; the study's access end points follow the
