@@ -319,72 +319,46 @@ def to_keys(pairs: tuple[str, ...]) -> dict[str, str]:
 def _matching_problem(vr: str, value: str) -> str | None:
     """Why `value` cannot be a matching key of `vr` (PS3.4 C.2.2.2), or None.
 
-    Single values are checked by the one value check (:func:`dicom_inventory._vr.value_problem`,
-    calendar and clock included); ranges, UID lists and wildcards as PS3.4 C.2.2.2 allows.
+    The text forms are judged by the one check, :func:`dicom_inventory._vr.matching_problem`
+    (single values, lists, ranges, wildcards; calendar and clock included). A command line adds
+    what only a sender needs: binary integer VRs in their range, and a DA or TM range that
+    begins after it ends (it would match nothing).
     """
-    from dicom_inventory._vr import SINGLE_VALUE_VRS
+    from dicom_inventory._vr import NUMERIC_FORMATS, matching_problem
 
     if value == "" or vr == "SQ":
         return None
-    if "\\" in value and vr not in SINGLE_VALUE_VRS:  # values or a list of UIDs (C.2.2.2.2)
-        for one in value.split("\\"):
-            problem = _matching_problem(vr, one) if one else "is an empty value in a list"
-            if problem:
-                return f"{one!r} {problem}"
-        return None
-    if vr in ("DA", "TM", "DT") and "-" in value:  # Range Matching, C.2.2.2.5
-        if _one_value_problem(vr, value) is None:
-            return None  # a DT whose "-" is its offset from UTC
-        problems = []
-        for at in (i for i, c in enumerate(value) if c == "-"):
-            begin, end = value[:at], value[at + 1 :]
-            found = [
-                p
-                for p in (
-                    begin and _one_value_problem(vr, begin),
-                    end and _one_value_problem(vr, end),
-                )
-                if p
-            ]
-            if not found and (begin or end):
-                if begin and end and vr != "DT" and begin > end:
-                    return "the range begins after it ends (PS3.4 C.2.2.2.5)"
-                return None
-            problems += found
-        what = problems[0] if problems else "an empty range"
-        return f"{what} (a range is BEGIN-, -END or BEGIN-END, PS3.4 C.2.2.2.5)"
-    if vr == "UI":  # Single Value or List of UID Matching, C.2.2.2.1-2
-        problem = _one_value_problem("UI", value)
-        return f"{problem} (a UID or a list of UIDs, PS3.4 C.2.2.2.2)" if problem else None
-    if ("*" in value or "?" in value) and vr in _WILDCARD_VRS:  # Wild Card Matching, C.2.2.2.4
-        return None
-    return _one_value_problem(vr, value)
-
-
-def _one_value_problem(vr: str, value: str) -> str | None:
-    """Why one value is not valid for `vr`: its syntax, calendar and clock, length, range."""
-    from dicom_inventory._vr import MAX_CHARS, NUMERIC_FORMATS, value_problem
-
     if vr in NUMERIC_FORMATS and vr not in ("FL", "FD"):
-        bits = 8 * struct.calcsize(NUMERIC_FORMATS[vr])
-        low, high = (
-            (0, 2**bits - 1) if vr.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-        )
-        try:
-            number = int(value)
-        except ValueError:
-            return f"is not an integer (VR {vr}, PS3.5 Table 6.2-1)"
-        if not low <= number <= high:
-            return f"is not in {low}..{high} (VR {vr}, PS3.5 Table 6.2-1)"
+        for one in value.split("\\"):
+            problem = _integer_problem(vr, one)
+            if problem:
+                return problem
         return None
-    limit = MAX_CHARS.get(vr)
-    if limit is not None and len(value) > limit:
-        return f"is longer than {limit} characters (VR {vr}, PS3.5 Table 6.2-1)"
-    return value_problem(vr, value.encode("utf-8", "replace"))
+    problem = matching_problem(vr, value)
+    if problem:
+        return problem
+    if vr in ("DA", "TM") and "-" in value:
+        begin, _, end = value.partition("-")
+        if begin and end and begin > end:
+            return "the range begins after it ends (PS3.4 C.2.2.2.5)"
+    return None
 
 
-#: The VRs whose matching keys may hold ``*`` and ``?`` (PS3.4 C.2.2.2.4).
-_WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+def _integer_problem(vr: str, value: str) -> str | None:
+    """Why `value` is not an integer in the range of the binary VR `vr` (US, SS, UL, ...)."""
+    from dicom_inventory._vr import NUMERIC_FORMATS
+
+    bits = 8 * struct.calcsize(NUMERIC_FORMATS[vr])
+    low, high = (
+        (0, 2**bits - 1) if vr.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    )
+    try:
+        number = int(value)
+    except ValueError:
+        return f"is not an integer (VR {vr}, PS3.5 Table 6.2-1)"
+    if not low <= number <= high:
+        return f"is not in {low}..{high} (VR {vr}, PS3.5 Table 6.2-1)"
+    return None
 
 
 class _RateColumn(ProgressColumn):
