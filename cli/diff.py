@@ -98,6 +98,13 @@ def _scopekeys(paths: list[Path], spec: str) -> dict[str, str] | None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the report as one self-contained HTML page with a chart to this file.",
+)
 @web_options
 @calling_option
 @tls_options
@@ -106,6 +113,7 @@ def diff(
     source: str,
     destination: str,
     fmt: str,
+    html_file: Path | None,
     token_file: Path | None,
     ca_cert: Path | None,
     calling_ae: str,
@@ -138,4 +146,12 @@ def diff(
         except (InventoryError, CrawlError) as exc:
             fail(exc)
     click.echo(report.to_json() if fmt == "json" else report.to_text())
+    if html_file is not None:
+        from dicom_inventory.scu.pages import render_diff_html
+
+        try:
+            render_diff_html(report, html_file)
+        except OSError as exc:
+            fail(f"{html_file}: cannot write the HTML page: {exc.strerror or exc}")
+        err.print(f"HTML page -> {html_file}", highlight=False, markup=False)
     sys.exit(ExitCode.OK if report.identical else ExitCode.FINDINGS)

@@ -43,6 +43,7 @@ from dicom_inventory.cli.query import query as query_command
 from dicom_inventory.cli.query import repository_query_command
 from dicom_inventory.cli.request import request as request_command
 from dicom_inventory.cli.serve import serve as serve_command
+from dicom_inventory.cli.summary import summary as summary_command
 from dicom_inventory.cli.testkit import testkit
 from dicom_inventory.cli.web import WEB_COMMANDS
 from dicom_inventory.scope import ScopeOfInventory
@@ -597,6 +598,7 @@ _SCU_COMMANDS = [
     diff_command,
     fetch_command,
     crawl_command,
+    summary_command,
 ]
 for _command in [*_SCU_COMMANDS, *WEB_COMMANDS]:
     cli.add_command(_command)

@@ -367,3 +367,13 @@ def test_diff_page_says_what_was_outside_the_other_scope(tmp_path: Path) -> None
     assert "IDENTICAL" in said
     assert "outside the other side's Scope of Inventory" in said
     assert "12 in the source only, 12 in the destination only" in said
+
+
+def test_diff_command_writes_the_html_page(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from dicom_inventory.cli.diff import diff
+
+    a, b, _ = _diff_fixture(tmp_path)
+    page = tmp_path / "diff.html"
+    done = CliRunner().invoke(diff, [str(a), str(b), "--html", str(page)])
+    assert done.exit_code == 1 and "DIFFERENT" in page.read_text(encoding="utf-8")
