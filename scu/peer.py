@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from dicom_inventory.errors import InventoryError
+from dicom_inventory.tls import bcp195
 
 __all__ = [
-    "BCP195_CIPHERS",
     "AssociationError",
     "Peer",
     "PeerError",
@@ -23,11 +23,6 @@ __all__ = [
 
 _PEER = re.compile(r"^(?P<ae>[^@\\]{1,16})@(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
 _ADDRESS = re.compile(r"^(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
-
-#: TLS 1.2 cipher suites a client offers (OpenSSL names): ECDHE with AES-GCM or
-#: ChaCha20-Poly1305, the AEAD suites of RFC 9325 4.2 (BCP 195); TLS 1.3 suites are all AEAD.
-#: The same list as the node's (``dicom_inventory.scp.tls``), which the SCU may not import.
-BCP195_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
 
 class PeerError(InventoryError, ValueError):
@@ -165,10 +160,8 @@ def client_tls_context(
         A file that cannot be read or used (not PEM, a key that does not match, an encrypted
         key: no passphrase is asked for).
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the peer and its host name
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(BCP195_CIPHERS)
-    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    # verifies the peer and its host name; the node's own profile (dicom_inventory.tls)
+    ctx = bcp195(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     try:
         if ca_certificates is not None:
             ctx.load_verify_locations(ca_certificates)
