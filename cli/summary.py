@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import Counter
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ import click
 from dicom_inventory.cli.exits import fail
 from dicom_inventory.cli.options import out, progress
 from dicom_inventory.cli.web import inventory_sources, web_options
+from dicom_inventory.scu.workers import default_workers
 from rich.markup import escape
 from rich.table import Table
 
@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from dicom_inventory.scu.summary import Summary
 
 __all__ = ["summary", "summary_tables"]
-
-#: Worker processes by default: one per CPU, at most 8 (as export).
-_WORKERS = min(8, os.cpu_count() or 1)
 
 
 def _counts(
@@ -180,7 +177,7 @@ def summary(
                 p.update(task, completed=studies, description=f"{rows:,} rows")
 
             try:
-                result = summarize(paths, top=top, progress=moved, workers=workers or _WORKERS)
+                result = summarize(paths, top=top, progress=moved, workers=default_workers(workers))
             except InventoryError as exc:
                 fail(exc)
     if fmt == "json":

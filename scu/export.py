@@ -77,14 +77,10 @@ import csv
 import datetime as dt
 import itertools
 import json
-import multiprocessing
-import multiprocessing.pool
 import os
 import re
 import shutil
-import signal
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -99,6 +95,7 @@ from dicom_inventory import (
     tree_paths,
 )
 from dicom_inventory.rows import CHANGE_FIELDS, COLUMN_KINDS, EXPORT_COLUMNS, FLAG_VALUES
+from dicom_inventory.scu.workers import default_workers, runs, worker_pool
 
 __all__ = [
     "CSV_COLUMNS",
@@ -495,29 +492,6 @@ def _file_rows(files: list[str], typed: bool) -> Iterator[Any]:
             yield from map(convert, rows)
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the parent's to handle (it terminates the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _pool(processes: int) -> multiprocessing.pool.Pool:
-    """Worker processes that never see Ctrl-C: only this process handles it.
-
-    They are started with SIGINT ignored, a disposition a new process keeps (so Python
-    installs no KeyboardInterrupt handler in them, not even while they import), and set it
-    again first thing (:func:`_ignore_sigint`). A Ctrl-C in the meantime reaches this process
-    once the pool exists; leaving the pool's block then terminates the workers.
-    """
-    ctx = multiprocessing.get_context("spawn")
-    if threading.current_thread() is not threading.main_thread():  # no signals to set there
-        return ctx.Pool(processes, initializer=_ignore_sigint)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return ctx.Pool(processes, initializer=_ignore_sigint)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _part(files: list[str], part: str, fmt: str, batch_size: int) -> tuple[int, int]:
     """Worker: the rows of `files` into the part file `part` (no header)."""
     writer = _Writer(Path(part), fmt, header=False)
@@ -624,23 +598,22 @@ def export_inventory(
     """
     # each instance once, however often named or reached (a root and its leaves, inv/*.dcm)
     files = [str(path) for path in tree_paths(paths)] if follow else [str(p) for p in paths]
-    workers = min(8, os.cpu_count() or 1) if workers is None else max(1, workers)
+    workers = default_workers(workers)
     target = Path(out)
     n = studies = 0
     with _atomic(target, fmt) as writer:
         if workers == 1 or len(files) < 2:
             return _write_files(files, writer, batch_size, progress)[0]
         # contiguous runs of the tree, a few per worker: the parts join in tree order
-        k = max(1, -(-len(files) // (workers * 4)))
-        runs = [files[i : i + k] for i in range(0, len(files), k)]
+        parts_of = runs(files, workers)
         with (
             tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as parts,
             # leaving the block terminates the workers, also on Ctrl-C in this process
-            _pool(min(workers, len(runs))) as pool,
+            worker_pool(min(workers, len(parts_of))) as pool,
         ):
             results = [
                 pool.apply_async(_part, (run, str(Path(parts) / f"{i}"), fmt, batch_size))
-                for i, run in enumerate(runs)
+                for i, run in enumerate(parts_of)
             ]
             for i, result in enumerate(results):
                 rows, in_part = result.get()

@@ -457,13 +457,13 @@ def _summarize_parallel(
     files: list[str], top: int, progress: Callable[[int, int], None] | None, workers: int
 ) -> Summary:
     # the pool whose workers never see Ctrl-C: leaving its block terminates them
-    from dicom_inventory.scu.export import _pool
+    from dicom_inventory.scu.workers import runs as runs_of
+    from dicom_inventory.scu.workers import worker_pool
 
-    k = max(1, -(-len(files) // (workers * 4)))
-    runs = [files[i : i + k] for i in range(0, len(files), k)]
+    runs = runs_of(files, workers)
     parts: list[Summary] = []
     rows = studies = 0
-    with _pool(min(workers, len(runs))) as pool:
+    with worker_pool(min(workers, len(runs))) as pool:
         results = [pool.apply_async(_summarize_run, (run, top)) for run in runs]
         for result in results:
             part: Summary = result.get()
