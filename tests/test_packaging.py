@@ -50,8 +50,7 @@ def test_wheel_has_one_top_level_name(wheel: Path) -> None:
         assert f"dicom_inventory/{sub}/__init__.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
-        "dicom-inventory = dicom_inventory.cli:main"
-        in zipfile.ZipFile(wheel).read(entry).decode()
+        "dicom-inventory = dicom_inventory.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
     )
 
 
