@@ -2,7 +2,7 @@
 
 Sections are numbered by position (1, 1.1, ...) and listed in a table of contents (PS3.2 A.2);
 tables keep their titles as captions, numbered per top-level section ("Table 4-2"). The HTML
-page is made by the project's one HTML renderer (:mod:`dicom_inventory.conformance.html`:
+page is made by the project's one HTML renderer (:mod:`dicom_inventory.scu.html`:
 Jinja2 templates, one stylesheet); the Markdown is written here.
 """
 
@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 from dicom_inventory.conformance.docbook import DB, XML_ID
-from dicom_inventory.conformance.html import (
+from dicom_inventory.scu.html import (
     Block,
     BulletList,
     Cell,
@@ -119,7 +119,7 @@ def _html_blocks(
 
 
 def to_html(docbook: etree._Element) -> str:
-    """A standalone, styled HTML page, rendered by :mod:`dicom_inventory.conformance.html`.
+    """A standalone, styled HTML page, rendered by :mod:`dicom_inventory.scu.html`.
 
     The article's title is the page heading, its own paragraphs come first, then the table of
     contents (three levels), then the numbered sections with their tables captioned.

@@ -12,8 +12,7 @@ code draws (:mod:`dicom_inventory.scu.plots`).
 
 It lives in the SCU package because both sides of the layering use it: the judges
 (``dicom_inventory.conformance``) may import the SCU, the SCU may not import the judges
-(import-linter contract ``scu-not-scp``); :mod:`dicom_inventory.conformance.html` re-exports
-it under its old name.
+(import-linter contract ``scu-not-scp``).
 
 Cell classes the stylesheet knows (a renderer's vocabulary, not DICOM's):
 

@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 
 import junitparser
-from dicom_inventory.conformance.html import Cell, DataTable, Page, Paragraph, Row, render_page
+from dicom_inventory.scu.html import Cell, DataTable, Page, Paragraph, Row, render_page
 
 __all__ = ["Outcome", "Report", "TestResult"]
 
@@ -134,7 +134,7 @@ class Report:
     def to_html(self) -> str:
         """The run as a standalone HTML page, made by the project's one HTML renderer.
 
-        The renderer is :mod:`dicom_inventory.conformance.html`. The page shows the verdict, the
+        The renderer is :mod:`dicom_inventory.scu.html`. The page shows the verdict, the
         counts, and a row per test whose id never wraps and whose evidence shows one line per
         item.
         """

@@ -25,7 +25,10 @@ import lxml.html
 import pytest
 import tomllib
 from dicom_inventory.conformance import Product, build_statement, to_docbook, to_html
-from dicom_inventory.conformance.html import (
+from dicom_inventory.conformance.testkit.report import Outcome, Report
+from dicom_inventory.conformance.testkit.report import TestResult as Result
+from dicom_inventory.scp.config import load_config
+from dicom_inventory.scu.html import (
     BulletList,
     Cell,
     DataTable,
@@ -37,9 +40,6 @@ from dicom_inventory.conformance.html import (
     stylesheet,
     templates,
 )
-from dicom_inventory.conformance.testkit.report import Outcome, Report
-from dicom_inventory.conformance.testkit.report import TestResult as Result
-from dicom_inventory.scp.config import load_config
 from lxml import etree
 
 from tests.conftest import require_tool
@@ -261,7 +261,7 @@ def test_the_built_wheel_carries_the_templates_and_renders_from_them(tmp_path: P
         assert f"dicom_inventory/scu/templates/{template}" in names
     # import the package from the wheel itself (zipimport), not from the work tree
     code = (
-        "import dicom_inventory.conformance.html as h; "
+        "import dicom_inventory.scu.html as h; "
         f"assert h.__file__.startswith({str(wheel)!r}), h.__file__; "
         "print(h.render_page(h.Page('T', 'Heading <1>')))"
     )
