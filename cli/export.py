@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 from dicom_inventory.cli.exits import fail
-from dicom_inventory.cli.options import out, progress
+from dicom_inventory.cli.options import out, progress, workers_option
 from dicom_inventory.cli.web import inventory_sources, web_options
 
 __all__ = ["export"]
@@ -30,12 +30,7 @@ __all__ = ["export"]
     "csv: the values as written (text, leading zeros kept).",
 )
 @click.option("--out", "out_file", type=click.Path(path_type=Path), required=True)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Processes for split inventories [default: CPU count, at most 8].",
-)
+@workers_option
 @web_options
 def export(
     sources: tuple[str, ...],

@@ -53,6 +53,7 @@ __all__ = [
     "to_keys",
     "tls_options",
     "to_peer",
+    "workers_option",
 ]
 
 out = Console()
@@ -288,6 +289,15 @@ state_option = click.option(
     "Windows; ~/.dicom-inventory while only it holds transactions",
     help="Folder of what this client remembers (the transactions it started).",
     **_env("state"),
+)
+
+
+#: ``--workers``: processes reading a split inventory's files (export, summary).
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes for split inventories [default: CPU count, at most 8].",
 )
 
 

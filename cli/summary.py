@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 from dicom_inventory.cli.exits import fail
-from dicom_inventory.cli.options import out, progress
+from dicom_inventory.cli.options import out, progress, workers_option
 from dicom_inventory.cli.web import inventory_sources, web_options
 from dicom_inventory.scu.workers import default_workers
 from rich.markup import escape
@@ -139,12 +139,7 @@ def _study_total(paths: list[Path]) -> int | None:
     show_default=True,
     help="How many of the largest and of the incomplete studies to list.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Processes for split inventories [default: CPU count, at most 8].",
-)
+@workers_option
 @web_options
 def summary(
     sources: tuple[str, ...],
