@@ -36,6 +36,7 @@ from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import Equipment, InventoryHeader, InventoryReference, StudyRecord
 from dicom_inventory.read import read_header
 from dicom_inventory.scope import ScopeOfInventory
+from dicom_inventory.scp.production.base_uri import inventory_end_points, store_folder
 from dicom_inventory.scp.production.produce import study_records
 from dicom_inventory.scp.production.scope import parse_scope
 from dicom_inventory.scp.stores.repository import Repository, opened
@@ -95,6 +96,10 @@ def _produce_partition(
     with opened(factory) as repo:
         scope = parse_scope(header.pop("scope_keys"))
         h = InventoryHeader(**header)
+        # where the worker's repository keeps its files: the partition's Stored Instance
+        # Base URI (PS3.17 YYYY.7.2); the root holds no records and names none
+        store = store_folder(repo) if h.inventory_level.has_instances else None
+        h.study_access_end_points = inventory_end_points(store)
         records = study_records(
             repo,
             scope,
@@ -103,6 +108,7 @@ def _produce_partition(
             after=after,
             upto=upto,
             retrieve_ae_title=retrieve_ae_title,
+            store=store,
         )
         if progress is not None:
             records = _counted(records, progress)

@@ -15,6 +15,11 @@ Decisions, with the sections they follow:
   uncontained file could be confirmed (open question Q7): a plain file is therefore described
   with confirmed terms only, as a **BLOB** holding one object at offset 0 with the file's length
   — reading that byte range reads exactly the file.
+* Every inventory names the storage its links are in: the repository's own folder of stored
+  files as the inventory-level Stored Instance Base URI (in Study Access End Points Sequence
+  (0008,0421)), and a series-level one for a series whose files lie elsewhere (PS3.17
+  YYYY.7.2; :mod:`~dicom_inventory.scp.production.base_uri`). A consumer such as ``fetch``
+  then follows the links of our own inventories without being told where the archive is.
 * A stored file that has vanished keeps its record (the instance is still in the archive) with
   Instance Availability UNAVAILABLE and no File Access item for that location.
 """
@@ -46,6 +51,11 @@ from dicom_inventory.model import (
     StudyRecord,
 )
 from dicom_inventory.scope import ScopeOfInventory
+from dicom_inventory.scp.production.base_uri import (
+    inventory_end_points,
+    series_base_uri,
+    store_folder,
+)
 from dicom_inventory.scp.production.scope import Scope, parse_scope
 from dicom_inventory.scp.stores.repository import (
     InstanceEntry,
@@ -141,19 +151,27 @@ def _instance(entry: InstanceEntry) -> InstanceRecord:
     )
 
 
-def _series(repo: Repository, entry: SeriesEntry, level: InventoryLevel) -> SeriesRecord:
+def _series(
+    repo: Repository, entry: SeriesEntry, level: InventoryLevel, store: Path | None
+) -> SeriesRecord:
     stored = field_values(SeriesRecord, entry.attributes)
+    derived: dict[str, Any] = {}
+    instances: list[InstanceRecord] = []
+    if level.has_instances:
+        # read before the series is written: its Stored Instance Base URI (0008,0407) comes
+        # first, and depends on where all of its files lie
+        instances = [_instance(i) for i in repo.iter_instances(entry.series_instance_uid)]
+        base = series_base_uri(instances, store)
+        if base is not None:
+            derived["stored_instance_base_uri"] = base
     return _record(
         SeriesRecord,
         stored,
         series_instance_uid=entry.series_instance_uid,
         # Type 1: a series stored without one is inventoried as OT (other)
         modality=stored.get("modality") or "OT",
-        instances=(
-            (_instance(i) for i in repo.iter_instances(entry.series_instance_uid))
-            if level.has_instances
-            else ()
-        ),
+        instances=instances,
+        **derived,
         **_removal(entry),
     )
 
@@ -164,6 +182,7 @@ def _study(
     level: InventoryLevel,
     as_of: str,
     retrieve_ae_title: str | None,
+    store: Path | None,
 ) -> StudyRecord:
     return _record(
         StudyRecord,
@@ -177,7 +196,7 @@ def _study(
         or ((retrieve_ae_title,) if retrieve_ae_title else None),
         retrieve_url=entry.retrieve_url,
         series=(
-            (_series(repo, s, level) for s in repo.iter_series(entry.study_instance_uid))
+            (_series(repo, s, level, store) for s in repo.iter_series(entry.study_instance_uid))
             if level.has_series
             else ()
         ),
@@ -194,11 +213,17 @@ def study_records(
     after: str | None = None,
     upto: str | None = None,
     retrieve_ae_title: str | None = None,
+    store: Path | None = None,
 ) -> Iterator[StudyRecord]:
     """Stream the study records of the studies in `scope`, in the repository's key order.
 
-    Series and instances are generators, read from the repository only while the encoder
-    writes the study: memory stays flat whatever the archive size. A study without series (or
+    Series are a generator, read from the repository only while the encoder writes the study;
+    the instance records of one series are read as it is written (the encoder holds a study's
+    items anyway): memory stays flat whatever the archive size, bounded by the largest study.
+    `store` is the folder the inventory-level Stored Instance Base URI names (see
+    :func:`~dicom_inventory.scp.production.base_uri.store_folder`): a series whose linked
+    files are not all under it gets a base URI of its own
+    (:func:`~dicom_inventory.scp.production.base_uri.series_base_uri`). A study without series (or
     a series without instances) in scope is inventoried with an empty Inventoried Series (or
     Instances) Sequence, Type 2C (PS3.3 Table C.38.1-1): dropping it would make a COMPLETE
     inventory miss a study of its scope.
@@ -212,7 +237,7 @@ def study_records(
     for entry in entries:
         if not scope.matches(entry.attributes, entry.study_instance_uid):
             continue
-        yield _study(repo, entry, level, as_of, retrieve_ae_title)
+        yield _study(repo, entry, level, as_of, retrieve_ae_title, store)
 
 
 def produce(
@@ -239,6 +264,7 @@ def produce(
     parsed = parse_scope(scope)
     now = datetime.datetime.now()
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    store = store_folder(repo) if level.has_instances else None
     header = InventoryHeader(
         sop_instance_uid=sop_instance_uid or generate_uid(),
         inventory_level=level,
@@ -249,9 +275,10 @@ def produce(
         transaction_uid=transaction_uid,
         scope=ScopeOfInventory.from_keys(parsed.keys) if parsed.keys else None,
         equipment=Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",)),
+        study_access_end_points=inventory_end_points(store),
     )
     records = study_records(
-        repo, parsed, level, as_of=date + time, retrieve_ae_title=retrieve_ae_title
+        repo, parsed, level, as_of=date + time, retrieve_ae_title=retrieve_ae_title, store=store
     )
     return write_inventory(
         out_dir, header, records, max_records=max_records, transfer_syntax=transfer_syntax
