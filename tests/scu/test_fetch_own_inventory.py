@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from dicom_inventory import iter_inventory
 from dicom_inventory.cli.exits import ExitCode
+from dicom_inventory.scp.archive.objects import make_image, to_part10
+from dicom_inventory.scp.orthanc import OrthancRepository
+from dicom_inventory.scp.production import produce
+from dicom_inventory.scu.fetch import fetch_inventory
+
+from tests.conftest import require_tool
+from tests.scu.orthanc import Orthanc
 
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -71,3 +79,24 @@ def test_the_base_uris_are_what_allows_the_links(work: Path) -> None:
     allowed = _cli("fetch", _root(inv), "--out", work / "z", "--ignore-base-uris",
                    "--allow-root", work / "A")  # fmt: skip
     assert "failed 0" in _ok(allowed)
+
+
+def test_fetch_of_an_inventory_of_orthanc_needs_no_allow_option(tmp_path: Path) -> None:
+    """Orthanc keeps its files in its storage folder: each series names its own folder there."""
+    server = Orthanc(require_tool("Orthanc"), tmp_path / "o", StorageCompression=False)
+    try:
+        for k in range(4):
+            uid = f"2.25.4711.{k // 2}"
+            image = make_image(study_uid="2.25.4711", series_uid=uid, sop_uid=f"{uid}.{k}")
+            server.upload(to_part10(image))
+        url = f"orthanc+http://127.0.0.1:{server.http_port}"
+        with OrthancRepository(url, storage=tmp_path / "o" / "storage") as repo:
+            (root,) = produce(repo, tmp_path / "inv", level="INSTANCE")
+    finally:
+        server.stop()
+    assert root.path is not None
+    storage = (tmp_path / "o" / "storage").as_uri()
+    bases = [se.stored_instance_base_uri for st in iter_inventory(root.path) for se in st.series]
+    assert len(bases) == 2 and all(b and b.startswith(storage) for b in bases), bases
+    got = fetch_inventory([root.path], tmp_path / "x")
+    assert (got.fetched, got.failed) == (4, 0), got.failures
