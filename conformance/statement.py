@@ -1151,7 +1151,7 @@ def _media_interchange() -> Section:
         "Media Interchange and File Access",
         [
             Para(
-                "The node does not read or write DICOM media (PS3.10 file-sets). Its inventories link the archive's stored files, which a client may read directly (PS3.17 YYYY.7): the File Access URIs are file: URIs (absolute, percent-encoded paths on the archive's file system), described with the container types below. The N-EVENT-REPORT of a finished inventory also carries a File Access URI of the root instance itself."
+                "The node does not read or write DICOM media (PS3.10 file-sets). Its inventories link the archive's stored files, which a client may read directly (PS3.17 YYYY.7): the File Access URIs are file: URIs (absolute, percent-encoded paths on the archive's file system), described with the container types below. Each inventory names the folder they lie under as its Stored Instance Base URI (0008,0407): the archive's store at Inventory level (Study Access End Points Sequence), a series' own folder for files stored elsewhere (PS3.17 YYYY.7.2). The N-EVENT-REPORT of a finished inventory also carries a File Access URI of the root instance itself."
             ),
             Table(
                 "containers",
