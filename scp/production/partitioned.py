@@ -216,6 +216,8 @@ def produce_partitioned(
             "transfer_syntax": transfer_syntax,
             "content_date": now.strftime("%Y%m%d"),
             "content_time": now.strftime("%H%M%S"),
+            # the offset of every date and time in the instances (PS3.3 C.12.1.1.8)
+            "utc_offset": now.astimezone().strftime("%z"),
             "ranges": [[a, b] for a, b in zip([None, *bounds], [*bounds, None], strict=True)],
             "done": {},
         }
@@ -225,6 +227,7 @@ def produce_partitioned(
         "inventory_level": level,
         "content_date": state["content_date"],
         "content_time": state["content_time"],
+        "timezone_offset_from_utc": state.get("utc_offset"),
         "inventory_purpose": purpose,
         "transaction_uid": transaction_uid,
         "completion_status": InventoryCompletionStatus.PARTIAL,
@@ -326,6 +329,7 @@ def _write_root(
         inventory_level=InventoryLevel(params["level"]),
         content_date=state["content_date"],
         content_time=state["content_time"],
+        timezone_offset_from_utc=state.get("utc_offset"),
         completion_status=status,
         inventory_purpose=state.get("purpose"),
         transaction_uid=state.get("transaction_uid"),

@@ -270,6 +270,8 @@ def produce(
         inventory_level=level,
         content_date=date,
         content_time=time,
+        # the offset of every date and time in the instance (PS3.3 C.12.1.1.8): the node's own
+        timezone_offset_from_utc=now.astimezone().strftime("%z"),
         completion_status=InventoryCompletionStatus.COMPLETE,
         inventory_purpose=purpose,
         transaction_uid=transaction_uid,
