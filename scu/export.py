@@ -39,7 +39,12 @@ UInt64, boolean) for the integer and flag columns, so ``pandas.read_parquet`` ke
 exact and missing values ``<NA>`` (numpy would turn them into float64);
 ``dtype_backend="pyarrow"`` gives the Arrow types themselves (``date32[day][pyarrow]`` ...).
 
-A missing value is null (Parquet, JSON). Multi-values are split at ``\`` (PS3.5 6.4);
+A missing value is null (Parquet, JSON), with two exceptions that make the natural queries
+count right (``WHERE NOT study_removed``, ``NOT list_contains(stale_attributes, 'Modality')``):
+a Removed from Operational Use flag absent from a record that is there is ``false`` (the
+attribute flags removed entities with ``Y``, PS3.4 C.6.4.5.4; PS3.17 YYYY.2.3.1), and a row
+without stale attributes has empty lists in ``stale_attributes`` and ``stale_changes``.
+A flag whose text does not parse stays null. Multi-values are split at ``\`` (PS3.5 6.4);
 ``stale_attributes`` is the list of keywords. A ``stale_changes`` entry holds the fields of
 :data:`~dicom_inventory.rows.CHANGE_FIELDS`; its ``modified_at`` is a timestamp like the
 other DT columns, its values are text (multi-values joined by ``\``, a sequence as null).
@@ -196,6 +201,14 @@ def _datetime(text: str, default: str | None) -> dt.datetime | _Bad:
         return _BAD
 
 
+#: The Removed from Operational Use flag of each record level, and the column of its UID.
+_FLAG_OF_RECORD = {
+    "study_removed": "study_instance_uid",
+    "series_removed": "series_instance_uid",
+    "instance_removed": "sop_instance_uid",
+}
+
+
 def _flag(text: str) -> bool | _Bad:
     return FLAG_VALUES.get(text, _BAD)
 
@@ -233,6 +246,12 @@ class _Typer:
             if COLUMN_KINDS[c] in by_kind
         ]
         self.changes = EXPORT_COLUMNS.index("stale_changes")
+        self.lists = [EXPORT_COLUMNS.index(c) for c in ("stale_attributes", "stale_changes")]
+        #: each flag with the UID column of its record: absent on a record that is there = N
+        self.flags = [
+            (EXPORT_COLUMNS.index(flag), EXPORT_COLUMNS.index(uid))
+            for flag, uid in _FLAG_OF_RECORD.items()
+        ]
         self.last: tuple[Any, list[dict[str, Any]], dict[str, str] | None] = (None, [], None)
 
     def _datetime(self, text: str) -> dt.datetime | _Bad:
@@ -265,6 +284,12 @@ class _Typer:
             out[self.changes] = self.last[1]
             if self.last[2]:
                 bad = {**(bad or {}), **self.last[2]}
+        for i in self.lists:
+            if out[i] is None:
+                out[i] = []
+        for flag, uid in self.flags:
+            if out[flag] is None and out[uid] and not (bad and EXPORT_COLUMNS[flag] in bad):
+                out[flag] = False
         out.append(bad)
         return out
 

@@ -145,8 +145,14 @@ def test_duckdb_reads_parquet_types_with_no_cast(exported: Path) -> None:
     )
     assert rows == [
         (None, dt.time(8, 30), "00123", ["CT", "MR"], True, SOURCE),
-        (None, dt.time(8, 30), "00123", ["CT", "MR"], None, SOURCE),
+        (None, dt.time(8, 30), "00123", ["CT", "MR"], False, SOURCE),
     ]
+    # an absent flag is N and no stale attribute an empty list (PS3.4 C.6.4.5.4): the natural
+    # queries count every row, not none
+    (kept,) = _sql(f"select count(*) from '{f}' where not instance_removed")[0]
+    (total,) = _sql(f"select count(*) from '{f}'")[0]
+    (fresh,) = _sql(f"select count(*) from '{f}' where not list_contains(stale_attributes, 'X')")[0]
+    assert kept == total - 1 and fresh == total
     (n,) = _sql(f"select count(*) from '{f}' where study_date >= DATE '2010-01-01'")[0]
     assert n == 2  # the plain study; the invalid date is null
 
@@ -195,7 +201,7 @@ def test_stale_changes_name_stored_current_value_when_and_who(exported: Path) ->
     assert pid["modified_at"] == dt.datetime(2025, 1, 2, 1, 4, 5, 500000, tzinfo=UTC)
     assert pid["modifying_system"] == 'MIGRATION, "QA" desk'
     assert rows[1]["stale_changes"] == [name]  # the second instance: the study's change only
-    assert rows[2]["stale_changes"] is None and rows[2]["stale_attributes"] is None
+    assert rows[2]["stale_changes"] == [] and rows[2]["stale_attributes"] == []
     f = exported / "rows.parquet"
     got = _sql(
         f"select c.keyword, c.stored_value from (select unnest(stale_changes) as c from '{f}')"
@@ -214,7 +220,7 @@ def test_pandas_reads_parquet_dtypes_with_no_cast(exported: Path) -> None:
     assert dtypes["instance_number"] == "Int64"
     assert dtypes["instance_removed"] == "boolean"
     assert df["instance_removed"].iloc[0] is True or bool(df["instance_removed"].iloc[0])
-    assert pd.isna(df["instance_removed"].iloc[1])
+    assert df["instance_removed"].iloc[1] is False or not df["instance_removed"].iloc[1]
     assert df["study_time"].iloc[0] == dt.time(8, 30)
     assert df["study_date"].iloc[2] == dt.date.fromisoformat(str(df["study_date"].iloc[2]))
     assert pd.isna(df["study_date"].iloc[0])
