@@ -475,7 +475,7 @@ def _sample(
 @click.option("--studies", default=10, show_default=True)
 @click.option(
     "--level",
-    type=click.Choice([x.value for x in InventoryLevel]),
+    type=click.Choice([x.value for x in InventoryLevel], case_sensitive=False),
     default="INSTANCE",
     show_default=True,
 )
@@ -641,9 +641,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # BadParameter, NoSuchOption, ... too
+        # one line, as every error (docs/cli.md), click's own wording kept
+        where = exc.ctx.command_path if exc.ctx is not None else "dicom-inventory"
+        fail(f"{exc.format_message()} ({where} --help)", ExitCode.USAGE)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(ExitCode.USAGE)
+        fail(exc.format_message(), ExitCode.USAGE)
     except click.exceptions.Abort:
         _end_associations()
         fail(KeyboardInterrupt())

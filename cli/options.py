@@ -122,21 +122,34 @@ def state_folder() -> Path:
     return new
 
 
-def to_peer(text: str) -> Any:
+def to_peer(text: str, *, label: str = "--peer") -> Any:
     """The :class:`~dicom_inventory.scu.peer.Peer` of ``AE@HOST:PORT``; a usage error if not.
 
     The called AE title (``-aec``) and the client TLS context of the command being run, if
     given (:func:`connection_options`), are applied: ``-aec`` replaces the AE part of `text`,
     which may then be ``HOST:PORT``.
+
+    Parameters
+    ----------
+    text : str
+        The peer as the user wrote it.
+    label : str
+        Where it was written: an option (``--peer``, named in the error as click names a bad
+        value), or any other text (e.g. ``dicom:AE@HOST:PORT``, a side of ``diff``), which the
+        error then names instead, with no mention of options the command does not have.
     """
     from dicom_inventory.scu.peer import PeerError, parse_peer
 
     ctx = click.get_current_context(silent=True)
     settings: dict[str, Any] = {} if ctx is None else ctx.meta.get(_META, {})
+    called = settings.get("called_ae") if label == "--peer" else None
     try:
-        return parse_peer(text, called_ae=settings.get("called_ae"), tls=client_tls())
+        return parse_peer(text, called_ae=called, tls=client_tls())
     except PeerError as exc:
-        raise click.BadParameter(str(exc), param_hint="--peer") from exc
+        if not label.startswith("-"):
+            raise click.UsageError(f"{label}: {exc}") from exc
+        also = " (or give the called AE title with -aec)" if "no AE title" in str(exc) else ""
+        raise click.BadParameter(f"{exc}{also}", param_hint=label) from exc
 
 
 def client_tls() -> ssl.SSLContext | None:

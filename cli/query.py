@@ -54,6 +54,13 @@ def _json_value(elem: Any) -> Any:
     return str(value)
 
 
+def _inventory_find_keys() -> tuple[str, ...]:
+    """The keys of an Inventory FIND identifier: the node's matching and return keys (JJ.2)."""
+    from dicom_inventory.scp.services.qr import MATCHING_KEYS, RETURN_KEYS
+
+    return (*MATCHING_KEYS, *RETURN_KEYS, "SpecificCharacterSet")
+
+
 @click.command()
 @peer_option
 @click.argument("keys", nargs=-1, metavar="KEYWORD[=VALUE]...")
@@ -66,6 +73,15 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
     """
     from dicom_inventory.scu.client import SCUError, inventory_find
 
+    asked = to_keys(keys)
+    unknown = [kw for kw in asked if kw not in _inventory_find_keys()]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: not a key of the Inventory FIND identifier (the "
+            "Inventory Query/Retrieve Information Model, PS3.4 JJ.2, keys the attributes of "
+            f"an Inventory, not of the studies in it); the keys: {', '.join(_inventory_find_keys())}",
+            param_hint="KEYWORD[=VALUE]",
+        )
     wanted = {
         "SOPInstanceUID": "",
         "ContentDate": "",
@@ -73,7 +89,7 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
         "InventoryLevel": "",
         "InventoryCompletionStatus": "",
         "TotalNumberOfStudyRecords": "",
-        **to_keys(keys),
+        **asked,
     }
     # a return key is sent empty (None): "" cannot be a UV or US value, nor a sequence
     identifier = {kw: (value if value != "" else None) for kw, value in wanted.items()}
@@ -90,7 +106,12 @@ def query(peer: str, keys: tuple[str, ...], calling_ae: str) -> None:
 @optional_peer_option("The node, AE@HOST:PORT (Repository Query C-FIND).")
 @click.option("--url", default=None, help="Or a DICOMweb service (https://host/dicomweb): QIDO-RS.")
 @click.option(
-    "--level", type=click.Choice(["STUDY", "SERIES", "IMAGE"]), default="STUDY", show_default=True
+    "--level",
+    type=click.Choice(["STUDY", "SERIES", "IMAGE", "INSTANCE"], case_sensitive=False),
+    default="STUDY",
+    show_default=True,
+    help="Query/Retrieve Level, any case; INSTANCE is the same as IMAGE, the name PS3.4 C.6.4 "
+    "gives the instance level.",
 )
 @click.argument("keys", nargs=-1, metavar="KEYWORD[=VALUE]...")
 @click.option("--max-records", type=int, default=None, help="Maximum Number of Records per page.")
@@ -122,6 +143,7 @@ def repository_query_command(
 
     if (peer is None) == (url is None):
         raise click.UsageError("give --peer AE@HOST:PORT or --url https://host/dicomweb")
+    level = "IMAGE" if level == "INSTANCE" else level  # C.6.4 names the instance level IMAGE
     unique = {
         "STUDY": "StudyInstanceUID",
         "SERIES": "SeriesInstanceUID",

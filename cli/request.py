@@ -47,9 +47,10 @@ then start it with dicom-inventory serve --config node.toml (the node's log name
 @optional_peer_option("The Inventory SCP, AE@HOST:PORT (subcommands: the one remembered).")
 @click.option(
     "--level",
-    type=click.Choice(["STUDY", "SERIES", "INSTANCE"]),
+    type=click.Choice(["STUDY", "SERIES", "INSTANCE"], case_sensitive=False),
     default="INSTANCE",
     show_default=True,
+    help="Inventory Level (PS3.3 C.38.1.1.1), any case.",
 )
 @click.option(
     "--scope",

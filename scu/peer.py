@@ -15,14 +15,14 @@ from dicom_inventory.tls import bcp195
 __all__ = [
     "AssociationError",
     "Peer",
+    "ae_title_problem",
     "PeerError",
     "client_tls_context",
     "nodelay",
     "parse_peer",
 ]
 
-_PEER = re.compile(r"^(?P<ae>[^@\\]{1,16})@(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
-_ADDRESS = re.compile(r"^(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d{1,5})$")
+_ADDRESS = re.compile(r"^(?P<host>\[[^\]]+\]|[^:@]+):(?P<port>\d+)$")
 
 
 class PeerError(InventoryError, ValueError):
@@ -121,18 +121,51 @@ def parse_peer(
         With what was expected.
     """
     text = text.strip()
-    m = _PEER.match(text) or (_ADDRESS.match(text) if called_ae else None)
-    if not m or not 0 < int(m["port"]) < 65536:
-        also = " (or HOST:PORT with a called AE title)" if called_ae is None else ""
-        raise PeerError(f"peer {text!r}: expected AE@HOST:PORT{also}, e.g. ORTHANC@127.0.0.1:4242")
-    ae = called_ae if called_ae else m["ae"]
-    if not 0 < len(ae.strip()) <= _AE_MAX or "\\" in ae:
-        raise PeerError(f"called AE title {ae!r}: expected 1 to 16 characters, no backslash")
+    ae, at, address = text.rpartition("@")
+    if not at and called_ae is None:
+        raise PeerError(
+            f"peer {text!r}: no AE title: expected AE@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242"
+        )
+    m = _ADDRESS.match(address)
+    if not m:
+        host, colon, port = address.rpartition(":")
+        if not colon or not host:
+            why = f"{address!r} is not HOST:PORT"
+        elif port.isdigit():
+            why = f"host {host!r} holds ':' (an IPv6 address goes in brackets: [::1]:104)"
+        else:
+            why = f"port {port!r} is not a number"
+        raise PeerError(f"peer {text!r}: {why}: expected AE@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242")
+    if not _PORT_MIN <= int(m["port"]) <= _PORT_MAX:
+        raise PeerError(f"peer {text!r}: port {m['port']} is not in {_PORT_MIN}-{_PORT_MAX}")
+    ae = called_ae if called_ae else ae
+    problem = ae_title_problem(ae)
+    if problem:
+        raise PeerError(f"peer {text!r}: called AE title {ae!r} {problem}")
     return Peer(ae, m["host"].strip("[]"), int(m["port"]), tls)
 
 
 #: The longest AE title (PS3.5 Table 6.2-1, VR AE: 16 characters).
 _AE_MAX = 16
+
+#: The TCP ports a peer may listen on.
+_PORT_MIN, _PORT_MAX = 1, 65535
+
+
+def ae_title_problem(ae: str) -> str | None:
+    """Why `ae` cannot be an AE title (PS3.5 Table 6.2-1, VR AE), or None.
+
+    At most 16 characters, not only spaces, no backslash and no control characters.
+    """
+    if not ae.strip():
+        return "is empty (PS3.5 Table 6.2-1, VR AE)"
+    if len(ae) > _AE_MAX:
+        return f"is {len(ae)} characters long, longer than {_AE_MAX} (PS3.5 Table 6.2-1, VR AE)"
+    if "\\" in ae:
+        return "holds a backslash (PS3.5 Table 6.2-1, VR AE)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in ae):
+        return "holds a control character (PS3.5 Table 6.2-1, VR AE)"
+    return None
 
 
 def client_tls_context(
@@ -254,6 +287,11 @@ def _tls_problem(peer: Peer, timeout: float | None) -> str | None:
         )
     except ssl.SSLError as exc:
         reason = exc.reason or str(exc)
+        if reason in _PLAIN_ANSWER:
+            return (
+                f"TLS handshake failed ({reason}): the peer answered in plain DICOM, not TLS "
+                "(drop --tls/--tls-ca/--tls-cert, or use the peer's TLS port)"
+            )
         return (
             f"TLS handshake failed ({reason}): the peer may require a client certificate "
             "(--tls-cert/--tls-key signed by a CA it trusts), or not speak TLS"
@@ -282,6 +320,10 @@ def _speaks_tls(peer: Peer, timeout: float | None) -> bool:
     except OSError:
         return False
 
+
+#: OpenSSL's reasons for a first answer that is no TLS record at all: here, the peer's plain
+#: DICOM PDU (an A-ASSOCIATE-RJ or A-ABORT read as a record header).
+_PLAIN_ANSWER = frozenset({"WRONG_VERSION_NUMBER"})
 
 #: Seconds the diagnosis of a failed connection waits for the peer's TLS alert.
 _PROBE_WAIT = 3.0
