@@ -431,5 +431,8 @@ def progress(
     columns.append(TimeElapsedColumn())
     if total is not None:
         columns.append(TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True, disable=err.quiet) as p:
+    # not drawn at all off a terminal: rich would still end a disabled-looking display with a
+    # blank line on stderr (seen in logs after diff, retrieve, and before "error: interrupted")
+    drawn = not err.quiet and err.is_terminal
+    with Progress(*columns, console=err, transient=True, disable=not drawn) as p:
         yield p, p.add_task(description, total=total, unit=unit)

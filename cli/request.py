@@ -5,6 +5,7 @@ Thin wrapper over :mod:`dicom_inventory.scu.request`; user errors are one line o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -113,7 +114,13 @@ def request(
         return
     if peer is None:
         raise click.UsageError("--peer is required to request an inventory")
-    from dicom_inventory.scu.client import EventListener, SCUError
+    from dicom_inventory.scu.client import (
+        ActionResult,
+        EventListener,
+        EventTimeout,
+        PeerAborted,
+        SCUError,
+    )
     from dicom_inventory.scu.request import TransactionStore, request_inventory
 
     target = to_peer(peer)
@@ -126,18 +133,48 @@ def request(
         fail(exc)
     if listener is not None:
         listener.accept_only(store.known)
+    port = listener.port if listener is not None else listen_port
+    where = _where_events(calling_ae, port)
+    started: list[str] = []
+    shown: dict[str, Any] = {}
+    stack = contextlib.ExitStack()
+
+    def on_start(uid: str) -> None:
+        started.append(uid)
+        # the handle of the request, shown even with -q: a UID to copy, never wrapped
+        click.echo(
+            f"transaction {uid}: requested from {target} (remembered in {state_dir}; "
+            f"{_again(state_dir, 'status', uid)})",
+            err=True,
+        )
+
+    def on_action(result: ActionResult) -> None:
+        # the node's answer as soon as it is known, before the wait for events
+        out.print(
+            f"transaction {started[0]}: {result.describe()}",
+            highlight=False,
+            markup=False,  # the node's Error Comment is text, never Rich markup
+            soft_wrap=True,
+        )
+        if result.accepted and listener is not None:
+            display, task = stack.enter_context(progress("waiting for events", bar=True))
+            shown.update(display=display, task=task)
+
+    def on_event(ev: Any) -> None:
+        info = ev.info
+        n = int(info.get("TotalNumberOfStudyRecords") or 0)
+        if shown:
+            shown["display"].update(
+                shown["task"],
+                completed=n,
+                description=f"{info.get('TransactionStatus', '')} {n} studies",
+            )
+
+    def on_quiet() -> None:
+        click.echo(f"no event yet: {where}", err=True)  # once; shown even with -q
+
     try:
-        with progress("waiting for events", bar=True) as (display, task):
-
-            def on_event(ev: Any) -> None:
-                info = ev.info
-                n = int(info.get("TotalNumberOfStudyRecords") or 0)
-                display.update(
-                    task,
-                    completed=n,
-                    description=f"{info.get('TransactionStatus', '')} {n} studies",
-                )
-
+        with stack:
             outcome = request_inventory(
                 target,
                 level,
@@ -150,30 +187,79 @@ def request(
                 calling_ae=calling_ae,
                 timeout=timeout,
                 on_event=on_event,
-                # the handle of the request, shown even with -q: a UID to copy, never wrapped
-                on_start=lambda uid: click.echo(
-                    f"transaction {uid}: requested from {target} (remembered in {state_dir}; "
-                    f"dicom-inventory request status {uid})",
-                    err=True,
-                ),
+                on_start=on_start,
+                on_action=on_action,
+                quiet_after=_first_wait(interval),
+                on_quiet=on_quiet,
             )
+    except EventTimeout as exc:
+        fail(f"{exc}: {where}; {_again(state_dir, 'follow', started[0])} goes on", ExitCode.PEER)
     except SCUError as exc:
+        if isinstance(exc, PeerAborted) or "accepted no presentation context" in str(exc):
+            fail(f"{exc}{_NO_INVENTORY_SERVICES}", ExitCode.PEER)
         fail(exc)
+    except KeyboardInterrupt:
+        if started:
+            click.echo(f"to follow it later: {_again(state_dir, 'follow', started[0])}", err=True)
+        raise
     finally:
         if listener is not None:
             listener.close()
         store.close()
-    out.print(
-        f"transaction {outcome.transaction_uid}: {outcome.action.describe()}",
-        highlight=False,
-        markup=False,  # the node's Error Comment is text, never Rich markup
-    )
     if outcome.action.status == Status.NOT_AUTHORIZED:
         # why it failed and what to do: shown even with -q
         click.echo(_PEER_HINT.format(ae=calling_ae, port=listen_port), err=True)
     if not outcome.action.accepted:
         sys.exit(ExitCode.FINDINGS)
     _report_outcome(outcome, out_dir)
+
+
+#: Said when a node takes no Inventory Creation request (no context for it, or an abort).
+_NO_INVENTORY_SERVICES = (
+    ": the node offers no Inventory Creation (PS3.4 KK); an archive without Inventory services "
+    "(e.g. Orthanc, most PACS) is inventoried from its Study Root C-FIND by "
+    "dicom-inventory crawl --peer AE@HOST:PORT --out DIR"
+)
+
+#: Seconds to wait for a first event before saying where the events go, when no Requested
+#: Status Interval was asked for; with one, that interval plus :data:`_EVENT_MARGIN` (the node
+#: sends an Inventory Status event each interval, PS3.4 KK.2.2.2).
+_FIRST_EVENT_WAIT = 30.0
+_EVENT_MARGIN = 10.0
+
+
+def _first_wait(interval: int | None) -> float:
+    """Seconds after which the lack of any event is worth a hint."""
+    return _FIRST_EVENT_WAIT if not interval else interval + _EVENT_MARGIN
+
+
+def _where_events(calling_ae: str, port: int) -> str:
+    """Where the node sends the events, and where this client listens."""
+    return (
+        f"the node sends events to the host/port its [peers.{calling_ae}] entry names; "
+        f"this client listens on port {port} (--listen-port)"
+    )
+
+
+def _again(state_dir: Path, subcommand: str, uid: str) -> str:
+    """The command line of a follow-up `subcommand` for `uid`, with --state unless default."""
+    from dicom_inventory.cli.options import state_folder
+
+    state = "" if _same(state_dir, state_folder()) else f" --state {_quoted(state_dir)}"
+    return f"dicom-inventory request{state} {subcommand} {uid}"
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve()
+    except OSError:
+        return False
+
+
+def _quoted(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def _report_outcome(outcome: Any, out_dir: Path | None) -> None:

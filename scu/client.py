@@ -46,6 +46,7 @@ from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 __all__ = [
     "ActionResult",
     "EventListener",
+    "EventTimeout",
     "InventoryEvent",
     "PeerAborted",
     "SCUError",
@@ -57,6 +58,7 @@ __all__ = [
     "repository_query",
     "retrieve_inventory",
     "send_action",
+    "status_text",
 ]
 
 #: What each N-ACTION status means (PS3.4 KK.2.2.3, PS3.7 C), for messages.
@@ -86,6 +88,25 @@ class SCUError(InventoryError):
 
 class PeerAborted(SCUError):
     """The peer aborted the association instead of answering a request it had negotiated."""
+
+
+class EventTimeout(SCUError):
+    """No final event of a transaction arrived within the time given."""
+
+
+def status_text(code: int | None) -> str:
+    """A DIMSE status as ``0xHHHH`` with its meaning (PS3.7 C), for messages.
+
+    None (no final response at all) and codes :class:`~dicom_inventory.status.Status` does
+    not name are said to be so.
+    """
+    if code is None:
+        return "no final response"
+    try:
+        meaning = Status(code).meaning
+    except ValueError:
+        meaning = "a status this client does not know (PS3.7 C)"
+    return f"0x{code:04X} ({meaning.rstrip('.')})"
 
 
 @dataclass
@@ -253,15 +274,41 @@ class EventListener:
         transaction_uid: str,
         timeout: float | None,
         on_event: Callable[[InventoryEvent], None] | None = None,
+        *,
+        quiet_after: float | None = None,
+        on_quiet: Callable[[], None] | None = None,
     ) -> InventoryEvent:
-        """Events of one transaction until the final one (11 or 13)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Events of one transaction until the final one (11 or 13).
+
+        If no event of it came within `quiet_after` seconds, `on_quiet` is called once (the
+        caller says where the events may have gone); the wait goes on.
+
+        Raises
+        ------
+        EventTimeout
+            No final event within `timeout` seconds.
+        """
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        quiet = None if quiet_after is None or on_quiet is None else start + quiet_after
         while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            now = time.monotonic()
+            left = None if deadline is None else max(0.0, deadline - now)
+            if quiet is not None:
+                left = max(0.0, quiet - now) if left is None else min(left, max(0.0, quiet - now))
             try:
                 ev = self.events.get(timeout=left)
             except queue.Empty as exc:
-                raise SCUError(f"no final event for {transaction_uid} within {timeout} s") from exc
+                if quiet is not None and time.monotonic() >= quiet:
+                    quiet = None
+                    assert on_quiet is not None
+                    on_quiet()
+                    continue
+                raise EventTimeout(
+                    f"no final event for {transaction_uid} within {timeout:g} s"
+                ) from exc
+            if ev.transaction_uid == transaction_uid:
+                quiet = None  # the events arrive: nothing to say
             if ev.transaction_uid != transaction_uid:
                 self.unmatched.append(ev)  # another transaction's, or none: kept for diagnosis
                 continue
@@ -300,9 +347,7 @@ def inventory_find(
         if assoc.is_established:
             assoc.release()
     if final != Status.SUCCESS:
-        raise SCUError(
-            f"{peer}: Inventory FIND ended with {'no final response' if final is None else f'0x{final:04X}'}"
-        )
+        raise SCUError(f"{peer}: Inventory FIND ended with {status_text(final)}")
     return found
 
 
@@ -378,13 +423,15 @@ def repository_query(
                 final = code
                 break  # 0xB001 is final: do not wait for more (pynetdicom would)
             if final not in (Status.SUCCESS, Status.PARTIAL_RESULTS):
+                known = final in (Status.INVALID_PRIOR_RECORD_KEY, Status.OUT_OF_RESOURCES)
                 raise SCUError(
-                    f"{peer}: Repository Query ended with "
-                    + ("no final response" if final is None else f"0x{final:04X}")
+                    f"{peer}: Repository Query ended with {status_text(final)}"
                     + (
-                        " (invalid Prior Record Key)"
-                        if final == Status.INVALID_PRIOR_RECORD_KEY
-                        else ""
+                        ""
+                        if known
+                        else ": a node without Repository Query (PS3.4 C.6.4), e.g. a PACS "
+                        "that answers only Study Root C-FIND, is inventoried by "
+                        "dicom-inventory crawl"
                     )
                 )
             yield RepositoryPage(records, final)
@@ -443,7 +490,7 @@ def _fetch_tree(
                 Status.SUCCESS,
                 Status.COERCION_OF_DATA_ELEMENTS,
             ):
-                raise SCUError(f"{peer}: Inventory {service} ended with 0x{final:04X}")
+                raise SCUError(f"{peer}: Inventory {service} ended with {status_text(final)}")
             # no final status (e.g. an abort): what did not arrive is named just below
         still = [u for u in missing if not (out_dir / f"{u}.dcm").exists()]
         if still:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory.errors import InventoryEncodeError
+from dicom_inventory.errors import InventoryEncodeError, InventoryError
 from dicom_inventory.scope import ScopeOfInventory, check_scope_item
 from dicom_inventory.scu.client import (
     ActionResult,
@@ -36,6 +36,7 @@ from pydicom.dataset import Dataset
 __all__ = [
     "RequestOutcome",
     "TransactionStore",
+    "UnknownTransaction",
     "control",
     "follow",
     "follow_remembered",
@@ -43,14 +44,25 @@ __all__ = [
 ]
 
 
+class UnknownTransaction(InventoryError, LookupError):
+    """A Transaction UID that is not in the state folder: a usage error, not the peer's."""
+
+
 #: Columns later versions added to the state file, created on open when missing.
 _ADDED_COLUMNS = {"calling_ae": "TEXT", "listen_port": "INTEGER"}
+
+
+#: States the state file records before any event: the N-ACTION accepted (0x0000, 0xB010), refused
+#: with a failure status, or failed without an answer (association refused or aborted).
+ACCEPTED, REFUSED, FAILED = "ACCEPTED", "REFUSED", "FAILED"
 
 
 class TransactionStore:
     """The transactions this client started, in ``<state>/transactions.sqlite``."""
 
     def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        """The state folder, named in messages."""
         Path(folder).mkdir(parents=True, exist_ok=True)
         # The event listener asks known() from pynetdicom's server threads: one connection
         # shared under a lock (sqlite3 refuses cross-thread use otherwise).
@@ -120,6 +132,30 @@ class TransactionStore:
                 ),
             )
 
+    def set_state(self, uid: str, state: str) -> None:
+        """Record the state of a transaction that no event told (ACCEPTED, REFUSED, FAILED)."""
+        with self.lock:
+            self.conn.execute(
+                "UPDATE transactions SET state = ?, updated = ? WHERE uid = ?",
+                (state, datetime.datetime.now().isoformat(timespec="seconds"), uid),
+            )
+
+    def require(self, uid: str) -> dict[str, Any]:
+        """What is remembered of transaction `uid`.
+
+        Raises
+        ------
+        UnknownTransaction
+            If it is not remembered here, naming the folder searched.
+        """
+        row = self.get(uid)
+        if row is None:
+            raise UnknownTransaction(
+                f"transaction {uid} is not one this client started: it is not in "
+                f"{self.folder / 'transactions.sqlite'} (give the --state folder of the request)"
+            )
+        return row
+
     def get(self, uid: str) -> dict[str, Any] | None:
         """What is remembered of transaction `uid`, or None."""
         with self.lock:
@@ -178,11 +214,18 @@ def request_inventory(
     timeout: float | None = None,
     on_event: Callable[[InventoryEvent], None] | None = None,
     on_start: Callable[[str], None] | None = None,
+    on_action: Callable[[ActionResult], None] | None = None,
+    quiet_after: float | None = None,
+    on_quiet: Callable[[], None] | None = None,
 ) -> RequestOutcome:
     """Initiate an inventory; with a `listener`, follow it; with `out`, retrieve it.
 
     `on_start` is called with the Transaction UID once it is remembered in `store` and before
-    anything is sent, so a caller can show it before anything can block.
+    anything is sent, so a caller can show it before anything can block; `on_action` with the
+    N-ACTION response as soon as it is known, before any event is awaited. The state file
+    records the answer: ACCEPTED, REFUSED (a failure status), or FAILED (no answer: the
+    association was refused or aborted). `on_quiet` is called once if no event came within
+    `quiet_after` seconds (:meth:`EventListener.wait`).
     """
     uid = new_transaction_uid()
     info = Dataset()
@@ -205,8 +248,15 @@ def request_inventory(
     )
     if on_start is not None:
         on_start(uid)
-    result = send_action(peer, 11, info, calling_ae=calling_ae)
+    try:
+        result = send_action(peer, 11, info, calling_ae=calling_ae)
+    except SCUError:
+        store.set_state(uid, FAILED)  # never accepted: no REQUESTED left behind
+        raise
+    store.set_state(uid, ACCEPTED if result.accepted else REFUSED)
     outcome = RequestOutcome(uid, result)
+    if on_action is not None:
+        on_action(result)
     if not result.accepted or listener is None:
         return outcome
     return follow(
@@ -219,6 +269,8 @@ def request_inventory(
         timeout=timeout,
         on_event=on_event,
         outcome=outcome,
+        quiet_after=quiet_after,
+        on_quiet=on_quiet,
     )
 
 
@@ -233,8 +285,13 @@ def follow(
     timeout: float | None,
     on_event: Callable[[InventoryEvent], None] | None = None,
     outcome: RequestOutcome | None = None,
+    quiet_after: float | None = None,
+    on_quiet: Callable[[], None] | None = None,
 ) -> RequestOutcome:
-    """Wait for the final event of `uid`, then retrieve the inventory into `out`."""
+    """Wait for the final event of `uid`, then retrieve the inventory into `out`.
+
+    `on_quiet` is called once if no event came within `quiet_after` seconds.
+    """
     outcome = outcome or RequestOutcome(uid, ActionResult(0))
 
     def seen(ev: InventoryEvent) -> None:
@@ -242,7 +299,7 @@ def follow(
         if on_event is not None:
             on_event(ev)
 
-    final = listener.wait(uid, timeout, seen)
+    final = listener.wait(uid, timeout, seen, quiet_after=quiet_after, on_quiet=on_quiet)
     outcome.final = final
     if final.event_type == 11 and out is not None:
         root = str(final.info.ReferencedSOPInstanceUID)
@@ -270,9 +327,7 @@ def follow_remembered(
     the ones it could not deliver while this client was down, PS3.4 KK.2.3). With `tls`, the
     retrieval is over TLS (the remembered peer is only its address).
     """
-    row = store.get(uid)
-    if row is None:
-        raise SCUError(f"transaction {uid} is not one this client started (state folder)")
+    row = store.require(uid)
     peer = parse_peer(row["peer"], tls=tls)
     if row["final_event"] == 11 and row["root_uid"]:
         info = Dataset()
@@ -315,9 +370,7 @@ def control(
 
     With `tls`, the N-ACTION goes over TLS (the remembered peer is only its address).
     """
-    row = store.get(uid)
-    if row is None:
-        raise SCUError(f"transaction {uid} is not one this client started (state folder)")
+    row = store.require(uid)
     peer = parse_peer(row["peer"], tls=tls)
     types = {"status": 12, "cancel": 13, "pause": 14, "resume": 15}
     info = Dataset()

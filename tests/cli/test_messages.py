@@ -85,3 +85,18 @@ def test_levels_are_any_case_and_instance_is_image_in_repository_query(tmp_path:
     assert "--level" not in done.stderr
     done = _run("request", "--peer", nobody, "--level", "series", "--state", str(tmp_path))
     assert "--level" not in done.stderr and done.returncode == 4, done.stderr
+
+
+def test_tls_to_a_plain_node_says_it_answered_in_plain_dicom_first() -> None:
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+    ae = AE(ae_title="PLAIN")
+    ae.add_supported_context(Verification)
+    server = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        done = _run("query", "--peer", f"PLAIN@127.0.0.1:{server.server_address[1]}", "--tls")
+    finally:
+        server.shutdown()
+    assert done.returncode == 4, done.stderr
+    assert "WRONG_VERSION_NUMBER): the peer answered in plain DICOM, not TLS" in done.stderr

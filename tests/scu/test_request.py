@@ -34,6 +34,7 @@ from dicom_inventory.scu.client import (
 from dicom_inventory.scu.peer import Peer
 from dicom_inventory.scu.request import (
     TransactionStore,
+    UnknownTransaction,
     control,
     follow_remembered,
     request_inventory,
@@ -144,7 +145,7 @@ def test_unknown_transaction_and_failure_statuses_are_explained(
     node: InventoryNode, tmp_path: Path
 ) -> None:
     store = TransactionStore(tmp_path / "state")
-    with pytest.raises(SCUError, match="not one this client started"):
+    with pytest.raises(UnknownTransaction, match="not one this client started"):
         control("2.25.1", "cancel", store=store)
     store.close()
     peer = Peer("INV_SCP", "127.0.0.1", node.port)
