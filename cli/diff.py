@@ -6,12 +6,16 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from dicom_inventory.cli.crawl import crawl_progress, timeout_option
 from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.options import calling_option, err, tls_options, to_peer
 from dicom_inventory.cli.web import inventory_sources, web_options
+
+if TYPE_CHECKING:
+    from dicom_inventory.scu.diff import SideStatus
 
 __all__ = ["diff"]
 
@@ -32,17 +36,21 @@ def _side(
     name: str,
     access: _Access,
     scope: dict[str, str] | None = None,
-) -> list[Path]:
+) -> tuple[list[Path], SideStatus | None]:
     """An inventory file or DICOMweb URL, or ``dicom:AE@HOST:PORT`` crawled now.
 
     A live archive is listed within `scope` (the other side's Scope of Inventory, flat keys):
-    studies it holds under another scope are then neither extra nor missing.
+    studies it holds under another scope are then neither extra nor missing. With its files
+    comes, for a live archive, its status: complete or not, and the crawl's problems (``None``
+    for files: the comparison reads their Inventory Completion Status).
     """
+    from dicom_inventory.scu.diff import SideStatus
     from dicom_inventory.scu.web import is_url
 
     if is_url(spec):
-        return inventory_sources([spec], work / name, access.token_file, access.ca_cert)
+        return inventory_sources([spec], work / name, access.token_file, access.ca_cert), None
     if spec.startswith("dicom:"):
+        from dicom_inventory.enum import InventoryCompletionStatus as Completion
         from dicom_inventory.scu.crawl import crawl
 
         with crawl_progress(f"{name} {spec}: ") as show:
@@ -56,13 +64,20 @@ def _side(
             )
         if not report.complete:
             err.print(
-                f"[yellow]warning[/] {spec}: listing incomplete: {'; '.join(report.problems)}"
+                f"[yellow]warning[/] {spec}: listing incomplete (PARTIAL): what it does not "
+                f"list cannot be compared: {'; '.join(report.problems)}",
+                highlight=False,
             )
-        return [Path(w.path) for w in report.written[:1] if w.path is not None]
+        status = SideStatus(
+            (Completion.COMPLETE if report.complete else Completion.PARTIAL).value,
+            list(report.problems),
+            f"live archive {spec.removeprefix('dicom:')}, listed now by Study Root C-FIND",
+        )
+        return [Path(w.path) for w in report.written[:1] if w.path is not None], status
     path = Path(spec)
     if not path.exists():
         raise click.BadParameter(f"{spec}: no such file (or use dicom:AE@HOST:PORT or a URL)")
-    return [path]
+    return [path], None
 
 
 def _scopekeys(paths: list[Path], spec: str) -> dict[str, str] | None:
@@ -123,9 +138,12 @@ def diff(
 
     A live archive is dicom:AE@HOST:PORT (crawled now by Study Root C-FIND as --calling-ae,
     over TLS with --tls/--tls-ca), listed within the other side's Scope of Inventory; two
-    inventories are compared within the overlap of their scopes. Exit 0: identical; 1: differences;
-    2: bad input; 4: the live archive refused, could not be reached or stayed silent for
-    --timeout seconds; 130: interrupted.
+    inventories are compared within the overlap of their scopes. A side whose listing is
+    PARTIAL (Inventory Completion Status, or a truncated crawl) proves no absence: what only
+    the other side lists is "not listed", not missing. Exit 0: identical; 1: differences;
+    2: bad input; 3: no difference found, but a side is PARTIAL (incomplete, not comparable);
+    4: the live archive refused, could not be reached or stayed silent for --timeout seconds;
+    130: interrupted.
     """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.crawl import CrawlError
@@ -136,13 +154,15 @@ def diff(
         try:
             live_a, live_b = (x.startswith("dicom:") for x in (source, destination))
             if live_a and not live_b:  # the file side first: its scope restricts the crawl
-                b = _side(destination, Path(tmp), "destination", access)
-                a = _side(source, Path(tmp), "source", access, _scopekeys(b, destination))
+                b, status_b = _side(destination, Path(tmp), "destination", access)
+                a, status_a = _side(source, Path(tmp), "source", access, _scopekeys(b, destination))
             else:
-                a = _side(source, Path(tmp), "source", access)
+                a, status_a = _side(source, Path(tmp), "source", access)
                 scope = _scopekeys(a, source) if live_b and not live_a else None
-                b = _side(destination, Path(tmp), "destination", access, scope)
-            report = diff_inventories(a, b, workdir=tmp)
+                b, status_b = _side(destination, Path(tmp), "destination", access, scope)
+            report = diff_inventories(
+                a, b, workdir=tmp, source_status=status_a, destination_status=status_b
+            )
         except (InventoryError, CrawlError) as exc:
             fail(exc)
     click.echo(report.to_json() if fmt == "json" else report.to_text())
@@ -154,4 +174,9 @@ def diff(
         except OSError as exc:
             fail(f"{html_file}: cannot write the HTML page: {exc.strerror or exc}")
         err.print(f"HTML page -> {html_file}", highlight=False, markup=False)
-    sys.exit(ExitCode.OK if report.identical else ExitCode.FINDINGS)
+    if report.differs:
+        sys.exit(ExitCode.FINDINGS)
+    if not report.comparable:  # done in part: a side's absences prove nothing
+        err.print(f"[bold yellow]{report.verdict_line()}[/]", highlight=False)
+        sys.exit(ExitCode.PARTIAL)
+    sys.exit(ExitCode.OK)

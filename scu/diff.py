@@ -25,6 +25,25 @@ is neither missing nor extra but counted as **outside the other side's scope**. 
 rows do not carry (not in :data:`SCOPE_COLUMNS`), a RELATIONAL scope below the study level, or
 keys found directly in the Scope item (not the standard's form) cannot be judged here: the
 report names them in ``scope_notes`` and compares without them.
+
+Completion: a side proves an absence only when it is complete. Each side's Inventory Completion
+Status (0008,0426), "degree of completion of Inventory with respect to the defined Scope of
+Inventory" (PS3.3 Table C.38.1-1, C.38.1.1.3), is read from its roots (only a root speaks for
+its tree: a PARTIAL leaf under a COMPLETE root is normal serial production, PS3.17
+YYYY.3.3.2.1), or given by the caller for a side crawled now (:class:`SideStatus`). An entity in
+one side only, where the other side is PARTIAL (a truncated C-FIND listing, a canceled
+production), is **not listed by** that side: its presence there is not known, so it is neither
+missing nor extra. The verdict (:attr:`DiffReport.verdict`) is then INCOMPLETE rather than
+IDENTICAL, and DIFFERENT only for real differences (changed values or flags, or an entity absent
+from a COMPLETE side).
+
+Removed from operational use: an entity flagged removed (0008,0405) at its level or a coarser
+one on one side and absent from the other is counted apart (**removed, absent from the other
+side**), not missing or extra. A live archive's Study Root C-FIND does not list such entities
+(PS3.4 C.6.4.5.4 lets it hide them; ours does), so comparing an archive's inventory with the
+archive itself gives exactly these; and between two inventories an entity the source no longer
+offers for use that the destination does not hold is no lost data (PS3.17 YYYY.2.3.1). Both are
+listed, so a migration that must carry removed entities over still sees each one.
 """
 
 from __future__ import annotations
@@ -40,10 +59,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dicom_inventory import InventoryLevel, InventoryReader, iter_raw_rows, read_header, tree_paths
+from dicom_inventory import (
+    InventoryLevel,
+    InventoryReader,
+    iter_raw_rows,
+    read_header,
+    resolve_tree,
+    tree_paths,
+)
+from dicom_inventory.enum import InventoryCompletionStatus
 from dicom_inventory.scope import Matcher, ScopeError, scope_matchers
 
-__all__ = ["COMPARED", "REMOVED", "SCOPE_COLUMNS", "DiffReport", "EntityDiff", "diff_inventories"]
+__all__ = [
+    "COMPARED",
+    "NOT_COMPARED_KINDS",
+    "REMOVED",
+    "SCOPE_COLUMNS",
+    "DiffReport",
+    "EntityDiff",
+    "SideStatus",
+    "diff_inventories",
+    "show_value",
+    "side_status",
+]
 
 #: Attributes compared between the two sides, by level.
 COMPARED = {
@@ -86,12 +124,43 @@ _COLUMNS = (
 )
 
 
+#: The kinds of entry that are not differences: an entity in one side only whose absence from
+#: the other proves nothing (that side is PARTIAL), or is expected (the entity is removed from
+#: operational use). Kind -> what it says.
+NOT_COMPARED_KINDS = {
+    "not_listed_by_destination": "in the source only; the destination's listing is PARTIAL",
+    "not_listed_by_source": "in the destination only; the source's listing is PARTIAL",
+    "removed_not_in_destination": "removed from operational use in the source, absent from the "
+    "destination",
+    "removed_not_in_source": "removed from operational use in the destination, absent from the "
+    "source",
+}
+#: Text for values that have none (a row column with no value, an empty one).
+_ABSENT, _EMPTY = "(no value)", "(empty)"
+
+
+def show_value(v: Any) -> str:
+    """A value of a report as DICOM text: ``20210702``, ``Y``/``N`` for a removal flag.
+
+    Never a Python repr: strings as they are, integers in decimal, a flag (a boolean in the
+    report) as the Removed from Operational Use value it stands for (CS ``Y`` or ``N``),
+    ``(no value)`` for none and ``(empty)`` for an empty string.
+    """
+    if v is None:
+        return _ABSENT
+    if isinstance(v, bool):
+        return _FLAGGED if v else "N"
+    text = str(v)
+    return text if text else _EMPTY
+
+
 @dataclass
 class EntityDiff:
-    """One difference."""
+    """One difference, or one entity that could not be compared (:data:`NOT_COMPARED_KINDS`)."""
 
     kind: str
-    """``missing``, ``extra``, ``different``, ``count`` or ``removed``."""
+    """``missing``, ``extra``, ``different``, ``count`` or ``removed``; or one of
+    :data:`NOT_COMPARED_KINDS`."""
     level: str
     patient_id: str | None
     study_instance_uid: str
@@ -116,6 +185,62 @@ def _entity(
 
 
 @dataclass
+class SideStatus:
+    """What one side of a comparison can prove: its completion, and where it comes from."""
+
+    completion_status: str = InventoryCompletionStatus.COMPLETE.value
+    """Inventory Completion Status (0008,0426) of the side (PS3.3 C.38.1.1.3): ``COMPLETE``,
+    or ``PARTIAL`` (or any other value read), when an absence from this side proves nothing."""
+    problems: list[str] = field(default_factory=list)
+    """Why the side is not complete: the crawl's problems (truncated listings), or the
+    Inventory Instance Description of a PARTIAL root."""
+    origin: str = "inventory"
+    """Where the side comes from: ``inventory`` (files or URLs), or the live archive crawled."""
+
+    @property
+    def complete(self) -> bool:
+        """True when the side lists everything in its scope (its absences are proven)."""
+        return self.completion_status == InventoryCompletionStatus.COMPLETE.value
+
+
+def side_status(paths: Sequence[str | os.PathLike[str]], origin: str = "inventory") -> SideStatus:
+    """The completion of the inventories `paths` (roots and leaves, in any order).
+
+    Only a root speaks for its tree (PS3.17 YYYY.3.3.2.1: the instances a serial production
+    incorporates are PARTIAL under a COMPLETE root), so the roots among `paths` (the files no
+    other one given incorporates) are read; the side is PARTIAL if any root is not COMPLETE
+    (an unknown value included: it cannot prove an absence either).
+    """
+    trees = [resolve_tree(p) for p in paths]
+    below: set[str] = set()
+    for tree in trees:
+        stack = list(tree.children)
+        while stack:
+            node = stack.pop()
+            below.add(node.header.sop_instance_uid)
+            stack.extend(node.children)
+    statuses, problems, seen = [], [], set()
+    for tree in trees:
+        uid = tree.header.sop_instance_uid
+        if uid in below or uid in seen:
+            continue
+        seen.add(uid)
+        value = getattr(tree.header.completion_status, "value", tree.header.completion_status)
+        statuses.append(str(value))
+        if str(value) != InventoryCompletionStatus.COMPLETE.value:
+            why = tree.header.inventory_instance_description
+            problems.append(
+                f"{Path(tree.path).name}: Inventory Completion Status {value}"
+                + (f" ({why})" if why else "")
+            )
+    worst = next(
+        (v for v in statuses if v != InventoryCompletionStatus.COMPLETE.value),
+        InventoryCompletionStatus.COMPLETE.value,
+    )
+    return SideStatus(worst, problems, origin)
+
+
+@dataclass
 class DiffReport:
     """The outcome of a comparison."""
 
@@ -123,7 +248,9 @@ class DiffReport:
     source_records: int
     destination_records: int
     missing: int = 0
+    """Entities in the source only, the destination being COMPLETE."""
     extra: int = 0
+    """Entities in the destination only, the source being COMPLETE."""
     different: int = 0
     count_mismatches: int = 0
     removed_changes: int = 0
@@ -132,14 +259,24 @@ class DiffReport:
     """Entities in the source only whose study is outside the destination's scope: not missing."""
     destination_outside: int = 0
     """Entities in the destination only whose study is outside the source's scope: not extra."""
+    not_listed_by_destination: int = 0
+    """Entities in the source only, the destination being PARTIAL: not known to be missing."""
+    not_listed_by_source: int = 0
+    """Entities in the destination only, the source being PARTIAL: not known to be extra."""
+    removed_not_in_destination: int = 0
+    """Entities removed from operational use in the source and absent from the destination."""
+    removed_not_in_source: int = 0
+    """Entities removed from operational use in the destination and absent from the source."""
     scope_notes: list[str] = field(default_factory=list)
     """Scope keys that could not be judged, and why (the comparison went on without them)."""
+    source_status: SideStatus = field(default_factory=SideStatus)
+    destination_status: SideStatus = field(default_factory=SideStatus)
     differences: list[EntityDiff] = field(default_factory=list)
 
     @property
-    def identical(self) -> bool:
-        """True when nothing is missing, extra, different or changed in removal."""
-        return not (
+    def differs(self) -> bool:
+        """True when something is proven missing, extra, different or changed in removal."""
+        return bool(
             self.missing
             or self.extra
             or self.different
@@ -147,10 +284,36 @@ class DiffReport:
             or self.removed_changes
         )
 
+    @property
+    def comparable(self) -> bool:
+        """True when both sides are COMPLETE, so that every absence is proven."""
+        return self.source_status.complete and self.destination_status.complete
+
+    @property
+    def identical(self) -> bool:
+        """True when nothing differs and both sides are COMPLETE (nothing is left unknown)."""
+        return not self.differs and self.comparable
+
+    @property
+    def verdict(self) -> str:
+        """The verdict: ``DIFFERENT``, ``INCOMPLETE`` or ``IDENTICAL``.
+
+        ``DIFFERENT``: real differences; ``INCOMPLETE``: none found, but a side is PARTIAL (what
+        it does not list cannot be compared); ``IDENTICAL``: neither.
+        """
+        if self.differs:
+            return "DIFFERENT"
+        return "IDENTICAL" if self.comparable else "INCOMPLETE"
+
+    def not_compared(self) -> dict[str, int]:
+        """The counts of :data:`NOT_COMPARED_KINDS`, by kind."""
+        return {kind: int(getattr(self, kind)) for kind in NOT_COMPARED_KINDS}
+
     def to_json(self) -> str:
         """The machine-readable report (stable keys; differences grouped by patient, study)."""
         out: dict[str, Any] = {
             "identical": self.identical,
+            "verdict": self.verdict,
             "level": self.level,
             "source_records": self.source_records,
             "destination_records": self.destination_records,
@@ -162,6 +325,11 @@ class DiffReport:
             "outside_other_scope": {
                 "source": self.source_outside,
                 "destination": self.destination_outside,
+            },
+            "not_compared": self.not_compared(),
+            "completion": {
+                "source": asdict(self.source_status),
+                "destination": asdict(self.destination_status),
             },
             "scope_notes": self.scope_notes,
             "patients": {},
@@ -175,16 +343,49 @@ class DiffReport:
             study.append(entry)
         return json.dumps(out, indent=1, sort_keys=False)
 
+    def verdict_line(self) -> str:
+        """The verdict in one sentence: what differs, or why nothing can be said."""
+        if self.differs:
+            return "DIFFERENT"
+        if self.comparable:
+            return "IDENTICAL"
+        partial = [
+            name
+            for name, st in (
+                ("source", self.source_status),
+                ("destination", self.destination_status),
+            )
+            if not st.complete
+        ]
+        unknown = self.not_listed_by_destination + self.not_listed_by_source
+        return f"INCOMPLETE: the {' and the '.join(partial)}'s listing is PARTIAL: " + (
+            f"{unknown} entities listed by one side only cannot be compared"
+            if unknown
+            else "nothing differs among the entities listed, but what it does not list "
+            "cannot be compared"
+        )
+
     def to_text(self, limit: int = 200) -> str:
         """A readable summary, then one line per difference (at most `limit`)."""
         lines = [
             f"compared at {self.level} level: {self.source_records} source record(s), "
             f"{self.destination_records} destination record(s)",
+        ]
+        for name, st in (("source", self.source_status), ("destination", self.destination_status)):
+            lines.append(f"{name}: {st.origin}, Inventory Completion Status {st.completion_status}")
+            shown = st.problems[:10]
+            lines += [f"  {name} problem: {p}" for p in shown]
+            if len(st.problems) > len(shown):
+                lines.append(f"  ... and {len(st.problems) - len(shown)} more problem(s)")
+        lines.append(
             f"missing {self.missing}, extra {self.extra}, different {self.different}, "
             f"count mismatches {self.count_mismatches}, "
             f"removed from operational use changed {self.removed_changes}"
-            + ("  -> IDENTICAL" if self.identical else "  -> DIFFERENT"),
-        ]
+            f"  -> {self.verdict_line()}"
+        )
+        for kind, n in self.not_compared().items():
+            if n:
+                lines.append(f"not compared: {n} {NOT_COMPARED_KINDS[kind]}")
         if self.source_outside or self.destination_outside:
             lines.append(
                 f"not compared, outside the other side's scope: {self.source_outside} in the "
@@ -195,12 +396,11 @@ class DiffReport:
             where = " / ".join(
                 x for x in (d.study_instance_uid, d.series_instance_uid, d.sop_instance_uid) if x
             )
-            what = (
-                "; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in d.attributes.items())
-                if d.attributes
-                else ""
+            what = "; ".join(
+                f"{k}: {show_value(v[0])} -> {show_value(v[1])}" for k, v in d.attributes.items()
             )
-            lines.append(f"{d.kind:9s} {d.level:8s} patient {d.patient_id or '-'}  {where}  {what}")
+            kind = d.kind.replace("_", " ")
+            lines.append(f"{kind:9s} {d.level:8s} patient {d.patient_id or '-'}  {where}  {what}")
         if len(self.differences) > limit:
             lines.append(f"... and {len(self.differences) - limit} more (see --format json)")
         return "\n".join(lines)
@@ -212,6 +412,7 @@ _COUNTERS = {
     "different": "different",
     "count": "count_mismatches",
     "removed": "removed_changes",
+    **{kind: kind for kind in NOT_COMPARED_KINDS},
 }
 
 
@@ -309,10 +510,27 @@ def diff_inventories(
     *,
     workdir: str | os.PathLike[str] | None = None,
     parallel: bool = True,
+    source_status: SideStatus | None = None,
+    destination_status: SideStatus | None = None,
 ) -> DiffReport:
-    """Compare the inventories in `source` with those in `destination` (roots are followed)."""
+    """Compare the inventories in `source` with those in `destination` (roots are followed).
+
+    Parameters
+    ----------
+    source, destination : sequence of paths
+        Inventory files of each side (roots, leaves, in any order).
+    workdir : path, optional
+        Where the comparison's SQLite files go (a temporary folder inside it).
+    parallel : bool
+        Read the two sides in two worker processes.
+    source_status, destination_status : SideStatus, optional
+        What each side can prove; by default read from its roots (:func:`side_status`). Give it
+        for a side crawled now, with the crawl's problems.
+    """
     src = [str(p) for p in source]
     dst = [str(p) for p in destination]
+    status_a = source_status if source_status is not None else side_status(src)
+    status_b = destination_status if destination_status is not None else side_status(dst)
     level = min(_level(src), _level(dst), key=_LEVELS.index)
     notes: list[str] = []
     scope_a = _judged_scope(src, "source", notes)
@@ -329,7 +547,14 @@ def diff_inventories(
         conn = sqlite3.connect(a)
         try:
             conn.execute("ATTACH DATABASE ? AS d", (b,))
-            report = DiffReport(level, na, nb, scope_notes=notes)
+            report = DiffReport(
+                level,
+                na,
+                nb,
+                scope_notes=notes,
+                source_status=status_a,
+                destination_status=status_b,
+            )
             for d in _compare(conn, level, report):
                 report.differences.append(d)
                 counter = _COUNTERS[d.kind]
@@ -398,18 +623,28 @@ def _compare(conn: sqlite3.Connection, level: str, report: DiffReport) -> Iterat
     sa, sb = sides
     on = " AND ".join(f"x.{k} = y.{k}" for k in keys)
     sel = ", ".join(f"x.{k}" for k in keys)
-    for side, other, kind, outside in (
-        (sa, sb, "missing", "source_outside"),
-        (sb, sa, "extra", "destination_outside"),
+    # an entity is removed from operational use if it or a parent is flagged (PS3.4 C.6.4.5.4)
+    removed = " OR ".join(f"IFNULL(x.{REMOVED[lv]}, '') = '{_FLAGGED}'" for lv in levels)
+    for side, other, kind, outside, partner in (
+        (sa, sb, "missing", "source_outside", report.destination_status),
+        (sb, sa, "extra", "destination_outside", report.source_status),
     ):
+        other_name = "destination" if kind == "missing" else "source"
         only = f"FROM {side} x WHERE NOT EXISTS (SELECT 1 FROM {other} y WHERE {on})"
         (n,) = conn.execute(f"SELECT COUNT(*) {only} AND x.outside").fetchone()
         setattr(report, outside, int(n))
         rows = conn.execute(
-            f"SELECT {sel}, x.patient_id {only} AND NOT x.outside ORDER BY x.patient_id, {sel}"
+            f"SELECT {sel}, x.patient_id, ({removed}) {only} AND NOT x.outside "
+            f"ORDER BY x.patient_id, {sel}"
         )
         for r in rows:
-            yield _entity(kind, level, r[-1], r[:-1], {})
+            if r[-1]:  # expected absent: the other side need not hold or list it
+                found = f"removed_not_in_{other_name}"
+            elif not partner.complete:  # the other side's listing proves no absence
+                found = f"not_listed_by_{other_name}"
+            else:
+                found = kind
+            yield _entity(found, level, r[-2], r[:-2], {})
     # only the entities that differ come back from SQLite, not the million that match
     differs = " OR ".join(f"x.{c} IS NOT y.{c}" for c in compared)
     ni = "x.number_of_study_related_instances", "y.number_of_study_related_instances"

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIFF_KINDS",
+    "NOT_COMPARED",
     "diff_page",
     "render_diff_html",
     "render_summary_html",
@@ -52,6 +53,14 @@ DIFF_KINDS: dict[str, str] = {
     "different": "different values",
     "count": "count mismatch",
     "removed": "removed from operational use changed",
+}
+#: The entries of a diff report that are not differences, as its page names them (an entity in
+#: one side only whose absence from the other proves nothing, or is expected).
+NOT_COMPARED: dict[str, str] = {
+    "not_listed_by_destination": "not listed by the destination (partial listing)",
+    "not_listed_by_source": "not listed by the source (partial listing)",
+    "removed_not_in_destination": "removed from operational use, absent from the destination",
+    "removed_not_in_source": "removed from operational use, absent from the source",
 }
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
 #: Differences listed per kind on the page; the rest are counted (the JSON report has all).
@@ -277,7 +286,9 @@ def _values(d: EntityDiff) -> Cell:
 
 
 def _show(v: Any) -> str:
-    return "(none)" if v is None else str(v)
+    from dicom_inventory.scu.diff import show_value
+
+    return show_value(v)
 
 
 def _kind_section(kind: str, label: str, found: Sequence[EntityDiff], total: int) -> PageSection:
@@ -302,6 +313,31 @@ def _kind_section(kind: str, label: str, found: Sequence[EntityDiff], total: int
     return PageSection(sid, label.capitalize(), 2, blocks)
 
 
+def _sides(report: DiffReport) -> list[Block]:
+    """Each side's Inventory Completion Status (PS3.3 C.38.1.1.3), and why it is PARTIAL."""
+    blocks: list[Block] = []
+    for name, st in (("Source", report.source_status), ("Destination", report.destination_status)):
+        said = f"{name}: {st.origin}, Inventory Completion Status {st.completion_status}"
+        if st.complete:
+            blocks.append(Paragraph(said + "."))
+            continue
+        blocks.append(
+            Paragraph(
+                said + ": its listing is PARTIAL (truncated or incomplete), so an entity it does "
+                "not list is not known to be absent."
+            )
+        )
+        shown = st.problems[:_LISTED]
+        more = (
+            [f"... and {len(st.problems) - len(shown):,} more"]
+            if len(st.problems) > len(shown)
+            else []
+        )
+        if shown:
+            blocks.append(BulletList([*shown, *more]))
+    return blocks
+
+
 def diff_page(report: DiffReport, *, title: str = "Inventory comparison") -> Page:
     """The page of a :class:`~dicom_inventory.scu.diff.DiffReport`: verdict, counts, lists."""
     totals = {
@@ -312,21 +348,32 @@ def diff_page(report: DiffReport, *, title: str = "Inventory comparison") -> Pag
         "removed": report.removed_changes,
     }
     per_level = _per_level(report.differences)
-    verdict = (
-        Paragraph("IDENTICAL: nothing missing, extra or changed.", "verdict good")
-        if report.identical
-        else Paragraph(
+    if report.differs:
+        verdict = Paragraph(
             "DIFFERENT: " + ", ".join(f"{n:,} {DIFF_KINDS[k]}" for k, n in totals.items() if n),
             "verdict bad",
         )
-    )
+    elif report.comparable:
+        verdict = Paragraph("IDENTICAL: nothing missing, extra or changed.", "verdict good")
+    else:
+        verdict = Paragraph(report.verdict_line() + ".", "verdict warn")
     intro: list[Block] = [
         verdict,
         Paragraph(
             f"Compared at {report.level} level: {report.source_records:,} source rows, "
             f"{report.destination_records:,} destination rows."
         ),
+        *_sides(report),
     ]
+    not_compared = {k: n for k, n in report.not_compared().items() if n}
+    if not_compared:
+        intro.append(
+            Paragraph(
+                "Not compared (neither missing nor extra): "
+                + ", ".join(f"{n:,} {NOT_COMPARED[k]}" for k, n in not_compared.items())
+                + "."
+            )
+        )
     if report.source_outside or report.destination_outside:
         intro.append(
             Paragraph(
@@ -360,6 +407,9 @@ def diff_page(report: DiffReport, *, title: str = "Inventory comparison") -> Pag
     for kind, label in DIFF_KINDS.items():
         found = [d for d in report.differences if d.kind == kind]
         sections.append(_kind_section(kind, label, found, totals[kind]))
+    for kind, n in not_compared.items():  # only the kinds met: most reports have none
+        found = [d for d in report.differences if d.kind == kind]
+        sections.append(_kind_section(kind, NOT_COMPARED[kind], found, n))
     toc = [TocEntry(sec.id, sec.heading) for sec in sections]
     return Page(title, title, blocks=sections, intro=intro, toc=toc, toc_title="Contents")
 
