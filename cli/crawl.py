@@ -82,15 +82,43 @@ def crawl_progress(what: str = "") -> Iterator[Callable[[CrawlProgress], None]]:
     default=None,
     help="The peer's result limit, if it ends capped sets with Success.",
 )
+@click.option(
+    "--undated/--no-undated",
+    default=True,
+    show_default=True,
+    help="When the listing of all studies is truncated, look for studies without a Study "
+    "Date by Patient ID prefix. It costs up to 92 queries (one per character) for each "
+    "prefix whose answer is truncated, at every length the Patient IDs share: hundreds of "
+    "queries for IDs like P0-00001. --no-undated skips it; the inventory is then PARTIAL "
+    "when the listing was truncated, since such studies may be missing.",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the inventory --out already holds (the new one is moved in only when "
+    "whole). Without it such a folder is refused (exit 2); an unfinished crawl there is "
+    "resumed either way.",
+)
 @calling_option
 @timeout_option
-def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str, timeout: float) -> None:
+def crawl(
+    peer: str,
+    out_dir: Path,
+    cap: int | None,
+    undated: bool,
+    replace: bool,
+    calling_ae: str,
+    timeout: float,
+) -> None:
     """Build an Inventory of an archive without Inventory services, by Study Root C-FIND.
 
     A peer that rejects the association, cannot be reached or leaves a query unanswered for
     --timeout seconds ends the crawl with its reason (exit 4). Ctrl-C stops it (exit 130)
-    without leaving an inventory file; the same command then resumes from OUT/crawl.sqlite.
+    without leaving an inventory file. OUT/crawl.sqlite keeps what was listed: the same
+    command resumes from it after Ctrl-C or a peer error. An --out folder holding a finished
+    inventory is refused (exit 2) unless --replace is given, as ``archive create`` does.
     """
+    from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.crawl import CrawlError
     from dicom_inventory.scu.crawl import crawl as run
 
@@ -103,8 +131,10 @@ def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str, timeout: f
                 cap=cap,
                 timeout=timeout,
                 progress=show,
+                undated=undated,
+                replace=replace,
             )
-    except CrawlError as exc:
+    except (CrawlError, InventoryError) as exc:
         fail(exc)
     except KeyboardInterrupt as exc:
         if str(exc):
@@ -115,6 +145,12 @@ def crawl(peer: str, out_dir: Path, cap: int | None, calling_ae: str, timeout: f
         f"{report.instances} instances; {report.queries} queries, {report.truncated} truncated and split",
         highlight=False,
     )
+    if report.undated_queries:
+        out.print(
+            f"{report.undated_queries} of the queries looked for studies without a Study Date "
+            "by Patient ID prefix (--no-undated skips them)",
+            highlight=False,
+        )
     for w in report.written:
         out.print(f"  {w.path}", highlight=False)
     for w_ in report.warnings:

@@ -40,6 +40,7 @@ files that look like a finished inventory.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import shutil
@@ -75,6 +76,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "CrawlError",
     "CrawlInterrupted",
+    "CrawlOutputExists",
     "CrawlProgress",
     "CrawlReport",
     "StudyFinder",
@@ -85,6 +87,8 @@ __all__ = [
 DEFAULT_TIMEOUT = 30.0
 #: The folder, inside the output folder, the inventory is written to before it is moved in.
 STAGING = ".crawl-writing"
+#: The crawl's own state, in the output folder: what was listed, for a re-run to resume.
+STATE = "crawl.sqlite"
 #: Out of Resources, the failure statuses (PS3.4 C.4.1.1.4: A700-A7FF) a narrower query may
 #: avoid: split like a truncated answer. Any other failure ends the crawl.
 _OUT_OF_RESOURCES = range(0xA700, 0xA800)
@@ -103,12 +107,34 @@ _STUDY_KEYS = (
     "AccessionNumber",
     "StudyID",
     "StudyDescription",
+    # Optional keys (PS3.4 C.2.2.1.3; Study Root study level, Table C.6-5): a peer may leave them out; then the study
+    # record's Type 2 counts (PS3.3 Table C.38.1-1) stay empty.
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
 )
-_SERIES_KEYS = ("SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription")
+#: Number of Series Related Instances (0020,1209) is an optional Series-level key (PS3.4
+#: Table C.6-3) but no attribute of the inventory's series record (PS3.3 Table C.38.1-1): it
+#: is asked for to check the instance listing of each series, not written.
+_SERIES_KEYS = (
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "NumberOfSeriesRelatedInstances",
+)
 _IMAGE_KEYS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber")
 #: Patient ID prefixes tried for studies without a Study Date: printable ASCII except the
-#: wildcards and the value separator (PS3.4 C.2.2.2.4).
-PREFIX_ALPHABET = "".join(c for c in string.printable[:95] if c not in "*?\\")
+#: wildcards and the value separator (PS3.4 C.2.2.2.4), 92 characters, upper case first: a peer
+#: found matching case-insensitively is not asked the lower-case prefixes again.
+PREFIX_ALPHABET = "".join(
+    c
+    for c in string.ascii_uppercase
+    + string.digits
+    + string.punctuation
+    + " "
+    + string.ascii_lowercase
+    if c not in "*?\\"
+)
 #: A truncated range is cut into this many parts (fewer round trips than halving).
 SPLIT = 8
 _FIRST_DAY = datetime.date(1900, 1, 1)
@@ -131,6 +157,10 @@ class CrawlError(InventoryError):
     Association refused, Study Root FIND not accepted, no connection, no answer within the
     timeout, an abort, or a C-FIND failure status.
     """
+
+
+class CrawlOutputExists(InventoryError):
+    """The output folder holds a finished inventory, and replacing it was not asked for."""
 
 
 class CrawlInterrupted(KeyboardInterrupt):
@@ -170,6 +200,8 @@ class CrawlReport:
     truncated: int = 0
     """Response sets found truncated (and split, where possible)."""
     undated_studies: list[str] = field(default_factory=list)
+    undated_queries: int = 0
+    """Queries spent looking for studies without a Study Date (by Patient ID prefix)."""
     problems: list[str] = field(default_factory=list)
     """What is still incomplete: the inventory is PARTIAL if this is not empty."""
     warnings: list[str] = field(default_factory=list)
@@ -330,6 +362,8 @@ def crawl(
     max_records: int | None = None,
     progress: Callable[[CrawlProgress], None] | None = None,
     scope: Mapping[str, str] | None = None,
+    undated: bool = True,
+    replace: bool = False,
 ) -> CrawlReport:
     """List the archive at `peer` by Study Root C-FIND and write an Inventory into `out`.
 
@@ -343,9 +377,22 @@ def crawl(
         Seconds to wait for a connection, an association answer and each C-FIND response.
     progress : callable, optional
         Called with the crawl's :class:`CrawlProgress` after every request and response.
+    undated : bool
+        Look for studies without a Study Date when the listing of all studies is truncated:
+        by Patient ID prefix, up to 92 queries (one per character) per prefix whose answer is
+        truncated, at every length the Patient IDs share (hundreds of queries for Patient IDs
+        such as ``P0-00001``). False skips that search; then the inventory is PARTIAL if the
+        listing of all studies was truncated, since such studies may be missing.
+    replace : bool
+        Replace the inventory `out` already holds. Without it, a folder holding a finished
+        inventory (``*.dcm`` files and no unfinished crawl) is refused; an unfinished crawl
+        (its ``crawl.sqlite``) is resumed either way.
 
     Raises
     ------
+    CrawlOutputExists
+        If `out` holds a finished inventory and `replace` is False (nothing is asked of the
+        peer).
     CrawlError
         If the peer cannot be queried (the first refusal, silence or failure ends the crawl), or
         a Study Date/Time key of `scope` is not a DICOM date or time, single or range
@@ -356,20 +403,80 @@ def crawl(
     """
     keys = _Scope.of(scope)
     out_dir = Path(out)
+    if not replace and _holds_inventory(out_dir):
+        raise CrawlOutputExists(
+            f"--out {out_dir} already holds an inventory; give --replace to replace it (the "
+            "new one is moved in only when whole), or choose another folder"
+        )
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(out_dir / "crawl.sqlite", isolation_level=None)
+    state = out_dir / STATE
+    db = sqlite3.connect(state, isolation_level=None)
+    listed = 0
     try:
         return _crawl(
-            peer, out_dir, db, keys, scope, calling_ae, cap, timeout, max_records, progress
+            peer,
+            out_dir,
+            db,
+            keys,
+            scope,
+            calling_ae,
+            cap,
+            timeout,
+            max_records,
+            progress,
+            undated,
         )
     except KeyboardInterrupt:
-        listed = _count(db, "studies WHERE done = 1")
+        listed = _listed(db)
         raise CrawlInterrupted(
-            f"{listed} studies listed so far are kept in {out_dir / 'crawl.sqlite'}: the same "
-            "command resumes from there"
+            f"{listed} studies listed so far are kept in {state}: the same command resumes "
+            "from there"
         ) from None
+    except CrawlError as exc:
+        listed = _listed(db)
+        if listed:
+            raise CrawlError(
+                f"{exc}. {state} keeps the {listed} studies listed so far: the same command "
+                f"resumes from there (delete {state} to start afresh)"
+            ) from exc
+        raise
     finally:
         db.close()
+        if created and listed == 0 and not any(out_dir.glob("*.dcm")):
+            _remove_state(out_dir)  # nothing to resume, nothing written: leave no folder
+
+
+def _listed(db: sqlite3.Connection) -> int:
+    try:
+        return _count(db, "studies")
+    except sqlite3.Error:
+        return 0
+
+
+def _remove_state(out_dir: Path) -> None:
+    for name in (STATE, f"{STATE}-journal"):
+        (out_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        out_dir.rmdir()  # only if empty
+
+
+def _holds_inventory(out_dir: Path) -> bool:
+    """True if `out_dir` holds a finished inventory: ``*.dcm`` files and no unfinished crawl."""
+    if not out_dir.is_dir() or not any(out_dir.glob("*.dcm")):
+        return False
+    state = out_dir / STATE
+    if not state.exists():
+        return True  # an inventory of another making
+    try:
+        db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+        try:
+            written = db.execute("SELECT value FROM state WHERE key='written'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return True  # no crawl state to resume
+    return written is not None
 
 
 def _crawl(
@@ -383,6 +490,7 @@ def _crawl(
     timeout: float,
     max_records: int | None,
     progress: Callable[[CrawlProgress], None] | None,
+    undated: bool,
 ) -> CrawlReport:
     db.executescript(_SCHEMA)
     if db.execute("SELECT value FROM state WHERE key='written'").fetchone() is not None:
@@ -394,7 +502,7 @@ def _crawl(
         if db.execute("SELECT value FROM state WHERE key='listed'").fetchone() is None:
             db.execute("DELETE FROM problems")
             db.execute("DELETE FROM warnings")
-            _list_studies(finder, db, keys)
+            _list_studies(finder, db, keys, undated)
             db.execute("INSERT OR REPLACE INTO state VALUES ('listed', '1')")
         todo = [r[0] for r in db.execute("SELECT uid FROM studies WHERE done = 0 ORDER BY uid")]
         for i, uid in enumerate(todo):
@@ -406,6 +514,8 @@ def _crawl(
     finder.close()
     report.problems = [r[0] for r in db.execute("SELECT what FROM problems ORDER BY rowid")]
     report.warnings = [r[0] for r in db.execute("SELECT what FROM warnings ORDER BY rowid")]
+    spent = db.execute("SELECT value FROM state WHERE key='undated_queries'").fetchone()
+    report.undated_queries = int(spent[0]) if spent else 0
     report.undated_studies = [
         r[0]
         for r in db.execute(
@@ -558,7 +668,9 @@ def _keep(
     return n
 
 
-def _list_studies(f: StudyFinder, db: sqlite3.Connection, scope: _Scope) -> None:
+def _list_studies(
+    f: StudyFinder, db: sqlite3.Connection, scope: _Scope, undated: bool = True
+) -> None:
     found, complete = f.find("STUDY", scope.query(), scope.returns(), "studies")
     _keep(db, found, scope)
     if complete:
@@ -571,7 +683,14 @@ def _list_studies(f: StudyFinder, db: sqlite3.Connection, scope: _Scope) -> None
     if "PatientID" in scope.keys:
         _problem(db, "studies without a Study Date in the scope: response set truncated")
         return
-    _undated(f, db, scope, "")
+    if not undated:
+        _problem(
+            db,
+            "studies without a Study Date not looked for (--no-undated): the listing of all "
+            "studies was truncated and a Study Date range matches none of them (PS3.4 C.2.2.2.5)",
+        )
+        return
+    _search_undated(f, db, scope)
 
 
 def _by_date(
@@ -624,34 +743,72 @@ def _by_time(
         _by_time(f, db, scope, day, start, min(hi, start + step - 1))
 
 
-def _undated(f: StudyFinder, db: sqlite3.Connection, scope: _Scope, prefix: str) -> None:
+@dataclass
+class _PrefixSearch:
+    """What the search by Patient ID prefix learned of the peer's matching, as it goes."""
+
+    ignores_case: bool = False
+    """The peer matched a prefix to a Patient ID that differs from it in case only."""
+    odd: list[str] = field(default_factory=list)
+    """Prefixes whose truncated answer named no Patient ID starting with them."""
+    queries: int = 0
+
+
+def _same_start(pid: str, prefix: str) -> bool:
+    return pid.upper().startswith(prefix.upper())
+
+
+def _undated(
+    f: StudyFinder, db: sqlite3.Connection, scope: _Scope, prefix: str, seen: _PrefixSearch
+) -> None:
     for ch in PREFIX_ALPHABET:
+        if not prefix and ch == " ":
+            continue  # leading spaces of an LO value are not significant (PS3.5 Table 6.2-1)
+        if seen.ignores_case and ch.islower():
+            continue  # the upper-case prefix matched these Patient IDs too
         window = f"undated studies of Patient ID {prefix}{ch}*"
+        before = f.queries
         found, complete = f.find(
             "STUDY", scope.query(PatientID=f"{prefix}{ch}*"), scope.returns(), window
         )
+        seen.queries += f.queries - before
         _keep(db, found, scope, only_undated=True)
+        ids = [str(ds.get("PatientID", "")) for ds in found]
+        if any(not i.startswith(prefix + ch) and _same_start(i, prefix + ch) for i in ids):
+            seen.ignores_case = True  # e.g. Orthanc: 'p*' matches 'P0-1'
         if complete:
             continue
-        ids = [str(ds.get("PatientID", "")) for ds in found]
-        if not ids or any(not i.startswith(prefix + ch) for i in ids):
-            # A truncated answer with no Patient ID that starts with the prefix: the peer takes
-            # this character as a pattern of its own (Orthanc hands '%' and '_' to SQL LIKE
-            # unescaped, hits its limit on the candidates, then finds none literally matching
-            # and ends with 0xFE00 and no match), so a longer prefix cannot shorten the answer.
-            # Only undated studies of patients whose ID has this very character here could be
-            # missed: say so.
-            db.execute(
-                "INSERT INTO warnings VALUES (?)",
-                (
-                    f"the peer matches Patient ID {prefix + ch}* as a wildcard pattern: undated "
-                    f"studies of Patient IDs starting {prefix + ch!r} cannot be listed separately",
-                ),
-            )
+        if ch.islower() and seen.ignores_case:
+            continue  # the same answer as the upper-case prefix's, which is searched
+        if not ids or any(not _same_start(i, prefix + ch) for i in ids):
+            # A truncated answer naming no Patient ID that starts with the prefix: the peer
+            # picks candidates by a looser rule than it matches (Orthanc: SQL LIKE, which
+            # ignores case and takes '%' and '_' as wildcards), so a longer prefix cannot
+            # shorten the answer.
+            seen.odd.append(prefix + ch)
         elif len(prefix) >= 63:  # PS3.5 6.2: LO is at most 64 characters
             _problem(db, f"Patient IDs starting {prefix + ch!r}: still truncated")
         else:
-            _undated(f, db, scope, prefix + ch)
+            _undated(f, db, scope, prefix + ch, seen)
+
+
+def _search_undated(f: StudyFinder, db: sqlite3.Connection, scope: _Scope) -> None:
+    """List the studies without a Study Date by Patient ID prefix; record its cost and limits."""
+    seen = _PrefixSearch()
+    _undated(f, db, scope, "", seen)
+    db.execute("INSERT OR REPLACE INTO state VALUES ('undated_queries', ?)", (str(seen.queries),))
+    if seen.odd:
+        listed = ", ".join(repr(p) for p in seen.odd)
+        db.execute(
+            "INSERT INTO warnings VALUES (?)",
+            (
+                f"Patient ID prefixes {listed}: the peer ends its answer to each as truncated "
+                "while naming no Patient ID that starts with it, so a longer prefix cannot "
+                "narrow it down (Orthanc picks its candidates with SQL LIKE, which ignores case "
+                "and takes % and _ as wildcards, stops at its limit, then keeps none of them); "
+                "studies without a Study Date of Patient IDs starting with these may be missing",
+            ),
+        )
 
 
 def _list_study(f: StudyFinder, db: sqlite3.Connection, uid: str, window: str) -> None:
@@ -669,6 +826,14 @@ def _list_study(f: StudyFinder, db: sqlite3.Connection, uid: str, window: str) -
         )
         if not ok:
             _problem(db, f"instances of series {se_uid}: response set truncated")
+        else:
+            stated = _int(se.get("NumberOfSeriesRelatedInstances"))
+            if stated is not None and stated > len(images):
+                _problem(
+                    db,
+                    f"instances of series {se_uid}: {len(images)} listed, the peer's Number of "
+                    f"Series Related Instances (0020,1209) says {stated}",
+                )
         for im in images:
             sop = str(im.get("SOPInstanceUID", ""))
             if is_valid_uid(sop):
@@ -731,6 +896,8 @@ def _records(db: sqlite3.Connection, peer: Peer, when: str) -> Iterator[StudyRec
             accession_number=a.get("AccessionNumber"),
             study_id=a.get("StudyID"),
             study_description=a.get("StudyDescription"),
+            number_of_study_related_series=_int(a.get("NumberOfStudyRelatedSeries")),
+            number_of_study_related_instances=_int(a.get("NumberOfStudyRelatedInstances")),
             retrieve_ae_title=(peer.ae_title,),
             series=series,
         )

@@ -99,7 +99,7 @@ def test_a_finished_crawl_run_again_asks_the_archive_again(tmp_path: Path) -> No
         first = crawl(Peer("PACS", "127.0.0.1", port), tmp_path / "inv")
     assert first.complete
     with pytest.raises(CrawlError, match="connection refused"):  # the archive is gone
-        crawl(Peer("PACS", "127.0.0.1", free_port()), tmp_path / "inv", timeout=2)
+        crawl(Peer("PACS", "127.0.0.1", free_port()), tmp_path / "inv", timeout=2, replace=True)
     assert first.written[0].path is not None and first.written[0].path.exists()  # kept
 
 
@@ -110,7 +110,7 @@ def test_the_inventory_replaces_the_last_one_and_any_half_written_one(tmp_path: 
     (out / ".crawl-writing" / "2.25.1.dcm").write_bytes(b"half")
     (out / "2.25.2.dcm").write_bytes(b"an older inventory")
     with listing_scp() as port:
-        report = crawl(Peer("PACS", "127.0.0.1", port), out)
+        report = crawl(Peer("PACS", "127.0.0.1", port), out, replace=True)
     assert [w.path for w in report.written] == sorted(out.glob("*.dcm"))
     assert not (out / ".crawl-writing").exists()
 
