@@ -358,8 +358,11 @@ class DiffReport:
             if not st.complete
         ]
         unknown = self.not_listed_by_destination + self.not_listed_by_source
-        return f"INCOMPLETE: the {' and the '.join(partial)}'s listing is PARTIAL: " + (
-            f"{unknown} entities listed by one side only cannot be compared"
+        whose = " and ".join(f"the {name}'s" for name in partial)
+        are = "listings are" if len(partial) > 1 else "listing is"
+        return f"INCOMPLETE: {whose} {are} PARTIAL: " + (
+            f"{unknown} {'entity' if unknown == 1 else 'entities'} listed by one side only "
+            "cannot be compared"
             if unknown
             else "nothing differs among the entities listed, but what it does not list "
             "cannot be compared"

@@ -63,6 +63,11 @@ NOT_COMPARED: dict[str, str] = {
     "removed_not_in_source": "removed from operational use, absent from the source",
 }
 _LEVELS = ("STUDY", "SERIES", "INSTANCE")
+#: What the page says of missing or extra entities when the other side's listing is PARTIAL.
+_UNPROVEN = (
+    "None proven: the {0}'s listing is PARTIAL, so an absence from it proves nothing "
+    "(see \u201cnot listed by the {0}\u201d)."
+)
 #: Differences listed per kind on the page; the rest are counted (the JSON report has all).
 _LISTED = 500
 
@@ -291,8 +296,12 @@ def _show(v: Any) -> str:
     return show_value(v)
 
 
-def _kind_section(kind: str, label: str, found: Sequence[EntityDiff], total: int) -> PageSection:
+def _kind_section(
+    kind: str, label: str, found: Sequence[EntityDiff], total: int, unproven: str = ""
+) -> PageSection:
     sid = f"diff-{kind}"
+    if not total and unproven:  # none found, but the other side's listing is PARTIAL
+        return PageSection(sid, label.capitalize(), 2, [Paragraph(unproven)])
     if not total:
         return PageSection(sid, label.capitalize(), 2, [Paragraph("None.", "verdict good")])
     head = [Cell(h) for h in ("Level", "Patient ID", "Study", "Series", "Instance")]
@@ -393,7 +402,7 @@ def diff_page(report: DiffReport, *, title: str = "Inventory comparison") -> Pag
         for k in DIFF_KINDS
     ]
     counts_blocks: list[Block] = [DataTable("diff-counts", "Differences per level", head, rows)]
-    if not report.identical:
+    if report.differs:
         kinds = [k for k in DIFF_KINDS if per_level[k]]  # drawn: the kinds found, their levels
         levels = [lv for lv in _LEVELS if any(per_level[k][lv] for k in kinds)]
         svg = bar_chart(
@@ -404,9 +413,13 @@ def diff_page(report: DiffReport, *, title: str = "Inventory comparison") -> Pag
         )
         counts_blocks.insert(0, Figure("diff-plot", "Differences per level and kind", svg))
     sections = [PageSection("diff-counts-section", "Counts", 2, counts_blocks)]
+    unproven = {
+        "missing": "" if report.destination_status.complete else _UNPROVEN.format("destination"),
+        "extra": "" if report.source_status.complete else _UNPROVEN.format("source"),
+    }
     for kind, label in DIFF_KINDS.items():
         found = [d for d in report.differences if d.kind == kind]
-        sections.append(_kind_section(kind, label, found, totals[kind]))
+        sections.append(_kind_section(kind, label, found, totals[kind], unproven.get(kind, "")))
     for kind, n in not_compared.items():  # only the kinds met: most reports have none
         found = [d for d in report.differences if d.kind == kind]
         sections.append(_kind_section(kind, NOT_COMPARED[kind], found, n))

@@ -172,6 +172,7 @@ def test_a_truncated_crawl_lists_entities_as_not_listed_not_missing(
     html = page.read_text(encoding="utf-8")
     assert "INCOMPLETE" in html and "PARTIAL" in html and "response set truncated" in html
     assert "DIFFERENT" not in html and "not listed by the destination (partial listing)" in html
+    assert "None proven: the destination&#39;s listing is PARTIAL" in html  # not "Missing: None."
 
     as_json = run_cli("diff", str(whole), *files, "--format", "json")
     assert as_json.returncode == ExitCode.PARTIAL, as_json.stderr
