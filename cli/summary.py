@@ -19,7 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from dicom_inventory.scu.summary import Summary
 
-__all__ = ["summary", "summary_tables"]
+__all__ = ["NOT_CHECKED", "incomplete_heading", "status_lines", "summary", "summary_tables"]
 
 
 def _counts(
@@ -89,12 +89,54 @@ def summary_tables(s: Summary) -> list[tuple[str, Table | None]]:
     incomplete.add_column("What disagrees", overflow="fold")
     for m in s.incomplete:
         incomplete.add_row(m.study_instance_uid, "\n".join(m.problems))
-    heading = (
-        f"Incomplete studies: {s.incomplete_studies:,} "
-        f"({s.empty_series:,} series without instance records)"
-    )
-    tables.append((heading, incomplete if s.incomplete else None))
+    tables.append((incomplete_heading(s), incomplete if s.incomplete else None))
     return tables
+
+
+#: What the incomplete check says when no study states a count (both are Type 2).
+NOT_CHECKED = (
+    "not checked: the inventory records no Number of Study Related Series (0020,1206) or "
+    "Number of Study Related Instances (0020,1208) counts"
+)
+
+
+def incomplete_heading(s: Summary) -> str:
+    """The incomplete studies' heading: their count, or why there is none to give."""
+    empty = f"{s.empty_series:,} series without instance records"
+    if not s.counts_checked:
+        return f"Incomplete studies: {NOT_CHECKED}; {empty}"
+    return f"Incomplete studies: {s.incomplete_studies:,} ({empty})"
+
+
+def status_lines(s: Summary) -> list[str]:
+    """The Inventory Completion Status (0008,0426) lines of the terminal.
+
+    One line of counts per status, then each inventory not COMPLETE with what it says of
+    itself (Inventory Instance Description (0008,0427)).
+    """
+    counts = ", ".join(f"{k} ({n:,})" for k, n in sorted(s.completion.items()))
+    lines = [f"Inventory Completion Status: {counts or '-'}"]
+    for x in s.not_complete:
+        said = f": {_shorten(x.description)}" if x.description else ""
+        lines.append(f"  {x.status} {x.path}{said}")
+    return lines
+
+
+#: Characters of an Inventory Instance Description shown in the terminal (JSON has it whole).
+SHOWN = 300
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
+
+def _files_line(s: Summary) -> str:
+    named = f" from the {s.named:,} named" if s.named != s.files else ""
+    return (
+        f"{s.files:,} inventory file(s) read{named} (trees followed, each file once), "
+        f"level {', '.join(s.levels) or '-'}: {s.studies:,} studies, {s.series:,} series, "
+        f"{s.instances:,} instance records"
+    )
 
 
 def _study_total(paths: list[Path]) -> int | None:
@@ -152,9 +194,11 @@ def summary(
 ) -> None:
     """Count what inventories hold (trees followed, each record once).
 
-    Per modality, study year, Instance Availability and container type; stale metadata
-    (attributes whose stored files still carry prior values); the largest studies; studies
-    whose series or instance records disagree with their counts. INVENTORY is a file or a
+    Each inventory's Inventory Completion Status (and its description when not COMPLETE);
+    records Removed from Operational Use; per modality, study year, Instance Availability and
+    container type; stale metadata (attributes whose stored files still carry prior values);
+    the largest studies; studies whose series or instance records disagree with their counts
+    ("not checked" when the inventory records no such counts). INVENTORY is a file or a
     DICOMweb URL (https://host/dicomweb/inventories/UID).
     """
     from dicom_inventory.errors import InventoryError
@@ -178,15 +222,23 @@ def summary(
     if fmt == "json":
         click.echo(result.to_json())
     else:
+        out.print(_files_line(result), highlight=False, markup=False)
+        for line in status_lines(result):
+            out.print(line, highlight=False, markup=False)
         out.print(
-            f"{result.files:,} file(s), level {', '.join(result.levels) or '-'}: "
-            f"{result.studies:,} studies, {result.series:,} series, "
-            f"{result.instances:,} instance records",
+            f"Removed from Operational Use: {result.removed_studies:,} studies, "
+            f"{result.removed_series:,} series, {result.removed_instances:,} instance records",
             highlight=False,
         )
         for heading, table in summary_tables(result):
             out.print(f"\n[bold]{escape(heading)}[/]", highlight=False)
             out.print(table if table is not None else "  none", highlight=False)
+        if not result.complete:
+            out.print(
+                "\nThe inventory does not say COMPLETE: records may be missing that no count "
+                "reveals.",
+                highlight=False,
+            )
     if html_file is not None:
         from dicom_inventory.scu.pages import render_summary_html
 

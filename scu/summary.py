@@ -22,10 +22,18 @@ series listed without instances, or a study without series, is not one). The fig
   the record or of its study or series (PS3.3 C.12.1.1.9, PS3.17 YYYY.7.9);
 - the largest studies, by instance records listed (at INSTANCE level) or else by Number of
   Study Related Instances (0020,1208);
+- the Inventory Completion Status (0008,0426) of each file read (PS3.3 C.38.1.1.3), and the
+  Inventory Instance Description (0008,0427) of those not COMPLETE: a PARTIAL inventory is
+  incomplete whatever its records' counts say;
+- study, series and instance records Removed from Operational Use (0008,0405);
 - incomplete studies: those whose Number of Study Related Series (0020,1206) or Number of
   Study Related Instances (0020,1208) differs from the series or instance records listed
   (PS3.3 Table C.38.1-1; the same check as the validator's ``count-related``), and series
   listed without any instance record at INSTANCE level.
+
+Both counts are Type 2: an inventory may leave them empty (a crawl of a peer that does not
+return these optional keys does). Then the check has nothing to compare, and the summary says
+so (:attr:`Summary.counts_checked`) instead of calling the studies complete.
 
 The Inventory's series record has no Number of Series Related Instances (0020,1209) (PS3.3
 Table C.38.1-1), so an incomplete series is found through its study's counts.
@@ -52,6 +60,7 @@ __all__ = [
     "PLAIN_FILE",
     "UNKNOWN",
     "IncompleteStudy",
+    "InventoryStatus",
     "StudySize",
     "Summary",
     "summarize",
@@ -83,6 +92,9 @@ _COLUMNS = (
     "file_access_uri",
     "container_file_type",
     "stale_attributes",
+    "study_removed",
+    "series_removed",
+    "instance_removed",
 )
 _DATE_LEN = 8  # DA is YYYYMMDD (PS3.5 Table 6.2-1)
 #: The count tables of a Summary (added up when runs of files are merged).
@@ -100,6 +112,11 @@ _LEVEL_KEY = {
     "INSTANCE": _COLUMNS.index("sop_instance_uid"),
     "SERIES": _COLUMNS.index("series_instance_uid"),
 }
+_STUDY_REMOVED = _COLUMNS.index("study_removed")
+#: Removed from Operational Use (0008,0405): its one defined value (PS3.3 C.38.1.1.4).
+_REMOVED = "Y"
+#: Inventory Completion Status (0008,0426) of a whole inventory (PS3.3 C.38.1.1.3).
+COMPLETE = "COMPLETE"
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,48 @@ class StudySize:
     """Series records listed (at SERIES and INSTANCE level) or else stated (0020,1206)."""
     instances: int
     """Instance records listed (at INSTANCE level) or else stated (0020,1208)."""
+
+
+@dataclass(frozen=True)
+class InventoryStatus:
+    """An inventory file read whose Inventory Completion Status (0008,0426) is not COMPLETE."""
+
+    path: str
+    status: str
+    """The status (PS3.3 C.38.1.1.3): PARTIAL, or ``unknown`` when the file states none."""
+    description: str | None
+    """Its Inventory Instance Description (0008,0427), which may say what is missing."""
+
+
+@dataclass(frozen=True)
+class _Node:
+    """An inventory file read: its status, its SOP Instance UID, the instances it incorporates."""
+
+    status: InventoryStatus
+    uid: str
+    parts: tuple[str, ...]
+
+
+def _trees_status(s: Summary, top: int) -> None:
+    """Set the completion figures of `s` from the roots of the trees among the files read.
+
+    Each node of a tree states the completeness of its own subtree (PS3.17 YYYY.3.3.2.1), so
+    an inventory's status is its root's: a file incorporated by another file read is a part.
+    """
+    below = {uid for node in s.nodes for uid in node.parts}
+    completion: Counter[str] = Counter()
+    s.not_complete = []
+    for node in s.nodes:
+        if node.uid in below:
+            continue
+        completion[node.status.status] += 1
+        if node.status.status != COMPLETE and len(s.not_complete) < top:
+            s.not_complete.append(node.status)
+    s.completion = dict(completion)
+
+
+def _removed(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.strip() == _REMOVED)
 
 
 @dataclass(frozen=True)
@@ -165,6 +224,16 @@ class Summary:
     """The figures of one or more inventories (see the module docstring for each)."""
 
     files: int = 0
+    """Inventory files read: the trees of the files named, each file once."""
+    named: int = 0
+    """Files named; a leaf named with its root is read once, through the root."""
+    completion: dict[str, int] = field(default_factory=dict)
+    """Inventories (trees: their roots) per Inventory Completion Status (0008,0426)
+    (``unknown``: none stated)."""
+    not_complete: list[InventoryStatus] = field(default_factory=list)
+    """The roots read that are not COMPLETE (at most the `top` given)."""
+    nodes: list[_Node] = field(default_factory=list, repr=False)
+    """Every file read, for :func:`_trees_status` (internal)."""
     levels: list[str] = field(default_factory=list)
     """The Inventory Levels of the files read, each once, in the order first met."""
     studies: int = 0
@@ -188,6 +257,25 @@ class Summary:
     """Series listed without any instance record, at INSTANCE level."""
     incomplete: list[IncompleteStudy] = field(default_factory=list)
     """The first incomplete studies read (at most the `top` given)."""
+    counted_studies: int = 0
+    """Studies stating Number of Study Related Series or Instances: the ones the incomplete
+    check could judge (both are Type 2, and empty in an inventory whose source had none)."""
+    removed_studies: int = 0
+    """Study records Removed from Operational Use (0008,0405) (PS3.3 C.38.1.1.4)."""
+    removed_series: int = 0
+    """Series records Removed from Operational Use."""
+    removed_instances: int = 0
+    """Instance records Removed from Operational Use."""
+
+    @property
+    def complete(self) -> bool:
+        """True if every file read says COMPLETE (Inventory Completion Status)."""
+        return self.files > 0 and set(self.completion) == {COMPLETE}
+
+    @property
+    def counts_checked(self) -> bool:
+        """True if at least one study states a count the incomplete check compares."""
+        return self.counted_studies > 0
 
     def to_json(self) -> str:
         """The figures as JSON: stable keys, each count table largest first."""
@@ -197,6 +285,9 @@ class Summary:
 
         data: dict[str, Any] = {
             "files": self.files,
+            "named": self.named,
+            "completion": table(Counter(self.completion)),
+            "not_complete": [asdict(x) for x in self.not_complete],
             "levels": self.levels,
             "studies": self.studies,
             "series": self.series,
@@ -212,7 +303,11 @@ class Summary:
             "stale_rows": self.stale_rows,
             "largest": [asdict(s) for s in self.largest],
             "incomplete_studies": self.incomplete_studies,
+            "counted_studies": self.counted_studies,
             "empty_series": self.empty_series,
+            "removed_studies": self.removed_studies,
+            "removed_series": self.removed_series,
+            "removed_instances": self.removed_instances,
             "incomplete": [{**asdict(m), "problems": m.problems} for m in self.incomplete],
         }
         return json.dumps(data, indent=1)
@@ -257,6 +352,10 @@ class _Summarizer:
         listed_inst = level == "INSTANCE"
         stated_series = n_series if isinstance(n_series, int) else None
         stated_inst = n_inst if isinstance(n_inst, int) else None
+        if stated_series is not None or stated_inst is not None:
+            s.counted_studies += 1
+        if _removed(st.first[_STUDY_REMOVED]):
+            s.removed_studies += 1
         series = st.series if listed_series else None
         instances = st.instances if listed_inst else None
         if st.empty or _differs(stated_series, series) or _differs(stated_inst, instances):
@@ -306,7 +405,9 @@ class _Summarizer:
         # the column whose value makes a row a record at the level (None: every row, STUDY)
         key = _LEVEL_KEY.get(level)
         for row in rows:
-            (uid, _, date, _, _, _, _, se_uid, modality, sop, avail, uri, ctype, stale_kw) = row
+            (uid, _, date, _, _, _, _, se_uid, modality, sop, avail, uri, ctype, stale_kw) = row[
+                :14
+            ]
             if study is None or uid != study.first[0]:
                 if study is not None:
                     self.close(study, level)
@@ -321,6 +422,8 @@ class _Summarizer:
                     study.modalities[modality] = None
                 if level == "INSTANCE" and sop is None:
                     study.empty.append(se_uid)
+                if _removed(row[-2]):
+                    s.removed_series += 1
             if key is not None and row[key] is None:
                 continue  # a study without series or a series without instances: no record
             n += 1
@@ -329,6 +432,8 @@ class _Summarizer:
                 modality_rows[modality or UNKNOWN] += 1
             if sop is not None:
                 study.instances += 1
+                if _removed(row[-1]):
+                    s.removed_instances += 1
                 availability[avail or UNKNOWN] += 1
                 containers[ctype or (PLAIN_FILE if uri else NO_FILE_ACCESS)] += 1
             if stale_kw:
@@ -347,13 +452,30 @@ class _Summarizer:
         with InventoryReader(path) as reader:
             level = str(reader.level.value) if reader.level is not None else UNKNOWN
             s.files += 1
+
             if level not in s.levels:
                 s.levels.append(level)
             self.read(iter_raw_rows(reader, _COLUMNS), level, tick)
+            # Inventory Completion Status (0008,0426) follows the studies (0008,0423): known
+            # once they are read
+            header = reader.header
+            status = header.completion_status
+            s.nodes.append(
+                _Node(
+                    InventoryStatus(
+                        str(path),
+                        str(getattr(status, "value", status) or UNKNOWN),
+                        header.inventory_instance_description,
+                    ),
+                    header.sop_instance_uid,
+                    tuple(ref.sop_instance_uid for ref in header.incorporated),
+                )
+            )
 
     def result(self) -> Summary:
         self.s.largest = [e[2] for e in sorted(self.heap, key=lambda e: e[:2], reverse=True)]
         self.s.instances = sum(self.s.availability.values())
+        _trees_status(self.s, self.top)
         return self.s
 
 
@@ -380,6 +502,11 @@ def _merge(parts: Iterable[Summary], top: int) -> Summary:
     ranked: list[tuple[int, int, int, StudySize]] = []
     for i, part in enumerate(parts):
         out.files += part.files
+        out.counted_studies += part.counted_studies
+        out.removed_studies += part.removed_studies
+        out.removed_series += part.removed_series
+        out.removed_instances += part.removed_instances
+        out.nodes += part.nodes
         out.levels += [lv for lv in part.levels if lv not in out.levels]
         out.studies += part.studies
         out.series += part.series
@@ -393,6 +520,7 @@ def _merge(parts: Iterable[Summary], top: int) -> Summary:
         ranked += [(-st.instances, i, j, st) for j, st in enumerate(part.largest)]
     out.largest = [r[3] for r in sorted(ranked, key=lambda r: r[:3])[:top]]
     out.instances = sum(out.availability.values())
+    _trees_status(out, top)
     return out
 
 
@@ -437,9 +565,12 @@ def summarize(
         raise ValueError(f"top {top}: expected 0 or more studies to list")
     if workers < 1:
         raise ValueError(f"workers {workers}: expected 1 or more processes")
-    files = [str(path) for path in tree_paths(paths)]
+    named = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    files = [str(path) for path in tree_paths(named)]
     if workers > 1 and len(files) > 1:
-        return _summarize_parallel(files, top, progress, workers)
+        result = _summarize_parallel(files, top, progress, workers)
+        result.named = len(named)
+        return result
     folder = _Summarizer(top)
     s = folder.s
 
@@ -450,6 +581,7 @@ def summarize(
     for path in files:
         folder.read_file(path, tick)
         tick(s.rows)  # after each file too: a split inventory's files are small
+    s.named = len(named)
     return folder.result()
 
 
