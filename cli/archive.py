@@ -217,10 +217,16 @@ def remove(
 
 @archive.command()
 @_where
-@click.option("--studies", default=10, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--series-per-study", default=3, show_default=True)
-@click.option("--instances-per-series", default=4, show_default=True)
+@click.option("--studies", type=click.IntRange(1), default=10, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Goes into the UIDs and Accession Numbers made (at most 8 digits).",
+)
+@click.option("--series-per-study", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--instances-per-series", type=click.IntRange(1), default=4, show_default=True)
 def synth(
     directory: Path | None,
     repository: str | None,
@@ -236,9 +242,10 @@ def synth(
     step (images written, indexed, updates made) with its rate and time left. Stopped with
     Ctrl-C, it leaves complete files only and a consistent index: run it again to finish.
     """
-    from dicom_inventory.scp.archive.synth import synthesize
+    from dicom_inventory.scp.archive.synth import check_counts, synthesize
     from dicom_inventory.scp.backends import open_archive
 
+    check_counts(studies, seed, series_per_study, instances_per_series)  # before any folder
     total = studies * series_per_study * instances_per_series
     steps = {"writing": "writing images", "indexing": "indexing", "updating": "updating"}
     with (
@@ -295,7 +302,7 @@ def info(directory: Path | None, repository: str | None) -> None:
 )
 @click.option(
     "--max-records",
-    type=int,
+    type=click.IntRange(1),
     default=None,
     help="Split into instances of at most this many records.",
 )

@@ -31,6 +31,7 @@ from dicom_inventory.errors import InventoryError
 from dicom_inventory.model import Code
 from dicom_inventory.scp.archive.ingest import FoundObject, IngestError, find_objects
 from dicom_inventory.scp.archive.schema import create_schema, transaction
+from dicom_inventory.scp.archive.values import stored_value, update_problem
 from dicom_inventory.scp.production.produce import study_records
 from dicom_inventory.scp.production.scope import parse_scope
 from dicom_inventory.scp.stores.repository import (
@@ -47,7 +48,7 @@ from dicom_inventory.scp.stores.repository import (
     entry_value,
 )
 from dicom_inventory.uid import is_valid_uid
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 
 __all__ = [
     "INSTANCE_KEYWORDS",
@@ -481,7 +482,10 @@ class SQLArchive:
         Raises
         ------
         ArchiveError
-            Unknown level, entity or keyword, or a keyword that does not belong to the level.
+            Unknown level, entity or keyword, a keyword that does not belong to the level, or
+            a value its VR does not allow (PS3.5 Table 6.2-1, checked by
+            :func:`~dicom_inventory.scp.archive.values.update_problem`): then nothing is
+            changed.
         """
         level, table, key = _table(level)
         allowed = _LEVELS[level]
@@ -493,6 +497,9 @@ class SQLArchive:
                     f"{keyword} is not a {level}-level attribute of the archive; "
                     f"{level} attributes: {', '.join(allowed)}"
                 )
+            problem = update_problem(keyword, values[keyword])
+            if problem is not None:  # an invalid value would make every inventory invalid
+                raise ArchiveError(f"{keyword}: {problem}; nothing updated")
         reason_value = ReasonForAttributeModification(reason).value
         now = _now()
         with self._tx():
@@ -501,9 +508,7 @@ class SQLArchive:
                 raise ArchiveError(f"no {level.lower()} {uid} in the archive")
             attrs = json.loads(row[0])
             for keyword, value in values.items():
-                new_value: Any = value if value != "" else None
-                if new_value is not None and "\\" in value and dictionary_VR(keyword) != "LT":
-                    new_value = value.split("\\")
+                new_value = stored_value(keyword, value)
                 self._x(
                     "INSERT INTO changes (level, uid, keyword, stored_value, new_value, changed_at,"
                     " changed_by, reason) VALUES (?,?,?,?,?,?,?,?)",

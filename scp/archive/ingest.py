@@ -46,11 +46,13 @@ from dicom_inventory.containers import (
 from dicom_inventory.enum import ContainerFileType
 from dicom_inventory.scp.stores.repository import StoredFile
 from dicom_inventory.uid import is_valid_uid
+from pydicom.errors import InvalidDicomError
 
 __all__ = [
     "DEFER_BYTES",
     "FoundObject",
     "IngestError",
+    "NOT_PART10",
     "container_type_of",
     "count_files",
     "find_objects",
@@ -123,6 +125,15 @@ def container_type_of(path: Path) -> ContainerFileType | None:
     if name.endswith(".blob"):
         return ContainerFileType.BLOB
     return None
+
+
+#: Why a file that is not a DICOM file (PS3.10) is skipped: what was expected in it.
+NOT_PART10 = (
+    "not a DICOM file: expected a 128-byte preamble and the prefix 'DICM', then the File Meta "
+    "Information (PS3.10 7.1)"
+)
+#: What decoding libraries add to their errors for programmers (see _library_advice_removed).
+_LIBRARY_ADVICE = (" Use force=True to force reading.", "Use force=True to force reading.")
 
 
 def _header(stream: BoundedReader) -> Any:
@@ -242,9 +253,23 @@ def _read_one(
             return _found(ds, location)  # in the with: the values are read while open
     except ContainerError as exc:
         return IngestError(location["path"], where, str(exc))
+    except InvalidDicomError as exc:
+        why = NOT_PART10 if "DICM" in str(exc) else f"not a readable DICOM file: {exc}"
+        return IngestError(location["path"], where, _library_advice_removed(why))
     except Exception as exc:  # any decoding failure of one item is that item's failure
-        why = str(exc) or type(exc).__name__
+        why = _library_advice_removed(str(exc)) or type(exc).__name__
         return IngestError(location["path"], where, f"not a readable DICOM file: {why}")
+
+
+def _library_advice_removed(message: str) -> str:
+    """`message` without the advice to a programmer a decoding library adds to its errors.
+
+    pydicom ends some messages with ``Use force=True to force reading.``: an argument of its
+    own function, which a user of ``archive ingest`` cannot give.
+    """
+    for advice in _LIBRARY_ADVICE:
+        message = message.replace(advice, "")
+    return message.strip()
 
 
 def _ts(ds: Any) -> str:

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from dicom_inventory.scope import query_text
-from dicom_inventory.scp.archive.archive import IngestReport, SQLArchive
+from dicom_inventory.scp.archive.archive import ArchiveError, IngestReport, SQLArchive
 from dicom_inventory.scp.archive.objects import make_image, to_part10
 from dicom_inventory.scp.stores.repository import StudyFilter
 
-__all__ = ["SynthProgress", "SynthReport", "synthesize"]
+__all__ = ["MAX_SEED", "MAX_STUDIES", "SynthProgress", "SynthReport", "check_counts", "synthesize"]
 
 #: What :func:`synthesize` reports as it goes: ``(step, done, total)``, where `step` is
 #: ``"writing"`` (instances written), ``"indexing"`` (objects indexed) or ``"updating"``
@@ -32,6 +32,12 @@ __all__ = ["SynthProgress", "SynthReport", "synthesize"]
 SynthProgress = Callable[[str, int, int], None]
 
 _ROOT = "1.2.826.0.1.3680043.10.543"
+#: The largest seed: it is written into the UIDs (``ROOT.SEED.STUDY.SERIES.INSTANCE``, at most
+#: 64 characters, PS3.5 9.1) and the Accession Numbers (``A`` SEED and 7 digits of the study's
+#: number: VR SH, at most 16 characters, PS3.5 Table 6.2-1).
+MAX_SEED = 99_999_999
+#: The most studies of one run: the 7 digits of the study's number in its Accession Number.
+MAX_STUDIES = 9_999_999
 _NAMES = [
     "Doe^Jane",
     "Müller^Jürgen",
@@ -153,6 +159,26 @@ def _current_values(
     return values
 
 
+def check_counts(studies: int, seed: int, series_per_study: int, instances_per_series: int) -> None:
+    """Refuse counts :func:`synthesize` cannot make an archive of (before anything is made).
+
+    Raises
+    ------
+    ArchiveError
+        A count below 1, a seed below 0, or more than :data:`MAX_STUDIES` studies or a seed
+        above :data:`MAX_SEED` (they would make UIDs or Accession Numbers too long).
+    """
+    for name, value, low, high in (
+        ("studies", studies, 1, MAX_STUDIES),
+        ("seed", seed, 0, MAX_SEED),
+        ("series per study", series_per_study, 1, None),
+        ("instances per series", instances_per_series, 1, None),
+    ):
+        if value < low or (high is not None and value > high):
+            expected = f"{low}..{high:,}" if high is not None else f"at least {low}"
+            raise ArchiveError(f"{name} {value}: expected {expected}")
+
+
 def synthesize(
     archive: SQLArchive,
     *,
@@ -177,6 +203,7 @@ def synthesize(
     only, an index consistent up to its last committed batch and the updates made so far: the
     same command run again finishes the archive.
     """
+    check_counts(studies, seed, series_per_study, instances_per_series)
     total = studies * series_per_study * instances_per_series
 
     def report_step(step: str, done: int, of: int) -> None:

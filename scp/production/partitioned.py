@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -43,12 +44,26 @@ from dicom_inventory.scp.stores.repository import Repository, opened
 from dicom_inventory.uid import generate_uid
 from pydicom.uid import ExplicitVRLittleEndian
 
-__all__ = ["PartitionResult", "close_partial", "produce_partitioned"]
+__all__ = [
+    "PartitionResult",
+    "SchedulerUnreachable",
+    "check_scheduler",
+    "close_partial",
+    "produce_partitioned",
+]
 
 STATE_FILE = "production.json"
+#: Seconds :func:`check_scheduler` waits for a Dask scheduler to accept a connection.
+SCHEDULER_CONNECT_TIMEOUT = 5.0
+#: The port of a Dask scheduler address that names none (Dask's own default).
+DEFAULT_SCHEDULER_PORT = 8786
 #: Seconds between two progress reports of a partition running on Dask.
 PROGRESS_EVERY = 1.0
 _EQUIPMENT = Equipment(manufacturer="dicom-inventory", software_versions=("0.1.0",))
+
+
+class SchedulerUnreachable(ConnectionError):
+    """The Dask scheduler production was asked to run on does not answer (a peer error)."""
 
 
 @dataclass
@@ -188,9 +203,13 @@ def produce_partitioned(
     """
     level = InventoryLevel(level)
     parsed = parse_scope(scope)  # refuse a bad scope before anything is written
+    if dask is not None:
+        check_scheduler(dask)  # an unreachable scheduler: refused before anything is written
     out = Path(out_dir)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_FILE
+    fresh = not state_path.exists()
     params = {
         "level": level.value,
         "scope": dict(parsed.keys),
@@ -289,7 +308,15 @@ def produce_partitioned(
             if progress is not None:
                 progress(finished + n)
 
-        _run_on_dask(dask, [args(i, rng) for i, rng in todo], record_and_count, running)
+        try:
+            _run_on_dask(dask, [args(i, rng) for i, rng in todo], record_and_count, running)
+        except SchedulerUnreachable:
+            if fresh:  # nothing was produced: leave no unfinished production behind
+                state_path.unlink(missing_ok=True)
+                if created:
+                    with contextlib.suppress(OSError):
+                        out.rmdir()
+            raise
 
     results = [PartitionResult(**state["done"][str(i)]) for i in range(n_ranges)]
     return _write_root(out, state, results, InventoryCompletionStatus.COMPLETE)
@@ -394,6 +421,45 @@ def _progress_file(out_dir: str, index: int) -> _ProgressFile:
     return _ProgressFile(Path(out_dir) / f".part-{index:05d}.progress")
 
 
+def check_scheduler(address: str, timeout: float = SCHEDULER_CONNECT_TIMEOUT) -> None:
+    """Refuse a Dask scheduler address nothing answers at, within `timeout` seconds.
+
+    Dask's own client waits its connect timeout (30 s by default) and then fails with a
+    generic message; a connection tried first names the address and why at once. ``"local"``
+    (a cluster of our own) and transports other than TCP (``tcp://``, ``tls://``, or no
+    scheme) are left to Dask.
+
+    Raises
+    ------
+    InventoryError
+        `address` is not an address (``HOST[:PORT]``, optionally ``tcp://``/``tls://``).
+    SchedulerUnreachable
+        Nothing accepts a TCP connection there.
+    """
+    if address == "local":
+        return
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return
+        host, port = parse_host_port(location, default_port=DEFAULT_SCHEDULER_PORT)
+    except ValueError as exc:
+        raise InventoryError(
+            f"Dask scheduler {address!r}: expected local or tcp://HOST:PORT ({exc})"
+        ) from exc
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__  # a timeout has no strerror
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler at {address}: {why} (is a scheduler running "
+            "there, e.g. `dask scheduler`? nothing was written)"
+        ) from exc
+
+
 def _run_on_dask(
     address: str,
     jobs: list[tuple[Any, ...]],
@@ -408,7 +474,12 @@ def _run_on_dask(
     from dask.distributed import Client, wait
 
     cluster = _local_cluster() if address == "local" else None
-    client = Client(cluster if cluster is not None else address)
+    try:
+        client = Client(cluster if cluster is not None else address)
+    except (OSError, TimeoutError) as exc:  # something answers there, not a scheduler
+        if cluster is not None:
+            cluster.close()
+        raise SchedulerUnreachable(f"no Dask scheduler at {address}: {exc}") from exc
     futures: list[Any] = []
     files = {job[3]: _progress_file(job[1], job[3]) for job in jobs}  # job[3]: the index
     try:
