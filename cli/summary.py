@@ -19,7 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from dicom_inventory.scu.summary import Summary
 
-__all__ = ["NOT_CHECKED", "incomplete_heading", "status_lines", "summary", "summary_tables"]
+__all__ = ["incomplete_heading", "status_lines", "summary", "summary_tables"]
 
 
 def _counts(
@@ -93,15 +93,10 @@ def summary_tables(s: Summary) -> list[tuple[str, Table | None]]:
     return tables
 
 
-#: What the incomplete check says when no study states a count (both are Type 2).
-NOT_CHECKED = (
-    "not checked: the inventory records no Number of Study Related Series (0020,1206) or "
-    "Number of Study Related Instances (0020,1208) counts"
-)
-
-
 def incomplete_heading(s: Summary) -> str:
     """The incomplete studies' heading: their count, or why there is none to give."""
+    from dicom_inventory.scu.summary import NOT_CHECKED
+
     empty = f"{s.empty_series:,} series without instance records"
     if not s.counts_checked:
         return f"Incomplete studies: {NOT_CHECKED}; {empty}"

@@ -56,6 +56,7 @@ from dicom_inventory import InventoryReader, iter_raw_rows, tree_paths
 
 __all__ = [
     "DEFAULT_TOP",
+    "NOT_CHECKED",
     "NO_FILE_ACCESS",
     "PLAIN_FILE",
     "UNKNOWN",
@@ -115,6 +116,11 @@ _LEVEL_KEY = {
 _STUDY_REMOVED = _COLUMNS.index("study_removed")
 #: Removed from Operational Use (0008,0405): its one defined value (PS3.3 C.38.1.1.4).
 _REMOVED = "Y"
+#: What the incomplete check says when no study states a count (both are Type 2).
+NOT_CHECKED = (
+    "not checked: the inventory records no Number of Study Related Series (0020,1206) or "
+    "Number of Study Related Instances (0020,1208) counts"
+)
 #: Inventory Completion Status (0008,0426) of a whole inventory (PS3.3 C.38.1.1.3).
 COMPLETE = "COMPLETE"
 
