@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
+from dicom_inventory.cli.exits import ExitCode, fail
+
+if TYPE_CHECKING:
+    from dicom_inventory.scp.config import NodeConfig
 
 __all__ = ["serve"]
 
@@ -27,6 +34,46 @@ def _log_thread_death(args: threading.ExceptHookArgs) -> None:
     )
 
 
+def _listen_problem(host: str, port: int, exc: OSError, *, web: bool = False) -> str:
+    """What to tell the user when the node cannot listen on `host`:`port`."""
+    if exc.errno == errno.EADDRINUSE:
+        setting = "--http-port, or port in its [http] table" if web else "--port, or port"
+        return (
+            f"port {port} is in use on {host} (another serve? choose another port: "
+            f"{setting} in the configuration file)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}:{port}: {host} is not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {host}:{port}: permission denied (a port below 1024 needs privileges)"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+def _check_ports(config: NodeConfig) -> None:
+    """Exit with a usage error if the node could not listen where it is configured to.
+
+    Tried by binding each port (DIMSE, and DICOMweb if configured) and letting it go at once,
+    as the servers bind theirs (``SO_REUSEADDR``): so a port left in TIME_WAIT by a node that
+    just stopped is no obstacle, but one another process listens on is. Port 0 (any free
+    port) needs no check.
+    """
+    wanted = [(config.bind_address, config.port, False)]
+    if config.http is not None:
+        wanted.append((config.http.bind_address or config.bind_address, config.http.port, True))
+    for host, port, web in wanted:
+        if port == 0:
+            continue
+        try:
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        except socket.gaierror as exc:
+            fail(f"cannot listen on {host}:{port}: {host} is not a known host ({exc.strerror})")
+        except OSError as exc:
+            fail(_listen_problem(host, port, exc, web=web), ExitCode.USAGE)
+
+
 @click.command()
 @click.option(
     "--archive",
@@ -42,7 +89,12 @@ def _log_thread_death(args: threading.ExceptHookArgs) -> None:
     default=None,
     help="TOML configuration (see docs/cli.md).",
 )
-@click.option("--port", type=int, default=None, help="Port (overrides the configuration).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port (overrides the configuration; 0: any free port, printed at start).",
+)
 @click.option("--ae-title", default=None, help="AE title (overrides the configuration).")
 @click.option("--bind", "bind_address", default=None, help="Bind address (default 127.0.0.1).")
 @click.option(
@@ -114,6 +166,7 @@ def serve(
         orthanc_storage=orthanc_storage,
         http_port=http_port,
     )
+    _check_ports(config)  # before anything is made or started (an archive, jobs resumed)
     require_archive(config, create=create)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     threading.excepthook = _log_thread_death
@@ -127,7 +180,11 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     node = InventoryNode(config)
-    node.start(block=False)
+    try:
+        node.start(block=False)
+    except OSError as exc:  # taken between the check and the start
+        node.stop()
+        fail(_listen_problem(config.bind_address, config.port, exc), ExitCode.USAGE)
     click.echo(f"listening as {config.ae_title}@{config.bind_address}:{node.port}", err=False)
     if node.web_url is not None:
         click.echo(f"DICOMweb at {node.web_url}/inventories", err=False)

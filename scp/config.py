@@ -63,7 +63,9 @@ Example::
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field, fields, replace
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,42 @@ class Peer:
     host: str
     port: int
 
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.ae_title) <= 16 or "\\" in self.ae_title:
+            raise ConfigError(
+                f"ae_title {self.ae_title!r}: 1 to 16 characters, no backslash (PS3.5 AE)"
+            )
+        if not self.host:
+            raise ConfigError('host "": expected a host name or address')
+        low, high = _PEER_PORTS
+        if not low <= self.port <= high:
+            raise ConfigError(f"port = {self.port}: expected {low}..{high}")
+
+
+#: ``[limits]`` settings that are durations (or a number of days) and must be > 0.
+_POSITIVE_SECONDS = (
+    "acse_timeout",
+    "dimse_timeout",
+    "network_timeout",
+    "event_backoff",
+    "event_max_backoff",
+    "retention_days",
+    "job_lease",
+)
+#: ``[limits]`` counts and their least value (``max_pdu`` 0: no limit, PS3.8 D.1).
+_LEAST = {
+    "max_associations": 1,
+    "max_pdu": 0,
+    "max_jobs": 1,
+    "max_pending_jobs": 1,
+    "partitions": 1,
+    "max_records": 1,
+    "event_attempts": 1,
+    "repository_query_limit": 1,
+}
+#: The range of a TCP port a peer listens on (0 is no port one can connect to).
+_PEER_PORTS = (1, 65535)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -124,14 +162,16 @@ class Limits:
     Repository Query over a large archive may take this long before their first response."""
 
     def __post_init__(self) -> None:
-        for name in ("acse_timeout", "dimse_timeout", "network_timeout"):
+        for name in _POSITIVE_SECONDS:
             value = getattr(self, name)
             if not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"[limits] {name} {value!r}: expected a number of seconds > 0")
-        if self.max_associations < 1:
-            raise ConfigError(
-                f"[limits] max_associations {self.max_associations}: expected at least 1"
-            )
+                raise ConfigError(f"[limits] {name} = {value!r}: expected a number > 0")
+        if self.production_pace < 0:
+            raise ConfigError(f"[limits] production_pace = {self.production_pace}: expected >= 0")
+        for name, low in _LEAST.items():
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise ConfigError(f"[limits] {name} = {value}: expected at least {low}")
 
     max_jobs: int = 2
     """Inventory Creation jobs producing at the same time; more wait in line."""
@@ -290,7 +330,7 @@ class HTTP:
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"[http] port {self.port}: expected 0..65535")
+            raise ConfigError(f"[http] port = {self.port}: expected 0..65535")
         if (
             not self.base_path.startswith("/")
             or self.base_path.endswith("/")
@@ -374,7 +414,7 @@ class NodeConfig:
                 f"ae_title {self.ae_title!r}: 1 to 16 characters, no backslash (PS3.5 AE)"
             )
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port {self.port}: expected 0..65535")
+            raise ConfigError(f"port = {self.port}: expected 0..65535")
         if not isinstance(self.accept_any_called_ae_title, bool):
             raise ConfigError(
                 f"accept_any_called_ae_title {self.accept_any_called_ae_title!r}: expected "
@@ -402,16 +442,104 @@ class NodeConfig:
 _TLS_PATHS = ("certificate", "private_key", "ca_certificates")
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
+def _expected(hint: Any) -> tuple[tuple[type, ...], str] | None:
+    """The TOML value types a field of type `hint` takes, and their name in a message.
+
+    ``None`` for a field that holds a table (a nested setting, built on its own).
+    """
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (types.UnionType, typing.Union) and len(args) == 1:
+        return _expected(args[0])  # X | None: None is what leaving the key out gives
+    if hint is bool:
+        return (bool,), "true or false"
+    if hint is int:
+        return (int,), "an integer"
+    if hint is float:
+        return (int, float), "a number"
+    if hint is str:
+        return (str,), "a string"
+    if hint is Path:
+        return (str, Path), "a path (a string)"
+    if typing.get_origin(hint) is tuple:
+        return (list, tuple), "a list of strings"
+    return None
+
+
+def _type_problem(hint: Any, value: Any) -> str | None:
+    """What is wrong with the type of `value` for a field of type `hint`, or ``None``."""
+    expected = _expected(hint)
+    if expected is None or value is None:
+        return None
+    kinds, name = expected
+    if isinstance(value, bool) and bool not in kinds:  # TOML true is no number
+        return name
+    if not isinstance(value, kinds):
+        return name
+    if name == "a list of strings" and not all(isinstance(v, str) for v in value):
+        return name
+    return None
+
+
+def _toml(value: Any) -> str:
+    """`value` as it would be written in the TOML file (for messages)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value) if not isinstance(value, dict) else "a table"
+
+
+def _check(cls: type, data: dict[str, Any], where: str) -> None:
+    """Refuse unknown keys and values of the wrong type for `cls` (nested tables aside).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the table, the key, what it holds and what was expected.
+    """
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
     if unknown:
         raise ConfigError(
             f"{where}: unknown setting(s) {', '.join(sorted(unknown))}; "
             f"expected some of {', '.join(sorted(known))}"
         )
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        problem = _type_problem(hints[name], value)
+        if problem is not None:
+            raise ConfigError(f"{where}: {name} = {_toml(value)}: expected {problem}")
+
+
+def _table(value: Any, where: str, key: str) -> dict[str, Any]:
+    """The settings of TOML table `key` of file `where`; ConfigError if it is no table."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {key} = {_toml(value)}: expected a table, [{key}]")
+    return dict(value)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """`cls` made of the settings `data`, each checked first (see :func:`_check`).
+
+    Raises
+    ------
+    ConfigError
+        An unknown or missing setting, or one of the wrong type or value.
+    """
+    _check(cls, data, where)
+    missing = [
+        f.name
+        for f in fields(cls)
+        if f.name not in data and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)} (required)")
     try:
         return cls(**data)
+    except ConfigError as exc:  # a value out of its range: named with the file (and table)
+        message = str(exc)
+        named = where.split(" [")[0] if message.startswith("[") else where
+        raise ConfigError(f"{named}: {message}") from exc
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
@@ -439,6 +567,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> NodeConfig:
         base = p.parent
     data.update({k: v for k, v in overrides.items() if v is not None})
     where = str(path or "configuration")
+    _check(NodeConfig, {k: v for k, v in data.items() if k != "http_port"}, where)
     try:
         for key in ("archive", "inventories", "orthanc_storage"):
             if key in data:
@@ -448,23 +577,27 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> NodeConfig:
         if "archive" not in data:
             raise ConfigError(f"{where}: 'archive' (the archive folder) is required")
         data["peers"] = {
-            name: _build(Peer, dict(v), f"{where} [peers.{name}]")
-            for name, v in dict(data.get("peers", {})).items()
+            name: v
+            if isinstance(v, Peer)
+            else _build(Peer, _table(v, where, f"peers.{name}"), f"{where} [peers.{name}]")
+            for name, v in _table(data.get("peers", {}), where, "peers").items()
         }
-        data["limits"] = _build(Limits, dict(data.get("limits", {})), f"{where} [limits]")
+        if not isinstance(data.get("limits"), Limits):
+            limits = _table(data.get("limits", {}), where, "limits")
+            data["limits"] = _build(Limits, limits, f"{where} [limits]")
         if not isinstance(data.get("services"), Services):
-            services = dict(data.get("services", {}))
+            services = _table(data.get("services", {}), where, "services")
             if "transfer_syntaxes" in services:
                 services["transfer_syntaxes"] = tuple(services["transfer_syntaxes"])
             data["services"] = _build(Services, services, f"{where} [services]")
-        if "tls" in data:
-            tls = {
-                k: (base / Path(v)).resolve() if k in _TLS_PATHS else v
-                for k, v in dict(data["tls"]).items()
-            }
+        if "tls" in data and not isinstance(data["tls"], TLS):
+            tls = _table(data["tls"], where, "tls")
+            _check(TLS, tls, f"{where} [tls]")  # the paths are strings before they are paths
+            tls = {k: (base / Path(v)).resolve() if k in _TLS_PATHS else v for k, v in tls.items()}
             data["tls"] = _build(TLS, tls, f"{where} [tls]")
         if "http" in data and not isinstance(data["http"], HTTP):
-            web = dict(data["http"])
+            web = _table(data["http"], where, "http")
+            _check(HTTP, web, f"{where} [http]")
             for key in ("certfile", "keyfile", "bearer_token_file"):
                 if key in web:
                     web[key] = (base / Path(web[key])).resolve()
