@@ -21,12 +21,14 @@ from typing import Any
 
 import click
 from dicom_inventory import (
+    InventoryError,
     InventoryHeader,
     InventoryLevel,
     InventoryReader,
     InventoryReadError,
     __version__,
     read_header,
+    resolve_tree,
     synthetic_studies,
     write_inventory,
 )
@@ -38,7 +40,7 @@ from dicom_inventory.cli.diff import diff as diff_command
 from dicom_inventory.cli.exits import ExitCode, fail
 from dicom_inventory.cli.export import export as export_command
 from dicom_inventory.cli.fetch import fetch as fetch_command
-from dicom_inventory.cli.options import ENVIRONMENT, err, out, set_quiet
+from dicom_inventory.cli.options import ENVIRONMENT, err, out, print_table, set_quiet
 from dicom_inventory.cli.query import query as query_command
 from dicom_inventory.cli.query import repository_query_command
 from dicom_inventory.cli.request import request as request_command
@@ -281,6 +283,57 @@ def _validate(
     return tally
 
 
+def _inventory_files(paths: Sequence[Path]) -> list[Path]:
+    """The files to validate, each once.
+
+    The files given, every ``.dcm`` under a folder given (recursively), and the instances a
+    root incorporates that were not named.
+    The incorporated instances are found as export finds them (:func:`resolve_tree`: by File
+    Access URI, as ``<UID>.dcm`` beside the root or in a folder below, e.g. the ``part-NNNNN``
+    folders of ``create``), so a root given alone is validated with its whole tree. A tree that
+    does not resolve is left as given: the validation then says what is missing.
+    """
+    files: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(p: Path) -> None:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(p)
+
+    for p in paths:
+        if p.is_dir():
+            for q in sorted(p.rglob("*.dcm")):
+                if q.is_file():
+                    add(q)
+        else:
+            add(p)
+    for p in list(files):
+        try:
+            tree = resolve_tree(p)
+        except (InventoryError, OSError):
+            continue  # the file or its tree is reported by the validation itself
+        stack = list(tree.children)
+        while stack:
+            node = stack.pop()
+            add(node.path)
+            stack.extend(node.children)
+    return files
+
+
+def _roots(folder: Path) -> list[Path]:
+    """The roots of the inventory trees in `folder`.
+
+    Its ``.dcm`` files (recursively) that no other incorporates (PS3.3 C.38.1.1.5).
+    """
+    headers = [(q, read_header(q)) for q in sorted(folder.rglob("*.dcm")) if q.is_file()]
+    if not headers:
+        raise InventoryReadError("no .dcm file under this folder", path=str(folder))
+    incorporated = {ref.sop_instance_uid for _, h in headers for ref in h.incorporated}
+    return [q for q, h in headers if h.sop_instance_uid not in incorporated]
+
+
 def _text_line(f: Finding, color: bool) -> str:
     sev = f.severity.value
     if color:
@@ -310,6 +363,9 @@ def _text_line(f: Finding, color: bool) -> str:
 def validate(paths: tuple[Path, ...], fmt: str, max_per_rule: int, show_all: bool) -> None:
     """Validate Inventory files against the IOD (PS3.3 A.88, C.38).
 
+    A folder stands for every .dcm file under it; a root brings the instances it incorporates
+    (found as export finds them), so the output folder of create validates as one tree.
+
     Findings are printed as they are found, the first --max-per-rule of each rule; a count per
     rule ends the output. Exit 0: no errors (warnings allowed); 1: errors found; 2: a file is
     not readable as an Inventory SOP Instance.
@@ -335,6 +391,7 @@ def validate(paths: tuple[Path, ...], fmt: str, max_per_rule: int, show_all: boo
             stdout.flush()
             err.print(f"[bold red]unreadable[/] {u['message']}", markup=True, highlight=False)
 
+    paths = tuple(_inventory_files(paths))
     if fmt == "json":
         write(f'{{"files": {json.dumps([str(p) for p in paths])},\n "findings": [')
     tally = _validate(
@@ -375,7 +432,22 @@ def validate(paths: tuple[Path, ...], fmt: str, max_per_rule: int, show_all: boo
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--records", default=10, show_default=True, help="Study records to list.")
 def show(path: Path, records: int) -> None:
-    """Show the header, counts and first study records of an Inventory file."""
+    """Show the header, counts and first study records of an Inventory file.
+
+    Given a folder (e.g. the output of create), the root of each tree in it is shown.
+    """
+    if path.is_dir():
+        for i, root in enumerate(_roots(path)):
+            if i:
+                out.print()
+            out.print(f"{root}", highlight=False, markup=False, soft_wrap=True)
+            _show(root, records)
+        return
+    _show(path, records)
+
+
+def _show(path: Path, records: int) -> None:
+    """Show one Inventory file."""
     h = read_header(path)
     table = Table(show_header=False, box=None)
     level = getattr(h.inventory_level, "value", h.inventory_level)
@@ -394,7 +466,7 @@ def show(path: Path, records: int) -> None:
         ("Incorporated instances", str(len(h.incorporated))),
     ):
         table.add_row(f"[bold]{name}[/]", value)
-    out.print(table)
+    print_table(table)
     for ref in h.incorporated[:records]:
         out.print(f"  incorporates {ref.sop_instance_uid}", highlight=False)
     studies = Table(
@@ -423,7 +495,7 @@ def show(path: Path, records: int) -> None:
                 str(n_inst),
             )
     if studies.row_count:
-        out.print(studies)
+        print_table(studies)  # UIDs never cut
     else:
         out.print(
             "(no study records in this instance"

@@ -32,6 +32,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 from rich.text import Text
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "optional_peer_option",
     "out",
     "peer_option",
+    "print_table",
     "progress",
     "set_quiet",
     "state_folder",
@@ -58,6 +60,10 @@ __all__ = [
 
 out = Console()
 err = Console(stderr=True)
+# Off a terminal (a log, a pipe) lines are not wrapped at 80 columns: paths, UIDs and hints
+# stay whole on one line, to copy or grep.
+out.soft_wrap = not out.is_terminal
+err.soft_wrap = not err.is_terminal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -382,6 +388,33 @@ def _integer_problem(vr: str, value: str) -> str | None:
     if not low <= number <= high:
         return f"is not in {low}..{high} (VR {vr}, PS3.5 Table 6.2-1)"
     return None
+
+
+def print_table(table: Table) -> None:
+    """Print `table` on stdout without cutting a value (UIDs, URLs, paths).
+
+    On a terminal it is drawn to fit, long values folded onto more lines rather than cut with
+    an ellipsis; elsewhere (a pipe, a log) it is tab-separated text: its title on one line,
+    then its header and one line per row, every value whole.
+    """
+    if out.is_terminal:
+        for column in table.columns:
+            column.overflow = "fold"
+        out.print(table)
+        return
+    if table.title:
+        click.echo(_plain(table.title))
+    if table.show_header:
+        click.echo("\t".join(_plain(c.header) for c in table.columns))
+    for row in zip(*(list(c.cells) for c in table.columns), strict=True):
+        click.echo("\t".join(_plain(cell) for cell in row))
+
+
+def _plain(cell: Any) -> str:
+    """The text of a table cell, markup taken out."""
+    if isinstance(cell, Text):
+        return cell.plain
+    return Text.from_markup(str(cell)).plain if isinstance(cell, str) else str(cell)
 
 
 class _RateColumn(ProgressColumn):

@@ -216,7 +216,7 @@ def request(
 
 #: Said when a node takes no Inventory Creation request (no context for it, or an abort).
 _NO_INVENTORY_SERVICES = (
-    ": the node offers no Inventory Creation (PS3.4 KK); an archive without Inventory services "
+    ": the node does not answer Inventory Creation (PS3.4 KK); an archive without Inventory services "
     "(e.g. Orthanc, most PACS) is inventoried from its Study Root C-FIND by "
     "dicom-inventory crawl --peer AE@HOST:PORT --out DIR"
 )

@@ -21,7 +21,7 @@ from dicom_inventory.cli.options import (
     calling_option,
     err,
     optional_peer_option,
-    out,
+    print_table,
     to_peer,
 )
 from rich.table import Table
@@ -224,8 +224,8 @@ def search(
             str(r.get("NumberOfStudyRecordsInInstance", "") or ""),
             str(r.get("RetrieveURL", "") or ""),
         )
-    out.print(table)
-    out.print(f"{len(results)} inventor{'y' if len(results) == 1 else 'ies'}", highlight=False)
+    print_table(table)  # UIDs and URLs never cut
+    err.print(f"{len(results)} inventor{'y' if len(results) == 1 else 'ies'}", highlight=False)
 
 
 WEB_COMMANDS = [retrieve, search]

@@ -248,6 +248,14 @@ class _Summary:
     uris: dict[str, str] = field(default_factory=dict)  # uid -> its File Access URI, if any
 
 
+def _text(raw: bytes) -> str:
+    """A value's bytes as text for a message (``'20211301'``, not ``b'20211301'``).
+
+    Bytes that are not UTF-8 (or the ASCII it extends) are shown escaped, backslash and hex.
+    """
+    return raw.decode("utf-8", "backslashreplace")
+
+
 @dataclass
 class Validator:
     """Validates files one by one, remembering what the checks across the set need.
@@ -514,13 +522,13 @@ class Validator:
                     self._report(
                         "value-length",
                         where,
-                        f"value {v[:80]!r} is {len(v)} characters; VR {vr} allows at most {limit}",
+                        f"value {_text(v[:80])!r} is {len(v)} characters; VR {vr} allows at most {limit}",
                         off,
                     )
                     return
                 problem = value_problem(vr, v) if fmt is not None and v else None
                 if problem is not None:  # the one syntax check, calendar and clock included
-                    self._report("value-format", where, f"value {v[:80]!r} {problem}", off)
+                    self._report("value-format", where, f"value {_text(v[:80])!r} {problem}", off)
                     return
             enum = _ENUMS.get(tag)
             if enum is not None:
