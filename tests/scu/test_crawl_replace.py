@@ -89,6 +89,7 @@ def _failing_after_listing() -> Iterator[int]:
     server = ae.start_server(
         ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, handle)]
     )
+    assert server is not None  # block=False: the server runs in its own thread
     try:
         yield port
     finally:
