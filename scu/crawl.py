@@ -10,7 +10,12 @@ is said, never hidden:
   (bisection down to one day, then by Study Time down to one second).
 * **Studies without a Study Date** match no date range. When the universal listing was
   truncated they are listed separately, by Patient ID prefix (``A*``, ``B*``, ... split further
-  while truncated), keeping the studies with an empty Study Date.
+  while truncated), keeping the studies with an empty Study Date. A C-FIND cannot ask for an
+  empty value only (PS3.4 C.2.2.2), so each prefix query also matches the dated studies, and
+  proving that no Patient ID goes on with a character takes one query per character: 92 per
+  truncated prefix, at every length the Patient IDs share. ``undated=False`` skips the search
+  (the inventory is then PARTIAL when the listing was truncated); a peer that matches the
+  prefixes case-insensitively is not asked the lower-case ones again.
 * **A scope.** Given the Scope of Inventory of an inventory to compare with (``scope``, flat
   Study-level keys, :attr:`~dicom_inventory.scope.ScopeOfInventory.keys`), every study query
   carries its keys, so the peer lists only the studies in that scope (PS3.4 C.2.2.2 matching,
@@ -28,7 +33,9 @@ status other than Out of Resources (PS3.4 C.4.1.1.4) all raise :class:`CrawlErro
 `timeout` serves as the connection, ACSE, DIMSE and network timeout.
 
 Progress lives in ``crawl.sqlite`` in the output folder: a re-run skips the studies already
-listed (resume); a re-run after a finished crawl lists the archive afresh. While it runs, a
+listed (resume), after Ctrl-C or a peer error alike. An output folder holding a finished
+inventory is refused unless ``replace`` is given (then the archive is listed afresh), as
+``archive create`` refuses one; a crawl that failed before listing anything leaves no folder. While it runs, a
 `progress` callback receives a :class:`CrawlProgress` (queries sent, answers received, the
 current window) after every query sent and every answer received.
 
