@@ -379,7 +379,7 @@ def request_follow(ctx: click.Context, uid: str) -> None:
     If the final event was already received the inventory is retrieved at once; otherwise
     this listens on --listen-port for the events the SCP retries.
     """
-    from dicom_inventory.scu.client import EventListener, SCUError
+    from dicom_inventory.scu.client import EventListener, EventTimeout, SCUError
     from dicom_inventory.scu.request import TransactionStore, follow_remembered
 
     _remembered(ctx, uid)
@@ -403,6 +403,9 @@ def request_follow(ctx: click.Context, uid: str) -> None:
             timeout=ctx.obj["timeout"],
             tls=client_tls(),
         )
+    except EventTimeout as exc:
+        where = _where_events(ctx.obj["calling_ae"], ctx.obj["listen_port"])
+        fail(f"{exc}: {where}", ExitCode.PEER)
     except SCUError as exc:
         fail(exc)
     finally:

@@ -102,10 +102,10 @@ def status_text(code: int | None) -> str:
     """
     if code is None:
         return "no final response"
-    try:
-        meaning = Status(code).meaning
-    except ValueError:
-        meaning = "a status this client does not know (PS3.7 C)"
+    member = next((s for s in Status if s == code), None)
+    meaning = (
+        member.meaning if member is not None else "a status this client does not know (PS3.7 C)"
+    )
     return f"0x{code:04X} ({meaning.rstrip('.')})"
 
 
