@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shlex
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -15,12 +19,16 @@ from dicom_inventory.cli.web import inventory_sources, web_options
 from rich.progress import Progress, TaskID
 
 if TYPE_CHECKING:
-    from dicom_inventory.scu.fetch import FetchResult
+    from dicom_inventory.scu.fetch import FetchResult, FetchSummary
 
 __all__ = ["fetch"]
 
 _MB: Final = 1e6
 _TICK: Final = 1e-3  # seconds: the shortest time a rate is divided by
+#: Failure reasons listed at most (each with its count); ``-v`` lists every record.
+MAX_REASONS_SHOWN: Final = 20
+#: How the allow-list's refusal of a link begins (:mod:`dicom_inventory.scu.fetch`).
+_OUTSIDE: Final = "outside the allowed roots/hosts"
 
 
 def _http_prefixes(
@@ -64,7 +72,13 @@ class _Shown:
 @click.option(
     "--apply-updates", is_flag=True, help="Write the archive's current values into the objects."
 )
-@click.option("--workers", type=int, default=4, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Records fetched at the same time.",
+)
 @click.option(
     "--allow-root",
     "allow_roots",
@@ -162,8 +176,133 @@ def fetch(
         f"no link {s.no_link}, failed {s.failed}",
         highlight=False,
     )
-    for f in s.failures[:50]:
-        err.print(f"  failed {f.sop_instance_uid}: {f.error}", highlight=False, markup=False)
-    if s.failed > 50:
-        err.print(f"  ... and {s.failed - 50} more failures", highlight=False)
+    _report_failures(s, per_record=logging.getLogger().isEnabledFor(logging.INFO))
     sys.exit(ExitCode.FINDINGS if s.failed else ExitCode.OK)
+
+
+def _say(text: str) -> None:
+    """One line on stderr, whatever the terminal's width (a path is copied from it whole)."""
+    err.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _report_failures(s: FetchSummary, *, per_record: bool) -> None:
+    """The failures: one line per reason, with its count; with ``-v``, one line per record.
+
+    A hundred records that link under the same folder fail for the same reason: one line says
+    so, with the option that allows the folder. Reasons are shown most frequent first, at most
+    :data:`MAX_REASONS_SHOWN` of them.
+    """
+    if per_record:
+        for f in s.failures:
+            _say(f"  failed {f.sop_instance_uid}: {f.error}")
+    groups = _failure_groups(s.failures)
+    if per_record:  # each record has its line already: only the counts of shared reasons
+        groups = [(n, line) for n, line in groups if n > 1]
+    for _, line in groups[:MAX_REASONS_SHOWN]:
+        _say(f"  {line}")
+    if len(groups) > MAX_REASONS_SHOWN:
+        _say(f"  ... and {len(groups) - MAX_REASONS_SHOWN} more reasons (-v shows every record)")
+    if s.failed > len(s.failures):
+        _say(f"  ... and {s.failed - len(s.failures)} more failures, not kept")
+    if not per_record and any(n > 1 for n, _ in groups):
+        _say("  (-v shows every record and why it failed)")
+
+
+def _records(n: int, verb: str = "") -> str:
+    """``1 record links``, ``2 records link``: `n` records, and `verb` agreeing with it."""
+    if not verb:
+        return f"{n} record{'s' if n != 1 else ''}"
+    return f"{n} record {verb}s" if n == 1 else f"{n} records {verb}"
+
+
+def _failure_groups(failures: list[FetchResult]) -> list[tuple[int, str]]:
+    """One line per reason of `failures`, with its number of records, most frequent first.
+
+    Links refused by the allow-list are grouped by where they point (the folder they share,
+    or the scheme, host and port), with the option that allows it. Other failures are grouped
+    by their reason without the link they name, followed by where those links are. A reason
+    only one record has is that record's own line, ``failed UID: why``.
+    """
+    refused_files: dict[str, list[FetchResult]] = defaultdict(list)
+    refused_urls: dict[str, list[FetchResult]] = defaultdict(list)
+    reasons: dict[str, list[tuple[str, FetchResult]]] = defaultdict(list)
+    for f in failures:
+        error = f.error or "failed"
+        where, sep, why = error.partition(": ")
+        if not sep or not _is_link(where):
+            where, why = "", error
+        if why.startswith(_OUTSIDE) and "://" in where:
+            refused_urls[_origin(where)].append(f)
+        elif why.startswith(_OUTSIDE) and where:
+            refused_files[where].append(f)
+        else:
+            reasons[why].append((where, f))
+    lines: list[tuple[list[FetchResult], str]] = []
+    for folder, paths in _folders(list(refused_files)).items():
+        group = [f for path in paths for f in refused_files[path]]
+        lines.append(
+            (
+                group,
+                f"{_records(len(group), 'link')} under {folder}, outside the allowed roots: "
+                f"add --allow-root {shlex.quote(folder)}",
+            )
+        )
+    for origin, group in refused_urls.items():
+        lines.append(
+            (
+                group,
+                f"{_records(len(group), 'link')} to {origin}, outside the allowed hosts: "
+                f"add --allow-url {shlex.quote(origin)}",
+            )
+        )
+    for why, found in reasons.items():
+        linked = sorted({_origin(w) if "://" in w else w for w, _ in found if w})
+        under = ""
+        if linked and all("://" not in w for w in linked):
+            under = f" (links under {', '.join(_folders(linked))})"
+        elif linked:
+            under = f" (links to {', '.join(linked)})"
+        lines.append(([f for _, f in found], f"{_records(len(found))}: {why}{under}"))
+    lines.sort(key=lambda line: -len(line[0]))
+    return [
+        (1, f"failed {group[0].sop_instance_uid}: {group[0].error}")
+        if len(group) == 1
+        else (len(group), text)
+        for group, text in lines
+    ]
+
+
+def _is_link(text: str) -> bool:
+    """Whether the part of an error before its first ``: `` names the link (a path or URL)."""
+    return text.startswith(("/", "'", '"')) or "://" in text or Path(text).is_absolute()
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of `url` (quotes around it removed)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip("'\""))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _folders(paths: list[str]) -> dict[str, list[str]]:
+    """`paths` by the folder they lie under: the folder they share, if any.
+
+    Paths that share no folder but the file system's root are split by their first folder
+    (``/mnt/...``, ``/srv/...``), each part under the folder its paths share.
+    """
+    if not paths:
+        return {}
+    parents = [os.path.dirname(p.strip("'\"")) for p in paths]
+    common = os.path.commonpath(parents)
+    if Path(common).parent != Path(common):  # not the root of the file system
+        return {common: paths}
+    by_top: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for path, parent in zip(paths, parents, strict=True):
+        by_top[Path(parent).parts[:2]].append(path)
+    if len(by_top) == 1:  # files in the root folder itself
+        return {common: paths}
+    folders: dict[str, list[str]] = {}
+    for group in by_top.values():
+        folders.update(_folders(group))
+    return folders
