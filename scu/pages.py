@@ -32,6 +32,7 @@ from dicom_inventory.scu.html import (
     render_page,
 )
 from dicom_inventory.scu.plots import bar_chart
+from dicom_inventory.scu.summary import NOT_CHECKED
 
 if TYPE_CHECKING:
     from dicom_inventory.scu.diff import DiffReport, EntityDiff
@@ -92,12 +93,19 @@ def _figure_and_table(
     order: list[str],
     unit: str,
     empty: str,
+    plotted: str | None = None,
 ) -> PageSection:
+    """A chart and its table beside it.
+
+    The chart draws one column (`plotted`; default: all, which must then share `unit`): two
+    units are never drawn on one axis. The table has every column.
+    """
     if not order:
         return PageSection(sid, heading, 2, [Paragraph(empty)])
+    drawn = {plotted: columns[plotted]} if plotted is not None else columns
     svg = bar_chart(
         order,
-        {name: [c[k] for k in order] for name, c in columns.items()},
+        {name: [c[k] for k in order] for name, c in drawn.items()},
         title=heading,
         value_label=unit,
     )
@@ -120,32 +128,40 @@ def summary_page(summary: Summary, *, title: str = "Inventory summary") -> Page:
     """The page of a :class:`~dicom_inventory.scu.summary.Summary`: charts and tables."""
     s = summary
     level = ", ".join(s.levels) or "none"
-    unit = "instance records" if s.levels == ["INSTANCE"] else "records"
+    unit = _UNITS.get(s.levels[0], "records") if len(s.levels) == 1 else "records"
+    named = f" from the {s.named:,} named" if s.named != s.files else ""
     intro: list[Block] = [
         Paragraph(
-            f"{s.files:,} inventory file(s), Inventory Level {level}: {s.studies:,} studies, "
-            f"{s.series:,} series, {s.instances:,} instance records ({s.rows:,} rows at the "
-            "inventory's level)."
-        )
+            f"{s.files:,} inventory file(s) read{named} (trees followed, each file once), "
+            f"Inventory Level {level}: {s.studies:,} studies, {s.series:,} series, "
+            f"{s.instances:,} instance records ({s.rows:,} rows at the inventory's level)."
+        ),
+        *_status(s),
+        Paragraph(
+            f"Removed from Operational Use (0008,0405): {s.removed_studies:,} studies, "
+            f"{s.removed_series:,} series, {s.removed_instances:,} instance records."
+        ),
     ]
     sections: list[PageSection] = [
         _figure_and_table(
             "modalities",
             "Modalities",
             "Modality",
-            {"rows": s.modality_rows, "series": s.modality_series},
+            {unit: s.modality_rows, "series": s.modality_series},
             _by_count(s.modality_series),
-            "records",
+            unit,
             "No series records.",
+            plotted=unit,
         ),
         _figure_and_table(
             "years",
             "Study years",
             "Year",
-            {"studies": s.year_studies, "rows": s.year_rows},
+            {"studies": s.year_studies, unit: s.year_rows},
             sorted(s.year_studies),
-            "records",
+            "studies",
             "No study records.",
+            plotted="studies",
         ),
         _figure_and_table(
             "availability",
@@ -169,7 +185,7 @@ def summary_page(summary: Summary, *, title: str = "Inventory summary") -> Page:
             "stale",
             "Stale metadata",
             "Attribute",
-            {"rows": s.stale},
+            {unit: s.stale},
             _by_count(s.stale),
             unit,
             "No record has prior values in Original Attributes Sequence: every stored file "
@@ -187,6 +203,29 @@ def summary_page(summary: Summary, *, title: str = "Inventory summary") -> Page:
     sections.append(_incomplete(s))
     toc = [TocEntry(sec.id, sec.heading) for sec in sections]
     return Page(title, title, blocks=sections, intro=intro, toc=toc, toc_title="Contents")
+
+
+#: What a row is at each Inventory Level (PS3.3 C.38.1.1.1), as the charts' unit.
+_UNITS = {"INSTANCE": "instance records", "SERIES": "series records", "STUDY": "study records"}
+
+
+def _status(s: Summary) -> list[Block]:
+    """Inventory Completion Status (0008,0426) of the inventories read (their roots)."""
+    counts = ", ".join(f"{k} ({n:,})" for k, n in sorted(s.completion.items())) or "none"
+    blocks: list[Block] = [
+        Paragraph(
+            f"Inventory Completion Status (0008,0426): {counts}.",
+            "verdict good" if s.complete else "verdict warn",
+        )
+    ]
+    if s.not_complete:
+        head = [Cell("Inventory"), Cell("Status"), Cell("Inventory Instance Description")]
+        rows = [
+            Row([Cell(x.path, "code"), Cell(x.status), Cell(x.description or "")], "bad")
+            for x in s.not_complete
+        ]
+        blocks.append(DataTable("status-table", "Inventories not COMPLETE", head, rows))
+    return blocks
 
 
 def _largest(s: Summary) -> PageSection:
@@ -216,19 +255,31 @@ def _largest(s: Summary) -> PageSection:
 
 
 def _incomplete(s: Summary) -> PageSection:
-    verdict = (
-        Paragraph(
+    if s.incomplete_studies:
+        verdict = Paragraph(
             f"{s.incomplete_studies:,} studies whose records disagree with their counts "
             f"(Number of Study Related Series/Instances, PS3.3 Table C.38.1-1), "
             f"{s.empty_series:,} series listed without instance records.",
             "verdict bad",
         )
-        if s.incomplete_studies
-        else Paragraph(
+    elif not s.counts_checked:
+        verdict = Paragraph(
+            f"{NOT_CHECKED[0].upper()}{NOT_CHECKED[1:]} (PS3.3 Table C.38.1-1, Type 2): "
+            "nothing to compare the records with.",
+            "verdict warn",
+        )
+    elif not s.complete:
+        verdict = Paragraph(
+            f"The {s.counted_studies:,} studies that state counts list as many series and "
+            "instance records as they say, but the inventory does not say COMPLETE: records "
+            "may be missing that no count reveals.",
+            "verdict warn",
+        )
+    else:
+        verdict = Paragraph(
             "Every study lists as many series and instance records as its counts say.",
             "verdict good",
         )
-    )
     head = [Cell("Study Instance UID"), Cell("Patient ID"), Cell("What disagrees")]
     rows = [
         Row(
