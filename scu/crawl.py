@@ -316,14 +316,15 @@ class StudyFinder:
 
     def _no_final(self, state: CrawlProgress, answers: int) -> str:
         """Why a C-FIND ended without a final response, for the error message."""
-        what = f"{self.peer}: {{}} the C-FIND ({state.window}) after {answers} answers"
+        # not str.format: the window names Patient ID prefixes, which may hold "{" or "}"
+        query = f"the C-FIND ({state.window}) after {answers} answers"
         if time.monotonic() - state.since >= _TIMED_OUT * self.timeout:
             return (
-                what.format("no answer to")
-                + f" within {self.timeout:g} s (the DIMSE timeout): the peer accepted the "
-                "association but stopped answering; a busy archive may need a longer --timeout"
+                f"{self.peer}: no answer to {query} within {self.timeout:g} s (the DIMSE "
+                "timeout): the peer accepted the association but stopped answering; a busy "
+                "archive may need a longer --timeout"
             )
-        return what.format("the peer aborted the association during")
+        return f"{self.peer}: the peer aborted the association during {query}"
 
     def close(self) -> None:
         """Release the association, if one is open."""
