@@ -475,7 +475,7 @@ def _type_problem(hint: Any, value: Any) -> str | None:
         return name
     if not isinstance(value, kinds):
         return name
-    if name == "a list of strings" and not all(isinstance(v, str) for v in value):
+    if isinstance(value, list | tuple) and not all(isinstance(v, str) for v in value):
         return name
     return None
 

@@ -26,7 +26,7 @@ __all__ = ["stored_value", "update_problem"]
 _NO_CONTROL_VRS = frozenset({"LO", "SH", "PN", "UC"})
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
 #: A PN value: at most 3 component groups (``=``) of at most 5 components (``^``), each group
-#: at most 64 characters (PS3.5 6.2.1.1, Table 6.2-1).
+#: at most 64 characters (PS3.5 6.2.1, Table 6.2-1).
 _PN_GROUPS, _PN_COMPONENTS, _PN_GROUP_CHARS = 3, 5, 64
 
 
@@ -78,7 +78,7 @@ def _one_problem(vr: str, value: str) -> str | None:
     if vr == "PN":
         groups = value.split("=")
         if len(groups) > _PN_GROUPS:
-            return f"has more than {_PN_GROUPS} component groups (VR PN, PS3.5 6.2.1.1)"
+            return f"has more than {_PN_GROUPS} component groups (VR PN, PS3.5 6.2.1)"
         for group in groups:
             if len(group) > _PN_GROUP_CHARS:
                 return (
@@ -86,9 +86,7 @@ def _one_problem(vr: str, value: str) -> str | None:
                     "(VR PN, PS3.5 Table 6.2-1)"
                 )
             if group.count("^") >= _PN_COMPONENTS:
-                return (
-                    f"has more than {_PN_COMPONENTS} components in a group (VR PN, PS3.5 6.2.1.1)"
-                )
+                return f"has more than {_PN_COMPONENTS} components in a group (VR PN, PS3.5 6.2.1)"
     try:
         raw = value.encode("ascii")
     except UnicodeEncodeError:
