@@ -175,7 +175,14 @@ def update(
     changed_by: str,
     reason: str,
 ) -> None:
-    """Change metadata in the database only; the stored files keep their values."""
+    """Change metadata in the database only; the stored files keep their values.
+
+    KEYWORD is an attribute the archive records at the level of --study, --series or
+    --instance; VALUE must be valid for its VR (PS3.5 Table 6.2-1: a date of the calendar,
+    the maximum length, the character repertoire, one value unless the attribute takes
+    several). Anything else is refused (exit 2) and nothing is changed: every inventory made
+    afterwards carries the value. An empty VALUE removes it.
+    """
     from dicom_inventory.scp.backends import open_archive
 
     values = _pairs(assignments, "--set")

@@ -131,6 +131,10 @@ def fetch(
     Links are followed only under the inventory's folder, its Stored Instance Base URIs and
     the --allow-root/--allow-url given (see docs/migration-vendors.md, "What an untrusted
     inventory can make fetch touch"). No token is sent with a link.
+
+    Failures are listed one line per reason, with the number of records and where their
+    links are; links outside the allowed folders or hosts are counted per folder or host with
+    the --allow-root or --allow-url that allows them. -v lists every record.
     """
     from dicom_inventory.errors import InventoryError
     from dicom_inventory.scu.fetch import DEFAULT_MAX_OBJECT_SIZE, FetchPolicy, fetch_inventory
