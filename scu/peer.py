@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dicom_inventory.dimse import keep_responses_for_caller
 from dicom_inventory.errors import InventoryError
 from dicom_inventory.tls import bcp195
 
@@ -87,6 +88,7 @@ class Peer:
         )
         if assoc.is_established:
             nodelay(assoc)
+            keep_responses_for_caller(assoc)  # pynetdicom's reader race (dicom_inventory.dimse)
             return assoc
         timeout = getattr(ae, "acse_timeout", None)
         if not received:  # no A-ASSOCIATE-AC/RJ at all: the connection or TLS failed

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from dicom_inventory.dimse import keep_responses_for_caller
 from dicom_inventory.scp.config import NodeConfig
 from dicom_inventory.scp.stores.jobs import JobStore, OutgoingEvent
 from dicom_inventory.uid import INVENTORY_CREATION, STORAGE_MANAGEMENT_SOP_INSTANCE
@@ -138,6 +139,8 @@ class EventSender:
         assoc = self.ae.associate(peer.host, peer.port, ae_title=peer.ae_title, ext_neg=[role])
         error = None
         if assoc.is_established:
+            # the N-EVENT-REPORT-RSP is this thread's: a lost one would redeliver the event
+            keep_responses_for_caller(assoc)
             try:
                 status, _ = assoc.send_n_event_report(
                     event_dataset(ev.info),

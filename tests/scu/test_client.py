@@ -442,5 +442,7 @@ def test_repository_query_invalid_prior_record_key_is_named(raw_scp: Any) -> Non
     scp = raw_scp(on_find=pages)
     got = repository_query(scp.peer, "STUDY", {}, max_records=2, timeout=TIMEOUT)
     assert len(next(got).records) == 2
-    with pytest.raises(SCUError, match=r"0xA710 \(invalid Prior Record Key\)"):
+    with pytest.raises(
+        SCUError, match=r"0xA710 \(Failure: Prior Record Key does not identify a continuation point"
+    ):
         next(got)
