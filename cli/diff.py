@@ -55,7 +55,7 @@ def _side(
 
         with crawl_progress(f"{name} {spec}: ") as show:
             report = crawl(
-                to_peer(spec.removeprefix("dicom:")),
+                to_peer(spec.removeprefix("dicom:"), label=spec),
                 work / name,
                 scope=scope,
                 calling_ae=access.calling_ae,
