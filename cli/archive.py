@@ -299,7 +299,12 @@ def info(directory: Path | None, repository: str | None) -> None:
 
 @click.command()
 @_where
-@click.option("--level", type=click.Choice(["STUDY", "SERIES", "INSTANCE"]), required=True)
+@click.option(
+    "--level",
+    type=click.Choice(["STUDY", "SERIES", "INSTANCE"], case_sensitive=False),
+    required=True,
+    help="Inventory Level (PS3.3 C.38.1.1.1), any case.",
+)
 @click.option(
     "--scope",
     "scope_keys",
