@@ -3,14 +3,14 @@ r"""Scope of Inventory in the standard's form (PS3.3 C.38.2.1, Table C.38.2-1; P
 The item of Scope of Inventory Sequence (0008,0400) never holds a key attribute directly. Each
 key sits inside the matching sequence of its matching type:
 
-==================================  ===============================================  ==========
-matching sequence                   holds                                            kind
-==================================  ===============================================  ==========
-Range Matching Sequence (0008,0410)  DA, DT and TM keys; two Items, begin then end    baseline
-List of UID Matching (0008,0411)    UI keys with a list of UIDs (VM 1-n)             baseline
-General Matching (0008,0413)        single-value and wild-card keys (Type 1)         baseline
-Empty Value Matching (0008,0412)    keys that match only an empty value (empty)      extended
-==================================  ===============================================  ==========
+===================================  =============================================  ========
+matching sequence                    holds                                          kind
+===================================  =============================================  ========
+Range Matching Sequence (0008,0410)  DA, DT and TM keys; two Items, begin then end  baseline
+List of UID Matching (0008,0411)     UI keys with a list of UIDs (VM 1-n)           baseline
+General Matching (0008,0413)         single-value and wild-card keys (Type 1)       baseline
+Empty Value Matching (0008,0412)     keys that match only an empty value (empty)    extended
+===================================  =============================================  ========
 
 Range and List of UID matching are baseline Query/Retrieve matching (PS3.4 C.2.2.2.2,
 C.2.2.2.5), so a scope that uses them needs no Extended Matching Mechanisms (0008,040F); that

@@ -20,19 +20,19 @@ looks finished.
 **Column types** come from the kind of each column (:data:`~dicom_inventory.rows.COLUMN_KINDS`,
 derived from the attribute table: VR, VM, defined terms), never from a list kept here:
 
-=============  ===========================  ==========  ======================  ============
-kind           Parquet                      DuckDB      pandas                  JSON Lines
-=============  ===========================  ==========  ======================  ============
-text           ``string``                   VARCHAR     str / object            string
-int (IS)       ``int64``                    BIGINT      Int64                   number
-uint (UV)      ``uint64``                   UBIGINT     UInt64                  number
-multi          ``list<string>``             VARCHAR[]   object (arrays)         array
-date (DA)      ``date32``                   DATE        object (date)           "YYYY-MM-DD"
-time (TM)      ``time64[us]``               TIME        object (time)           "HH:MM:SS.f"
-datetime (DT)  ``timestamp[us, tz=UTC]``    TIMESTAMPTZ datetime64[us, UTC]     ISO, +00:00
-flag (Y/N)     ``bool``                     BOOLEAN     boolean                 true/false
-changes        ``list<struct<...>>``        STRUCT[]    object (dicts)          objects
-=============  ===========================  ==========  ======================  ============
+=============  ===========================  ===========  ======================  ============
+kind           Parquet                      DuckDB       pandas                  JSON Lines
+=============  ===========================  ===========  ======================  ============
+text           ``string``                   VARCHAR      str / object            string
+int (IS)       ``int64``                    BIGINT       Int64                   number
+uint (UV)      ``uint64``                   UBIGINT      UInt64                  number
+multi          ``list<string>``             VARCHAR[]    object (arrays)         array
+date (DA)      ``date32``                   DATE         object (date)           "YYYY-MM-DD"
+time (TM)      ``time64[us]``               TIME         object (time)           "HH:MM:SS.f"
+datetime (DT)  ``timestamp[us, tz=UTC]``    TIMESTAMPTZ  datetime64[us, UTC]     ISO, +00:00
+flag (Y/N)     ``bool``                     BOOLEAN      boolean                 true/false
+changes        ``list<struct<...>>``        STRUCT[]     object (dicts)          objects
+=============  ===========================  ===========  ======================  ============
 
 The Parquet file carries ``pandas`` schema metadata naming pandas' nullable dtypes (Int64,
 UInt64, boolean) for the integer and flag columns, so ``pandas.read_parquet`` keeps UV values

@@ -23,6 +23,7 @@ What we read
 What we assumed (PS3.18 10.6.1.2.4 itself was not available to us; the issue summarises it
 as "Record Key / Prior Record Key paging on studies, series, instances with limit as Maximum
 Number of Records")
+
     * Record Key is OB, so in DICOM JSON it is ``InlineBinary`` (base64, PS3.18 F.2.7). The
       ``PriorRecordKey`` query parameter carries that same base64 text: a client continues
       with ``PriorRecordKey=`` the ``InlineBinary`` of the last result's Record Key. Read
