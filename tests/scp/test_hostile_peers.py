@@ -241,7 +241,7 @@ def test_accept_any_called_ae_title_must_be_a_boolean(tmp_path: Path) -> None:
     cfg = tmp_path / "node.toml"
     cfg.write_text('archive = "a"\naccept_any_called_ae_title = "yes"\n')
     with pytest.raises(
-        ConfigError, match="accept_any_called_ae_title 'yes': expected true or false"
+        ConfigError, match='accept_any_called_ae_title = "yes": expected true or false'
     ):
         load_config(cfg)
 
