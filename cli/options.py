@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -353,13 +352,13 @@ def _matching_problem(vr: str, value: str) -> str | None:
     what only a sender needs: binary integer VRs in their range, and a DA or TM range that
     begins after it ends (it would match nothing).
     """
-    from dicom_inventory._vr import NUMERIC_FORMATS, matching_problem
+    from dicom_inventory._vr import NUMERIC_FORMATS, binary_number_problem, matching_problem
 
     if value == "" or vr == "SQ":
         return None
     if vr in NUMERIC_FORMATS and vr not in ("FL", "FD"):
         for one in value.split("\\"):
-            problem = _integer_problem(vr, one)
+            problem = binary_number_problem(vr, one)
             if problem:
                 return problem
         return None
@@ -370,23 +369,6 @@ def _matching_problem(vr: str, value: str) -> str | None:
         begin, _, end = value.partition("-")
         if begin and end and begin > end:
             return "the range begins after it ends (PS3.4 C.2.2.2.5)"
-    return None
-
-
-def _integer_problem(vr: str, value: str) -> str | None:
-    """Why `value` is not an integer in the range of the binary VR `vr` (US, SS, UL, ...)."""
-    from dicom_inventory._vr import NUMERIC_FORMATS
-
-    bits = 8 * struct.calcsize(NUMERIC_FORMATS[vr])
-    low, high = (
-        (0, 2**bits - 1) if vr.startswith("U") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-    )
-    try:
-        number = int(value)
-    except ValueError:
-        return f"is not an integer (VR {vr}, PS3.5 Table 6.2-1)"
-    if not low <= number <= high:
-        return f"is not in {low}..{high} (VR {vr}, PS3.5 Table 6.2-1)"
     return None
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "CHARSET_VRS",
     "LONG_VRS",
     "NUMERIC_FORMATS",
+    "binary_number_problem",
     "SEQ_END",
     "TEXT_VRS",
     "VALUE_FORMATS",
@@ -434,3 +435,28 @@ def merge_other(
             )
         elements[tag] = data
     return b"".join(elements[t] for t in sorted(elements))
+
+
+def binary_number_problem(vr: str, text: str) -> str | None:
+    """Why `text` is not a value of the binary numeric VR `vr` (US, SS, UL, SL, UV, SV, FL, FD).
+
+    The one check of a number typed as text (a command-line key, an archive update): an
+    integer within the range of the VR's size and sign, or a number for FL and FD (PS3.5
+    Table 6.2-1).
+    """
+    if vr in ("FL", "FD"):
+        try:
+            float(text)
+        except ValueError:
+            return f"is not a number (VR {vr}, PS3.5 Table 6.2-1)"
+        return None
+    bits = 8 * struct.calcsize(NUMERIC_FORMATS[vr])
+    signed = not vr.startswith("U")
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    try:
+        number = int(text)
+    except ValueError:
+        return f"is not an integer (VR {vr}, PS3.5 Table 6.2-1)"
+    if not low <= number <= high:
+        return f"is not in {low}..{high} (VR {vr}, PS3.5 Table 6.2-1)"
+    return None

@@ -13,10 +13,15 @@ data dictionary (PS3.6).
 from __future__ import annotations
 
 import re
-import struct
 from typing import Any
 
-from dicom_inventory._vr import MAX_CHARS, NUMERIC_FORMATS, SINGLE_VALUE_VRS, value_problem
+from dicom_inventory._vr import (
+    MAX_CHARS,
+    NUMERIC_FORMATS,
+    SINGLE_VALUE_VRS,
+    binary_number_problem,
+    value_problem,
+)
 from dicom_inventory.scp.stores.repository import entry_value
 from pydicom.datadict import dictionary_VM, dictionary_VR
 
@@ -46,30 +51,10 @@ def _max_values(keyword: str) -> int | None:
     return None if vm.endswith("n") else int(vm.split("-")[-1])
 
 
-def _integer_problem(vr: str, value: str) -> str | None:
-    """Why `value` is not an integer in the range of the binary VR `vr` (US, SS, UL, ...)."""
-    if vr in ("FL", "FD"):
-        try:
-            float(value)
-        except ValueError:
-            return f"is not a number (VR {vr}, PS3.5 Table 6.2-1)"
-        return None
-    bits = 8 * struct.calcsize(NUMERIC_FORMATS[vr])
-    signed = not vr.startswith("U")
-    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    try:
-        number = int(value)
-    except ValueError:
-        return f"is not an integer (VR {vr}, PS3.5 Table 6.2-1)"
-    if not low <= number <= high:
-        return f"is not in {low}..{high} (VR {vr}, PS3.5 Table 6.2-1)"
-    return None
-
-
 def _one_problem(vr: str, value: str) -> str | None:
     """Why one value (no backslash) is not valid for `vr`, or ``None``."""
     if vr in NUMERIC_FORMATS:
-        return _integer_problem(vr, value)
+        return binary_number_problem(vr, value)
     limit = MAX_CHARS.get(vr)
     if limit is not None and len(value) > limit:
         return f"is longer than {limit} characters (VR {vr}, PS3.5 Table 6.2-1)"
